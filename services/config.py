@@ -1,0 +1,170 @@
+"""roost's own settings: `config.toml` parsed into a typed, validated model.
+
+Every error names the file, the key and the problem. A missing file means the defaults; the file
+is only ever read, never written back.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from services.errors import RoostError
+
+DEFAULT_TMUX_REFRESH_SECONDS = 3.0
+_ENGINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ConfigError(RoostError):
+    """The config file is not valid; the message names the file, the key and the problem."""
+
+    def __init__(self, path: Path, key: str | None, problem: str) -> None:
+        self.path, self.key, self.problem = path, key, problem
+        where = f"{path}: {key}" if key else str(path)
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """A Docker engine to watch: a `DOCKER_HOST` style URL or the name of a Docker context."""
+
+    name: str
+    host: str | None = None
+    context: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated contents of `config.toml`; every field has a working default."""
+
+    tmux_socket: str | None = None
+    """A socket name (`tmux -L`) or, when it contains a `/`, a socket path (`tmux -S`)."""
+    tmux_refresh_seconds: float = DEFAULT_TMUX_REFRESH_SECONDS
+    docker_engines: tuple[EngineConfig, ...] = ()
+    keys: Mapping[str, str] = field(default_factory=dict)
+    """Binding id to key(s), e.g. `quit = "q,ctrl+q"`: remaps roost's keys."""
+
+
+def load_config(path: Path) -> Config:
+    """Read `path`; a missing file gives the defaults, anything invalid raises `ConfigError`."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Config()
+    except OSError as error:
+        raise ConfigError(path, None, f"cannot be read ({error.strerror})") from None
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise ConfigError(path, None, f"not UTF-8 text ({error.reason})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(path, None, f"invalid TOML: {error}") from None
+    return _Reader(path).config(document)
+
+
+class _Reader:
+    """Walks the TOML document, checking each key's type and rejecting unknown keys."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(self.path, key, problem)
+
+    def table(self, parent: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+        value = parent.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(where, f"must be a table, not {_toml_type(value)}")
+        return value
+
+    def string(self, table: Mapping[str, Any], key: str, where: str) -> str | None:
+        value = table.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(where, f"must be a string, not {_toml_type(value)}")
+        return value
+
+    def only(self, table: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
+        for key in table:
+            if key not in allowed:
+                known = ", ".join(sorted(allowed))
+                raise self.fail(f"{prefix}{key}", f"unknown key (known here: {known})")
+
+    def config(self, document: Mapping[str, Any]) -> Config:
+        self.only(document, {"tmux", "docker", "keys"}, "")
+        tmux = self.table(document, "tmux", "tmux")
+        self.only(tmux, {"socket", "refresh_seconds"}, "tmux.")
+        socket = self.string(tmux, "socket", "tmux.socket")
+        if socket is not None and not socket.strip():
+            raise self.fail("tmux.socket", "must not be empty")
+        refresh = self.number(tmux, "refresh_seconds", "tmux.refresh_seconds")
+        return Config(
+            tmux_socket=socket,
+            tmux_refresh_seconds=DEFAULT_TMUX_REFRESH_SECONDS if refresh is None else refresh,
+            docker_engines=self.engines(self.table(document, "docker", "docker")),
+            keys=self.keys(self.table(document, "keys", "keys")),
+        )
+
+    def number(self, table: Mapping[str, Any], key: str, where: str) -> float | None:
+        value = table.get(key)
+        if value is None:
+            return None
+        # bool is an int in Python, but `refresh_seconds = true` is not a number of seconds.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(where, f"must be a number of seconds, not {_toml_type(value)}")
+        if not 0.2 <= value <= 3600:
+            raise self.fail(where, f"must be between 0.2 and 3600 seconds, not {value}")
+        return float(value)
+
+    def engines(self, docker: Mapping[str, Any]) -> tuple[EngineConfig, ...]:
+        self.only(docker, {"engines"}, "docker.")
+        entries = docker.get("engines", [])
+        if not isinstance(entries, list):
+            raise self.fail("docker.engines", "must be an array of tables ([[docker.engines]])")
+        engines: list[EngineConfig] = []
+        for index, entry in enumerate(entries):
+            where = f"docker.engines[{index}]"
+            if not isinstance(entry, dict):
+                raise self.fail(where, f"must be a table, not {_toml_type(entry)}")
+            self.only(entry, {"name", "host", "context"}, f"{where}.")
+            name = self.string(entry, "name", f"{where}.name")
+            host = self.string(entry, "host", f"{where}.host")
+            context = self.string(entry, "context", f"{where}.context")
+            if not name or not _ENGINE_NAME.match(name):
+                raise self.fail(
+                    f"{where}.name", "required: letters, digits, '.', '_' or '-' (e.g. 'build-box')"
+                )
+            if any(engine.name == name for engine in engines):
+                raise self.fail(f"{where}.name", f"engine {name!r} is defined twice")
+            if (host is None) == (context is None):
+                raise self.fail(where, "needs exactly one of 'host' (a URL) or 'context' (a name)")
+            if host is not None and "://" not in host:
+                raise self.fail(
+                    f"{where}.host",
+                    f"{host!r} is not a URL (e.g. unix:///var/run/docker.sock, ssh://me@box)",
+                )
+            engines.append(EngineConfig(name=name, host=host, context=context))
+        return tuple(engines)
+
+    def keys(self, keys: Mapping[str, Any]) -> Mapping[str, str]:
+        for binding_id, key in keys.items():
+            if not isinstance(key, str) or not key.strip():
+                raise self.fail(f"keys.{binding_id}", 'must be a key such as "q" or "ctrl+r,f5"')
+        return dict(keys)
+
+
+def _toml_type(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date or time"

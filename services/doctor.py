@@ -1,0 +1,179 @@
+"""`roost doctor`: check what roost depends on, one line per check with a hint when not OK."""
+
+from __future__ import annotations
+
+import stat
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from services.config import ConfigError
+from services.context import Context
+from services.docker_engines import configured_engines, probe
+from services.tmux import WATCH_FLAGS_VERSION, TmuxState, parse_version
+from services.vellum import read_lockfile
+
+
+class Verdict(StrEnum):
+    OK = "OK"
+    WARN = "WARN"
+    FAIL = "FAIL"
+
+
+@dataclass(frozen=True)
+class Check:
+    verdict: Verdict
+    subject: str
+    message: str
+    hint: str = ""
+
+
+def run_checks(context: Context, config_error: ConfigError | None = None) -> Iterator[Check]:
+    """Every check, in a stable order; blocking (Docker engines get a few seconds each)."""
+    yield _config(context, config_error)
+    yield from _tmux(context)
+    yield from _docker(context)
+    yield from _lockfile(context)
+    yield from _tokens(context)
+    yield _log_dir(context.paths.log_dir)
+
+
+def _config(context: Context, error: ConfigError | None) -> Check:
+    path = context.paths.config_file
+    if error is not None:
+        return Check(Verdict.FAIL, "config", str(error), "fix the file; roost never rewrites it")
+    if not path.exists():
+        return Check(Verdict.OK, "config", f"no {path} (defaults in use)")
+    return Check(Verdict.OK, "config", f"{path} is valid")
+
+
+def _tmux(context: Context) -> Iterator[Check]:
+    server = context.tmux
+    version = server.version()
+    if version is None:
+        yield Check(
+            Verdict.WARN,
+            "tmux",
+            "tmux not found on PATH",
+            "install tmux (e.g. apt-get install tmux) to list and attach local sessions",
+        )
+        return
+    parsed = parse_version(version)
+    if parsed is not None and parsed < WATCH_FLAGS_VERSION:
+        wanted = ".".join(map(str, WATCH_FLAGS_VERSION))
+        yield Check(
+            Verdict.WARN,
+            "tmux",
+            f"{version} is older than {wanted}",
+            f"tmux {wanted} or newer lets a watcher attach without resizing the driver's window",
+        )
+    else:
+        yield Check(Verdict.OK, "tmux", version)
+    listing = server.list_sessions()
+    if listing.state is TmuxState.RUNNING:
+        yield Check(
+            Verdict.OK, "tmux server", f"{server.describe()}: {len(listing.sessions)} sessions"
+        )
+    elif listing.state is TmuxState.NO_SERVER:
+        yield Check(
+            Verdict.OK,
+            "tmux server",
+            f"{server.describe()}: not running (no sessions yet)",
+            f"start one with: {' '.join(server.argv('new', '-s', 'NAME'))}",
+        )
+    else:
+        yield Check(Verdict.FAIL, "tmux server", f"{server.describe()}: {listing.detail}")
+
+
+def _docker(context: Context) -> Iterator[Check]:
+    for engine in configured_engines(context.config, context.environ):
+        result = probe(engine)
+        subject = f"docker {engine.name}"
+        if result.reachable:
+            yield Check(Verdict.OK, subject, f"{engine.describe()}: engine {result.version}")
+        elif engine.implicit:
+            yield Check(
+                Verdict.WARN,
+                subject,
+                f"{engine.describe()}: {result.error}",
+                "no Docker assistants will be listed; name engines in config.toml under "
+                "[[docker.engines]]",
+            )
+        else:
+            yield Check(
+                Verdict.FAIL,
+                subject,
+                f"{engine.describe()}: {result.error}",
+                "check that the engine runs and that this user may reach it",
+            )
+
+
+def _lockfile(context: Context) -> Iterator[Check]:
+    environment = context.vellum
+    if environment.warning:
+        yield Check(Verdict.WARN, "vellum env", environment.warning)
+    read = read_lockfile(environment)
+    for problem in read.problems:
+        yield Check(
+            Verdict.FAIL,
+            "lockfile",
+            str(problem),
+            "roost will not rewrite it; fix or move the file",
+        )
+    if read.path is not None:
+        count = len(read.assistants)
+        active = read.data.get("activeAssistant")
+        suffix = f", active {active}" if isinstance(active, str) else ""
+        yield Check(Verdict.OK, "lockfile", f"{read.path}: {count} assistants{suffix}")
+    elif not read.problems:
+        yield Check(
+            Verdict.OK,
+            "lockfile",
+            f"no lockfile at {environment.lockfile_candidates[0]} (no Vellum assistants yet)",
+        )
+
+
+def _tokens(context: Context) -> Iterator[Check]:
+    environment = context.vellum
+    files = [environment.platform_token_file, *environment.guardian_token_files]
+    for path in files:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            yield Check(Verdict.FAIL, "token file", f"{path}: {error.strerror}")
+            continue
+        if mode & 0o077:
+            yield Check(
+                Verdict.FAIL,
+                "token file",
+                f"{path} is mode {mode:04o}: others can read a secret",
+                f"chmod 600 {path}",
+            )
+        else:
+            yield Check(Verdict.OK, "token file", f"{path} is mode {mode:04o}")
+    if not environment.platform_token_file.exists():
+        yield Check(
+            Verdict.OK,
+            "platform",
+            "not logged in (no platform token): cloud assistants are not listed",
+            "run 'vellum login' to see cloud assistants",
+        )
+
+
+def _log_dir(log_dir: Path) -> Check:
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=log_dir, prefix=".doctor-"):
+            pass
+    except OSError as error:
+        return Check(
+            Verdict.FAIL,
+            "log dir",
+            f"{log_dir}: {error.strerror}",
+            "set ROOST_LOG_DIR to a writable directory",
+        )
+    return Check(Verdict.OK, "log dir", f"{log_dir} is writable")

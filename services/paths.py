@@ -1,0 +1,49 @@
+"""Where roost keeps its files: the one place that knows, from platformdirs plus overrides.
+
+Nothing here creates a directory; the code that writes a file creates its parent when it writes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "roost"
+
+
+@dataclass(frozen=True)
+class RoostPaths:
+    """Roost's own directories, resolved once at start-up."""
+
+    config_dir: Path
+    state_dir: Path
+    cache_dir: Path
+    log_dir: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / "roost.log"
+
+    @classmethod
+    def resolve(cls, environ: Mapping[str, str] | None = None) -> RoostPaths:
+        """Platform defaults, each replaced by its `ROOST_*_DIR` variable when that is set."""
+        env = os.environ if environ is None else environ
+
+        def pick(variable: str, default: str) -> Path:
+            override = env.get(variable, "")
+            return Path(override).expanduser() if override else Path(default)
+
+        return cls(
+            config_dir=pick("ROOST_CONFIG_DIR", platformdirs.user_config_dir(APP_NAME)),
+            state_dir=pick("ROOST_STATE_DIR", platformdirs.user_state_dir(APP_NAME)),
+            cache_dir=pick("ROOST_CACHE_DIR", platformdirs.user_cache_dir(APP_NAME)),
+            log_dir=pick("ROOST_LOG_DIR", platformdirs.user_log_dir(APP_NAME)),
+        )

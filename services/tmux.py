@@ -1,0 +1,156 @@
+"""tmux servers: which one to talk to, and the sessions it holds.
+
+Blocking on purpose (tmux answers in about a millisecond); the TUI calls it from a worker thread.
+Every call passes the socket explicitly when one is configured, so tests and screenshots run
+against a private server and never touch the user's.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+WATCH_FLAGS_VERSION = (3, 2)
+"""`attach -f read-only,ignore-size` (a watcher that cannot shrink the driver) needs this tmux."""
+
+_FIELDS = (
+    "session_id",
+    "session_name",
+    "session_windows",
+    "session_attached",
+    "session_created",
+    "session_activity",
+)
+_SEPARATOR = "\x1f"  # tmux passes the ASCII unit separator through untouched; names rarely hold it
+_LIST_FORMAT = _SEPARATOR.join(f"#{{{name}}}" for name in _FIELDS)
+_NO_SERVER = re.compile(
+    r"no server running|error connecting to .*\((No such file|Connection refused)"
+)
+
+
+@dataclass(frozen=True)
+class TmuxSocket:
+    """A socket name (`tmux -L NAME`) or, when the value contains a `/`, a socket path (`-S`)."""
+
+    value: str
+
+    @property
+    def args(self) -> tuple[str, str]:
+        return ("-S", self.value) if "/" in self.value else ("-L", self.value)
+
+    def __str__(self) -> str:
+        flag, value = self.args
+        return f"{flag} {value}"
+
+
+class TmuxState(StrEnum):
+    RUNNING = "running"
+    NO_SERVER = "no tmux server"
+    NOT_INSTALLED = "tmux not installed"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class TmuxSession:
+    id: str
+    name: str
+    windows: int
+    attached: int
+    """How many clients are attached."""
+    created: datetime
+    activity: datetime
+
+
+@dataclass(frozen=True)
+class TmuxListing:
+    """One look at a server: its state and, when running, its sessions (in tmux's order)."""
+
+    state: TmuxState
+    sessions: tuple[TmuxSession, ...] = ()
+    detail: str = ""
+    """Why the state is what it is, in words for the user (empty when running)."""
+
+
+def parse_version(text: str) -> tuple[int, int] | None:
+    """`tmux 3.3a` gives (3, 3); development builds such as `tmux master` give None."""
+    match = re.search(r"(\d+)\.(\d+)", text)
+    return (int(match[1]), int(match[2])) if match else None
+
+
+class TmuxServer:
+    """The tmux server at `socket`, or the default server when no socket is given."""
+
+    def __init__(
+        self, socket: TmuxSocket | None = None, executable: str = "tmux", timeout: float = 5.0
+    ) -> None:
+        self.socket = socket
+        self.executable = executable
+        self.timeout = timeout
+
+    def describe(self) -> str:
+        return f"tmux {self.socket}" if self.socket else "default tmux server"
+
+    def argv(self, *args: str) -> list[str]:
+        """The command line for `tmux ARGS` aimed at this server."""
+        return [self.executable, *(self.socket.args if self.socket else ()), *args]
+
+    def _run(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=self.timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+
+    def version(self) -> str | None:
+        """What `tmux -V` prints, or None when tmux is not installed or does not answer."""
+        try:
+            result = self._run([self.executable, "-V"])
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return result.stdout.strip() or None if result.returncode == 0 else None
+
+    def list_sessions(self) -> TmuxListing:
+        try:
+            result = self._run(self.argv("list-sessions", "-F", _LIST_FORMAT))
+        except FileNotFoundError:
+            return TmuxListing(
+                TmuxState.NOT_INSTALLED, detail=f"{self.executable!r} is not on PATH"
+            )
+        except subprocess.TimeoutExpired:
+            return TmuxListing(TmuxState.ERROR, detail=f"no answer within {self.timeout:g} s")
+        except OSError as error:
+            return TmuxListing(TmuxState.ERROR, detail=f"cannot run tmux: {error.strerror}")
+        message = result.stderr.strip()
+        if result.returncode != 0:
+            if _NO_SERVER.search(message):
+                return TmuxListing(
+                    TmuxState.NO_SERVER, detail=f"nothing listens on {self.describe()}"
+                )
+            return TmuxListing(
+                TmuxState.ERROR, detail=message or f"exit status {result.returncode}"
+            )
+        try:
+            sessions = tuple(_parse_session(line) for line in result.stdout.splitlines() if line)
+        except ValueError:
+            return TmuxListing(TmuxState.ERROR, detail="unexpected list-sessions output")
+        return TmuxListing(TmuxState.RUNNING, sessions)
+
+
+def _parse_session(line: str) -> TmuxSession:
+    session_id, name, windows, attached, created, activity = line.split(_SEPARATOR)
+    return TmuxSession(
+        id=session_id,
+        name=name,
+        windows=int(windows),
+        attached=int(attached),
+        created=datetime.fromtimestamp(int(created), UTC),
+        activity=datetime.fromtimestamp(int(activity), UTC),
+    )

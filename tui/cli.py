@@ -1,0 +1,139 @@
+"""The `roost` command: the TUI by default, and subcommands for scripts.
+
+Expected failures print one line on stderr and exit 1; anything unexpected is logged with its
+traceback and reported in one line naming the log file. Usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import version
+
+from services.config import Config, ConfigError
+from services.context import Context
+from services.doctor import Verdict, run_checks
+from services.errors import RoostError
+from services.logs import configure_logging
+from services.paths import RoostPaths
+from services.vellum import VellumEnvironment
+
+log = logging.getLogger("roost")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    paths = RoostPaths.resolve()
+    configure_logging(paths.log_file)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except RoostError as error:
+        log.warning("%s", error)
+        print(f"roost: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        log.exception("unexpected error running %s", sys.argv)
+        print(f"roost: internal error; details are in {paths.log_file}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="roost",
+        description="A keyboard-driven console for the AI assistants and agents you run: "
+        "local tmux sessions, Docker containers and cloud assistants on one screen.",
+        epilog="With no command, roost opens the full-screen console. "
+        "Press ? inside it for every key.",
+    )
+    parser.add_argument("--version", action="version", version=f"roost {version('roost')}")
+    parser.set_defaults(handler=run_tui)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    paths = commands.add_parser(
+        "paths",
+        help="show where roost keeps config, state, cache and logs, and the Vellum lockfile",
+        description="Show where roost keeps its files and which Vellum lockfile it reads.",
+    )
+    paths.add_argument("--json", action="store_true", help="print one JSON object")
+    paths.set_defaults(handler=show_paths)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="check tmux, Docker engines, the Vellum lockfile, token files and the log dir",
+        description="Check what roost depends on. Exit status 0 unless a check FAILs.",
+    )
+    doctor.set_defaults(handler=run_doctor)
+    return parser
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    from tui.app import create_app  # Textual loads only when the TUI runs.
+
+    context = Context.load()
+    log.info("roost %s starting", version("roost"))
+    app = create_app(context)
+    app.run()
+    return app.return_code or 0
+
+
+def show_paths(args: argparse.Namespace) -> int:
+    paths = RoostPaths.resolve()
+    vellum = VellumEnvironment.resolve()
+    lockfile = next((p for p in vellum.lockfile_candidates if p.exists()), None)
+    table = {
+        "config": str(paths.config_dir),
+        "config_file": str(paths.config_file),
+        "state": str(paths.state_dir),
+        "cache": str(paths.cache_dir),
+        "logs": str(paths.log_dir),
+        "log_file": str(paths.log_file),
+        "vellum_environment": vellum.name,
+        "vellum_config": str(vellum.config_dir),
+        "lockfile": str(lockfile or vellum.lockfile_candidates[0]),
+        "lockfile_exists": lockfile is not None,
+    }
+    if args.json:
+        print(json.dumps(table, indent=2))
+        return 0
+    overrides = {
+        "config": "ROOST_CONFIG_DIR",
+        "state": "ROOST_STATE_DIR",
+        "cache": "ROOST_CACHE_DIR",
+        "logs": "ROOST_LOG_DIR",
+    }
+    for name, value in table.items():
+        if name == "lockfile_exists":
+            continue
+        note = f"  (${overrides[name]})" if name in overrides else ""
+        if name == "lockfile" and lockfile is None:
+            note = "  (absent: no Vellum assistants yet)"
+        if name == "vellum_environment":
+            note = f"  (from {vellum.source})"
+        print(f"{name.replace('_', ' '):<20}{value}{note}")
+    if vellum.warning:
+        print(f"roost: warning: {vellum.warning}", file=sys.stderr)
+    return 0
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    config_error: ConfigError | None = None
+    try:
+        context = Context.load()
+    except ConfigError as error:
+        config_error = error
+        context = Context.load(config=Config())
+    failed = False
+    for check in run_checks(context, config_error):
+        failed |= check.verdict is Verdict.FAIL
+        hint = f"  → {check.hint}" if check.hint and check.verdict is not Verdict.OK else ""
+        print(f"{check.verdict.value:<5} {check.subject:<15} {check.message}{hint}", flush=True)
+    return 1 if failed else 0

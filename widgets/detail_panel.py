@@ -1,0 +1,30 @@
+"""A panel of labelled facts about whatever is selected."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+
+class DetailPanel(Static):
+    """Shows a title and (label, value) pairs; values wrap, labels stay in one column."""
+
+    DEFAULT_CSS = """
+    DetailPanel { padding: 0 1; }
+    """
+
+    def show(self, title: str, facts: Sequence[tuple[str, str | Text]]) -> None:
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column(overflow="fold")
+        for label, value in facts:
+            grid.add_row(label, value if isinstance(value, Text) else Text(value))
+        heading = Text(title, style="bold")
+        table = Table.grid()
+        table.add_row(heading)
+        table.add_row("")
+        table.add_row(grid)
+        self.update(table)
