@@ -1,0 +1,46 @@
+"""Helpers for driving the real app in tests."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+from collections.abc import Callable
+
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from services.context import Context
+from tui.app import RoostApp, create_app
+from widgets.keyed_table import KeyedTable
+
+SIZE = (160, 45)
+
+
+def make_app(**changes: object) -> RoostApp:
+    """The app as `roost` builds it, from the test's environment, with a fixed host name."""
+    context = dataclasses.replace(Context.load(), hostname="test-host")
+    return create_app(dataclasses.replace(context, **changes))  # type: ignore[arg-type]
+
+
+async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
+    """Let the app run until `condition` holds; fail after 10 s with `what` in the message."""
+    deadline = time.monotonic() + 10
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+def table_names(app: RoostApp) -> list[str]:
+    """The NAME column of the assistants table, as shown (tree marks removed)."""
+    table = app.screen.query_one("#assistants", KeyedTable)
+    return [row.cells[0].plain.lstrip("├└ ") for row in table.rows_shown]
+
+
+def static_text(app: RoostApp, selector: str) -> str:
+    """What a Static shows, rendered as plain text 100 columns wide."""
+    console = Console(width=100, file=io.StringIO(), record=True, color_system=None)
+    console.print(app.screen.query_one(selector, Static).content)
+    return console.export_text()

@@ -1,0 +1,200 @@
+"""The main screen, driven with Textual's pilot against real private tmux servers."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from services.config import Config, ConfigError
+from services.context import Context
+from services.tmux import TmuxServer, TmuxSocket
+from tests.conftest import new_session
+from tests.pilot import SIZE, make_app, static_text, table_names, wait_until
+from tui.app import KNOWN_BINDING_IDS, RoostApp, create_app
+from tui.screens.help import HelpScreen
+from widgets.keyed_table import KeyedTable
+
+
+def detail_text(app: RoostApp) -> str:
+    return static_text(app, "#detail")
+
+
+async def test_this_machine_and_every_session_of_its_server(tmux_server: TmuxServer) -> None:
+    new_session(tmux_server, "agent-claude", windows=2)
+    new_session(tmux_server, "build")
+    app = make_app()
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: len(table_names(app)) == 3, "three rows")
+
+        assert table_names(app) == ["this machine", "agent-claude", "build"]
+        table = app.screen.query_one("#assistants", KeyedTable)
+        host, first, second = table.rows_shown
+        assert [c.plain for c in host.cells[:4]] == [
+            "this machine",
+            "local host",
+            "test-host",
+            "● running",
+        ]
+        assert [c.plain for c in first.cells[1:6]] == [
+            "tmux session",
+            "test-host",
+            "● detached",
+            "2",
+            "0",
+        ]
+        assert first.cells[0].plain.startswith("├") and second.cells[0].plain.startswith("└")
+        assert "2 tmux sessions" in detail_text(app)
+
+        await pilot.press("down")
+        await wait_until(pilot, lambda: "agent-claude" in detail_text(app), "session detail")
+        assert "attach -t agent-claude" in detail_text(app)
+
+
+async def test_a_new_session_appears_on_refresh(tmux_server: TmuxServer) -> None:
+    new_session(tmux_server, "first")
+    # A long interval: only the refresh key can make the new session appear in time.
+    app = make_app(config=Config(tmux_refresh_seconds=3600))
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: table_names(app) == ["this machine", "first"], "first")
+        new_session(tmux_server, "second")
+
+        await pilot.press("r")
+
+        await wait_until(pilot, lambda: "second" in table_names(app), "the new session")
+
+
+async def test_the_filter_narrows_the_list_and_escape_restores_it(
+    tmux_server: TmuxServer,
+) -> None:
+    for name in ("agent-claude", "agent-codex", "build"):
+        new_session(tmux_server, name)
+    app = make_app()
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: len(table_names(app)) == 4, "four rows")
+
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press(*"codex")
+        await wait_until(pilot, lambda: len(table_names(app)) == 2, "the filter")
+        assert table_names(app) == ["this machine", "agent-codex"]
+        panel = app.screen.query_one("#assistants-panel")
+        assert panel.border_subtitle == "2 of 4 shown"
+
+        await pilot.press("enter")
+        assert isinstance(app.focused, KeyedTable)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: len(table_names(app)) == 4, "the full list")
+        assert app.screen.query_one("#filter", Input).value == ""
+
+
+async def test_help_lists_every_binding_and_closes() -> None:
+    app = make_app()
+
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        listed = {command.binding_id: command for command in app.screen.commands}
+
+        assert set(listed) == KNOWN_BINDING_IDS - {"close_help"}
+        text = static_text(app, "#help-keys")
+        for command in listed.values():
+            assert command.description in text
+            assert command.binding_id in text
+
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_keys_are_remapped_from_config() -> None:
+    app = make_app(config=Config(keys={"help": "f1"}))
+
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        help_keys = {c.binding_id: c.keys for c in app.screen.commands}
+        assert help_keys["help"] == ("f1",)
+
+
+def test_a_remap_of_an_unknown_binding_is_a_config_error() -> None:
+    context = dataclasses.replace(Context.load(), config=Config(keys={"frobnicate": "x"}))
+
+    with pytest.raises(ConfigError) as caught:
+        create_app(context)
+
+    assert caught.value.key == "keys.frobnicate"
+    assert "refresh" in caught.value.problem  # lists the known ids
+
+
+async def test_the_palette_offers_every_command_of_the_screen() -> None:
+    app = make_app()
+
+    async with app.run_test(size=SIZE):
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+
+    for description in ("Filter", "Refresh", "Next panel", "Help", "Quit"):
+        assert description in titles
+
+
+async def test_without_a_tmux_server_the_row_says_so(tmux_server: TmuxServer) -> None:
+    app = make_app()
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: table_names(app) == ["this machine"], "the host row")
+        table = app.screen.query_one("#assistants", KeyedTable)
+
+        assert table.rows_shown[0].cells[3].plain == "▲ no tmux server"
+        assert "nothing listens on tmux -S" in detail_text(app)
+
+
+async def test_without_tmux_installed_the_row_says_so(tmp_path: Path) -> None:
+    tmux = TmuxServer(TmuxSocket(str(tmp_path / "sock")), executable="roost-no-such-tmux")
+    app = make_app(tmux=tmux)
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: table_names(app) == ["this machine"], "the host row")
+        table = app.screen.query_one("#assistants", KeyedTable)
+
+        assert table.rows_shown[0].cells[3].plain == "▲ tmux not installed"
+        assert "not found" in detail_text(app)
+
+
+async def test_the_server_going_away_is_shown_on_the_next_refresh(
+    tmux_server: TmuxServer,
+) -> None:
+    new_session(tmux_server, "short-lived")
+    app = make_app(config=Config(tmux_refresh_seconds=3600))
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "short-lived" in table_names(app), "the session")
+        subprocess.run(tmux_server.argv("kill-server"), check=True)
+        await pilot.press("r")
+
+        await wait_until(pilot, lambda: table_names(app) == ["this machine"], "the empty host")
+        table = app.screen.query_one("#assistants", KeyedTable)
+        assert table.rows_shown[0].cells[3].plain == "▲ no tmux server"
+
+
+async def test_tab_moves_between_panels_and_jobs_explain_themselves() -> None:
+    app = make_app()
+
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.focused is not None and app.focused.id == "assistants"
+        await pilot.press("tab")
+        assert app.focused is not None and app.focused.id == "jobs"
+        await pilot.press("tab")
+        assert app.focused is not None and app.focused.id == "detail-panel"
+        await pilot.press("shift+tab")
+        assert app.focused is not None and app.focused.id == "jobs"
+
+        empty = app.screen.query_one("#jobs-empty")
+        assert empty.display
+        assert "A job is" in static_text(app, "#jobs-empty")

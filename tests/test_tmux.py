@@ -1,0 +1,65 @@
+"""The tmux service against real, private tmux servers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from services.tmux import TmuxServer, TmuxSocket, TmuxState, parse_version
+from tests.conftest import new_session
+
+
+def test_lists_every_session_with_its_windows_and_times(tmux_server: TmuxServer) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    new_session(tmux_server, "agent one", windows=3)
+    new_session(tmux_server, "研究-✓")
+
+    listing = tmux_server.list_sessions()
+
+    assert listing.state is TmuxState.RUNNING
+    assert [(s.name, s.windows, s.attached) for s in listing.sessions] == [
+        ("agent one", 3, 0),
+        ("研究-✓", 1, 0),
+    ]
+    for session in listing.sessions:
+        assert session.id.startswith("$")
+        assert before <= session.created <= datetime.now(UTC) + timedelta(seconds=1)
+        assert session.activity >= session.created
+
+
+def test_a_socket_without_a_server_says_so(tmux_server: TmuxServer) -> None:
+    listing = tmux_server.list_sessions()
+
+    assert listing.state is TmuxState.NO_SERVER
+    assert listing.sessions == ()
+    assert str(tmux_server.socket) in listing.detail
+
+
+def test_a_missing_tmux_binary_is_a_state_not_an_exception() -> None:
+    server = TmuxServer(TmuxSocket("whatever"), executable="roost-no-such-tmux")
+
+    listing = server.list_sessions()
+
+    assert listing.state is TmuxState.NOT_INSTALLED
+    assert "roost-no-such-tmux" in listing.detail
+    assert server.version() is None
+
+
+def test_version_is_read_from_tmux(tmux_server: TmuxServer) -> None:
+    version = tmux_server.version()
+
+    assert version is not None and version.startswith("tmux ")
+    assert parse_version(version) is not None
+
+
+def test_parse_version_handles_release_suffixes_and_dev_builds() -> None:
+    assert parse_version("tmux 3.3a") == (3, 3)
+    assert parse_version("tmux 3.10") == (3, 10)
+    assert parse_version("tmux next-3.6") == (3, 6)
+    assert parse_version("tmux master") is None
+
+
+def test_socket_names_and_paths_map_to_the_right_flag() -> None:
+    assert TmuxSocket("work").args == ("-L", "work")
+    assert TmuxSocket("/tmp/x/sock").args == ("-S", "/tmp/x/sock")
+    assert TmuxServer().argv("ls") == ["tmux", "ls"]
+    assert TmuxServer(TmuxSocket("work")).argv("ls") == ["tmux", "-L", "work", "ls"]
