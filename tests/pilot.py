@@ -34,9 +34,10 @@ async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], what: st
 
 
 def table_names(app: RoostApp) -> list[str]:
-    """The NAME column of the assistants table, as shown (tree marks removed)."""
-    table = app.screen.query_one("#assistants", KeyedTable)
-    return [row.cells[0].plain.lstrip("├└ ") for row in table.rows_shown]
+    """The NAME column of the assistants table, as shown (tree marks removed); empty until the
+    screen is composed."""
+    tables = app.screen.query("#assistants").results(KeyedTable)
+    return [row.cells[0].plain.lstrip("├└ ") for table in tables for row in table.rows_shown]
 
 
 def static_text(app: RoostApp, selector: str) -> str:

@@ -63,7 +63,11 @@ refresh = "ctrl+r,f5"
         ('[tmux]\nsocket = " "\n', "tmux.socket", "must not be empty"),
         ("[tmux]\nrefresh_seconds = true\n", "tmux.refresh_seconds", "not a boolean"),
         ("[tmux]\nrefresh_seconds = 0\n", "tmux.refresh_seconds", "between 0.2 and 3600"),
-        ("[tmux]\ncolour = 1\n", "tmux.colour", "unknown key (known here: refresh_seconds, socket)"),
+        (
+            "[tmux]\ncolour = 1\n",
+            "tmux.colour",
+            "unknown key (known here: refresh_seconds, socket)",
+        ),
         ("tmux = 1\n", "tmux", "must be a table, not a number"),
         ("[plugins]\n", "plugins", "unknown key"),
         ("[docker]\nengines = 1\n", "docker.engines", "must be an array of tables"),
@@ -120,12 +124,21 @@ def test_the_file_is_never_rewritten(tmp_path: Path) -> None:
 
 
 KEYS = st.sampled_from(
-    ["tmux", "docker", "keys", "socket", "refresh_seconds", "engines", "name", "host", "context",
-     "quit", "other"]
+    [
+        "tmux",
+        "docker",
+        "keys",
+        "socket",
+        "refresh_seconds",
+        "engines",
+        "name",
+        "host",
+        "context",
+        "quit",
+        "other",
+    ]
 )
-SCALARS = (
-    st.text(max_size=12) | st.integers(-5, 5000) | st.floats(allow_nan=False) | st.booleans()
-)
+SCALARS = st.text(max_size=12) | st.integers(-5, 5000) | st.floats(allow_nan=False) | st.booleans()
 VALUES = st.recursive(
     SCALARS,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=4),
@@ -140,7 +153,9 @@ def toml_value(value: object) -> str:
     if isinstance(value, int | float):
         return repr(value) if not isinstance(value, float) or value == value else "nan"
     if isinstance(value, str):
-        return '"' + "".join(f"\\u{ord(c):04x}" if c < " " or c in '"\\' else c for c in value) + '"'
+        return (
+            '"' + "".join(f"\\u{ord(c):04x}" if c < " " or c in '"\\' else c for c in value) + '"'
+        )
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(item) for item in value) + "]"
     assert isinstance(value, dict)

@@ -10,9 +10,7 @@ import services
 
 
 def test_services_import_no_textual_and_no_rich() -> None:
-    modules = sorted(
-        f"services.{info.name}" for info in pkgutil.walk_packages(services.__path__)
-    )
+    modules = sorted(f"services.{info.name}" for info in pkgutil.walk_packages(services.__path__))
     assert "services.tmux" in modules  # the walk found the package's modules
     probe = (
         f"import importlib, sys\n"

@@ -105,9 +105,7 @@ class RoostApp(App[None]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        self.push_screen(
-            HelpScreen(commands(self, self.screen), str(self.context.paths.config_file))
-        )
+        self.push_screen(HelpScreen(commands(self, self.screen)))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """The palette lists every roost command of the current screen, then Textual's own."""

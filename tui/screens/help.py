@@ -23,26 +23,28 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "dismiss", "Close help", id="close_help"),
     ]
 
-    def __init__(self, commands: Sequence[Command], config_file: str) -> None:
+    def __init__(self, commands: Sequence[Command]) -> None:
         super().__init__()
         self.commands = commands
-        self.config_file = config_file
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, padding=(0, 2), expand=True, header_style="bold")
-        table.add_column("KEY", no_wrap=True)
-        table.add_column("DOES")
+        table.add_column("KEY", no_wrap=True, style="bold")
+        table.add_column("COMMAND", no_wrap=True, style="bold")
+        table.add_column("WHAT IT DOES")
         table.add_column(Text("ID (for [keys])"), style="dim", no_wrap=True)
         for command in self.commands:
-            does = Text(command.description, style="bold")
-            if command.tooltip:
-                does.append(f"  {command.tooltip}", style="not bold")
-            table.add_row(Text(" ".join(command.keys), style="bold"), does, command.binding_id)
-        remap = Text.assemble(
-            ("\nRemap a key in ", "dim"),
-            (self.config_file, "dim italic"),
-            (', e.g.\n  [keys]\n  refresh = "ctrl+r"\n', "dim"),
-            ("esc, ? or q closes this help.", "dim"),
+            table.add_row(
+                Text(" ".join(command.keys)),
+                Text(command.description),
+                Text(command.tooltip),
+                Text(command.binding_id),
+            )
+        remap = Text(
+            "\nRemap a key in config.toml (`roost paths` shows where it is), e.g.\n"
+            '  [keys]\n  refresh = "ctrl+r"\n'
+            "esc, ? or q closes this help.",
+            style="dim",
         )
         with VerticalScroll(id="help-body") as body:
             body.border_title = "Keys"

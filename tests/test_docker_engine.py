@@ -1,0 +1,116 @@
+"""A real Docker engine: the test image runs tmux, and roost reaches the engine with the SDK.
+
+Skipped when no engine answers, unless ROOST_REQUIRE_DOCKER is set (CI sets it): then it fails.
+The image is built from host binaries by `.ci/test-image.sh` (no registry is reachable here).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+
+import docker
+import docker.errors
+import pytest
+from docker.models.containers import Container
+
+from services.config import Config, EngineConfig
+from services.docker_engines import DEFAULT_DOCKER_HOST, Engine, configured_engines, connect, probe
+
+IMAGE = "roost-test:latest"
+LABEL = "roost.assistant"
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("ROOST_REQUIRE_DOCKER"):
+        pytest.fail(f"{reason}, and ROOST_REQUIRE_DOCKER is set")
+    pytest.skip(f"{reason} (set ROOST_REQUIRE_DOCKER=1 to make this a failure)")
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    found = Engine("test", os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST, None, False)
+    result = probe(found)
+    if not result.reachable:
+        unavailable(f"no Docker engine at {found.host}: {result.error}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def client(engine: Engine) -> Iterator[docker.DockerClient]:
+    client = connect(engine)
+    try:
+        client.images.get(IMAGE)
+    except docker.errors.ImageNotFound:
+        unavailable(f"the test image {IMAGE} is missing (build it with .ci/test-image.sh)")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def tmux_container(client: docker.DockerClient) -> Iterator[Container]:
+    """A container of the test image running one tmux session, `agent`, labelled for roost."""
+    name = f"roost-test-{uuid.uuid4().hex[:8]}"
+    container = client.containers.run(
+        IMAGE,
+        ["sh", "-c", "tmux new-session -d -s agent && while tmux has-session; do sleep 1; done"],
+        name=name,
+        labels={LABEL: name},
+        network_mode="none",
+        detach=True,
+    )
+    try:
+        yield container
+    finally:
+        container.remove(force=True)
+
+
+def tmux_sessions(container: Container) -> list[str]:
+    result = container.exec_run(["tmux", "list-sessions", "-F", "#{session_name}"])
+    return result.output.decode().split() if result.exit_code == 0 else []
+
+
+def test_a_container_runs_tmux_and_is_found_by_its_label(
+    client: docker.DockerClient, tmux_container: Container
+) -> None:
+    deadline = time.monotonic() + 20
+    while tmux_sessions(tmux_container) != ["agent"]:
+        assert time.monotonic() < deadline, f"no tmux session: {tmux_container.logs()!r}"
+        time.sleep(0.1)  # polling the container for a condition, with a deadline
+
+    labelled = client.containers.list(filters={"label": f"{LABEL}={tmux_container.name}"})
+
+    assert [c.id for c in labelled] == [tmux_container.id]
+    assert labelled[0].status == "running"
+
+
+def test_probe_reports_the_engine_version(engine: Engine, client: docker.DockerClient) -> None:
+    result = probe(engine)
+
+    assert result.reachable
+    assert result.version == client.version()["Version"]
+
+
+def test_an_unreachable_engine_is_a_short_error_not_an_exception() -> None:
+    result = probe(Engine("gone", "unix:///nonexistent/docker.sock", None, False))
+
+    assert not result.reachable
+    assert result.error == "no engine socket there"
+
+
+def test_a_missing_context_is_reported_by_name() -> None:
+    result = probe(Engine("ctx", None, "roost-no-such-context", False))
+
+    assert result.error == "no Docker context named 'roost-no-such-context'"
+
+
+def test_configured_engines_replace_the_environment_default() -> None:
+    assert configured_engines(Config(), {"DOCKER_HOST": "tcp://127.0.0.1:2375"}) == [
+        Engine("default", "tcp://127.0.0.1:2375", None, implicit=True)
+    ]
+    config = Config(docker_engines=(EngineConfig("box", host="ssh://me@box"),))
+    assert configured_engines(config, {"DOCKER_HOST": "tcp://127.0.0.1:2375"}) == [
+        Engine("box", "ssh://me@box", None, implicit=False)
+    ]
