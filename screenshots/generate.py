@@ -1,4 +1,4 @@
-"""Regenerate the SVGs in screenshots/ by driving the real app (run: python -m screenshots.generate).
+"""Regenerate the SVGs in screenshots/ by driving the real app: `python -m screenshots.generate`.
 
 Uses the same fixed scene as the snapshot tests: a private tmux server (`tmux -L roost-demo`)
 with a few sessions, 160x45 cells, a frozen clock. Never edit the SVGs by hand.

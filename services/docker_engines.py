@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import docker
 from docker.context import ContextAPI
 from docker.errors import DockerException
+from docker.tls import TLSConfig
 
 from services.config import Config
 from services.errors import RoostError
@@ -53,20 +54,21 @@ def configured_engines(config: Config, environ: Mapping[str, str] | None = None)
     return [Engine(e.name, e.host, e.context, implicit=False) for e in config.docker_engines]
 
 
-def connect(engine: Engine, timeout: float = 5.0) -> docker.DockerClient:
+def connect(engine: Engine, timeout: int = 5) -> docker.DockerClient:
     """A client for `engine`; raises RoostError when its context does not exist."""
-    host, tls = engine.host, None
+    host: str | None = engine.host
+    tls: TLSConfig | bool = False
     if engine.context is not None:
         found = ContextAPI.get_context(engine.context)
         if found is None:
             raise RoostError(f"no Docker context named {engine.context!r}")
-        host, tls = found.Host, found.TLSConfig
+        host, tls = found.Host, found.TLSConfig or False
     use_ssh = bool(host and host.startswith("ssh://"))
     # use_ssh_client shells out to `ssh` (honouring ~/.ssh/config) instead of needing paramiko.
     return docker.DockerClient(base_url=host, tls=tls, timeout=timeout, use_ssh_client=use_ssh)
 
 
-def probe(engine: Engine, timeout: float = 3.0) -> EngineProbe:
+def probe(engine: Engine, timeout: int = 3) -> EngineProbe:
     """Ask the engine its version; any failure becomes a short error text, never an exception."""
     try:
         client = connect(engine, timeout)

@@ -47,6 +47,7 @@ class VellumEnvironment:
         name, source, warning = _environment_name(env, xdg_config)
         config_dir = xdg_config / ("vellum" if name == PRODUCTION else f"vellum-{name}")
         lockfile_dir = env.get("VELLUM_LOCKFILE_DIR", "").strip()
+        candidates: tuple[Path, ...]
         if name == PRODUCTION:
             directory = Path(lockfile_dir) if lockfile_dir else home
             candidates = (directory / ".vellum.lock.json", directory / ".vellum.lockfile.json")

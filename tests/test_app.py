@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import subprocess
 from pathlib import Path
@@ -175,7 +176,7 @@ async def test_the_server_going_away_is_shown_on_the_next_refresh(
 
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "short-lived" in table_names(app), "the session")
-        subprocess.run(tmux_server.argv("kill-server"), check=True)
+        await asyncio.to_thread(subprocess.run, tmux_server.argv("kill-server"), check=True)
         await pilot.press("r")
 
         await wait_until(pilot, lambda: table_names(app) == ["this machine"], "the empty host")

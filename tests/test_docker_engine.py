@@ -69,6 +69,7 @@ def tmux_container(client: docker.DockerClient) -> Iterator[Container]:
 
 def tmux_sessions(container: Container) -> list[str]:
     result = container.exec_run(["tmux", "list-sessions", "-F", "#{session_name}"])
+    assert isinstance(result.output, bytes)
     return result.output.decode().split() if result.exit_code == 0 else []
 
 

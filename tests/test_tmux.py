@@ -60,6 +60,6 @@ def test_parse_version_handles_release_suffixes_and_dev_builds() -> None:
 
 def test_socket_names_and_paths_map_to_the_right_flag() -> None:
     assert TmuxSocket("work").args == ("-L", "work")
-    assert TmuxSocket("/tmp/x/sock").args == ("-S", "/tmp/x/sock")
+    assert TmuxSocket("/run/x/sock").args == ("-S", "/run/x/sock")
     assert TmuxServer().argv("ls") == ["tmux", "ls"]
     assert TmuxServer(TmuxSocket("work")).argv("ls") == ["tmux", "-L", "work", "ls"]

@@ -33,7 +33,7 @@ class RoostApp(App[None]):
         Binding(
             "ctrl+q",
             "quit",
-            "Quit",
+            "Quit from anywhere",
             id="quit_now",
             show=False,
             priority=True,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
@@ -28,7 +29,7 @@ class Command:
     enabled: bool
 
 
-def commands(app: App[object], screen: Screen[object]) -> list[Command]:
+def commands(app: App[Any], screen: Screen[Any]) -> list[Command]:
     """The roost bindings active on `screen` (app-wide ones included), one entry per id."""
     found: dict[str, Command] = {}
     for active in screen.active_bindings.values():
