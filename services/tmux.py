@@ -131,9 +131,7 @@ class TmuxServer:
         message = result.stderr.strip()
         if result.returncode != 0:
             if _NO_SERVER.search(message):
-                return TmuxListing(
-                    TmuxState.NO_SERVER, detail=f"nothing listens on {self.describe()}"
-                )
+                return TmuxListing(TmuxState.NO_SERVER, detail=f"{self.describe()} is not running")
             return TmuxListing(
                 TmuxState.ERROR, detail=message or f"exit status {result.returncode}"
             )

@@ -153,7 +153,7 @@ async def test_without_a_tmux_server_the_row_says_so(tmux_server: TmuxServer) ->
         table = app.screen.query_one("#assistants", KeyedTable)
 
         assert table.rows_shown[0].cells[3].plain == "▲ no tmux server"
-        assert "nothing listens on tmux -S" in detail_text(app)
+        assert "is not running" in detail_text(app)
 
 
 async def test_without_tmux_installed_the_row_says_so(tmp_path: Path) -> None:
