@@ -6,8 +6,10 @@ import dataclasses
 import io
 import time
 from collections.abc import Callable
+from typing import Any
 
 from rich.console import Console
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -33,14 +35,14 @@ async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], what: st
         await pilot.pause(0.02)
 
 
-def table_names(app: RoostApp) -> list[str]:
+def table_names(app: App[Any]) -> list[str]:
     """The NAME column of the assistants table, as shown (tree marks removed); empty until the
     screen is composed."""
     tables = app.screen.query("#assistants").results(KeyedTable)
     return [row.cells[0].plain.lstrip("├└ ") for table in tables for row in table.rows_shown]
 
 
-def static_text(app: RoostApp, selector: str) -> str:
+def static_text(app: App[Any], selector: str) -> str:
     """What a Static shows, rendered as plain text 100 columns wide."""
     console = Console(width=100, file=io.StringIO(), record=True, color_system=None)
     console.print(app.screen.query_one(selector, Static).content)
