@@ -199,3 +199,14 @@ async def test_tab_moves_between_panels_and_jobs_explain_themselves() -> None:
         empty = app.screen.query_one("#jobs-empty")
         assert empty.display
         assert "A job is" in static_text(app, "#jobs-empty")
+
+
+async def test_typing_in_the_filter_never_triggers_a_key_binding(tmux_server: TmuxServer) -> None:
+    app = make_app()
+
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash", "q", "question_mark", "r", "b", "slash")
+
+        assert app.is_running
+        assert not isinstance(app.screen, HelpScreen)
+        assert app.screen.query_one("#filter", Input).value == "q?rb/"
