@@ -13,14 +13,15 @@ import tempfile
 from pathlib import Path
 
 from tests.demo import SCENES, Scene, demo_app, demo_server
+from tests.peers.vellum import VellumPeer, json_reply
 from tests.pilot import SIZE
 
 OUT = Path(__file__).resolve().parent
 
 
-async def shoot(name: str, scene: Scene) -> Path:
+async def shoot(name: str, scene: Scene, directory: Path, healthy_url: str) -> Path:
     with demo_server() as server:
-        app = demo_app(server)
+        app = demo_app(server, directory, healthy_url)
         async with app.run_test(size=SIZE) as pilot:
             await scene(pilot)
             await pilot.pause()
@@ -34,10 +35,14 @@ def main() -> int:
     scratch = tempfile.mkdtemp(prefix="roost-screenshots-")
     for variable in ("ROOST_CONFIG_DIR", "ROOST_STATE_DIR", "ROOST_CACHE_DIR", "ROOST_LOG_DIR"):
         os.environ[variable] = f"{scratch}/{variable.lower()}"
-    os.environ["VELLUM_LOCKFILE_DIR"] = scratch
     os.environ.pop("TMUX", None)
-    for name, scene in SCENES.items():
-        print(asyncio.run(shoot(name, scene)).relative_to(OUT.parent))
+    # Unlike the snapshots, one assistant answers its health checks for real (its latency
+    # varies from run to run, which a screenshot may show and a snapshot may not).
+    with VellumPeer() as peer:
+        runtime = peer.runtime("ada", health=json_reply({"status": "healthy", "version": "0.7.4"}))
+        for name, scene in SCENES.items():
+            shot = asyncio.run(shoot(name, scene, Path(scratch), runtime.base_url))
+            print(shot.relative_to(OUT.parent))
     return 0
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,9 @@ from typing import Any
 from services.errors import RoostError
 
 DEFAULT_TMUX_REFRESH_SECONDS = 3.0
-_ENGINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+DEFAULT_DOCKER_REFRESH_SECONDS = 5.0
+DEFAULT_PLATFORM_REFRESH_SECONDS = 60.0
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class ConfigError(RoostError):
@@ -38,6 +40,15 @@ class EngineConfig:
 
 
 @dataclass(frozen=True)
+class RuntimeConfig:
+    """An assistant runtime reached over HTTP that no lockfile lists (kind `custom`)."""
+
+    name: str
+    url: str
+    token_file: Path | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """The validated contents of `config.toml`; every field has a working default."""
 
@@ -45,6 +56,13 @@ class Config:
     """A socket name (`tmux -L`) or, when it contains a `/`, a socket path (`tmux -S`)."""
     tmux_refresh_seconds: float = DEFAULT_TMUX_REFRESH_SECONDS
     docker_engines: tuple[EngineConfig, ...] = ()
+    docker_refresh_seconds: float = DEFAULT_DOCKER_REFRESH_SECONDS
+    platform_url: str | None = None
+    """Wins over the lockfile's `platformBaseUrl` and `VELLUM_PLATFORM_URL`."""
+    platform_token_file: Path | None = None
+    """Instead of the Vellum CLI's `platform-token`."""
+    platform_refresh_seconds: float = DEFAULT_PLATFORM_REFRESH_SECONDS
+    runtimes: tuple[RuntimeConfig, ...] = ()
     keys: Mapping[str, str] = field(default_factory=dict)
     """Binding id to key(s), e.g. `quit = "q,ctrl+q"`: remaps roost's keys."""
 
@@ -94,24 +112,77 @@ class _Reader:
                 raise self.fail(f"{prefix}{key}", f"unknown key (known here: {known})")
 
     def config(self, document: Mapping[str, Any]) -> Config:
-        self.only(document, {"tmux", "docker", "keys"}, "")
+        self.only(document, {"tmux", "docker", "platform", "runtimes", "keys"}, "")
         tmux = self.table(document, "tmux", "tmux")
         self.only(tmux, {"socket", "refresh_seconds"}, "tmux.")
         socket = self.string(tmux, "socket", "tmux.socket")
         if socket is not None and not socket.strip():
             raise self.fail("tmux.socket", "must not be empty")
-        refresh = self.number(tmux, "refresh_seconds", "tmux.refresh_seconds")
+        docker = self.table(document, "docker", "docker")
+        self.only(docker, {"engines", "refresh_seconds"}, "docker.")
+        platform = self.table(document, "platform", "platform")
+        self.only(platform, {"url", "token_file", "refresh_seconds"}, "platform.")
         return Config(
             tmux_socket=socket,
-            tmux_refresh_seconds=DEFAULT_TMUX_REFRESH_SECONDS if refresh is None else refresh,
-            docker_engines=self.engines(self.table(document, "docker", "docker")),
+            tmux_refresh_seconds=self.number(
+                tmux, "refresh_seconds", "tmux.", DEFAULT_TMUX_REFRESH_SECONDS
+            ),
+            docker_engines=self.engines(docker),
+            docker_refresh_seconds=self.number(
+                docker, "refresh_seconds", "docker.", DEFAULT_DOCKER_REFRESH_SECONDS
+            ),
+            platform_url=self.url(platform, "url", "platform.url"),
+            platform_token_file=self.file_path(platform, "token_file", "platform.token_file"),
+            platform_refresh_seconds=self.number(
+                platform, "refresh_seconds", "platform.", DEFAULT_PLATFORM_REFRESH_SECONDS
+            ),
+            runtimes=self.runtimes(document.get("runtimes", [])),
             keys=self.keys(self.table(document, "keys", "keys")),
         )
 
-    def number(self, table: Mapping[str, Any], key: str, where: str) -> float | None:
-        value = table.get(key)
+    def url(self, table: Mapping[str, Any], key: str, where: str) -> str | None:
+        value = self.string(table, key, where)
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise self.fail(where, f"{value!r} is not an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    def file_path(self, table: Mapping[str, Any], key: str, where: str) -> Path | None:
+        value = self.string(table, key, where)
+        if value is not None and not value.strip():
+            raise self.fail(where, "must not be empty")
+        return Path(value).expanduser() if value else None
+
+    def runtimes(self, entries: Any) -> tuple[RuntimeConfig, ...]:
+        if not isinstance(entries, list):
+            raise self.fail("runtimes", "must be an array of tables ([[runtimes]])")
+        runtimes: list[RuntimeConfig] = []
+        for index, entry in enumerate(entries):
+            where = f"runtimes[{index}]"
+            if not isinstance(entry, dict):
+                raise self.fail(where, f"must be a table, not {_toml_type(entry)}")
+            self.only(entry, {"name", "url", "token_file"}, f"{where}.")
+            name = self.name(entry, where, (r.name for r in runtimes), "lab-box")
+            url = self.url(entry, "url", f"{where}.url")
+            if url is None:
+                raise self.fail(f"{where}.url", "required: the runtime's base URL")
+            token_file = self.file_path(entry, "token_file", f"{where}.token_file")
+            runtimes.append(RuntimeConfig(name=name, url=url, token_file=token_file))
+        return tuple(runtimes)
+
+    def name(self, entry: Mapping[str, Any], where: str, taken: Iterable[str], example: str) -> str:
+        name = self.string(entry, "name", f"{where}.name")
+        if not name or not _NAME.match(name):
+            raise self.fail(
+                f"{where}.name", f"required: letters, digits, '.', '_' or '-' (e.g. '{example}')"
+            )
+        if name in set(taken):
+            raise self.fail(f"{where}.name", f"{name!r} is defined twice")
+        return name
+
+    def number(self, table: Mapping[str, Any], key: str, prefix: str, default: float) -> float:
+        where, value = f"{prefix}{key}", table.get(key)
         if value is None:
-            return None
+            return default
         # bool is an int in Python, but `refresh_seconds = true` is not a number of seconds.
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(where, f"must be a number of seconds, not {_toml_type(value)}")
@@ -120,7 +191,6 @@ class _Reader:
         return float(value)
 
     def engines(self, docker: Mapping[str, Any]) -> tuple[EngineConfig, ...]:
-        self.only(docker, {"engines"}, "docker.")
         entries = docker.get("engines", [])
         if not isinstance(entries, list):
             raise self.fail("docker.engines", "must be an array of tables ([[docker.engines]])")
@@ -130,15 +200,9 @@ class _Reader:
             if not isinstance(entry, dict):
                 raise self.fail(where, f"must be a table, not {_toml_type(entry)}")
             self.only(entry, {"name", "host", "context"}, f"{where}.")
-            name = self.string(entry, "name", f"{where}.name")
+            name = self.name(entry, where, (e.name for e in engines), "build-box")
             host = self.string(entry, "host", f"{where}.host")
             context = self.string(entry, "context", f"{where}.context")
-            if not name or not _ENGINE_NAME.match(name):
-                raise self.fail(
-                    f"{where}.name", "required: letters, digits, '.', '_' or '-' (e.g. 'build-box')"
-                )
-            if any(engine.name == name for engine in engines):
-                raise self.fail(f"{where}.name", f"engine {name!r} is defined twice")
             if (host is None) == (context is None):
                 raise self.fail(where, "needs exactly one of 'host' (a URL) or 'context' (a name)")
             if host is not None and "://" not in host:

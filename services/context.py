@@ -11,9 +11,11 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from services.config import Config, load_config
 from services.paths import RoostPaths
+from services.platform import platform_url
 from services.tmux import TmuxServer, TmuxSocket
 from services.vellum import VellumEnvironment
 
@@ -31,6 +33,16 @@ class Context:
     environ: Mapping[str, str]
     hostname: str = field(default_factory=socket.gethostname)
     clock: Callable[[], datetime] = utc_now
+
+    @property
+    def platform_token_file(self) -> Path:
+        return self.config.platform_token_file or self.vellum.platform_token_file
+
+    def platform_url(self, lockfile_base_url: str | None) -> str:
+        """config.toml's URL, else the lockfile's, else `VELLUM_PLATFORM_URL`, else the seed."""
+        return platform_url(
+            self.config.platform_url or lockfile_base_url, self.environ, self.vellum
+        )
 
     @classmethod
     def load(

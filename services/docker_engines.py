@@ -29,7 +29,8 @@ class Engine:
     host: str | None
     context: str | None
     implicit: bool
-    """True for the environment's engine, used when config.toml names none."""
+    """True for the default socket, used when neither config.toml nor `DOCKER_HOST` names an
+    engine: a machine without Docker is normal, so its absence is not an error."""
 
     def describe(self) -> str:
         return f"context {self.context}" if self.context else str(self.host)
@@ -49,8 +50,8 @@ class EngineProbe:
 def configured_engines(config: Config, environ: Mapping[str, str] | None = None) -> list[Engine]:
     env = os.environ if environ is None else environ
     if not config.docker_engines:
-        host = env.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
-        return [Engine("default", host, None, implicit=True)]
+        host = env.get("DOCKER_HOST")
+        return [Engine("default", host or DEFAULT_DOCKER_HOST, None, implicit=not host)]
     return [Engine(e.name, e.host, e.context, implicit=False) for e in config.docker_engines]
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from services.config import ConfigError
 from services.context import Context
 from services.docker_engines import configured_engines, probe
+from services.lockfile import read_lockfile
 from services.tmux import WATCH_FLAGS_VERSION, TmuxState, parse_version
-from services.vellum import read_lockfile
 
 
 class Verdict(StrEnum):
@@ -123,9 +123,8 @@ def _lockfile(context: Context) -> Iterator[Check]:
             "roost will not rewrite it; fix or move the file",
         )
     if read.path is not None:
-        count = len(read.assistants)
-        active = read.data.get("activeAssistant")
-        suffix = f", active {active}" if isinstance(active, str) else ""
+        count = len(read.entries)
+        suffix = f", active {read.active}" if read.active else ""
         yield Check(Verdict.OK, "lockfile", f"{read.path}: {count} assistants{suffix}")
     elif not read.problems:
         yield Check(

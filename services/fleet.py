@@ -1,19 +1,39 @@
-"""The fleet model the UI and the command line show: assistants and their terminal sessions.
+"""The fleet: every assistant roost knows of, assembled from its sources without any I/O.
 
-For now the fleet is this machine and the sessions of its tmux server; registry sources (the
-Vellum lockfile, Docker engines, the platform) add assistants of other kinds to the same model.
+Each source (this machine's tmux, the Vellum lockfile, Docker engines, roost's own runtimes, the
+platform, health probes) refreshes on its own and replaces its part of a `FleetSnapshot`;
+`build_fleet` turns a snapshot into the rows the table, the detail panel and `roost ps` show.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from urllib.parse import urlsplit
 
-from services.tmux import TmuxListing, TmuxServer, TmuxSession, TmuxState
+from services.config import RuntimeConfig
+from services.docker_discovery import ContainerState, EngineScan, container_names
+from services.health import Health
+from services.lockfile import LockfileEntry, LockfileRead, masked_fields
+from services.tmux import TmuxListing, TmuxSession, TmuxState
 
 LOCAL_HOST = "local host"
 TMUX_SESSION = "tmux session"
 THIS_MACHINE = "this machine"
+HOST_KEY = "host:this-machine"
+
+
+class Source(StrEnum):
+    """Where roost learned of an assistant."""
+
+    HOST = "this machine"
+    LOCKFILE = "lockfile"
+    DOCKER_LABEL = "docker label"
+    CONFIG = "config.toml"
+    PROBLEM = "problem"
 
 
 @dataclass(frozen=True)
@@ -21,65 +41,389 @@ class Assistant:
     """One row of the fleet, with the terminal sessions shown under it."""
 
     key: str
+    """Unique and stable across refreshes: the table's row key."""
+    id: str
     name: str
     kind: str
     where: str
     status: str
+    """Lifecycle as its owner reports it: running, sleeping, exited, active (platform), ..."""
     detail: str = ""
+    health: str = ""
+    """What the runtime's health endpoint said; empty until probed or when not probed."""
+    latency_ms: float | None = None
+    version: str | None = None
+    runtime_url: str | None = None
     sessions: tuple[TmuxSession, ...] = ()
+    last_seen: datetime | None = None
+    source: Source = Source.LOCKFILE
+    active: bool = False
     facts: tuple[tuple[str, str], ...] = ()
-    """Further (label, value) pairs for the detail panel, in display order."""
+    """Further (label, value) pairs for the detail panel, secrets already masked."""
+
+    @property
+    def summary(self) -> str:
+        """One status for a line of text (`roost ps`, the log): asleep wins, then health."""
+        if self.status in ("sleeping", "invalid") or not self.health:
+            return self.status
+        return self.health
+
+
+@dataclass(frozen=True)
+class HealthTarget:
+    """How to probe one assistant's health: direct (`/v1/health`) or managed (platform)."""
+
+    key: str
+    assistant_id: str
+    url: str
+    managed: bool
+    token_file: str | None = None
+    """A file holding the bearer token (a guardian token or a config runtime's token file)."""
+    inline_token: str | None = field(default=None, repr=False)
+    """The lockfile entry's `bearerToken`: a secret, never shown."""
+
+
+@dataclass(frozen=True)
+class FleetSnapshot:
+    """The latest result of every source. Each worker replaces only its own part."""
+
+    hostname: str
+    tmux_server: str
+    tmux: TmuxListing | None = None
+    tmux_version: str | None = None
+    tmux_seen: datetime | None = None
+    lockfile: LockfileRead | None = None
+    local_alive: Mapping[str, bool] = field(default_factory=dict)
+    """assistantId -> whether its daemon's PID file names a live process (local entries)."""
+    engines: tuple[EngineScan, ...] = ()
+    runtimes: tuple[RuntimeConfig, ...] = ()
+    platform_error: str | None = None
+    health: Mapping[str, Health] = field(default_factory=dict)
+    last_seen: Mapping[str, datetime] = field(default_factory=dict)
 
 
 def session_status(session: TmuxSession) -> str:
     return "attached" if session.attached else "detached"
 
 
-def this_machine(
-    hostname: str, server: TmuxServer, listing: TmuxListing, version: str | None
-) -> Assistant:
-    """This machine as a fleet entry: its tmux server's state and sessions."""
-    if listing.state is TmuxState.RUNNING:
+def build_fleet(snapshot: FleetSnapshot) -> tuple[Assistant, ...]:
+    rows = [_this_machine(snapshot)]
+    read = snapshot.lockfile
+    if read is not None:
+        rows += [_lockfile_problem(str(problem)) for problem in read.problems]
+        rows += [_from_entry(entry, read.active, snapshot) for entry in read.entries]
+    claimed = {a.id for a in rows if a.kind == "docker"}
+    for scan in snapshot.engines:
+        if scan.error is not None:
+            if not scan.engine.implicit:
+                rows.append(_engine_down(scan))
+            continue
+        for name, container in sorted(scan.labelled().items()):
+            if name not in claimed:
+                claimed.add(name)
+                rows.append(_labelled(name, container, scan))
+    rows += [_from_runtime(runtime, snapshot) for runtime in snapshot.runtimes]
+    if snapshot.platform_error:
+        rows.append(_problem("platform", "platform", "error (platform)", snapshot.platform_error))
+    return tuple(_with_health(row, snapshot) for row in rows)
+
+
+def _this_machine(snapshot: FleetSnapshot) -> Assistant:
+    listing = snapshot.tmux or TmuxListing(TmuxState.RUNNING)
+    if snapshot.tmux is None:
+        status, detail = "checking", ""
+    elif listing.state is TmuxState.RUNNING:
         count = len(listing.sessions)
-        status = "running"
-        detail = f"{count} tmux session{'' if count == 1 else 's'}"
+        status, detail = "running", f"{count} tmux session{'' if count == 1 else 's'}"
     else:
         status, detail = listing.state.value, listing.detail
     return Assistant(
-        key="host:this-machine",
+        key=HOST_KEY,
+        id=THIS_MACHINE,
         name=THIS_MACHINE,
         kind=LOCAL_HOST,
-        where=hostname,
+        where=snapshot.hostname,
         status=status,
         detail=detail,
         sessions=listing.sessions,
-        facts=(("tmux", version or "not found"), ("server", server.describe())),
+        last_seen=snapshot.tmux_seen,
+        source=Source.HOST,
+        facts=(
+            ("tmux", snapshot.tmux_version or "not found"),
+            ("server", snapshot.tmux_server),
+        ),
     )
+
+
+def entry_key(assistant_id: str) -> str:
+    return f"lockfile:{assistant_id}"
+
+
+def _from_entry(entry: LockfileEntry, active: str | None, snapshot: FleetSnapshot) -> Assistant:
+    status, detail, where = "", "", _host_of(entry.runtime_url) or ""
+    facts = masked_fields(entry)
+    if entry.problems:
+        status, detail = "invalid", "; ".join(entry.problems)
+    elif entry.cloud == "local":
+        where = snapshot.hostname
+        alive = snapshot.local_alive.get(entry.assistant_id)
+        status = {True: "running", False: "sleeping", None: "unknown"}[alive]
+        if alive is False:
+            detail = "its daemon is not running (no live PID in vellum.pid)"
+    elif entry.cloud == "docker":
+        status, detail, where, container_facts = _docker_state(entry.assistant_id, snapshot)
+        facts += container_facts
+    elif entry.cloud == "vellum":
+        status, where = "active", _host_of(entry.runtime_url) or "platform"
+    else:
+        status = "remote"
+    return Assistant(
+        key=entry_key(entry.assistant_id),
+        id=entry.assistant_id,
+        name=entry.display_name,
+        kind=entry.cloud,
+        where=where,
+        status=status,
+        detail=detail,
+        runtime_url=entry.base_url,
+        source=Source.LOCKFILE,
+        active=bool(active) and active == entry.assistant_id,
+        facts=tuple(facts),
+    )
+
+
+def _docker_state(
+    name: str, snapshot: FleetSnapshot
+) -> tuple[str, str, str, list[tuple[str, str]]]:
+    """(status, detail, where, facts) of a docker assistant from its derived containers."""
+    facts: list[tuple[str, str]] = []
+    found_on: EngineScan | None = None
+    for scan in snapshot.engines:
+        for container_name in container_names(name):
+            container = scan.named(container_name)
+            if container is not None:
+                found_on = found_on or scan
+                facts.append((container_name, f"{container.status} on {scan.engine.name}"))
+    main = found_on.named(container_names(name)[0]) if found_on else None
+    if main is None:
+        down = [s.engine.name for s in snapshot.engines if s.error]
+        if down:
+            return "unknown", f"engine {', '.join(down)} unreachable", "", facts
+        return "sleeping", f"no container {container_names(name)[0]}", "", facts
+    assert found_on is not None
+    where = found_on.engine.name
+    if main.state != "running":
+        return "sleeping", f"{main.name}: {main.status}", where, facts
+    if main.health == "unhealthy":
+        return "running", f"{main.name} healthcheck: unhealthy", where, facts
+    return "running", "", where, facts
+
+
+def _labelled(name: str, container: ContainerState, scan: EngineScan) -> Assistant:
+    status = container.state if container.state != "exited" else f"exited ({container.status})"
+    detail = f"healthcheck: {container.health}" if container.health else ""
+    return Assistant(
+        key=f"docker:{scan.engine.name}/{container.id}",
+        id=name,
+        name=name,
+        kind="docker",
+        where=scan.engine.name,
+        status=status,
+        detail=detail,
+        source=Source.DOCKER_LABEL,
+        facts=(
+            ("container", container.name),
+            ("container id", container.id),
+            ("image", container.image),
+            ("engine", f"{scan.engine.name} ({scan.engine.describe()})"),
+            ("state", container.status),
+        ),
+    )
+
+
+def _from_runtime(runtime: RuntimeConfig, snapshot: FleetSnapshot) -> Assistant:
+    return Assistant(
+        key=f"runtime:{runtime.name}",
+        id=runtime.name,
+        name=runtime.name,
+        kind="custom",
+        where=_host_of(runtime.url) or runtime.url,
+        status="remote",
+        runtime_url=runtime.url,
+        source=Source.CONFIG,
+        facts=(
+            ("url", runtime.url),
+            ("token file", str(runtime.token_file) if runtime.token_file else "none"),
+        ),
+    )
+
+
+def _engine_down(scan: EngineScan) -> Assistant:
+    return _problem(
+        f"engine:{scan.engine.name}",
+        "docker engine",
+        "unreachable",
+        f"{scan.engine.name} ({scan.engine.describe()}): {scan.error}",
+        name=f"engine {scan.engine.name}",
+    )
+
+
+def _lockfile_problem(problem: str) -> Assistant:
+    return _problem(f"problem:{problem}", "lockfile", "error (lockfile)", problem)
+
+
+def _problem(key: str, kind: str, status: str, detail: str, name: str = "") -> Assistant:
+    return Assistant(
+        key=key,
+        id=name or kind,
+        name=name or kind,
+        kind=kind,
+        where="",
+        status=status,
+        detail=detail,
+        source=Source.PROBLEM,
+    )
+
+
+def _with_health(assistant: Assistant, snapshot: FleetSnapshot) -> Assistant:
+    health = snapshot.health.get(assistant.key)
+    seen = snapshot.last_seen.get(assistant.key, assistant.last_seen)
+    if health is None:
+        return assistant if seen is None else replace(assistant, last_seen=seen)
+    status = assistant.status
+    if status == "remote":
+        status = "unreachable" if health.status in ("unreachable", "timeout") else "running"
+    detail = assistant.detail or health.detail
+    return replace(
+        assistant,
+        status=status,
+        detail=detail,
+        health=health.status,
+        latency_ms=health.latency_ms,
+        version=health.version or assistant.version,
+        last_seen=seen,
+    )
+
+
+def _host_of(url: str | None) -> str | None:
+    return urlsplit(url).hostname if url else None
+
+
+def health_targets(snapshot: FleetSnapshot, fleet: Iterable[Assistant]) -> list[HealthTarget]:
+    """What to probe: every assistant with a runtime URL that is not asleep or invalid."""
+    entries = {e.assistant_id: e for e in snapshot.lockfile.entries} if snapshot.lockfile else {}
+    runtimes = {f"runtime:{r.name}": r for r in snapshot.runtimes}
+    targets: list[HealthTarget] = []
+    for assistant in fleet:
+        if not assistant.runtime_url or assistant.status in ("sleeping", "invalid"):
+            continue
+        entry = entries.get(assistant.id) if assistant.source is Source.LOCKFILE else None
+        runtime = runtimes.get(assistant.key)
+        inline = entry.raw.get("bearerToken") if entry else None
+        targets.append(
+            HealthTarget(
+                key=assistant.key,
+                assistant_id=assistant.id,
+                url=assistant.runtime_url,
+                managed=assistant.kind == "vellum",
+                token_file=str(runtime.token_file) if runtime and runtime.token_file else None,
+                inline_token=inline if isinstance(inline, str) else None,
+            )
+        )
+    return targets
+
+
+# Filtering and sorting -------------------------------------------------------------------------
+
+FILTER_FIELDS: Mapping[str, Callable[[Assistant], str]] = {
+    "name": lambda a: f"{a.name} {a.id}",
+    "kind": lambda a: a.kind,
+    "where": lambda a: a.where,
+    "status": lambda a: a.status,
+    "health": lambda a: a.health,
+    "source": lambda a: a.source.value,
+    "version": lambda a: a.version or "",
+}
+"""`field:value` filter tokens; a bare word matches any of them."""
+
+_TOKEN = re.compile(r"^(\w+):(.*)$")
+
+
+Fields = Mapping[str, str]
+
+
+def _matcher(query: str) -> Callable[[Fields], bool]:
+    """One test per word of `query`; a row matches when all pass."""
+
+    def in_field(name: str, value: str) -> Callable[[Fields], bool]:
+        return lambda fields: value in fields[name]
+
+    def anywhere(word: str) -> Callable[[Fields], bool]:
+        return lambda fields: any(word in value for value in fields.values())
+
+    tests = []
+    for word in query.lower().split():
+        token = _TOKEN.match(word)
+        is_field = token is not None and token[1] in FILTER_FIELDS
+        tests.append(in_field(token[1], token[2]) if token and is_field else anywhere(word))
+    return lambda fields: all(test(fields) for test in tests)
 
 
 def filter_fleet(
     assistants: Iterable[Assistant], query: str
 ) -> list[tuple[Assistant, tuple[TmuxSession, ...]]]:
-    """The assistants and sessions that match `query` (case-insensitive words, all must match).
+    """The assistants and sessions matching `query`: words that must all match, each either a
+    bare substring of any field or a `field:substring` token (kind:docker, status:sleeping).
 
     An assistant that matches keeps all its sessions; one that does not is still shown, for
     context, when any of its sessions match.
     """
-    words = query.lower().split()
+    matches = _matcher(query)
     shown: list[tuple[Assistant, tuple[TmuxSession, ...]]] = []
     for assistant in assistants:
-        own = " ".join((assistant.name, assistant.kind, assistant.where, assistant.status))
-        if all(word in own.lower() for word in words):
+        fields = {name: get(assistant).lower() for name, get in FILTER_FIELDS.items()}
+        if matches(fields):
             shown.append((assistant, assistant.sessions))
             continue
         sessions = tuple(
             session
             for session in assistant.sessions
-            if all(
-                word in f"{session.name} {TMUX_SESSION} {session_status(session)}".lower()
-                for word in words
+            if matches(
+                {
+                    **dict.fromkeys(FILTER_FIELDS, ""),
+                    "name": session.name.lower(),
+                    "kind": TMUX_SESSION,
+                    "where": assistant.where.lower(),
+                    "status": session_status(session),
+                }
             )
         )
         if sessions:
             shown.append((assistant, sessions))
     return shown
+
+
+SORT_KEYS: Mapping[str, Callable[[Assistant], tuple[object, ...]]] = {
+    "name": lambda a: (a.name.lower(),),
+    "kind": lambda a: (a.kind, a.name.lower()),
+    "where": lambda a: (a.where, a.name.lower()),
+    "status": lambda a: (a.status, a.name.lower()),
+    "health": lambda a: (a.health, a.name.lower()),
+    "latency": lambda a: (a.latency_ms is None, a.latency_ms or 0.0, a.name.lower()),
+    "version": lambda a: (a.version or "", a.name.lower()),
+    "sessions": lambda a: (-len(a.sessions), a.name.lower()),
+    "last_seen": lambda a: (a.last_seen is None, -(a.last_seen.timestamp() if a.last_seen else 0)),
+}
+
+
+def sort_fleet(
+    assistants: Sequence[Assistant], column: str | None, reverse: bool = False
+) -> list[Assistant]:
+    """Sorted by `column` (None keeps source order); this machine always stays on top."""
+    if column is None:
+        return list(assistants)
+    host = [a for a in assistants if a.key == HOST_KEY]
+    rest = sorted(
+        (a for a in assistants if a.key != HOST_KEY), key=SORT_KEYS[column], reverse=reverse
+    )
+    return host + rest

@@ -15,13 +15,14 @@ class Bucket(StrEnum):
     ASLEEP = "asleep"
 
 
-_GOOD = {"running", "healthy", "ok", "attached", "detached"}
-_BAD_PREFIXES = ("error", "unreachable", "exited")
+_GOOD = {"running", "healthy", "ok", "active", "attached", "detached"}
+_BAD_PREFIXES = ("error", "unreachable", "exited", "invalid")
 
 
 def bucket(status: str) -> Bucket:
-    """good = running, healthy, ok; bad = error*, unreachable, exited*; asleep = sleeping;
-    warn = everything else (checking, timeout, degraded, unknown, not found, no tmux server)."""
+    """good = running, healthy, ok (and a platform's `active`, a tmux session's attached or
+    detached); bad = error*, unreachable, exited*, invalid; asleep = sleeping; warn = everything
+    else (checking, timeout, degraded, unknown, not found, no tmux server)."""
     status = status.strip().lower()
     if status in _GOOD:
         return Bucket.GOOD

@@ -1,4 +1,4 @@
-"""Where the Vellum CLI keeps its files, and reading its lockfile (PROTOCOL.md section 1).
+"""Where the Vellum CLI keeps its files (PROTOCOL.md section 1); services/lockfile.py reads them.
 
 roost shares these files with the Vellum CLI, so the rules here follow the reference exactly:
 environment name, lockfile candidates and the config dir that holds the tokens.
@@ -6,12 +6,10 @@ environment name, lockfile candidates and the config dir that holds the tokens.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 PRODUCTION = "production"
 KNOWN_ENVIRONMENTS = (PRODUCTION, "staging", "dev", "test", "local")
@@ -72,66 +70,3 @@ def _environment_name(env: Mapping[str, str], xdg_config: Path) -> tuple[str, st
         warning = f"unknown Vellum environment {name!r} from {source} (known: {known})"
         return PRODUCTION, source, f"{warning}; using production"
     return name, source, None
-
-
-@dataclass(frozen=True)
-class LockfileProblem:
-    """Why one lockfile candidate was skipped. The file itself is never rewritten."""
-
-    path: Path
-    problem: str
-    line: int | None = None
-    column: int | None = None
-
-    def __str__(self) -> str:
-        where = str(self.path)
-        if self.line is not None:
-            where += f", line {self.line}, column {self.column}"
-        return f"{where}: {self.problem}"
-
-
-@dataclass(frozen=True)
-class LockfileRead:
-    """The outcome of reading the lockfile: the file used (if any) and the candidates skipped."""
-
-    path: Path | None
-    data: dict[str, Any]
-    problems: tuple[LockfileProblem, ...]
-
-    @property
-    def assistants(self) -> list[Any]:
-        entries = self.data.get("assistants")
-        return entries if isinstance(entries, list) else []
-
-
-def read_lockfile(environment: VellumEnvironment) -> LockfileRead:
-    """Take the first candidate that parses as a JSON object; report every one that does not."""
-    problems: list[LockfileProblem] = []
-    for path in environment.lockfile_candidates:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            continue
-        except UnicodeDecodeError as error:
-            problems.append(LockfileProblem(path, f"not UTF-8 text ({error.reason})"))
-            continue
-        except OSError as error:
-            problems.append(LockfileProblem(path, f"cannot be read ({error.strerror})"))
-            continue
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            problems.append(LockfileProblem(path, error.msg, error.lineno, error.colno))
-            continue
-        if not isinstance(data, dict):
-            problems.append(
-                LockfileProblem(path, f"the top level is {_json_type(data)}, not an object")
-            )
-            continue
-        return LockfileRead(path, data, tuple(problems))
-    return LockfileRead(None, {}, tuple(problems))
-
-
-def _json_type(value: object) -> str:
-    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number")

@@ -14,6 +14,8 @@ import pytest
 
 from services.tmux import TmuxServer, TmuxSocket
 
+pytest_plugins = ("tests.peers.vellum",)  # the loopback Vellum peer: the `vellum_peer` fixture
+
 
 def require(tool: str, variable: str) -> None:
     """Skip when `tool` is missing, unless `variable` is set: then fail, so CI cannot skip it."""

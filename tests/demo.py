@@ -4,15 +4,21 @@ app built with a host name and a clock that make every run draw the same screen.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+from textual.app import App
 from textual.pilot import Pilot
 
-from services.config import Config
+from services.config import Config, EngineConfig
 from services.context import Context
+from services.registry import PID_FILE
 from services.tmux import TmuxServer, TmuxSocket, TmuxState
 from tests.conftest import new_session
 from tests.pilot import table_names, wait_until
@@ -36,14 +42,60 @@ def demo_server() -> Iterator[TmuxServer]:
         subprocess.run(server.argv("kill-server"), capture_output=True, check=False)
 
 
-def demo_app(server: TmuxServer) -> RoostApp:
-    """The app on `server`, with ages frozen: its clock stands 2.5 minutes after the sessions
-    began (they run `sleep`, so their activity time never moves; ages round down to minutes)."""
+REFUSED = "http://127.0.0.1:9"
+"""Nothing listens there: a probe is refused at once, so what it shows never varies."""
+
+
+def demo_lockfile(directory: Path, healthy_url: str | None) -> None:
+    """A Vellum lockfile with an assistant of each kind and state. Without `healthy_url` every
+    health answer is instant and the same each run (refused, not logged in, asleep)."""
+    alive_dir, dead_dir = directory / "ada", directory / "bob"
+    for instance, pid in ((alive_dir, os.getpid()), (dead_dir, 2**22 + 1)):
+        (instance / PID_FILE).parent.mkdir(parents=True, exist_ok=True)
+        (instance / PID_FILE).write_text(str(pid))
+    entries: list[dict[str, object]] = [
+        {
+            "assistantId": "ada",
+            "cloud": "local",
+            "runtimeUrl": healthy_url or REFUSED,
+            "resources": {"instanceDir": str(alive_dir), "signingKey": "never-shown"},
+        },
+        {
+            "assistantId": "bob",
+            "cloud": "local",
+            "runtimeUrl": REFUSED,
+            "resources": {"instanceDir": str(dead_dir)},
+        },
+        {"assistantId": "cora", "name": "cora", "cloud": "vellum", "runtimeUrl": REFUSED},
+        {"assistantId": "eve", "cloud": "docker", "runtimeUrl": REFUSED},
+        {
+            "assistantId": "gpu-box",
+            "cloud": "gcp",
+            "runtimeUrl": REFUSED,
+            "bearerToken": "never-shown",
+        },
+        {"name": "half-written"},
+    ]
+    document = {"assistants": entries, "activeAssistant": "cora"}
+    (directory / ".vellum.lock.json").write_text(json.dumps(document, indent=2) + "\n")
+
+
+def demo_app(server: TmuxServer, directory: Path, healthy_url: str | None = None) -> RoostApp:
+    """The app on `server` and a demo lockfile in `directory`, with ages frozen: its clock stands
+    2.5 minutes after the sessions began (they run `sleep`, so their activity never moves)."""
     listing = server.list_sessions()
     assert listing.state is TmuxState.RUNNING, listing.detail
     frozen = max(session.activity for session in listing.sessions) + timedelta(seconds=150)
+    demo_lockfile(directory, healthy_url)
+    environ = {**os.environ, "VELLUM_LOCKFILE_DIR": str(directory)}
+    environ.pop("DOCKER_HOST", None)
+    config = Config(
+        tmux_refresh_seconds=3600,
+        # An engine that is down, so the scene is the same with or without Docker here.
+        docker_engines=(EngineConfig("lab", host="unix:///nonexistent/lab.sock"),),
+    )
     context = dataclasses.replace(
-        Context.load(config=Config(tmux_refresh_seconds=3600)),
+        Context.load(environ, config=config),
         tmux=server,
         hostname="workstation",
         clock=lambda: frozen,
@@ -51,16 +103,31 @@ def demo_app(server: TmuxServer) -> RoostApp:
     return create_app(context)
 
 
+DEMO_ROWS = 1 + len(SESSIONS) + 6 + 1
+"""This machine and its sessions, the lockfile's six entries, the engine that is down."""
+
+
+def probed(app: App[Any]) -> bool:
+    """Every demo assistant has its health: the screen will not change any more."""
+    fleet = getattr(app, "fleet", ())
+    return sum(1 for a in fleet if a.health) == 4
+
+
 async def fleet_listed(pilot: Pilot[None]) -> None:
-    """The main screen once every demo session is listed."""
-    await wait_until(pilot, lambda: len(table_names(pilot.app)) == 1 + len(SESSIONS), "the fleet")
+    """The main screen once every demo row is listed and probed."""
+    await wait_until(
+        pilot,
+        lambda: len(table_names(pilot.app)) == DEMO_ROWS and probed(pilot.app),
+        "the fleet",
+    )
 
 
 async def fleet_filtered(pilot: Pilot[None]) -> None:
-    """The filter narrowed to the agents: this machine and two of its sessions."""
+    """The filter narrowed to this machine and the local assistants."""
     await fleet_listed(pilot)
-    await pilot.press("slash", *"agent")
-    await wait_until(pilot, lambda: len(table_names(pilot.app)) == 3, "the filter")
+    await pilot.press("slash", *"kind", "colon", *"local")
+    local_rows = 1 + len(SESSIONS) + 3  # ada, bob, and the entry with no cloud (local)
+    await wait_until(pilot, lambda: len(table_names(pilot.app)) == local_rows, "the filter")
 
 
 async def help_open(pilot: Pilot[None]) -> None:

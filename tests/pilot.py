@@ -36,10 +36,10 @@ async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], what: st
 
 
 def table_names(app: App[Any]) -> list[str]:
-    """The NAME column of the assistants table, as shown (tree marks removed); empty until the
-    screen is composed."""
+    """The NAME column of the assistants table, as shown (tree and active marks removed); empty
+    until the screen is composed."""
     tables = app.screen.query("#assistants").results(KeyedTable)
-    return [row.cells[0].plain.lstrip("├└ ") for table in tables for row in table.rows_shown]
+    return [row.cells[0].plain.lstrip("├└* ") for table in tables for row in table.rows_shown]
 
 
 def static_text(app: App[Any], selector: str) -> str:

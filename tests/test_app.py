@@ -20,6 +20,11 @@ from tui.screens.help import HelpScreen
 from widgets.keyed_table import KeyedTable
 
 
+def host_status(app: RoostApp) -> str:
+    rows = app.screen.query_one("#assistants", KeyedTable).rows_shown
+    return rows[0].cells[3].plain if rows else ""
+
+
 def detail_text(app: RoostApp) -> str:
     return static_text(app, "#detail")
 
@@ -36,19 +41,21 @@ async def test_this_machine_and_every_session_of_its_server(tmux_server: TmuxSer
         table = app.screen.query_one("#assistants", KeyedTable)
         host, first, second = table.rows_shown
         assert [c.plain for c in host.cells[:4]] == [
-            "this machine",
+            "  this machine",
             "local host",
             "test-host",
             "● running",
         ]
-        assert [c.plain for c in first.cells[1:6]] == [
+        assert [c.plain for c in first.cells[1:8]] == [
             "tmux session",
             "test-host",
             "● detached",
-            "2",
-            "0",
+            "",
+            "",
+            "",
+            "2 win",
         ]
-        assert first.cells[0].plain.startswith("├") and second.cells[0].plain.startswith("└")
+        assert first.cells[0].plain.startswith("  ├") and second.cells[0].plain.startswith("  └")
         assert "2 tmux sessions" in detail_text(app)
 
         await pilot.press("down")
@@ -149,10 +156,9 @@ async def test_without_a_tmux_server_the_row_says_so(tmux_server: TmuxServer) ->
     app = make_app()
 
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: table_names(app) == ["this machine"], "the host row")
-        table = app.screen.query_one("#assistants", KeyedTable)
+        await wait_until(pilot, lambda: host_status(app) == "▲ no tmux server", "the status")
 
-        assert table.rows_shown[0].cells[3].plain == "▲ no tmux server"
+        assert table_names(app) == ["this machine"]
         assert "is not running" in detail_text(app)
 
 
@@ -161,10 +167,9 @@ async def test_without_tmux_installed_the_row_says_so(tmp_path: Path) -> None:
     app = make_app(tmux=tmux)
 
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: table_names(app) == ["this machine"], "the host row")
-        table = app.screen.query_one("#assistants", KeyedTable)
+        await wait_until(pilot, lambda: host_status(app) == "▲ tmux not installed", "the status")
 
-        assert table.rows_shown[0].cells[3].plain == "▲ tmux not installed"
+        assert table_names(app) == ["this machine"]
         assert "not found" in detail_text(app)
 
 

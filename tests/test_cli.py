@@ -87,15 +87,26 @@ def verdicts(output: str) -> dict[str, list[str]]:
 def test_doctor_passes_on_a_healthy_setup(tmux_server: TmuxServer) -> None:
     new_session(tmux_server, "one")
 
-    result = roost("doctor", DOCKER_HOST="unix:///nonexistent/docker.sock")
+    environ = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    result = subprocess.run(
+        [ROOST, "doctor"], capture_output=True, text=True, env=environ, timeout=60, check=False
+    )
 
     assert result.returncode == 0, result.stdout
     found = verdicts(result.stdout)
     assert "FAIL" not in found
     assert any(line.startswith("tmux ") and "tmux 3" in line for line in found["OK"])
     assert any("1 sessions" in line for line in found["OK"])
-    # The environment's engine is optional: unreachable is a warning with a hint, not a failure.
-    assert any(line.startswith("docker default") and "→" in line for line in found["WARN"])
+    # The default socket is optional: with no Docker here it is a warning, never a failure.
+    assert any(line.startswith("docker default") for line in found["OK"] + found["WARN"])
+
+
+def test_doctor_fails_when_docker_host_names_an_engine_that_is_down() -> None:
+    result = roost("doctor", DOCKER_HOST="unix:///nonexistent/docker.sock")
+
+    assert result.returncode == 1
+    [failure] = verdicts(result.stdout)["FAIL"]
+    assert failure.startswith("docker default") and "no engine socket there" in failure
 
 
 def test_doctor_fails_on_a_readable_token_a_broken_lockfile_and_a_dead_engine(

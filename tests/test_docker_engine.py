@@ -10,6 +10,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -17,7 +18,10 @@ import pytest
 from docker.models.containers import Container
 
 from services.config import Config, EngineConfig
+from services.docker_discovery import scan_engine
 from services.docker_engines import DEFAULT_DOCKER_HOST, Engine, configured_engines, connect, probe
+from services.fleet import Assistant, FleetSnapshot, Source, build_fleet
+from services.lockfile import LockfileRead
 
 IMAGE = "roost-test:latest"
 LABEL = "roost.assistant"
@@ -108,10 +112,52 @@ def test_a_missing_context_is_reported_by_name() -> None:
 
 
 def test_configured_engines_replace_the_environment_default() -> None:
+    assert configured_engines(Config(), {}) == [
+        Engine("default", DEFAULT_DOCKER_HOST, None, implicit=True)
+    ]
     assert configured_engines(Config(), {"DOCKER_HOST": "tcp://127.0.0.1:2375"}) == [
-        Engine("default", "tcp://127.0.0.1:2375", None, implicit=True)
+        Engine("default", "tcp://127.0.0.1:2375", None, implicit=False)
     ]
     config = Config(docker_engines=(EngineConfig("box", host="ssh://me@box"),))
     assert configured_engines(config, {"DOCKER_HOST": "tcp://127.0.0.1:2375"}) == [
         Engine("box", "ssh://me@box", None, implicit=False)
     ]
+
+
+def test_scans_find_labelled_and_name_derived_containers(
+    engine: Engine, client: docker.DockerClient, tmux_container: Container
+) -> None:
+    """The fleet shows a labelled container as an assistant, and a lockfile `docker` entry
+    takes its state from `<name>-assistant`: running, then sleeping once stopped."""
+    derived = f"roost-derived-{uuid.uuid4().hex[:6]}"
+    main = client.containers.create(
+        IMAGE, ["sleep", "600"], name=f"{derived}-assistant", network_mode="none"
+    )
+    try:
+        main.start()
+        entry = {"assistantId": derived, "cloud": "docker", "runtimeUrl": "http://127.0.0.1:9"}
+        path = Path("/nonexistent/.vellum.lock.json")
+        read = LockfileRead(path, {"assistants": [entry]}, (), path)
+
+        def fleet() -> dict[str, Assistant]:
+            state = FleetSnapshot(
+                hostname="h", tmux_server="-", lockfile=read, engines=(scan_engine(engine),)
+            )
+            return {assistant.name: assistant for assistant in build_fleet(state)}
+
+        running = fleet()
+        assert running[derived].status == "running"
+        assert running[derived].where == engine.name
+        labelled = running[str(tmux_container.name)]
+        assert (labelled.kind, labelled.status, labelled.source) == (
+            "docker",
+            "running",
+            Source.DOCKER_LABEL,
+        )
+
+        main.stop(timeout=0)
+        stopped = fleet()[derived]
+        assert stopped.status == "sleeping"
+        assert f"{derived}-assistant: Exited" in stopped.detail
+    finally:
+        main.remove(force=True)

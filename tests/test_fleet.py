@@ -1,67 +1,266 @@
-"""The fleet model: this machine's entry, filtering, and the status buckets."""
+"""The fleet model: every source's assistants, merged, filtered, sorted; the status buckets."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from services.fleet import Assistant, filter_fleet, this_machine
+from services.docker_discovery import ContainerState, EngineScan
+from services.docker_engines import Engine
+from services.fleet import (
+    Assistant,
+    FleetSnapshot,
+    Source,
+    build_fleet,
+    filter_fleet,
+    health_targets,
+    sort_fleet,
+)
+from services.health import Health
+from services.lockfile import LockfileProblem, LockfileRead
 from services.status import Bucket, bucket
-from services.tmux import TmuxListing, TmuxServer, TmuxSession, TmuxSocket, TmuxState
+from services.tmux import TmuxListing, TmuxSession, TmuxState
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+ENGINE = Engine("box", "unix:///run/box.sock", None, implicit=False)
 
 
 def session(name: str, attached: int = 0) -> TmuxSession:
     return TmuxSession(f"${name}", name, 1, attached, T0, T0)
 
 
-def host(name: str, *sessions: TmuxSession, status: str = "running") -> Assistant:
-    return Assistant(f"host:{name}", name, "local host", f"{name}.lan", status, sessions=sessions)
+def lockfile(*entries: dict[str, Any], **top: Any) -> LockfileRead:
+    path = Path("/home/u/.vellum.lock.json")
+    return LockfileRead(path, {"assistants": list(entries), **top}, (), path)
+
+
+def container(name: str, state: str = "running", **labels: str) -> ContainerState:
+    status = "Up 2 minutes (healthy)" if state == "running" else "Exited (0) 1 minute ago"
+    health = "healthy" if state == "running" else None
+    return ContainerState(name[:12], name, state, status, health, "img", labels, T0)
+
+
+def snapshot(**parts: Any) -> FleetSnapshot:
+    return FleetSnapshot(hostname="box", tmux_server="tmux -L t", **parts)
+
+
+def by_name(fleet: tuple[Assistant, ...]) -> dict[str, Assistant]:
+    return {assistant.name: assistant for assistant in fleet}
 
 
 def test_this_machine_counts_its_sessions_and_names_its_server() -> None:
-    server = TmuxServer(TmuxSocket("private"))
     listing = TmuxListing(TmuxState.RUNNING, (session("a"), session("b", attached=1)))
 
-    entry = this_machine("box", server, listing, "tmux 3.3a")
+    [host] = build_fleet(snapshot(tmux=listing, tmux_version="tmux 3.3a"))
 
-    assert (entry.name, entry.kind, entry.where, entry.status) == (
+    assert (host.name, host.kind, host.where, host.status) == (
         "this machine",
         "local host",
         "box",
         "running",
     )
-    assert entry.detail == "2 tmux sessions"
-    assert dict(entry.facts) == {"tmux": "tmux 3.3a", "server": "tmux -L private"}
-    assert [s.name for s in entry.sessions] == ["a", "b"]
+    assert host.detail == "2 tmux sessions"
+    assert dict(host.facts) == {"tmux": "tmux 3.3a", "server": "tmux -L t"}
+    assert [s.name for s in host.sessions] == ["a", "b"]
 
 
 @pytest.mark.parametrize("state", [TmuxState.NO_SERVER, TmuxState.NOT_INSTALLED, TmuxState.ERROR])
 def test_this_machine_without_a_running_server_says_why(state: TmuxState) -> None:
-    entry = this_machine("box", TmuxServer(), TmuxListing(state, detail="because"), None)
+    [host] = build_fleet(snapshot(tmux=TmuxListing(state, detail="because")))
 
-    assert (entry.status, entry.detail, entry.sessions) == (state.value, "because", ())
-    assert dict(entry.facts)["tmux"] == "not found"
+    assert (host.status, host.detail, host.sessions) == (state.value, "because", ())
+    assert dict(host.facts)["tmux"] == "not found"
 
 
-def test_filter_words_must_all_match_and_sessions_keep_their_host() -> None:
-    fleet = [
-        host("alpha", session("build"), session("agent-claude")),
-        host("beta", session("agent-codex")),
+def test_every_lockfile_entry_is_a_row_and_the_active_one_is_marked() -> None:
+    read = lockfile(
+        {"assistantId": "loc", "cloud": "local", "runtimeUrl": "http://127.0.0.1:7821"},
+        {"assistantId": "dead", "cloud": "local", "runtimeUrl": "http://127.0.0.1:7822"},
+        {"assistantId": "cloudy", "cloud": "vellum", "runtimeUrl": "https://p.example"},
+        {"assistantId": "vm", "cloud": "gcp", "runtimeUrl": "https://vm.example:7821"},
+        {"assistantId": "odd", "cloud": "apple-container", "runtimeUrl": "http://10.0.0.2"},
+        {"cloud": "local"},
+        activeAssistant="cloudy",
+    )
+
+    fleet = by_name(build_fleet(snapshot(lockfile=read, local_alive={"loc": True, "dead": False})))
+
+    assert fleet["loc"].status == "running" and fleet["loc"].where == "box"
+    assert fleet["dead"].status == "sleeping" and "vellum.pid" in fleet["dead"].detail
+    assert (fleet["cloudy"].status, fleet["cloudy"].active) == ("active", True)
+    assert [a.name for a in fleet.values() if a.active] == ["cloudy"]
+    assert (fleet["vm"].kind, fleet["vm"].where, fleet["vm"].status) == (
+        "gcp",
+        "vm.example",
+        "remote",
+    )
+    assert fleet["odd"].kind == "apple-container"  # an unknown kind is shown as it is
+    invalid = fleet["#6"]
+    assert invalid.status == "invalid" and "assistantId" in invalid.detail
+
+
+def test_secrets_never_reach_the_model() -> None:
+    read = lockfile(
+        {
+            "assistantId": "a",
+            "cloud": "local",
+            "runtimeUrl": "http://127.0.0.1:1",
+            "bearerToken": "sekrit-bearer-value",
+            "resources": {"signingKey": "sekrit-signing-key", "daemonPort": 7821},
+        }
+    )
+
+    [_, assistant] = build_fleet(snapshot(lockfile=read))
+
+    shown = repr(assistant)
+    assert "sekrit" not in shown
+    assert ("resources.daemonPort", "7821") in assistant.facts
+    [target] = health_targets(snapshot(lockfile=read), [assistant])
+    assert target.inline_token == "sekrit-bearer-value"
+    assert "sekrit" not in repr(target)
+
+
+def test_docker_entries_take_their_state_from_the_derived_containers() -> None:
+    read = lockfile(
+        {"assistantId": "up", "cloud": "docker", "runtimeUrl": "http://127.0.0.1:7830"},
+        {"assistantId": "down", "cloud": "docker", "runtimeUrl": "http://127.0.0.1:7831"},
+        {"assistantId": "gone", "cloud": "docker", "runtimeUrl": "http://127.0.0.1:7832"},
+    )
+    scan = EngineScan(
+        ENGINE,
+        (
+            container("up-assistant"),
+            container("up-gateway"),
+            container("down-assistant", state="exited"),
+        ),
+    )
+
+    fleet = by_name(build_fleet(snapshot(lockfile=read, engines=(scan,))))
+
+    assert (fleet["up"].status, fleet["up"].where) == ("running", "box")
+    assert dict(fleet["up"].facts)["up-gateway"].endswith("on box")
+    assert fleet["down"].status == "sleeping" and "Exited" in fleet["down"].detail
+    assert fleet["gone"].status == "sleeping"
+    assert fleet["gone"].detail == "no container gone-assistant"
+
+
+def test_labelled_containers_are_assistants_and_a_dead_engine_is_one_row() -> None:
+    up = EngineScan(ENGINE, (container("c1", **{"roost.assistant": "helper"}), container("x")))
+    down = EngineScan(Engine("far", "ssh://me@far", None, False), error="connection refused")
+    quiet = EngineScan(Engine("default", "unix:///var/run/docker.sock", None, True), error="no")
+
+    fleet = by_name(build_fleet(snapshot(engines=(up, down, quiet))))
+
+    assert set(fleet) == {"this machine", "helper", "engine far"}
+    assert (fleet["helper"].source, fleet["helper"].status) == (Source.DOCKER_LABEL, "running")
+    assert fleet["engine far"].status == "unreachable"
+    assert "connection refused" in fleet["engine far"].detail
+
+
+def test_a_broken_lockfile_is_an_error_row_naming_the_file_and_line() -> None:
+    path = Path("/home/u/.vellum.lock.json")
+    problem = LockfileProblem(path, "Expecting value", 3, 7)
+    read = LockfileRead(None, {}, (problem,), path)
+
+    fleet = build_fleet(snapshot(lockfile=read))
+
+    [row] = [a for a in fleet if a.kind == "lockfile"]
+    assert row.status == "error (lockfile)"
+    assert row.detail == f"{path}, line 3, column 7: Expecting value"
+
+
+def test_health_fills_in_status_latency_version_and_last_seen() -> None:
+    read = lockfile({"assistantId": "vm", "cloud": "custom", "runtimeUrl": "http://127.0.0.1:1"})
+    key = "lockfile:vm"
+    healthy = Health("degraded", "db slow", "1.2.3", 12.5)
+
+    fleet = by_name(
+        build_fleet(snapshot(lockfile=read, health={key: healthy}, last_seen={key: T0}))
+    )
+
+    vm = fleet["vm"]
+    assert (vm.status, vm.health, vm.detail, vm.version, vm.latency_ms, vm.last_seen) == (
+        "running",
+        "degraded",
+        "db slow",
+        "1.2.3",
+        12.5,
+        T0,
+    )
+    assert vm.summary == "degraded"
+    down = by_name(
+        build_fleet(snapshot(lockfile=read, health={key: Health("timeout", "", None, None)}))
+    )
+    assert down["vm"].status == "unreachable"
+
+
+def test_only_awake_assistants_with_a_url_are_probed() -> None:
+    read = lockfile(
+        {"assistantId": "awake", "cloud": "local", "runtimeUrl": "http://127.0.0.1:1"},
+        {"assistantId": "asleep", "cloud": "local", "runtimeUrl": "http://127.0.0.1:2"},
+        {"assistantId": "managed", "cloud": "vellum", "runtimeUrl": "http://127.0.0.1:3"},
+        {"assistantId": "nourl", "cloud": "gcp"},
+    )
+    state = snapshot(lockfile=read, local_alive={"awake": True, "asleep": False})
+
+    targets = health_targets(state, build_fleet(state))
+
+    assert [(t.assistant_id, t.managed) for t in targets] == [("awake", False), ("managed", True)]
+
+
+def fleet_for_filters() -> tuple[Assistant, ...]:
+    read = lockfile(
+        {"assistantId": "alpha", "cloud": "docker", "runtimeUrl": "http://127.0.0.1:1"},
+        {"assistantId": "beta", "cloud": "local", "runtimeUrl": "http://127.0.0.1:2"},
+    )
+    listing = TmuxListing(TmuxState.RUNNING, (session("build"), session("agent-claude")))
+    return build_fleet(snapshot(lockfile=read, tmux=listing, local_alive={"beta": True}))
+
+
+def shown(query: str) -> list[tuple[str, list[str]]]:
+    return [
+        (a.name, [s.name for s in sessions])
+        for a, sessions in filter_fleet(fleet_for_filters(), query)
     ]
 
-    def names(query: str) -> list[tuple[str, list[str]]]:
-        return [(a.name, [s.name for s in shown]) for a, shown in filter_fleet(fleet, query)]
 
-    assert names("") == [("alpha", ["build", "agent-claude"]), ("beta", ["agent-codex"])]
-    assert names("AGENT") == [("alpha", ["agent-claude"]), ("beta", ["agent-codex"])]
-    assert names("agent codex") == [("beta", ["agent-codex"])]
-    assert names("beta") == [("beta", ["agent-codex"])]
-    assert names("attached") == []
-    assert names("detached build") == [("alpha", ["build"])]
-    assert names("nothing-like-this") == []
+def test_bare_words_match_any_field_and_all_must_match() -> None:
+    assert shown("") == [
+        ("this machine", ["build", "agent-claude"]),
+        ("alpha", []),
+        ("beta", []),
+    ]
+    assert shown("ALPHA") == [("alpha", [])]
+    assert shown("agent") == [("this machine", ["agent-claude"])]
+    assert shown("agent build") == []
+    assert shown("nothing-like-this") == []
+
+
+def test_field_tokens_match_only_their_field() -> None:
+    assert shown("kind:docker") == [("alpha", [])]
+    assert shown("status:sleeping") == [("alpha", [])]
+    assert shown("status:running") == [("this machine", ["build", "agent-claude"]), ("beta", [])]
+    assert shown("kind:local status:running") == [
+        ("this machine", ["build", "agent-claude"]),
+        ("beta", []),
+    ]
+    assert shown("name:build") == [("this machine", ["build"])]
+    assert shown("unknownfield:x") == []  # not a field: a bare word that matches nothing
+
+
+def test_sorting_keeps_this_machine_on_top() -> None:
+    fleet = fleet_for_filters()
+
+    assert [a.name for a in sort_fleet(fleet, "name", reverse=True)] == [
+        "this machine",
+        "beta",
+        "alpha",
+    ]
+    assert [a.name for a in sort_fleet(fleet, "status")] == ["this machine", "beta", "alpha"]
+    assert sort_fleet(fleet, None) == list(fleet)
 
 
 @pytest.mark.parametrize(
@@ -70,9 +269,11 @@ def test_filter_words_must_all_match_and_sessions_keep_their_host() -> None:
         ("running", Bucket.GOOD),
         ("healthy", Bucket.GOOD),
         ("OK", Bucket.GOOD),
+        ("active", Bucket.GOOD),
         ("error (500)", Bucket.BAD),
         ("unreachable", Bucket.BAD),
         ("exited (1)", Bucket.BAD),
+        ("invalid", Bucket.BAD),
         ("sleeping", Bucket.ASLEEP),
         ("timeout", Bucket.WARN),
         ("degraded", Bucket.WARN),

@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Iterable
-from typing import ClassVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ClassVar
 
+import httpx
 from rich.text import Text
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
 
 from services.config import ConfigError
 from services.context import Context
-from services.fleet import this_machine
+from services.errors import RoostError
+from services.fleet import Assistant, build_fleet
+from services.lockfile import set_active
+from services.poller import Poller
+from services.sources import FleetSources, Update
 from tui.commands import binding_ids, commands
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
 
 log = logging.getLogger(__name__)
+
+REGISTRY_SECONDS = 2.0
+"""The lockfile is re-read this often, so `vellum use` or a new assistant shows up at once."""
+HEALTH_SECONDS = 10.0
 
 
 class RoostApp(App[None]):
@@ -54,60 +62,104 @@ class RoostApp(App[None]):
     def __init__(self, context: Context) -> None:
         super().__init__()
         self.context = context
-        self._refresh_requested = asyncio.Event()
+        # One HTTP client for every request: connections to the same runtime are reused.
+        self.http = httpx.AsyncClient(follow_redirects=False)
+        self.sources = FleetSources(context, self.http)
+        self.snapshot = self.sources.empty_snapshot()
+        self.fleet: tuple[Assistant, ...] = build_fleet(self.snapshot)
+        self.pollers: dict[str, Poller] = {}
         self.set_keymap(dict(context.config.keys))
 
     def get_default_screen(self) -> Screen[None]:
         self.main_screen = MainScreen(self.context)
         return self.main_screen
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.sub_title = self.context.hostname
-        self.run_worker(
-            self._watch_this_machine(),
-            name="this machine",
-            group="sources",
-            exclusive=True,
-            exit_on_error=False,
-        )
+        # The lockfile first: it names the platform URL, so nothing is ever sent to another.
+        self._apply(await self.sources.registry())
+        assert self.snapshot.lockfile is not None
+        try:
+            self.sources.connect_platform(self.snapshot.lockfile.platform_base_url)
+        except RoostError as error:
+            self.notify(str(error), title="Platform token", severity="error", timeout=30)
+        config = self.context.config
+        steps: dict[str, tuple[float, Callable[[], Awaitable[None]]]] = {
+            "this machine": (config.tmux_refresh_seconds, self._look_at_this_machine),
+            "lockfile": (REGISTRY_SECONDS, self._read_registry),
+            "docker": (config.docker_refresh_seconds, self._scan_engines),
+            "health": (HEALTH_SECONDS, self._probe_health),
+        }
+        if self.sources.platform is not None:
+            steps["platform"] = (config.platform_refresh_seconds, self._list_platform)
+        for name, (interval, step) in steps.items():
+            poller = Poller(name, interval, step, self._poll_failed)
+            self.pollers[name] = poller
+            self.run_worker(poller.run(), name=name, group="pollers", exit_on_error=False)
 
-    async def _watch_this_machine(self) -> None:
-        """Re-arming poller: one listing, then wait for the interval or a refresh request."""
-        tmux, hostname = self.context.tmux, self.context.hostname
-        version = await asyncio.to_thread(tmux.version)
-        previous_state = None
-        while True:
-            self._refresh_requested.clear()
-            listing = await asyncio.to_thread(tmux.list_sessions)
-            if listing.state != previous_state:
-                log.info("%s: %s %s", tmux.describe(), listing.state.value, listing.detail)
-                previous_state = listing.state
-            self.main_screen.fleet = (this_machine(hostname, tmux, listing, version),)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._refresh_requested.wait(), self.context.config.tmux_refresh_seconds
-                )
+    async def on_unmount(self) -> None:
+        await self.http.aclose()
+
+    def _apply(self, update: Update) -> bool:
+        """Apply a source's update and show the fleet it makes; True when anything changed."""
+        snapshot = update(self.snapshot)
+        if snapshot == self.snapshot:
+            return False
+        self.snapshot = snapshot
+        self.fleet = build_fleet(snapshot)
+        self.main_screen.fleet = self.fleet
+        return True
+
+    def _poll_failed(self, name: str, error: BaseException) -> None:
+        self.notify(f"{name}: {error}", title="Refresh failed", severity="error", timeout=15)
+
+    async def _look_at_this_machine(self) -> None:
+        previous = self.snapshot.tmux
+        self._apply(await self.sources.this_machine())
+        listing, tmux = self.snapshot.tmux, self.context.tmux
+        if listing and (previous is None or listing.state != previous.state):
+            log.info("%s: %s %s", tmux.describe(), listing.state.value, listing.detail)
+
+    async def _read_registry(self) -> None:
+        if self._apply(await self.sources.registry()):
+            self.pollers["health"].wake()
+
+    async def _scan_engines(self) -> None:
+        if self._apply(await self.sources.engines()):
+            self.pollers["health"].wake()
+
+    async def _probe_health(self) -> None:
+        self._apply(await self.sources.health(self.snapshot, self.fleet))
+
+    async def _list_platform(self) -> None:
+        update, lockfile_changed = await self.sources.platform_listing()
+        self._apply(update)
+        if lockfile_changed:
+            self.pollers["lockfile"].wake()
 
     def on_main_screen_refresh_requested(self) -> None:
-        self._refresh_requested.set()
+        for poller in self.pollers.values():
+            poller.wake()
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state is WorkerState.ERROR:
-            error = event.worker.error
-            log.error("worker %r failed", event.worker.name, exc_info=error)
-            self.notify(
-                f"{event.worker.name}: {error}",
-                title="Stopped watching",
-                severity="error",
-                timeout=30,
-            )
+    def on_main_screen_use_requested(self, message: MainScreen.UseRequested) -> None:
+        self._use(message.assistant_id)
+
+    @work(group="lockfile-writes", exit_on_error=False)
+    async def _use(self, assistant_id: str) -> None:
+        try:
+            await asyncio.to_thread(set_active, self.context.vellum, assistant_id)
+        except RoostError as error:
+            self.notify(str(error), title="Use", severity="error", timeout=15)
+            return
+        log.info("active assistant is now %s", assistant_id)
+        self.notify(f"{assistant_id} is now the active assistant.", title="Use")
+        self.pollers["lockfile"].wake()
 
     def action_help(self) -> None:
-        if isinstance(self.screen, HelpScreen):
-            return
-        self.push_screen(HelpScreen(commands(self, self.screen)))
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(commands(self, self.screen)))
 
-    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The palette lists every roost command of the current screen, then Textual's own."""
         for command in commands(self, screen):
             if command.action == "command_palette" or not command.enabled:

@@ -7,18 +7,24 @@ traceback and reported in one line naming the log file. Usage errors exit 2.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
 
+import httpx
+
 from services.config import Config, ConfigError
 from services.context import Context
 from services.doctor import Verdict, run_checks
 from services.errors import RoostError
+from services.fleet import Assistant
+from services.lockfile import choose_target, read_lockfile, set_active
 from services.logs import configure_logging
 from services.paths import RoostPaths
+from services.sources import FleetSources
 from services.vellum import VellumEnvironment
 
 log = logging.getLogger("roost")
@@ -72,6 +78,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check what roost depends on. Exit status 0 unless a check FAILs.",
     )
     doctor.set_defaults(handler=run_doctor)
+
+    ps = commands.add_parser(
+        "ps",
+        help="list every assistant with its status (health probed now), like `vellum ps`",
+        description="List every assistant roost knows of; health is probed concurrently. "
+        "The active assistant is marked with *.",
+    )
+    ps.add_argument("--json", action="store_true", help="print a JSON list with stable keys")
+    ps.set_defaults(handler=list_assistants)
+
+    use = commands.add_parser(
+        "use",
+        help="show the active assistant, or make NAME the active one",
+        description="Show the active assistant, or make NAME (an assistant id or name) the "
+        "active one, in the Vellum lockfile that the vellum CLI shares.",
+    )
+    use.add_argument("name", nargs="?", metavar="NAME", help="assistant id or name")
+    use.set_defaults(handler=use_assistant)
     return parser
 
 
@@ -137,3 +161,64 @@ def run_doctor(args: argparse.Namespace) -> int:
         hint = f"  → {check.hint}" if check.hint and check.verdict is not Verdict.OK else ""
         print(f"{check.verdict.value:<5} {check.subject:<15} {check.message}{hint}", flush=True)
     return 1 if failed else 0
+
+
+PS_KEYS = ("name", "id", "kind", "status", "detail", "version", "runtime_url", "active", "source")
+
+
+def list_assistants(args: argparse.Namespace) -> int:
+    fleet = asyncio.run(_sweep(Context.load()))
+    if args.json:
+        rows = [
+            {
+                "name": a.name,
+                "id": a.id,
+                "kind": a.kind,
+                "status": a.summary,
+                "detail": a.detail,
+                "version": a.version,
+                "runtime_url": a.runtime_url,
+                "active": a.active,
+                "source": a.source.value,
+            }
+            for a in fleet
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(a.name) for a in fleet) + 2
+    print(f"  {'NAME':<{width}}{'KIND':<15}{'STATUS':<20}INFO")
+    for a in fleet:
+        mark = "*" if a.active else " "
+        print(f"{mark} {a.name:<{width}}{a.kind:<15}{a.summary:<20}{_info(a)}".rstrip())
+    return 0
+
+
+async def _sweep(context: Context) -> tuple[Assistant, ...]:
+    async with httpx.AsyncClient() as http:
+        _, fleet = await FleetSources(context, http).sweep()
+    return fleet
+
+
+def _info(assistant: Assistant) -> str:
+    """What `vellum ps` calls INFO: why, else where it is, its version and latency."""
+    parts = [assistant.detail] if assistant.detail else []
+    if not parts:
+        parts = [p for p in (assistant.where, assistant.version) if p]
+        if assistant.latency_ms is not None:
+            parts.append(f"{assistant.latency_ms:.0f} ms")
+    return " · ".join(parts)
+
+
+def use_assistant(args: argparse.Namespace) -> int:
+    vellum = VellumEnvironment.resolve()
+    read = read_lockfile(vellum)
+    if args.name is None:
+        entry = choose_target(read, None)
+        active = " (active)" if read.active == entry.assistant_id else " (the only one)"
+        print(f"{entry.display_name}{active}")
+        return 0
+    entry = choose_target(read, args.name)
+    set_active(vellum, entry.assistant_id)
+    log.info("active assistant set to %s", entry.assistant_id)
+    print(f"{entry.display_name} is now the active assistant")
+    return 0

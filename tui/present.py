@@ -21,13 +21,15 @@ ASSISTANT_COLUMNS = (
     ("KIND", "kind"),
     ("WHERE", "where"),
     ("STATUS", "status"),
-    ("WINDOWS", "windows"),
-    ("CLIENTS", "clients"),
-    ("CREATED", "created"),
-    ("ACTIVITY", "activity"),
+    ("HEALTH", "health"),
+    ("LATENCY", "latency"),
+    ("VERSION", "version"),
+    ("SESSIONS", "sessions"),
+    ("SEEN", "last_seen"),
 )
 
 SYMBOLS = {Bucket.GOOD: "●", Bucket.WARN: "▲", Bucket.BAD: "✖", Bucket.ASLEEP: "◌"}
+ACTIVE_MARK = "*"
 
 
 def bucket_styles(theme: Theme) -> dict[Bucket, str]:
@@ -48,7 +50,15 @@ def format_age(then: datetime, now: datetime) -> str:
     return f"{seconds}s"
 
 
+def format_latency(latency_ms: float | None) -> str:
+    if latency_ms is None:
+        return ""
+    return f"{latency_ms:.0f} ms" if latency_ms >= 10 else f"{latency_ms:.1f} ms"
+
+
 def status_text(status: str, styles: dict[Bucket, str]) -> Text:
+    if not status:
+        return Text("")
     kind = bucket(status)
     return Text(f"{SYMBOLS[kind]} {status}", style=styles[kind])
 
@@ -57,19 +67,20 @@ def session_key(assistant: Assistant, session: TmuxSession) -> str:
     return f"{assistant.key}/session:{session.id}"
 
 
-def assistant_row(assistant: Assistant, styles: dict[Bucket, str]) -> Row:
-    blank = Text("")
+def assistant_row(assistant: Assistant, now: datetime, styles: dict[Bucket, str]) -> Row:
+    mark = f"{ACTIVE_MARK} " if assistant.active else "  "
     return Row(
         assistant.key,
         (
-            Text(assistant.name, style="bold"),
+            Text(f"{mark}{assistant.name}", style="bold"),
             Text(assistant.kind),
             Text(assistant.where),
             status_text(assistant.status, styles),
-            blank,
-            blank,
-            blank,
-            blank,
+            status_text(assistant.health, styles),
+            Text(format_latency(assistant.latency_ms), justify="right"),
+            Text(assistant.version or ""),
+            Text(str(len(assistant.sessions)) if assistant.sessions else "", justify="right"),
+            Text(format_age(assistant.last_seen, now) if assistant.last_seen else ""),
         ),
     )
 
@@ -77,17 +88,19 @@ def assistant_row(assistant: Assistant, styles: dict[Bucket, str]) -> Row:
 def session_row(
     assistant: Assistant, session: TmuxSession, last: bool, now: datetime, styles: dict[Bucket, str]
 ) -> Row:
+    dim = "dim"
     return Row(
         session_key(assistant, session),
         (
-            Text(f"{'└' if last else '├'} {session.name}"),
-            Text(TMUX_SESSION, style="dim"),
-            Text(assistant.where, style="dim"),
+            Text(f"  {'└' if last else '├'} {session.name}"),
+            Text(TMUX_SESSION, style=dim),
+            Text(assistant.where, style=dim),
             status_text(session_status(session), styles),
-            Text(str(session.windows), justify="right"),
-            Text(str(session.attached), justify="right"),
-            Text(format_age(session.created, now), justify="right"),
-            Text(format_age(session.activity, now), justify="right"),
+            Text(""),
+            Text(""),
+            Text(""),
+            Text(f"{session.windows} win", style=dim, justify="right"),
+            Text(format_age(session.activity, now)),
         ),
     )
 
@@ -99,7 +112,7 @@ def fleet_rows(
 ) -> list[Row]:
     rows: list[Row] = []
     for assistant, sessions in shown:
-        rows.append(assistant_row(assistant, styles))
+        rows.append(assistant_row(assistant, now, styles))
         rows.extend(
             session_row(assistant, session, index == len(sessions) - 1, now, styles)
             for index, session in enumerate(sessions)
@@ -108,15 +121,27 @@ def fleet_rows(
 
 
 def assistant_facts(
-    assistant: Assistant, styles: dict[Bucket, str]
+    assistant: Assistant, now: datetime, styles: dict[Bucket, str]
 ) -> list[tuple[str, str | Text]]:
     facts: list[tuple[str, str | Text]] = [
+        ("id", assistant.id),
         ("kind", assistant.kind),
-        ("where", assistant.where),
+        ("where", assistant.where or "—"),
         ("status", status_text(assistant.status, styles)),
     ]
+    if assistant.health:
+        facts.append(("health", status_text(assistant.health, styles)))
     if assistant.detail:
         facts.append(("detail", assistant.detail))
+    if assistant.latency_ms is not None:
+        facts.append(("latency", format_latency(assistant.latency_ms)))
+    if assistant.version:
+        facts.append(("version", assistant.version))
+    if assistant.last_seen:
+        facts.append(("last seen", f"{format_age(assistant.last_seen, now)} ago"))
+    if assistant.active:
+        facts.append(("active", "yes: the default target of roost and vellum commands"))
+    facts.append(("source", assistant.source.value))
     facts.extend(assistant.facts)
     return facts
 

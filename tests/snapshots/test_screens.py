@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -20,8 +21,10 @@ def server() -> Iterator[TmuxServer]:
 
 
 @pytest.mark.parametrize("scene", sorted(SCENES))
-def test_key_screen(snap_compare: Callable[..., bool], server: TmuxServer, scene: str) -> None:
-    app = demo_app(server)
+def test_key_screen(
+    snap_compare: Callable[..., bool], server: TmuxServer, scene: str, tmp_path: Path
+) -> None:
+    app = demo_app(server, tmp_path)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=SCENES[scene])
     assert app.return_code == 0  # a crash can still draw a screen: make sure there was none

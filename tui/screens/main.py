@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from services.context import Context
-from services.fleet import Assistant, filter_fleet
+from services.fleet import FILTER_FIELDS, SORT_KEYS, Assistant, Source, filter_fleet, sort_fleet
 from tui.present import (
     ASSISTANT_COLUMNS,
     assistant_facts,
@@ -44,9 +44,14 @@ NO_JOBS = (
     "with its progress and result. Start one with b on a Vellum assistant's row."
 )
 
+FILTER_HINT = "/ to filter: words, or " + " ".join(
+    f"{name}:…" for name in FILTER_FIELDS if name != "version"
+)
+SORTABLE = tuple(key for _, key in ASSISTANT_COLUMNS if key in SORT_KEYS)
+
 
 class MainScreen(Screen[None]):
-    """The fleet at a glance. The app sets `fleet`; this screen filters and shows it."""
+    """The fleet at a glance. The app sets `fleet`; this screen filters, sorts and shows it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter", id="filter", tooltip="Type to narrow the list"),
@@ -59,6 +64,24 @@ class MainScreen(Screen[None]):
             tooltip="Empty the filter and go back to the list",
         ),
         Binding("r", "refresh", "Refresh", id="refresh", tooltip="Look at every source again now"),
+        Binding(
+            "s", "sort", "Sort", id="sort", tooltip="Sort by the next column (again: the one after)"
+        ),
+        Binding(
+            "S",
+            "reverse_sort",
+            "Reverse",
+            id="reverse_sort",
+            show=False,
+            tooltip="Reverse the sort order",
+        ),
+        Binding(
+            "u",
+            "use",
+            "Use",
+            id="use",
+            tooltip="Make the selected assistant the active one (written to the Vellum lockfile)",
+        ),
         Binding(
             "b",
             "backup",
@@ -87,20 +110,30 @@ class MainScreen(Screen[None]):
 
     fleet: reactive[tuple[Assistant, ...]] = reactive((), init=False, always_update=True)
     filter_text: reactive[str] = reactive("", init=False)
+    sort_column: reactive[str | None] = reactive(None, init=False)
+    sort_reverse: reactive[bool] = reactive(False, init=False)
 
     @dataclass
     class RefreshRequested(Message):
         """The user asked to look at every source again now."""
 
+    @dataclass
+    class UseRequested(Message):
+        """The user asked to make this assistant the active one."""
+
+        assistant_id: str
+
     def __init__(self, context: Context) -> None:
         super().__init__()
         self.context = context
+        self._composed = False
+        """The app may set `fleet` before this screen's widgets exist: show it once they do."""
 
     def compose(self) -> ComposeResult:
         yield Header(icon="")
         with Vertical(id="left"):
             with Vertical(id="assistants-panel", classes="panel"):
-                yield Input(placeholder="/ to filter: words that must all appear", id="filter")
+                yield Input(placeholder=FILTER_HINT, id="filter")
                 yield KeyedTable(ASSISTANT_COLUMNS, id="assistants")
             with Vertical(id="jobs-panel", classes="panel"):
                 yield KeyedTable(JOB_COLUMNS, id="jobs")
@@ -114,6 +147,8 @@ class MainScreen(Screen[None]):
         self.query_one("#jobs-panel").border_title = "Jobs"
         self.query_one("#detail-panel").border_title = "Detail"
         self.query_one("#assistants", KeyedTable).focus()
+        self._composed = True
+        self._show_fleet()
 
     def watch_fleet(self) -> None:
         self._show_fleet()
@@ -121,39 +156,64 @@ class MainScreen(Screen[None]):
     def watch_filter_text(self) -> None:
         self._show_fleet()
 
+    def watch_sort_column(self) -> None:
+        self._show_fleet()
+
+    def watch_sort_reverse(self) -> None:
+        self._show_fleet()
+
     def _show_fleet(self) -> None:
-        shown = filter_fleet(self.fleet, self.filter_text)
+        if not self._composed:
+            return
+        ordered = sort_fleet(self.fleet, self.sort_column, self.sort_reverse)
+        shown = filter_fleet(ordered, self.filter_text)
         styles = bucket_styles(self.app.current_theme)
         table = self.query_one("#assistants", KeyedTable)
         table.show_rows(fleet_rows(shown, self.context.clock(), styles))
         panel = self.query_one("#assistants-panel")
         total = len(self.fleet) + sum(len(a.sessions) for a in self.fleet)
-        panel.border_subtitle = (
-            f"{len(table.rows_shown)} of {total} shown" if self.filter_text.strip() else ""
-        )
+        subtitle = []
+        if self.filter_text.strip():
+            subtitle.append(f"{len(table.rows_shown)} of {total} shown")
+        if self.sort_column:
+            subtitle.append(f"sorted by {self.sort_column}{' ↑' if self.sort_reverse else ''}")
+        panel.border_subtitle = " · ".join(subtitle)
         self._show_detail()
+
+    def selected(self) -> Assistant | None:
+        """The assistant under the cursor, or the one whose session is under it."""
+        key = self.query_one("#assistants", KeyedTable).selected_key
+        for assistant in self.fleet:
+            if key == assistant.key or (key or "").startswith(f"{assistant.key}/session:"):
+                return assistant
+        return None
 
     def _show_detail(self) -> None:
         detail = self.query_one("#detail", DetailPanel)
         key = self.query_one("#assistants", KeyedTable).selected_key
+        assistant = self.selected()
         styles = bucket_styles(self.app.current_theme)
-        for assistant in self.fleet:
-            if key == assistant.key:
-                detail.show(assistant.name, assistant_facts(assistant, styles))
-                return
-            for session in assistant.sessions:
-                if key == session_key(assistant, session):
-                    attach = shlex.join(self.context.tmux.argv("attach", "-t", session.name))
-                    now = self.context.clock()
-                    detail.show(
-                        session.name, session_facts(assistant, session, attach, now, styles)
-                    )
-                    return
-        detail.show("Nothing selected", [("", Text("No row matches the filter.", style="dim"))])
+        now = self.context.clock()
+        if assistant is None:
+            detail.show("Nothing selected", [("", Text("No row matches the filter.", style="dim"))])
+        elif key == assistant.key:
+            detail.show(assistant.name, assistant_facts(assistant, now, styles))
+        else:
+            session = next(s for s in assistant.sessions if key == session_key(assistant, s))
+            attach = shlex.join(self.context.tmux.argv("attach", "-t", session.name))
+            detail.show(session.name, session_facts(assistant, session, attach, now, styles))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "assistants":
             self._show_detail()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        column = str(event.column_key.value)
+        if column in SORT_KEYS:
+            if column == self.sort_column:
+                self.sort_reverse = not self.sort_reverse
+            else:
+                self.sort_column, self.sort_reverse = column, False
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value
@@ -172,10 +232,35 @@ class MainScreen(Screen[None]):
         self.post_message(self.RefreshRequested())
         self.notify("Refreshing…", timeout=1.5)
 
+    def action_sort(self) -> None:
+        index = SORTABLE.index(self.sort_column) + 1 if self.sort_column else 0
+        self.sort_column = SORTABLE[index] if index < len(SORTABLE) else None
+        self.sort_reverse = False
+
+    def action_reverse_sort(self) -> None:
+        self.sort_column = self.sort_column or SORTABLE[0]
+        self.sort_reverse = not self.sort_reverse
+
+    def action_use(self) -> None:
+        assistant = self.selected()
+        if assistant is None or assistant.source is not Source.LOCKFILE:
+            self.notify(
+                "Only assistants from the Vellum lockfile can be the active one.",
+                title="Use",
+                severity="warning",
+            )
+        elif assistant.active:
+            self.notify(f"{assistant.name} is already the active assistant.", title="Use")
+        else:
+            self.post_message(self.UseRequested(assistant.id))
+
     def action_backup(self) -> None:
-        self.notify(
-            "Nothing to back up here: backups are for Vellum assistants, and tmux sessions on "
-            "this machine have no export.",
-            title="Backup",
-            severity="warning",
-        )
+        assistant = self.selected()
+        if assistant is not None and assistant.source is Source.LOCKFILE:
+            message = (
+                f"roost cannot back up {assistant.name} yet: jobs come in a later version. "
+                f"Meanwhile: vellum backup {assistant.id}"
+            )
+        else:
+            message = "Nothing to back up here: backups are for Vellum assistants."
+        self.notify(message, title="Backup", severity="warning")

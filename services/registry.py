@@ -1,0 +1,45 @@
+"""Reading the registry: the Vellum lockfile, plus whether each local assistant's daemon lives.
+
+A local assistant sleeps when its daemon's PID file is missing or names a dead process
+(PROTOCOL.md section 3): decided without any HTTP request.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from services.lockfile import LockfileEntry, LockfileRead, read_lockfile
+from services.vellum import VellumEnvironment
+
+PID_FILE = Path(".vellum/workspace/vellum.pid")
+
+
+def daemon_alive(entry: LockfileEntry) -> bool | None:
+    """Whether the local daemon runs; None when the entry does not say where it lives."""
+    instance_dir = entry.resources.get("instanceDir")
+    if not isinstance(instance_dir, str) or not instance_dir:
+        return None
+    try:
+        pid = int((Path(instance_dir) / PID_FILE).read_text(encoding="utf-8").strip())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
+
+
+def read_registry(environment: VellumEnvironment) -> tuple[LockfileRead, dict[str, bool]]:
+    """The lockfile, and the liveness of every local entry's daemon that can be known."""
+    read = read_lockfile(environment)
+    alive: dict[str, bool] = {}
+    for entry in read.entries:
+        if entry.cloud == "local" and (state := daemon_alive(entry)) is not None:
+            alive[entry.assistant_id] = state
+    return read, alive

@@ -1,0 +1,124 @@
+"""The fleet's sources, each one async step that returns how it changes the snapshot.
+
+A step returns an `Update` (a function of the latest snapshot) rather than a new snapshot, so
+steps running concurrently never overwrite each other's results. The TUI runs each step on its
+own poller; `roost ps` runs them all once with `sweep`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable
+
+import httpx
+
+from services.context import Context
+from services.docker_discovery import scan_engines
+from services.docker_engines import configured_engines
+from services.errors import RoostError
+from services.fleet import Assistant, FleetSnapshot, build_fleet, health_targets
+from services.lockfile import sync_managed
+from services.platform import PlatformClient
+from services.probing import probe_all
+from services.registry import read_registry
+from services.tokens import read_platform_token
+
+log = logging.getLogger(__name__)
+
+Update = Callable[[FleetSnapshot], FleetSnapshot]
+
+
+def _set(**changes: object) -> Update:
+    return lambda snapshot: dataclasses.replace(snapshot, **changes)  # type: ignore[arg-type]
+
+
+class FleetSources:
+    """The steps, sharing one HTTP client and, when logged in, one platform client."""
+
+    def __init__(self, context: Context, http: httpx.AsyncClient) -> None:
+        self.context = context
+        self.http = http
+        self.platform: PlatformClient | None = None
+
+    def empty_snapshot(self) -> FleetSnapshot:
+        return FleetSnapshot(
+            hostname=self.context.hostname,
+            tmux_server=self.context.tmux.describe(),
+            runtimes=self.context.config.runtimes,
+        )
+
+    def connect_platform(self, lockfile_base_url: str | None) -> None:
+        """Make the platform client, only when logged in: without a token nothing is sent.
+
+        Raises RoostError when the token file is unreadable or not private (mode 0600).
+        """
+        token = read_platform_token(self.context.platform_token_file)
+        if token is not None:
+            url = self.context.platform_url(lockfile_base_url)
+            self.platform = PlatformClient(self.http, url, token)
+
+    async def this_machine(self) -> Update:
+        tmux = self.context.tmux
+        version, listing = await asyncio.gather(
+            asyncio.to_thread(tmux.version), asyncio.to_thread(tmux.list_sessions)
+        )
+        return _set(tmux=listing, tmux_version=version, tmux_seen=self.context.clock())
+
+    async def registry(self) -> Update:
+        read, alive = await asyncio.to_thread(read_registry, self.context.vellum)
+        if self.platform is not None:
+            self.platform.base_url = self.context.platform_url(read.platform_base_url)
+        return _set(lockfile=read, local_alive=alive)
+
+    async def engines(self) -> Update:
+        engines = configured_engines(self.context.config, self.context.environ)
+        return _set(engines=await asyncio.to_thread(scan_engines, engines))
+
+    async def platform_listing(self) -> tuple[Update, bool]:
+        """Record the platform's assistants in the lockfile; True when the lockfile changed.
+
+        Only a successful listing changes anything: an error or a timeout removes nothing
+        (the reference CLI wipes every managed entry on a 5xx).
+        """
+        if self.platform is None:
+            return _set(platform_error=None), False
+        listing = await self.platform.list_assistants()
+        if not listing.ok:
+            return _set(platform_error=f"platform listing failed: {listing.error}"), False
+        listed = [(a.id, a.name or a.id) for a in listing.assistants]
+        try:
+            result = await asyncio.to_thread(
+                sync_managed, self.context.vellum, listed, self.platform.base_url
+            )
+        except RoostError as error:
+            return _set(platform_error=f"cannot record the platform's assistants: {error}"), False
+        log.info("platform listing: %s", result)
+        return _set(platform_error=None), bool(result.added or result.removed)
+
+    async def health(self, snapshot: FleetSnapshot, fleet: tuple[Assistant, ...]) -> Update:
+        targets = health_targets(snapshot, fleet)
+        results = await probe_all(self.http, targets, self.context.vellum, self.platform)
+        now = self.context.clock()
+        answered = {key for key, health in results.items() if health.latency_ms is not None}
+
+        def update(latest: FleetSnapshot) -> FleetSnapshot:
+            seen = {**latest.last_seen, **dict.fromkeys(answered, now)}
+            return dataclasses.replace(latest, health=results, last_seen=seen)
+
+        return update
+
+    async def sweep(self) -> tuple[FleetSnapshot, tuple[Assistant, ...]]:
+        """Every source once, health last (it needs to know what is asleep): `roost ps`."""
+        snapshot = self.empty_snapshot()
+        for update in await asyncio.gather(self.this_machine(), self.registry(), self.engines()):
+            snapshot = update(snapshot)
+        assert snapshot.lockfile is not None
+        self.connect_platform(snapshot.lockfile.platform_base_url)
+        update, changed = await self.platform_listing()
+        snapshot = update(snapshot)
+        if changed:
+            snapshot = (await self.registry())(snapshot)
+        snapshot = (await self.health(snapshot, build_fleet(snapshot)))(snapshot)
+        return snapshot, build_fleet(snapshot)
