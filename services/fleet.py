@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 from services.config import RuntimeConfig
 from services.docker_discovery import ContainerState, EngineScan, container_names
 from services.health import Health
-from services.lockfile import LockfileEntry, LockfileRead, masked_fields
+from services.lockfile import LockfileEntry, LockfileRead
+from services.memo import Memo
 from services.tmux import TmuxListing, TmuxSession, TmuxState
 
 LOCAL_HOST = "local host"
@@ -107,25 +108,120 @@ def session_status(session: TmuxSession) -> str:
 
 
 def build_fleet(snapshot: FleetSnapshot) -> tuple[Assistant, ...]:
-    rows = [_this_machine(snapshot)]
-    read = snapshot.lockfile
-    if read is not None:
-        rows += [_lockfile_problem(str(problem)) for problem in read.problems]
-        rows += [_from_entry(entry, read.active, snapshot) for entry in read.entries]
-    claimed = {a.id for a in rows if a.kind == "docker"}
-    for scan in snapshot.engines:
-        if scan.error is not None:
-            if not scan.engine.implicit:
-                rows.append(_engine_down(scan))
-            continue
-        for name, container in sorted(scan.labelled().items()):
-            if name not in claimed:
-                claimed.add(name)
-                rows.append(_labelled(name, container, scan))
-    rows += [_from_runtime(runtime, snapshot) for runtime in snapshot.runtimes]
-    if snapshot.platform_error:
-        rows.append(_problem("platform", "platform", "error (platform)", snapshot.platform_error))
-    return tuple(_with_health(row, snapshot) for row in rows)
+    """The fleet a snapshot makes (for one-off use; the TUI keeps a FleetBuilder)."""
+    return FleetBuilder().build(snapshot)
+
+
+class FleetBuilder:
+    """Builds the fleet, remembering the previous build: an assistant whose inputs are unchanged
+    comes back as the very same object, so the screen redraws only the rows that changed.
+
+    Sources refresh often and separately (tmux every few seconds, one health answer at a time),
+    so the build works in layers, each reused whole when its inputs are the very same objects
+    as last time: this machine; the registry's rows (lockfile, Docker, config); health on top,
+    redone only for the rows whose health or last-seen time changed. With a thousand assistants
+    one new health answer then costs a pass of identity checks, not a thousand new rows.
+    """
+
+    def __init__(self) -> None:
+        self._memo: Memo[Assistant] = Memo()
+        self._registry_inputs: tuple[object, ...] = ()
+        self._registry_rows: list[Assistant] = []
+        self._plain: tuple[Assistant, ...] = ()
+        self._health: Mapping[str, Health] = {}
+        self._seen: Mapping[str, datetime] = {}
+        self._fleet: tuple[Assistant, ...] = ()
+        self._host_inputs: tuple[object, ...] = ()
+
+    def build(self, snapshot: FleetSnapshot) -> tuple[Assistant, ...]:
+        plain = (self._this_machine(snapshot), *self._registry(snapshot))
+        changed = _changed_keys(self._health, snapshot.health) | _changed_keys(
+            self._seen, snapshot.last_seen
+        )
+        reuse = len(plain) == len(self._plain)
+        fleet = tuple(
+            self._fleet[index]
+            if reuse and row is self._plain[index] and row.key not in changed
+            else _with_health(row, snapshot)
+            for index, row in enumerate(plain)
+        )
+        self._plain, self._fleet = plain, fleet
+        self._health, self._seen = snapshot.health, snapshot.last_seen
+        return fleet
+
+    def _this_machine(self, snapshot: FleetSnapshot) -> Assistant:
+        inputs = (snapshot.tmux, snapshot.tmux_version, snapshot.tmux_seen, snapshot.hostname)
+        if self._plain and all(a is b for a, b in zip(inputs, self._host_inputs, strict=True)):
+            return self._plain[0]
+        self._host_inputs = inputs
+        return _this_machine(snapshot)
+
+    def _registry(self, snapshot: FleetSnapshot) -> list[Assistant]:
+        inputs = (
+            snapshot.lockfile,
+            snapshot.local_alive,
+            snapshot.engines,
+            snapshot.runtimes,
+            snapshot.hostname,
+            snapshot.platform_error,
+        )
+        if len(inputs) == len(self._registry_inputs) and all(
+            a is b for a, b in zip(inputs, self._registry_inputs, strict=True)
+        ):
+            return self._registry_rows
+        self._registry_inputs, self._registry_rows = inputs, self._registry_rows_of(snapshot)
+        return self._registry_rows
+
+    def _registry_rows_of(self, snapshot: FleetSnapshot) -> list[Assistant]:
+        self._memo.new_round()
+        rows: list[Assistant] = []
+        read = snapshot.lockfile
+        if read is not None:
+            rows += [_lockfile_problem(str(problem)) for problem in read.problems]
+            taken: set[str] = set()
+            for position, entry in enumerate(read.entries, 1):
+                key = entry_key(entry.assistant_id)
+                # A hand-edited file may repeat an id: each entry still gets a row of its own.
+                key = f"{key}@{position}" if key in taken else key
+                taken.add(key)
+                inputs = (
+                    entry,
+                    entry.assistant_id == read.active,
+                    snapshot.local_alive.get(entry.assistant_id),
+                    snapshot.hostname,
+                    snapshot.engines if entry.cloud == "docker" else None,
+                )
+                rows.append(
+                    self._memo.get(
+                        key,
+                        inputs,
+                        lambda entry=entry, key=key: _from_entry(  # type: ignore[misc]
+                            entry, key, read.active, snapshot
+                        ),
+                    )
+                )
+        claimed = {a.id for a in rows if a.kind == "docker"}
+        for scan in snapshot.engines:
+            if scan.error is not None:
+                if not scan.engine.implicit:
+                    rows.append(_engine_down(scan))
+                continue
+            for name, container in sorted(scan.labelled().items()):
+                if name not in claimed:
+                    claimed.add(name)
+                    rows.append(_labelled(name, container, scan))
+        rows += [_from_runtime(runtime) for runtime in snapshot.runtimes]
+        if snapshot.platform_error:
+            rows.append(
+                _problem("platform", "platform", "error (platform)", snapshot.platform_error)
+            )
+        return rows
+
+
+def _changed_keys(old: Mapping[str, object], new: Mapping[str, object]) -> set[str]:
+    if old is new:
+        return set()
+    return {key for key in old.keys() | new.keys() if old.get(key) is not new.get(key)}
 
 
 def _this_machine(snapshot: FleetSnapshot) -> Assistant:
@@ -159,11 +255,15 @@ def entry_key(assistant_id: str) -> str:
     return f"lockfile:{assistant_id}"
 
 
-def _from_entry(entry: LockfileEntry, active: str | None, snapshot: FleetSnapshot) -> Assistant:
+def _from_entry(
+    entry: LockfileEntry, key: str, active: str | None, snapshot: FleetSnapshot
+) -> Assistant:
     status, detail, where = "", "", _host_of(entry.runtime_url) or ""
-    facts = masked_fields(entry)
+    facts = list(entry.masked)
     if entry.problems:
         status, detail = "invalid", "; ".join(entry.problems)
+    elif key != entry_key(entry.assistant_id):
+        status, detail = "invalid", f"assistantId {entry.assistant_id!r} appears more than once"
     elif entry.cloud == "local":
         where = snapshot.hostname
         alive = snapshot.local_alive.get(entry.assistant_id)
@@ -178,7 +278,7 @@ def _from_entry(entry: LockfileEntry, active: str | None, snapshot: FleetSnapsho
     else:
         status = "remote"
     return Assistant(
-        key=entry_key(entry.assistant_id),
+        key=key,
         id=entry.assistant_id,
         name=entry.display_name,
         kind=entry.cloud,
@@ -241,7 +341,7 @@ def _labelled(name: str, container: ContainerState, scan: EngineScan) -> Assista
     )
 
 
-def _from_runtime(runtime: RuntimeConfig, snapshot: FleetSnapshot) -> Assistant:
+def _from_runtime(runtime: RuntimeConfig) -> Assistant:
     return Assistant(
         key=f"runtime:{runtime.name}",
         id=runtime.name,

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -86,6 +87,11 @@ class LockfileEntry:
     @property
     def display_name(self) -> str:
         return self.name or self.assistant_id
+
+    @cached_property
+    def masked(self) -> tuple[tuple[str, str], ...]:
+        """`masked_fields` of this entry, computed once (the fleet is rebuilt often)."""
+        return tuple(masked_fields(self))
 
     @property
     def base_url(self) -> str | None:
@@ -201,8 +207,9 @@ class LockfileRead:
     primary: Path
     """The first candidate: where writes go, and the file named when there is none."""
 
-    @property
+    @cached_property
     def entries(self) -> tuple[LockfileEntry, ...]:
+        """Parsed once per read: the same entry objects for as long as the file is unchanged."""
         assistants = self.data.get("assistants")
         if not isinstance(assistants, list):
             return ()

@@ -12,6 +12,7 @@ from services.docker_discovery import ContainerState, EngineScan
 from services.docker_engines import Engine
 from services.fleet import (
     Assistant,
+    FleetBuilder,
     FleetSnapshot,
     Source,
     build_fleet,
@@ -283,3 +284,34 @@ def test_sorting_keeps_this_machine_on_top() -> None:
 )
 def test_every_status_has_one_bucket(status: str, expected: Bucket) -> None:
     assert bucket(status) is expected
+
+
+def test_a_repeated_assistant_id_still_gets_a_row_of_its_own() -> None:
+    read = lockfile(
+        {"assistantId": "twin", "cloud": "gcp", "runtimeUrl": "http://127.0.0.1:1"},
+        {"assistantId": "twin", "cloud": "gcp", "runtimeUrl": "http://127.0.0.1:2"},
+    )
+
+    fleet = [a for a in build_fleet(snapshot(lockfile=read)) if a.id == "twin"]
+
+    assert len({a.key for a in fleet}) == 2
+    assert [a.status for a in fleet] == ["remote", "invalid"]
+    assert "more than once" in fleet[1].detail
+
+
+def test_an_unchanged_assistant_comes_back_as_the_same_object() -> None:
+    read = lockfile(
+        {"assistantId": "a", "cloud": "gcp", "runtimeUrl": "http://127.0.0.1:1"},
+        {"assistantId": "b", "cloud": "gcp", "runtimeUrl": "http://127.0.0.1:2"},
+    )
+    builder = FleetBuilder()
+    first = by_name(builder.build(snapshot(lockfile=read)))
+
+    second = by_name(
+        builder.build(
+            snapshot(lockfile=read, health={"lockfile:b": Health("healthy", "", "1", 3.0)})
+        )
+    )
+
+    assert second["a"] is first["a"]
+    assert second["b"] is not first["b"] and second["b"].health == "healthy"

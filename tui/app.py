@@ -17,7 +17,7 @@ from textual.screen import Screen
 from services.config import ConfigError
 from services.context import Context
 from services.errors import RoostError
-from services.fleet import Assistant, build_fleet
+from services.fleet import Assistant, FleetBuilder
 from services.lockfile import set_active
 from services.poller import Poller
 from services.sources import FleetSources, Update
@@ -66,7 +66,8 @@ class RoostApp(App[None]):
         self.http = httpx.AsyncClient(follow_redirects=False)
         self.sources = FleetSources(context, self.http)
         self.snapshot = self.sources.empty_snapshot()
-        self.fleet: tuple[Assistant, ...] = build_fleet(self.snapshot)
+        self.builder = FleetBuilder()
+        self.fleet: tuple[Assistant, ...] = self.builder.build(self.snapshot)
         self.pollers: dict[str, Poller] = {}
         self.set_keymap(dict(context.config.keys))
 
@@ -77,7 +78,7 @@ class RoostApp(App[None]):
     async def on_mount(self) -> None:
         self.sub_title = self.context.hostname
         # The lockfile first: it names the platform URL, so nothing is ever sent to another.
-        self._apply(await self.sources.registry())
+        self.apply_update(await self.sources.registry())
         assert self.snapshot.lockfile is not None
         try:
             self.sources.connect_platform(self.snapshot.lockfile.platform_base_url)
@@ -100,13 +101,13 @@ class RoostApp(App[None]):
     async def on_unmount(self) -> None:
         await self.http.aclose()
 
-    def _apply(self, update: Update) -> bool:
+    def apply_update(self, update: Update) -> bool:
         """Apply a source's update and show the fleet it makes; True when anything changed."""
         snapshot = update(self.snapshot)
         if snapshot == self.snapshot:
             return False
         self.snapshot = snapshot
-        self.fleet = build_fleet(snapshot)
+        self.fleet = self.builder.build(snapshot)
         self.main_screen.fleet = self.fleet
         return True
 
@@ -115,25 +116,25 @@ class RoostApp(App[None]):
 
     async def _look_at_this_machine(self) -> None:
         previous = self.snapshot.tmux
-        self._apply(await self.sources.this_machine())
+        self.apply_update(await self.sources.this_machine())
         listing, tmux = self.snapshot.tmux, self.context.tmux
         if listing and (previous is None or listing.state != previous.state):
             log.info("%s: %s %s", tmux.describe(), listing.state.value, listing.detail)
 
     async def _read_registry(self) -> None:
-        if self._apply(await self.sources.registry()):
+        if self.apply_update(await self.sources.registry()):
             self.pollers["health"].wake()
 
     async def _scan_engines(self) -> None:
-        if self._apply(await self.sources.engines()):
+        if self.apply_update(await self.sources.engines()):
             self.pollers["health"].wake()
 
     async def _probe_health(self) -> None:
-        self._apply(await self.sources.health(self.snapshot, self.fleet))
+        self.apply_update(await self.sources.health(self.snapshot, self.fleet))
 
     async def _list_platform(self) -> None:
         update, lockfile_changed = await self.sources.platform_listing()
-        self._apply(update)
+        self.apply_update(update)
         if lockfile_changed:
             self.pollers["lockfile"].wake()
 

@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.theme import Theme
 
 from services.fleet import TMUX_SESSION, Assistant, session_status
+from services.memo import Memo
 from services.status import Bucket, bucket
 from services.tmux import TmuxSession
 from widgets.keyed_table import Row
@@ -105,19 +106,50 @@ def session_row(
     )
 
 
-def fleet_rows(
-    shown: list[tuple[Assistant, tuple[TmuxSession, ...]]],
-    now: datetime,
-    styles: dict[Bucket, str],
-) -> list[Row]:
-    rows: list[Row] = []
-    for assistant, sessions in shown:
-        rows.append(assistant_row(assistant, now, styles))
-        rows.extend(
-            session_row(assistant, session, index == len(sessions) - 1, now, styles)
-            for index, session in enumerate(sessions)
+class FleetRows:
+    """Table rows for the shown fleet, remade only for an assistant that changed (a new
+    object from the FleetBuilder) or whose age on screen moved on; the others are the same Row
+    objects as last time, which the table skips without comparing a cell."""
+
+    def __init__(self) -> None:
+        self._memo: Memo[Row] = Memo()
+
+    def rows(
+        self,
+        shown: list[tuple[Assistant, tuple[TmuxSession, ...]]],
+        now: datetime,
+        styles: dict[Bucket, str],
+    ) -> list[Row]:
+        self._memo.new_round()
+        rows: list[Row] = []
+        for assistant, sessions in shown:
+            rows.append(self._assistant_row(assistant, now, styles))
+            for index, session in enumerate(sessions):
+                last = index == len(sessions) - 1
+                rows.append(
+                    self._memo.get(
+                        session_key(assistant, session),
+                        (assistant, session, last, format_age(session.activity, now), styles),
+                        lambda a=assistant, s=session, last=last: session_row(  # type: ignore[misc]
+                            a, s, last, now, styles
+                        ),
+                    )
+                )
+        return rows
+
+    def changed(
+        self, assistants: list[Assistant], now: datetime, styles: dict[Bucket, str]
+    ) -> list[Row]:
+        """The rows of these assistants alone, the others kept for the next full pass."""
+        return [self._assistant_row(assistant, now, styles) for assistant in assistants]
+
+    def _assistant_row(self, assistant: Assistant, now: datetime, styles: dict[Bucket, str]) -> Row:
+        seen = format_age(assistant.last_seen, now) if assistant.last_seen else ""
+        return self._memo.get(
+            assistant.key,
+            (assistant, seen, styles),
+            lambda: assistant_row(assistant, now, styles),
         )
-    return rows
 
 
 def assistant_facts(

@@ -19,9 +19,9 @@ from services.context import Context
 from services.fleet import FILTER_FIELDS, SORT_KEYS, Assistant, Source, filter_fleet, sort_fleet
 from tui.present import (
     ASSISTANT_COLUMNS,
+    FleetRows,
     assistant_facts,
     bucket_styles,
-    fleet_rows,
     session_facts,
     session_key,
 )
@@ -126,6 +126,7 @@ class MainScreen(Screen[None]):
     def __init__(self, context: Context) -> None:
         super().__init__()
         self.context = context
+        self._rows = FleetRows()
         self._composed = False
         """The app may set `fleet` before this screen's widgets exist: show it once they do."""
 
@@ -150,8 +151,34 @@ class MainScreen(Screen[None]):
         self._composed = True
         self._show_fleet()
 
-    def watch_fleet(self) -> None:
-        self._show_fleet()
+    def watch_fleet(self, previous: tuple[Assistant, ...], fleet: tuple[Assistant, ...]) -> None:
+        changed = self._changed_in_place(previous, fleet)
+        if changed is None:
+            self._show_fleet()
+            return
+        styles = bucket_styles(self.app.current_theme)
+        rows = self._rows.changed(changed, self.context.clock(), styles)
+        self.query_one("#assistants", KeyedTable).replace_rows(rows)
+        selected = self.selected()
+        if selected is not None and selected in changed:
+            self._show_detail()
+
+    def _changed_in_place(
+        self, previous: tuple[Assistant, ...], fleet: tuple[Assistant, ...]
+    ) -> list[Assistant] | None:
+        """The assistants to redraw when nothing else on screen moves (same rows in the same
+        order, no sessions touched, no filter or sort to re-apply); None means redraw all."""
+        if not self._composed or self.filter_text.strip() or self.sort_column is not None:
+            return None
+        if len(previous) != len(fleet):
+            return None
+        changed = []
+        for new, old in zip(fleet, previous, strict=True):
+            if new is not old:
+                if new.key != old.key or new.sessions or old.sessions:
+                    return None
+                changed.append(new)
+        return changed
 
     def watch_filter_text(self) -> None:
         self._show_fleet()
@@ -169,7 +196,7 @@ class MainScreen(Screen[None]):
         shown = filter_fleet(ordered, self.filter_text)
         styles = bucket_styles(self.app.current_theme)
         table = self.query_one("#assistants", KeyedTable)
-        table.show_rows(fleet_rows(shown, self.context.clock(), styles))
+        table.show_rows(self._rows.rows(shown, self.context.clock(), styles))
         panel = self.query_one("#assistants-panel")
         total = len(self.fleet) + sum(len(a.sessions) for a in self.fleet)
         subtitle = []
