@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from services.config import RuntimeConfig
@@ -61,6 +62,11 @@ class Assistant:
     active: bool = False
     facts: tuple[tuple[str, str], ...] = ()
     """Further (label, value) pairs for the detail panel, secrets already masked."""
+
+    @cached_property
+    def search_text(self) -> SearchText:
+        """What the filter matches, computed once per assistant object."""
+        return SearchText.of({name: get(self) for name, get in FILTER_FIELDS.items()})
 
     @property
     def summary(self) -> str:
@@ -173,7 +179,6 @@ class FleetBuilder:
         return self._registry_rows
 
     def _registry_rows_of(self, snapshot: FleetSnapshot) -> list[Assistant]:
-        self._memo.new_round()
         rows: list[Assistant] = []
         read = snapshot.lockfile
         if read is not None:
@@ -215,6 +220,7 @@ class FleetBuilder:
             rows.append(
                 _problem("platform", "platform", "error (platform)", snapshot.platform_error)
             )
+        self._memo.keep_only(row.key for row in rows)
         return rows
 
 
@@ -449,24 +455,30 @@ FILTER_FIELDS: Mapping[str, Callable[[Assistant], str]] = {
 _TOKEN = re.compile(r"^(\w+):(.*)$")
 
 
-Fields = Mapping[str, str]
+@dataclass(frozen=True)
+class SearchText:
+    """What a filter looks at, lower-cased: each field, and all of them in one string."""
+
+    fields: Mapping[str, str]
+    everything: str
+
+    @classmethod
+    def of(cls, fields: Mapping[str, str]) -> SearchText:
+        lowered = {name: value.lower() for name, value in fields.items()}
+        return cls(lowered, "\x00".join(lowered.values()))
 
 
-def _matcher(query: str) -> Callable[[Fields], bool]:
+def _matcher(query: str) -> Callable[[SearchText], bool]:
     """One test per word of `query`; a row matches when all pass."""
-
-    def in_field(name: str, value: str) -> Callable[[Fields], bool]:
-        return lambda fields: value in fields[name]
-
-    def anywhere(word: str) -> Callable[[Fields], bool]:
-        return lambda fields: any(word in value for value in fields.values())
-
-    tests = []
+    tests: list[Callable[[SearchText], bool]] = []
     for word in query.lower().split():
         token = _TOKEN.match(word)
-        is_field = token is not None and token[1] in FILTER_FIELDS
-        tests.append(in_field(token[1], token[2]) if token and is_field else anywhere(word))
-    return lambda fields: all(test(fields) for test in tests)
+        if token is not None and token[1] in FILTER_FIELDS:
+            name, value = token[1], token[2]
+            tests.append(lambda text, name=name, value=value: value in text.fields[name])  # type: ignore[misc]
+        else:
+            tests.append(lambda text, word=word: word in text.everything)  # type: ignore[misc]
+    return lambda text: all(test(text) for test in tests)
 
 
 def filter_fleet(
@@ -478,29 +490,32 @@ def filter_fleet(
     An assistant that matches keeps all its sessions; one that does not is still shown, for
     context, when any of its sessions match.
     """
+    if not query.strip():
+        return [(assistant, assistant.sessions) for assistant in assistants]
     matches = _matcher(query)
     shown: list[tuple[Assistant, tuple[TmuxSession, ...]]] = []
     for assistant in assistants:
-        fields = {name: get(assistant).lower() for name, get in FILTER_FIELDS.items()}
-        if matches(fields):
+        if matches(assistant.search_text):
             shown.append((assistant, assistant.sessions))
             continue
         sessions = tuple(
-            session
-            for session in assistant.sessions
-            if matches(
-                {
-                    **dict.fromkeys(FILTER_FIELDS, ""),
-                    "name": session.name.lower(),
-                    "kind": TMUX_SESSION,
-                    "where": assistant.where.lower(),
-                    "status": session_status(session),
-                }
-            )
+            session for session in assistant.sessions if matches(_session_text(assistant, session))
         )
         if sessions:
             shown.append((assistant, sessions))
     return shown
+
+
+def _session_text(assistant: Assistant, session: TmuxSession) -> SearchText:
+    return SearchText.of(
+        {
+            **dict.fromkeys(FILTER_FIELDS, ""),
+            "name": session.name,
+            "kind": TMUX_SESSION,
+            "where": assistant.where,
+            "status": session_status(session),
+        }
+    )
 
 
 SORT_KEYS: Mapping[str, Callable[[Assistant], tuple[object, ...]]] = {

@@ -6,6 +6,7 @@ same everywhere. Symbols differ per bucket, so statuses stay readable with NO_CO
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from rich.text import Text
@@ -109,7 +110,8 @@ def session_row(
 class FleetRows:
     """Table rows for the shown fleet, remade only for an assistant that changed (a new
     object from the FleetBuilder) or whose age on screen moved on; the others are the same Row
-    objects as last time, which the table skips without comparing a cell."""
+    objects as last time, which the table skips without comparing a cell. Rows of assistants a
+    filter hides are kept, so clearing the filter does not remake them."""
 
     def __init__(self) -> None:
         self._memo: Memo[Row] = Memo()
@@ -120,7 +122,6 @@ class FleetRows:
         now: datetime,
         styles: dict[Bucket, str],
     ) -> list[Row]:
-        self._memo.new_round()
         rows: list[Row] = []
         for assistant, sessions in shown:
             rows.append(self._assistant_row(assistant, now, styles))
@@ -136,6 +137,12 @@ class FleetRows:
                     )
                 )
         return rows
+
+    def forget_all_but(self, fleet: Sequence[Assistant]) -> None:
+        """Drop the rows of assistants and sessions that are gone."""
+        self._memo.keep_only(
+            [a.key for a in fleet] + [session_key(a, s) for a in fleet for s in a.sessions]
+        )
 
     def changed(
         self, assistants: list[Assistant], now: datetime, styles: dict[Bucket, str]

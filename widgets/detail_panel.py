@@ -16,7 +16,14 @@ class DetailPanel(Static):
     DetailPanel { padding: 0 1; }
     """
 
+    _shown: tuple[str, tuple[tuple[str, str | Text], ...]] | None = None
+
     def show(self, title: str, facts: Sequence[tuple[str, str | Text]]) -> None:
+        """Show these facts; showing the same ones again costs nothing (no layout, no redraw)."""
+        shown = (title, tuple(facts))
+        if shown == self._shown:
+            return
+        self._shown = shown
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="dim", no_wrap=True)
         grid.add_column(overflow="fold")

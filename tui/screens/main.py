@@ -13,7 +13,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from services.context import Context
 from services.fleet import FILTER_FIELDS, SORT_KEYS, Assistant, Source, filter_fleet, sort_fleet
@@ -154,6 +154,7 @@ class MainScreen(Screen[None]):
     def watch_fleet(self, previous: tuple[Assistant, ...], fleet: tuple[Assistant, ...]) -> None:
         changed = self._changed_in_place(previous, fleet)
         if changed is None:
+            self._rows.forget_all_but(fleet)
             self._show_fleet()
             return
         styles = bucket_styles(self.app.current_theme)
@@ -199,12 +200,14 @@ class MainScreen(Screen[None]):
         table.show_rows(self._rows.rows(shown, self.context.clock(), styles))
         panel = self.query_one("#assistants-panel")
         total = len(self.fleet) + sum(len(a.sessions) for a in self.fleet)
-        subtitle = []
         if self.filter_text.strip():
-            subtitle.append(f"{len(table.rows_shown)} of {total} shown")
+            subtitle = [f"{len(table.rows_shown)} of {total} shown"]
+        else:
+            subtitle = [f"{total} rows"]
         if self.sort_column:
             subtitle.append(f"sorted by {self.sort_column}{' ↑' if self.sort_reverse else ''}")
-        panel.border_subtitle = " · ".join(subtitle)
+        if panel.border_subtitle != (text := " · ".join(subtitle)):
+            panel.border_subtitle = text
         self._show_detail()
 
     def selected(self) -> Assistant | None:
@@ -230,13 +233,13 @@ class MainScreen(Screen[None]):
             attach = shlex.join(self.context.tmux.argv("attach", "-t", session.name))
             detail.show(session.name, session_facts(assistant, session, attach, now, styles))
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "assistants":
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        if event.table.id == "assistants":
             self._show_detail()
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        column = str(event.column_key.value)
-        if column in SORT_KEYS:
+    def on_keyed_table_header_selected(self, event: KeyedTable.HeaderSelected) -> None:
+        column = event.column
+        if event.table.id == "assistants" and column in SORT_KEYS:
             if column == self.sort_column:
                 self.sort_reverse = not self.sort_reverse
             else:
