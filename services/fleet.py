@@ -397,7 +397,7 @@ def _with_health(assistant: Assistant, snapshot: FleetSnapshot) -> Assistant:
     if health is None:
         return assistant if seen is None else replace(assistant, last_seen=seen)
     status = assistant.status
-    if status == "remote":
+    if status in ("remote", "unknown"):  # nothing else could tell; the runtime's answer does
         status = "unreachable" if health.status in ("unreachable", "timeout") else "running"
     detail = assistant.detail or health.detail
     return replace(

@@ -179,3 +179,56 @@ def test_any_document_gives_a_config_or_a_config_error(document: dict[str, objec
             assert isinstance(load_config(path), Config)
         except ConfigError as error:
             assert str(error).startswith(str(path))
+
+
+def test_platform_and_runtimes_are_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[platform]
+url = "https://platform.example/"
+token_file = "~/tokens/platform"
+refresh_seconds = 30
+
+[[runtimes]]
+name = "lab"
+url = "http://127.0.0.1:7821"
+token_file = "/etc/roost/lab-token"
+""",
+    )
+
+    config = load_config(path)
+
+    assert config.platform_url == "https://platform.example"
+    assert config.platform_token_file == Path("~/tokens/platform").expanduser()
+    assert config.platform_refresh_seconds == 30.0
+    assert [(r.name, r.url, r.token_file) for r in config.runtimes] == [
+        ("lab", "http://127.0.0.1:7821", Path("/etc/roost/lab-token"))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "problem"),
+    [
+        ('[platform]\nurl = "ftp://x"\n', "platform.url", "not an http:// or https:// URL"),
+        ('[platform]\ntoken_file = ""\n', "platform.token_file", "must not be empty"),
+        ("[platform]\nkey = 1\n", "platform.key", "unknown key"),
+        ("runtimes = 1\n", "runtimes", "must be an array of tables"),
+        ('[[runtimes]]\nname = "a"\n', "runtimes[0].url", "required"),
+        ('[[runtimes]]\nurl = "http://x"\n', "runtimes[0].name", "required"),
+        (
+            '[[runtimes]]\nname = "a"\nurl = "http://x"\n[[runtimes]]\nname = "a"\nurl = "http://y"\n',
+            "runtimes[1].name",
+            "defined twice",
+        ),
+        ('[docker]\nrefresh_seconds = "5"\n', "docker.refresh_seconds", "must be a number"),
+    ],
+)
+def test_platform_and_runtime_errors_name_the_key(
+    tmp_path: Path, text: str, key: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+
+    assert caught.value.key == key
+    assert problem in caught.value.problem

@@ -158,7 +158,8 @@ class KeyedTable(ScrollView, can_focus=True):
         self.cursor_row = index
         if changed or announce:
             self.post_message(self.RowHighlighted(self, self.selected_key))
-        self._scroll_cursor_into_view()
+        # After the next refresh: new rows change the scrollable height only once laid out.
+        self.call_after_refresh(self._scroll_cursor_into_view)
 
     def _scroll_cursor_into_view(self) -> None:
         height = self.scrollable_content_region.height - 1  # the header stays on top

@@ -1,0 +1,86 @@
+"""The table widget on its own: rows by key, the cursor following its key, keys and clicks."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+
+from widgets.keyed_table import KeyedTable, Row
+
+
+def rows(*names: str) -> list[Row]:
+    return [Row(name, (Text(name), Text(f"{name}-kind"))) for name in names]
+
+
+class TableApp(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.highlighted: list[str | None] = []
+        self.headers: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield KeyedTable((("NAME", "name"), ("KIND", "kind")))
+
+    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
+        self.highlighted.append(event.key)
+
+    def on_keyed_table_header_selected(self, event: KeyedTable.HeaderSelected) -> None:
+        self.headers.append(event.column)
+
+
+async def test_the_cursor_follows_its_key_when_rows_change() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.focus()
+        table.show_rows(rows("a", "b", "c"))
+        await pilot.press("down", "down")
+        assert table.selected_key == "c"
+
+        table.show_rows(rows("c", "a"))
+        assert table.selected_key == "c" and table.cursor_row == 0
+
+        table.show_rows(rows("x", "y"))  # the key is gone: the cursor keeps its place
+        assert table.selected_key == "x"
+        await pilot.pause()
+        assert app.highlighted[-1] == "x"
+
+
+async def test_keys_move_the_cursor_and_clicks_select_rows_and_headers() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 6)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.focus()
+        table.show_rows(rows(*(f"r{i:02d}" for i in range(30))))
+        await pilot.press("end")
+        assert table.selected_key == "r29"
+        assert table.scroll_y > 0  # the cursor row was scrolled into view
+        await pilot.press("home")
+        assert table.selected_key == "r00" and table.scroll_y == 0
+
+        await pilot.click(KeyedTable, offset=(1, 2))
+        assert table.selected_key == "r01"
+        await pilot.click(KeyedTable, offset=(8, 0))
+        await pilot.pause()
+        assert app.headers == ["kind"]
+
+
+async def test_rows_draw_in_columns_as_wide_as_their_widest_cell() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 6)):
+        table = app.query_one(KeyedTable)
+        table.show_rows(
+            [
+                Row("a", (Text("a-long-name"), Text("x", justify="right"))),
+                Row("b", (Text("b"), Text("kind"))),
+            ]
+        )
+        table.replace_rows([Row("b", (Text("b"), Text("wide-kind")))])
+
+        lines = [table.render_line(y).text.rstrip() for y in range(3)]
+
+    assert lines == [
+        "NAME         KIND",
+        "a-long-name          x",
+        "b            wide-kind",
+    ]
