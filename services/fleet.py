@@ -19,6 +19,7 @@ from services.config import RuntimeConfig
 from services.docker_discovery import ContainerState, EngineScan, container_names
 from services.health import Health
 from services.lockfile import LockfileEntry, LockfileRead
+from services.status import Bucket, bucket
 from services.memo import Memo
 from services.tmux import TmuxListing, TmuxSession, TmuxState
 
@@ -518,12 +519,15 @@ def _session_text(assistant: Assistant, session: TmuxSession) -> SearchText:
     )
 
 
+_TRIAGE = {Bucket.BAD: 0, Bucket.WARN: 1, Bucket.ASLEEP: 2, Bucket.GOOD: 3}
+"""Sorting by status or health puts what needs attention first."""
+
 SORT_KEYS: Mapping[str, Callable[[Assistant], tuple[object, ...]]] = {
     "name": lambda a: (a.name.lower(),),
     "kind": lambda a: (a.kind, a.name.lower()),
     "where": lambda a: (a.where, a.name.lower()),
-    "status": lambda a: (a.status, a.name.lower()),
-    "health": lambda a: (a.health, a.name.lower()),
+    "status": lambda a: (_TRIAGE[bucket(a.status)], a.status, a.name.lower()),
+    "health": lambda a: (not a.health, _TRIAGE[bucket(a.health)], a.health, a.name.lower()),
     "latency": lambda a: (a.latency_ms is None, a.latency_ms or 0.0, a.name.lower()),
     "version": lambda a: (a.version or "", a.name.lower()),
     "sessions": lambda a: (-len(a.sessions), a.name.lower()),

@@ -260,7 +260,8 @@ def test_sorting_keeps_this_machine_on_top() -> None:
         "beta",
         "alpha",
     ]
-    assert [a.name for a in sort_fleet(fleet, "status")] == ["this machine", "beta", "alpha"]
+    # By status, what needs attention comes first: alpha sleeps, beta runs.
+    assert [a.name for a in sort_fleet(fleet, "status")] == ["this machine", "alpha", "beta"]
     assert sort_fleet(fleet, None) == list(fleet)
 
 
