@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,15 +152,22 @@ class _Reader:
             raise self.fail(where, "must not be empty")
         return Path(value).expanduser() if value else None
 
-    def runtimes(self, entries: Any) -> tuple[RuntimeConfig, ...]:
+    def tables(
+        self, entries: Any, where: str, keys: set[str]
+    ) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        """Each table of an array of tables (`[[where]]`), with only the `keys` known."""
         if not isinstance(entries, list):
-            raise self.fail("runtimes", "must be an array of tables ([[runtimes]])")
-        runtimes: list[RuntimeConfig] = []
+            raise self.fail(where, f"must be an array of tables ([[{where}]])")
         for index, entry in enumerate(entries):
-            where = f"runtimes[{index}]"
+            at = f"{where}[{index}]"
             if not isinstance(entry, dict):
-                raise self.fail(where, f"must be a table, not {_toml_type(entry)}")
-            self.only(entry, {"name", "url", "token_file"}, f"{where}.")
+                raise self.fail(at, f"must be a table, not {_toml_type(entry)}")
+            self.only(entry, keys, f"{at}.")
+            yield at, entry
+
+    def runtimes(self, entries: Any) -> tuple[RuntimeConfig, ...]:
+        runtimes: list[RuntimeConfig] = []
+        for where, entry in self.tables(entries, "runtimes", {"name", "url", "token_file"}):
             name = self.name(entry, where, (r.name for r in runtimes), "lab-box")
             url = self.url(entry, "url", f"{where}.url")
             if url is None:
@@ -191,15 +198,9 @@ class _Reader:
         return float(value)
 
     def engines(self, docker: Mapping[str, Any]) -> tuple[EngineConfig, ...]:
-        entries = docker.get("engines", [])
-        if not isinstance(entries, list):
-            raise self.fail("docker.engines", "must be an array of tables ([[docker.engines]])")
         engines: list[EngineConfig] = []
-        for index, entry in enumerate(entries):
-            where = f"docker.engines[{index}]"
-            if not isinstance(entry, dict):
-                raise self.fail(where, f"must be a table, not {_toml_type(entry)}")
-            self.only(entry, {"name", "host", "context"}, f"{where}.")
+        keys = {"name", "host", "context"}
+        for where, entry in self.tables(docker.get("engines", []), "docker.engines", keys):
             name = self.name(entry, where, (e.name for e in engines), "build-box")
             host = self.string(entry, "host", f"{where}.host")
             context = self.string(entry, "context", f"{where}.context")

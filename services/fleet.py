@@ -19,8 +19,8 @@ from services.config import RuntimeConfig
 from services.docker_discovery import ContainerState, EngineScan, container_names
 from services.health import Health
 from services.lockfile import LockfileEntry, LockfileRead
-from services.status import Bucket, bucket
 from services.memo import Memo
+from services.status import Bucket, bucket
 from services.tmux import TmuxListing, TmuxSession, TmuxState
 
 LOCAL_HOST = "local host"

@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from services.errors import RoostError
+from services.processes import process_alive
 from services.vellum import VellumEnvironment
 
 MANAGED = "vellum"
@@ -482,7 +483,7 @@ def _break_if_stale(lock_dir: Path) -> None:
             return
         if age <= HARD_STALE_LOCK_SECONDS:
             owner = _owner_pid(lock_dir)
-            if owner is not None and _is_alive(owner):
+            if owner is not None and process_alive(owner):
                 return
         # Rename first so exactly one contender breaks it, as the reference does.
         tombstone = lock_dir.with_name(
@@ -500,13 +501,3 @@ def _owner_pid(lock_dir: Path) -> int | None:
     except (OSError, ValueError):
         return None
     return pid if pid > 0 else None
-
-
-def _is_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, as another user
-    return True

@@ -6,10 +6,10 @@ A local assistant sleeps when its daemon's PID file is missing or names a dead p
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from services.lockfile import LockfileEntry, LockfileRead, read_lockfile
+from services.processes import process_alive
 from services.vellum import VellumEnvironment
 
 PID_FILE = Path(".vellum/workspace/vellum.pid")
@@ -24,15 +24,7 @@ def daemon_alive(entry: LockfileEntry) -> bool | None:
         pid = int((Path(instance_dir) / PID_FILE).read_text(encoding="utf-8").strip())
     except (OSError, ValueError, UnicodeDecodeError):
         return False
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, under another user
-    return True
+    return process_alive(pid)
 
 
 def read_registry(environment: VellumEnvironment) -> tuple[LockfileRead, dict[str, bool]]:
