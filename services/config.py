@@ -16,7 +16,10 @@ from typing import Any
 from services.errors import RoostError
 
 DEFAULT_TMUX_REFRESH_SECONDS = 3.0
-DEFAULT_DOCKER_REFRESH_SECONDS = 5.0
+DEFAULT_DOCKER_REFRESH_SECONDS = 30.0
+"""A safety net: the engines' event streams say when a container changes."""
+DEFAULT_HEALTH_INTERVAL_SECONDS = 10.0
+DEFAULT_HEALTH_CONCURRENCY = 32
 DEFAULT_PLATFORM_REFRESH_SECONDS = 60.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -63,6 +66,8 @@ class Config:
     """Instead of the Vellum CLI's `platform-token`."""
     platform_refresh_seconds: float = DEFAULT_PLATFORM_REFRESH_SECONDS
     runtimes: tuple[RuntimeConfig, ...] = ()
+    health_interval_seconds: float = DEFAULT_HEALTH_INTERVAL_SECONDS
+    health_concurrency: int = DEFAULT_HEALTH_CONCURRENCY
     keys: Mapping[str, str] = field(default_factory=dict)
     """Binding id to key(s), e.g. `quit = "q,ctrl+q"`: remaps roost's keys."""
 
@@ -112,7 +117,7 @@ class _Reader:
                 raise self.fail(f"{prefix}{key}", f"unknown key (known here: {known})")
 
     def config(self, document: Mapping[str, Any]) -> Config:
-        self.only(document, {"tmux", "docker", "platform", "runtimes", "keys"}, "")
+        self.only(document, {"tmux", "docker", "platform", "runtimes", "health", "keys"}, "")
         tmux = self.table(document, "tmux", "tmux")
         self.only(tmux, {"socket", "refresh_seconds"}, "tmux.")
         socket = self.string(tmux, "socket", "tmux.socket")
@@ -122,6 +127,15 @@ class _Reader:
         self.only(docker, {"engines", "refresh_seconds"}, "docker.")
         platform = self.table(document, "platform", "platform")
         self.only(platform, {"url", "token_file", "refresh_seconds"}, "platform.")
+        health = self.table(document, "health", "health")
+        self.only(health, {"interval_seconds", "concurrency"}, "health.")
+        concurrency = health.get("concurrency", DEFAULT_HEALTH_CONCURRENCY)
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise self.fail(
+                "health.concurrency", f"must be a whole number, not {_toml_type(concurrency)}"
+            )
+        if not 1 <= concurrency <= 512:
+            raise self.fail("health.concurrency", f"must be between 1 and 512, not {concurrency}")
         return Config(
             tmux_socket=socket,
             tmux_refresh_seconds=self.number(
@@ -137,6 +151,10 @@ class _Reader:
                 platform, "refresh_seconds", "platform.", DEFAULT_PLATFORM_REFRESH_SECONDS
             ),
             runtimes=self.runtimes(document.get("runtimes", [])),
+            health_interval_seconds=self.number(
+                health, "interval_seconds", "health.", DEFAULT_HEALTH_INTERVAL_SECONDS
+            ),
+            health_concurrency=concurrency,
             keys=self.keys(self.table(document, "keys", "keys")),
         )
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from services.config import RuntimeConfig
 from services.docker_discovery import ContainerState, EngineScan, container_names
-from services.health import Health
+from services.health import UNANSWERED, HealthRecord
 from services.lockfile import LockfileEntry, LockfileRead
 from services.memo import Memo
 from services.status import Bucket, bucket
@@ -63,6 +63,13 @@ class Assistant:
     active: bool = False
     facts: tuple[tuple[str, str], ...] = ()
     """Further (label, value) pairs for the detail panel, secrets already masked."""
+    latencies: tuple[float | None, ...] = ()
+    """The last health probes' latencies, oldest first (None: no answer)."""
+    failures: int = 0
+    """Unanswered health probes in a row."""
+    last_error: str = ""
+    flapping: bool = False
+    """The health status changed three times or more within two minutes."""
 
     @cached_property
     def search_text(self) -> SearchText:
@@ -106,11 +113,14 @@ class FleetSnapshot:
     engines: tuple[EngineScan, ...] = ()
     runtimes: tuple[RuntimeConfig, ...] = ()
     platform_error: str | None = None
-    health: Mapping[str, Health] = field(default_factory=dict)
+    health: Mapping[str, HealthRecord] = field(default_factory=dict)
     last_seen: Mapping[str, datetime] = field(default_factory=dict)
 
 
 def session_status(session: TmuxSession) -> str:
+    """`exited` once every pane's command has ended, else whether a client is attached."""
+    if session.panes and session.dead_panes == session.panes:
+        return "exited"
     return "attached" if session.attached else "detached"
 
 
@@ -135,7 +145,7 @@ class FleetBuilder:
         self._registry_inputs: tuple[object, ...] = ()
         self._registry_rows: list[Assistant] = []
         self._plain: tuple[Assistant, ...] = ()
-        self._health: Mapping[str, Health] = {}
+        self._health: Mapping[str, HealthRecord] = {}
         self._seen: Mapping[str, datetime] = {}
         self._fleet: tuple[Assistant, ...] = ()
         self._host_inputs: tuple[object, ...] = ()
@@ -393,22 +403,25 @@ def _problem(key: str, kind: str, status: str, detail: str, name: str = "") -> A
 
 
 def _with_health(assistant: Assistant, snapshot: FleetSnapshot) -> Assistant:
-    health = snapshot.health.get(assistant.key)
+    record = snapshot.health.get(assistant.key)
     seen = snapshot.last_seen.get(assistant.key, assistant.last_seen)
-    if health is None:
+    if record is None:
         return assistant if seen is None else replace(assistant, last_seen=seen)
-    status = assistant.status
+    health, status = record.health, assistant.status
     if status in ("remote", "unknown"):  # nothing else could tell; the runtime's answer does
-        status = "unreachable" if health.status in ("unreachable", "timeout") else "running"
-    detail = assistant.detail or health.detail
+        status = "unreachable" if health.status in UNANSWERED else "running"
     return replace(
         assistant,
         status=status,
-        detail=detail,
+        detail=assistant.detail or health.detail,
         health=health.status,
         latency_ms=health.latency_ms,
         version=health.version or assistant.version,
         last_seen=seen,
+        latencies=record.latencies,
+        failures=record.failures,
+        last_error=record.last_error,
+        flapping=record.flapping,
     )
 
 

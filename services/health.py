@@ -36,6 +36,35 @@ class Health:
     latency_ms: float | None
     """From sending the request to the end of the answer; None when no answer came."""
 
+    @property
+    def failed(self) -> bool:
+        """Nobody answered, or the answer was an error."""
+        return self.status in UNANSWERED or self.status.startswith("error")
+
+
+UNANSWERED = frozenset({"unreachable", "timeout"})
+"""Statuses that mean nobody answered (these back off); an error status is an answer."""
+
+
+@dataclass(frozen=True)
+class HealthRecord:
+    """Everything known of one assistant's health, as the screen and the log show it."""
+
+    health: Health
+    latencies: tuple[float | None, ...]
+    """The last probes' latencies, oldest first; None where nobody answered."""
+    failures: int
+    """Unanswered probes in a row."""
+    last_error: str
+    flapping: bool
+
+    @classmethod
+    def single(cls, health: Health) -> HealthRecord:
+        """The record of one probe with no history (`roost ps`)."""
+        failures = int(health.status in UNANSWERED)
+        error = health.detail if health.failed else ""
+        return cls(health, (health.latency_ms,), failures, error, False)
+
 
 NOT_LOGGED_IN = Health("error (auth)", "not logged in", None, None)
 

@@ -1,6 +1,7 @@
-"""Probing many assistants' health at once: bounded concurrency, tokens found per assistant.
+"""Probing assistants' health: the right request for each, with the token found for it.
 
-Shared by `roost ps` (one sweep) and the TUI's health poller (a sweep per interval).
+Shared by `roost ps` (one bounded sweep, `probe_all`) and the TUI's health monitor (a `Prober`
+called per assistant on its own schedule).
 """
 
 from __future__ import annotations
@@ -36,28 +37,45 @@ def bearer_for(target: HealthTarget, environment: VellumEnvironment) -> str | No
     return guardian.access_token if guardian else target.inline_token
 
 
-async def probe_all(
-    http: httpx.AsyncClient,
-    targets: Sequence[HealthTarget],
-    environment: VellumEnvironment,
-    platform: PlatformClient | None,
-    concurrency: int = DEFAULT_CONCURRENCY,
-) -> dict[str, Health]:
-    """Every target's health by key; at most `concurrency` requests in flight."""
-    headers: dict[str, str] | None = None
-    if platform is not None and any(target.managed for target in targets):
+class Prober:
+    """Probes one target at a time: direct `/v1/health`, or managed with platform headers."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        environment: VellumEnvironment,
+        platform: PlatformClient | None,
+    ) -> None:
+        self.http = http
+        self.environment = environment
+        self.platform = platform
+
+    async def __call__(self, target: HealthTarget) -> Health:
+        if target.managed:
+            return await probe_managed(
+                self.http, target.url, target.assistant_id, await self._platform_headers()
+            )
+        return await probe_direct(self.http, target.url, bearer_for(target, self.environment))
+
+    async def _platform_headers(self) -> dict[str, str] | None:
+        """None when not logged in (the probe then says so without a request)."""
+        if self.platform is None:
+            return None
         try:
-            headers = await platform.auth_headers()
+            return await self.platform.auth_headers()  # the organization id is cached
         except PlatformError as error:
             log.info("managed health without platform headers: %s", error)
+            return None
+
+
+async def probe_all(
+    prober: Prober, targets: Sequence[HealthTarget], concurrency: int = DEFAULT_CONCURRENCY
+) -> dict[str, Health]:
+    """Every target's health by key; at most `concurrency` requests in flight."""
     gate = asyncio.Semaphore(concurrency)
 
     async def probe(target: HealthTarget) -> tuple[str, Health]:
         async with gate:
-            if target.managed:
-                health = await probe_managed(http, target.url, target.assistant_id, headers)
-            else:
-                health = await probe_direct(http, target.url, bearer_for(target, environment))
-        return target.key, health
+            return target.key, await prober(target)
 
     return dict(await asyncio.gather(*(probe(target) for target in targets)))

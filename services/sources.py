@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 
 import httpx
 
@@ -19,9 +20,10 @@ from services.docker_discovery import scan_engines
 from services.docker_engines import configured_engines
 from services.errors import RoostError
 from services.fleet import Assistant, FleetSnapshot, build_fleet, health_targets
+from services.health import HealthRecord
 from services.lockfile import sync_managed
 from services.platform import PlatformClient
-from services.probing import probe_all
+from services.probing import Prober, probe_all
 from services.registry import read_registry
 from services.tokens import read_platform_token
 
@@ -32,6 +34,20 @@ Update = Callable[[FleetSnapshot], FleetSnapshot]
 
 def _set(**changes: object) -> Update:
     return lambda snapshot: dataclasses.replace(snapshot, **changes)  # type: ignore[arg-type]
+
+
+def with_health(records: Mapping[str, HealthRecord], now: datetime) -> Update:
+    """Merge these health records; the assistants that answered were seen `now`."""
+    answered = [key for key, record in records.items() if record.health.latency_ms is not None]
+
+    def update(latest: FleetSnapshot) -> FleetSnapshot:
+        return dataclasses.replace(
+            latest,
+            health={**latest.health, **records},
+            last_seen={**latest.last_seen, **dict.fromkeys(answered, now)},
+        )
+
+    return update
 
 
 class FleetSources:
@@ -97,17 +113,16 @@ class FleetSources:
         log.info("platform listing: %s", result)
         return _set(platform_error=None), bool(result.added or result.removed)
 
+    @property
+    def prober(self) -> Prober:
+        return Prober(self.http, self.context.vellum, self.platform)
+
     async def health(self, snapshot: FleetSnapshot, fleet: tuple[Assistant, ...]) -> Update:
+        """One probe of every assistant (`roost ps`; the TUI's monitor keeps its own times)."""
         targets = health_targets(snapshot, fleet)
-        results = await probe_all(self.http, targets, self.context.vellum, self.platform)
-        now = self.context.clock()
-        answered = {key for key, health in results.items() if health.latency_ms is not None}
-
-        def update(latest: FleetSnapshot) -> FleetSnapshot:
-            seen = {**latest.last_seen, **dict.fromkeys(answered, now)}
-            return dataclasses.replace(latest, health=results, last_seen=seen)
-
-        return update
+        results = await probe_all(self.prober, targets)
+        records = {key: HealthRecord.single(health) for key, health in results.items()}
+        return with_health(records, self.context.clock())
 
     async def sweep(self) -> tuple[FleetSnapshot, tuple[Assistant, ...]]:
         """Every source once, health last (it needs to know what is asleep): `roost ps`."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -27,6 +27,7 @@ _FIELDS = (
 )
 _SEPARATOR = "\x1f"  # tmux passes the ASCII unit separator through untouched; names rarely hold it
 _LIST_FORMAT = _SEPARATOR.join(f"#{{{name}}}" for name in _FIELDS)
+_PANE_FORMAT = f"#{{session_id}}{_SEPARATOR}#{{pane_dead}}"
 _NO_SERVER = re.compile(
     r"no server running|error connecting to .*\((No such file|Connection refused)"
 )
@@ -63,6 +64,9 @@ class TmuxSession:
     """How many clients are attached."""
     created: datetime
     activity: datetime
+    panes: int = 0
+    dead_panes: int = 0
+    """Panes whose command has exited (kept on screen by `remain-on-exit`)."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,26 @@ class TmuxServer:
             sessions = tuple(_parse_session(line) for line in result.stdout.splitlines() if line)
         except ValueError:
             return TmuxListing(TmuxState.ERROR, detail="unexpected list-sessions output")
-        return TmuxListing(TmuxState.RUNNING, sessions)
+        return TmuxListing(TmuxState.RUNNING, self._with_panes(sessions))
+
+    def _with_panes(self, sessions: tuple[TmuxSession, ...]) -> tuple[TmuxSession, ...]:
+        """Count each session's panes and dead panes (one more call; a failure leaves 0)."""
+        try:
+            result = self._run(self.argv("list-panes", "-a", "-F", _PANE_FORMAT))
+        except (OSError, subprocess.TimeoutExpired):
+            return sessions
+        counts: dict[str, list[int]] = {}
+        for line in result.stdout.splitlines():
+            session_id, _, dead = line.partition(_SEPARATOR)
+            count = counts.setdefault(session_id, [0, 0])
+            count[0] += 1
+            count[1] += dead == "1"
+        return tuple(
+            replace(session, panes=counts[session.id][0], dead_panes=counts[session.id][1])
+            if session.id in counts
+            else session
+            for session in sessions
+        )
 
 
 def _parse_session(line: str) -> TmuxSession:

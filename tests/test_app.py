@@ -72,7 +72,7 @@ async def test_a_new_session_appears_on_refresh(tmux_server: TmuxServer) -> None
         await wait_until(pilot, lambda: table_names(app) == ["this machine", "first"], "first")
         new_session(tmux_server, "second")
 
-        await pilot.press("r")
+        await pilot.press("R")
 
         await wait_until(pilot, lambda: "second" in table_names(app), "the new session")
 
@@ -148,7 +148,15 @@ async def test_the_palette_offers_every_command_of_the_screen() -> None:
     async with app.run_test(size=SIZE):
         titles = [command.title for command in app.get_system_commands(app.screen)]
 
-    for description in ("Filter", "Refresh", "Next panel", "Help", "Quit"):
+    for description in (
+        "Filter",
+        "Re-probe",
+        "Refresh all",
+        "Events",
+        "Next panel",
+        "Help",
+        "Quit",
+    ):
         assert description in titles
 
 
@@ -182,7 +190,7 @@ async def test_the_server_going_away_is_shown_on_the_next_refresh(
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "short-lived" in table_names(app), "the session")
         await asyncio.to_thread(subprocess.run, tmux_server.argv("kill-server"), check=True)
-        await pilot.press("r")
+        await pilot.press("R")
 
         await wait_until(pilot, lambda: table_names(app) == ["this machine"], "the empty host")
         table = app.screen.query_one("#assistants", KeyedTable)

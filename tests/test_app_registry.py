@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import RichLog
 
 from services.config import Config
 from tests.peers.vellum import VellumPeer, json_reply
@@ -178,3 +179,25 @@ async def test_a_malformed_lockfile_is_an_error_row_and_is_not_rewritten(
         await pilot.pause()
 
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+
+
+async def test_status_changes_are_listed_in_the_events_panel_and_r_reprobes(
+    isolated_env: Path, vellum_peer: VellumPeer
+) -> None:
+    fleet_file(isolated_env, vellum_peer)
+    zed = vellum_peer.runtimes["zed"]
+    app = make_app()
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: cell(app, "zed", 4) == "● healthy", "zed's health")
+        zed.health = json_reply({"status": "degraded", "message": "db slow"})
+        table(app).move_cursor(table_names(app).index("zed"))
+        await pilot.press("r")  # re-probe now, not in ten seconds
+
+        await wait_until(pilot, lambda: cell(app, "zed", 4) == "▲ degraded", "the re-probe")
+        await pilot.press("e")
+        events = app.screen.query_one("#events", RichLog)
+        assert events.display
+        assert any("zed: healthy → degraded" in line.text for line in events.lines)
+        detail = static_text(app, "#detail")
+        assert "last 2" in detail and "db slow" in detail

@@ -7,6 +7,8 @@ The image is built from host binaries by `.ci/test-image.sh` (no registry is rea
 from __future__ import annotations
 
 import os
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from docker.models.containers import Container
 from services.config import Config, EngineConfig
 from services.docker_discovery import scan_engine
 from services.docker_engines import DEFAULT_DOCKER_HOST, Engine, configured_engines, connect, probe
+from services.docker_events import EngineEvents
 from services.fleet import Assistant, FleetSnapshot, Source, build_fleet
 from services.lockfile import LockfileRead
 
@@ -161,3 +164,37 @@ def test_scans_find_labelled_and_name_derived_containers(
         assert f"{derived}-assistant: Exited" in stopped.detail
     finally:
         main.remove(force=True)
+
+
+def test_engine_events_report_container_changes_and_stop_when_closed(
+    engine: Engine, client: docker.DockerClient
+) -> None:
+    changes: queue.Queue[None] = queue.Queue()
+    events = EngineEvents(engine, lambda: changes.put(None))
+    thread = threading.Thread(target=events.run, daemon=True)
+    thread.start()
+    try:
+        changes.get(timeout=10)  # once connected: whatever was missed meanwhile
+        container = client.containers.run(IMAGE, ["sleep", "60"], network_mode="none", detach=True)
+        try:
+            changes.get(timeout=10)  # create, start, ...: each is an event
+        finally:
+            container.remove(force=True)
+    finally:
+        events.close()
+        thread.join(timeout=10)
+    assert not thread.is_alive()
+
+
+def test_closing_ends_the_watch_even_while_an_engine_is_down() -> None:
+    calls: list[None] = []
+    events = EngineEvents(
+        Engine("gone", "unix:///nonexistent/d.sock", None, False), lambda: calls.append(None)
+    )
+    thread = threading.Thread(target=events.run, daemon=True)
+    thread.start()
+    events.close()  # wakes the backoff wait at once
+    thread.join(timeout=10)
+
+    assert not thread.is_alive()
+    assert calls == []

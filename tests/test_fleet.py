@@ -20,7 +20,7 @@ from services.fleet import (
     health_targets,
     sort_fleet,
 )
-from services.health import Health
+from services.health import Health, HealthRecord
 from services.lockfile import LockfileProblem, LockfileRead
 from services.status import Bucket, bucket
 from services.tmux import TmuxListing, TmuxSession, TmuxState
@@ -176,7 +176,7 @@ def test_a_broken_lockfile_is_an_error_row_naming_the_file_and_line() -> None:
 def test_health_fills_in_status_latency_version_and_last_seen() -> None:
     read = lockfile({"assistantId": "vm", "cloud": "custom", "runtimeUrl": "http://127.0.0.1:1"})
     key = "lockfile:vm"
-    healthy = Health("degraded", "db slow", "1.2.3", 12.5)
+    healthy = HealthRecord.single(Health("degraded", "db slow", "1.2.3", 12.5))
 
     fleet = by_name(
         build_fleet(snapshot(lockfile=read, health={key: healthy}, last_seen={key: T0}))
@@ -193,7 +193,11 @@ def test_health_fills_in_status_latency_version_and_last_seen() -> None:
     )
     assert vm.summary == "degraded"
     down = by_name(
-        build_fleet(snapshot(lockfile=read, health={key: Health("timeout", "", None, None)}))
+        build_fleet(
+            snapshot(
+                lockfile=read, health={key: HealthRecord.single(Health("timeout", "", None, None))}
+            )
+        )
     )
     assert down["vm"].status == "unreachable"
 
@@ -310,7 +314,10 @@ def test_an_unchanged_assistant_comes_back_as_the_same_object() -> None:
 
     second = by_name(
         builder.build(
-            snapshot(lockfile=read, health={"lockfile:b": Health("healthy", "", "1", 3.0)})
+            snapshot(
+                lockfile=read,
+                health={"lockfile:b": HealthRecord.single(Health("healthy", "", "1", 3.0))},
+            )
         )
     )
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 
+from services.fleet import session_status
 from services.tmux import TmuxServer, TmuxSocket, TmuxState, parse_version
 from tests.conftest import new_session
 
@@ -63,3 +66,21 @@ def test_socket_names_and_paths_map_to_the_right_flag() -> None:
     assert TmuxSocket("/run/x/sock").args == ("-S", "/run/x/sock")
     assert TmuxServer().argv("ls") == ["tmux", "ls"]
     assert TmuxServer(TmuxSocket("work")).argv("ls") == ["tmux", "-L", "work", "ls"]
+
+
+def test_panes_whose_command_ended_are_counted_as_dead(tmux_server: TmuxServer) -> None:
+    new_session(tmux_server, "alive", windows=2)
+    subprocess.run(tmux_server.argv("set-option", "-g", "remain-on-exit", "on"), check=True)
+    subprocess.run(tmux_server.argv("new-session", "-d", "-s", "ended", "true"), check=True)
+    deadline = time.monotonic() + 10
+    while True:
+        sessions = {s.name: s for s in tmux_server.list_sessions().sessions}
+        if sessions.get("ended") and sessions["ended"].dead_panes == 1:
+            break
+        assert time.monotonic() < deadline, sessions
+        time.sleep(0.05)  # waiting for the `true` command to exit, with a deadline
+
+    assert (sessions["alive"].panes, sessions["alive"].dead_panes) == (2, 0)
+    assert (sessions["ended"].panes, sessions["ended"].dead_panes) == (1, 1)
+    assert session_status(sessions["ended"]) == "exited"
+    assert session_status(sessions["alive"]) == "detached"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
@@ -16,11 +17,15 @@ from textual.screen import Screen
 
 from services.config import ConfigError
 from services.context import Context
+from services.docker_engines import configured_engines
+from services.docker_events import EngineEvents
 from services.errors import RoostError
-from services.fleet import Assistant, FleetBuilder
+from services.fleet import Assistant, FleetBuilder, health_targets
+from services.health import HealthRecord
+from services.health_monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
 from services.lockfile import set_active
 from services.poller import Poller
-from services.sources import FleetSources, Update
+from services.sources import FleetSources, Update, with_health
 from tui.commands import binding_ids, commands
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
@@ -29,7 +34,7 @@ log = logging.getLogger(__name__)
 
 REGISTRY_SECONDS = 2.0
 """The lockfile is re-read this often, so `vellum use` or a new assistant shows up at once."""
-HEALTH_SECONDS = 10.0
+HEALTH_BATCH_SECONDS = 0.1
 
 
 class RoostApp(App[None]):
@@ -69,6 +74,8 @@ class RoostApp(App[None]):
         self.builder = FleetBuilder()
         self.fleet: tuple[Assistant, ...] = self.builder.build(self.snapshot)
         self.pollers: dict[str, Poller] = {}
+        self._pending_health: dict[str, HealthRecord] = {}
+        self._engine_events: list[EngineEvents] = []
         self.set_keymap(dict(context.config.keys))
 
     def get_default_screen(self) -> Screen[None]:
@@ -89,7 +96,6 @@ class RoostApp(App[None]):
             "this machine": (config.tmux_refresh_seconds, self._look_at_this_machine),
             "lockfile": (REGISTRY_SECONDS, self._read_registry),
             "docker": (config.docker_refresh_seconds, self._scan_engines),
-            "health": (HEALTH_SECONDS, self._probe_health),
         }
         if self.sources.platform is not None:
             steps["platform"] = (config.platform_refresh_seconds, self._list_platform)
@@ -97,8 +103,22 @@ class RoostApp(App[None]):
             poller = Poller(name, interval, step, self._poll_failed)
             self.pollers[name] = poller
             self.run_worker(poller.run(), name=name, group="pollers", exit_on_error=False)
+        policy = HealthPolicy(
+            interval=config.health_interval_seconds, concurrency=config.health_concurrency
+        )
+        self.monitor = HealthMonitor(
+            HealthScheduler(policy), self.sources.prober, self._health_result
+        )
+        self._follow_fleet()
+        self.run_worker(self.monitor.run(), name="health", group="pollers", exit_on_error=False)
+        for engine in configured_engines(config, self.context.environ):
+            self._follow_engine(EngineEvents(engine, self._engine_changed))
+        self.app_suspend_signal.subscribe(self, lambda _: self.monitor.pause())
+        self.app_resume_signal.subscribe(self, lambda _: self.monitor.resume())
 
     async def on_unmount(self) -> None:
+        for events in self._engine_events:
+            events.close()
         await self.http.aclose()
 
     def apply_update(self, update: Update) -> bool:
@@ -123,14 +143,11 @@ class RoostApp(App[None]):
 
     async def _read_registry(self) -> None:
         if self.apply_update(await self.sources.registry()):
-            self.pollers["health"].wake()
+            self._follow_fleet()
 
     async def _scan_engines(self) -> None:
         if self.apply_update(await self.sources.engines()):
-            self.pollers["health"].wake()
-
-    async def _probe_health(self) -> None:
-        self.apply_update(await self.sources.health(self.snapshot, self.fleet))
+            self._follow_fleet()
 
     async def _list_platform(self) -> None:
         update, lockfile_changed = await self.sources.platform_listing()
@@ -138,9 +155,50 @@ class RoostApp(App[None]):
         if lockfile_changed:
             self.pollers["lockfile"].wake()
 
-    def on_main_screen_refresh_requested(self) -> None:
+    def _follow_fleet(self) -> None:
+        """Probe what is probeable now; forget the health of what no longer is (it sleeps)."""
+        targets = health_targets(self.snapshot, self.fleet)
+        self.monitor.follow(targets)
+        keys = {target.key for target in targets}
+        if set(self.snapshot.health) - keys:
+            self.apply_update(
+                lambda s: dataclasses.replace(
+                    s, health={k: v for k, v in s.health.items() if k in keys}
+                )
+            )
+
+    def _health_result(self, key: str, record: HealthRecord, change: Transition | None) -> None:
+        """One probe's result. Results are applied in batches, at most ten times a second,
+        so a sweep of a thousand assistants is a few redraws, not a thousand."""
+        self._pending_health[key] = record
+        if change is not None:
+            name = next((a.name for a in self.fleet if a.key == key), key)
+            line = f"{name}: {change.before} → {change.after}"
+            log.info("health: %s", line)
+            self.main_screen.add_event(self.context.clock(), line)
+        if len(self._pending_health) == 1:
+            self.set_timer(HEALTH_BATCH_SECONDS, self._apply_health)
+
+    def _apply_health(self) -> None:
+        records, self._pending_health = self._pending_health, {}
+        self.apply_update(with_health(records, self.context.clock()))
+
+    @work(thread=True, group="docker-events", exit_on_error=False)
+    def _follow_engine(self, events: EngineEvents) -> None:
+        self._engine_events.append(events)
+        events.run()
+
+    def _engine_changed(self) -> None:
+        """Called from an engine's event thread: rescan the engines now."""
+        self.call_from_thread(self.pollers["docker"].wake)
+
+    def on_main_screen_refresh_requested(self, message: MainScreen.RefreshRequested) -> None:
+        if message.assistant_key is not None:
+            self.monitor.reprobe([message.assistant_key])
+            return
         for poller in self.pollers.values():
             poller.wake()
+        self.monitor.reprobe()
 
     def on_main_screen_use_requested(self, message: MainScreen.UseRequested) -> None:
         self._use(message.assistant_id)

@@ -31,6 +31,9 @@ ASSISTANT_COLUMNS = (
 )
 
 SYMBOLS = {Bucket.GOOD: "●", Bucket.WARN: "▲", Bucket.BAD: "✖", Bucket.ASLEEP: "◌"}
+FLAPPING = "↯"
+SPARKS = "▁▂▃▄▅▆▇█"
+NO_ANSWER = "·"
 ACTIVE_MARK = "*"
 
 
@@ -58,6 +61,25 @@ def format_latency(latency_ms: float | None) -> str:
     return f"{latency_ms:.0f} ms" if latency_ms >= 10 else f"{latency_ms:.1f} ms"
 
 
+def sparkline(latencies: Sequence[float | None]) -> str:
+    """One cell per probe, scaled from the lowest to the highest latency; `·` for no answer."""
+    answered = [value for value in latencies if value is not None]
+    low, high = min(answered, default=0.0), max(answered, default=0.0)
+    span = (high - low) or 1.0
+    top = len(SPARKS) - 1
+    return "".join(
+        NO_ANSWER if value is None else SPARKS[round((value - low) / span * top)]
+        for value in latencies
+    )
+
+
+def health_text(assistant: Assistant, styles: dict[Bucket, str]) -> Text:
+    text = status_text(assistant.health, styles)
+    if assistant.flapping:
+        text.append(f" {FLAPPING}", style=styles[Bucket.WARN])
+    return text
+
+
 def status_text(status: str, styles: dict[Bucket, str]) -> Text:
     if not status:
         return Text("")
@@ -78,7 +100,7 @@ def assistant_row(assistant: Assistant, now: datetime, styles: dict[Bucket, str]
             Text(assistant.kind),
             Text(assistant.where),
             status_text(assistant.status, styles),
-            status_text(assistant.health, styles),
+            health_text(assistant, styles),
             Text(format_latency(assistant.latency_ms), justify="right"),
             Text(assistant.version or ""),
             Text(str(len(assistant.sessions)) if assistant.sessions else "", justify="right"),
@@ -169,11 +191,21 @@ def assistant_facts(
         ("status", status_text(assistant.status, styles)),
     ]
     if assistant.health:
-        facts.append(("health", status_text(assistant.health, styles)))
+        facts.append(("health", health_text(assistant, styles)))
+    if assistant.flapping:
+        facts.append(("flapping", "its health changed 3 or more times in 2 minutes"))
     if assistant.detail:
         facts.append(("detail", assistant.detail))
     if assistant.latency_ms is not None:
         facts.append(("latency", format_latency(assistant.latency_ms)))
+    if assistant.latencies:
+        answered = [v for v in assistant.latencies if v is not None]
+        spread = f"  {min(answered):.0f} to {max(answered):.0f} ms" if answered else ""
+        facts.append((f"last {len(assistant.latencies)}", sparkline(assistant.latencies) + spread))
+    if assistant.failures:
+        facts.append(("failures", f"{assistant.failures} unanswered in a row (probing less often)"))
+    if assistant.last_error:
+        facts.append(("last error", assistant.last_error))
     if assistant.version:
         facts.append(("version", assistant.version))
     if assistant.last_seen:

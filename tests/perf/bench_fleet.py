@@ -34,7 +34,7 @@ from textual.widgets import DataTable
 
 from services.config import Config
 from services.context import Context
-from services.health import Health
+from services.health import Health, HealthRecord
 from tui.app import RoostApp, create_app
 from tui.present import ASSISTANT_COLUMNS
 from widgets.keyed_table import KeyedTable
@@ -96,7 +96,11 @@ async def measure_roost(directory: Path) -> dict[str, float]:
 
         updates: list[float] = []
         for index in range(200):
-            changed = {f"lockfile:agent-{index:04d}": Health("error (bench)", "", None, None)}
+            changed = {
+                f"lockfile:agent-{index:04d}": HealthRecord.single(
+                    Health("error (bench)", "", None, None)
+                )
+            }
             t = time.perf_counter()
             app.apply_update(lambda s, changed=changed: dataclasses.replace(s, health=changed))  # type: ignore[misc]
             updates.append(time.perf_counter() - t)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
@@ -13,7 +14,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, RichLog, Static
 
 from services.context import Context
 from services.fleet import FILTER_FIELDS, SORT_KEYS, Assistant, Source, filter_fleet, sort_fleet
@@ -63,7 +64,28 @@ class MainScreen(Screen[None]):
             show=False,
             tooltip="Empty the filter and go back to the list",
         ),
-        Binding("r", "refresh", "Refresh", id="refresh", tooltip="Look at every source again now"),
+        Binding(
+            "r",
+            "refresh",
+            "Re-probe",
+            id="refresh",
+            tooltip="Probe the selected assistant's health now",
+        ),
+        Binding(
+            "R",
+            "refresh_all",
+            "Refresh all",
+            id="refresh_all",
+            show=False,
+            tooltip="Look at every source again and probe every assistant now",
+        ),
+        Binding(
+            "e",
+            "toggle_events",
+            "Events",
+            id="events",
+            tooltip="Show or hide the status changes, newest last",
+        ),
         Binding(
             "s", "sort", "Sort", id="sort", tooltip="Sort by the next column (again: the one after)"
         ),
@@ -115,7 +137,9 @@ class MainScreen(Screen[None]):
 
     @dataclass
     class RefreshRequested(Message):
-        """The user asked to look at every source again now."""
+        """The user asked to probe one assistant now, or (None) to refresh everything."""
+
+        assistant_key: str | None
 
     @dataclass
     class UseRequested(Message):
@@ -136,6 +160,8 @@ class MainScreen(Screen[None]):
             with Vertical(id="assistants-panel", classes="panel"):
                 yield Input(placeholder=FILTER_HINT, id="filter")
                 yield KeyedTable(ASSISTANT_COLUMNS, id="assistants")
+            with Vertical(id="events-panel", classes="panel"):
+                yield RichLog(id="events", max_lines=500, wrap=False)
             with Vertical(id="jobs-panel", classes="panel"):
                 yield KeyedTable(JOB_COLUMNS, id="jobs")
                 yield Static(NO_JOBS, id="jobs-empty")
@@ -146,6 +172,9 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#assistants-panel").border_title = "Assistants"
         self.query_one("#jobs-panel").border_title = "Jobs"
+        events = self.query_one("#events-panel")
+        events.border_title = "Events"
+        events.display = False
         self.query_one("#detail-panel").border_title = "Detail"
         self.query_one("#assistants", KeyedTable).focus()
         self._composed = True
@@ -259,8 +288,25 @@ class MainScreen(Screen[None]):
         self.query_one("#assistants", KeyedTable).focus()
 
     def action_refresh(self) -> None:
-        self.post_message(self.RefreshRequested())
-        self.notify("Refreshing…", timeout=1.5)
+        assistant = self.selected()
+        if assistant is None or not assistant.runtime_url:
+            self.notify("Nothing to probe on this row.", title="Re-probe", timeout=3)
+            return
+        self.post_message(self.RefreshRequested(assistant.key))
+        self.notify(f"Probing {assistant.name}…", timeout=1.5)
+
+    def action_refresh_all(self) -> None:
+        self.post_message(self.RefreshRequested(None))
+        self.notify("Refreshing every source…", timeout=1.5)
+
+    def action_toggle_events(self) -> None:
+        panel = self.query_one("#events-panel")
+        panel.display = not panel.display
+
+    def add_event(self, when: datetime, line: str) -> None:
+        """A status change for the events panel (kept while hidden)."""
+        stamp = when.astimezone().strftime("%H:%M:%S")
+        self.query_one("#events", RichLog).write(Text.assemble((stamp, "dim"), "  ", line))
 
     def action_sort(self) -> None:
         index = SORTABLE.index(self.sort_column) + 1 if self.sort_column else 0
