@@ -338,7 +338,6 @@ def _docker_state(
 
 def _labelled(name: str, container: ContainerState, scan: EngineScan) -> Assistant:
     status = container.state if container.state != "exited" else f"exited ({container.status})"
-    detail = f"healthcheck: {container.health}" if container.health else ""
     return Assistant(
         key=f"docker:{scan.engine.name}/{container.id}",
         id=name,
@@ -346,7 +345,7 @@ def _labelled(name: str, container: ContainerState, scan: EngineScan) -> Assista
         kind="docker",
         where=scan.engine.name,
         status=status,
-        detail=detail,
+        health=container.health or "",  # the engine's healthcheck: no HTTP probe here
         source=Source.DOCKER_LABEL,
         facts=(
             ("container", container.name),

@@ -30,7 +30,7 @@ class HealthPolicy:
     interval: float = 10.0
     max_backoff: float = 300.0
     jitter: float = 0.1
-    """Each backed-off delay is spread by up to this fraction, so outages do not synchronise."""
+    """Each delay is spread by up to this fraction, so probes and outages do not synchronise."""
     flap_changes: int = 3
     flap_window: float = 120.0
     history: int = 60
@@ -113,11 +113,15 @@ class HealthScheduler:
         state.in_flight = False
         unanswered = health.status in UNANSWERED
         state.failures = state.failures + 1 if unanswered else 0
-        delay = policy.interval
         if unanswered:
             delay = min(policy.interval * 2**state.failures, policy.max_backoff)
-            delay *= 1 + policy.jitter * self.rng.uniform(-1, 1)
-        state.due = now + delay
+        elif state.record is None:
+            # After the first sweep (everything at once, to show the fleet quickly) the probes
+            # spread over the interval: one at a time costs far less than a burst.
+            delay = policy.interval * self.rng.uniform(0.5, 1.5)
+        else:
+            delay = policy.interval
+        state.due = now + delay * (1 + policy.jitter * self.rng.uniform(-1, 1))
         state.latencies.append(health.latency_ms)
         while len(state.latencies) > policy.history:
             state.latencies.popleft()

@@ -25,6 +25,7 @@ from services.lockfile import sync_managed
 from services.platform import PlatformClient
 from services.probing import Prober, probe_all
 from services.registry import read_registry
+from services.tmux import TmuxState
 from services.tokens import read_platform_token
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class FleetSources:
         self.context = context
         self.http = http
         self.platform: PlatformClient | None = None
+        self._tmux_version: str | None = None
+        """Asked once: tmux is not upgraded under a running roost often enough to ask more."""
 
     def empty_snapshot(self) -> FleetSnapshot:
         return FleetSnapshot(
@@ -77,9 +80,10 @@ class FleetSources:
 
     async def this_machine(self) -> Update:
         tmux = self.context.tmux
-        version, listing = await asyncio.gather(
-            asyncio.to_thread(tmux.version), asyncio.to_thread(tmux.list_sessions)
-        )
+        listing = await asyncio.to_thread(tmux.list_sessions)
+        version = self._tmux_version
+        if version is None and listing.state is not TmuxState.NOT_INSTALLED:
+            version = self._tmux_version = await asyncio.to_thread(tmux.version)
         return _set(tmux=listing, tmux_version=version, tmux_seen=self.context.clock())
 
     async def registry(self) -> Update:

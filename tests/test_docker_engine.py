@@ -198,3 +198,39 @@ def test_closing_ends_the_watch_even_while_an_engine_is_down() -> None:
 
     assert not thread.is_alive()
     assert calls == []
+
+
+def test_a_failing_healthcheck_makes_a_labelled_assistant_unhealthy(
+    engine: Engine, client: docker.DockerClient
+) -> None:
+    name = f"roost-sick-{uuid.uuid4().hex[:6]}"
+    second = 1_000_000_000
+    container = client.containers.run(
+        IMAGE,
+        ["sleep", "60"],
+        name=name,
+        labels={LABEL: name},
+        network_mode="none",
+        healthcheck={"test": ["CMD", "false"], "interval": second, "retries": 1},
+        detach=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while (found := scan_engine(engine).named(name)) is None or found.health != "unhealthy":
+            assert time.monotonic() < deadline, found
+            time.sleep(0.2)  # the engine runs the healthcheck once a second
+
+        fleet = build_fleet(
+            FleetSnapshot(hostname="h", tmux_server="-", engines=(scan_engine(engine),))
+        )
+        [sick] = [a for a in fleet if a.name == name]
+        assert (sick.status, sick.health) == ("running", "unhealthy")
+
+        container.stop(timeout=0)
+        fleet = build_fleet(
+            FleetSnapshot(hostname="h", tmux_server="-", engines=(scan_engine(engine),))
+        )
+        [stopped] = [a for a in fleet if a.name == name]
+        assert stopped.status.startswith("exited")
+    finally:
+        container.remove(force=True)

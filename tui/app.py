@@ -8,7 +8,6 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ClassVar
 
-import httpx
 from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
@@ -23,6 +22,7 @@ from services.errors import RoostError
 from services.fleet import Assistant, FleetBuilder, health_targets
 from services.health import HealthRecord
 from services.health_monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
+from services.http import http_client
 from services.lockfile import set_active
 from services.poller import Poller
 from services.sources import FleetSources, Update, with_health
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 REGISTRY_SECONDS = 2.0
 """The lockfile is re-read this often, so `vellum use` or a new assistant shows up at once."""
-HEALTH_BATCH_SECONDS = 0.1
+HEALTH_BATCH_SECONDS = 0.25
 
 
 class RoostApp(App[None]):
@@ -68,7 +68,7 @@ class RoostApp(App[None]):
         super().__init__()
         self.context = context
         # One HTTP client for every request: connections to the same runtime are reused.
-        self.http = httpx.AsyncClient(follow_redirects=False)
+        self.http = http_client()
         self.sources = FleetSources(context, self.http)
         self.snapshot = self.sources.empty_snapshot()
         self.builder = FleetBuilder()
@@ -168,7 +168,7 @@ class RoostApp(App[None]):
             )
 
     def _health_result(self, key: str, record: HealthRecord, change: Transition | None) -> None:
-        """One probe's result. Results are applied in batches, at most ten times a second,
+        """One probe's result. Results are applied in batches, at most four times a second,
         so a sweep of a thousand assistants is a few redraws, not a thousand."""
         self._pending_health[key] = record
         if change is not None:

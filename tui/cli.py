@@ -14,13 +14,12 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
 
-import httpx
-
 from services.config import Config, ConfigError
 from services.context import Context
 from services.doctor import Verdict, run_checks
 from services.errors import RoostError
 from services.fleet import Assistant
+from services.http import http_client
 from services.lockfile import choose_target, read_lockfile, set_active
 from services.logs import configure_logging
 from services.paths import RoostPaths
@@ -194,7 +193,7 @@ def list_assistants(args: argparse.Namespace) -> int:
 
 
 async def _sweep(context: Context) -> tuple[Assistant, ...]:
-    async with httpx.AsyncClient() as http:
+    async with http_client() as http:
         _, fleet = await FleetSources(context, http).sweep()
     return fleet
 

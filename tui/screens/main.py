@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, RichLog, Static
 
@@ -130,10 +130,12 @@ class MainScreen(Screen[None]):
         ),
     ]
 
-    fleet: reactive[tuple[Assistant, ...]] = reactive((), init=False, always_update=True)
-    filter_text: reactive[str] = reactive("", init=False)
-    sort_column: reactive[str | None] = reactive(None, init=False)
-    sort_reverse: reactive[bool] = reactive(False, init=False)
+    # `var`, not `reactive`: a reactive on a screen repaints the whole screen when it changes,
+    # and the watchers below already redraw exactly the rows that changed.
+    fleet: var[tuple[Assistant, ...]] = var((), init=False, always_update=True)
+    filter_text: var[str] = var("", init=False)
+    sort_column: var[str | None] = var(None, init=False)
+    sort_reverse: var[bool] = var(False, init=False)
 
     @dataclass
     class RefreshRequested(Message):

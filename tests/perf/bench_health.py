@@ -1,0 +1,184 @@
+"""Benchmark: health probing (run: python -m tests.perf.bench_health). Prints JSON.
+
+- sweep: 1,000 assistants on the loopback peer (its own process), each health answer delayed
+  50 ms, probed by the HealthMonitor: time for one full sweep, and its ratio to the ideal
+  `1000 x 50 ms / concurrency` (target <= 1.3);
+- idle: roost in a real terminal (tmux) with 200 assistants at the default interval for 60 s,
+  side by side with an idle bare Textual app: CPU seconds per minute of each (target < 2 s);
+- keys during a sweep: roost in tmux with 1,000 slow assistants, `R` starts a sweep, then
+  filter keystrokes are timed from the key sent to the narrowed table on screen; the worst.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from services.fleet import HealthTarget
+from services.health_monitor import HealthMonitor, HealthPolicy, HealthScheduler
+from services.http import http_client
+from services.lockfile import read_lockfile
+from services.probing import Prober
+from services.vellum import VellumEnvironment
+from tests.perf.bench_fleet import Terminal
+
+SWEEP_COUNT, SWEEP_DELAY = 1000, 0.05
+IDLE_COUNT, IDLE_SECONDS = 200, 60.0
+IDLE_APP = "from textual.app import App\nApp().run()\n"
+
+
+@contextmanager
+def fleet_peer(count: int, delay: float, directory: Path) -> Iterator[str]:
+    """The peer in its own process (so its threads do not share roost's interpreter)."""
+    peer = subprocess.Popen(
+        [sys.executable, "-m", "tests.perf.fleet_peer", str(count), str(delay), str(directory)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert peer.stdout is not None
+        yield peer.stdout.readline().strip()
+    finally:
+        assert peer.stdin is not None
+        peer.stdin.close()
+        peer.wait(timeout=30)
+
+
+def targets(directory: Path) -> list[HealthTarget]:
+    environment = VellumEnvironment.resolve(
+        {"HOME": str(directory), "VELLUM_LOCKFILE_DIR": str(directory)}
+    )
+    return [
+        HealthTarget(e.assistant_id, e.assistant_id, e.base_url or "", managed=False)
+        for e in read_lockfile(environment).entries
+    ]
+
+
+async def sweep(directory: Path) -> dict[str, float]:
+    policy = HealthPolicy()
+    done = asyncio.Event()
+    answered: set[str] = set()
+    wanted = targets(directory)
+    async with http_client() as http:
+        prober = Prober(http, VellumEnvironment.resolve({"HOME": str(directory)}), None)
+
+        def result(key: str, record: object, change: object) -> None:
+            answered.add(key)
+            if len(answered) == len(wanted):
+                done.set()
+
+        monitor = HealthMonitor(HealthScheduler(policy), prober, result)
+        runner = asyncio.create_task(monitor.run())
+        started = time.perf_counter()
+        monitor.follow(wanted)
+        await asyncio.wait_for(done.wait(), 120)
+        elapsed = time.perf_counter() - started
+        runner.cancel()
+    ideal = SWEEP_COUNT * SWEEP_DELAY / policy.concurrency
+    return {"seconds": elapsed, "ideal_seconds": ideal, "ratio_to_ideal": elapsed / ideal}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) and its finished children
+    (roost forks tmux to list sessions), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def program_pid(terminal: Terminal) -> int:
+    """The program's own process: below the pane's shell (and `env`), if they did not exec."""
+    pid = int(terminal.tmux("display-message", "-p", "#{pane_pid}").strip())
+    while Path(f"/proc/{pid}/comm").read_text().strip() in ("sh", "dash", "bash", "env"):
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pid = int(children[0])
+    return pid
+
+
+def environment(scratch: str, directory: Path) -> dict[str, str]:
+    return {
+        "LANG": "C.UTF-8",
+        "TERM": "xterm-256color",
+        "HOME": scratch,
+        "PATH": os.environ["PATH"],
+        "VELLUM_LOCKFILE_DIR": str(directory),
+        "ROOST_LOG_DIR": f"{scratch}/log",
+        "ROOST_CONFIG_DIR": f"{scratch}/config",
+        "ROOST_TMUX_SOCKET": f"{scratch}/no-tmux",
+        "PYTHONPATH": str(Path.cwd()),
+    }
+
+
+def idle(scratch: str, directory: Path) -> dict[str, float]:
+    roost, bare = Terminal(scratch, "idle-roost"), Terminal(scratch, "idle-bare")
+    env = environment(scratch, directory)
+    try:
+        roost.start([str(Path(sys.executable).with_name("roost"))], env)
+        bare.start([sys.executable, "-c", IDLE_APP], env)
+        roost.wait_for("agent-0000")
+        roost.wait_for("healthy")  # the first sweep has run
+        pids = {"roost": program_pid(roost), "bare": program_pid(bare)}
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        time.sleep(IDLE_SECONDS)  # the measurement itself: a minute of idling
+        used = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+    finally:
+        roost.close()
+        bare.close()
+    per_minute = {name: seconds * 60 / IDLE_SECONDS for name, seconds in used.items()}
+    return {
+        "roost_cpu_seconds_per_minute": per_minute["roost"],
+        "bare_textual_cpu_seconds_per_minute": per_minute["bare"],
+        "ratio_to_bare": per_minute["roost"] / max(per_minute["bare"], 1e-3),
+    }
+
+
+def keys_during_sweep(scratch: str, directory: Path) -> dict[str, object]:
+    terminal = Terminal(scratch, "sweep")
+    total = SWEEP_COUNT + 1
+    try:
+        terminal.start(
+            [str(Path(sys.executable).with_name("roost"))], environment(scratch, directory)
+        )
+        terminal.wait_for("agent-0000")
+        terminal.wait_for("Re-probe")  # the list has the focus
+        terminal.tmux("send-keys", "R")
+        terminal.tmux("send-keys", "/")
+        terminal.wait_for("Re-probe", present=False)
+        latencies = terminal.keystrokes(
+            lambda rows: f"{rows} of {total} shown" if rows < total else f"{total} rows"
+        )
+    finally:
+        terminal.close()
+    return {"worst_ms": max(latencies), "each_ms": [round(value, 1) for value in latencies]}
+
+
+def main() -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as scratch:
+        results: dict[str, object] = {}
+        sweep_dir = Path(scratch, "sweep")
+        sweep_dir.mkdir()
+        with fleet_peer(SWEEP_COUNT, SWEEP_DELAY, sweep_dir):
+            results["sweep"] = asyncio.run(sweep(sweep_dir))
+            results["keys_during_sweep"] = keys_during_sweep(scratch, sweep_dir)
+        idle_dir = Path(scratch, "idle")
+        idle_dir.mkdir()
+        with fleet_peer(IDLE_COUNT, 0.0, idle_dir):
+            results["idle"] = idle(scratch, idle_dir)
+    results["targets"] = {
+        "sweep_ratio_to_ideal": 1.3,
+        "idle_cpu_seconds_per_minute": 2.0,
+    }
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))
