@@ -122,7 +122,13 @@ class RoostApp(App[None]):
         await self.http.aclose()
 
     def apply_update(self, update: Update) -> bool:
-        """Apply a source's update and show the fleet it makes; True when anything changed."""
+        """Apply a source's update and show the fleet it makes; True when anything changed.
+
+        Nothing is applied once the app is shutting down: the screen's widgets are going away,
+        and a last batch of results may still arrive.
+        """
+        if not self.is_running:
+            return False
         snapshot = update(self.snapshot)
         if snapshot == self.snapshot:
             return False
@@ -170,6 +176,8 @@ class RoostApp(App[None]):
     def _health_result(self, key: str, record: HealthRecord, change: Transition | None) -> None:
         """One probe's result. Results are applied in batches, at most four times a second,
         so a sweep of a thousand assistants is a few redraws, not a thousand."""
+        if not self.is_running:
+            return  # shutting down: the screen is going away
         self._pending_health[key] = record
         if change is not None:
             name = next((a.name for a in self.fleet if a.key == key), key)
