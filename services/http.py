@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import httpx
 
-KEEPALIVE_CONNECTIONS = 16
+KEEPALIVE_CONNECTIONS = 32
 MAX_CONNECTIONS = 64
 
 

@@ -40,6 +40,8 @@ from tui.present import ASSISTANT_COLUMNS
 from widgets.keyed_table import KeyedTable
 
 COUNT = 1000
+LIST_KEYS = "Re-probe"
+"""In the footer while the list has the focus (and gone while the filter has it)."""
 SIZE = (200, 60)
 
 
@@ -218,9 +220,9 @@ def end_to_end(scratch: str, directory: Path) -> dict[str, dict[str, float]]:
             if focus_key:
                 # The footer lists the table's keys once the app is ready for them, and drops
                 # them once the filter has the focus.
-                terminal.wait_for("Refresh")
+                terminal.wait_for(LIST_KEYS)
                 terminal.tmux("send-keys", focus_key)
-                terminal.wait_for("Refresh", present=False)
+                terminal.wait_for(LIST_KEYS, present=False)
             latencies = terminal.keystrokes(
                 lambda rows: f"{rows} of {total} shown" if rows < total else everything  # noqa: B023
             )

@@ -28,7 +28,7 @@ from services.http import http_client
 from services.lockfile import read_lockfile
 from services.probing import Prober
 from services.vellum import VellumEnvironment
-from tests.perf.bench_fleet import Terminal
+from tests.perf.bench_fleet import LIST_KEYS, Terminal
 
 SWEEP_COUNT, SWEEP_DELAY = 1000, 0.05
 IDLE_COUNT, IDLE_SECONDS = 200, 60.0
@@ -149,10 +149,10 @@ def keys_during_sweep(scratch: str, directory: Path) -> dict[str, object]:
             [str(Path(sys.executable).with_name("roost"))], environment(scratch, directory)
         )
         terminal.wait_for("agent-0000")
-        terminal.wait_for("Re-probe")  # the list has the focus
+        terminal.wait_for(LIST_KEYS)  # the list has the focus
         terminal.tmux("send-keys", "R")
         terminal.tmux("send-keys", "/")
-        terminal.wait_for("Re-probe", present=False)
+        terminal.wait_for(LIST_KEYS, present=False)
         latencies = terminal.keystrokes(
             lambda rows: f"{rows} of {total} shown" if rows < total else f"{total} rows"
         )
