@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 REGISTRY_SECONDS = 2.0
 """The lockfile is re-read this often, so `vellum use` or a new assistant shows up at once."""
-HEALTH_BATCH_SECONDS = 0.25
+HEALTH_BATCH_SECONDS = 0.5
 
 
 class RoostApp(App[None]):
@@ -174,7 +174,7 @@ class RoostApp(App[None]):
             )
 
     def _health_result(self, key: str, record: HealthRecord, change: Transition | None) -> None:
-        """One probe's result. Results are applied in batches, at most four times a second,
+        """One probe's result. Results are applied in batches, at most twice a second,
         so a sweep of a thousand assistants is a few redraws, not a thousand."""
         if not self.is_running:
             return  # shutting down: the screen is going away
