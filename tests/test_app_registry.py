@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 from textual.widgets import RichLog
 
 from services.config import Config
@@ -61,6 +62,13 @@ def cell(app: RoostApp, name: str, column: int) -> str:
     raise AssertionError(f"no row {name!r}")
 
 
+async def probed(pilot: Pilot[None], app: RoostApp) -> None:
+    """Until the lockfile's rows are listed and zed (healthy) and amy (no answer) probed."""
+    await wait_until(pilot, lambda: "zed" in table_names(app), "the lockfile rows")
+    await wait_until(pilot, lambda: cell(app, "zed", 4) == "● healthy", "zed's health")
+    await wait_until(pilot, lambda: cell(app, "amy", 4) != "", "amy's probe")
+
+
 async def test_lockfile_assistants_are_listed_probed_and_the_active_one_marked(
     isolated_env: Path, vellum_peer: VellumPeer
 ) -> None:
@@ -68,9 +76,7 @@ async def test_lockfile_assistants_are_listed_probed_and_the_active_one_marked(
     app = make_app()
 
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: "zed" in table_names(app), "the lockfile rows")
-        await wait_until(pilot, lambda: cell(app, "zed", 4) == "● healthy", "zed's health")
-        await wait_until(pilot, lambda: cell(app, "amy", 4) != "", "amy's probe")
+        await probed(pilot, app)
 
         assert table_names(app)[1:] == ["zed", "amy", "kit", "engine default"]
         assert cell(app, "kit", 0) == "* kit"
@@ -133,9 +139,7 @@ async def test_field_filters_narrow_by_kind_and_status(
     app = make_app()
 
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: "zed" in table_names(app), "the lockfile rows")
-        await wait_until(pilot, lambda: cell(app, "zed", 3) == "● running", "zed's answer")
-        await wait_until(pilot, lambda: cell(app, "amy", 4) != "", "amy's probe")
+        await probed(pilot, app)
 
         await pilot.press("slash", *"kind", "colon", *"docker")
         assert table_names(app) == ["amy", "engine default"]  # kinds docker, docker engine
