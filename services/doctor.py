@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from services.context import Context
 from services.docker_engines import configured_engines, probe
 from services.lockfile import read_lockfile
 from services.tmux import WATCH_FLAGS_VERSION, TmuxState, parse_version
+from services.tokens import secret_file_problem
 
 
 class Verdict(StrEnum):
@@ -135,26 +135,22 @@ def _lockfile(context: Context) -> Iterator[Check]:
 
 
 def _tokens(context: Context) -> Iterator[Check]:
-    environment = context.vellum
-    files = [environment.platform_token_file, *environment.guardian_token_files]
+    """Every token file roost would read: the platform's (config.toml may name another), the
+    guardian tokens, and the token files of config.toml's runtimes."""
+    files = [
+        context.platform_token_file,
+        *context.vellum.guardian_token_files,
+        *(r.token_file for r in context.config.runtimes if r.token_file),
+    ]
     for path in files:
-        try:
-            mode = stat.S_IMODE(path.stat().st_mode)
-        except FileNotFoundError:
+        if not path.exists():
             continue
-        except OSError as error:
-            yield Check(Verdict.FAIL, "token file", f"{path}: {error.strerror}")
-            continue
-        if mode & 0o077:
-            yield Check(
-                Verdict.FAIL,
-                "token file",
-                f"{path} is mode {mode:04o}: others can read a secret",
-                f"chmod 600 {path}",
-            )
+        problem = secret_file_problem(path)
+        if problem:
+            yield Check(Verdict.FAIL, "token file", problem, "others could use this secret")
         else:
-            yield Check(Verdict.OK, "token file", f"{path} is mode {mode:04o}")
-    if not environment.platform_token_file.exists():
+            yield Check(Verdict.OK, "token file", f"{path} is readable by its owner only")
+    if not context.platform_token_file.exists():
         yield Check(
             Verdict.OK,
             "platform",

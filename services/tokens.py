@@ -67,12 +67,9 @@ def read_token_file(path: Path) -> str | None:
     is unreadable or open to group or others (a secret must be mode 0600)."""
     try:
         with path.open(encoding="utf-8") as file:
-            mode = os.fstat(file.fileno()).st_mode
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                raise TokenFileError(
-                    f"{path} is open to other users (mode {stat.S_IMODE(mode):04o}); "
-                    f"run: chmod 600 {path}"
-                )
+            exposed = _exposure(path, os.fstat(file.fileno()).st_mode)
+            if exposed:
+                raise TokenFileError(exposed)
             value = file.read().strip()
     except FileNotFoundError:
         return None
@@ -81,6 +78,25 @@ def read_token_file(path: Path) -> str | None:
     except UnicodeDecodeError:
         raise TokenFileError(f"{path}: cannot be read (not UTF-8 text)") from None
     return value or None
+
+
+def secret_file_problem(path: Path) -> str | None:
+    """Why the secret in `path` is not private (mode 0600), or None when it is or is absent."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return f"{path}: cannot be read ({error.strerror})"
+    return _exposure(path, mode)
+
+
+def _exposure(path: Path, mode: int) -> str | None:
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return (
+            f"{path} is open to other users (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
+        )
+    return None
 
 
 def read_guardian_token(environment: VellumEnvironment, assistant_id: str) -> GuardianToken | None:

@@ -187,3 +187,23 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_goes_to_the_log(
     assert captured.err == f"roost: internal error; details are in {log_file}\n"
     log_text = log_file.read_text()
     assert "Traceback" in log_text and "something nobody expected" in log_text
+
+
+def test_doctor_checks_the_token_files_config_toml_names(tmp_path: Path) -> None:
+    platform_token, lab_token = tmp_path / "platform-token", tmp_path / "lab-token"
+    for path, mode in ((platform_token, 0o644), (lab_token, 0o600)):
+        path.write_text("secret-value\n")
+        path.chmod(mode)
+    config = tmp_path / "roost-config" / "config.toml"
+    config.parent.mkdir()
+    config.write_text(
+        f'[platform]\ntoken_file = "{platform_token}"\n'
+        f'[[runtimes]]\nname = "lab"\nurl = "http://127.0.0.1:9"\ntoken_file = "{lab_token}"\n'
+    )
+
+    result = roost("doctor", DOCKER_HOST="unix:///nonexistent/docker.sock")
+
+    found = verdicts(result.stdout)
+    assert any(f"chmod 600 {platform_token}" in line for line in found["FAIL"])
+    assert any(str(lab_token) in line for line in found["OK"])
+    assert "secret-value" not in result.stdout + result.stderr

@@ -191,8 +191,8 @@ class MainScreen(Screen[None]):
         styles = bucket_styles(self.app.current_theme)
         rows = self._rows.changed(changed, self.context.clock(), styles)
         self.query_one("#assistants", KeyedTable).replace_rows(rows)
-        selected = self.selected()
-        if selected is not None and selected in changed:
+        selected = self.query_one("#assistants", KeyedTable).selected_key
+        if any(assistant.key == selected for assistant in changed):
             self._show_detail()
 
     def _changed_in_place(
