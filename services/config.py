@@ -21,6 +21,8 @@ DEFAULT_DOCKER_REFRESH_SECONDS = 30.0
 DEFAULT_HEALTH_INTERVAL_SECONDS = 10.0
 DEFAULT_HEALTH_CONCURRENCY = 32
 DEFAULT_PLATFORM_REFRESH_SECONDS = 60.0
+DEFAULT_SCROLLBACK_LINES = 10_000
+MAX_SCROLLBACK_LINES = 1_000_000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -70,6 +72,10 @@ class Config:
     health_concurrency: int = DEFAULT_HEALTH_CONCURRENCY
     keys: Mapping[str, str] = field(default_factory=dict)
     """Binding id to key(s), e.g. `quit = "q,ctrl+q"`: remaps roost's keys."""
+    terminal_scrollback: int = DEFAULT_SCROLLBACK_LINES
+    """Lines each terminal pane keeps above its screen."""
+    terminal_shell: str | None = None
+    """The program a new local terminal runs; else `$SHELL`, else `/bin/sh`."""
 
 
 def load_config(path: Path) -> Config:
@@ -117,7 +123,9 @@ class _Reader:
                 raise self.fail(f"{prefix}{key}", f"unknown key (known here: {known})")
 
     def config(self, document: Mapping[str, Any]) -> Config:
-        self.only(document, {"tmux", "docker", "platform", "runtimes", "health", "keys"}, "")
+        self.only(
+            document, {"tmux", "docker", "platform", "runtimes", "health", "keys", "terminal"}, ""
+        )
         tmux = self.table(document, "tmux", "tmux")
         self.only(tmux, {"socket", "refresh_seconds"}, "tmux.")
         socket = self.string(tmux, "socket", "tmux.socket")
@@ -129,13 +137,11 @@ class _Reader:
         self.only(platform, {"url", "token_file", "refresh_seconds"}, "platform.")
         health = self.table(document, "health", "health")
         self.only(health, {"interval_seconds", "concurrency"}, "health.")
-        concurrency = health.get("concurrency", DEFAULT_HEALTH_CONCURRENCY)
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
-            raise self.fail(
-                "health.concurrency", f"must be a whole number, not {_toml_type(concurrency)}"
-            )
-        if not 1 <= concurrency <= 512:
-            raise self.fail("health.concurrency", f"must be between 1 and 512, not {concurrency}")
+        terminal = self.table(document, "terminal", "terminal")
+        self.only(terminal, {"scrollback", "shell"}, "terminal.")
+        shell = self.string(terminal, "shell", "terminal.shell")
+        if shell is not None and not shell.strip():
+            raise self.fail("terminal.shell", "must not be empty")
         return Config(
             tmux_socket=socket,
             tmux_refresh_seconds=self.number(
@@ -154,9 +160,35 @@ class _Reader:
             health_interval_seconds=self.number(
                 health, "interval_seconds", "health.", DEFAULT_HEALTH_INTERVAL_SECONDS
             ),
-            health_concurrency=concurrency,
+            health_concurrency=self.whole_number(
+                health, "concurrency", "health.", DEFAULT_HEALTH_CONCURRENCY, (1, 512)
+            ),
             keys=self.keys(self.table(document, "keys", "keys")),
+            terminal_scrollback=self.whole_number(
+                terminal,
+                "scrollback",
+                "terminal.",
+                DEFAULT_SCROLLBACK_LINES,
+                (0, MAX_SCROLLBACK_LINES),
+            ),
+            terminal_shell=shell,
         )
+
+    def whole_number(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        prefix: str,
+        default: int,
+        bounds: tuple[int, int],
+    ) -> int:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(f"{prefix}{key}", f"must be a whole number, not {_toml_type(value)}")
+        low, high = bounds
+        if not low <= value <= high:
+            raise self.fail(f"{prefix}{key}", f"must be between {low} and {high}, not {value}")
+        return value
 
     def url(self, table: Mapping[str, Any], key: str, where: str) -> str | None:
         value = self.string(table, key, where)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shlex
 import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -24,6 +26,7 @@ from tests.conftest import new_session
 from tests.pilot import table_names, wait_until
 from tui.app import RoostApp, create_app
 from tui.screens.help import HelpScreen
+from tui.screens.terminal import TerminalScreen
 
 SOCKET_NAME = "roost-demo"
 SESSIONS = (("agent-claude", 3), ("agent-codex", 1), ("build", 2))
@@ -90,6 +93,7 @@ def demo_app(server: TmuxServer, directory: Path, healthy_url: str | None = None
     environ = {**os.environ, "VELLUM_LOCKFILE_DIR": str(directory)}
     environ.pop("DOCKER_HOST", None)
     config = Config(
+        terminal_shell=f"{shlex.quote(sys.executable)} {shlex.quote(str(DEMO_AGENT))}",
         tmux_refresh_seconds=3600,
         # An engine that is down, so the scene is the same with or without Docker here.
         docker_engines=(EngineConfig("lab", host="unix:///nonexistent/lab.sock"),),
@@ -102,6 +106,8 @@ def demo_app(server: TmuxServer, directory: Path, healthy_url: str | None = None
     )
     return create_app(context)
 
+
+DEMO_AGENT = Path(__file__).parent / "terminal" / "demo_agent.py"
 
 DEMO_ROWS = 1 + len(SESSIONS) + 6 + 1
 """This machine and its sessions, the lockfile's six entries, the engine that is down."""
@@ -137,6 +143,27 @@ async def help_open(pilot: Pilot[None]) -> None:
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), "the help")
 
 
+async def terminal_open(pilot: Pilot[None]) -> None:
+    """A terminal pane with an agent's screen in it (`t` runs the demo agent)."""
+    await fleet_listed(pilot)
+    await pilot.press("t")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, TerminalScreen), "the pane")
+    screen = pilot.app.screen
+    assert isinstance(screen, TerminalScreen)
+    pane = screen.pane
+
+    def drawn() -> bool:
+        rows = [pane.view.render_line(y).text for y in range(pane.view.size.height)]
+        return any("waiting for input" in row for row in rows) and pane.queued == 0
+
+    await wait_until(pilot, drawn, "the agent's screen")
+
+
 Scene = Callable[[Pilot[None]], Awaitable[None]]
-SCENES: dict[str, Scene] = {"main": fleet_listed, "filter": fleet_filtered, "help": help_open}
+SCENES: dict[str, Scene] = {
+    "main": fleet_listed,
+    "filter": fleet_filtered,
+    "help": help_open,
+    "terminal": terminal_open,
+}
 """Each key screen by name: the snapshot tests and screenshots/ draw these same scenes."""

@@ -26,9 +26,11 @@ def make_app(**changes: object) -> RoostApp:
     return create_app(dataclasses.replace(context, **changes))  # type: ignore[arg-type]
 
 
-async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
-    """Let the app run until `condition` holds; fail after 10 s with `what` in the message."""
-    deadline = time.monotonic() + 10
+async def wait_until(
+    pilot: Pilot[Any], condition: Callable[[], bool], what: str, *, within: float = 10
+) -> None:
+    """Let the app run until `condition` holds; fail after `within` s naming `what`."""
+    deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")

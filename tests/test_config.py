@@ -87,6 +87,10 @@ refresh = "ctrl+r,f5"
             "defined twice",
         ),
         ("[keys]\nquit = 1\n", "keys.quit", "must be a key"),
+        ("[terminal]\nscrollback = -1\n", "terminal.scrollback", "between 0 and 1000000"),
+        ('[terminal]\nscrollback = "lots"\n', "terminal.scrollback", "whole number, not a string"),
+        ('[terminal]\nshell = ""\n', "terminal.shell", "must not be empty"),
+        ("[health]\nconcurrency = 0\n", "health.concurrency", "between 1 and 512, not 0"),
     ],
 )
 def test_errors_name_the_file_the_key_and_the_problem(
@@ -179,6 +183,12 @@ def test_any_document_gives_a_config_or_a_config_error(document: dict[str, objec
             assert isinstance(load_config(path), Config)
         except ConfigError as error:
             assert str(error).startswith(str(path))
+
+
+def test_terminal_settings_are_read(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[terminal]\nscrollback = 500\nshell = "zsh -l"\n'))
+    assert (config.terminal_scrollback, config.terminal_shell) == (500, "zsh -l")
+    assert Config().terminal_scrollback == 10_000
 
 
 def test_platform_and_runtimes_are_read(tmp_path: Path) -> None:

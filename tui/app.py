@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import shlex
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -26,9 +28,13 @@ from services.http import http_client
 from services.lockfile import set_active
 from services.poller import Poller
 from services.sources import FleetSources, Update, with_health
+from services.terminal.local import LocalPty
 from tui.commands import binding_ids, commands
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
+from tui.screens.terminal import TerminalScreen
+from tui.terminal_pane import TerminalPane
+from widgets.terminal_view import TerminalView
 
 log = logging.getLogger(__name__)
 
@@ -222,9 +228,28 @@ class RoostApp(App[None]):
         self.notify(f"{assistant_id} is now the active assistant.", title="Use")
         self.pollers["lockfile"].wake()
 
+    def on_main_screen_terminal_requested(self, message: MainScreen.TerminalRequested) -> None:
+        config, environ = self.context.config, self.context.environ
+        shell = config.terminal_shell or environ.get("SHELL") or "/bin/sh"
+        argv = shlex.split(shell)
+        backend = LocalPty(argv, environ=environ, cwd=environ.get("HOME"))
+        title = f"{Path(argv[0]).name} on {self.context.hostname}"
+        self.push_screen(
+            TerminalScreen(backend, title=title, scrollback=config.terminal_scrollback)
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """In a terminal pane every key but the pane's leave key belongs to the program in it,
+        even those bound with priority (ctrl+q, ctrl+p)."""
+        in_terminal = isinstance(self.focused, TerminalView)
+        return not (in_terminal and action in {"quit", "command_palette", "help"})
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(commands(self, self.screen)))
+            leave = TerminalPane.LEAVE
+            keys = self.context.config.keys.get("terminal.leave", leave.key).split(",")
+            shown = ", ".join(self.get_key_display(leave.with_key(key.strip())) for key in keys)
+            self.push_screen(HelpScreen(commands(self, self.screen), terminal_leave_key=shown))
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The palette lists every roost command of the current screen, then Textual's own."""
@@ -254,7 +279,12 @@ class RoostApp(App[None]):
 
 
 KNOWN_BINDING_IDS = frozenset(
-    binding_ids(RoostApp.BINDINGS, MainScreen.BINDINGS, HelpScreen.BINDINGS)  # type: ignore[arg-type]
+    binding_ids(
+        RoostApp.BINDINGS,  # type: ignore[arg-type]
+        MainScreen.BINDINGS,  # type: ignore[arg-type]
+        HelpScreen.BINDINGS,  # type: ignore[arg-type]
+        TerminalPane.BINDINGS,  # type: ignore[arg-type]
+    )
 )
 
 

@@ -23,9 +23,10 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "dismiss", "Close help", id="close_help"),
     ]
 
-    def __init__(self, commands: Sequence[Command]) -> None:
+    def __init__(self, commands: Sequence[Command], *, terminal_leave_key: str) -> None:
         super().__init__()
         self.commands = commands
+        self.terminal_leave_key = terminal_leave_key
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, padding=(0, 2), expand=True, header_style="bold")
@@ -41,6 +42,8 @@ class HelpScreen(ModalScreen[None]):
                 Text(command.binding_id),
             )
         remap = Text(
+            f"\nIn a terminal pane every key goes to the program in it, except "
+            f"{self.terminal_leave_key} (id terminal.leave), which leaves the pane.\n"
             "\nRemap a key in config.toml (`roost paths` shows where it is), e.g.\n"
             '  [keys]\n  refresh = "ctrl+r"\n'
             "esc, ? or q closes this help.",

@@ -105,6 +105,13 @@ class MainScreen(Screen[None]):
             tooltip="Make the selected assistant the active one (written to the Vellum lockfile)",
         ),
         Binding(
+            "t",
+            "terminal",
+            "Terminal",
+            id="terminal",
+            tooltip="Open a shell on this machine in a terminal pane",
+        ),
+        Binding(
             "b",
             "backup",
             "Backup",
@@ -148,6 +155,10 @@ class MainScreen(Screen[None]):
         """The user asked to make this assistant the active one."""
 
         assistant_id: str
+
+    @dataclass
+    class TerminalRequested(Message):
+        """The user asked for a shell on this machine."""
 
     def __init__(self, context: Context) -> None:
         super().__init__()
@@ -331,6 +342,9 @@ class MainScreen(Screen[None]):
             self.notify(f"{assistant.name} is already the active assistant.", title="Use")
         else:
             self.post_message(self.UseRequested(assistant.id))
+
+    def action_terminal(self) -> None:
+        self.post_message(self.TerminalRequested())
 
     def action_backup(self) -> None:
         assistant = self.selected()

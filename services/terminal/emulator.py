@@ -1,0 +1,1186 @@
+"""A terminal emulator built on pyte's `Screen`, made fast and complete enough for agent TUIs.
+
+pyte models the screen well (a sparse grid of immutable `Char`-like cells, and the VT100
+operations on it) but stops short of what a live agent needs, so `Emulator` adds:
+
+- **A parser of its own.** pyte's `Stream` walks every escape sequence through a generator one
+  character at a time, and its `Screen.draw` costs a `wcwidth` call and a `namedtuple._replace`
+  per character. Here one regular expression splits the input into text runs, complete CSI
+  sequences and control characters; ASCII runs are written a row slice at a time from a cache
+  of ready-made cells, and SGR parameter strings are memoised per attribute set. The result is
+  the same grid pyte's own `draw` produces (tests/test_emulator.py checks it against stock pyte).
+- **The alternate screen** (modes 47, 1047, 1049; 1049 and 1048 save and restore the cursor),
+  **bounded scrollback** (lines scrolled off the top of the main screen, none on the alternate
+  screen, as in xterm) without `HistoryScreen`'s per-event wrapping, **synchronized output**
+  (mode 2026: `synchronized_since` tells the renderer to hold the frame), bracketed paste, the
+  mouse and focus reporting modes, application cursor and keypad modes, the title (OSC 0/2),
+  the bell, DEC line drawing (`ESC ( 0`), `REP`, `SU`/`SD`, `CBT`/`CHT`, `SCOSC`/`SCORC`.
+- **Change tracking a renderer can trust.** Every line object carries a serial number; `dirty`
+  holds the rows whose *content* changed since `take_dirty()`, and a scroll moves those marks
+  with the lines instead of marking the whole screen, so a renderer keyed on serials rebuilds
+  only what changed.
+- **Bounded work and memory on hostile input**: parameters are capped (as pyte does, at 9999),
+  repeat counts at one screen, unterminated OSC/DCS strings are dropped past a limit, a cell
+  holds at most a few combining marks, one cursor save slot (pyte keeps an unbounded stack),
+  and no input raises: unknown or malformed sequences are ignored.
+
+Where pyte and real terminals disagree, this follows xterm and tmux (tmux is the test oracle,
+tests/test_terminal_oracle.py); each such fix is named where it is made.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import time
+import unicodedata
+from collections import deque
+from collections.abc import Callable, Iterable
+from enum import Enum
+from itertools import count, repeat
+from typing import Any, NamedTuple, cast
+
+from pyte import charsets
+from pyte import modes as mo
+from pyte.screens import Margins, Screen, StaticDefaultDict, wcwidth
+
+DEFAULT_SCROLLBACK = 10_000
+MAX_PARAMETER = 9999
+"""pyte's cap on a numeric parameter; `ESC[99999999H` moves as far as `ESC[9999H`."""
+MAX_STRING = 4096
+"""Longest OSC/DCS payload kept; longer ones are skipped up to their terminator."""
+MAX_TITLE = 256
+MAX_COMBINING = 8
+"""Combining marks kept on one cell; more are dropped rather than grown without end."""
+MAX_REPLIES = 1 << 16
+SYNC_TIMEOUT = 0.5
+"""Seconds a renderer holds a frame for synchronized output before drawing anyway."""
+
+
+class Cell(NamedTuple):
+    """One cell: pyte's `Char` fields in pyte's order, plus `dim` (SGR 2), which pyte drops."""
+
+    data: str
+    fg: str = "default"
+    bg: str = "default"
+    bold: bool = False
+    italics: bool = False
+    underscore: bool = False
+    strikethrough: bool = False
+    reverse: bool = False
+    blink: bool = False
+    dim: bool = False
+
+
+class Line(StaticDefaultDict[int, Cell]):
+    """A row of cells by column, blank where absent; `serial` identifies it while it lives."""
+
+    _serials = count()
+
+    def __init__(self, default: Cell) -> None:
+        super().__init__(default)
+        self.serial = next(Line._serials)
+
+
+class TerminalCursor:
+    """pyte's `Cursor`, holding our `Cell` attributes."""
+
+    __slots__ = ("attrs", "hidden", "x", "y")
+
+    def __init__(self, attrs: Cell) -> None:
+        self.x = 0
+        self.y = 0
+        self.attrs = attrs
+        self.hidden = False
+
+
+class MouseTracking(Enum):
+    """What the application asked to be told about the mouse (xterm modes 9, 1000, 1002, 1003)."""
+
+    OFF = 0
+    X10 = 9
+    PRESS = 1000
+    DRAG = 1002
+    ANY = 1003
+
+
+class _Cells(dict[str, Cell]):
+    """The cells of one attribute set by character, made on first use."""
+
+    __slots__ = ("attrs",)
+
+    def __init__(self, attrs: Cell) -> None:
+        super().__init__()
+        self.attrs = attrs
+
+    def __missing__(self, data: str) -> Cell:
+        cell = self[data] = self.attrs._replace(data=data)
+        return cell
+
+
+# Printable text (with the CR LF after it), an SGR sequence with the text it styles, another
+# complete CSI sequence, CR LF, or one control character: the shapes that make up nearly all
+# output, each handled in one step. Anything else at a position (ESC and other sequences, C1
+# controls, an incomplete CSI) goes to `_escape`.
+_TOKEN = re.compile(
+    r"(?P<text>[^\x00-\x1f\x7f-\x9f]+)(?P<newline>\r\n)?"
+    r"|\x1b\[(?P<sgr>[0-9;]*)m(?P<styled>[^\x00-\x1f\x7f-\x9f]*)"
+    r"|\x1b\[(?P<params>[0-?]*)(?P<inter>[ -/]*)(?P<final>[@-~])"
+    r"|(?P<crlf>\r\n)"
+    r"|(?P<control>[\x00-\x1a\x1c-\x1f\x7f])"
+)
+_STRING_END = re.compile(r"\x07|\x1b\\|\x9c")
+_CSI_BODY = re.compile(r"[0-?]*[ -/]*")
+
+_NAMES = ("black", "red", "green", "brown", "blue", "magenta", "cyan", "white")
+"""pyte's colour names (it calls yellow "brown"), kept so cells compare equal to pyte's."""
+_PALETTE = tuple(
+    f"{r:02x}{g:02x}{b:02x}"
+    for r, g, b in (
+        *(
+            (0x00, 0x00, 0x00),
+            (0xCD, 0x00, 0x00),
+            (0x00, 0xCD, 0x00),
+            (0xCD, 0xCD, 0x00),
+            (0x00, 0x00, 0xEE),
+            (0xCD, 0x00, 0xCD),
+            (0x00, 0xCD, 0xCD),
+            (0xE5, 0xE5, 0xE5),
+            (0x7F, 0x7F, 0x7F),
+            (0xFF, 0x00, 0x00),
+            (0x00, 0xFF, 0x00),
+            (0xFF, 0xFF, 0x00),
+            (0x5C, 0x5C, 0xFF),
+            (0xFF, 0x00, 0xFF),
+            (0x00, 0xFF, 0xFF),
+            (0xFF, 0xFF, 0xFF),
+        ),
+        *(
+            (
+                0 if r == 0 else 55 + 40 * r,
+                0 if g == 0 else 55 + 40 * g,
+                0 if b == 0 else 55 + 40 * b,
+            )
+            for r in range(6)
+            for g in range(6)
+            for b in range(6)
+        ),
+        *((8 + 10 * level,) * 3 for level in range(24)),
+    )
+)
+"""The xterm 256-colour palette as pyte spells it (`FG_BG_256`): lower-case hex, no `#`."""
+
+_FLAGS: dict[int, dict[str, bool]] = {
+    1: {"bold": True},
+    2: {"dim": True},
+    3: {"italics": True},
+    4: {"underscore": True},
+    5: {"blink": True},
+    6: {"blink": True},
+    7: {"reverse": True},
+    9: {"strikethrough": True},
+    21: {"underscore": True},
+    22: {"bold": False, "dim": False},
+    23: {"italics": False},
+    24: {"underscore": False},
+    25: {"blink": False},
+    27: {"reverse": False},
+    29: {"strikethrough": False},
+}
+
+
+def _colour(code: int) -> tuple[str, str] | None:
+    """The (field, value) an SGR colour code sets, None when it sets no colour."""
+    if 30 <= code <= 37:
+        return "fg", _NAMES[code - 30]
+    if 40 <= code <= 47:
+        return "bg", _NAMES[code - 40]
+    if 90 <= code <= 97:
+        return "fg", "bright" + _NAMES[code - 90]
+    if 100 <= code <= 107:
+        return "bg", "bright" + _NAMES[code - 100]  # pyte misspells 105 "bfightmagenta"
+    if code == 39:
+        return "fg", "default"
+    if code == 49:
+        return "bg", "default"
+    return None
+
+
+def _extended_colour(values: list[int]) -> str | None:
+    """The colour after a 38 or 48: `5;n` (256 colours) or `2;r;g;b` (24-bit); consumes them."""
+    if not values:
+        return None
+    kind = values.pop()
+    if kind == 5 and values:
+        index = values.pop()
+        return _PALETTE[index] if index < len(_PALETTE) else None
+    if kind == 2 and len(values) >= 3:
+        red, green, blue = values.pop(), values.pop(), values.pop()
+        if max(red, green, blue) > 255:
+            return None
+        return f"{red:02x}{green:02x}{blue:02x}"
+    return None
+
+
+def _sgr_values(params: str) -> list[int]:
+    """SGR parameters in reverse order (popped from the end). Colon sub-parameters
+    (`38:2::r:g:b`, `38:5:n`, `4:3`) are flattened to their semicolon equivalents."""
+    values: list[int] = []
+    for part in params.split(";"):
+        if ":" in part:
+            head, *rest = part.split(":")
+            if head in {"38", "48"} and rest and rest[0] == "2" and len(rest) == 5:
+                rest = [rest[0], *rest[2:]]  # drop the colour-space id
+            elif head not in {"38", "48"}:
+                rest = []  # e.g. 4:3 (curly underline) is an underline
+            part_values = [head, *rest]
+        else:
+            part_values = [part]
+        values.extend(
+            min(int(value), MAX_PARAMETER) if value.isdigit() else 0 for value in part_values
+        )
+    values.reverse()
+    return values
+
+
+class Emulator(Screen):
+    """A pyte screen fed with bytes: `feed()`, then read `buffer`, `history`, `cursor`, and the
+    modes below; `take_dirty()` and `take_replies()` hand over what changed and what the
+    terminal must answer the application (cursor position reports and the like)."""
+
+    history: deque[Line]
+    # pyte types cells as its `Char`; ours are `Cell`, the same fields plus `dim`.
+    cursor: TerminalCursor  # type: ignore[assignment]
+    buffer: dict[int, Line]  # type: ignore[assignment]
+
+    def __init__(self, columns: int, lines: int, *, scrollback: int = DEFAULT_SCROLLBACK) -> None:
+        self.columns = max(1, columns)
+        self.lines = max(1, lines)
+        self.history = deque(maxlen=max(0, scrollback))
+        self.history_count = 0
+        """Lines ever moved into `history`, counting those since dropped off its far end."""
+        self.dirty: set[int] = set()
+        self.savepoints: list[Any] = []  # pyte's attribute; unused: one save slot below
+        self.margins: Margins | None = None
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending = ""
+        self._skipping_string = False
+        self._replies: list[str] = []
+        self._reply_size = 0
+        self._sgr_memo: dict[tuple[Cell, str], Cell] = {}
+        self._cell_sets: dict[Cell, _Cells] = {}
+        self._cells_attrs: Cell | None = None
+        self._cells_of_cursor = _Cells(Cell(" "))
+        self._numbers_memo: dict[str, tuple[int, ...]] = {}
+        self._control = {
+            "\r": self.carriage_return,
+            "\n": self.linefeed,
+            "\x0b": self.linefeed,
+            "\x0c": self.linefeed,
+            "\b": self.backspace,
+            "\t": self.tab,
+            "\x07": self.bell,
+            "\x0e": self.shift_out,
+            "\x0f": self.shift_in,
+        }
+        self._escape_table: dict[str, Callable[[], None]] = {
+            "c": self.reset,
+            "D": self.index,
+            "E": self.next_line,
+            "M": self.reverse_index,
+            "H": self.set_tab_stop,
+            "7": self.save_cursor,
+            "8": self.restore_cursor,
+            "=": lambda: setattr(self, "application_keypad", True),
+            ">": lambda: setattr(self, "application_keypad", False),
+        }
+        # final byte -> (handler, how many parameters it takes)
+        self._csi_table: dict[str, tuple[Callable[..., None], int]] = {
+            "@": (self.insert_characters, 1),
+            "A": (self.cursor_up, 1),
+            "B": (self.cursor_down, 1),
+            "C": (self.cursor_forward, 1),
+            "D": (self.cursor_back, 1),
+            "E": (self.cursor_down1, 1),
+            "F": (self.cursor_up1, 1),
+            "G": (self.cursor_to_column, 1),
+            "H": (self.cursor_position, 2),
+            "I": (self.forward_tab, 1),
+            "J": (self.erase_in_display, 1),
+            "K": (self.erase_in_line, 1),
+            "L": (self.insert_lines, 1),
+            "M": (self.delete_lines, 1),
+            "P": (self.delete_characters, 1),
+            "S": (self.scroll_up, 1),
+            "T": (self.scroll_down, 1),
+            "X": (self.erase_characters, 1),
+            "Z": (self.back_tab, 1),
+            "`": (self.cursor_to_column, 1),
+            "a": (self.cursor_forward, 1),
+            "b": (self.repeat_last, 1),
+            "c": (self.report_device_attributes, 1),
+            "d": (self.cursor_to_line, 1),
+            "e": (self.cursor_down, 1),
+            "f": (self.cursor_position, 2),
+            "g": (self.clear_tab_stop, 1),
+            "h": (self.set_mode, MAX_PARAMETER),
+            "l": (self.reset_mode, MAX_PARAMETER),
+            "n": (self.report_device_status, 1),
+            "r": (self.set_margins, 2),
+            "s": (self.save_cursor, 0),
+            "u": (self.restore_cursor, 0),
+        }
+        self.reset()
+
+    # -- state -----------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """RIS: the state of a new terminal; the scrollback is kept."""
+        self._default_cell = Cell(" ")
+        self._reverse_default_cell = Cell(" ", reverse=True)
+        self.mode = {mo.DECAWM, mo.DECTCEM}
+        self.buffer = _Buffer(self._blank_line)
+        self._main_buffer: dict[int, Line] | None = None
+        self._alternate_saved: tuple[int, int, Cell] | None = None
+        self.dirty.update(range(self.lines))
+        self.margins = None
+        self.title = ""
+        self.icon_name = ""
+        self.bells = 0
+        self.charset = 0
+        self.g0_charset = charsets.LAT1_MAP
+        self.g1_charset = charsets.LAT1_MAP
+        self._charset_map: str | None = None
+        self.tabstops = set(range(8, self.columns, 8))
+        self.cursor = TerminalCursor(self._default_cell)
+        self._saved: tuple[Any, ...] | None = None
+        self._last_drawn = ""
+        self.saved_columns = None
+        self.application_cursor = False
+        self.application_keypad = False
+        self.bracketed_paste = False
+        self.mouse_tracking = MouseTracking.OFF
+        self.mouse_sgr = False
+        self.focus_events = False
+        self.synchronized_since: float | None = None
+
+    @property
+    def default_char(self) -> Cell:  # type: ignore[override]  # a Cell, not pyte's Char
+        """A blank cell; reverse while the whole screen is (DECSCNM). Made once, not per call."""
+        return self._reverse_default_cell if mo.DECSCNM in self.mode else self._default_cell
+
+    def _blank_line(self) -> Line:
+        return Line(self.default_char)
+
+    @property
+    def mouse_reporting(self) -> bool:
+        """True when the application wants mouse events (so the wheel is not for scrollback)."""
+        return self.mouse_tracking is not MouseTracking.OFF
+
+    @property
+    def alternate(self) -> bool:
+        """True while the alternate screen is shown."""
+        return self._main_buffer is not None
+
+    @property
+    def synchronized(self) -> bool:
+        """True while the application holds output back (mode 2026), up to `SYNC_TIMEOUT`."""
+        since = self.synchronized_since
+        return since is not None and time.monotonic() - since < SYNC_TIMEOUT
+
+    def take_dirty(self) -> set[int]:
+        """The rows whose content changed since the last call."""
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+    def take_replies(self) -> bytes:
+        """What the terminal answers the application (DA, DSR), in order, since the last call."""
+        replies, self._replies, self._reply_size = self._replies, [], 0
+        return "".join(replies).encode()
+
+    def write_process_input(self, data: str) -> None:
+        if self._reply_size + len(data) <= MAX_REPLIES:
+            self._replies.append(data)
+            self._reply_size += len(data)
+
+    def report_device_status(self, mode: int = 0) -> None:
+        """DSR 5 (status) and 6 (cursor position); pyte requires the parameter."""
+        super().report_device_status(mode)
+
+    def bell(self, *args: Any) -> None:
+        self.bells += 1
+
+    def set_title(self, param: str) -> None:
+        self.title = param[:MAX_TITLE]
+
+    def set_icon_name(self, param: str) -> None:
+        self.icon_name = param[:MAX_TITLE]
+
+    # -- input -----------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Process bytes as they arrive; a character or sequence split across calls is fine."""
+        text = self._decoder.decode(data)
+        if self._skipping_string:
+            end = _STRING_END.search(text)
+            if end is None:
+                return
+            self._skipping_string = False
+            text = text[end.end() :]
+        if self._pending:
+            text, self._pending = self._pending + text, ""
+        self._feed(text)
+
+    def _feed(self, text: str) -> None:
+        match = _TOKEN.match
+        draw = self.draw
+        csi = self._csi
+        sgr = self._sgr
+        control = self._control
+        position, end = 0, len(text)
+        while position < end:
+            token = match(text, position)
+            if token is None:
+                after = self._escape(text, position)
+                if after < 0:
+                    self._pending = text[position:]
+                    return
+                position = after
+                continue
+            position = token.end()
+            kind = token.lastgroup
+            if kind == "text":
+                draw(token.group())
+            elif kind == "styled":
+                sgr(token.group("sgr"))
+                styled = token.group("styled")
+                if styled:
+                    draw(styled)
+            elif kind == "newline":
+                draw(token.group("text"))
+                self.carriage_return()
+                self.linefeed()
+            elif kind == "final":
+                csi(token.group("params"), token.group("inter"), token.group("final"))
+            elif kind == "crlf":
+                self.carriage_return()
+                self.linefeed()
+            else:
+                handler = control.get(token.group())
+                if handler is not None:
+                    handler()
+
+    def _escape(self, text: str, start: int) -> int:
+        """Handle the sequence at `start` (not a plain token); return where the next begins, or
+        -1 when the sequence is incomplete and must wait for more input."""
+        char = text[start]
+        if char == "\x9b":
+            return self._csi_slow(text, start + 1)
+        if char == "\x9d":
+            return self._string(text, start + 1, osc=True)
+        if char != "\x1b":
+            return start + 1  # other C1 controls: ignored, as in a UTF-8 xterm
+        if start + 1 >= len(text):
+            return -1
+        kind = text[start + 1]
+        if kind == "[":
+            return self._csi_slow(text, start + 2)
+        if kind == "]":
+            return self._string(text, start + 2, osc=True)
+        if kind in "PX^_":  # DCS, SOS, PM, APC: consumed, not shown
+            return self._string(text, start + 2, osc=False)
+        if kind in "()*+#% ":
+            if start + 2 >= len(text):
+                return -1
+            argument = text[start + 2]
+            if kind in "()":
+                self.define_charset(argument, kind)
+            elif kind == "#" and argument == "8":
+                self.alignment_display()
+            return start + 3
+        if kind < " ":
+            return start + 1  # a control character cancels the escape and is executed
+        handler = self._escape_table.get(kind)
+        if handler is not None:
+            handler()
+        return start + 2
+
+    def _csi_slow(self, text: str, start: int) -> int:
+        """A CSI sequence the fast token did not match: incomplete, or with control characters
+        inside (executed as they come, as xterm and tmux do), or malformed (dropped)."""
+        position = start
+        body: list[str] = []
+        while position < len(text):
+            part = _CSI_BODY.match(text, position)
+            assert part is not None  # the pattern matches the empty string
+            body.append(part.group())
+            position = part.end()
+            if position >= len(text):
+                break
+            char = text[position]
+            if "@" <= char <= "~":
+                params = "".join(body)
+                inter_at = len(params.rstrip(" !\"#$%&'()*+,-./"))
+                self._csi(params[:inter_at], params[inter_at:], char)
+                return position + 1
+            if char in "\x18\x1a":  # CAN, SUB: abandon the sequence
+                return position + 1
+            if char == "\x1b":
+                return position  # a new sequence starts; this one is abandoned
+            handler = self._control.get(char)
+            if handler is not None:
+                handler()
+            elif char >= " ":
+                return position + 1  # not a CSI character: drop the sequence
+            position += 1
+        if position - start > MAX_STRING:
+            return position  # runaway parameters: drop what came
+        return -1
+
+    def _string(self, text: str, start: int, *, osc: bool) -> int:
+        """An OSC (title) or other string sequence up to its terminator (BEL, ST)."""
+        end = _STRING_END.search(text, start)
+        if end is None:
+            if len(text) - start > MAX_STRING:
+                self._skipping_string = True
+                return len(text)
+            return -1
+        if osc:
+            self._osc(text[start : end.start()])
+        return end.end()
+
+    def _osc(self, body: str) -> None:
+        code, _, param = body.partition(";")
+        if code in {"0", "1"}:
+            self.set_icon_name(param)
+        if code in {"0", "2"}:
+            self.set_title(param)
+
+    def _csi(self, params: str, inter: str, final: str) -> None:
+        if inter:
+            if inter == "!" and final == "p":
+                self.soft_reset()
+            return  # other intermediates (cursor style, DECRQM...): nothing to show
+        private = params[:1] in {"?", "<", "=", ">"}
+        if private:
+            if params[0] != "?":
+                return  # secondary DA and kin: answered by nobody, as pyte does
+            params = params[1:]
+            if final not in "hlJK":
+                return
+        if final == "m":
+            if not private:
+                self._sgr(params)
+            return
+        entry = self._csi_table.get(final)
+        if entry is None:
+            return
+        handler, arity = entry
+        numbers = self._numbers_memo.get(params)
+        if numbers is None:
+            if len(self._numbers_memo) > 4096:
+                self._numbers_memo.clear()
+            numbers = self._numbers_memo[params] = _numbers(params)
+        if private:
+            handler(*numbers[:arity], private=True)
+        else:
+            handler(*numbers[:arity])
+
+    def _sgr(self, params: str) -> None:
+        """Set the cursor's attributes: memoised, since output repeats a few styles."""
+        key = (self.cursor.attrs, params)
+        attrs = self._sgr_memo.get(key)
+        if attrs is None:
+            if len(self._sgr_memo) > 4096:
+                self._sgr_memo.clear()
+            attrs = self._sgr_memo[key] = self._graphic_rendition(params)
+        self.cursor.attrs = attrs
+
+    # -- drawing ---------------------------------------------------------------------------
+
+    def draw(self, data: str) -> None:
+        """Write printable text at the cursor, as pyte's `Screen.draw` does."""
+        if self._charset_map is not None:
+            data = data.translate(self._charset_map)
+        if not data:
+            return
+        self._last_drawn = data[-1]
+        if not data.isascii() or mo.IRM in self.mode:
+            self._draw_unicode(data)
+            return
+        cursor = self.cursor
+        x = cursor.x
+        end = x + len(data)
+        if end > self.columns:
+            self._draw_ascii(data)
+            return
+        # The common case, a run that fits on the line: one C-level update of the row.
+        cells = self._cells_of_cursor if cursor.attrs is self._cells_attrs else self._cells()
+        line = self.buffer[cursor.y]
+        line.update(zip(range(x, end), map(cells.__getitem__, data), strict=True))
+        after = line.get(end)
+        if after is not None and not after.data:
+            line[end] = self.default_char  # the right half of a wide character just overwritten
+        cursor.x = end
+        self.dirty.add(cursor.y)
+
+    def _cells(self) -> _Cells:
+        """The cell cache for the cursor's attributes (kept while they stay the same object)."""
+        attrs = self.cursor.attrs
+        cells = self._cell_sets.get(attrs)
+        if cells is None:
+            if len(self._cell_sets) > 1024:
+                self._cell_sets.clear()
+            cells = self._cell_sets[attrs] = _Cells(attrs)
+        self._cells_attrs, self._cells_of_cursor = attrs, cells
+        return cells
+
+    def _draw_ascii(self, data: str) -> None:
+        """Printable ASCII that reaches the right margin: wrap (or not) as pyte does."""
+        cursor = self.cursor
+        columns = self.columns
+        cell_of = self._cells().__getitem__
+        wrap = mo.DECAWM in self.mode
+        position, end = 0, len(data)
+        while position < end:
+            x = cursor.x
+            if x >= columns:
+                if not wrap:  # each further character overwrites the last column
+                    self.buffer[cursor.y][columns - 1] = cell_of(data[-1])
+                    break
+                self.dirty.add(cursor.y)
+                self.carriage_return()
+                self.linefeed()
+                x = cursor.x
+            take = min(end - position, columns - x)
+            line = self.buffer[cursor.y]
+            line.update(
+                zip(range(x, x + take), map(cell_of, data[position : position + take]), strict=True)
+            )
+            after = line.get(x + take)
+            if after is not None and not after.data:
+                line[x + take] = self.default_char
+            position += take
+            cursor.x = x + take
+        self.dirty.add(cursor.y)
+
+    def _draw_unicode(self, data: str) -> None:
+        """pyte's per-character draw with three fixes: a wide character that does not fit in
+        the last column wraps first (pyte cuts it in half), zero-width characters that are not
+        combining marks (ZWJ, variation selectors) join the previous cell (pyte stops drawing
+        the rest of the text), and unprintable characters are skipped (pyte stops there too)."""
+        cursor = self.cursor
+        columns = self.columns
+        wrap = mo.DECAWM in self.mode
+        insert = mo.IRM in self.mode
+        cells = self._cells()
+        for char in data:
+            width = wcwidth(char)
+            if width < 0:
+                continue
+            if width == 0:
+                self._combine(char)
+                continue
+            if cursor.x + width > columns:
+                if wrap:
+                    self.dirty.add(cursor.y)
+                    self.carriage_return()
+                    self.linefeed()
+                else:
+                    cursor.x = columns - width
+            if insert:
+                self.insert_characters(width)
+            line = self.buffer[cursor.y]
+            x = cursor.x
+            line[x] = cells[char]
+            if width == 2:
+                line[x + 1] = cells[""]
+            after = line.get(x + width)
+            if after is not None and not after.data:
+                line[x + width] = self.default_char
+            cursor.x = min(x + width, columns)
+        self.dirty.add(cursor.y)
+
+    def _combine(self, char: str) -> None:
+        """Attach a zero-width character to the cell before the cursor (pyte's rule: on this
+        line, else the last cell of the line above)."""
+        cursor = self.cursor
+        if cursor.x:
+            y, x = cursor.y, cursor.x - 1
+        elif cursor.y:
+            y, x = cursor.y - 1, self.columns - 1
+        else:
+            return
+        line = self.buffer[y]
+        last = line[x]
+        if x and last.data == "":  # the stub of a wide character: combine with the character
+            x -= 1
+            last = line[x]
+        if len(last.data) > MAX_COMBINING:
+            return
+        joined = last.data + char
+        if unicodedata.combining(char):
+            joined = unicodedata.normalize("NFC", joined)
+        line[x] = last._replace(data=joined)
+        self.dirty.add(y)
+
+    def repeat_last(self, count: int | None = None) -> None:
+        """REP: the last drawn character again, at most a screenful of times."""
+        if self._last_drawn:
+            times = min(count or 1, self.columns * self.lines)
+            self.draw(self._last_drawn * times)
+
+    # -- scrolling -------------------------------------------------------------------------
+
+    def index(self) -> None:
+        """Down one line; at the bottom margin the region scrolls up. A line leaving the top of
+        the main screen goes to the scrollback; dirty marks move with their lines."""
+        top, bottom = self.margins or (0, self.lines - 1)
+        if self.cursor.y != bottom:
+            if self.cursor.y < self.lines - 1:  # below the region too (pyte jumps into it)
+                self.cursor.y += 1
+            return
+        buffer = self.buffer
+        if top == 0 and self._main_buffer is None and self.history.maxlen:
+            leaving = buffer.pop(0, None)
+            self.history.append(self._blank_line() if leaving is None else leaving)
+            self.history_count += 1
+        else:
+            buffer.pop(top, None)
+        rows = list(map(buffer.pop, range(top + 1, bottom + 1), repeat(None)))
+        if None in rows:
+            for y, line in enumerate(rows, top):
+                if line is not None:
+                    buffer[y] = line
+        else:
+            buffer.update(zip(range(top, bottom), cast(list[Line], rows), strict=True))
+        self._blank_with_background(bottom)
+        if len(self.dirty) < self.lines:  # else every row stays dirty
+            self.dirty = {y - 1 if top < y <= bottom else y for y in self.dirty if y != top}
+            self.dirty.add(bottom)
+
+    def reverse_index(self) -> None:
+        """Up one line; at the top margin the region scrolls down."""
+        top, bottom = self.margins or (0, self.lines - 1)
+        if self.cursor.y != top:
+            if self.cursor.y > 0:  # above the region too (pyte jumps into it)
+                self.cursor.y -= 1
+            return
+        buffer = self.buffer
+        for y in range(bottom, top, -1):
+            line = buffer.pop(y - 1, None)
+            if line is None:
+                buffer.pop(y, None)
+            else:
+                buffer[y] = line
+        buffer.pop(top, None)
+        self._blank_with_background(top)
+        if len(self.dirty) < self.lines:
+            self.dirty = {y + 1 if top <= y < bottom else y for y in self.dirty if y != bottom}
+            self.dirty.add(top)
+
+    def linefeed(self) -> None:
+        self.index()
+        if mo.LNM in self.mode:
+            self.cursor.x = 0
+
+    def next_line(self) -> None:
+        """NEL is a carriage return and a line feed (pyte forgets the carriage return)."""
+        self.cursor.x = 0
+        self.index()
+
+    def scroll_up(self, count: int | None = None) -> None:
+        """SU: the region scrolls up `count` lines; the cursor stays."""
+        self._scroll(count, self.index, at_top=False)
+
+    def scroll_down(self, count: int | None = None) -> None:
+        """SD: the region scrolls down `count` lines; the cursor stays."""
+        self._scroll(count, self.reverse_index, at_top=True)
+
+    def _scroll(self, count: int | None, step: Callable[[], None], *, at_top: bool) -> None:
+        top, bottom = self.margins or (0, self.lines - 1)
+        x, y = self.cursor.x, self.cursor.y
+        self.cursor.y = top if at_top else bottom
+        for _ in range(min(count or 1, bottom - top + 1)):
+            step()
+        self.cursor.x, self.cursor.y = x, y
+
+    def set_margins(self, top: int | None = None, bottom: int | None = None) -> None:
+        """DECSTBM; the cursor goes home whenever the region is set (pyte skips that when the
+        parameters are omitted)."""
+        super().set_margins(top, bottom)
+        self.cursor_position()
+
+    # -- erasing ---------------------------------------------------------------------------
+
+    def _erased(self) -> Cell:
+        """What erasing leaves: a blank in the current background colour and nothing else (the
+        xterm and tmux rule; pyte copies every attribute, underline and reverse included)."""
+        bg = self.cursor.attrs.bg
+        return self.default_char if bg == "default" else self.default_char._replace(bg=bg)
+
+    def _blank_with_background(self, *rows: int) -> None:
+        """Lines that scrolling or IL/DL brought in are blank in the current background."""
+        if self.cursor.attrs.bg != "default":
+            erased = self._erased()
+            for y in rows:
+                self.buffer[y] = Line(erased)
+
+    def erase_in_display(self, how: int = 0, *args: Any, **kwargs: Any) -> None:
+        """ED 0/1/2; ED 3 clears the scrollback only (xterm); others are ignored (pyte raises
+        on them)."""
+        if how == 3:
+            self.history.clear()
+            return
+        if how == 0:
+            rows = range(self.cursor.y + 1, self.lines)
+        elif how == 1:
+            rows = range(self.cursor.y)
+        elif how == 2:
+            rows = range(self.lines)
+        else:
+            return
+        self.dirty.update(rows)
+        erased = self._erased()
+        for y in rows:
+            self.buffer[y] = Line(erased)
+        if how != 2:
+            self.erase_in_line(how)
+
+    def erase_in_line(self, how: int = 0, private: bool = False) -> None:
+        x = self.cursor.x
+        if how == 0:
+            columns = range(x, self.columns)
+        elif how == 1:
+            columns = range(min(x + 1, self.columns))
+        elif how == 2:
+            columns = range(self.columns)
+        else:
+            return
+        self.dirty.add(self.cursor.y)
+        self.buffer[self.cursor.y].update(zip(columns, repeat(self._erased())))
+
+    def erase_characters(self, count: int | None = None) -> None:
+        x = self.cursor.x
+        self.dirty.add(self.cursor.y)
+        columns = range(x, min(x + (count or 1), self.columns))
+        self.buffer[self.cursor.y].update(zip(columns, repeat(self._erased())))
+
+    def insert_characters(self, count: int | None = None) -> None:
+        super().insert_characters(min(count or 1, self.columns))
+        x = self.cursor.x
+        end = min(x + (count or 1), self.columns)
+        self.buffer[self.cursor.y].update(zip(range(x, end), repeat(self._erased())))
+
+    def delete_characters(self, count: int | None = None) -> None:
+        count = min(count or 1, self.columns)
+        super().delete_characters(count)
+        start = max(self.cursor.x, self.columns - count)
+        line = self.buffer[self.cursor.y]
+        line.update(zip(range(start, self.columns), repeat(self._erased())))
+
+    def insert_lines(self, count: int | None = None) -> None:
+        top, bottom = self.margins or (0, self.lines - 1)
+        count = min(count or 1, self.lines)
+        y = self.cursor.y
+        super().insert_lines(count)
+        if top <= y <= bottom:
+            self._blank_with_background(*range(y, min(y + count, bottom + 1)))
+
+    def delete_lines(self, count: int | None = None) -> None:
+        top, bottom = self.margins or (0, self.lines - 1)
+        count = min(count or 1, self.lines)
+        y = self.cursor.y
+        super().delete_lines(count)
+        if top <= y <= bottom:
+            self._blank_with_background(*range(max(y, bottom - count + 1), bottom + 1))
+
+    # -- cursor ----------------------------------------------------------------------------
+
+    def save_cursor(self) -> None:
+        """DECSC, SCOSC: one save slot (pyte stacks every save, without bound)."""
+        self._saved = (
+            self.cursor.x,
+            self.cursor.y,
+            self.cursor.attrs,
+            self.g0_charset,
+            self.g1_charset,
+            self.charset,
+            mo.DECOM in self.mode,
+            mo.DECAWM in self.mode,
+        )
+
+    def restore_cursor(self) -> None:
+        """DECRC, SCORC: back to the saved state, which stays saved; home when none was."""
+        if self._saved is None:
+            self.mode.discard(mo.DECOM)
+            self.cursor_position()
+            return
+        x, y, attrs, g0, g1, charset, origin, wrap = self._saved
+        self.g0_charset, self.g1_charset, self.charset = g0, g1, charset
+        self._update_charset_map()
+        for flag, mode in ((origin, mo.DECOM), (wrap, mo.DECAWM)):
+            if flag:
+                self.mode.add(mode)
+            else:
+                self.mode.discard(mode)
+        self.cursor.x, self.cursor.y, self.cursor.attrs = x, y, attrs
+        self.ensure_hbounds()
+        self.ensure_vbounds(use_margins=True)
+
+    def cursor_position(self, line: int | None = None, column: int | None = None) -> None:
+        """CUP; in origin mode a row past the region stops at its bottom (pyte ignores it)."""
+        y = (line or 1) - 1
+        if self.margins is not None and mo.DECOM in self.mode:
+            y = min(y + self.margins.top, self.margins.bottom)
+        self.cursor.x, self.cursor.y = (column or 1) - 1, y
+        self.ensure_hbounds()
+        self.ensure_vbounds()
+
+    def cursor_down(self, count: int | None = None) -> None:
+        """CUD: stops at the bottom margin, or at the last row when already below it."""
+        _, bottom = self.margins or (0, self.lines - 1)
+        limit = bottom if self.cursor.y <= bottom else self.lines - 1
+        self.cursor.y = min(self.cursor.y + (count or 1), limit)
+
+    def cursor_up(self, count: int | None = None) -> None:
+        """CUU: stops at the top margin, or at the first row when already above it."""
+        top, _ = self.margins or (0, self.lines - 1)
+        limit = top if self.cursor.y >= top else 0
+        self.cursor.y = max(self.cursor.y - (count or 1), limit)
+
+    def forward_tab(self, count: int | None = None) -> None:
+        for _ in range(min(count or 1, self.columns)):
+            self.tab()
+
+    def back_tab(self, count: int | None = None) -> None:
+        """CBT: back to the previous tab stop, `count` times."""
+        for _ in range(min(count or 1, self.columns)):
+            stops = [stop for stop in self.tabstops if stop < self.cursor.x]
+            self.cursor.x = max(stops, default=0)
+
+    def soft_reset(self) -> None:
+        """DECSTR: modes, margins, attributes and the saved cursor back to their defaults."""
+        self.mode.discard(mo.IRM)
+        self.mode.discard(mo.DECOM)
+        self.mode.add(mo.DECAWM)
+        self.mode.add(mo.DECTCEM)
+        self.cursor.hidden = False
+        self.margins = None
+        self.cursor.attrs = self.default_char
+        self.application_cursor = self.application_keypad = False
+        self._saved = None
+
+    # -- character sets --------------------------------------------------------------------
+
+    def define_charset(self, code: str, mode: str) -> None:
+        """G0/G1 designation. pyte ignores it in UTF-8 mode; xterm and tmux honour DEC line
+        drawing (`0`) and ASCII (`B`), which full-screen programs use for box edges."""
+        table = {"0": charsets.VT100_MAP, "B": charsets.LAT1_MAP}.get(code)
+        if table is None:
+            return
+        if mode == "(":
+            self.g0_charset = table
+        else:
+            self.g1_charset = table
+        self._update_charset_map()
+
+    def shift_in(self) -> None:
+        self.charset = 0
+        self._update_charset_map()
+
+    def shift_out(self) -> None:
+        self.charset = 1
+        self._update_charset_map()
+
+    def _update_charset_map(self) -> None:
+        table = self.g1_charset if self.charset else self.g0_charset
+        self._charset_map = None if table is charsets.LAT1_MAP else table
+
+    # -- modes -----------------------------------------------------------------------------
+
+    def set_mode(self, *modes: int, **kwargs: Any) -> None:
+        self._modes(modes, True, private=bool(kwargs.get("private")))
+
+    def reset_mode(self, *modes: int, **kwargs: Any) -> None:
+        self._modes(modes, False, private=bool(kwargs.get("private")))
+
+    def _modes(self, modes: Iterable[int], on: bool, *, private: bool) -> None:
+        for mode in modes:
+            if private:
+                self._private_mode(mode, on)
+            elif mode in (4, 20):  # IRM, LNM
+                if on:
+                    self.mode.add(mode)
+                else:
+                    self.mode.discard(mode)
+
+    def _private_mode(self, mode: int, on: bool) -> None:
+        if mode == 1:
+            self.application_cursor = on
+        elif mode == 3:
+            # DECCOLM: tmux and xterm (by default) keep the width but clear and home.
+            self.margins = None
+            self.erase_in_display(2)
+            self.cursor_position()
+        elif mode in (5, 6, 7, 25):
+            if on:
+                Screen.set_mode(self, mode, private=True)
+            else:
+                Screen.reset_mode(self, mode, private=True)
+        elif mode in (47, 1047, 1049):
+            if on:
+                self._enter_alternate(save_cursor=mode == 1049)
+            else:
+                self._leave_alternate(restore_cursor=mode == 1049)
+        elif mode == 1048:
+            if on:
+                self.save_cursor()
+            else:
+                self.restore_cursor()
+        elif mode in (9, 1000, 1002, 1003):
+            if on:
+                self.mouse_tracking = MouseTracking(mode)
+            elif self.mouse_tracking is MouseTracking(mode):
+                self.mouse_tracking = MouseTracking.OFF
+        elif mode == 1006:
+            self.mouse_sgr = on
+        elif mode == 1004:
+            self.focus_events = on
+        elif mode == 2004:
+            self.bracketed_paste = on
+        elif mode == 2026:
+            self.synchronized_since = time.monotonic() if on else None
+
+    def _enter_alternate(self, *, save_cursor: bool) -> None:
+        """Switch to a clear alternate screen (tmux clears it on every entry)."""
+        if save_cursor:
+            self._alternate_saved = (self.cursor.x, self.cursor.y, self.cursor.attrs)
+        if self._main_buffer is not None:
+            return
+        self._main_buffer = self.buffer
+        self.buffer = _Buffer(self._blank_line)
+        self.dirty.update(range(self.lines))
+
+    def _leave_alternate(self, *, restore_cursor: bool) -> None:
+        if self._main_buffer is not None:
+            self.buffer, self._main_buffer = self._main_buffer, None
+            self.dirty.update(range(self.lines))
+        if restore_cursor and self._alternate_saved is not None:
+            self.cursor.x, self.cursor.y, self.cursor.attrs = self._alternate_saved
+            self._alternate_saved = None
+            self.ensure_hbounds()
+            self.ensure_vbounds()
+
+    # -- attributes ------------------------------------------------------------------------
+
+    def _graphic_rendition(self, params: str) -> Cell:
+        """The attributes after SGR `params` (pyte's rules, plus dim and colon forms)."""
+        if params in {"", "0"}:
+            return self.default_char
+        values = _sgr_values(params)
+        changes: dict[str, Any] = {}
+        while values:
+            code = values.pop()
+            if code == 0:
+                changes = dict(self.default_char._asdict())
+            elif code in _FLAGS:
+                changes.update(_FLAGS[code])
+            elif code in (38, 48):
+                colour = _extended_colour(values)
+                if colour is not None:
+                    changes["fg" if code == 38 else "bg"] = colour
+            else:
+                found = _colour(code)
+                if found is not None:
+                    changes[found[0]] = found[1]
+        attrs: Cell = self.cursor.attrs._replace(**changes)
+        return attrs
+
+    def select_graphic_rendition(self, *attrs: int) -> None:
+        """pyte's entry point, for callers that drive the screen directly."""
+        self.cursor.attrs = self._graphic_rendition(";".join(map(str, attrs)))
+
+    # -- size ------------------------------------------------------------------------------
+
+    def resize(self, lines: int | None = None, columns: int | None = None) -> None:
+        """A new size. Fewer lines first drops blank lines below the cursor, then moves lines
+        from the top into the scrollback (as tmux does); more lines bring scrollback back.
+        Columns are clipped, not reflowed (pyte's rule; tmux reflows wrapped lines)."""
+        lines = max(1, lines or self.lines)
+        columns = max(1, columns or self.columns)
+        if (lines, columns) == (self.lines, self.columns):
+            return
+        if lines != self.lines:
+            self.cursor.y = self._fit(self.buffer, lines, self.cursor.y, self._main_buffer is None)
+            if self._main_buffer is not None:
+                self._fit(self._main_buffer, lines, self.lines - 1, keep=True)
+        if columns < self.columns:
+            for buffer in filter(None, (self.buffer, self._main_buffer)):
+                for line in buffer.values():
+                    for x in [x for x in line if x >= columns]:
+                        del line[x]
+        elif columns > self.columns:
+            self.tabstops.update(range((self.columns + 7) // 8 * 8, columns, 8))
+        self.tabstops = {stop for stop in self.tabstops if stop < columns}
+        self.lines, self.columns = lines, columns
+        self.margins = None
+        self.ensure_hbounds()
+        self.ensure_vbounds()
+        self.dirty = set(range(lines))
+
+    def _fit(self, buffer: dict[int, Line], lines: int, cursor_y: int, keep: bool) -> int:
+        """Make `buffer` `lines` tall; returns the cursor's new row. `keep` sends lines that
+        leave the top to the scrollback and takes them back when growing."""
+        old = self.lines
+        if lines < old:
+            excess = old - lines
+            below = old - 1
+            while excess and below > cursor_y and not buffer.get(below):
+                buffer.pop(below, None)
+                below -= 1
+                excess -= 1
+            for y in range(old):
+                line = buffer.pop(y, None)
+                if y < excess:
+                    if keep and line is not None and self.history.maxlen:
+                        self.history.append(line)
+                        self.history_count += 1
+                elif line is not None:
+                    buffer[y - excess] = line
+            return max(0, cursor_y - excess)
+        grow = min(lines - old, len(self.history)) if keep else 0
+        if grow:
+            for y in range(old - 1, -1, -1):
+                line = buffer.pop(y, None)
+                if line is not None:
+                    buffer[y + grow] = line
+            for y in range(grow - 1, -1, -1):
+                buffer[y] = self.history.pop()
+        return cursor_y + grow
+
+
+class _Buffer(dict[int, Line]):
+    """Rows by index, a fresh blank line for a row never written (pyte's `defaultdict`)."""
+
+    __slots__ = ("_factory",)
+
+    def __init__(self, factory: Callable[[], Line]) -> None:
+        super().__init__()
+        self._factory = factory
+
+    def __missing__(self, y: int) -> Line:
+        line = self[y] = self._factory()
+        return line
+
+
+def _numbers(params: str) -> tuple[int, ...]:
+    """CSI parameters as numbers: empty ones are 0, sub-parameters after `:` ignored, each
+    capped at `MAX_PARAMETER`."""
+    if not params:
+        return ()
+    numbers = []
+    for part in params.split(";"):
+        head = part.split(":", 1)[0]
+        numbers.append(min(int(head), MAX_PARAMETER) if head.isdigit() else 0)
+    return tuple(numbers)

@@ -1,0 +1,871 @@
+"""Record the terminal-emulator corpus: `python -m tests.terminal.record [NAME ...]`.
+
+Writes `corpus/<name>.bin` (exactly the bytes a program wrote to its terminal) and
+`corpus/manifest.json` (per stream: cols, rows, a description and how it was made). With names,
+only those streams are recorded again; the others keep their files and manifest entries.
+
+Real programs (vim, less, top, htop, bash) run under a PTY of the stream's size with
+TERM=xterm-256color and LANG=C.UTF-8, in a scratch directory that is also their HOME, driven by
+keystrokes; each step waits for the output to go quiet (or for an expected text). Nobody answers
+their terminal queries (DA, DSR, OSC 10/11), as if the terminal did not support them. One session
+can give several streams: each is everything written up to a step, so a stream ends in the state
+worth comparing (vim's split windows, not the shell after vim). The targeted features come from
+synthetic streams built here; they stay within what xterm and tmux agree on (see the test
+module's docstring for the places where they do not).
+
+The recordings are committed: the tests need neither the programs nor this script. Recording
+again gives different bytes (clocks, process lists, timing), which is fine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import select
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ptyprocess import PtyProcess
+
+CORPUS = Path(__file__).parent / "corpus"
+MANIFEST = CORPUS / "manifest.json"
+MAX_BYTES = 200_000
+"""A stream stays small enough to read in a diff and to feed quickly."""
+
+ESC = "\x1b"
+CSI = "\x1b["
+
+
+@dataclass(frozen=True)
+class Stream:
+    name: str
+    cols: int
+    rows: int
+    description: str
+    how: str
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One way of making streams: a synthetic builder, or a program session with checkpoints."""
+
+    streams: tuple[Stream, ...]
+    make: Callable[[Path], dict[str, bytes]]
+    """Given a scratch directory, the bytes of every stream it makes, by name."""
+    needs: str | None = None
+    """A program that must be installed to record it."""
+
+
+RECORDINGS: list[Recording] = []
+
+
+def cup(row: int, col: int) -> str:
+    """Cursor position, 1-based as on the wire."""
+    return f"{CSI}{row};{col}H"
+
+
+def synthetic(
+    name: str, cols: int, rows: int, description: str
+) -> Callable[[Callable[[int, int], str]], Callable[[int, int], str]]:
+    """Register a builder of a synthetic stream (text; encoded as UTF-8)."""
+
+    def register(build: Callable[[int, int], str]) -> Callable[[int, int], str]:
+        how = f"synthetic: {build.__name__}({cols}, {rows}) in tests/terminal/record.py"
+        RECORDINGS.append(
+            Recording(
+                (Stream(name, cols, rows, description, how),),
+                lambda _scratch: {name: build(cols, rows).encode()},
+            )
+        )
+        return build
+
+    return register
+
+
+# -- synthetic streams ------------------------------------------------------------------------
+
+
+@synthetic(
+    "sgr_attributes",
+    80,
+    24,
+    "SGR: each attribute alone and combined, resets (22-29, 39, 49, 0), 16, 256 and 24-bit colours",
+)
+def sgr_attributes(cols: int, rows: int) -> str:
+    lines = [
+        f"plain {CSI}1mbold{CSI}0m {CSI}2mdim{CSI}0m {CSI}3mitalic{CSI}0m {CSI}4munderline{CSI}0m "
+        f"{CSI}5mblink{CSI}0m {CSI}7mreverse{CSI}0m {CSI}9mstrike{CSI}0m {CSI}mempty-reset",
+        f"{CSI}1;2mbold+dim{CSI}22m normal {CSI}1;3;4;7;9mall{CSI}23m-it{CSI}24m-ul{CSI}27m-rev"
+        f"{CSI}29m-strike{CSI}22m-bold {CSI}5mblink{CSI}25m-blink{CSI}m",
+        "fg: "
+        + "".join(f"{CSI}{30 + n}m{n}" for n in range(8))
+        + f"{CSI}39m|"
+        + "".join(f"{CSI}{90 + n}m{n}" for n in range(8))
+        + f"{CSI}m bold: "
+        + "".join(f"{CSI}1;{30 + n}m{n}" for n in range(8))
+        + f"{CSI}m",
+        "bg: "
+        + "".join(f"{CSI}{40 + n}m {n}" for n in range(8))
+        + f"{CSI}49m|"
+        + "".join(f"{CSI}{100 + n}m {n}" for n in range(8))
+        + f"{CSI}m",
+        "256 fg: "
+        + "".join(
+            f"{CSI}38;5;{n}m#"
+            for n in [*range(16), 16, 52, 88, 124, 160, 196, 202, 208, 226, 231, 232, 244, 255]
+        )
+        + f"{CSI}m",
+        "256 bg: "
+        + "".join(f"{CSI}48;5;{n}m " for n in [*range(16), 17, 54, 91, 128, 165, 214, 236, 250])
+        + f"{CSI}m",
+        "24-bit: "
+        + "".join(f"{CSI}48;2;{n * 8};{255 - n * 8};128m " for n in range(32))
+        + f"{CSI}m",
+        f"{CSI}38;2;255;128;0morange {CSI}38;2;0;0;0;48;2;255;255;255mblack on white{CSI}m "
+        f"{CSI}38;5;9mA{CSI}91mB{CSI}38;2;255;0;0mC{CSI}31mD{CSI}1;31mE{CSI}m",
+        f"{CSI}31;42mcolours{CSI}39mdefault-fg{CSI}49mdefault-bg{CSI}0m "
+        f"{CSI}7;31;44mreverse colours{CSI}27m plain{CSI}m",
+        f"{CSI}1;4;38;5;202;48;2;10;20;30mone SGR, many{CSI}0m {CSI};1mempty-first{CSI}m "
+        f"{CSI}3;2;38;5;2mdim italic, colour 2 is not dim{CSI}m",
+        f"{CSI}44merase{CSI}K{CSI}m",
+        f"{CSI}4;43munderlined erase{CSI}K{CSI}m",
+        f"{CSI}7mreverse erase{CSI}K{CSI}m",
+        f"{CSI}1;35mbold magenta erase{CSI}K{CSI}m",
+    ]
+    return f"{CSI}H{CSI}2J" + "\r\n".join(lines) + f"\r\n{CSI}1;32mstill bold green"
+
+
+@synthetic("tabs", 60, 8, "tab stops: defaults, HTS, TBC 0 and 3, CBT, tabs at the margin")
+def tabs(cols: int, rows: int) -> str:
+    return "".join(
+        [
+            "a\tb\tc\td\te\tf\tg\th",
+            "\r\n" + "X" * 40 + "\r\tY\tZ",  # tabs move without erasing
+            f"\r\n{CSI}3g",  # clear every stop
+            *(f"{CSI}{column}G{ESC}H" for column in (5, 13, 30)),
+            "\rq\tr\ts\tt\tu",  # past the last stop: the right margin
+            f"\r\n{CSI}13G{CSI}0g\rv\tw\tx",  # clear the stop at column 13
+            f"\r\n\tA\tB\tC{CSI}ZD{CSI}2ZE",  # CBT: back one stop, then two
+            f"\r\n{CSI}3g\tno-stops-left",  # no stop at all: straight to the margin
+            "\r\nend\t",
+        ]
+    )
+
+
+@synthetic(
+    "autowrap",
+    20,
+    8,
+    "autowrap: writing in the last column, CR after it, DECAWM off, wrap at the bottom scrolls",
+)
+def autowrap(cols: int, rows: int) -> str:
+    return "".join(
+        [
+            "ABCDEFGHIJKLMNOPQRST",  # exactly the width: the next character wraps
+            "uv",
+            cup(3, cols) + "Z\ry",  # CR clears the pending wrap
+            cup(4, cols - 1) + "12",  # fills the row; the pending wrap is dropped by CUP
+            cup(5, 1) + "row five",
+            cup(6, 1) + f"{CSI}?7l" + "abcdefghijklmnopqrstuvwxyz" + f"{CSI}?7h",
+            cup(7, 15) + "wrap-around",
+            cup(8, cols) + "EF",  # wraps on the last row: the screen scrolls
+        ]
+    )
+
+
+@synthetic(
+    "cursor_save_restore",
+    40,
+    10,
+    "DECSC/DECRC (position, attributes, charset) and CSI s/u, saved twice, restored twice",
+)
+def cursor_save_restore(cols: int, rows: int) -> str:
+    return "".join(
+        [
+            f"{CSI}2J" + cup(2, 5) + f"{CSI}1;32mSaved{ESC}7",
+            f"{CSI}0m" + cup(8, 1) + "other text",
+            f"{ESC}8R",  # bold green, right after "Saved"
+            cup(4, 4) + f"{CSI}4;35m{CSI}s",
+            f"{CSI}0m" + cup(9, 30) + "xx",
+            f"{CSI}uU",
+            f"{CSI}0m" + cup(6, 1) + f"{ESC}(0{ESC}7{ESC}(B" + cup(6, 20) + "ascii",
+            f"{ESC}8qqq{ESC}(B",  # the saved charset draws lines
+            cup(7, 1) + f"{ESC}7" + cup(7, 10) + f"{ESC}7" + cup(1, 1) + f"{ESC}8second",
+            f"{ESC}8again",
+        ]
+    )
+
+
+@synthetic(
+    "erase",
+    40,
+    12,
+    "EL 0/1/2, ED 0/1 and 3, ECH (with counts 0 and past the margin), each with a background",
+)
+def erase(cols: int, rows: int) -> str:
+    fill = "".join(cup(row, 1) + chr(ord("a") + row - 1) * cols for row in range(1, rows + 1))
+    return "".join(
+        [
+            fill,
+            f"{CSI}43m" + cup(3, 20) + f"{CSI}1J",  # rows 1-2 and row 3 up to column 20
+            f"{CSI}46m" + cup(10, 25) + f"{CSI}0J",  # from row 10 column 25 to the end
+            f"{CSI}44m" + cup(4, 10) + f"{CSI}K",
+            f"{CSI}42m" + cup(5, 10) + f"{CSI}1K",
+            f"{CSI}0;7m" + cup(6, 10) + f"{CSI}2K",
+            f"{CSI}0;45m" + cup(7, 5) + f"{CSI}5X",
+            f"{CSI}41m" + cup(8, 35) + f"{CSI}20X",
+            f"{CSI}0m" + cup(9, 3) + f"{CSI}0X",
+            f"{CSI}3J",  # scrollback only: the screen stays
+            cup(9, 12) + "end",
+        ]
+    )
+
+
+@synthetic(
+    "scroll_region",
+    40,
+    12,
+    "DECSTBM: LF at the bottom margin, RI at the top, SU/SD, a coloured scrolled-in line, "
+    "LF and RI outside the region",
+)
+def scroll_region(cols: int, rows: int) -> str:
+    fill = "".join(
+        cup(row, 1) + f"{CSI}{31 + row % 6}mline {row:02d}{CSI}m" for row in range(1, rows + 1)
+    )
+    return "".join(
+        [
+            fill,
+            f"{CSI}4;9r",
+            cup(9, 1) + "\n\nfirst-new\r\nsecond-new",
+            cup(4, 1) + f"{ESC}Mreverse-indexed",
+            f"{CSI}2S{CSI}1T",
+            f"{CSI}41m" + cup(9, 1) + f"\n{CSI}0mred line above",
+            cup(12, 1) + "\n\nbottom",  # below the region: no scrolling
+            cup(1, 1) + f"{ESC}Mtop",  # above the region: no scrolling
+            f"{CSI}r",
+            cup(2, 30) + "end",
+        ]
+    )
+
+
+@synthetic(
+    "insert_delete",
+    40,
+    10,
+    "IL/DL (also inside a region, with a background), ICH/DCH/ECH, insert mode (IRM)",
+)
+def insert_delete(cols: int, rows: int) -> str:
+    fill = "".join(
+        cup(row, 1) + f"row {row} " + "abcdefghijklmnopqrstuvwxyz" for row in range(1, rows + 1)
+    )
+    return "".join(
+        [
+            fill,
+            cup(3, 1) + f"{CSI}44m{CSI}2L{CSI}0m",
+            cup(6, 1) + f"{CSI}M",
+            cup(8, 5) + f"{CSI}3@",
+            cup(9, 5) + f"{CSI}42m{CSI}2P{CSI}0m",
+            cup(10, 3) + f"{CSI}4X",
+            cup(1, 5) + f"{CSI}4hINS{CSI}4l",
+            f"{CSI}2;5r" + cup(3, 1) + f"{CSI}Linserted in region{CSI}r",
+            cup(9, 1) + f"{CSI}5M",
+            cup(10, 30) + "end",
+        ]
+    )
+
+
+@synthetic(
+    "alt_screen_1049",
+    40,
+    10,
+    "1049: the alternate screen is drawn, then left: the primary text, cursor and attributes "
+    "come back",
+)
+def alt_screen_1049(cols: int, rows: int) -> str:
+    primary = "".join(
+        cup(row, 1) + f"{CSI}3{row % 8}mprimary line {row}{CSI}m" for row in range(1, rows + 1)
+    )
+    return "".join(
+        [
+            primary,
+            cup(6, 8) + f"{CSI}1;33m",
+            f"{CSI}?1049h",
+            f"{CSI}0;44m{CSI}H{CSI}2J" + cup(3, 5) + "ALTERNATE SCREEN",
+            cup(9, 1) + f"{CSI}0mstatus{CSI}K",
+            f"{CSI}?1049l",
+            "back",
+        ]
+    )
+
+
+@synthetic(
+    "alt_screen_47",
+    40,
+    10,
+    "1047 entered and left (no cursor restore), then 47 entered: ends on the alternate screen",
+)
+def alt_screen_47(cols: int, rows: int) -> str:
+    primary = "".join(cup(row, 1) + f"primary {row}" for row in range(1, rows + 1))
+    return "".join(
+        [
+            primary,
+            cup(3, 12),
+            f"{CSI}?1047h",
+            "alt-1047" + cup(5, 5) + "moved",
+            f"{CSI}?1047l",
+            "after-1047",
+            f"{CSI}?47h",
+            cup(2, 2) + f"{CSI}7min 47{CSI}m",  # blank: 1047 cleared it on leaving
+        ]
+    )
+
+
+@synthetic(
+    "origin_mode",
+    40,
+    12,
+    "DECOM: addressing relative to the region, clamping to it, VPA, scrolling, leaving it",
+)
+def origin_mode(cols: int, rows: int) -> str:
+    fill = "".join(cup(row, 1) + f"{row:02d}" + "." * 20 for row in range(1, rows + 1))
+    return "".join(
+        [
+            fill,
+            f"{CSI}4;9r{CSI}?6h",
+            cup(1, 1) + "O1",
+            cup(3, 10) + "O2",
+            cup(20, 5) + "B\nscrolled",
+            f"{CSI}2dV",
+            f"{CSI}?6l" + "top",
+            f"{CSI}r",
+            cup(12, 1) + "last",
+        ]
+    )
+
+
+@synthetic(
+    "line_drawing",
+    40,
+    10,
+    "DEC special graphics: ESC ( 0 boxes, ESC ) 0 with SO/SI, the whole table, back to ASCII",
+)
+def line_drawing(cols: int, rows: int) -> str:
+    box = ["lqqqqwqqqqk", "x    x    x", "tqqqqnqqqqu", "x    x    x", "mqqqqvqqqqj"]
+    return "".join(
+        [
+            f"{ESC}(0" + "\r\n".join(box) + f"{ESC}(B ascii again",
+            f"\r\n{ESC})0\x0elqk\x0fabc\x0exqx\x0f",
+            f"\r\n{ESC}(0`afgjklmnopqrstuvwxyz{{|}}~{ESC}(B",
+            "\r\nqqq (plain q)",
+        ]
+    )
+
+
+@synthetic(
+    "cjk_emoji",
+    21,
+    8,
+    "wide characters wrapping at the right margin (even and odd), emoji, combining marks, "
+    "a wide character overwritten on its left half, half-width and full-width forms",
+)
+def cjk_emoji(cols: int, rows: int) -> str:
+    return "".join(
+        [
+            "a中文字符漢字テスト日",  # 1 + 20 columns: fills the row exactly
+            "本語",  # wraps to the next row
+            cup(3, 1) + "中" * 10 + "文",  # column 21 is left empty: 文 wraps
+            cup(5, 1) + "😀 🎉 🚀 ok",
+            cup(6, 1) + "e\u0301 a\u0308 n\u0303 o\u0302 done",
+            cup(7, 1) + "中文字" + cup(7, 3) + "y",  # over the left half of 文
+            cup(8, 1) + "ｶﾀｶﾅＡＢ end",
+        ]
+    )
+
+
+@synthetic(
+    "cursor_movement",
+    40,
+    10,
+    "CUU/CUD/CUF/CUB/CNL/CPL/CHA/VPA/HPA/HVP with counts, 0 and clamping; CUP with missing "
+    "parameters; BS",
+)
+def cursor_movement(cols: int, rows: int) -> str:
+    return "".join(
+        [
+            cup(5, 10) + "*",
+            f"{CSI}2Aa{CSI}Bb{CSI}3Cc{CSI}2Dd{CSI}Ee{CSI}2Ff{CSI}30Gg{CSI}8dh{CSI}15`i",
+            f"{CSI}0Aj{CSI}99Ak{CSI}99Bl{CSI}99Dn",
+            f"{CSI};5Ho{CSI}3;Hp{CSI}Hq{CSI}5;5fr{CSI}50;50Hs",
+            cup(7, 1) + "\bt",
+            cup(8, 5) + "u\b\bv",
+            cup(10, 20),
+        ]
+    )
+
+
+@synthetic(
+    "log_flood",
+    80,
+    24,
+    "a coloured log of 1,100 lines scrolling through the screen, some lines wrapping",
+)
+def log_flood(cols: int, rows: int) -> str:
+    rng = random.Random(7)
+    levels = [("INFO ", "32"), ("DEBUG", "2;37"), ("WARN ", "1;33"), ("ERROR", "1;37;41")]
+    lines = []
+    for n in range(1100):
+        level, colour = levels[0 if n % 7 else rng.randrange(4)]
+        path = "/".join(rng.choice(["api", "v1", "items", "users", "orders"]) for _ in range(3))
+        line = (
+            f"{CSI}2m12:{n // 600:02d}:{n // 10 % 60:02d}.{n * 37 % 1000:03d}{CSI}0m "
+            f"{CSI}{colour}m{level}{CSI}0m {CSI}36mworker-{n % 4}{CSI}0m "
+            f"GET /{path}/{rng.randrange(10_000)} -> {rng.choice([200, 200, 201, 404, 500])} "
+            f"in {rng.randrange(1, 900)}ms"
+        )
+        if n % 53 == 0:
+            line += " payload=" + "".join(rng.choice("abcdef0123456789") for _ in range(90))
+        lines.append(line)
+    return "\r\n".join(lines)
+
+
+@synthetic(
+    "agent_tui",
+    100,
+    30,
+    "an agent TUI redrawing its live area in place: spinner, boxed prompt, progress bar, diff "
+    "lines, 256 and 24-bit colours, synchronized output marks, cursor shown at the prompt",
+)
+def agent_tui(cols: int, rows: int) -> str:
+    spinner = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+    grey = f"{CSI}38;5;244m"
+    reset = f"{CSI}0m"
+
+    def live(frame: int) -> list[str]:
+        done = frame * (cols - 30) // 59
+        bar = (
+            "".join(f"{CSI}38;2;{80 + x * 2};{200 - x};255m█" for x in range(done))
+            + f"{CSI}48;5;236m"
+            + " " * (cols - 30 - done)
+        )
+        prompt = "refactor the parser" if frame > 40 else ""
+        return [
+            f"{CSI}38;2;215;119;87m{spinner[frame % len(spinner)]} Thinking… {reset}"
+            f"{grey}({frame // 4}s · ↓ {frame * 37} tokens · esc to interrupt){reset}",
+            "",
+            f"{grey}╭{'─' * (cols - 2)}╮{reset}",
+            f"{grey}│{reset} > {prompt}{CSI}{cols}G{grey}│{reset}",
+            f"{grey}╰{'─' * (cols - 2)}╯{reset}",
+            f"  {CSI}2m? for shortcuts{reset}{CSI}{cols - 16}G{CSI}38;5;141m● high effort{reset}",
+            f"  {bar}{reset} {frame * 100 // 59:3d}%",
+        ]
+
+    def draw(frame: int) -> str:
+        return "\r\n".join(f"{CSI}2K{line}" for line in live(frame))
+
+    messages = [
+        [f"{CSI}1m● Read{reset}(src/parser.py)", f"  ⎿  Read {CSI}1m412{reset} lines"],
+        [
+            f"{CSI}1m● Update{reset}(src/parser.py)",
+            f"  {CSI}48;2;20;60;20m+    tokens = list(lex(source)){CSI}K{reset}",
+            f"  {CSI}48;2;70;20;20m-    tokens = lex(source){CSI}K{reset}",
+            f"  {CSI}3;38;5;110m  context line, italic{reset}",
+        ],
+        [f"{CSI}1m● Bash{reset}(pytest -q)", f"  ⎿  {CSI}32m128 passed{reset} in 2.31s"],
+        ["I changed the parser to materialise the tokens once; the tests pass."],
+        [f"{CSI}38;5;208m⚠{reset} one warning: unused import {CSI}4mre{reset}"],
+    ]
+    height = len(live(0))
+    out = [f"{CSI}?25l{CSI}H{CSI}2J", f"{CSI}1;38;5;39m✻ Welcome to the agent{reset}\r\n\r\n"]
+    out.append(draw(0))
+    for frame in range(1, 60):
+        out.append(f"{CSI}?2026h\r{CSI}{height - 1}A")
+        if frame % 12 == 0:
+            out.append(f"{CSI}J" + "\r\n".join(messages[frame // 12 - 1]) + "\r\n\r\n")
+        out.append(draw(frame) + f"{CSI}?2026l")
+    out.append(f"{CSI}3A{CSI}{5 + len('refactor the parser')}G{CSI}?25h")
+    return "".join(out)
+
+
+# -- programs under a PTY ---------------------------------------------------------------------
+
+
+class Terminal:
+    """A program under a PTY of a fixed size; keeps every byte it writes."""
+
+    def __init__(
+        self, argv: list[str], cols: int, rows: int, scratch: Path, **extra_env: str
+    ) -> None:
+        env = {
+            "TERM": "xterm-256color",
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "HOME": str(scratch),
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LESSHISTFILE": "-",
+            "HISTFILE": "",
+            **extra_env,
+        }
+        self.process = PtyProcess.spawn(argv, cwd=str(scratch), env=env, dimensions=(rows, cols))
+        self.output = bytearray()
+        self.ended = False
+
+    def _read(self, timeout: float) -> bool:
+        """Read what is available within `timeout`; False when nothing came."""
+        if self.ended:
+            return False
+        ready, _, _ = select.select([self.process.fd], [], [], timeout)
+        if not ready:
+            return False
+        try:
+            data = os.read(self.process.fd, 65536)
+        except OSError:  # EIO: the program has gone and the PTY is closed
+            data = b""
+        if not data:
+            self.ended = True
+            return False
+        self.output += data
+        return True
+
+    def settle(self, quiet: float = 0.4, limit: float = 15.0) -> None:
+        """Read until the program has written nothing for `quiet` seconds."""
+        deadline = time.monotonic() + limit
+        while self._read(quiet):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the program never went quiet")
+
+    def wait_for(self, text: bytes, count: int = 1, limit: float = 15.0) -> None:
+        """Read until `text` has appeared `count` times in everything written, then settle."""
+        deadline = time.monotonic() + limit
+        while self.output.count(text) < count:
+            if time.monotonic() > deadline or self.ended:
+                raise RuntimeError(f"{text!r} did not appear {count} times")
+            self._read(0.1)
+        self.settle()
+
+    def run_for(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not self.ended:
+            self._read(0.05)
+
+    def keys(self, keys: str) -> None:
+        self.process.write(keys.encode())
+        self.settle()
+
+    def wait_exit(self, limit: float = 15.0) -> None:
+        deadline = time.monotonic() + limit
+        while not self.ended:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the program did not exit")
+            self._read(0.1)
+
+    def close(self) -> None:
+        if self.process.isalive():
+            self.process.terminate(force=True)
+
+    def recorded(self) -> bytes:
+        return bytes(self.output)
+
+
+PTY_NOTE = "under a {cols}x{rows} PTY (TERM=xterm-256color, LANG=C.UTF-8), queries unanswered"
+
+
+def program(
+    needs: str, streams: Iterable[Stream]
+) -> Callable[[Callable[[Path], dict[str, bytes]]], Callable[[Path], dict[str, bytes]]]:
+    def register(make: Callable[[Path], dict[str, bytes]]) -> Callable[[Path], dict[str, bytes]]:
+        RECORDINGS.append(Recording(tuple(streams), make, needs))
+        return make
+
+    return register
+
+
+SAMPLE_PY = "\n".join(
+    line
+    for n in range(40)
+    for line in (
+        f"def handler_{n}(request: dict[str, int]) -> int:",
+        f'    """Handle request number {n}."""',
+        f"    total = request.get('count', {n}) * {n + 1}  # running total",
+        "    return total",
+        "",
+    )
+)
+
+VIM_SCRIPT = (
+    r'printf "\033[1mbefore vim\033[0m\n"; exec vim -u NONE -i NONE -N -n '
+    '-c "syntax on" -c "set number laststatus=2 ruler" sample.py'
+)
+VIM = f"sh -c {shlex.quote(VIM_SCRIPT)}"
+
+
+@program(
+    "vim",
+    (
+        Stream(
+            "vim_scroll",
+            80,
+            24,
+            "vim on a Python file with syntax colours and line numbers, scrolled",
+            f"{VIM} {PTY_NOTE.format(cols=80, rows=24)}; keys <C-f> <C-d> 10j zz; cut there",
+        ),
+        Stream(
+            "vim_split",
+            80,
+            24,
+            "vim after inserting lines, :split, :vsplit and a window move",
+            f"{VIM} {PTY_NOTE.format(cols=80, rows=24)}; after vim_scroll's keys: "
+            "o<text><Esc> :split :vsplit <C-w>l; cut there",
+        ),
+        Stream(
+            "vim_quit",
+            80,
+            24,
+            "a whole vim session to :qa!: the primary screen and cursor come back",
+            f"{VIM} {PTY_NOTE.format(cols=80, rows=24)}; after vim_split's keys: :qa!; "
+            "until vim exits",
+        ),
+    ),
+)
+def record_vim(scratch: Path) -> dict[str, bytes]:
+    (scratch / "sample.py").write_text(SAMPLE_PY)
+    terminal = Terminal(["sh", "-c", VIM_SCRIPT], 80, 24, scratch)
+    try:
+        terminal.wait_for(b"Top")
+        for keys in ("\x06", "\x04", "10j", "zz"):
+            terminal.keys(keys)
+        scroll = terminal.recorded()
+        terminal.keys("o# inserted by the recorder\r# a second line\x1b")
+        for keys in (":split\r", ":vsplit\r", "\x17l"):
+            terminal.keys(keys)
+        split = terminal.recorded()
+        terminal.process.write(b":qa!\r")
+        terminal.wait_exit()
+        return {"vim_scroll": scroll, "vim_split": split, "vim_quit": terminal.recorded()}
+    finally:
+        terminal.close()
+
+
+def sample_log(colour: bool = True) -> str:
+    rng = random.Random(3)
+    lines = []
+    for n in range(400):
+        level = rng.choice(["INFO", "INFO", "INFO", "WARN", "ERROR"])
+        sgr = {"INFO": "32", "WARN": "33", "ERROR": "1;31"}[level]
+        shown = f"\x1b[{sgr}m{level:<5}\x1b[0m" if colour else f"{level:<5}"
+        lines.append(
+            f"{n:04d} {shown} job-{rng.randrange(100):02d} "
+            f"{rng.choice(['started', 'finished', 'retried', 'timed out'])} "
+            f"after {rng.randrange(1, 5000)} ms"
+        )
+    return "\n".join(lines) + "\n"
+
+
+LESS = "less -R app.log"
+
+
+@program(
+    "less",
+    (
+        Stream(
+            "less_page",
+            80,
+            24,
+            "less -R on a coloured log, paged forward twice",
+            f"{LESS} {PTY_NOTE.format(cols=80, rows=24)}; keys <Space> <Space>; cut there",
+        ),
+        Stream(
+            "less_search",
+            80,
+            24,
+            "less -R after a search: highlighted matches (reverse video)",
+            f"{LESS} {PTY_NOTE.format(cols=80, rows=24)}; after less_page's keys: /timed out<CR> n;"
+            " cut there",
+        ),
+    ),
+)
+def record_less(scratch: Path) -> dict[str, bytes]:
+    (scratch / "app.log").write_text(sample_log())
+    terminal = Terminal(LESS.split(), 80, 24, scratch)
+    try:
+        terminal.wait_for(b"app.log")
+        terminal.keys(" ")
+        terminal.keys(" ")
+        page = terminal.recorded()
+        terminal.keys("/timed out\r")
+        terminal.keys("n")
+        search = terminal.recorded()
+        terminal.process.write(b"q")
+        terminal.wait_exit()
+        return {"less_page": page, "less_search": search}
+    finally:
+        terminal.close()
+
+
+class Sleeper:
+    """A quiet process for top and htop to watch, so their lists show no one's commands."""
+
+    def __enter__(self) -> int:
+        self.process = subprocess.Popen(["sleep", "600"])
+        return self.process.pid
+
+    def __exit__(self, *_: object) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+@program(
+    "top",
+    (
+        Stream(
+            "top",
+            80,
+            24,
+            "top refreshing three times (bold and reverse header, cursor addressing, EL)",
+            "top -d 0.5 -p <pid of a sleep> "
+            + PTY_NOTE.format(cols=80, rows=24)
+            + "; cut after the third refresh",
+        ),
+    ),
+)
+def record_top(scratch: Path) -> dict[str, bytes]:
+    with Sleeper() as pid:
+        terminal = Terminal(["top", "-d", "0.5", "-p", str(pid)], 80, 24, scratch)
+        try:
+            terminal.wait_for(b"top - ", count=3)
+            return {"top": terminal.recorded()}
+        finally:
+            terminal.close()
+
+
+@program(
+    "htop",
+    (
+        Stream(
+            "htop",
+            80,
+            24,
+            "htop refreshing for two seconds (meters, colours, function-key bar)",
+            "htop -d 5 -p <pid of a sleep> "
+            + PTY_NOTE.format(cols=80, rows=24)
+            + "; cut after two seconds",
+        ),
+    ),
+)
+def record_htop(scratch: Path) -> dict[str, bytes]:
+    with Sleeper() as pid:
+        terminal = Terminal(["htop", "-d", "5", "-p", str(pid)], 80, 24, scratch)
+        try:
+            terminal.wait_for(b"F10")
+            terminal.run_for(2.0)
+            return {"htop": terminal.recorded()}
+        finally:
+            terminal.close()
+
+
+PS1 = r"\[\e[1;32m\]dev@roost\[\e[0m\]:\[\e[1;34m\]\W\[\e[0m\]\$ "
+BASH_COMMANDS = [
+    "ls --color=always",
+    "ls --color=always -F bin src",
+    "grep --color=always -n -m 5 -E 'ERROR|WARN' app.log",
+    r"printf '\e[1;31mred\e[0m \e[42mgreen bg\e[0m \e[38;5;208morange\e[0m\n'",
+    "echo {1..40}",
+    "cat notes.txt",
+    "seq 1 8",
+]
+
+
+@program(
+    "bash",
+    (
+        Stream(
+            "bash_colors",
+            80,
+            24,
+            "bash with a coloured prompt running ls --color, grep --color, printf colours, a "
+            "wrapping echo and a file with tabs",
+            "bash --norc --noprofile -i with PS1=" + shlex.quote(PS1) + " in a scratch 'project' "
+            "directory "
+            + PTY_NOTE.format(cols=80, rows=24)
+            + "; commands: "
+            + " ; ".join(BASH_COMMANDS)
+            + "; cut at the last prompt",
+        ),
+    ),
+)
+def record_bash(scratch: Path) -> dict[str, bytes]:
+    project = scratch / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "bin").mkdir()
+    (project / "src" / "main.py").write_text("print('hi')\n")
+    (project / "bin" / "run.sh").write_text("#!/bin/sh\necho run\n")
+    (project / "bin" / "run.sh").chmod(0o755)
+    (project / "README.md").write_text("# project\n")
+    (project / "archive.tar.gz").write_bytes(b"")
+    (project / "link").symlink_to("README.md")
+    (project / "app.log").write_text(sample_log(colour=False))
+    (project / "notes.txt").write_text("name\tsize\tkind\nparser\t412\tcode\ntests\t128\tcode\n")
+    terminal = Terminal(["bash", "--norc", "--noprofile", "-i"], 80, 24, project, PS1=PS1)
+    try:
+        terminal.wait_for(b"dev@roost")
+        for n, command in enumerate(BASH_COMMANDS, start=2):
+            terminal.process.write(command.encode() + b"\r")
+            terminal.wait_for(b"dev@roost", count=n)
+        return {"bash_colors": terminal.recorded()}
+    finally:
+        terminal.close()
+
+
+# -- the command line -------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="streams to record again (default: all)")
+    names = set(parser.parse_args(argv).names)
+    known = {stream.name for recording in RECORDINGS for stream in recording.streams}
+    if unknown := names - known:
+        parser.error(f"unknown streams: {', '.join(sorted(unknown))}")
+    manifest = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {}
+    manifest = {name: entry for name, entry in manifest.items() if name in known}
+    CORPUS.mkdir(exist_ok=True)
+    failed = False
+    for recording in RECORDINGS:
+        wanted = [s for s in recording.streams if not names or s.name in names]
+        if not wanted:
+            continue
+        if recording.needs and shutil.which(recording.needs) is None:
+            print(f"skipped {', '.join(s.name for s in wanted)}: {recording.needs} is missing")
+            failed = True
+            continue
+        with tempfile.TemporaryDirectory(prefix="roost-record-") as scratch:
+            made = recording.make(Path(scratch))
+        for stream in wanted:
+            data = made[stream.name]
+            if len(data) > MAX_BYTES:
+                print(f"{stream.name}: {len(data)} bytes, more than {MAX_BYTES}", file=sys.stderr)
+                failed = True
+                continue
+            (CORPUS / f"{stream.name}.bin").write_bytes(data)
+            manifest[stream.name] = {
+                "file": f"{stream.name}.bin",
+                "cols": stream.cols,
+                "rows": stream.rows,
+                "description": stream.description,
+                "how": stream.how,
+            }
+            print(f"{stream.name}: {len(data)} bytes")
+    MANIFEST.write_text(json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""The terminal pane with real programs in real PTYs: typing, echo, size, scrollback, the mouse,
+the leave key, exits and failures, and a flood the pane must catch up with."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from textual import events
+from textual.pilot import Pilot
+
+from services.config import Config
+from services.terminal.local import LocalPty
+from tests.pilot import make_app, wait_until
+from tui.screens.terminal import TerminalScreen
+from tui.terminal_pane import Connection, TerminalPane
+from widgets.terminal_view import TerminalView
+
+
+@contextlib.asynccontextmanager
+async def terminal(
+    argv: Sequence[str], *, size: tuple[int, int], scrollback: int = 1000
+) -> AsyncIterator[tuple[Pilot[None], TerminalPane]]:
+    """roost with a terminal screen running `argv` (a `$ ` prompt for shells)."""
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        backend = LocalPty(argv, environ={**os.environ, "PS1": "$ ", "ENV": ""})
+        screen = TerminalScreen(backend, title="test", scrollback=scrollback)
+        await app.push_screen(screen)
+        yield pilot, screen.pane
+
+
+def ended(pane: TerminalPane) -> bool:
+    return pane.connection in (Connection.EXITED, Connection.FAILED)
+
+
+def shown(view: TerminalView) -> list[str]:
+    """The view's rows as drawn (after the next repaint)."""
+    return [view.render_line(y).text.rstrip() for y in range(view.size.height)]
+
+
+def on_screen(view: TerminalView, text: str) -> bool:
+    return any(text in row for row in shown(view))
+
+
+async def run_in_shell(pilot: Pilot[Any], view: TerminalView, command: str, expect: str) -> None:
+    await pilot.press(*command, "enter")
+    await wait_until(pilot, lambda: on_screen(view, expect), f"{expect!r} on screen")
+
+
+async def test_typing_into_a_shell_in_roost_shows_the_echo_and_leaving_returns() -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, TerminalScreen), "the terminal")
+        assert isinstance(app.screen, TerminalScreen)
+        pane = app.screen.pane
+        await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "a live shell")
+        await pilot.press(*"echo roost-$((6*7))", "enter")
+        await wait_until(pilot, lambda: on_screen(pane.view, "roost-42"), "the shell's answer")
+        assert on_screen(pane.view, "echo roost-$((6*7))")  # the typed line, echoed
+        await pilot.press("ctrl+right_square_bracket")
+        await wait_until(pilot, lambda: not isinstance(app.screen, TerminalScreen), "main screen")
+        assert pane.backend.exit_status is not None  # the shell was closed with its pane
+
+
+async def test_keys_bound_with_priority_elsewhere_reach_the_program() -> None:
+    async with terminal(["cat", "-v"], size=(60, 10)) as (pilot, pane):
+        await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "cat")
+        await pilot.press("ctrl+p", "x", "up", "f5", "alt+b", "question_mark", "q", "enter")
+        await wait_until(pilot, lambda: on_screen(pane.view, "^Px^[[A^[[15~^[b?q"), "the echo")
+        assert isinstance(pilot.app.screen, TerminalScreen)  # no palette, no help, no quit
+
+
+async def test_the_program_sees_the_pane_size_and_its_changes() -> None:
+    async with terminal(["sh"], size=(70, 20)) as (pilot, pane):
+        view = pane.view
+        await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "sh")
+        rows, columns = view.size.height, view.size.width
+        await run_in_shell(pilot, view, "stty size", f"{rows} {columns}")
+        await pilot.resize_terminal(90, 26)
+        await wait_until(pilot, lambda: view.size.width == 90, "the new size")
+        await wait_until(pilot, lambda: pane.emulator.columns == 90, "the debounced resize")
+        await run_in_shell(pilot, view, "clear; stty size", f"{view.size.height} 90")
+        assert view.size.height > rows
+
+
+async def test_the_wheel_scrolls_back_and_typing_returns_to_the_bottom() -> None:
+    async with terminal(["sh"], size=(60, 12)) as (pilot, pane):
+        view = pane.view
+        await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "sh")
+        await run_in_shell(pilot, view, "seq 1 100", "100")
+        assert shown(view)[0] == "92"
+        for _ in range(8):
+            view.post_message(events.MouseScrollUp(view, 5, 5, 0, 0, 0, False, False, False))
+        await wait_until(pilot, lambda: view.scrolled_back == 24, "24 lines back")
+        rows = shown(view)  # ten rows: the screen held 92..100 and the prompt
+        assert rows[0].startswith("68") and rows[0].endswith(
+            "↑ 24/92"
+        )  # the command line and 1..91
+        assert rows[1:] == [str(n) for n in range(69, 78)]
+        view.post_message(events.MouseScrollDown(view, 5, 5, 0, 0, 0, False, False, False))
+        await wait_until(pilot, lambda: view.scrolled_back == 21, "three lines forward")
+        await pilot.press("x")
+        await wait_until(pilot, lambda: view.scrolled_back == 0, "back at the bottom")
+        await wait_until(pilot, lambda: shown(view)[-1].endswith("$ x"), "the typed key")
+
+
+async def test_the_wheel_goes_to_a_program_that_asked_for_the_mouse() -> None:
+    program = ["sh", "-c", r"printf '\033[?1000h\033[?1006hready\n'; exec cat -v"]
+    async with terminal(program, size=(60, 12)) as (pilot, pane):
+        view = pane.view
+        await wait_until(pilot, lambda: on_screen(view, "ready"), "the program")
+        await wait_until(pilot, lambda: pane.emulator.mouse_reporting, "mouse mode")
+        view.post_message(events.MouseScrollUp(view, 4, 2, 0, 0, 0, False, False, False))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: on_screen(view, "^[[<64;5;3M"), "a wheel report")
+        assert view.scrolled_back == 0
+
+
+async def test_a_program_that_exits_shows_its_code() -> None:
+    async with terminal(["sh", "-c", "echo bye; exit 3"], size=(60, 8)) as (pilot, pane):
+        await wait_until(pilot, lambda: ended(pane), "the end")
+        assert pane.connection is Connection.EXITED and pane.backend.exit_status == 3
+        assert "exited with code 3" in str(pane.status.render())
+        assert on_screen(pane.view, "bye")
+
+
+async def test_a_command_that_does_not_exist_is_a_message_not_a_crash() -> None:
+    async with terminal(["no-such-command-here"], size=(60, 8)) as (pilot, pane):
+        await wait_until(pilot, lambda: ended(pane), "the failure")
+        assert pane.connection is Connection.FAILED
+        assert pane.detail == "cannot run 'no-such-command-here': no such command"
+        assert pane.detail in str(pane.status.render())
+        await pilot.press("x")  # typing into a failed pane does nothing
+
+
+async def test_a_flood_is_caught_up_with_and_ends_on_the_right_screen(tmp_path: Path) -> None:
+    flood = tmp_path / "flood.txt"
+    lines = [f"line {n:06d} " + "lorem ipsum dolor sit amet " * 3 for n in range(120_000)]
+    flood.write_text("\n".join(lines) + "\n")
+    cat = shutil.which("cat")
+    assert cat is not None
+    behind: list[str] = []
+    async with terminal([cat, str(flood)], size=(100, 20), scrollback=100) as (pilot, pane):
+
+        def done() -> bool:
+            status = str(pane.status.render())
+            if "behind" in status:
+                behind.append(status)
+            return ended(pane) and pane.queued == 0
+
+        await wait_until(pilot, done, "the whole flood on screen", within=120)
+        assert behind, "the status line never said the pane was behind"
+        assert pane.backend.exit_status == 0
+        assert shown(pane.view)[-2] == lines[-1].rstrip()
+        assert len(pane.emulator.history) == 100
+
+
+async def test_the_leave_key_is_remapped_from_config() -> None:
+    app = make_app(config=Config(keys={"terminal.leave": "f12"}, terminal_shell="cat"))
+    async with app.run_test(size=(80, 20)) as pilot:
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, TerminalScreen), "the terminal")
+        await pilot.press("ctrl+right_square_bracket", "enter")  # now just a key for cat
+        screen = app.screen
+        assert isinstance(screen, TerminalScreen)
+        await wait_until(pilot, lambda: on_screen(screen.pane.view, "^]"), "the echo")
+        await pilot.press("f12")
+        await wait_until(pilot, lambda: not isinstance(app.screen, TerminalScreen), "leaving")

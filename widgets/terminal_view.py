@@ -1,0 +1,378 @@
+"""A terminal's screen as a Textual widget: draws an emulated screen and turns input into bytes.
+
+The view does no I/O. It is given a screen model (anything shaped like `TerminalScreen`,
+such as roost's pyte-based emulator), draws it with the line API, and posts `Typed` with the
+bytes a key, paste or mouse event should send and `Resized` when its size changes; whoever
+owns the session delivers them.
+
+Drawing is incremental: each screen line object has a serial number, its strip is built once
+and cached under it, and `refresh_changes()` repaints only the rows whose line changed or
+moved. A scrolling log therefore rebuilds one strip per new line, not the whole screen.
+The mouse wheel scrolls the local scrollback unless the program asked for mouse reports; a
+marker shows how far back the view is, and typing returns it to the bottom.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import var
+from textual.strip import Strip
+from textual.widget import Widget
+
+from widgets.terminal_keys import WHEEL_DOWN, WHEEL_UP, encode_key, encode_mouse, encode_paste
+
+WHEEL_LINES = 3
+
+
+class CellLike(Protocol):
+    """A cell as pyte models it (plus `dim`)."""
+
+    @property
+    def data(self) -> str: ...
+
+    def __getitem__(self, index: slice) -> tuple[Any, ...]: ...
+
+
+class LineLike(Protocol):
+    serial: int
+
+    def __getitem__(self, x: int) -> Any: ...
+
+
+class CursorLike(Protocol):
+    @property
+    def x(self) -> int: ...
+
+    @property
+    def y(self) -> int: ...
+
+    @property
+    def hidden(self) -> bool: ...
+
+
+class TerminalScreen(Protocol):
+    """What the view reads from an emulator."""
+
+    @property
+    def columns(self) -> int: ...
+
+    @property
+    def lines(self) -> int: ...
+
+    @property
+    def cursor(self) -> CursorLike: ...
+
+    @property
+    def application_cursor(self) -> bool: ...
+
+    @property
+    def bracketed_paste(self) -> bool: ...
+
+    @property
+    def mouse_sgr(self) -> bool: ...
+
+    @property
+    def history_count(self) -> int:
+        """Lines ever moved into `history` (also counts those since dropped off its far end)."""
+
+    @property
+    def buffer(self) -> Mapping[int, Any]: ...
+
+    @property
+    def history(self) -> Sequence[Any]: ...
+
+    @property
+    def mouse_reporting(self) -> bool: ...
+
+    def take_dirty(self) -> set[int]: ...
+
+
+_ANSI = ("black", "red", "green", "brown", "blue", "magenta", "cyan", "white")
+_COLOURS: dict[str, str | None] = {"default": None}
+_COLOURS.update({name: f"color({index})" for index, name in enumerate(_ANSI)})
+_COLOURS.update({f"bright{name}": f"color({index + 8})" for index, name in enumerate(_ANSI)})
+_COLOURS["yellow"] = "color(3)"
+_COLOURS["brightyellow"] = "color(11)"
+
+
+def _colour(value: str) -> str | None:
+    known = _COLOURS.get(value, "")
+    if known != "":
+        return known
+    if len(value) == 6:
+        return f"#{value}"
+    return None
+
+
+def cell_style(key: tuple[Any, ...]) -> Style:
+    """A Rich style for a cell's attributes: pyte's fields after `data`, then `dim`."""
+    fg, bg, bold, italics, underscore, strikethrough, reverse, blink, *rest = key
+    return Style(
+        color=_colour(fg),
+        bgcolor=_colour(bg),
+        bold=bold,
+        dim=bool(rest and rest[0]),
+        italic=italics,
+        underline=underscore,
+        strike=strikethrough,
+        reverse=reverse,
+        blink=blink,
+    )
+
+
+class TerminalView(Widget, can_focus=True):
+    """Draws a `TerminalScreen`; posts `Typed` and `Resized`."""
+
+    DEFAULT_CSS = """
+    TerminalView {
+        width: 1fr;
+        height: 1fr;
+    }
+    """
+
+    @dataclass
+    class Typed(Message):
+        """Bytes for the session: a key, a paste or a mouse report."""
+
+        view: TerminalView
+        data: bytes
+
+    @dataclass
+    class Resized(Message):
+        """The view now shows `columns` x `rows` cells."""
+
+        view: TerminalView
+        columns: int
+        rows: int
+
+    scrolled_back: var[int] = var(0)
+    """How many lines of scrollback the view shows above the screen (0: following live)."""
+
+    _STYLE_CACHE_LIMIT: ClassVar[int] = 4096
+
+    def __init__(
+        self,
+        screen: TerminalScreen,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.model = screen
+        self._strips: dict[int, Strip] = {}
+        self._styles: dict[tuple[Any, ...], Style] = {}
+        self._painted: dict[int, tuple[int, int]] = {}
+        """Row -> (line serial, cursor column or -1) as last drawn."""
+        self._history_seen = screen.history_count
+        self._cursor_at: tuple[int, int] | None = None
+
+    # -- drawing ---------------------------------------------------------------------------
+
+    def refresh_changes(self) -> None:
+        """Repaint the rows whose content, line or cursor changed since the last call."""
+        model = self.model
+        changed = model.take_dirty()
+        buffer = model.buffer
+        for y in changed:
+            line = buffer.get(y)
+            if line is not None:
+                self._strips.pop(line.serial, None)
+        added = model.history_count - self._history_seen
+        self._history_seen = model.history_count
+        if self.scrolled_back and added:
+            # Stay on the same lines while the program keeps writing below them.
+            self.scrolled_back = min(self.scrolled_back + added, len(model.history))
+            return
+        width = self.size.width
+        regions = [
+            Region(0, row, width, 1)
+            for row in range(self.size.height)
+            if self._painted.get(row) != self._row_key(row)
+        ]
+        if regions:
+            self.refresh(*regions)
+        if len(self._strips) > 4 * max(self.size.height, 1) + 64:
+            self._prune()
+
+    def watch_scrolled_back(self) -> None:
+        self._painted.clear()
+        self.refresh()
+
+    def _row_key(self, row: int) -> tuple[int, int]:
+        """What row `row` of the view shows: its line's serial and the cursor column on it."""
+        line = self._line_at(row)
+        serial = -1 if line is None else line.serial
+        if serial >= 0 and serial not in self._strips:
+            serial = -2 - serial  # cached strip dropped: content changed
+        return serial, self._cursor_column(row)
+
+    def _line_at(self, row: int) -> Any:
+        model = self.model
+        back = self.scrolled_back
+        if back:
+            history = model.history
+            if row < back:
+                index = len(history) - back + row
+                return history[index] if 0 <= index < len(history) else None
+            row -= back
+        return model.buffer.get(row) if row < model.lines else None
+
+    def _cursor_column(self, row: int) -> int:
+        cursor = self.model.cursor
+        if self.scrolled_back or cursor.hidden or not self.has_focus or row != cursor.y:
+            return -1
+        return cursor.x
+
+    def render_line(self, y: int) -> Strip:
+        line = self._line_at(y)
+        width = self.size.width
+        base = self.rich_style
+        if line is None:
+            strip = Strip.blank(width, base)
+        else:
+            cached = self._strips.get(line.serial)
+            if cached is None:
+                cached = self._strips[line.serial] = self._build(line)
+            strip = cached.adjust_cell_length(width, base)
+        cursor_x = self._cursor_column(y)
+        if 0 <= cursor_x < width:
+            strip = self._with_cursor(strip, line, cursor_x)
+        if y == 0 and self.scrolled_back:
+            strip = self._with_marker(strip, width)
+        self._painted[y] = self._row_key(y)
+        return strip
+
+    def _build(self, line: Any) -> Strip:
+        """One screen line as a strip: runs of equally styled cells become one segment."""
+        segments: list[Segment] = []
+        texts: list[str] = []
+        key: tuple[Any, ...] | None = None
+        style_of = self._style
+        base = self.rich_style
+        for x in range(self.model.columns):
+            cell = line[x]
+            data = cell.data
+            if not data:
+                continue  # the second cell of a wide character
+            cell_key = cell[1:]
+            if cell_key != key:
+                if texts:
+                    segments.append(Segment("".join(texts), base + style_of(key)))  # type: ignore[arg-type]
+                texts, key = [], cell_key
+            texts.append(data)
+        if texts:
+            segments.append(Segment("".join(texts), base + style_of(key)))  # type: ignore[arg-type]
+        return Strip(segments)
+
+    def _style(self, key: tuple[Any, ...]) -> Style:
+        style = self._styles.get(key)
+        if style is None:
+            if len(self._styles) > self._STYLE_CACHE_LIMIT:
+                self._styles.clear()
+            style = self._styles[key] = cell_style(key)
+        return style
+
+    def _with_cursor(self, strip: Strip, line: Any, x: int) -> Strip:
+        cell = None if line is None else line[x]
+        data = cell.data if cell is not None and cell.data else " "
+        style = self.rich_style + (self._style(cell[1:]) if cell is not None else Style())
+        cursor = Segment(data, style + Style(reverse=not style.reverse))
+        right = x + max(1, cursor.cell_length)
+        return Strip.join([strip.crop(0, x), Strip([cursor]), strip.crop(right)])
+
+    def _with_marker(self, strip: Strip, width: int) -> Strip:
+        marker = f" ↑ {self.scrolled_back}/{len(self.model.history)} "
+        if len(marker) >= width:
+            return strip
+        style = self.rich_style + Style(reverse=True, bold=True)
+        return Strip.join([strip.crop(0, width - len(marker)), Strip([Segment(marker, style)])])
+
+    def _prune(self) -> None:
+        """Keep only the strips of lines in view (and those just above, for scrolling)."""
+        keep = set()
+        for row in range(-self.size.height, self.size.height):
+            line = self._line_at(row) if row >= 0 else None
+            if line is not None:
+                keep.add(line.serial)
+        self._strips = {serial: strip for serial, strip in self._strips.items() if serial in keep}
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._painted.clear()
+        self._strips.clear()
+        self.post_message(self.Resized(self, event.size.width, event.size.height))
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        return self.model.columns
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return self.model.lines
+
+    def on_focus(self) -> None:
+        self._painted.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._painted.clear()
+        self.refresh()
+
+    # -- input -----------------------------------------------------------------------------
+
+    def on_key(self, event: events.Key) -> None:
+        event.stop()
+        event.prevent_default()
+        data = encode_key(
+            event.key, event.character, application_cursor=self.model.application_cursor
+        )
+        if data:
+            self.scrolled_back = 0
+            self.post_message(self.Typed(self, data))
+
+    def on_paste(self, event: events.Paste) -> None:
+        event.stop()
+        if event.text:
+            self.scrolled_back = 0
+            data = encode_paste(event.text, bracketed=self.model.bracketed_paste)
+            self.post_message(self.Typed(self, data))
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._wheel(event, WHEEL_UP)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self._wheel(event, WHEEL_DOWN)
+
+    def _wheel(self, event: events.MouseEvent, button: int) -> None:
+        event.stop()
+        if self.model.mouse_reporting and not self.scrolled_back:
+            self._report(event, button, pressed=True)
+            return
+        step = WHEEL_LINES if button == WHEEL_UP else -WHEEL_LINES
+        self.scrolled_back = max(0, min(self.scrolled_back + step, len(self.model.history)))
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        if self.model.mouse_reporting and not self.scrolled_back:
+            event.stop()
+            self._report(event, event.button - 1, pressed=True)
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        if self.model.mouse_reporting and not self.scrolled_back:
+            event.stop()
+            self._report(event, event.button - 1, pressed=False)
+
+    def _report(self, event: events.MouseEvent, button: int, *, pressed: bool) -> None:
+        if not 0 <= button <= 2 and button not in (WHEEL_UP, WHEEL_DOWN):
+            return
+        mods = (4 if event.shift else 0) | (8 if event.meta else 0) | (16 if event.ctrl else 0)
+        data = encode_mouse(
+            button, event.x, event.y, pressed=pressed, sgr=self.model.mouse_sgr, mods=mods
+        )
+        if data:
+            self.post_message(self.Typed(self, data))
