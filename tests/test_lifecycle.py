@@ -1,0 +1,517 @@
+"""Wake, sleep and retire of docker assistants against a real engine, and the retire plan alone.
+
+Each test builds a Vellum-shaped assistant of its own (a uuid in every name): `<n>-assistant` on
+the network `<n>-net`, the gateway and the credential executor sharing its network namespace as
+the Vellum CLI runs them, and the CLI's named volumes. Everything a test creates is removed after
+it, whatever happened. Skipped without an engine unless ROOST_REQUIRE_DOCKER is set.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+from docker.models.containers import Container
+
+from services.docker_engines import DEFAULT_DOCKER_HOST, Engine, connect, probe
+from services.errors import RoostError
+from services.lifecycle import (
+    ALREADY_GONE,
+    ALREADY_RUNNING,
+    NO_SUCH_CONTAINER,
+    NOT_RUNNING,
+    REMOVED,
+    STARTED,
+    STOPPED,
+    STOPPED_AND_REMOVED,
+    UNPAUSED,
+    ContainerFacts,
+    Inventory,
+    Kind,
+    NetworkFacts,
+    Outcome,
+    Step,
+    VolumeFacts,
+    VolumeMount,
+    inspect_retire,
+    plan_retire,
+    retire_docker,
+    sleep_docker,
+    summarize,
+    wake_docker,
+    wake_local,
+)
+from tests.test_docker_engine import IMAGE, LABEL, unavailable
+
+QUIET_SLEEPER = ["sh", "-c", 'trap "exit 0" TERM; sleep 3600 & wait']
+"""Stops at once on `docker stop` (a bare `sleep` as PID 1 ignores SIGTERM for 10 s)."""
+GONE = Engine("gone", "unix:///nonexistent/docker.sock", None, False)
+
+
+def reachable_engine() -> Engine:
+    """The engine `DOCKER_HOST` names; skips (or fails under ROOST_REQUIRE_DOCKER) without one."""
+    found = Engine("test", os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST, None, False)
+    result = probe(found)
+    if not result.reachable:
+        unavailable(f"no Docker engine at {found.host}: {result.error}")
+    return found
+
+
+def image_client(engine: Engine) -> docker.DockerClient:
+    client = connect(engine)
+    try:
+        client.images.get(IMAGE)
+    except docker.errors.ImageNotFound:
+        client.close()
+        unavailable(f"the test image {IMAGE} is missing (build it with .ci/test-image.sh)")
+    return client
+
+
+@dataclass
+class Sandbox:
+    """Creates resources with a unique prefix and removes every one of them afterwards."""
+
+    client: docker.DockerClient
+    prefix: str = field(default_factory=lambda: f"roost-lc-{uuid.uuid4().hex[:8]}")
+    count: int = 0
+
+    def name(self) -> str:
+        self.count += 1
+        return f"{self.prefix}-{self.count}"
+
+    def container(
+        self,
+        name: str,
+        *,
+        network: str = "none",
+        volumes: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+        entrypoint: list[str] | None = None,
+    ) -> Container:
+        """A container of the test image that sleeps until stopped; created, not started."""
+        return self.client.containers.create(
+            IMAGE,
+            QUIET_SLEEPER,
+            name=name,
+            network_mode=network,
+            volumes={v: {"bind": path, "mode": "rw"} for v, path in (volumes or {}).items()},
+            labels=labels or {},
+            entrypoint=entrypoint,
+        )
+
+    def vellum_assistant(self, name: str) -> dict[str, Container]:
+        """The Vellum CLI's layout for `name`, created but not started."""
+        self.client.networks.create(f"{name}-net", driver="bridge")
+        for suffix in ("workspace", "socket", "gateway-sec", "ces-sec"):
+            self.client.volumes.create(f"{name}-{suffix}")
+        assistant = self.container(
+            f"{name}-assistant",
+            network=f"{name}-net",
+            volumes={f"{name}-workspace": "/workspace", f"{name}-socket": "/run/ces-bootstrap"},
+        )
+        shared = f"container:{assistant.id}"
+        gateway = self.container(
+            f"{name}-gateway",
+            network=shared,
+            volumes={f"{name}-workspace": "/workspace", f"{name}-gateway-sec": "/gateway-security"},
+        )
+        executor = self.container(
+            f"{name}-credential-executor",
+            network=shared,
+            volumes={f"{name}-socket": "/run/ces-bootstrap", f"{name}-ces-sec": "/ces-security"},
+        )
+        return {"assistant": assistant, "gateway": gateway, "credential-executor": executor}
+
+    def state(self, container: Container) -> str:
+        container.reload()
+        return str(container.status)
+
+    def exists(self, kind: Kind, name: str) -> bool:
+        try:
+            if kind is Kind.CONTAINER:
+                self.client.containers.get(name)
+            elif kind is Kind.NETWORK:
+                self.client.networks.get(name)
+            else:
+                self.client.volumes.get(name)
+        except docker.errors.NotFound:
+            return False
+        return True
+
+    def clean(self) -> None:
+        mine: dict[str, str | list[str] | bool] = {"name": self.prefix}
+        for container in self.client.containers.list(all=True, filters=mine):
+            container.remove(force=True)
+        for network in self.client.networks.list(filters=mine):
+            network.remove()
+        for volume in self.client.volumes.list(filters=mine):
+            volume.remove(force=True)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return reachable_engine()
+
+
+@pytest.fixture(scope="module")
+def client(engine: Engine) -> Iterator[docker.DockerClient]:
+    client = image_client(engine)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def sandbox(client: docker.DockerClient) -> Iterator[Sandbox]:
+    sandbox = Sandbox(client)
+    try:
+        yield sandbox
+    finally:
+        sandbox.clean()
+
+
+def said(steps: list[Step]) -> list[tuple[str, Outcome, str]]:
+    return [(step.subject, step.outcome, step.detail) for step in steps]
+
+
+# --- Wake and sleep -------------------------------------------------------------------------
+
+
+def test_wake_starts_assistant_gateway_executor_in_order_then_reports_them_running(
+    engine: Engine, sandbox: Sandbox
+) -> None:
+    name = sandbox.name()
+    containers = sandbox.vellum_assistant(name)
+
+    steps = list(wake_docker(engine, name))
+
+    assert said(steps) == [
+        (f"{name}-assistant", Outcome.DONE, STARTED),
+        (f"{name}-gateway", Outcome.DONE, STARTED),
+        (f"{name}-credential-executor", Outcome.DONE, STARTED),
+    ]
+    assert {sandbox.state(c) for c in containers.values()} == {"running"}
+    assert summarize(steps) == (
+        f"started {name}-assistant, {name}-gateway, {name}-credential-executor"
+    )
+
+    again = list(wake_docker(engine, name))
+    assert {(s.outcome, s.detail) for s in again} == {(Outcome.UNCHANGED, ALREADY_RUNNING)}
+    assert summarize(again).startswith(f"already running: {name}-assistant, ")
+
+
+def test_sleep_stops_in_reverse_order_and_a_stopped_assistant_is_not_an_error(
+    engine: Engine, sandbox: Sandbox
+) -> None:
+    name = sandbox.name()
+    containers = sandbox.vellum_assistant(name)
+    list(wake_docker(engine, name))
+
+    steps = list(sleep_docker(engine, name))
+
+    assert said(steps) == [
+        (f"{name}-credential-executor", Outcome.DONE, STOPPED),
+        (f"{name}-gateway", Outcome.DONE, STOPPED),
+        (f"{name}-assistant", Outcome.DONE, STOPPED),
+    ]
+    assert {sandbox.state(c) for c in containers.values()} == {"exited"}
+    again = list(sleep_docker(engine, name))
+    assert {(s.outcome, s.detail) for s in again} == {(Outcome.UNCHANGED, NOT_RUNNING)}
+
+
+def test_a_missing_container_is_reported_not_an_error(engine: Engine, sandbox: Sandbox) -> None:
+    name = sandbox.name()
+    sandbox.vellum_assistant(name)["credential-executor"].remove()
+
+    woken = list(wake_docker(engine, name))
+    slept = list(sleep_docker(engine, name))
+
+    assert said(woken)[-1] == (f"{name}-credential-executor", Outcome.ABSENT, NO_SUCH_CONTAINER)
+    assert not any(step.failed for step in woken + slept)
+    assert summarize(woken) == (
+        f"started {name}-assistant, {name}-gateway; {NO_SUCH_CONTAINER}: {name}-credential-executor"
+    )
+    assert slept[0].subject == f"{name}-credential-executor"
+
+
+def test_wake_stops_at_the_first_failure_with_the_engines_words(
+    engine: Engine, sandbox: Sandbox
+) -> None:
+    """The gateway shares the assistant's network: once the assistant fails, nothing follows."""
+    name = sandbox.name()
+    sandbox.vellum_assistant(name)["assistant"].remove()
+    sandbox.container(f"{name}-assistant", network=f"{name}-net", entrypoint=["/no/such/binary"])
+
+    steps = list(wake_docker(engine, name))
+
+    [failed] = steps
+    assert (failed.subject, failed.outcome) == (f"{name}-assistant", Outcome.FAILED)
+    assert "/no/such/binary" in failed.detail
+    assert "\n" not in str(failed)
+
+
+def test_a_paused_container_is_unpaused(engine: Engine, sandbox: Sandbox) -> None:
+    name = sandbox.name()
+    containers = sandbox.vellum_assistant(name)
+    list(wake_docker(engine, name))
+    containers["gateway"].pause()
+
+    steps = list(wake_docker(engine, name))
+
+    assert said(steps)[1] == (f"{name}-gateway", Outcome.DONE, UNPAUSED)
+    assert sandbox.state(containers["gateway"]) == "running"
+
+
+def test_labelled_containers_count_as_the_assistant_container(
+    engine: Engine, sandbox: Sandbox
+) -> None:
+    name = sandbox.name()
+    sandbox.vellum_assistant(name)
+    extra = sandbox.container(f"{name}-sidecar", labels={LABEL: name})
+
+    woken = list(wake_docker(engine, name))
+    slept = list(sleep_docker(engine, name))
+
+    assert [s.subject for s in woken] == [
+        f"{name}-assistant",
+        f"{name}-sidecar",
+        f"{name}-gateway",
+        f"{name}-credential-executor",
+    ]
+    assert [s.subject for s in slept] == [s.subject for s in reversed(woken)]
+    assert sandbox.state(extra) == "exited"
+
+
+def test_an_assistant_known_only_by_its_label_wakes_without_missing_vellum_containers(
+    engine: Engine, sandbox: Sandbox
+) -> None:
+    name = sandbox.name()
+    sandbox.container(name, labels={LABEL: name})
+
+    assert said(list(wake_docker(engine, name))) == [(name, Outcome.DONE, STARTED)]
+    assert said(list(sleep_docker(engine, name))) == [(name, Outcome.DONE, STOPPED)]
+
+
+def test_an_unreachable_engine_is_one_failed_step_in_one_line() -> None:
+    [step] = list(wake_docker(GONE, "alpha"))
+
+    assert (step.kind, step.outcome) == (Kind.ENGINE, Outcome.FAILED)
+    assert str(step) == "engine gone: no engine socket there"
+    assert [str(s) for s in sleep_docker(GONE, "alpha")] == [str(step)]
+    with pytest.raises(RoostError, match=r"^engine gone: no engine socket there$"):
+        inspect_retire(GONE, "alpha")
+
+
+# --- Retire ---------------------------------------------------------------------------------
+
+
+def test_the_plan_names_the_vellum_resources_and_what_the_containers_mount(
+    engine: Engine, sandbox: Sandbox
+) -> None:
+    name = sandbox.name()
+    sandbox.vellum_assistant(name)
+    sandbox.client.volumes.create(f"{name}-extra")
+    sandbox.container(f"{name}-sidecar", labels={LABEL: name}, volumes={f"{name}-extra": "/x"})
+    sandbox.client.volumes.create(f"{name}-labelled", labels={LABEL: name})
+    bystander = sandbox.name()  # another assistant: same prefix, none of it may be planned
+    sandbox.vellum_assistant(bystander)
+
+    plan = inspect_retire(engine, name)
+
+    assert [p.name for p in plan.containers] == [
+        f"{name}-credential-executor",
+        f"{name}-gateway",
+        f"{name}-sidecar",
+        f"{name}-assistant",
+    ]
+    assert [p.name for p in plan.networks] == [f"{name}-net"]
+    assert [p.name for p in plan.volumes] == sorted(
+        f"{name}-{suffix}"
+        for suffix in ("workspace", "socket", "gateway-sec", "ces-sec", "extra", "labelled")
+    )
+    assert not plan.kept
+    why = {p.name: p.why for p in plan.removals}
+    assert why[f"{name}-extra"] == f"mounted by {name}-sidecar at /x"
+    assert why[f"{name}-workspace"] == (
+        f"the Vellum CLI's volume for it; mounted by {name}-gateway at /workspace; "
+        f"mounted by {name}-assistant at /workspace"
+    )
+    assert why[f"{name}-sidecar"] == f"labelled {LABEL}={name}"
+    assert plan.describe()[0] == (
+        f"remove container {name}-credential-executor "
+        "(the Vellum CLI's credential executor container)"
+    )
+
+
+def test_retire_removes_exactly_the_plan(engine: Engine, sandbox: Sandbox) -> None:
+    name = sandbox.name()
+    sandbox.vellum_assistant(name)
+    list(wake_docker(engine, name))
+    bystander = sandbox.name()
+    sandbox.vellum_assistant(bystander)
+    plan = inspect_retire(engine, name)
+
+    steps = list(retire_docker(plan))
+
+    assert said(steps) == [
+        (f"{name}-credential-executor", Outcome.DONE, STOPPED_AND_REMOVED),
+        (f"{name}-gateway", Outcome.DONE, STOPPED_AND_REMOVED),
+        (f"{name}-assistant", Outcome.DONE, STOPPED_AND_REMOVED),
+        (f"{name}-net", Outcome.DONE, REMOVED),
+        *((p.name, Outcome.DONE, REMOVED) for p in plan.volumes),
+    ]
+    for planned in plan.removals:
+        assert not sandbox.exists(planned.kind, planned.name), planned
+    assert inspect_retire(engine, name).empty
+    assert inspect_retire(engine, bystander).removals  # untouched: still all there
+    assert sandbox.exists(Kind.CONTAINER, f"{bystander}-assistant")
+
+
+def test_retire_keeps_what_another_container_uses_and_never_touches_a_newcomer(
+    engine: Engine, sandbox: Sandbox
+) -> None:
+    name = sandbox.name()
+    containers = sandbox.vellum_assistant(name)
+    other = sandbox.name()
+    sandbox.container(other, volumes={f"{name}-workspace": "/borrowed"}, network=f"{name}-net")
+    plan = inspect_retire(engine, name)
+    assert {(p.kind, p.name, p.why) for p in plan.kept} == {
+        (Kind.NETWORK, f"{name}-net", f"also used by {other}"),
+        (Kind.VOLUME, f"{name}-workspace", f"also used by {other}"),
+    }
+    # After planning, the gateway is replaced by a new container of the same name: not planned.
+    containers["gateway"].remove()
+    newcomer = sandbox.container(
+        f"{name}-gateway", network=f"container:{containers['assistant'].id}"
+    )
+
+    steps = list(retire_docker(plan))
+
+    assert said(steps)[1] == (f"{name}-gateway", Outcome.ABSENT, ALREADY_GONE)
+    assert sandbox.exists(Kind.CONTAINER, f"{name}-gateway")
+    newcomer.reload()  # still there, the very same container
+    assert sandbox.exists(Kind.NETWORK, f"{name}-net")
+    assert sandbox.exists(Kind.VOLUME, f"{name}-workspace")
+    assert not sandbox.exists(Kind.VOLUME, f"{name}-socket")
+
+
+def test_a_refused_removal_is_one_line_and_the_rest_goes_on(
+    engine: Engine, sandbox: Sandbox
+) -> None:
+    name = sandbox.name()
+    sandbox.vellum_assistant(name)
+    plan = inspect_retire(engine, name)
+    # Something outside the plan starts using a planned volume after the plan was made.
+    sandbox.container(sandbox.name(), volumes={f"{name}-ces-sec": "/late"})
+
+    steps = list(retire_docker(plan))
+
+    [refused] = [s for s in steps if s.failed]
+    assert refused.subject == f"{name}-ces-sec"
+    assert "volume is in use" in refused.detail
+    assert "\n" not in refused.detail
+    assert len(refused.detail) < 120  # the container's long id is shortened
+    assert not sandbox.exists(Kind.VOLUME, f"{name}-gateway-sec")
+
+
+def test_retire_on_an_unreachable_engine_is_one_failed_step() -> None:
+    plan = plan_retire(
+        GONE, "alpha", Inventory(containers=(ContainerFacts("id1", "alpha", "exited"),))
+    )
+
+    assert [str(step) for step in retire_docker(plan)] == ["engine gone: no engine socket there"]
+
+
+# --- The plan alone (no engine) -------------------------------------------------------------
+
+
+def facts(name: str, *, labels: dict[str, str] | None = None, **mounts: str) -> ContainerFacts:
+    return ContainerFacts(
+        id=f"id-{name}",
+        name=name,
+        state="exited",
+        labels=labels or {},
+        mounts=tuple(VolumeMount(volume, path) for path, volume in mounts.items()),
+    )
+
+
+def test_the_plan_includes_the_legacy_container_and_nothing_of_similar_names() -> None:
+    inventory = Inventory(
+        containers=(
+            facts("alpha"),
+            facts("alpha-assistant"),
+            facts("alphabet-assistant"),
+            facts("beta-assistant", labels={LABEL: "beta"}),
+        ),
+        networks=(NetworkFacts("n1", "alpha-net"), NetworkFacts("n2", "alpha-network")),
+        volumes=(
+            VolumeFacts("alpha-workspace"),
+            VolumeFacts("alpha-data"),
+            VolumeFacts("alpha-workspace-old"),
+            VolumeFacts("alphabet-workspace"),
+        ),
+    )
+
+    plan = plan_retire(GONE, "alpha", inventory)
+
+    assert [(p.name, p.id) for p in plan.containers] == [
+        ("alpha-assistant", "id-alpha-assistant"),
+        ("alpha", "id-alpha"),
+    ]
+    assert plan.containers[1].why == "the Vellum CLI's legacy single container"
+    assert [p.name for p in plan.networks] == ["alpha-net"]
+    assert [p.name for p in plan.volumes] == ["alpha-data", "alpha-workspace"]
+
+
+def test_an_empty_plan_for_an_assistant_with_nothing_left() -> None:
+    plan = plan_retire(GONE, "alpha", Inventory(containers=(facts("beta-assistant"),)))
+
+    assert plan.empty
+    assert plan.describe() == []
+
+
+# --- Local assistants -----------------------------------------------------------------------
+
+
+def fake_vellum(tmp_path: Path, script: str) -> Path:
+    """A stand-in for the Vellum CLI (a Node program not installed here): a shell script."""
+    path = tmp_path / "bin" / "vellum"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(f"#!/bin/sh\n{script}\n", encoding="utf-8")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_wake_local_runs_vellum_wake_and_reports_its_last_line(tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+    vellum = fake_vellum(
+        tmp_path, f'echo "$@" >> {calls}\necho "Assistant already running (pid 7)."\necho'
+    )
+
+    [step] = list(wake_local("alpha", str(vellum)))
+
+    assert calls.read_text() == "wake alpha\n"
+    assert (step.kind, step.outcome) == (Kind.DAEMON, Outcome.DONE)
+    assert str(step) == "alpha: `vellum wake alpha`: Assistant already running (pid 7)."
+
+
+def test_wake_local_failures_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    failing = fake_vellum(tmp_path, 'echo "Error: the assistant exited during startup" >&2\nexit 1')
+    [failed] = list(wake_local("alpha", str(failing)))
+    assert str(failed) == (
+        "alpha: `vellum wake alpha` failed (exit 1): Error: the assistant exited during startup"
+    )
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    [missing] = list(wake_local("alpha"))
+    assert missing.failed
+    assert "run `vellum wake alpha`" in missing.detail
+
+    [flag] = list(wake_local("--watch", str(failing)))
+    assert flag.failed
