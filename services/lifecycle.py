@@ -36,7 +36,7 @@ import docker
 from docker.errors import APIError, DockerException, NotFound
 from requests.exceptions import RequestException
 
-from services.docker_discovery import LABEL, container_names
+from services.docker_discovery import LABEL, container_names, scan_engines
 from services.docker_engines import Engine, connect, describe_error
 from services.errors import RoostError
 
@@ -577,3 +577,22 @@ def _engine_message(error: BaseException) -> str:
         text = " ".join(str(error.explanation).split())
         return _LONG_ID.sub(r"\1", text)[:200]
     return describe_error(error)
+
+
+def engine_of(name: str, engines: Sequence[Engine]) -> Engine:
+    """The engine holding docker assistant `name`'s containers (derived names or the
+    `roost.assistant` label); with a single engine configured, that one. Raises RoostError
+    naming the engines looked at when none has them, or when an engine cannot be reached."""
+    scans = scan_engines(engines)
+    for scan in scans:
+        if any(scan.named(container) for container in container_names(name)):
+            return scan.engine
+        if name in scan.labelled():
+            return scan.engine
+    down = [f"{scan.engine.name} ({scan.error})" for scan in scans if scan.error]
+    if len(engines) == 1 and not down:
+        return engines[0]
+    looked = ", ".join(engine.name for engine in engines)
+    if down:
+        raise RoostError(f"no container of {name} found; unreachable: {', '.join(down)}")
+    raise RoostError(f"no container of {name} on any engine ({looked})")

@@ -110,7 +110,8 @@ async def test_help_lists_every_binding_and_closes() -> None:
         assert isinstance(app.screen, HelpScreen)
         listed = {command.binding_id: command for command in app.screen.commands}
 
-        assert set(listed) == KNOWN_BINDING_IDS - {"close_help", "terminal.leave"}
+        elsewhere = {"close_help", "terminal.leave", "confirm_yes", "confirm_no", "confirm_cancel"}
+        assert set(listed) == KNOWN_BINDING_IDS - elsewhere
         assert "except ^] (id terminal.leave)" in static_text(app, "#help-remap")
         text = static_text(app, "#help-keys")
         for command in listed.values():

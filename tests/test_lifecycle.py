@@ -8,18 +8,22 @@ it, whatever happened. Skipped without an engine unless ROOST_REQUIRE_DOCKER is 
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
 import pytest
 from docker.models.containers import Container
+from textual.widgets import Input, RichLog
 
+from services.config import Config, EngineConfig
 from services.docker_engines import DEFAULT_DOCKER_HOST, Engine, connect, probe
 from services.errors import RoostError
 from services.lifecycle import (
@@ -48,7 +52,11 @@ from services.lifecycle import (
     wake_docker,
     wake_local,
 )
+from tests.pilot import SIZE, make_app, static_text, table_names, wait_until
+from tests.test_cli import roost
 from tests.test_docker_engine import IMAGE, LABEL, unavailable
+from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
+from widgets.keyed_table import KeyedTable
 
 QUIET_SLEEPER = ["sh", "-c", 'trap "exit 0" TERM; sleep 3600 & wait']
 """Stops at once on `docker stop` (a bare `sleep` as PID 1 ignores SIGTERM for 10 s)."""
@@ -515,3 +523,99 @@ def test_wake_local_failures_are_one_line(tmp_path: Path, monkeypatch: pytest.Mo
 
     [flag] = list(wake_local("--watch", str(failing)))
     assert flag.failed
+
+
+# --- The command line -----------------------------------------------------------------------
+
+
+def lockfile_with(tmp_path: Path, name: str, cloud: str) -> dict[str, str]:
+    """A Vellum lockfile listing `name`; the environment that points roost at it."""
+    entry = {"assistantId": name, "cloud": cloud, "runtimeUrl": "http://127.0.0.1:9"}
+    (tmp_path / ".vellum.lock.json").write_text(json.dumps({"assistants": [entry]}))
+    return {"VELLUM_LOCKFILE_DIR": str(tmp_path)}
+
+
+def test_roost_wake_and_sleep_drive_the_containers(sandbox: Sandbox, tmp_path: Path) -> None:
+    name = sandbox.name()
+    containers = sandbox.vellum_assistant(name)
+    env = lockfile_with(tmp_path, name, "docker")
+
+    woke = roost("wake", name, **env)
+    assert woke.returncode == 0, woke.stderr
+    assert woke.stdout.splitlines() == [
+        f"{name}-assistant: started",
+        f"{name}-gateway: started",
+        f"{name}-credential-executor: started",
+    ]
+    assert all(sandbox.state(c) == "running" for c in containers.values())
+
+    refused = roost("sleep", name, **env)  # no terminal to ask at, and no --yes
+    assert refused.returncode == 1
+    assert "add --yes" in refused.stderr
+    assert sandbox.state(containers["assistant"]) == "running"
+
+    slept = roost("sleep", name, "--yes", **env)
+    assert slept.returncode == 0, slept.stderr
+    assert slept.stdout.splitlines()[0] == f"{name}-credential-executor: stopped"
+    assert all(sandbox.state(c) == "exited" for c in containers.values())
+
+
+def test_roost_wake_explains_kinds_it_cannot_wake(tmp_path: Path) -> None:
+    result = roost("wake", "cloudy", **lockfile_with(tmp_path, "cloudy", "vellum"))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "roost: cloudy is a vellum assistant: roost wakes docker and local ones"
+    )
+
+
+# --- The keys on the main screen ------------------------------------------------------------
+
+
+async def test_wake_sleep_and_retire_from_the_main_screen(
+    sandbox: Sandbox, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = sandbox.name()
+    containers = sandbox.vellum_assistant(name)
+    for variable, value in lockfile_with(tmp_path, name, "docker").items():
+        monkeypatch.setenv(variable, value)
+    config = Config(docker_engines=(EngineConfig("test", host=engine.host),))
+    app = make_app(config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: name in table_names(app), "the assistant's row")
+        app.screen.query_one("#assistants", KeyedTable).move_cursor(table_names(app).index(name))
+
+        await pilot.press("e", "W")  # with the events panel shown
+        await wait_until(
+            pilot, lambda: all(sandbox.state(c) == "running" for c in containers.values()), "woken"
+        )
+        await wait_until(
+            pilot, lambda: f"{name}-credential-executor: started" in events(app), "events"
+        )
+
+        await pilot.press("Z")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert sandbox.state(containers["assistant"]) == "running"
+        await pilot.press("Z", "y")
+        await wait_until(
+            pilot, lambda: sandbox.state(containers["assistant"]) == "exited", "asleep"
+        )
+
+        await pilot.press("X")
+        await wait_until(pilot, lambda: isinstance(app.screen, TypedConfirmScreen), "the plan")
+        dialog = static_text(app, "TypedConfirmScreen Static")
+        assert f"{name}-assistant" in dialog and "This removes, for good:" in dialog
+        await pilot.press(*"wrong", "enter")
+        assert isinstance(app.screen, TypedConfirmScreen)  # not the name: nothing happens
+        app.screen.query_one(Input).value = ""
+        await pilot.press(*name, "enter")
+        await wait_until(
+            pilot, lambda: not sandbox.exists(Kind.CONTAINER, f"{name}-assistant"), "retired"
+        )
+        assert not sandbox.exists(Kind.NETWORK, f"{name}-net")
+        assert not sandbox.exists(Kind.VOLUME, f"{name}-workspace")
+
+
+def events(app: Any) -> str:
+    log = app.main_screen.query_one("#events", RichLog)
+    return "\n".join(strip.text for strip in log.lines)

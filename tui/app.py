@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import logging
 import shlex
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,18 +18,31 @@ from textual.screen import Screen
 
 from services.config import ConfigError
 from services.context import Context
-from services.docker_engines import configured_engines
+from services.docker_discovery import container_names
+from services.docker_engines import Engine, configured_engines
 from services.docker_events import EngineEvents
 from services.errors import RoostError
 from services.fleet import Assistant, FleetBuilder, health_targets
 from services.health import HealthRecord
 from services.health_monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
 from services.http import http_client
+from services.lifecycle import (
+    RetirePlan,
+    Step,
+    engine_of,
+    inspect_retire,
+    retire_docker,
+    sleep_docker,
+    summarize,
+    wake_docker,
+    wake_local,
+)
 from services.lockfile import set_active
 from services.poller import Poller
 from services.sources import FleetSources, Update, with_health
 from services.terminal.local import LocalPty
 from tui.commands import binding_ids, commands
+from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import MainScreen
 from tui.screens.terminal import TerminalScreen
@@ -238,6 +251,86 @@ class RoostApp(App[None]):
             TerminalScreen(backend, title=title, scrollback=config.terminal_scrollback)
         )
 
+    def on_main_screen_lifecycle_requested(self, message: MainScreen.LifecycleRequested) -> None:
+        assistant, action = message.assistant, message.action
+        if action == "wake":
+            self._lifecycle(assistant, action)
+        elif action == "sleep":
+            names = ", ".join(reversed(container_names(assistant.id)))
+            question = f"Stop {names}? The assistant stops answering until it is woken."
+            screen = ConfirmScreen(f"Sleep {assistant.name}", question)
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._lifecycle(assistant, action)
+
+            self.push_screen(screen, answered)
+        else:
+            self._plan_retire(assistant)
+
+    def _engine_for(self, assistant: Assistant) -> Engine:
+        """The engine the fleet saw the assistant on, else the one that has its containers."""
+        engines = configured_engines(self.context.config, self.context.environ)
+        seen = [engine for engine in engines if engine.name == assistant.where]
+        return seen[0] if seen else engine_of(assistant.id, engines)
+
+    @work(thread=True, group="lifecycle", exit_on_error=False)
+    def _lifecycle(self, assistant: Assistant, action: str) -> None:
+        """Wake or sleep in a thread, each step in the events panel as it happens."""
+        try:
+            if assistant.kind == "local":
+                steps = list(self._follow(assistant, wake_local(assistant.id)))
+            else:
+                engine = self._engine_for(assistant)
+                run = wake_docker if action == "wake" else sleep_docker
+                steps = list(self._follow(assistant, run(engine, assistant.id)))
+        except RoostError as error:
+            self.call_from_thread(self._lifecycle_done, assistant, action, str(error), True)
+            return
+        failed = any(step.failed for step in steps)
+        self.call_from_thread(self._lifecycle_done, assistant, action, summarize(steps), failed)
+
+    def _follow(self, assistant: Assistant, steps: Iterable[Step]) -> Iterator[Step]:
+        for step in steps:
+            self.call_from_thread(self._event, f"{assistant.name}: {step}")
+            yield step
+
+    def _event(self, line: str) -> None:
+        self.main_screen.add_event(self.context.clock(), line)
+
+    def _lifecycle_done(self, assistant: Assistant, action: str, text: str, failed: bool) -> None:
+        title = f"{action.capitalize()} {assistant.name}"
+        self.notify(text, title=title, severity="error" if failed else "information")
+        self.pollers["docker"].wake()
+
+    @work(thread=True, group="lifecycle", exit_on_error=False)
+    def _plan_retire(self, assistant: Assistant) -> None:
+        try:
+            plan = inspect_retire(self._engine_for(assistant), assistant.id)
+        except RoostError as error:
+            self.call_from_thread(self._lifecycle_done, assistant, "retire", str(error), True)
+            return
+        self.call_from_thread(self._confirm_retire, assistant, plan)
+
+    def _confirm_retire(self, assistant: Assistant, plan: RetirePlan) -> None:
+        if plan.empty:
+            self.notify(f"Nothing of {assistant.name} is left to remove.", title="Retire")
+            return
+        lines = ["This removes, for good:", *plan.describe()]
+        screen = TypedConfirmScreen(f"Retire {assistant.name}", lines, assistant.id)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._retire(assistant, plan)
+
+        self.push_screen(screen, answered)
+
+    @work(thread=True, group="lifecycle", exit_on_error=False)
+    def _retire(self, assistant: Assistant, plan: RetirePlan) -> None:
+        steps = list(self._follow(assistant, retire_docker(plan)))
+        failed = any(step.failed for step in steps)
+        self.call_from_thread(self._lifecycle_done, assistant, "retire", summarize(steps), failed)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """In a terminal pane every key but the pane's leave key belongs to the program in it,
         even those bound with priority (ctrl+q, ctrl+p)."""
@@ -283,6 +376,8 @@ KNOWN_BINDING_IDS = frozenset(
         RoostApp.BINDINGS,  # type: ignore[arg-type]
         MainScreen.BINDINGS,  # type: ignore[arg-type]
         HelpScreen.BINDINGS,  # type: ignore[arg-type]
+        ConfirmScreen.BINDINGS,  # type: ignore[arg-type]
+        TypedConfirmScreen.BINDINGS,  # type: ignore[arg-type]
         TerminalPane.BINDINGS,  # type: ignore[arg-type]
     )
 )

@@ -11,16 +11,19 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import version
 
 from services.config import Config, ConfigError
 from services.context import Context
+from services.docker_discovery import container_names
+from services.docker_engines import configured_engines
 from services.doctor import Verdict, run_checks
 from services.errors import RoostError
 from services.fleet import Assistant
 from services.http import http_client
-from services.lockfile import choose_target, read_lockfile, set_active
+from services.lifecycle import Step, engine_of, sleep_docker, wake_docker, wake_local
+from services.lockfile import LockfileEntry, choose_target, read_lockfile, set_active
 from services.logs import configure_logging
 from services.paths import RoostPaths
 from services.sources import FleetSources
@@ -95,6 +98,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     use.add_argument("name", nargs="?", metavar="NAME", help="assistant id or name")
     use.set_defaults(handler=use_assistant)
+
+    wake = commands.add_parser(
+        "wake",
+        help="start a sleeping docker or local assistant",
+        description="Start a docker assistant's containers (assistant, gateway, credential "
+        "executor, in that order) or a local assistant's daemon (through `vellum wake`). "
+        "Exit status 0 when every step worked.",
+    )
+    wake.add_argument("name", nargs="?", metavar="ASSISTANT", help="id or name (default: active)")
+    wake.set_defaults(handler=wake_assistant)
+
+    sleep = commands.add_parser(
+        "sleep",
+        help="stop a docker assistant's containers (asks first)",
+        description="Stop a docker assistant's containers, in the reverse order of wake. "
+        "Asks for confirmation unless --yes is given; without a terminal, --yes is required.",
+    )
+    sleep.add_argument("name", nargs="?", metavar="ASSISTANT", help="id or name (default: active)")
+    sleep.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    sleep.set_defaults(handler=sleep_assistant)
     return parser
 
 
@@ -221,3 +244,49 @@ def use_assistant(args: argparse.Namespace) -> int:
     log.info("active assistant set to %s", entry.assistant_id)
     print(f"{entry.display_name} is now the active assistant")
     return 0
+
+
+def _lifecycle_target(name: str | None) -> tuple[Context, LockfileEntry]:
+    context = Context.load()
+    return context, choose_target(read_lockfile(context.vellum), name)
+
+
+def _report(steps: Iterable[Step]) -> int:
+    """Print each step as it happens; exit status 1 if any failed."""
+    failed = False
+    for step in steps:
+        print(step, flush=True)
+        failed |= step.failed
+    return 1 if failed else 0
+
+
+def wake_assistant(args: argparse.Namespace) -> int:
+    context, entry = _lifecycle_target(args.name)
+    if entry.cloud == "docker":
+        engine = engine_of(entry.assistant_id, configured_engines(context.config, context.environ))
+        return _report(wake_docker(engine, entry.assistant_id))
+    if entry.cloud == "local":
+        return _report(wake_local(entry.assistant_id))
+    raise RoostError(
+        f"{entry.display_name} is a {entry.cloud} assistant: roost wakes docker and local ones"
+    )
+
+
+def sleep_assistant(args: argparse.Namespace) -> int:
+    context, entry = _lifecycle_target(args.name)
+    if entry.cloud != "docker":
+        hint = f"; run `vellum sleep {entry.assistant_id}`" if entry.cloud == "local" else ""
+        raise RoostError(
+            f"{entry.display_name} is a {entry.cloud} assistant: roost puts docker ones to "
+            f"sleep{hint}"
+        )
+    engine = engine_of(entry.assistant_id, configured_engines(context.config, context.environ))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise RoostError("not at a terminal to confirm: add --yes to stop the containers")
+        names = ", ".join(reversed(container_names(entry.assistant_id)))
+        answer = input(f"Stop {names} on engine {engine.name}? [y/N] ")
+        if answer.strip().lower() not in {"y", "yes"}:
+            print("Nothing stopped.")
+            return 1
+    return _report(sleep_docker(engine, entry.assistant_id))

@@ -112,6 +112,30 @@ class MainScreen(Screen[None]):
             tooltip="Open a shell on this machine in a terminal pane",
         ),
         Binding(
+            "W",
+            "lifecycle('wake')",
+            "Wake",
+            id="wake",
+            show=False,
+            tooltip="Start a sleeping docker assistant's containers (or a local one's daemon)",
+        ),
+        Binding(
+            "Z",
+            "lifecycle('sleep')",
+            "Sleep",
+            id="sleep",
+            show=False,
+            tooltip="Stop a docker assistant's containers (asks first)",
+        ),
+        Binding(
+            "X",
+            "lifecycle('retire')",
+            "Retire",
+            id="retire",
+            show=False,
+            tooltip="Remove a docker assistant's containers, network and volumes (type its name)",
+        ),
+        Binding(
             "b",
             "backup",
             "Backup",
@@ -159,6 +183,13 @@ class MainScreen(Screen[None]):
     @dataclass
     class TerminalRequested(Message):
         """The user asked for a shell on this machine."""
+
+    @dataclass
+    class LifecycleRequested(Message):
+        """The user asked to wake, sleep or retire this assistant."""
+
+        assistant: Assistant
+        action: str
 
     def __init__(self, context: Context) -> None:
         super().__init__()
@@ -342,6 +373,19 @@ class MainScreen(Screen[None]):
             self.notify(f"{assistant.name} is already the active assistant.", title="Use")
         else:
             self.post_message(self.UseRequested(assistant.id))
+
+    def action_lifecycle(self, action: str) -> None:
+        assistant = self.selected()
+        kinds = ("docker", "local") if action == "wake" else ("docker",)
+        if assistant is None or assistant.kind not in kinds:
+            what = " and ".join(kinds)
+            self.notify(
+                f"{action.capitalize()} is for {what} assistants.",
+                title=action.capitalize(),
+                severity="warning",
+            )
+            return
+        self.post_message(self.LifecycleRequested(assistant, action))
 
     def action_terminal(self) -> None:
         self.post_message(self.TerminalRequested())
