@@ -23,6 +23,8 @@ class RoostPaths:
     state_dir: Path
     cache_dir: Path
     log_dir: Path
+    data_dir: Path
+    """What roost makes for the user to keep: backups."""
 
     @property
     def config_file(self) -> Path:
@@ -46,4 +48,5 @@ class RoostPaths:
             state_dir=pick("ROOST_STATE_DIR", platformdirs.user_state_dir(APP_NAME)),
             cache_dir=pick("ROOST_CACHE_DIR", platformdirs.user_cache_dir(APP_NAME)),
             log_dir=pick("ROOST_LOG_DIR", platformdirs.user_log_dir(APP_NAME)),
+            data_dir=pick("ROOST_DATA_DIR", platformdirs.user_data_dir(APP_NAME)),
         )

@@ -10,6 +10,11 @@ it answers and read back every request it received:
         ...  # point the code under test at alpha.base_url or peer.url
         [request] = peer.requests_to(alpha.path + "/v1/health")
 
+Each runtime also plays the migrations endpoints (PROTOCOL.md section 4), scripted through its
+`migrations`: the synchronous export, signed URLs, export-to-gcs jobs and their status, and the
+bucket behind the signed URLs (`/gcs/...`, no auth). Archives are `Artifact`s: deterministic bytes
+streamed in blocks, never built whole in memory, so a benchmark can serve hundreds of MiB.
+
 Routing is a table of (method, path pattern, handler); a handler turns a request into a `Reply`.
 Closing is prompt: delayed and hanging answers wait on an event that closing sets, and open
 connections are shut down so that every handler thread ends before `close()` returns.
@@ -18,6 +23,8 @@ connections are shut down so that every handler thread ends before `close()` ret
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import itertools
 import json
 import re
 import socket
@@ -25,8 +32,9 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -45,6 +53,15 @@ class Reply:
     """Send the headers, then none of the body until the peer closes."""
     location: str | None = None
     """Sent as the `Location` header."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """More headers, sent as they are."""
+    stream: Artifact | None = None
+    """When set, the body is this artifact's bytes (streamed) instead of `body`."""
+    cut_at: int | None = None
+    """Send only this many body bytes (Content-Length still announces them all), then `cut`."""
+    cut: Literal["close", "stall"] = "close"
+    """After `cut_at` bytes: hang up (a truncated body) or send nothing more until the peer
+    closes (a stalled body)."""
 
 
 def json_reply(value: object, *, status: int = 200, delay: float = 0.0) -> Reply:
@@ -69,10 +86,96 @@ def redirect_to(location: str) -> Reply:
     return Reply(status=302, location=location)
 
 
+BLOCK_SIZE = 1 << 20
+MANIFEST_HEADER = "X-Vbundle-Manifest-Sha256"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """An archive of `size` deterministic bytes (one pseudo-random block, repeated), streamed."""
+
+    size: int
+    seed: str = "vbundle"
+    corrupt: bool = False
+    """The last byte is flipped: the bytes no longer match `sha256`, as after damage in transit."""
+
+    @cached_property
+    def sha256(self) -> str:
+        """The digest of the intact bytes, computed once."""
+        digest = hashlib.sha256()
+        for chunk in self._chunks(corrupt=False):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def chunks(self) -> Iterator[bytes | memoryview]:
+        """The bytes as they are sent, at most one block at a time."""
+        return self._chunks(self.corrupt)
+
+    def content(self) -> bytes:
+        """All of it at once: for small artifacts in assertions only."""
+        return b"".join(self.chunks())
+
+    @cached_property
+    def _block(self) -> bytes:
+        return hashlib.shake_256(self.seed.encode()).digest(max(1, min(self.size, BLOCK_SIZE)))
+
+    def _chunks(self, corrupt: bool) -> Iterator[bytes | memoryview]:
+        block, left = memoryview(self._block), self.size
+        while left > 0:
+            piece = block[: min(left, len(block))]
+            left -= len(piece)
+            if corrupt and left == 0:
+                yield bytes(piece[:-1]) + bytes([piece[-1] ^ 0xFF])
+            else:
+                yield piece
+
+
+def archive_reply(
+    artifact: Artifact,
+    *,
+    checksum: bool = True,
+    cut_at: int | None = None,
+    cut: Literal["close", "stall"] = "close",
+) -> Reply:
+    """A synchronous export's answer: the archive, its sha256 in `X-Vbundle-Manifest-Sha256`."""
+    headers = ((MANIFEST_HEADER, artifact.sha256),) if checksum else ()
+    return Reply(
+        content_type="application/octet-stream",
+        headers=headers,
+        stream=artifact,
+        cut_at=cut_at,
+        cut=cut,
+    )
+
+
+def in_progress_reply(job_id: str, form: Literal["nested", "flat", "message"] = "message") -> Reply:
+    """409 for an export already running, in each body form PROTOCOL.md section 4 names;
+    `message` is what the real runtime sends."""
+    bodies: dict[str, object] = {
+        "nested": {"error": {"code": "export_in_progress", "job_id": job_id}},
+        "flat": {"code": "export_in_progress", "job_id": job_id},
+        "message": {
+            "error": {
+                "code": "export_in_progress",
+                "message": f"Export already in progress: {job_id}",
+            }
+        },
+    }
+    return json_reply(bodies[form], status=409)
+
+
 HEALTHY = json_reply({"status": "healthy", "version": "1.2.3"})
 UNAUTHORIZED = json_reply({"detail": "Authentication credentials were not provided."}, status=401)
 FORBIDDEN = json_reply({"detail": "You do not have permission to perform this action."}, status=403)
 NOT_FOUND = json_reply({"detail": "Not found."}, status=404)
+JOB_NOT_FOUND = json_reply(
+    {"error": {"code": "not_found", "message": "Migration job not found"}}, status=404
+)
+EXPIRED = Reply(
+    403,
+    b"<Error><Code>ExpiredToken</Code><Message>The provided token has expired.</Message></Error>",
+    "application/xml",
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +192,38 @@ class RecordedRequest:
         return urlsplit(self.target).path
 
 
+JobStep = Reply | Mapping[str, object]
+
+
+@dataclass
+class Migrations:
+    """A runtime's migrations endpoints (PROTOCOL.md section 4), in both path forms.
+
+    Each list of replies is answered first, one reply per request and in order; once it is empty
+    the endpoint does its real job. Every endpoint but the bucket checks the runtime's bearer.
+    """
+
+    artifact: Artifact = field(default_factory=lambda: Artifact(64 * 1024))
+    """What exports produce: the sync export's body, and every bundle in the bucket."""
+    export_replies: list[Reply] = field(default_factory=list)
+    """`POST .../migrations/export`; then `archive_reply(artifact)`."""
+    start_replies: list[Reply] = field(default_factory=list)
+    """`POST .../migrations/export-to-gcs`; then 202 with a new job uploading to the bucket."""
+    job_steps: list[JobStep] = field(default_factory=list)
+    """Polls of any known job, one step per poll: a Reply as is, a mapping as the job's status
+    (`job_id` and `type` added); then `complete` with the artifact's size and sha256."""
+    download_replies: list[Reply] = field(default_factory=list)
+    """`GET` of a signed download URL; then the artifact (without a checksum header)."""
+    expired: bool = False
+    """Signed download URLs are refused with 403, as the bucket does once they expire."""
+    jobs: dict[str, str | None] = field(default_factory=dict)
+    """The jobs the runtime knows: id -> the bundle key it uploads to (None: someone else's)."""
+
+    def restart(self) -> None:
+        """The runtime restarts: it forgets every job (polls then answer 404)."""
+        self.jobs.clear()
+
+
 @dataclass
 class Runtime:
     """One assistant runtime with its own base URL on the shared server; tests re-script it."""
@@ -101,6 +236,7 @@ class Runtime:
     """The answer to `GET <base>/v1/assistants/<any id>/healthz/`."""
     bearer: str | None = None
     """When set, both answer 401 unless `Authorization: Bearer <bearer>` comes with the request."""
+    migrations: Migrations = field(default_factory=Migrations)
 
     @property
     def path(self) -> str:
@@ -108,8 +244,11 @@ class Runtime:
         return urlsplit(self.base_url).path
 
     def answer(self, request: RecordedRequest, reply: Reply) -> Reply:
+        return reply if self.authorized(request) else UNAUTHORIZED
+
+    def authorized(self, request: RecordedRequest) -> bool:
         sent = request.headers.get("authorization")
-        return reply if self.bearer is None or sent == f"Bearer {self.bearer}" else UNAUTHORIZED
+        return self.bearer is None or sent == f"Bearer {self.bearer}"
 
 
 @dataclass
@@ -141,6 +280,7 @@ class Platform:
         return None
 
 
+T = TypeVar("T")
 Handler = Callable[["VellumPeer", RecordedRequest, re.Match[str]], Reply]
 
 
@@ -176,7 +316,104 @@ def _managed_health(peer: VellumPeer, request: RecordedRequest, match: re.Match[
     return runtime.answer(request, runtime.managed_health) if runtime else NOT_FOUND
 
 
+def _migrations_call(
+    peer: VellumPeer,
+    request: RecordedRequest,
+    match: re.Match[str],
+    answer: Callable[[Runtime, Migrations], Reply],
+) -> Reply:
+    runtime = peer.runtimes.get(match["runtime"])
+    if runtime is None:
+        return NOT_FOUND
+    if not runtime.authorized(request):
+        return UNAUTHORIZED
+    return answer(runtime, runtime.migrations)
+
+
+def _request_json(request: RecordedRequest) -> dict[str, Any]:
+    try:
+        value = json.loads(request.body)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _sync_export(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    return _migrations_call(
+        peer,
+        request,
+        match,
+        lambda runtime, migrations: (
+            peer.take(migrations.export_replies) or archive_reply(migrations.artifact)
+        ),
+    )
+
+
+def _signed_url(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    def answer(runtime: Runtime, migrations: Migrations) -> Reply:
+        body = _request_json(request)
+        if body.get("operation") == "upload":
+            key = f"bundle-{peer.serial()}"
+        elif body.get("operation") == "download" and isinstance(body.get("bundle_key"), str):
+            key = body["bundle_key"]
+        else:
+            return json_reply({"detail": "operation must be upload or download"}, status=400)
+        signature = f"X-Goog-Signature=sig{peer.serial()}"
+        url = f"{peer.url}{BUCKET_PREFIX}/{runtime.name}/{key}?{signature}"
+        return json_reply({"url": url, "bundle_key": key, "expires_at": "2099-01-01T00:00:00Z"})
+
+    return _migrations_call(peer, request, match, answer)
+
+
+def _export_to_gcs(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    def answer(runtime: Runtime, migrations: Migrations) -> Reply:
+        scripted = peer.take(migrations.start_replies)
+        if scripted is not None:
+            return scripted
+        upload_url = _request_json(request).get("upload_url")
+        if not isinstance(upload_url, str):
+            return json_reply({"detail": "upload_url is required"}, status=400)
+        job_id = f"export-{peer.serial()}"
+        with peer.lock:
+            migrations.jobs[job_id] = urlsplit(upload_url).path.rsplit("/", 1)[-1]
+        return json_reply({"job_id": job_id, "status": "pending", "type": "export"}, status=202)
+
+    return _migrations_call(peer, request, match, answer)
+
+
+def _job_status(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    def answer(runtime: Runtime, migrations: Migrations) -> Reply:
+        job_id = match["job"]
+        if job_id not in migrations.jobs:
+            return JOB_NOT_FOUND
+        artifact = migrations.artifact
+        step = peer.take(migrations.job_steps) or {
+            "status": "complete",
+            "result": {"size": artifact.size, "sha256": artifact.sha256},
+        }
+        if isinstance(step, Reply):
+            return step
+        return json_reply({"job_id": job_id, "type": "export", **step})
+
+    return _migrations_call(peer, request, match, answer)
+
+
+def _bucket_download(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    """A signed URL needs no credentials: whoever holds it may read the bundle."""
+    runtime = peer.runtimes.get(match["runtime"])
+    if runtime is None:
+        return NOT_FOUND
+    migrations = runtime.migrations
+    if migrations.expired:
+        return EXPIRED
+    return peer.take(migrations.download_replies) or Reply(
+        content_type="application/octet-stream", stream=migrations.artifact
+    )
+
+
 RUNTIME_PREFIX = "/rt"
+BUCKET_PREFIX = "/gcs"
+_MIGRATIONS = rf"{RUNTIME_PREFIX}/(?P<runtime>[^/]+)/v1/(?:assistants/[^/]+/)?migrations"
 _ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = (
     ("GET", re.compile(r"/v1/organizations/"), _organizations),
     ("GET", re.compile(r"/v1/assistants/"), _platform_assistants),
@@ -187,6 +424,11 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = (
         re.compile(rf"{RUNTIME_PREFIX}/(?P<runtime>[^/]+)/v1/assistants/[^/]+/healthz/"),
         _managed_health,
     ),
+    ("POST", re.compile(rf"{_MIGRATIONS}/export"), _sync_export),
+    ("POST", re.compile(rf"{_MIGRATIONS}/signed-url/?"), _signed_url),
+    ("POST", re.compile(rf"{_MIGRATIONS}/export-to-gcs"), _export_to_gcs),
+    ("GET", re.compile(rf"{_MIGRATIONS}/jobs/(?P<job>[^/]+)"), _job_status),
+    ("GET", re.compile(rf"{BUCKET_PREFIX}/(?P<runtime>[^/]+)/(?P<key>[^/]+)"), _bucket_download),
 )
 
 
@@ -197,7 +439,9 @@ class VellumPeer:
         self.platform = Platform()
         self.runtimes: dict[str, Runtime] = {}
         self._requests: list[RecordedRequest] = []
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
+        """Guards the recorded requests and every scripted list handlers consume."""
+        self._serials = itertools.count(1)
         self._stopping = threading.Event()
         self._server = _Server(self)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -222,11 +466,21 @@ class VellumPeer:
     @property
     def requests(self) -> tuple[RecordedRequest, ...]:
         """Every request received so far, in order of arrival."""
-        with self._lock:
+        with self.lock:
             return tuple(self._requests)
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         return [request for request in self.requests if request.path == path]
+
+    def take(self, script: list[T]) -> T | None:
+        """The first scripted item, removed; None when there is none."""
+        with self.lock:
+            return script.pop(0) if script else None
+
+    def serial(self) -> int:
+        """A number never handed out before on this peer: job ids, bundle keys, signatures."""
+        with self.lock:
+            return next(self._serials)
 
     def start(self) -> None:
         # A short poll interval: shutdown() waits for the serving loop to notice.
@@ -259,7 +513,7 @@ class VellumPeer:
             {name.lower(): value for name, value in handler.headers.items()},
             handler.rfile.read(length),
         )
-        with self._lock:
+        with self.lock:
             self._requests.append(request)
         reply = NOT_FOUND
         for method, pattern, route in _ROUTES:
@@ -273,17 +527,33 @@ class VellumPeer:
         if reply.delay and self._stopping.wait(reply.delay):
             handler.close_connection = True
             return
+        length = len(reply.body) if reply.stream is None else reply.stream.size
         handler.send_response(reply.status)
         handler.send_header("Content-Type", reply.content_type)
-        handler.send_header("Content-Length", str(len(reply.body)))
+        handler.send_header("Content-Length", str(length))
         if reply.location is not None:
             handler.send_header("Location", reply.location)
+        for name, value in reply.headers:
+            handler.send_header(name, value)
         handler.end_headers()
         if reply.hang_after_headers:
             self._stopping.wait()
             handler.close_connection = True
             return
-        handler.wfile.write(reply.body)
+        chunks = iter((reply.body,)) if reply.stream is None else reply.stream.chunks()
+        if reply.cut_at is None:
+            for chunk in chunks:
+                handler.wfile.write(chunk)
+            return
+        left = reply.cut_at
+        for chunk in chunks:
+            if left <= 0:
+                break
+            handler.wfile.write(chunk[:left])
+            left -= len(chunk)
+        handler.close_connection = True  # the rest never comes: hang up, or first stall
+        if reply.cut == "stall":
+            self._stopping.wait()
 
 
 class _Server(ThreadingHTTPServer):

@@ -1,0 +1,533 @@
+"""Job records, their store on disk, and the runtime-job polling policy (tested without waiting)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from services.jobs import (
+    AUTHENTICATION_REFUSED,
+    HISTORY_LIMIT,
+    JOB_FAILED_SILENTLY,
+    JOB_NOT_FOUND,
+    POLLS_KEPT,
+    STORE_NAME,
+    FailureKind,
+    Job,
+    JobKind,
+    JobRoute,
+    JobState,
+    JobStore,
+    JobStoreError,
+    PollFailure,
+    PollOutcome,
+    PollPolicy,
+    PollRecord,
+    RuntimeJobStatus,
+    Verdict,
+    failure_for_status,
+    new_job_id,
+    poll_runtime_job,
+)
+from services.paths import RoostPaths
+
+T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+SHA = "ab" * 32
+
+
+def a_job(number: int = 1, state: JobState = JobState.COMPLETE, **changes: object) -> Job:
+    job = Job(
+        id=f"job-{number}",
+        kind=JobKind.BACKUP,
+        assistant_id="alpha-id",
+        assistant_name="alpha",
+        route=JobRoute.SIGNED_URL,
+        state=state,
+        destination=Path(f"/data/backups/alpha-{number}.vbundle"),
+        started_at=T0 + timedelta(minutes=number),
+    )
+    return replace(job, **changes)  # type: ignore[arg-type]
+
+
+def a_full_job() -> Job:
+    """Every field set, so a round trip checks them all."""
+    return a_job(
+        7,
+        JobState.FAILED,
+        finished_at=T0 + timedelta(hours=1),
+        runtime_job_id="export-3",
+        bundle_key="bundle-9",
+        bytes_done=10,
+        bytes_total=20,
+        expected_size=20,
+        expected_sha256=SHA,
+        result_path=Path("/data/backups/alpha-7.vbundle"),
+        size=20,
+        sha256=SHA,
+        verified=True,
+        corrupt_path=Path("/data/backups/alpha-7.vbundle.corrupt"),
+        error="the download does not match",
+        note="a note",
+        in_progress_job_id="export-2",
+        polls=(PollRecord(T0, "processing"), PollRecord(T0 + timedelta(seconds=2), "complete")),
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> JobStore:
+    return JobStore(tmp_path / "state" / STORE_NAME)
+
+
+# Records ---------------------------------------------------------------------------------
+
+
+def test_a_job_survives_a_json_round_trip_with_every_field() -> None:
+    job = a_full_job()
+
+    assert Job.from_json(json.loads(json.dumps(job.to_json()))) == job
+
+
+def test_unknown_keys_in_a_stored_job_are_ignored() -> None:
+    data = {**a_job().to_json(), "added_by_a_newer_roost": {"x": 1}}
+
+    assert Job.from_json(data) == a_job()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("state", "teleporting", "'state' is 'teleporting', not one of: starting,"),
+        ("id", None, "'id' must be a string"),
+        ("started_at", "yesterday", "'started_at' must be an ISO 8601 time"),
+        ("started_at", "2025-05-01T12:00:00", "'started_at' must carry a timezone"),
+        ("destination", "relative.vbundle", "'destination' must be an absolute path"),
+        ("bytes_done", -1, "'bytes_done' must be a whole number of bytes"),
+        ("polls", [{"at": "2025-05-01T12:00:00+00:00"}], "'outcome' must be a string"),
+    ],
+)
+def test_a_bad_stored_job_names_its_problem(key: str, value: object, problem: str) -> None:
+    with pytest.raises(ValueError, match="^" + problem.replace("(", r"\(")):
+        Job.from_json({**a_job().to_json(), key: value})
+
+
+def test_only_the_last_polls_are_kept() -> None:
+    job = a_job()
+    for second in range(POLLS_KEPT + 5):
+        job = job.with_poll(T0 + timedelta(seconds=second), f"poll {second}")
+
+    assert len(job.polls) == POLLS_KEPT
+    assert job.polls[0].outcome == "poll 5" and job.polls[-1].outcome == f"poll {POLLS_KEPT + 4}"
+
+
+def test_job_ids_sort_by_start_time_and_differ() -> None:
+    first, second = new_job_id(T0), new_job_id(T0 + timedelta(seconds=1))
+
+    assert first < second and first.startswith("20250501-120000-")
+    assert new_job_id(T0) != new_job_id(T0)
+
+
+# The store -------------------------------------------------------------------------------
+
+
+def test_the_store_lives_in_the_state_dir(tmp_path: Path) -> None:
+    paths = RoostPaths.resolve()
+
+    assert JobStore.at(paths).path == paths.state_dir / "jobs.jsonl"
+    assert paths.state_dir == tmp_path / "roost-state"
+
+
+def test_a_missing_store_is_an_empty_history(store: JobStore) -> None:
+    assert store.load() == ()
+    assert store.problems == ()
+    assert not store.path.parent.exists()  # reading creates nothing
+
+
+def test_jobs_put_in_the_store_are_read_back_newest_first(store: JobStore) -> None:
+    store.put(a_job(1))
+    store.put(a_full_job())
+    store.put(a_job(3, JobState.PROCESSING, runtime_job_id="export-5"))
+
+    again = JobStore(store.path)
+    assert [job.id for job in again.load()] == ["job-7", "job-3", "job-1"]
+    assert again.get("job-7") == a_full_job()
+    assert [job.id for job in again.unfinished()] == ["job-3"]
+    assert sorted(path.name for path in store.path.parent.iterdir()) == [STORE_NAME]
+    assert oct(store.path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_one_job_per_line_so_problems_have_a_line_number(store: JobStore) -> None:
+    store.put(a_job(1))
+    store.put(a_job(2))
+
+    lines = store.path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["job-2", "job-1"]
+
+
+def test_a_new_snapshot_replaces_the_old_one(store: JobStore) -> None:
+    store.put(a_job(1, JobState.PROCESSING))
+    store.put(a_job(1, JobState.COMPLETE))
+
+    assert [job.state for job in JobStore(store.path).load()] == [JobState.COMPLETE]
+
+
+def test_progress_alone_is_not_written_but_every_other_change_is(store: JobStore) -> None:
+    running = a_job(1, JobState.DOWNLOADING, bytes_total=100)
+    store.put(running)
+    written = store.path.stat().st_ino
+
+    store.put(replace(running, bytes_done=50))
+    assert store.path.stat().st_ino == written  # not rewritten
+    assert store.jobs[0].bytes_done == 50  # but known
+
+    store.put(replace(running, bytes_done=60, state=JobState.VERIFYING))
+    assert store.path.stat().st_ino != written
+    assert JobStore(store.path).load()[0].bytes_done == 60
+
+
+def test_history_is_bounded_dropping_the_oldest_finished_jobs(store: JobStore) -> None:
+    store = JobStore(store.path, limit=3)
+    store.put(a_job(1, JobState.PROCESSING))  # oldest, but still running: kept
+    for number in range(2, 6):
+        store.put(a_job(number))
+
+    assert [job.id for job in JobStore(store.path).load()] == ["job-5", "job-4", "job-1"]
+
+
+def test_the_default_bound_is_two_hundred() -> None:
+    assert HISTORY_LIMIT == 200
+
+
+def write_lines(store: JobStore, *lines: str) -> bytes:
+    store.path.parent.mkdir(parents=True, exist_ok=True)
+    content = ("\n".join(lines) + "\n").encode()
+    store.path.write_bytes(content)
+    return content
+
+
+def test_a_malformed_store_is_reported_by_line_and_never_rewritten(store: JobStore) -> None:
+    good = json.dumps(a_job(1).to_json())
+    unknown_state = json.dumps({**a_job(2).to_json(), "state": "teleporting"})
+    content = write_lines(store, good, "{not json", "", "[1, 2]", unknown_state, good)
+
+    jobs = store.load()
+
+    assert [job.id for job in jobs] == ["job-1"]  # what reads well is still shown
+    assert [(problem.line, problem.problem) for problem in store.problems] == [
+        (2, "column 2: Expecting property name enclosed in double quotes"),
+        (4, "not a JSON object"),
+        (5, "'state' is 'teleporting', not one of: " + ", ".join(JobState)),
+        (6, "job 'job-1' appears twice"),
+    ]
+    assert str(store.problems[0]) == (
+        f"{store.path}, line 2: column 2: Expecting property name enclosed in double quotes"
+    )
+    with pytest.raises(JobStoreError, match=f"job history not saved: {store.path}, line 2"):
+        store.put(a_job(3))
+    assert store.path.read_bytes() == content
+
+
+def test_an_unreadable_store_is_reported_without_a_line(store: JobStore) -> None:
+    write_lines(store, "")
+    store.path.write_bytes(b"\xff\xfe not utf-8\n")
+
+    store.load()
+
+    [problem] = store.problems
+    assert problem.line is None and "cannot be read" in problem.problem
+
+
+def test_setting_a_bad_store_aside_keeps_it_and_lets_history_be_written(store: JobStore) -> None:
+    content = write_lines(store, "{not json")
+    store.load()
+
+    aside = store.set_aside()
+    store.put(a_job(1))
+
+    assert aside.read_bytes() == content
+    assert aside.parent == store.path.parent and aside.name.startswith("jobs.jsonl.unreadable-")
+    assert [job.id for job in JobStore(store.path).load()] == ["job-1"]
+
+
+def test_a_store_that_cannot_be_written_says_so(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    store = JobStore(blocker / STORE_NAME)
+
+    with pytest.raises(JobStoreError, match="cannot write"):
+        store.put(a_job(1))
+
+
+# Runtime job statuses --------------------------------------------------------------------
+
+
+def test_a_status_is_read_leniently() -> None:
+    body = {
+        "job_id": "export-1",
+        "type": "export",
+        "status": "complete",
+        "result": {"size": 12, "manifest_sha256": SHA.upper(), "files": 3},
+        "progress": {"percent": 100},
+    }
+
+    status = RuntimeJobStatus.parse(json.dumps(body).encode())
+
+    assert (status.status, status.job_id, status.result_size) == ("complete", "export-1", 12)
+    assert status.result_sha256 == SHA  # manifest_sha256, lower-cased
+    assert status.raw["progress"] == {"percent": 100}
+
+
+def test_sha256_wins_over_manifest_sha256_and_garbage_is_no_checksum() -> None:
+    other = "cd" * 32
+    both = RuntimeJobStatus.parse(
+        json.dumps(
+            {"status": "complete", "result": {"sha256": SHA, "manifest_sha256": other}}
+        ).encode()
+    )
+    garbage = RuntimeJobStatus.parse(
+        json.dumps({"status": "complete", "result": {"sha256": "xyz", "size": -1}}).encode()
+    )
+
+    assert both.result_sha256 == SHA
+    assert (garbage.result_sha256, garbage.result_size) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "body", [b"<html>502 Bad Gateway</html>", b"[]", b'{"job_id": "x"}', b'{"status": ""}']
+)
+def test_an_answer_that_is_no_status_is_a_transient_failure(body: bytes) -> None:
+    with pytest.raises(PollFailure) as raised:
+        RuntimeJobStatus.parse(body)
+
+    assert raised.value.kind is FailureKind.TRANSIENT
+
+
+def test_an_error_object_gives_its_message() -> None:
+    body = {"status": "failed", "error": {"code": "boom", "message": "disk full on runtime"}}
+
+    assert RuntimeJobStatus.parse(json.dumps(body).encode()).error == "disk full on runtime"
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        (401, FailureKind.AUTH),
+        (404, FailureKind.NOT_FOUND),
+        (429, FailureKind.TRANSIENT),
+        (500, FailureKind.TRANSIENT),
+        (503, FailureKind.TRANSIENT),
+        (400, FailureKind.PERMANENT),
+        (403, FailureKind.PERMANENT),
+        (410, FailureKind.PERMANENT),
+    ],
+)
+def test_status_codes_are_classified_as_the_reference_does(code: int, kind: FailureKind) -> None:
+    assert failure_for_status(code).kind is kind
+
+
+# The polling policy ----------------------------------------------------------------------
+
+Step = RuntimeJobStatus | PollFailure
+
+
+class Scripted:
+    """A runtime job whose polls answer the script in order; time passes only in `sleep`."""
+
+    def __init__(self, *steps: Step) -> None:
+        self.steps = list(steps)
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.polled_at: list[float] = []
+        self.refreshes = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    async def fetch(self) -> RuntimeJobStatus:
+        self.polled_at.append(self.now)
+        step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        if isinstance(step, PollFailure):
+            raise step
+        return step
+
+    async def refresh(self) -> None:
+        self.refreshes += 1
+
+    async def run(
+        self,
+        policy: PollPolicy | None = None,
+        rand: Callable[[], float] = lambda: 0.5,
+        refresh: Callable[[], Awaitable[None]] | None = None,
+    ) -> list[PollOutcome]:
+        outcomes = poll_runtime_job(
+            self.fetch,
+            refresh or self.refresh,
+            policy=policy,
+            clock=self.clock,
+            sleep=self.sleep,
+            rand=rand,
+        )
+        return [outcome async for outcome in outcomes]
+
+
+def status(name: str, **fields: object) -> RuntimeJobStatus:
+    return RuntimeJobStatus.parse(json.dumps({"status": name, **fields}).encode())
+
+
+PROCESSING = status("processing")
+COMPLETE = status("complete", result={"size": 5, "sha256": SHA})
+TRANSIENT = PollFailure(FailureKind.TRANSIENT, "the runtime answered 503")
+AUTH = failure_for_status(401)
+
+
+async def test_the_first_poll_is_at_once_then_every_two_seconds() -> None:
+    job = Scripted(PROCESSING, PROCESSING, COMPLETE)
+
+    outcomes = await job.run()
+
+    assert job.polled_at == [0.0, 2.0, 4.0]
+    assert [outcome.verdict for outcome in outcomes] == [
+        Verdict.WAITING,
+        Verdict.WAITING,
+        Verdict.COMPLETE,
+    ]
+    assert [outcome.text for outcome in outcomes] == [
+        "processing",
+        "processing",
+        "complete (5 bytes)",
+    ]
+    assert outcomes[-1].status == COMPLETE
+
+
+@pytest.mark.parametrize(("rand", "interval"), [(0.0, 1.8), (1.0, 2.2), (0.5, 2.0)])
+async def test_jitter_spreads_polls_by_a_tenth_either_way(rand: float, interval: float) -> None:
+    job = Scripted(PROCESSING, COMPLETE)
+
+    await job.run(rand=lambda: rand)
+
+    assert job.sleeps == [pytest.approx(interval)]
+
+
+async def test_the_deadline_ends_polling_with_the_reference_message() -> None:
+    job = Scripted(PROCESSING)
+
+    outcomes = await job.run(PollPolicy(deadline=10.0))
+
+    last = outcomes[-1]
+    assert last.verdict is Verdict.FAILED
+    assert last.error == "Timed out waiting for export job after 10s"
+    assert last.text == "processing; Timed out waiting for export job after 10s"
+    assert job.polled_at == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+    assert all(outcome.verdict is Verdict.WAITING for outcome in outcomes[:-1])
+
+
+async def test_a_failed_job_gives_its_error_or_the_reference_words() -> None:
+    with_error = await Scripted(status("failed", error="no space")).run()
+    without = await Scripted(status("failed")).run()
+
+    assert (with_error[-1].verdict, with_error[-1].error) == (Verdict.FAILED, "no space")
+    assert without[-1].error == JOB_FAILED_SILENTLY == "Job failed without an error message"
+
+
+async def test_a_forgotten_job_is_lost_at_once() -> None:
+    job = Scripted(PROCESSING, failure_for_status(404))
+
+    outcomes = await job.run()
+
+    assert (outcomes[-1].verdict, outcomes[-1].error) == (Verdict.LOST, JOB_NOT_FOUND)
+    assert len(job.polled_at) == 2
+
+
+async def test_a_permanent_failure_ends_polling_at_once() -> None:
+    outcomes = await Scripted(failure_for_status(400)).run()
+
+    assert [(outcome.verdict, outcome.error) for outcome in outcomes] == [
+        (Verdict.FAILED, "the runtime answered 400")
+    ]
+
+
+async def test_five_transient_failures_in_a_row_are_tolerated_not_six() -> None:
+    tolerated = Scripted(*[TRANSIENT] * 5, COMPLETE)
+    too_many = Scripted(*[TRANSIENT] * 6, COMPLETE)
+
+    assert (await tolerated.run())[-1].verdict is Verdict.COMPLETE
+    outcomes = await too_many.run()
+
+    assert outcomes[-1].verdict is Verdict.FAILED
+    assert outcomes[-1].error == "the runtime answered 503 (6 transient errors in a row)"
+    assert outcomes[0].text == "the runtime answered 503 (transient 1/5)"
+    assert too_many.polled_at == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+
+
+async def test_a_good_poll_resets_the_transient_count() -> None:
+    job = Scripted(*[TRANSIENT] * 5, PROCESSING, *[TRANSIENT] * 5, COMPLETE)
+
+    assert (await job.run())[-1].verdict is Verdict.COMPLETE
+
+
+async def test_a_401_refreshes_credentials_and_polls_again_at_once() -> None:
+    job = Scripted(AUTH, COMPLETE)
+
+    outcomes = await job.run()
+
+    assert job.refreshes == 1
+    assert job.polled_at == [0.0, 0.0]
+    assert outcomes[0].text == "401 unauthorized: refreshing credentials (1/3)"
+    assert outcomes[-1].verdict is Verdict.COMPLETE
+
+
+async def test_three_refreshes_in_a_row_at_most() -> None:
+    job = Scripted(AUTH)
+
+    outcomes = await job.run()
+
+    assert job.refreshes == 3
+    assert len(job.polled_at) == 4
+    assert (outcomes[-1].verdict, outcomes[-1].error) == (Verdict.FAILED, AUTHENTICATION_REFUSED)
+
+
+async def test_a_good_poll_resets_the_refresh_count() -> None:
+    job = Scripted(AUTH, AUTH, AUTH, PROCESSING, AUTH, AUTH, AUTH, COMPLETE)
+
+    assert (await job.run())[-1].verdict is Verdict.COMPLETE
+    assert job.refreshes == 6
+
+
+async def test_a_refresh_that_fails_ends_polling_with_its_reason() -> None:
+    async def refused() -> None:
+        raise PollFailure(FailureKind.PERMANENT, "no credentials: not logged in")
+
+    outcomes = await Scripted(AUTH, COMPLETE).run(refresh=refused)
+
+    assert (outcomes[-1].verdict, outcomes[-1].error) == (
+        Verdict.FAILED,
+        "no credentials: not logged in",
+    )
+
+
+async def test_an_unknown_status_keeps_polling() -> None:
+    job = Scripted(status("queued", eta=3), status("uploading"), COMPLETE)
+
+    outcomes = await job.run()
+
+    assert [outcome.text for outcome in outcomes[:2]] == [
+        "status 'queued', unknown to roost: still waiting",
+        "status 'uploading', unknown to roost: still waiting",
+    ]
+    assert outcomes[-1].verdict is Verdict.COMPLETE
+
+
+async def test_the_reference_defaults() -> None:
+    policy = PollPolicy()
+
+    assert (policy.interval, policy.deadline) == (2.0, 3600.0)
+    assert (policy.max_auth_refreshes, policy.max_transient_errors) == (3, 5)
+    assert 0 < policy.jitter < 0.5
