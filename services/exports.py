@@ -597,7 +597,10 @@ class Exporter:
             ) from None
         except (httpx.HTTPError, httpx.InvalidURL) as error:
             reason = str(error) or type(error).__name__
-            raise ExportError(f"the runtime is unreachable ({reason})") from None
+            refused = isinstance(error, httpx.ConnectError)
+            raise ExportError(
+                f"the runtime is unreachable ({reason})", unreachable=refused
+            ) from None
         return response.status_code, _parse_json(response.content)
 
     async def _send(self, request: httpx.Request, what: str) -> httpx.Response:
@@ -608,7 +611,10 @@ class Exporter:
             raise ExportError(f"{what} got no answer in time") from None
         except httpx.HTTPError as error:
             reason = str(error) or type(error).__name__
-            raise ExportError(f"{what} failed: unreachable ({reason})") from None
+            refused = isinstance(error, httpx.ConnectError)
+            raise ExportError(
+                f"{what} failed: unreachable ({reason})", unreachable=refused
+            ) from None
 
     async def _refuse_unless_success(self, response: httpx.Response, what: str) -> None:
         if response.is_success:

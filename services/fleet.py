@@ -432,24 +432,38 @@ def health_targets(snapshot: FleetSnapshot, fleet: Iterable[Assistant]) -> list[
     """What to probe: every assistant with a runtime URL that is not asleep or invalid."""
     entries = {e.assistant_id: e for e in snapshot.lockfile.entries} if snapshot.lockfile else {}
     runtimes = {f"runtime:{r.name}": r for r in snapshot.runtimes}
-    targets: list[HealthTarget] = []
-    for assistant in fleet:
-        if not assistant.runtime_url or assistant.status in ("sleeping", "invalid"):
-            continue
-        entry = entries.get(assistant.id) if assistant.source is Source.LOCKFILE else None
-        runtime = runtimes.get(assistant.key)
-        inline = entry.raw.get("bearerToken") if entry else None
-        targets.append(
-            HealthTarget(
-                key=assistant.key,
-                assistant_id=assistant.id,
-                url=assistant.runtime_url,
-                managed=assistant.kind == "vellum",
-                token_file=str(runtime.token_file) if runtime and runtime.token_file else None,
-                inline_token=inline if isinstance(inline, str) else None,
-            )
-        )
-    return targets
+    targets = (
+        _target(assistant, entries, runtimes)
+        for assistant in fleet
+        if assistant.status not in ("sleeping", "invalid")
+    )
+    return [target for target in targets if target is not None]
+
+
+def health_target(snapshot: FleetSnapshot, assistant: Assistant) -> HealthTarget | None:
+    """How to reach `assistant`'s runtime (URL and credentials); None when it has none."""
+    entries = {e.assistant_id: e for e in snapshot.lockfile.entries} if snapshot.lockfile else {}
+    return _target(assistant, entries, {f"runtime:{r.name}": r for r in snapshot.runtimes})
+
+
+def _target(
+    assistant: Assistant,
+    entries: Mapping[str, LockfileEntry],
+    runtimes: Mapping[str, RuntimeConfig],
+) -> HealthTarget | None:
+    if not assistant.runtime_url:
+        return None
+    entry = entries.get(assistant.id) if assistant.source is Source.LOCKFILE else None
+    runtime = runtimes.get(assistant.key)
+    inline = entry.raw.get("bearerToken") if entry else None
+    return HealthTarget(
+        key=assistant.key,
+        assistant_id=assistant.id,
+        url=assistant.runtime_url,
+        managed=assistant.kind == "vellum",
+        token_file=str(runtime.token_file) if runtime and runtime.token_file else None,
+        inline_token=inline if isinstance(inline, str) else None,
+    )
 
 
 # Filtering and sorting -------------------------------------------------------------------------

@@ -112,6 +112,8 @@ class Job:
     """Something worth knowing that is not an error, e.g. that no checksum came to check."""
     in_progress_job_id: str | None = None
     """The runtime refused to start because this export of its own runs (409): follow it."""
+    unreachable: bool = False
+    """It failed because nothing answered at the runtime's address: waking it may help."""
     polls: tuple[PollRecord, ...] = ()
     """The last `POLLS_KEPT` status polls, oldest first."""
 
@@ -166,6 +168,7 @@ class Job:
             error=reader.optional(reader.text, "error"),
             note=reader.optional(reader.text, "note"),
             in_progress_job_id=reader.optional(reader.text, "in_progress_job_id"),
+            unreachable=reader.flag("unreachable"),
             polls=reader.polls("polls"),
         )
 
@@ -328,6 +331,16 @@ class JobStore:
         self.jobs = _bounded(_newest_first([job, *others]), self.limit)
         if old is not None and replace(old, bytes_done=job.bytes_done) == job:
             return
+        self._write()
+
+    def remove(self, job_id: str) -> None:
+        """Forget a finished job (its file, if any, stays). Raises JobStoreError as `put`."""
+        job = self.get(job_id)
+        if job is None:
+            return
+        if not job.state.finished:
+            raise JobStoreError(f"job {job_id} is still running: it can be removed once it ends")
+        self.jobs = tuple(other for other in self.jobs if other.id != job_id)
         self._write()
 
     def set_aside(self) -> Path:

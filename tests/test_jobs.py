@@ -531,3 +531,18 @@ async def test_the_reference_defaults() -> None:
     assert (policy.interval, policy.deadline) == (2.0, 3600.0)
     assert (policy.max_auth_refreshes, policy.max_transient_errors) == (3, 5)
     assert 0 < policy.jitter < 0.5
+
+
+def test_a_finished_job_is_removed_and_a_running_one_is_not(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.jsonl")
+    started = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
+    done = Job(
+        "j-done", JobKind.BACKUP, "a", "a", JobRoute.SYNC, JobState.COMPLETE, tmp_path / "a", started
+    )
+    running = replace(done, id="j-running", state=JobState.EXPORTING)
+    store.put(done)
+    store.put(running)
+    with pytest.raises(JobStoreError, match="still running"):
+        store.remove("j-running")
+    store.remove("j-done")
+    assert [job.id for job in JobStore(store.path).load()] == ["j-running"]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import shlex
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,17 +16,21 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.timer import Timer
 
+from services.backups import backup_with_repair, export_target, wake_repair
 from services.config import ConfigError
 from services.context import Context
 from services.docker_discovery import container_names
 from services.docker_engines import Engine, configured_engines
 from services.docker_events import EngineEvents
 from services.errors import RoostError
-from services.fleet import Assistant, FleetBuilder, health_targets
+from services.exports import Exporter, backup_destination
+from services.fleet import Assistant, FleetBuilder, Source, health_targets
 from services.health import HealthRecord
 from services.health_monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
 from services.http import http_client
+from services.jobs import Job, JobState, JobStore
 from services.lifecycle import (
     RetirePlan,
     Step,
@@ -42,9 +47,10 @@ from services.poller import Poller
 from services.sources import FleetSources, Update, with_health
 from services.terminal.local import LocalPty
 from tui.commands import binding_ids, commands
+from tui.formats import format_bytes
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
-from tui.screens.main import MainScreen
+from tui.screens.main import JobTable, MainScreen
 from tui.screens.terminal import TerminalScreen
 from tui.terminal_pane import TerminalPane
 from widgets.terminal_view import TerminalView
@@ -95,6 +101,10 @@ class RoostApp(App[None]):
         self.pollers: dict[str, Poller] = {}
         self._pending_health: dict[str, HealthRecord] = {}
         self._engine_events: list[EngineEvents] = []
+        self.job_store = JobStore.at(context.paths)
+        self.exporter = Exporter(self.http)
+        self._ticker: Timer | None = None
+        self._history_warned = False
         self.set_keymap(dict(context.config.keys))
 
     def get_default_screen(self) -> Screen[None]:
@@ -130,6 +140,7 @@ class RoostApp(App[None]):
         )
         self._follow_fleet()
         self.run_worker(self.monitor.run(), name="health", group="pollers", exit_on_error=False)
+        self._load_jobs()
         for engine in configured_engines(config, self.context.environ):
             self._follow_engine(EngineEvents(engine, self._engine_changed))
         self.app_suspend_signal.subscribe(self, lambda _: self.monitor.pause())
@@ -250,6 +261,138 @@ class RoostApp(App[None]):
         self.push_screen(
             TerminalScreen(backend, title=title, scrollback=config.terminal_scrollback)
         )
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    @work(group="jobs", exit_on_error=False)
+    async def _load_jobs(self) -> None:
+        """Show the history, report a damaged one, and carry on with the jobs still running."""
+        jobs = await asyncio.to_thread(self.job_store.load)
+        self.main_screen.jobs = jobs
+        for problem in self.job_store.problems:
+            self.notify(str(problem), title="Job history", severity="error", timeout=30)
+        for job in self.job_store.unfinished():
+            assistant = self._assistant(job.assistant_id)
+            if assistant is None:
+                ended = job.ended(JobState.LOST, self.context.clock(), "its assistant is gone")
+                await self._record(ended)
+                continue
+            try:
+                target = export_target(self.sources, self.snapshot, assistant)
+            except RoostError as error:
+                await self._record(job.ended(JobState.LOST, self.context.clock(), str(error)))
+                continue
+            self._run_job(self.exporter.resume(target, job))
+
+    def _assistant(self, assistant_id: str) -> Assistant | None:
+        return next(
+            (a for a in self.fleet if a.id == assistant_id and a.source is Source.LOCKFILE), None
+        )
+
+    def on_main_screen_backup_requested(self, message: MainScreen.BackupRequested) -> None:
+        self._backup(message.assistant)
+
+    def _backup(self, assistant: Assistant) -> None:
+        try:
+            target = export_target(self.sources, self.snapshot, assistant)
+        except RoostError as error:
+            self.notify(str(error), title="Backup", severity="error")
+            return
+        destination = backup_destination(
+            self.context.paths.data_dir, assistant.name, self.exporter.now()
+        )
+        wake = wake_repair(self.context, self.http, self.snapshot, assistant)
+        self._run_job(backup_with_repair(self.exporter, target, destination, wake))
+
+    @work(group="jobs", exit_on_error=False)
+    async def _run_job(self, jobs: AsyncGenerator[Job, None]) -> None:
+        """Follow one job to its end: each snapshot shown and recorded."""
+        job: Job | None = None
+        if self._ticker is None:
+            self._ticker = self.set_interval(0.25, self._tick_jobs)
+        async with contextlib.aclosing(jobs) as snapshots:
+            async for job in snapshots:
+                await self._record(job)
+        if job is None:
+            return
+        title = f"Backup of {job.assistant_name}"
+        if job.in_progress_job_id:
+            self._offer_to_follow(job)
+        elif job.state is JobState.COMPLETE:
+            self.notify(f"{job.result_path} ({format_bytes(job.size or 0)})", title=title)
+        else:
+            self.notify(job.error or job.state.value, title=title, severity="error", timeout=15)
+
+    async def _record(self, job: Job) -> None:
+        jobs = {other.id: other for other in self.main_screen.jobs}
+        jobs[job.id] = job
+        self.main_screen.jobs = tuple(
+            sorted(jobs.values(), key=lambda j: j.started_at, reverse=True)
+        )
+        try:
+            await asyncio.to_thread(self.job_store.put, job)
+        except RoostError as error:
+            if not self._history_warned:
+                self._history_warned = True
+                self.notify(str(error), title="Job history", severity="error", timeout=30)
+
+    def _tick_jobs(self) -> None:
+        if any(not job.state.finished for job in self.main_screen.jobs):
+            self.main_screen.tick()
+        elif self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+
+    def _offer_to_follow(self, job: Job) -> None:
+        runtime_job = job.in_progress_job_id
+        assistant = self._assistant(job.assistant_id)
+        if runtime_job is None or assistant is None:
+            return
+        question = (
+            f"{assistant.name} is already running an export (job {runtime_job}). "
+            "Follow that job here instead?"
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                target = export_target(self.sources, self.snapshot, assistant)
+                destination = backup_destination(
+                    self.context.paths.data_dir, assistant.name, self.exporter.now()
+                )
+                self._run_job(self.exporter.follow(target, runtime_job, destination))
+
+        self.push_screen(ConfirmScreen("Export in progress", question), answered)
+
+    async def on_main_screen_job_action_requested(
+        self, message: MainScreen.JobActionRequested
+    ) -> None:
+        job = next((j for j in self.main_screen.jobs if j.id == message.job_id), None)
+        if job is None:
+            return
+        if message.action == "retry":
+            assistant = self._assistant(job.assistant_id)
+            if not job.state.finished:
+                self.notify("This job is still running.", title="Retry")
+            elif assistant is None:
+                self.notify(f"{job.assistant_name} is gone.", title="Retry", severity="error")
+            else:
+                self._backup(assistant)
+        elif message.action == "reveal":
+            path = job.result_path or job.corrupt_path
+            if path is None:
+                self.notify("This job saved no file.", title="Path")
+            else:
+                self.copy_to_clipboard(str(path))
+                self.notify(f"{path}\n(copied to the clipboard)", title="Path")
+        elif message.action == "remove":
+            try:
+                await asyncio.to_thread(self.job_store.remove, job.id)
+            except RoostError as error:
+                self.notify(str(error), title="Remove", severity="warning")
+                return
+            self.main_screen.jobs = tuple(j for j in self.main_screen.jobs if j.id != job.id)
+        else:
+            self.main_screen.query_one("#detail-panel").focus()
 
     def on_main_screen_lifecycle_requested(self, message: MainScreen.LifecycleRequested) -> None:
         assistant, action = message.assistant, message.action
@@ -375,6 +518,7 @@ KNOWN_BINDING_IDS = frozenset(
     binding_ids(
         RoostApp.BINDINGS,  # type: ignore[arg-type]
         MainScreen.BINDINGS,  # type: ignore[arg-type]
+        JobTable.BINDINGS,  # type: ignore[arg-type]
         HelpScreen.BINDINGS,  # type: ignore[arg-type]
         ConfirmScreen.BINDINGS,  # type: ignore[arg-type]
         TypedConfirmScreen.BINDINGS,  # type: ignore[arg-type]

@@ -8,26 +8,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import version
+from pathlib import Path
+from typing import TextIO
 
+from services.backups import backup_with_repair, export_target, wake_repair
 from services.config import Config, ConfigError
 from services.context import Context
 from services.docker_discovery import container_names
 from services.docker_engines import configured_engines
 from services.doctor import Verdict, run_checks
 from services.errors import RoostError
-from services.fleet import Assistant
+from services.exports import Exporter, backup_destination
+from services.fleet import Assistant, build_fleet
 from services.http import http_client
+from services.jobs import Job, JobState, JobStore
 from services.lifecycle import Step, engine_of, sleep_docker, wake_docker, wake_local
 from services.lockfile import LockfileEntry, choose_target, read_lockfile, set_active
 from services.logs import configure_logging
 from services.paths import RoostPaths
 from services.sources import FleetSources
 from services.vellum import VellumEnvironment
+from tui.formats import format_bytes, job_progress
 
 log = logging.getLogger("roost")
 
@@ -98,6 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     use.add_argument("name", nargs="?", metavar="NAME", help="assistant id or name")
     use.set_defaults(handler=use_assistant)
+
+    backup = commands.add_parser(
+        "backup",
+        help="back an assistant up to a verified .vbundle file",
+        description="Export an assistant's data (a .vbundle archive) and check it: written to "
+        "PATH.part, hashed while it downloads, its size and sha256 checked, then renamed. "
+        "Prints the path, size and sha256; exit status 0 only when the file is verified.",
+    )
+    backup.add_argument("name", nargs="?", metavar="ASSISTANT", help="id or name (default: active)")
+    backup.add_argument(
+        "--output", "-o", metavar="PATH", help="where to save it (default: roost's backups dir)"
+    )
+    backup.set_defaults(handler=backup_assistant)
 
     wake = commands.add_parser(
         "wake",
@@ -290,3 +310,95 @@ def sleep_assistant(args: argparse.Namespace) -> int:
             print("Nothing stopped.")
             return 1
     return _report(sleep_docker(engine, entry.assistant_id))
+
+
+def backup_assistant(args: argparse.Namespace) -> int:
+    context = Context.load()
+    output = Path(args.output).expanduser().absolute() if args.output else None
+    if output is not None and (output.exists() or output.is_dir()):
+        raise RoostError(f"{output} already exists: choose a new file name")
+    job = asyncio.run(_backup(context, args.name, output))
+    if job.state is JobState.COMPLETE and job.verified and job.result_path is not None:
+        print(job.result_path)
+        print(f"size    {job.size} bytes ({format_bytes(job.size or 0)})")
+        print(f"sha256  {job.sha256} (verified)")
+        if job.note:
+            print(f"note    {job.note}")
+        return 0
+    if job.state is JobState.COMPLETE and job.result_path is not None:
+        print(job.result_path)
+        raise RoostError(f"saved, but not verified: {job.note or 'no checksum to check against'}")
+    if job.in_progress_job_id:
+        raise RoostError(
+            f"an export is already running on the assistant (job {job.in_progress_job_id}); "
+            "follow it in the TUI (b, then answer y), or try again when it ends"
+        )
+    raise RoostError(f"backup {job.state.value}: {job.error or job.note or 'no reason given'}")
+
+
+async def _backup(context: Context, name: str | None, output: Path | None) -> Job:
+    """Run one backup, showing its progress, recording it in the jobs history."""
+    store = JobStore.at(context.paths)
+    await asyncio.to_thread(store.load)
+    async with http_client() as http:
+        sources = FleetSources(context, http)
+        snapshot = sources.empty_snapshot()
+        for update in await asyncio.gather(sources.registry(), sources.engines()):
+            snapshot = update(snapshot)
+        assert snapshot.lockfile is not None
+        entry = choose_target(snapshot.lockfile, name)
+        fleet = build_fleet(snapshot)
+        assistant = next(a for a in fleet if a.id == entry.assistant_id)
+        exporter = Exporter(http)
+        target = export_target(sources, snapshot, assistant)
+        destination = output or backup_destination(
+            context.paths.data_dir, assistant.name, exporter.now()
+        )
+        wake = wake_repair(context, http, snapshot, assistant)
+        progress = _Progress(sys.stderr)
+        job: Job | None = None
+        async with contextlib.aclosing(
+            backup_with_repair(exporter, target, destination, wake)
+        ) as jobs:
+            async for job in jobs:
+                progress.show(job)
+                await asyncio.to_thread(_record, store, job)
+        progress.close()
+    assert job is not None
+    return job
+
+
+def _record(store: JobStore, job: Job) -> None:
+    try:
+        store.put(job)
+    except RoostError as error:  # a malformed history is reported; the backup goes on
+        log.warning("job history not updated: %s", error)
+
+
+class _Progress:
+    """A bar redrawn in place on a terminal; one line per change of state otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.last_state: JobState | None = None
+        self.ticks = 0
+
+    def show(self, job: Job) -> None:
+        if self.tty:
+            self.ticks += 1
+            done = f" {format_bytes(job.bytes_done)}" if job.bytes_done else ""
+            line = (
+                f"{job.assistant_name}: {job.state.value}{done} {job_progress(job, 30, self.ticks)}"
+            )
+            self.stream.write("\r\x1b[K" + line)
+            self.stream.flush()
+        elif job.state is not self.last_state:
+            self.stream.write(f"{job.assistant_name}: {job.state.value}\n")
+            self.stream.flush()
+        self.last_state = job.state
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()

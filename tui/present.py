@@ -13,9 +13,11 @@ from rich.text import Text
 from textual.theme import Theme
 
 from services.fleet import TMUX_SESSION, Assistant, session_status
+from services.jobs import Job, JobState
 from services.memo import Memo
 from services.status import Bucket, bucket
 from services.tmux import TmuxSession
+from tui.formats import format_bytes, format_duration, job_eta, job_progress, job_result
 from widgets.keyed_table import Row
 
 ASSISTANT_COLUMNS = (
@@ -239,3 +241,61 @@ def session_facts(
         ("activity", moment(session.activity)),
         ("attach", attach_command),
     ]
+
+
+# Jobs --------------------------------------------------------------------------------------
+
+_JOB_STYLES = {
+    JobState.COMPLETE: "green",
+    JobState.FAILED: "red",
+    JobState.LOST: "red",
+    JobState.CANCELLED: "dim",
+}
+
+
+def job_row(job: Job, now: datetime, tick: int) -> Row:
+    end = job.finished_at or now
+    style = _JOB_STYLES.get(job.state, "")
+    return Row(
+        job.id,
+        (
+            Text(job.id),
+            Text(job.assistant_name),
+            Text(job.kind.value),
+            Text(job.state.value, style=style),
+            Text(job_progress(job, tick=tick), style=style),
+            Text(format_duration((end - job.started_at).total_seconds())),
+            Text(job_eta(job, now)),
+            Text(job_result(job), style="red" if job.error else ""),
+        ),
+    )
+
+
+def job_facts(job: Job, now: datetime) -> list[tuple[str, str | Text]]:
+    """Everything about a job for the detail panel: the last status polls included."""
+    end = job.finished_at or now
+    facts: list[tuple[str, str | Text]] = [
+        ("assistant", job.assistant_name),
+        ("type", job.kind.value),
+        ("state", Text(job.state.value, style=_JOB_STYLES.get(job.state, ""))),
+        ("progress", job_progress(job)),
+        ("started", job.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")),
+        ("elapsed", format_duration((end - job.started_at).total_seconds())),
+        ("to", str(job.result_path or job.destination)),
+    ]
+    if job.size is not None:
+        facts.append(("size", f"{job.size} bytes ({format_bytes(job.size)})"))
+    if job.sha256:
+        checked = "verified" if job.verified else "not verified: nothing to check against"
+        facts.append(("sha256", f"{job.sha256} ({checked})"))
+    if job.runtime_job_id:
+        facts.append(("runtime job", job.runtime_job_id))
+    if job.corrupt_path:
+        facts.append(("kept", f"{job.corrupt_path} (failed the check)"))
+    if job.error:
+        facts.append(("error", Text(job.error, style="red")))
+    if job.note:
+        facts.append(("note", job.note))
+    for poll in job.polls:
+        facts.append((poll.at.astimezone().strftime("%H:%M:%S"), Text(poll.outcome, style="dim")))
+    return facts

@@ -435,7 +435,8 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = (
 class VellumPeer:
     """The server. Bound at construction (so `url` is known), serving between start and close."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        """`port` 0: any free one."""
         self.platform = Platform()
         self.runtimes: dict[str, Runtime] = {}
         self._requests: list[RecordedRequest] = []
@@ -443,7 +444,7 @@ class VellumPeer:
         """Guards the recorded requests and every scripted list handlers consume."""
         self._serials = itertools.count(1)
         self._stopping = threading.Event()
-        self._server = _Server(self)
+        self._server = _Server(self, port)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread: threading.Thread | None = None
 
@@ -559,8 +560,9 @@ class VellumPeer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, peer: VellumPeer) -> None:
-        super().__init__(("127.0.0.1", 0), _RequestHandler)
+    def __init__(self, peer: VellumPeer, port: int) -> None:
+        self.allow_reuse_address = True
+        super().__init__(("127.0.0.1", port), _RequestHandler)
         self.peer = peer
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()

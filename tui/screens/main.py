@@ -18,11 +18,14 @@ from textual.widgets import Footer, Header, Input, RichLog, Static
 
 from services.context import Context
 from services.fleet import FILTER_FIELDS, SORT_KEYS, Assistant, Source, filter_fleet, sort_fleet
+from services.jobs import Job
 from tui.present import (
     ASSISTANT_COLUMNS,
     FleetRows,
     assistant_facts,
     bucket_styles,
+    job_facts,
+    job_row,
     session_facts,
     session_key,
 )
@@ -36,8 +39,36 @@ JOB_COLUMNS = (
     ("STATE", "state"),
     ("PROGRESS", "progress"),
     ("ELAPSED", "elapsed"),
+    ("ETA", "eta"),
     ("RESULT", "result"),
 )
+
+
+class JobTable(KeyedTable):
+    """The jobs, newest first, with the keys that act on the job under the cursor."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "job('detail')", "Detail", id="job_detail", tooltip="Show the job"),
+        Binding("r", "job('retry')", "Retry", id="job_retry", tooltip="Back up again"),
+        Binding(
+            "o",
+            "job('reveal')",
+            "Path",
+            id="job_reveal",
+            tooltip="Show the backup's path and copy it to the clipboard",
+        ),
+        Binding(
+            "x,delete",
+            "job('remove')",
+            "Remove",
+            id="job_remove",
+            tooltip="Remove a finished job from the list (its file stays)",
+        ),
+    ]
+
+    def action_job(self, action: str) -> None:
+        self.screen.post_message(MainScreen.JobActionRequested(self.selected_key, action))
+
 
 NO_JOBS = (
     "No jobs yet. A job is a long-running operation on an assistant, such as an export "
@@ -161,6 +192,9 @@ class MainScreen(Screen[None]):
         ),
     ]
 
+    jobs: var[tuple[Job, ...]] = var((), init=False, always_update=True)
+    """Every job, newest first (the app owns the history and sets this)."""
+
     # `var`, not `reactive`: a reactive on a screen repaints the whole screen when it changes,
     # and the watchers below already redraw exactly the rows that changed.
     fleet: var[tuple[Assistant, ...]] = var((), init=False, always_update=True)
@@ -185,6 +219,19 @@ class MainScreen(Screen[None]):
         """The user asked for a shell on this machine."""
 
     @dataclass
+    class BackupRequested(Message):
+        """The user asked to back this assistant up."""
+
+        assistant: Assistant
+
+    @dataclass
+    class JobActionRequested(Message):
+        """Show, retry, reveal or remove the job `job_id` (from the jobs table's keys)."""
+
+        job_id: str | None
+        action: str
+
+    @dataclass
     class LifecycleRequested(Message):
         """The user asked to wake, sleep or retire this assistant."""
 
@@ -197,6 +244,7 @@ class MainScreen(Screen[None]):
         self._rows = FleetRows()
         self._composed = False
         """The app may set `fleet` before this screen's widgets exist: show it once they do."""
+        self._tick = 0
 
     def compose(self) -> ComposeResult:
         yield Header(icon="")
@@ -207,7 +255,7 @@ class MainScreen(Screen[None]):
             with Vertical(id="events-panel", classes="panel"):
                 yield RichLog(id="events", max_lines=500, wrap=False)
             with Vertical(id="jobs-panel", classes="panel"):
-                yield KeyedTable(JOB_COLUMNS, id="jobs")
+                yield JobTable(JOB_COLUMNS, id="jobs")
                 yield Static(NO_JOBS, id="jobs-empty")
         with VerticalScroll(id="detail-panel", classes="panel"):
             yield DetailPanel(id="detail")
@@ -223,6 +271,7 @@ class MainScreen(Screen[None]):
         self.query_one("#assistants", KeyedTable).focus()
         self._composed = True
         self._show_fleet()
+        self.watch_jobs(self.jobs)
 
     def watch_fleet(self, previous: tuple[Assistant, ...], fleet: tuple[Assistant, ...]) -> None:
         changed = self._changed_in_place(previous, fleet)
@@ -309,6 +358,39 @@ class MainScreen(Screen[None]):
     def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
         if event.table.id == "assistants":
             self._show_detail()
+        else:
+            self._show_job()
+
+    def on_descendant_focus(self) -> None:
+        if isinstance(self.focused, JobTable):
+            self._show_job()
+        elif self.focused is self.query_one("#assistants"):
+            self._show_detail()
+
+    def watch_jobs(self, jobs: tuple[Job, ...]) -> None:
+        if not self._composed:
+            return
+        now = self.context.clock()
+        table = self.query_one("#jobs", JobTable)
+        table.show_rows([job_row(job, now, self._tick) for job in jobs])
+        self.query_one("#jobs-empty").display = not jobs
+        if isinstance(self.focused, JobTable):
+            self._show_job()
+
+    def tick(self) -> None:
+        """Animate the running jobs' spinners and clocks (the app calls this while any runs)."""
+        self._tick += 1
+        self.watch_jobs(self.jobs)
+
+    def selected_job(self) -> Job | None:
+        key = self.query_one("#jobs", JobTable).selected_key
+        return next((job for job in self.jobs if job.id == key), None)
+
+    def _show_job(self) -> None:
+        job = self.selected_job()
+        if job is not None:
+            detail = self.query_one("#detail", DetailPanel)
+            detail.show(f"job {job.id}", job_facts(job, self.context.clock()))
 
     def on_keyed_table_header_selected(self, event: KeyedTable.HeaderSelected) -> None:
         column = event.column
@@ -392,11 +474,11 @@ class MainScreen(Screen[None]):
 
     def action_backup(self) -> None:
         assistant = self.selected()
-        if assistant is not None and assistant.source is Source.LOCKFILE:
-            message = (
-                f"roost cannot back up {assistant.name} yet: jobs come in a later version. "
-                f"Meanwhile: vellum backup {assistant.id}"
+        if assistant is None or assistant.source is not Source.LOCKFILE:
+            self.notify(
+                "Backups are for Vellum assistants (the lockfile's).",
+                title="Backup",
+                severity="warning",
             )
-        else:
-            message = "Nothing to back up here: backups are for Vellum assistants."
-        self.notify(message, title="Backup", severity="warning")
+            return
+        self.post_message(self.BackupRequested(assistant))

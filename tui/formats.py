@@ -1,0 +1,57 @@
+"""Plain-text formats shared by the command line and the TUI (no Textual here: `roost backup`
+and friends load fast)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from services.jobs import Job
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+def format_bytes(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def job_progress(job: Job, width: int = 12, tick: int = 0) -> str:
+    """A bar when the size is known, a spinner while it is not, the outcome once finished."""
+    if job.state.finished:
+        return job.state.value
+    total = job.bytes_total or job.expected_size
+    if total:
+        done = min(job.bytes_done / total, 1.0)
+        filled = round(done * width)
+        return f"{'█' * filled}{'░' * (width - filled)} {done:4.0%}"
+    if job.bytes_done:
+        return f"{SPINNER[tick % len(SPINNER)]} {format_bytes(job.bytes_done)}"
+    return f"{SPINNER[tick % len(SPINNER)]} {job.state.value}"
+
+
+def job_eta(job: Job, now: datetime) -> str:
+    """Seconds left at the average rate so far, when the size is known."""
+    total = job.bytes_total or job.expected_size
+    elapsed = (now - job.started_at).total_seconds()
+    if job.state.finished or not total or not job.bytes_done or elapsed <= 0:
+        return ""
+    left = (total - job.bytes_done) / (job.bytes_done / elapsed)
+    return format_duration(left)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def job_result(job: Job) -> str:
+    if job.result_path is not None and job.size is not None:
+        return f"{job.result_path} ({format_bytes(job.size)})"
+    return job.error or job.note or ""
