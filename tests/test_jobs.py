@@ -537,7 +537,14 @@ def test_a_finished_job_is_removed_and_a_running_one_is_not(tmp_path: Path) -> N
     store = JobStore(tmp_path / "jobs.jsonl")
     started = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
     done = Job(
-        "j-done", JobKind.BACKUP, "a", "a", JobRoute.SYNC, JobState.COMPLETE, tmp_path / "a", started
+        "j-done",
+        JobKind.BACKUP,
+        "a",
+        "a",
+        JobRoute.SYNC,
+        JobState.COMPLETE,
+        tmp_path / "a",
+        started,
     )
     running = replace(done, id="j-running", state=JobState.EXPORTING)
     store.put(done)
