@@ -173,7 +173,7 @@ class TerminalView(Widget, can_focus=True):
         self._painted: dict[int, tuple[int, int]] = {}
         """Row -> (line serial, cursor column or -1) as last drawn."""
         self._history_seen = screen.history_count
-        self._cursor_at: tuple[int, int] | None = None
+        self._base: Style | None = None
 
     # -- drawing ---------------------------------------------------------------------------
 
@@ -235,7 +235,7 @@ class TerminalView(Widget, can_focus=True):
     def render_line(self, y: int) -> Strip:
         line = self._line_at(y)
         width = self.size.width
-        base = self.rich_style
+        base = self._base_style()
         if line is None:
             strip = Strip.blank(width, base)
         else:
@@ -257,7 +257,7 @@ class TerminalView(Widget, can_focus=True):
         texts: list[str] = []
         key: tuple[Any, ...] | None = None
         style_of = self._style
-        base = self.rich_style
+        base = self._base_style()
         for x in range(self.model.columns):
             cell = line[x]
             data = cell.data
@@ -273,6 +273,19 @@ class TerminalView(Widget, can_focus=True):
             segments.append(Segment("".join(texts), base + style_of(key)))  # type: ignore[arg-type]
         return Strip(segments)
 
+    def _base_style(self) -> Style:
+        """The widget's own style, under every cell's: Textual computes `rich_style` from all
+        the ancestors on each access, so it is kept until the styles change."""
+        if self._base is None:
+            self._base = self.rich_style
+        return self._base
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._base = None
+        self._strips.clear()
+        self._painted.clear()
+
     def _style(self, key: tuple[Any, ...]) -> Style:
         style = self._styles.get(key)
         if style is None:
@@ -284,7 +297,7 @@ class TerminalView(Widget, can_focus=True):
     def _with_cursor(self, strip: Strip, line: Any, x: int) -> Strip:
         cell = None if line is None else line[x]
         data = cell.data if cell is not None and cell.data else " "
-        style = self.rich_style + (self._style(cell[1:]) if cell is not None else Style())
+        style = self._base_style() + (self._style(cell[1:]) if cell is not None else Style())
         cursor = Segment(data, style + Style(reverse=not style.reverse))
         right = x + max(1, cursor.cell_length)
         return Strip.join([strip.crop(0, x), Strip([cursor]), strip.crop(right)])
@@ -293,7 +306,7 @@ class TerminalView(Widget, can_focus=True):
         marker = f" ↑ {self.scrolled_back}/{len(self.model.history)} "
         if len(marker) >= width:
             return strip
-        style = self.rich_style + Style(reverse=True, bold=True)
+        style = self._base_style() + Style(reverse=True, bold=True)
         return Strip.join([strip.crop(0, width - len(marker)), Strip([Segment(marker, style)])])
 
     def _prune(self) -> None:

@@ -129,6 +129,19 @@ _TOKEN = re.compile(
     r"|(?P<crlf>\r\n)"
     r"|(?P<control>[\x00-\x1a\x1c-\x1f\x7f])"
 )
+# Group numbers in `_TOKEN` (a match's `lastindex` says which alternative matched).
+_TEXT, _NEWLINE, _SGR, _STYLED, _PARAMS, _INTER, _FINAL, _CRLF, _CONTROL = range(1, 10)
+assert _TOKEN.groupindex == {
+    "text": _TEXT,
+    "newline": _NEWLINE,
+    "sgr": _SGR,
+    "styled": _STYLED,
+    "params": _PARAMS,
+    "inter": _INTER,
+    "final": _FINAL,
+    "crlf": _CRLF,
+    "control": _CONTROL,
+}
 _STRING_END = re.compile(r"\x07|\x1b\\|\x9c")
 _CSI_BODY = re.compile(r"[0-?]*[ -/]*")
 
@@ -267,7 +280,7 @@ class Emulator(Screen):
         self._skipping_string = False
         self._replies: list[str] = []
         self._reply_size = 0
-        self._sgr_memo: dict[tuple[Cell, str], Cell] = {}
+        self._sgr_memo: dict[tuple[Cell, str], tuple[Cell, _Cells]] = {}
         self._cell_sets: dict[Cell, _Cells] = {}
         self._cells_attrs: Cell | None = None
         self._cells_of_cursor = _Cells(Cell(" "))
@@ -355,6 +368,9 @@ class Emulator(Screen):
         self.cursor = TerminalCursor(self._default_cell)
         self._saved: tuple[Any, ...] | None = None
         self._last_drawn = ""
+        """The last text drawn (REP repeats its last character)."""
+        self._inserting = False
+        """IRM (mode 4) is set: text shifts the line right instead of overwriting it."""
         self.saved_columns = None
         self.application_cursor = False
         self.application_keypad = False
@@ -448,21 +464,21 @@ class Emulator(Screen):
                 position = after
                 continue
             position = token.end()
-            kind = token.lastgroup
-            if kind == "text":
+            kind = token.lastindex  # which alternative matched: see `_TOKEN`'s groups
+            if kind == _TEXT:
                 draw(token.group())
-            elif kind == "styled":
-                sgr(token.group("sgr"))
-                styled = token.group("styled")
+            elif kind == _STYLED:
+                sgr(token.group(_SGR))
+                styled = token.group(_STYLED)
                 if styled:
                     draw(styled)
-            elif kind == "newline":
-                draw(token.group("text"))
+            elif kind == _NEWLINE:
+                draw(token.group(_TEXT))
                 self.carriage_return()
                 self.linefeed()
-            elif kind == "final":
-                csi(token.group("params"), token.group("inter"), token.group("final"))
-            elif kind == "crlf":
+            elif kind == _FINAL:
+                csi(*token.group(_PARAMS, _INTER, _FINAL))
+            elif kind == _CRLF:
                 self.carriage_return()
                 self.linefeed()
             else:
@@ -587,14 +603,18 @@ class Emulator(Screen):
             handler(*numbers[:arity])
 
     def _sgr(self, params: str) -> None:
-        """Set the cursor's attributes: memoised, since output repeats a few styles."""
+        """Set the cursor's attributes: memoised with their cell cache, since output repeats a
+        few styles (the text that follows then finds its cells without hashing them)."""
         key = (self.cursor.attrs, params)
-        attrs = self._sgr_memo.get(key)
-        if attrs is None:
+        found = self._sgr_memo.get(key)
+        if found is None:
             if len(self._sgr_memo) > 4096:
                 self._sgr_memo.clear()
-            attrs = self._sgr_memo[key] = self._graphic_rendition(params)
-        self.cursor.attrs = attrs
+            self.cursor.attrs = self._graphic_rendition(params)
+            found = self._sgr_memo[key] = (self.cursor.attrs, self._cells())
+        attrs, cells = found
+        self.cursor.attrs = self._cells_attrs = attrs
+        self._cells_of_cursor = cells
 
     # -- drawing ---------------------------------------------------------------------------
 
@@ -604,8 +624,8 @@ class Emulator(Screen):
             data = data.translate(self._charset_map)
         if not data:
             return
-        self._last_drawn = data[-1]
-        if not data.isascii() or mo.IRM in self.mode:
+        self._last_drawn = data
+        if not data.isascii() or self._inserting:
             self._draw_unicode(data)
             return
         cursor = self.cursor
@@ -728,7 +748,7 @@ class Emulator(Screen):
         """REP: the last drawn character again, at most a screenful of times."""
         if self._last_drawn:
             times = min(count or 1, self.columns * self.lines)
-            self.draw(self._last_drawn * times)
+            self.draw(self._last_drawn[-1] * times)
 
     # -- scrolling -------------------------------------------------------------------------
 
@@ -962,6 +982,7 @@ class Emulator(Screen):
     def soft_reset(self) -> None:
         """DECSTR: modes, margins, attributes and the saved cursor back to their defaults."""
         self.mode.discard(mo.IRM)
+        self._inserting = False
         self.mode.discard(mo.DECOM)
         self.mode.add(mo.DECAWM)
         self.mode.add(mo.DECTCEM)
@@ -1014,6 +1035,7 @@ class Emulator(Screen):
                     self.mode.add(mode)
                 else:
                     self.mode.discard(mode)
+                self._inserting = mo.IRM in self.mode
 
     def _private_mode(self, mode: int, on: bool) -> None:
         if mode == 1:
