@@ -14,7 +14,8 @@ import pytest
 
 from services.tmux import TmuxServer, TmuxSocket
 
-pytest_plugins = ("tests.peers.vellum",)  # the loopback Vellum peer: the `vellum_peer` fixture
+# The loopback Vellum peer (`vellum_peer`), and the Docker engine, client and sandbox fixtures.
+pytest_plugins = ("tests.peers.vellum", "tests.docker_fixtures")
 
 
 def require(tool: str, variable: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,8 +41,9 @@ from services.repair import (
     with_repair,
 )
 from services.vellum import VellumEnvironment
+from tests.docker_fixtures import Sandbox
 from tests.peers.vellum import FORBIDDEN, VellumPeer
-from tests.test_lifecycle import Sandbox, fake_vellum, image_client, reachable_engine
+from tests.test_lifecycle import fake_vellum
 
 PAST = "2020-01-01T00:00:00.000Z"
 FUTURE = "2999-01-01T00:00:00.000Z"
@@ -440,27 +441,6 @@ async def test_a_local_assistant_is_woken_by_the_vellum_cli(tmp_path: Path) -> N
 
 
 # --- A real docker flow ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return reachable_engine()
-
-
-@pytest.fixture(scope="module")
-def client(engine: Engine) -> Iterator[docker.DockerClient]:
-    client = image_client(engine)
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def sandbox(client: docker.DockerClient) -> Iterator[Sandbox]:
-    sandbox = Sandbox(client)
-    try:
-        yield sandbox
-    finally:
-        sandbox.clean()
 
 
 def exec_in(client: docker.DockerClient, container: str) -> Callable[[], Awaitable[int]]:
