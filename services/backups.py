@@ -67,9 +67,8 @@ def wake_repair(
 
     async def wake() -> RepairReport:
         engines = configured_engines(context.config, context.environ)
-        seen = [engine for engine in engines if engine.name == assistant.where]
         try:
-            engine = seen[0] if seen else await asyncio.to_thread(engine_of, assistant.id, engines)
+            engine = await asyncio.to_thread(engine_of, assistant.id, engines, assistant.where)
         except RoostError as error:
             return RepairReport(False, str(error))
         return await docker_wake(engine, assistant.id, ready=ready)()

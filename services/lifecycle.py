@@ -579,10 +579,14 @@ def _engine_message(error: BaseException) -> str:
     return describe_error(error)
 
 
-def engine_of(name: str, engines: Sequence[Engine]) -> Engine:
-    """The engine holding docker assistant `name`'s containers (derived names or the
-    `roost.assistant` label); with a single engine configured, that one. Raises RoostError
-    naming the engines looked at when none has them, or when an engine cannot be reached."""
+def engine_of(name: str, engines: Sequence[Engine], seen_on: str = "") -> Engine:
+    """The engine holding docker assistant `name`'s containers: the one named `seen_on` (where
+    the fleet last saw them) without asking, else the one whose containers (derived names or
+    the `roost.assistant` label) are there; with a single engine configured, that one. Raises
+    RoostError naming the engines looked at when none has them or one cannot be reached."""
+    for engine in engines:
+        if seen_on and engine.name == seen_on:
+            return engine
     scans = scan_engines(engines)
     for scan in scans:
         if any(scan.named(container) for container in container_names(name)):

@@ -34,15 +34,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pyte
 import pytest
 
-from services.terminal.emulator import Emulator
+from services.terminal.emulator import Cell, Emulator
 from tests.conftest import require
 from tests.terminal.oracle import (
-    Cell,
     EmulatorScreen,
     TmuxOracle,
     compare,
@@ -252,18 +251,6 @@ def test_normalise_compares_text_composed_and_ignores_placeholders() -> None:
 
 
 def test_emulator_grid_reads_dim_when_cells_have_it() -> None:
-    class DimChar(NamedTuple):
-        data: str
-        fg: str = "default"
-        bg: str = "default"
-        bold: bool = False
-        italics: bool = False
-        underscore: bool = False
-        strikethrough: bool = False
-        reverse: bool = False
-        blink: bool = False
-        dim: bool = False
-
     screen = pyte.Screen(2, 1)
-    screen.buffer[0][0] = DimChar("a", dim=True)  # type: ignore[assignment]
+    screen.buffer[0][0] = Cell("a", dim=True)  # type: ignore[assignment]
     assert emulator_grid(screen, 2, 1) == ((Cell("a", dim=True), Cell(" ")),)

@@ -105,6 +105,7 @@ class RoostApp(App[None]):
         self.exporter = Exporter(self.http)
         self._ticker: Timer | None = None
         self._history_warned = False
+        self._store_lock = asyncio.Lock()
         self.set_keymap(dict(context.config.keys))
 
     def get_default_screen(self) -> Screen[None]:
@@ -298,11 +299,11 @@ class RoostApp(App[None]):
         except RoostError as error:
             self.notify(str(error), title="Backup", severity="error")
             return
-        destination = backup_destination(
-            self.context.paths.data_dir, assistant.name, self.exporter.now()
-        )
         wake = wake_repair(self.context, self.http, self.snapshot, assistant)
-        self._run_job(backup_with_repair(self.exporter, target, destination, wake))
+        self._run_job(backup_with_repair(self.exporter, target, self._destination(assistant), wake))
+
+    def _destination(self, assistant: Assistant) -> Path:
+        return backup_destination(self.context.paths.data_dir, assistant.name, self.exporter.now())
 
     @work(group="jobs", exit_on_error=False)
     async def _run_job(self, jobs: AsyncGenerator[Job, None]) -> None:
@@ -324,17 +325,16 @@ class RoostApp(App[None]):
             self.notify(job.error or job.state.value, title=title, severity="error", timeout=15)
 
     async def _record(self, job: Job) -> None:
-        jobs = {other.id: other for other in self.main_screen.jobs}
-        jobs[job.id] = job
-        self.main_screen.jobs = tuple(
-            sorted(jobs.values(), key=lambda j: j.started_at, reverse=True)
-        )
-        try:
-            await asyncio.to_thread(self.job_store.put, job)
-        except RoostError as error:
-            if not self._history_warned:
-                self._history_warned = True
-                self.notify(str(error), title="Job history", severity="error", timeout=30)
+        """Put a snapshot in the history (which orders and bounds the jobs) and show it. One
+        write at a time: jobs run side by side, and the store's file is written whole."""
+        async with self._store_lock:
+            try:
+                await asyncio.to_thread(self.job_store.put, job)
+            except RoostError as error:  # the store still holds the job; the file is unsaved
+                if not self._history_warned:
+                    self._history_warned = True
+                    self.notify(str(error), title="Job history", severity="error", timeout=30)
+            self.main_screen.jobs = self.job_store.jobs
 
     def _tick_jobs(self) -> None:
         if any(not job.state.finished for job in self.main_screen.jobs):
@@ -356,9 +356,7 @@ class RoostApp(App[None]):
         def answered(yes: bool | None) -> None:
             if yes:
                 target = export_target(self.sources, self.snapshot, assistant)
-                destination = backup_destination(
-                    self.context.paths.data_dir, assistant.name, self.exporter.now()
-                )
+                destination = self._destination(assistant)
                 self._run_job(self.exporter.follow(target, runtime_job, destination))
 
         self.push_screen(ConfirmScreen("Export in progress", question), answered)
@@ -385,12 +383,12 @@ class RoostApp(App[None]):
                 self.copy_to_clipboard(str(path))
                 self.notify(f"{path}\n(copied to the clipboard)", title="Path")
         elif message.action == "remove":
-            try:
-                await asyncio.to_thread(self.job_store.remove, job.id)
-            except RoostError as error:
-                self.notify(str(error), title="Remove", severity="warning")
-                return
-            self.main_screen.jobs = tuple(j for j in self.main_screen.jobs if j.id != job.id)
+            async with self._store_lock:
+                try:
+                    await asyncio.to_thread(self.job_store.remove, job.id)
+                except RoostError as error:
+                    self.notify(str(error), title="Remove", severity="warning")
+                self.main_screen.jobs = self.job_store.jobs
         else:
             self.main_screen.query_one("#detail-panel").focus()
 
@@ -414,8 +412,7 @@ class RoostApp(App[None]):
     def _engine_for(self, assistant: Assistant) -> Engine:
         """The engine the fleet saw the assistant on, else the one that has its containers."""
         engines = configured_engines(self.context.config, self.context.environ)
-        seen = [engine for engine in engines if engine.name == assistant.where]
-        return seen[0] if seen else engine_of(assistant.id, engines)
+        return engine_of(assistant.id, engines, seen_on=assistant.where)
 
     @work(thread=True, group="lifecycle", exit_on_error=False)
     def _lifecycle(self, assistant: Assistant, action: str) -> None:
@@ -430,6 +427,10 @@ class RoostApp(App[None]):
         except RoostError as error:
             self.call_from_thread(self._lifecycle_done, assistant, action, str(error), True)
             return
+        self._steps_done(assistant, action, steps)
+
+    def _steps_done(self, assistant: Assistant, action: str, steps: list[Step]) -> None:
+        """From the worker's thread: say how the steps went, in one notification."""
         failed = any(step.failed for step in steps)
         self.call_from_thread(self._lifecycle_done, assistant, action, summarize(steps), failed)
 
@@ -470,9 +471,7 @@ class RoostApp(App[None]):
 
     @work(thread=True, group="lifecycle", exit_on_error=False)
     def _retire(self, assistant: Assistant, plan: RetirePlan) -> None:
-        steps = list(self._follow(assistant, retire_docker(plan)))
-        failed = any(step.failed for step in steps)
-        self.call_from_thread(self._lifecycle_done, assistant, "retire", summarize(steps), failed)
+        self._steps_done(assistant, "retire", list(self._follow(assistant, retire_docker(plan))))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """In a terminal pane every key but the pane's leave key belongs to the program in it,

@@ -11,11 +11,12 @@ SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
 def format_bytes(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+    units = ("B", "KiB", "MiB", "GiB")
+    power = 0
+    while size >= 1024 and power < len(units) - 1:
         size /= 1024
-    raise AssertionError("unreachable")
+        power += 1
+    return f"{size:.0f} B" if power == 0 else f"{size:.1f} {units[power]}"
 
 
 def job_progress(job: Job, width: int = 12, tick: int = 0) -> str:

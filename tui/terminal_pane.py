@@ -191,7 +191,7 @@ class TerminalPane(Vertical):
             self.view.refresh_changes()
         if self.queued < HIGH_WATER // 2:
             self._room.set()
-        if queue or self.emulator.synchronized_since is not None:
+        if queue or self.emulator.synchronized:  # a held update is drawn at its timeout
             self._schedule_frame()
         self._show_status()
 

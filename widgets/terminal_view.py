@@ -257,7 +257,6 @@ class TerminalView(Widget, can_focus=True):
         texts: list[str] = []
         key: tuple[Any, ...] | None = None
         style_of = self._style
-        base = self._base_style()
         for x in range(self.model.columns):
             cell = line[x]
             data = cell.data
@@ -266,11 +265,11 @@ class TerminalView(Widget, can_focus=True):
             cell_key = cell[1:]
             if cell_key != key:
                 if texts:
-                    segments.append(Segment("".join(texts), base + style_of(key)))  # type: ignore[arg-type]
+                    segments.append(Segment("".join(texts), style_of(key)))  # type: ignore[arg-type]
                 texts, key = [], cell_key
             texts.append(data)
         if texts:
-            segments.append(Segment("".join(texts), base + style_of(key)))  # type: ignore[arg-type]
+            segments.append(Segment("".join(texts), style_of(key)))  # type: ignore[arg-type]
         return Strip(segments)
 
     def _base_style(self) -> Style:
@@ -283,21 +282,23 @@ class TerminalView(Widget, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._base = None
+        self._styles.clear()
         self._strips.clear()
         self._painted.clear()
 
     def _style(self, key: tuple[Any, ...]) -> Style:
+        """A cell's style over the widget's, made once per set of attributes."""
         style = self._styles.get(key)
         if style is None:
             if len(self._styles) > self._STYLE_CACHE_LIMIT:
                 self._styles.clear()
-            style = self._styles[key] = cell_style(key)
+            style = self._styles[key] = self._base_style() + cell_style(key)
         return style
 
     def _with_cursor(self, strip: Strip, line: Any, x: int) -> Strip:
         cell = None if line is None else line[x]
         data = cell.data if cell is not None and cell.data else " "
-        style = self._base_style() + (self._style(cell[1:]) if cell is not None else Style())
+        style = self._style(cell[1:]) if cell is not None else self._base_style()
         cursor = Segment(data, style + Style(reverse=not style.reverse))
         right = x + max(1, cursor.cell_length)
         return Strip.join([strip.crop(0, x), Strip([cursor]), strip.crop(right)])
@@ -310,12 +311,9 @@ class TerminalView(Widget, can_focus=True):
         return Strip.join([strip.crop(0, width - len(marker)), Strip([Segment(marker, style)])])
 
     def _prune(self) -> None:
-        """Keep only the strips of lines in view (and those just above, for scrolling)."""
-        keep = set()
-        for row in range(-self.size.height, self.size.height):
-            line = self._line_at(row) if row >= 0 else None
-            if line is not None:
-                keep.add(line.serial)
+        """Keep only the strips of the lines in view."""
+        lines = (self._line_at(row) for row in range(self.size.height))
+        keep = {line.serial for line in lines if line is not None}
         self._strips = {serial: strip for serial, strip in self._strips.items() if serial in keep}
 
     def on_resize(self, event: events.Resize) -> None:

@@ -58,7 +58,7 @@ class LocalPty:
         self._process: PtyProcess | None = None
         self._fd = -1
         self._outgoing = bytearray()
-        self._writing = False
+        self._writer: asyncio.Task[None] | None = None
         self._exit_status: int | None = None
         self._closed = False
 
@@ -118,25 +118,21 @@ class LocalPty:
         if self._closed or self._fd < 0 or not data:
             return
         self._outgoing += data
-        if not self._writing:
-            self._writing = True
-            asyncio.get_running_loop().create_task(self._drain())
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
         """Write the queued input in order; wait for room when the PTY is full."""
-        try:
-            while self._outgoing and not self._closed:
-                try:
-                    written = os.write(self._fd, self._outgoing)
-                except BlockingIOError:
-                    await self._when(readable=False)
-                    continue
-                except OSError:
-                    self._outgoing.clear()  # the program is gone; read() reports the end
-                    break
-                del self._outgoing[:written]
-        finally:
-            self._writing = False
+        while self._outgoing and not self._closed:
+            try:
+                written = os.write(self._fd, self._outgoing)
+            except BlockingIOError:
+                await self._when(readable=False)
+                continue
+            except OSError:
+                self._outgoing.clear()  # the program is gone; read() reports the end
+                break
+            del self._outgoing[:written]
 
     def resize(self, size: TerminalSize) -> None:
         if self._process is not None and not self._closed:

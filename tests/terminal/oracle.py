@@ -80,12 +80,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 import pyte
 from wcwidth import wcwidth
 
+from services.terminal.emulator import Cell  # pyte's cell model, plus `dim`
 from services.tmux import TmuxServer, TmuxSocket
+from widgets.terminal_view import CursorLike
 
 CONFIG = """\
 set -g exit-empty off
@@ -122,21 +124,6 @@ def _probes(cols: int, rows: int) -> dict[str, str]:
 
 class OracleError(RuntimeError):
     """tmux could not render a stream, or its answer cannot be read as cells."""
-
-
-class Cell(NamedTuple):
-    """One screen cell in pyte's model, plus `dim`."""
-
-    data: str
-    fg: str = "default"
-    bg: str = "default"
-    bold: bool = False
-    italics: bool = False
-    underscore: bool = False
-    strikethrough: bool = False
-    reverse: bool = False
-    blink: bool = False
-    dim: bool = False
 
 
 Grid = tuple[tuple[Cell, ...], ...]
@@ -188,15 +175,6 @@ class CharLike(Protocol):
     def reverse(self) -> bool: ...
     @property
     def blink(self) -> bool: ...
-
-
-class CursorLike(Protocol):
-    @property
-    def x(self) -> int: ...
-    @property
-    def y(self) -> int: ...
-    @property
-    def hidden(self) -> bool: ...
 
 
 class EmulatorScreen(Protocol):
