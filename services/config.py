@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from services.errors import RoostError
+from services.terminal.backend import Mode
 
 DEFAULT_TMUX_REFRESH_SECONDS = 3.0
 DEFAULT_DOCKER_REFRESH_SECONDS = 30.0
@@ -22,6 +23,8 @@ DEFAULT_HEALTH_INTERVAL_SECONDS = 10.0
 DEFAULT_HEALTH_CONCURRENCY = 32
 DEFAULT_PLATFORM_REFRESH_SECONDS = 60.0
 DEFAULT_SCROLLBACK_LINES = 10_000
+DEFAULT_RECORDINGS_MB = 256
+MAX_RECORDINGS_MB = 1 << 20
 MAX_SCROLLBACK_LINES = 1_000_000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -76,6 +79,12 @@ class Config:
     """Lines each terminal pane keeps above its screen."""
     terminal_shell: str | None = None
     """The program a new local terminal runs; else `$SHELL`, else `/bin/sh`."""
+    local_mode: Mode = Mode.DRIVE
+    """How `enter` attaches to a tmux session on this machine: "drive" or "watch"."""
+    remote_mode: Mode = Mode.DRIVE
+    """The same for a Docker or managed assistant's tmux session."""
+    recordings_mb: int = DEFAULT_RECORDINGS_MB
+    """Megabytes of asciicast recordings kept (oldest removed first); 0 records nothing."""
 
 
 def load_config(path: Path) -> Config:
@@ -138,7 +147,11 @@ class _Reader:
         health = self.table(document, "health", "health")
         self.only(health, {"interval_seconds", "concurrency"}, "health.")
         terminal = self.table(document, "terminal", "terminal")
-        self.only(terminal, {"scrollback", "shell"}, "terminal.")
+        self.only(
+            terminal,
+            {"scrollback", "shell", "local_mode", "remote_mode", "recordings_mb"},
+            "terminal.",
+        )
         shell = self.string(terminal, "shell", "terminal.shell")
         if shell is not None and not shell.strip():
             raise self.fail("terminal.shell", "must not be empty")
@@ -172,7 +185,22 @@ class _Reader:
                 (0, MAX_SCROLLBACK_LINES),
             ),
             terminal_shell=shell,
+            local_mode=self.mode(terminal, "local_mode"),
+            remote_mode=self.mode(terminal, "remote_mode"),
+            recordings_mb=self.whole_number(
+                terminal,
+                "recordings_mb",
+                "terminal.",
+                DEFAULT_RECORDINGS_MB,
+                (0, MAX_RECORDINGS_MB),
+            ),
         )
+
+    def mode(self, table: Mapping[str, Any], key: str) -> Mode:
+        value = self.string(table, key, f"terminal.{key}") or Mode.DRIVE.value
+        if value not in set(Mode):
+            raise self.fail(f"terminal.{key}", f'must be "drive" or "watch", not {value!r}')
+        return Mode(value)
 
     def whole_number(
         self,

@@ -31,6 +31,11 @@ class RoostPaths:
         return self.config_dir / "config.toml"
 
     @property
+    def recordings_dir(self) -> Path:
+        """asciicast recordings of attached panes (terminal output: kept private)."""
+        return self.state_dir / "recordings"
+
+    @property
     def log_file(self) -> Path:
         return self.log_dir / "roost.log"
 

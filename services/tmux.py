@@ -26,7 +26,9 @@ _FIELDS = (
     "session_activity",
 )
 _SEPARATOR = "\x1f"  # tmux passes the ASCII unit separator through untouched; names rarely hold it
-_LIST_FORMAT = _SEPARATOR.join(f"#{{{name}}}" for name in _FIELDS)
+LIST_FORMAT = _SEPARATOR.join(f"#{{{name}}}" for name in _FIELDS)
+"""`tmux list-sessions -F LIST_FORMAT` prints lines that `parse_sessions` reads, wherever tmux
+runs (here, in a container, or in a remote session)."""
 _PANE_FORMAT = f"#{{session_id}}{_SEPARATOR}#{{pane_dead}}"
 _NO_SERVER = re.compile(
     r"no server running|error connecting to .*\((No such file|Connection refused)"
@@ -123,7 +125,7 @@ class TmuxServer:
 
     def list_sessions(self) -> TmuxListing:
         try:
-            result = self._run(self.argv("list-sessions", "-F", _LIST_FORMAT))
+            result = self._run(self.argv("list-sessions", "-F", LIST_FORMAT))
         except FileNotFoundError:
             return TmuxListing(
                 TmuxState.NOT_INSTALLED, detail=f"{self.executable!r} is not on PATH"
@@ -140,7 +142,7 @@ class TmuxServer:
                 TmuxState.ERROR, detail=message or f"exit status {result.returncode}"
             )
         try:
-            sessions = tuple(_parse_session(line) for line in result.stdout.splitlines() if line)
+            sessions = parse_sessions(result.stdout)
         except ValueError:
             return TmuxListing(TmuxState.ERROR, detail="unexpected list-sessions output")
         return TmuxListing(TmuxState.RUNNING, self._with_panes(sessions))
@@ -163,6 +165,33 @@ class TmuxServer:
             else session
             for session in sessions
         )
+
+
+def parse_sessions(text: str) -> tuple[TmuxSession, ...]:
+    """The sessions in `list-sessions -F LIST_FORMAT` output; ValueError on any other line."""
+    return tuple(_parse_session(line) for line in text.splitlines() if line)
+
+
+def attach_args(name: str, *, watch: bool, watch_flags: bool) -> list[str]:
+    """`tmux` arguments that attach to session `name` exactly (never a prefix match).
+
+    Watching attaches read-only (`-r`); with `watch_flags` (tmux >= 3.2 wherever it runs) also
+    `-f ignore-size,read-only`, so the watcher's size never shrinks the driver's window.
+    """
+    args = ["attach-session"]
+    if watch:
+        args.append("-r")
+        if watch_flags:
+            args += ["-f", "ignore-size,read-only"]
+    return [*args, "-t", f"={name}"]
+
+
+def supports_watch_flags(version_text: str | None) -> bool:
+    """Whether `tmux -V` output names a tmux with `attach -f` (development builds do)."""
+    if not version_text:
+        return False
+    version = parse_version(version_text)
+    return version is None or version >= WATCH_FLAGS_VERSION
 
 
 def _parse_session(line: str) -> TmuxSession:

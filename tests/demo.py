@@ -26,7 +26,7 @@ from tests.conftest import new_session
 from tests.pilot import table_names, wait_until
 from tui.app import RoostApp, create_app
 from tui.screens.help import HelpScreen
-from tui.screens.terminal import TerminalScreen
+from tui.screens.panes import PanesScreen
 
 SOCKET_NAME = "roost-demo"
 SESSIONS = (("agent-claude", 3), ("agent-codex", 1), ("build", 2))
@@ -147,9 +147,9 @@ async def terminal_open(pilot: Pilot[None]) -> None:
     """A terminal pane with an agent's screen in it (`t` runs the demo agent)."""
     await fleet_listed(pilot)
     await pilot.press("t")
-    await wait_until(pilot, lambda: isinstance(pilot.app.screen, TerminalScreen), "the pane")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, PanesScreen), "the pane")
     screen = pilot.app.screen
-    assert isinstance(screen, TerminalScreen)
+    assert isinstance(screen, PanesScreen) and screen.pane is not None
     pane = screen.pane
 
     def drawn() -> bool:

@@ -112,6 +112,7 @@ async def test_help_lists_every_binding_and_closes() -> None:
 
         elsewhere = {"close_help", "terminal.leave", "confirm_yes", "confirm_no", "confirm_cancel"}
         elsewhere |= {"job_detail", "job_retry", "job_reveal", "job_remove"}  # on the jobs table
+        elsewhere |= {id for id in KNOWN_BINDING_IDS if id.startswith("panes.")}  # panes screen
         assert set(listed) == KNOWN_BINDING_IDS - elsewhere
         assert "except ^] (id terminal.leave)" in static_text(app, "#help-remap")
         text = static_text(app, "#help-keys")

@@ -13,10 +13,12 @@ from typing import Any
 from textual import events
 from textual.pilot import Pilot
 
+from services.attach import Attachment, HostPlace
 from services.config import Config
-from services.terminal.local import LocalPty
+from services.terminal.backend import Mode
+from services.terminal.backend import TerminalBackend as Backend
 from tests.pilot import make_app, wait_until
-from tui.screens.terminal import TerminalScreen
+from tui.screens.panes import PanesScreen
 from tui.terminal_pane import Connection, TerminalPane
 from widgets.terminal_view import TerminalView
 
@@ -25,17 +27,24 @@ from widgets.terminal_view import TerminalView
 async def terminal(
     argv: Sequence[str], *, size: tuple[int, int], scrollback: int = 1000
 ) -> AsyncIterator[tuple[Pilot[None], TerminalPane]]:
-    """roost with a terminal screen running `argv` (a `$ ` prompt for shells)."""
-    app = make_app()
+    """roost with a pane running `argv` (a `$ ` prompt for shells)."""
+    app = make_app(
+        environ={**os.environ, "PS1": "$ ", "ENV": ""},
+        config=Config(terminal_scrollback=scrollback),
+    )
     async with app.run_test(size=size) as pilot:
-        backend = LocalPty(argv, environ={**os.environ, "PS1": "$ ", "ENV": ""})
-        screen = TerminalScreen(backend, title="test", scrollback=scrollback)
-        await app.push_screen(screen)
-        yield pilot, screen.pane
+        await app.open_pane(Attachment("test", HostPlace(tuple(argv))), Mode.DRIVE)
+        pane = app.panes_screen.panes[-1]
+        yield pilot, pane
 
 
 def ended(pane: TerminalPane) -> bool:
-    return pane.connection in (Connection.EXITED, Connection.FAILED)
+    return pane.connection.over
+
+
+def backend_of(pane: TerminalPane) -> Backend:
+    assert pane.backend is not None
+    return pane.backend
 
 
 def shown(view: TerminalView) -> list[str]:
@@ -56,16 +65,24 @@ async def test_typing_into_a_shell_in_roost_shows_the_echo_and_leaving_returns()
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("t")
-        await wait_until(pilot, lambda: isinstance(app.screen, TerminalScreen), "the terminal")
-        assert isinstance(app.screen, TerminalScreen)
-        pane = app.screen.pane
+        await wait_until(pilot, lambda: isinstance(app.screen, PanesScreen), "the terminal")
+        [pane] = app.panes_screen.panes
         await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "a live shell")
         await pilot.press(*"echo roost-$((6*7))", "enter")
         await wait_until(pilot, lambda: on_screen(pane.view, "roost-42"), "the shell's answer")
         assert on_screen(pane.view, "echo roost-$((6*7))")  # the typed line, echoed
-        await pilot.press("ctrl+right_square_bracket")
-        await wait_until(pilot, lambda: not isinstance(app.screen, TerminalScreen), "main screen")
-        assert pane.backend.exit_status is not None  # the shell was closed with its pane
+        await pilot.press("ctrl+right_square_bracket", "escape")  # the pane keys, then away
+        await wait_until(pilot, lambda: not isinstance(app.screen, PanesScreen), "main screen")
+        assert pane.connection is Connection.LIVE  # still there behind the main screen
+        await pilot.press("v")
+        await wait_until(pilot, lambda: app.screen is app.panes_screen, "the panes again")
+        await pilot.press("enter", *"echo again", "enter")
+        await wait_until(pilot, lambda: on_screen(pane.view, "again"), "the same shell")
+        backend = backend_of(pane)
+        await pilot.press("ctrl+right_square_bracket", "x", "y")  # close, confirmed
+        await wait_until(pilot, lambda: not isinstance(app.screen, PanesScreen), "main screen")
+        assert backend.exit_status is not None  # the shell ended with its pane
+        assert not app.panes_screen.panes
 
 
 async def test_keys_bound_with_priority_elsewhere_reach_the_program() -> None:
@@ -73,7 +90,7 @@ async def test_keys_bound_with_priority_elsewhere_reach_the_program() -> None:
         await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "cat")
         await pilot.press("ctrl+p", "x", "up", "f5", "alt+b", "question_mark", "q", "enter")
         await wait_until(pilot, lambda: on_screen(pane.view, "^Px^[[A^[[15~^[b?q"), "the echo")
-        assert isinstance(pilot.app.screen, TerminalScreen)  # no palette, no help, no quit
+        assert isinstance(pilot.app.screen, PanesScreen)  # no palette, no help, no quit
 
 
 async def test_the_program_sees_the_pane_size_and_its_changes() -> None:
@@ -94,15 +111,14 @@ async def test_the_wheel_scrolls_back_and_typing_returns_to_the_bottom() -> None
         view = pane.view
         await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "sh")
         await run_in_shell(pilot, view, "seq 1 100", "100")
-        assert shown(view)[0] == "92"
+        first = 102 - view.size.height  # the screen holds first..100 and the prompt
+        assert shown(view)[0] == str(first)
         for _ in range(8):
             view.post_message(events.MouseScrollUp(view, 5, 5, 0, 0, 0, False, False, False))
         await wait_until(pilot, lambda: view.scrolled_back == 24, "24 lines back")
-        rows = shown(view)  # ten rows: the screen held 92..100 and the prompt
-        assert rows[0].startswith("68") and rows[0].endswith(
-            "↑ 24/92"
-        )  # the command line and 1..91
-        assert rows[1:] == [str(n) for n in range(69, 78)]
+        rows = shown(view)  # above the screen: the command line and 1..first-1
+        assert rows[0].startswith(str(first - 24)) and rows[0].endswith(f"↑ 24/{first}")
+        assert rows[1:] == [str(n) for n in range(first - 23, first - 24 + view.size.height)]
         view.post_message(events.MouseScrollDown(view, 5, 5, 0, 0, 0, False, False, False))
         await wait_until(pilot, lambda: view.scrolled_back == 21, "three lines forward")
         await pilot.press("x")
@@ -125,7 +141,7 @@ async def test_the_wheel_goes_to_a_program_that_asked_for_the_mouse() -> None:
 async def test_a_program_that_exits_shows_its_code() -> None:
     async with terminal(["sh", "-c", "echo bye; exit 3"], size=(60, 8)) as (pilot, pane):
         await wait_until(pilot, lambda: ended(pane), "the end")
-        assert pane.connection is Connection.EXITED and pane.backend.exit_status == 3
+        assert pane.connection is Connection.EXITED and backend_of(pane).exit_status == 3
         assert "exited with code 3" in str(pane.status.render())
         assert on_screen(pane.view, "bye")
 
@@ -156,19 +172,21 @@ async def test_a_flood_is_caught_up_with_and_ends_on_the_right_screen(tmp_path: 
 
         await wait_until(pilot, done, "the whole flood on screen", within=120)
         assert behind, "the status line never said the pane was behind"
-        assert pane.backend.exit_status == 0
+        assert backend_of(pane).exit_status == 0
         assert shown(pane.view)[-2] == lines[-1].rstrip()
         assert len(pane.emulator.history) == 100
 
 
 async def test_the_leave_key_is_remapped_from_config() -> None:
-    app = make_app(config=Config(keys={"terminal.leave": "f12"}, terminal_shell="cat"))
+    app = make_app(config=Config(keys={"terminal.leave": "f12"}, terminal_shell="cat -v"))
     async with app.run_test(size=(80, 20)) as pilot:
         await pilot.press("t")
-        await wait_until(pilot, lambda: isinstance(app.screen, TerminalScreen), "the terminal")
+        await wait_until(pilot, lambda: isinstance(app.screen, PanesScreen), "the terminal")
+        [pane] = app.panes_screen.panes
+        await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "cat")
         await pilot.press("ctrl+right_square_bracket", "enter")  # now just a key for cat
-        screen = app.screen
-        assert isinstance(screen, TerminalScreen)
-        await wait_until(pilot, lambda: on_screen(screen.pane.view, "^]"), "the echo")
+        await wait_until(pilot, lambda: on_screen(pane.view, "^]"), "the echo")
         await pilot.press("f12")
-        await wait_until(pilot, lambda: not isinstance(app.screen, TerminalScreen), "leaving")
+        await wait_until(pilot, lambda: app.focused is pane, "the pane keys")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, PanesScreen), "leaving")

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import shlex
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,6 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.timer import Timer
 
+from services.attach import Attacher, Attachment, Transport
 from services.backups import backup_with_repair, export_target, wake_repair
 from services.config import ConfigError
 from services.context import Context
@@ -45,13 +45,14 @@ from services.lifecycle import (
 from services.lockfile import set_active
 from services.poller import Poller
 from services.sources import FleetSources, Update, with_health
-from services.terminal.local import LocalPty
+from services.terminal.backend import Mode, TerminalSize
+from services.terminal.recording import Recorder
 from tui.commands import binding_ids, commands
 from tui.formats import format_bytes
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import JobTable, MainScreen
-from tui.screens.terminal import TerminalScreen
+from tui.screens.panes import PanesScreen
 from tui.terminal_pane import TerminalPane
 from widgets.terminal_view import TerminalView
 
@@ -106,6 +107,9 @@ class RoostApp(App[None]):
         self._ticker: Timer | None = None
         self._history_warned = False
         self._store_lock = asyncio.Lock()
+        self.attacher = Attacher(context.tmux, context.environ, context.config.terminal_shell)
+        self.panes_screen = PanesScreen()
+        """Kept while hidden: its panes stay connected behind the main screen."""
         self.set_keymap(dict(context.config.keys))
 
     def get_default_screen(self) -> Screen[None]:
@@ -114,6 +118,7 @@ class RoostApp(App[None]):
 
     async def on_mount(self) -> None:
         self.sub_title = self.context.hostname
+        self.install_screen(self.panes_screen, "panes")  # popping it must not close its panes
         # The lockfile first: it names the platform URL, so nothing is ever sent to another.
         self.apply_update(await self.sources.registry())
         assert self.snapshot.lockfile is not None
@@ -253,14 +258,67 @@ class RoostApp(App[None]):
         self.notify(f"{assistant_id} is now the active assistant.", title="Use")
         self.pollers["lockfile"].wake()
 
+    # -- terminal panes --------------------------------------------------------------------
+
     def on_main_screen_terminal_requested(self, message: MainScreen.TerminalRequested) -> None:
-        config, environ = self.context.config, self.context.environ
-        shell = config.terminal_shell or environ.get("SHELL") or "/bin/sh"
-        argv = shlex.split(shell)
-        backend = LocalPty(argv, environ=environ, cwd=environ.get("HOME"))
-        title = f"{Path(argv[0]).name} on {self.context.hostname}"
-        self.push_screen(
-            TerminalScreen(backend, title=title, scrollback=config.terminal_scrollback)
+        host = next(a for a in self.fleet if a.source is Source.HOST)
+        self.run_worker(self._open_attachment(host, None, Mode.DRIVE), group="attach")
+
+    def on_main_screen_attach_requested(self, message: MainScreen.AttachRequested) -> None:
+        self.run_worker(
+            self._open_attachment(message.assistant, message.session, message.mode),
+            group="attach",
+            exclusive=True,
+        )
+
+    def on_main_screen_panes_requested(self, message: MainScreen.PanesRequested) -> None:
+        if not self.panes_screen.panes:
+            self.notify(
+                "No pane is open: enter attaches to the selected session, t opens a shell.",
+                title="Panes",
+            )
+            return
+        self.push_screen(self.panes_screen)
+
+    async def _open_attachment(
+        self, assistant: Assistant, session: str | None, mode: Mode | None
+    ) -> None:
+        """Open a pane on `session` of `assistant` (or its terminal); problems are notified."""
+        try:
+            attachment = self.attacher.attachment(assistant, session)
+        except RoostError as error:
+            self.notify(str(error), title=f"Attach to {assistant.name}", severity="warning")
+            return
+        if attachment.session is None:
+            mode = Mode.DRIVE  # a new shell is the operator's own
+        elif mode is None:
+            config = self.context.config
+            mode = (
+                config.local_mode if attachment.transport is Transport.PTY else config.remote_mode
+            )
+        await self.open_pane(attachment, mode)
+
+    async def open_pane(self, attachment: Attachment, mode: Mode) -> None:
+        """Show the panes screen with a new pane on `attachment`, current and typing."""
+        config = self.context.config
+        pane = TerminalPane(
+            attachment,
+            self.attacher.backend,
+            mode=mode,
+            scrollback=config.terminal_scrollback,
+            record=self._recorder if config.recordings_mb else None,
+        )
+        if self.screen is not self.panes_screen:
+            await self.push_screen(self.panes_screen)
+        await self.panes_screen.add(pane)
+
+    def _recorder(self, attachment: Attachment, size: TerminalSize) -> Recorder:
+        return Recorder(
+            self.context.paths.recordings_dir,
+            name=attachment.title,
+            size=size,
+            title=attachment.title,
+            limit_bytes=self.context.config.recordings_mb << 20,
         )
 
     # -- jobs ------------------------------------------------------------------------------
@@ -522,6 +580,7 @@ KNOWN_BINDING_IDS = frozenset(
         ConfirmScreen.BINDINGS,  # type: ignore[arg-type]
         TypedConfirmScreen.BINDINGS,  # type: ignore[arg-type]
         TerminalPane.BINDINGS,  # type: ignore[arg-type]
+        PanesScreen.BINDINGS,  # type: ignore[arg-type]
     )
 )
 

@@ -8,8 +8,14 @@ only its end state, and once the queue passes `HIGH_WATER` reading stops until i
 program then waits on its PTY, as it would with a slow terminal). Synchronized output (mode
 2026) holds the repaint until the program ends its update or `SYNC_TIMEOUT` passes.
 
-Typed input goes straight to the backend. Size changes are sent after the view has kept its new
-size for `RESIZE_DEBOUNCE`, so dragging a split does not storm the program with SIGWINCH.
+Typed input goes straight to the backend while the pane drives its session; while it watches,
+nothing is sent (not even the emulator's answers to the program's queries) and the first key
+says so. Size changes are sent after the view has kept its new size for `RESIZE_DEBOUNCE`, so
+dragging a split does not storm the program with SIGWINCH.
+
+A pane outlives its backends: switching a tmux attach between watching and driving attaches
+again in the new mode, and a session that ended or was lost can be started again; the screen
+stays in place meanwhile. Every byte shown is also appended to the pane's recording.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar
@@ -25,14 +32,22 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Static
 
+from services.attach import Attachment
 from services.errors import RoostError
-from services.terminal.backend import TerminalBackend, TerminalSize
+from services.terminal.backend import (
+    LinkNotice,
+    Mode,
+    SessionLost,
+    TerminalBackend,
+    TerminalSize,
+)
 from services.terminal.emulator import Emulator
+from services.terminal.recording import Recorder
 from widgets.terminal_view import TerminalView
 
 log = logging.getLogger(__name__)
@@ -58,12 +73,29 @@ RESIZE_DEBOUNCE = 0.1
 class Connection(Enum):
     CONNECTING = "connecting"
     LIVE = "live"
+    RECONNECTING = "reconnecting"
     EXITED = "exited"
     FAILED = "failed"
+    LOST = "lost"
+
+    @property
+    def over(self) -> bool:
+        """No session behind the pane any more (it may be started again)."""
+        return self in (Connection.EXITED, Connection.FAILED, Connection.LOST)
 
 
-class TerminalPane(Vertical):
-    """One session: a `TerminalView` over its status line."""
+BADGES = {Mode.WATCH: " WATCHING ", Mode.DRIVE: " DRIVING "}
+
+OpenBackend = Callable[[Attachment, Mode], TerminalBackend]
+StartRecording = Callable[[Attachment, TerminalSize], Recorder]
+
+
+class TerminalPane(Vertical, can_focus=True):
+    """One session: a `TerminalView` over its status line (mode badge and connection).
+
+    The pane itself takes the focus when the user leaves the view with the leave key: the
+    screen's pane keys (move, close, drive...) then apply to it.
+    """
 
     LEAVE = Binding(
         "ctrl+right_square_bracket",
@@ -83,29 +115,43 @@ class TerminalPane(Vertical):
 
     @dataclass
     class Ended(Message):
-        """The session ended (`status` is its exit code) or failed (`error`)."""
+        """The session ended (`status` is its exit code), failed or was lost (`error`)."""
 
         pane: TerminalPane
         status: int | None
         error: str | None
 
+    @dataclass
+    class Changed(Message):
+        """The pane's mode or connection changed (for the tab bar)."""
+
+        pane: TerminalPane
+
     def __init__(
         self,
-        backend: TerminalBackend,
+        attachment: Attachment,
+        open_backend: OpenBackend,
         *,
-        title: str,
+        mode: Mode,
         scrollback: int,
+        record: StartRecording | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
-        self.backend = backend
-        self.session_title = title
+        self.attachment = attachment
+        self.mode = mode
+        self._open = open_backend
+        self._record = record
+        self.recorder: Recorder | None = None
+        self.backend: TerminalBackend | None = None
         self._session_size = TerminalSize(80, 24)  # until the view has its size
         self.emulator = Emulator(80, 24, scrollback=scrollback)
         self.view = TerminalView(self.emulator)
+        self.badge = Static(classes="terminal-badge")
         self.status = Static(classes="terminal-status")
         self.connection = Connection.CONNECTING
         self.detail = ""
+        self._told_watching = False
         self._queue: deque[bytes] = deque()
         self.queued = 0
         """Bytes received and not yet emulated."""
@@ -117,35 +163,89 @@ class TerminalPane(Vertical):
         self._shown_status = ""
         self._started = False
 
+    @property
+    def session_title(self) -> str:
+        return self.attachment.title
+
     def compose(self) -> ComposeResult:
         yield self.view
-        yield self.status
+        with Horizontal(classes="terminal-status-line"):
+            yield self.badge
+            yield self.status
 
     def on_mount(self) -> None:
         self._show_status()
 
+    def start(self) -> None:
+        """(Re)start the session: a new backend in the current mode replaces the old one."""
+        self.run_worker(
+            self._run(), group="session", exclusive=True, name=f"session {self.session_title}"
+        )
+
+    def switch_mode(self, mode: Mode) -> None:
+        """Watch or drive from now on; a tmux attach attaches again in the new mode."""
+        if mode is self.mode:
+            return
+        self.mode = mode
+        self._told_watching = False
+        if self.attachment.reopens_on_mode_change and self._started:
+            self.start()
+        self._changed()
+
     async def _run(self) -> None:
-        """Start the session and queue its output until it ends."""
+        """Open the session and queue its output until it ends."""
+        previous, backend = self.backend, self._open(self.attachment, self.mode)
+        self.backend = backend
+        if previous is not None:
+            await previous.close()
+        self.detail = ""
+        self._set_connection(Connection.CONNECTING)
         try:
-            await self.backend.start(self._session_size)
-            self.connection = Connection.LIVE
-            self._show_status()
-            while chunk := await self.backend.read():
-                self._queue.append(chunk)
-                self.queued += len(chunk)
+            await backend.start(self._session_size)
+            self._set_connection(Connection.LIVE)
+            while item := await backend.read():
+                if isinstance(item, LinkNotice):
+                    self._link_changed(item)
+                    continue
+                self._queue.append(item)
+                self.queued += len(item)
+                if self.recorder is not None:
+                    self.recorder.output(item)
                 self._schedule_frame()
                 if self.queued >= HIGH_WATER:
                     self._room.clear()
                     await self._room.wait()
+        except SessionLost as error:
+            self._end(Connection.LOST, None, str(error))
+            return
         except RoostError as error:
-            self._end(None, str(error))
+            self._end(Connection.FAILED, None, str(error))
             return
         except Exception as error:  # a backend bug must not take the app down
             log.exception("terminal session %s failed", self.session_title)
-            self._end(None, f"the session failed: {error}")
+            self._end(Connection.FAILED, None, f"the session failed: {error}")
             return
         await self._drain()
-        self._end(self.backend.exit_status, None)
+        self._end(Connection.EXITED, backend.exit_status, None)
+
+    def _link_changed(self, notice: LinkNotice) -> None:
+        if notice.live:
+            self.detail = ""
+            self._set_connection(Connection.LIVE)
+        else:
+            self.detail = f"reconnecting {notice.attempt}/{notice.attempts}"
+            if notice.reason:
+                self.detail += f" ({notice.reason})"
+            self._set_connection(Connection.RECONNECTING)
+
+    def _set_connection(self, connection: Connection) -> None:
+        self.connection = connection
+        self._show_status()
+        self._changed()
+
+    def _changed(self) -> None:
+        self._show_status()
+        self.post_message(self.Changed(self))
 
     async def _drain(self) -> None:
         """Let the frames work through what the session wrote before it ended."""
@@ -153,10 +253,12 @@ class TerminalPane(Vertical):
             self._room.clear()
             await self._room.wait()
 
-    def _end(self, status: int | None, error: str | None) -> None:
-        self.connection = Connection.FAILED if error else Connection.EXITED
-        self.detail = error or f"exited with code {status}"
-        self._show_status()
+    def _end(self, connection: Connection, status: int | None, error: str | None) -> None:
+        if connection is Connection.LOST:
+            self.detail = f"lost: {error}"
+        else:
+            self.detail = error or f"exited with code {status}"
+        self._set_connection(connection)
         self.post_message(self.Ended(self, status, error))
 
     # -- frames ----------------------------------------------------------------------------
@@ -185,8 +287,8 @@ class TerminalPane(Vertical):
             self.queued -= len(chunk)
             feed(chunk)
         replies = self.emulator.take_replies()
-        if replies:
-            self.backend.write(replies)
+        if replies and self.mode is Mode.DRIVE and self.backend is not None:
+            self.backend.write(replies)  # a watcher answers nothing: that would be input
         if not self.emulator.synchronized:
             self.view.refresh_changes()
         if self.queued < HIGH_WATER // 2:
@@ -202,8 +304,17 @@ class TerminalPane(Vertical):
 
     def on_terminal_view_typed(self, message: TerminalView.Typed) -> None:
         message.stop()
+        if self.mode is Mode.WATCH:
+            if not self._told_watching:
+                self._told_watching = True
+                self.notify(
+                    "Watching: keys are not sent. Leave the pane and press D to drive.",
+                    title=self.session_title,
+                    timeout=4,
+                )
+            return
         TerminalPane.last_input = time.monotonic()
-        if self.connection is Connection.LIVE:
+        if self.connection is Connection.LIVE and self.backend is not None:
             self.backend.write(message.data)
 
     def on_terminal_view_resized(self, message: TerminalView.Resized) -> None:
@@ -215,7 +326,9 @@ class TerminalPane(Vertical):
             # The session starts at the size it will be shown at, never at a guessed 80x24.
             self._started = True
             self.emulator.resize(message.rows, message.columns)
-            self.run_worker(self._run(), group="terminal", name=f"session {self.session_title}")
+            if self._record is not None:
+                self.recorder = self._record(self.attachment, self._session_size)
+            self.start()
             return
         if self._resize_timer is not None:
             self._resize_timer.stop()
@@ -226,7 +339,9 @@ class TerminalPane(Vertical):
         size = self._session_size
         self.emulator.resize(size.rows, size.columns)
         self.view.refresh_changes()
-        if self.connection is not Connection.FAILED:
+        if self.recorder is not None:
+            self.recorder.resize(size)
+        if self.backend is not None and not self.connection.over:
             self.backend.resize(size)
 
     def action_leave(self) -> None:
@@ -235,11 +350,16 @@ class TerminalPane(Vertical):
     # -- status ----------------------------------------------------------------------------
 
     def _show_status(self) -> None:
-        parts = [self.session_title]
+        badge = BADGES[self.mode]
+        if str(self.badge.content) != badge:
+            self.badge.update(badge, layout=False)
+            self.badge.set_class(self.mode is Mode.WATCH, "-watch")
+        parts = [self.session_title, self.attachment.transport.value]
+        parts.append(self.detail or self.connection.value)
+        if self.recorder is not None and self.recorder.error:
+            parts.append(f"not recording: {self.recorder.error}")
         if self.emulator.title:
             parts.append(self.emulator.title)
-        state = self.detail if self.connection in (Connection.EXITED, Connection.FAILED) else ""
-        parts.append(state or self.connection.value)
         if self.queued >= BEHIND_NOTICE:
             parts.append(f"catching up: {self.queued / (1 << 20):.1f} MiB behind")
         text = " · ".join(parts)
@@ -247,9 +367,13 @@ class TerminalPane(Vertical):
             self._shown_status = text
             # The title comes from the program: never markup. One line high: no layout needed.
             self.status.update(Text(text), layout=False)
-            self.status.set_class(self.connection is Connection.FAILED, "-failed")
+            failed = self.connection in (Connection.FAILED, Connection.LOST)
+            self.status.set_class(failed, "-failed")
 
     async def on_unmount(self) -> None:
         if self._frame_timer is not None:
             self._frame_timer.cancel()
-        await self.backend.close()
+        if self.recorder is not None:
+            self.recorder.close()
+        if self.backend is not None:
+            await self.backend.close()

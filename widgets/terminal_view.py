@@ -365,8 +365,11 @@ class TerminalView(Widget, can_focus=True):
         if self.model.mouse_reporting and not self.scrolled_back:
             self._report(event, button, pressed=True)
             return
-        step = WHEEL_LINES if button == WHEEL_UP else -WHEEL_LINES
-        self.scrolled_back = max(0, min(self.scrolled_back + step, len(self.model.history)))
+        self.scroll_history(WHEEL_LINES if button == WHEEL_UP else -WHEEL_LINES)
+
+    def scroll_history(self, lines: int) -> None:
+        """Scroll back (`lines` > 0) or forward through the scrollback, within its bounds."""
+        self.scrolled_back = max(0, min(self.scrolled_back + lines, len(self.model.history)))
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
         if self.model.mouse_reporting and not self.scrolled_back:

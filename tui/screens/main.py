@@ -19,6 +19,7 @@ from textual.widgets import Footer, Header, Input, RichLog, Static
 from services.context import Context
 from services.fleet import FILTER_FIELDS, SORT_KEYS, Assistant, Source, filter_fleet, sort_fleet
 from services.jobs import Job
+from services.terminal.backend import Mode
 from tui.present import (
     ASSISTANT_COLUMNS,
     FleetRows,
@@ -136,11 +137,32 @@ class MainScreen(Screen[None]):
             tooltip="Make the selected assistant the active one (written to the Vellum lockfile)",
         ),
         Binding(
+            "enter",
+            "attach",
+            "Attach",
+            id="attach",
+            tooltip="Attach to the selected tmux session (or open the assistant's terminal)",
+        ),
+        Binding(
+            "w",
+            "attach('watch')",
+            "Watch",
+            id="watch",
+            tooltip="Watch the selected tmux session: read-only, your size never shrinks it",
+        ),
+        Binding(
             "t",
             "terminal",
             "Terminal",
             id="terminal",
             tooltip="Open a shell on this machine in a terminal pane",
+        ),
+        Binding(
+            "v",
+            "panes",
+            "Panes",
+            id="panes",
+            tooltip="Back to the open terminal panes",
         ),
         Binding(
             "W",
@@ -217,6 +239,19 @@ class MainScreen(Screen[None]):
     @dataclass
     class TerminalRequested(Message):
         """The user asked for a shell on this machine."""
+
+    @dataclass
+    class AttachRequested(Message):
+        """The user asked to attach to `session` of `assistant` (None: its terminal), to
+        watch or drive (None: as configured)."""
+
+        assistant: Assistant
+        session: str | None
+        mode: Mode | None
+
+    @dataclass
+    class PanesRequested(Message):
+        """The user asked to see the open terminal panes again."""
 
     @dataclass
     class BackupRequested(Message):
@@ -471,6 +506,21 @@ class MainScreen(Screen[None]):
 
     def action_terminal(self) -> None:
         self.post_message(self.TerminalRequested())
+
+    def action_attach(self, mode: str | None = None) -> None:
+        assistant = self.selected()
+        if assistant is None:
+            return
+        key = self.query_one("#assistants", KeyedTable).selected_key
+        session = next((s for s in assistant.sessions if key == session_key(assistant, s)), None)
+        self.post_message(
+            self.AttachRequested(
+                assistant, session.name if session else None, Mode(mode) if mode else None
+            )
+        )
+
+    def action_panes(self) -> None:
+        self.post_message(self.PanesRequested())
 
     def action_backup(self) -> None:
         assistant = self.selected()

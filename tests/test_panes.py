@@ -1,0 +1,244 @@
+"""Attaching from the main screen to tmux sessions on a private server: watching types nothing
+and never resizes the driver's window, driving after a confirmation, tabs and the 2x2 grid,
+detaching, a session that does not exist, and recording."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from services.config import Config
+from services.fleet import HOST_KEY
+from services.terminal.backend import Mode
+from services.tmux import TmuxServer, TmuxSocket
+from tests.pilot import SIZE, make_app, wait_until
+from tui.app import RoostApp
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.panes import PanesScreen
+from tui.terminal_pane import Connection, TerminalPane
+from widgets.keyed_table import KeyedTable
+from widgets.terminal_view import TerminalView
+
+LEAVE = "ctrl+right_square_bracket"
+
+
+def start_session(server: TmuxServer, name: str, command: str, size: str = "100x30") -> None:
+    columns, rows = size.split("x")
+    env = {**os.environ, "LANG": "C.UTF-8"}
+    subprocess.run(
+        server.argv("new-session", "-d", "-s", name, "-x", columns, "-y", rows, command),
+        check=True,
+        env=env,
+    )
+
+
+def window_size(server: TmuxServer, name: str) -> str:
+    result = subprocess.run(
+        server.argv("display-message", "-p", "-t", f"={name}:", "#{window_width}x#{window_height}"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+async def select_session(pilot: object, app: RoostApp, name: str) -> None:
+    table = app.main_screen.query_one("#assistants", KeyedTable)
+
+    def listed() -> bool:
+        return any(row.cells[0].plain.endswith(name) for row in table.rows_shown)
+
+    await wait_until(pilot, listed, f"session {name} listed")  # type: ignore[arg-type]
+    index = next(i for i, row in enumerate(table.rows_shown) if row.cells[0].plain.endswith(name))
+    table.move_cursor(index)
+    assert table.selected_key is not None and table.selected_key.startswith(f"{HOST_KEY}/")
+
+
+@contextlib.contextmanager
+def driver(server: TmuxServer, name: str, tmp_path: Path) -> Iterator[None]:
+    """Someone driving session `name`: a tmux client in a 100x30 terminal (a pane of another
+    private server), attached until the block ends."""
+    outer = TmuxServer(TmuxSocket(str(tmp_path / "outer")))
+    attach = shlex.join(server.argv("attach-session", "-t", f"={name}"))
+    env = {**os.environ, "LANG": "C.UTF-8"}
+    subprocess.run(
+        outer.argv("new-session", "-d", "-x", "100", "-y", "30", attach), check=True, env=env
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while clients(server) != 1:
+            assert time.monotonic() < deadline, "the driver never attached"
+            time.sleep(0.02)
+        yield
+    finally:
+        subprocess.run(outer.argv("kill-server"), capture_output=True, check=False)
+
+
+def clients(server: TmuxServer) -> int:
+    result = subprocess.run(server.argv("list-clients"), capture_output=True, text=True)
+    return len(result.stdout.splitlines())
+
+
+def kill_session(server: TmuxServer, name: str) -> None:
+    subprocess.run(server.argv("kill-session", "-t", f"={name}"), check=True)
+
+
+def received(path: Path) -> bytes:
+    """What the session's `cat` wrote: every key that reached it."""
+    return path.read_bytes()
+
+
+def live(pane: TerminalPane) -> bool:
+    return pane.connection is Connection.LIVE
+
+
+async def test_a_watcher_sends_nothing_and_never_resizes_the_drivers_window(
+    tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    typed = tmp_path / "typed"
+    start_session(tmux_server, "agent", f"stty raw -echo; echo ready; cat > {typed}")
+    app = make_app()
+    with driver(tmux_server, "agent", tmp_path):
+        drivers_size = window_size(tmux_server, "agent")
+        assert drivers_size.startswith("100x")
+        await watch_then_drive(app, tmux_server, typed, drivers_size)
+
+
+async def watch_then_drive(
+    app: RoostApp, tmux_server: TmuxServer, typed: Path, drivers_size: str
+) -> None:
+    async with app.run_test(size=(90, 24)) as pilot:
+        await select_session(pilot, app, "agent")
+        await pilot.press("w")
+        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+        [pane] = app.panes_screen.panes
+        assert pane.mode is Mode.WATCH and "WATCHING" in str(pane.badge.render())
+        await wait_until(pilot, lambda: live(pane), "attached")
+        await wait_until(
+            pilot, lambda: "ready" in pane.view.render_line(0).text, "the session's screen"
+        )
+        assert isinstance(app.focused, TerminalView)
+        await pilot.press(*"secret", "enter", "ctrl+c")
+        assert received(typed) == b""
+        assert window_size(tmux_server, "agent") == drivers_size  # not the pane's 90 columns
+
+        await pilot.press(LEAVE, "D")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: pane.mode is Mode.DRIVE and live(pane), "driving")
+        assert "DRIVING" in str(pane.badge.render())
+        await pilot.press("X")
+        await wait_until(pilot, lambda: received(typed) != b"", "the driver's key")
+        assert received(typed) == b"X"  # the keys typed while watching never arrived
+
+
+async def test_enter_drives_a_local_session_and_detach_leaves_it_running(
+    tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    typed = tmp_path / "typed"
+    start_session(tmux_server, "work", f"stty raw -echo; cat > {typed}")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await select_session(pilot, app, "work")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+        [pane] = app.panes_screen.panes
+        assert pane.mode is Mode.DRIVE
+        await wait_until(pilot, lambda: live(pane), "attached")
+        await pilot.press(*"hi")
+        await wait_until(pilot, lambda: received(typed) == b"hi", "the keys")
+        await pilot.press(LEAVE, "d")
+        await wait_until(pilot, lambda: not app.panes_screen.panes, "the pane closed")
+        assert not isinstance(app.screen, PanesScreen)
+        assert tmux_server.list_sessions().sessions[0].name == "work"  # still running
+
+
+async def test_the_configured_mode_applies_to_enter(tmux_server: TmuxServer) -> None:
+    start_session(tmux_server, "agent", "sleep 3600")
+    app = make_app(config=Config(local_mode=Mode.WATCH))
+    async with app.run_test(size=SIZE) as pilot:
+        await select_session(pilot, app, "agent")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+        assert app.panes_screen.panes[0].mode is Mode.WATCH
+
+
+async def test_a_session_that_is_gone_is_a_message_in_the_pane(tmux_server: TmuxServer) -> None:
+    start_session(tmux_server, "brief", "sleep 3600")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await select_session(pilot, app, "brief")
+        kill_session(tmux_server, "brief")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+        [pane] = app.panes_screen.panes
+        await wait_until(pilot, lambda: pane.connection is Connection.FAILED, "the failure")
+        assert "no tmux session 'brief'" in str(pane.status.render())
+        await pilot.press(LEAVE, "escape")
+        await wait_until(pilot, lambda: app.screen is app.main_screen, "the main screen")
+        assert app.main_screen.query_one("#assistants", KeyedTable).rows_shown
+
+
+async def test_tabs_and_a_two_by_two_grid(tmux_server: TmuxServer, tmp_path: Path) -> None:
+    for number in range(5):
+        start_session(tmux_server, f"s{number}", f"echo pane-{number}; sleep 3600", "60x20")
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        for number in range(5):
+            await select_session(pilot, app, f"s{number}")
+            await pilot.press("w")
+            await wait_until(pilot, lambda: len(app.panes_screen.panes) == number + 1, "pane")  # noqa: B023
+            await pilot.press(LEAVE, "escape")
+        panes = app.panes_screen.panes
+        await pilot.press("v")
+        await wait_until(pilot, lambda: app.screen is app.panes_screen, "the panes")
+        assert [pane.display for pane in panes] == [False, False, False, False, True]
+
+        await pilot.press(LEAVE, "1", "g")  # the first group of four, as a grid
+        await wait_until(pilot, lambda: all(p.view.size.width > 0 for p in panes[:4]), "grid")
+        assert [pane.display for pane in panes] == [True, True, True, True, False]
+        assert {pane.view.size.width for pane in panes[:4]} == {59, 60}  # 120 = 59 + 1 + 60
+        assert all(pane.view.size.height < (40 - 2) // 2 for pane in panes[:4])  # two rows
+        await wait_until(pilot, lambda: all(map(live, panes[:4])), "attached")
+
+        screen = app.panes_screen
+        await pilot.press("right")
+        assert screen.current == 1
+        await pilot.press("down")
+        assert screen.current == 3
+        await pilot.press("left", "up")
+        assert screen.current == 0
+        await pilot.press("tab", "tab", "tab", "tab")
+        assert screen.current == 4 and [p.display for p in panes][4]
+
+        await pilot.press("x")  # a tmux pane closes at once: the session keeps running
+        await wait_until(pilot, lambda: len(screen.panes) == 4, "the pane closed")
+        assert len(tmux_server.list_sessions().sessions) == 5
+
+
+async def test_every_attached_pane_is_recorded_as_asciicast(
+    tmux_server: TmuxServer, isolated_env: Path
+) -> None:
+    start_session(tmux_server, "rec", "echo recorded-line; sleep 3600", "60x20")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await select_session(pilot, app, "rec")
+        await pilot.press("w")
+        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+        [pane] = app.panes_screen.panes
+        await wait_until(
+            pilot, lambda: "recorded-line" in pane.view.render_line(0).text, "the output"
+        )
+        await pilot.press(LEAVE, "x")
+        await wait_until(pilot, lambda: not app.panes_screen.panes, "closed")
+    [cast] = app.context.paths.recordings_dir.glob("*.cast")
+    header, *events = cast.read_text().splitlines()
+    assert json.loads(header)["version"] == 2
+    output = "".join(event[2] for event in map(json.loads, events) if event[1] == "o")
+    assert "recorded-line" in output
