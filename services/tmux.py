@@ -30,7 +30,7 @@ LIST_FORMAT = _SEPARATOR.join(f"#{{{name}}}" for name in _FIELDS)
 """`tmux list-sessions -F LIST_FORMAT` prints lines that `parse_sessions` reads, wherever tmux
 runs (here, in a container, or in a remote session)."""
 _PANE_FORMAT = f"#{{session_id}}{_SEPARATOR}#{{pane_dead}}"
-_NO_SERVER = re.compile(
+NO_SERVER = re.compile(
     r"no server running|error connecting to .*\((No such file|Connection refused)"
 )
 
@@ -136,7 +136,7 @@ class TmuxServer:
             return TmuxListing(TmuxState.ERROR, detail=f"cannot run tmux: {error.strerror}")
         message = result.stderr.strip()
         if result.returncode != 0:
-            if _NO_SERVER.search(message):
+            if NO_SERVER.search(message):
                 return TmuxListing(TmuxState.NO_SERVER, detail=f"{self.describe()} is not running")
             return TmuxListing(
                 TmuxState.ERROR, detail=message or f"exit status {result.returncode}"
