@@ -14,8 +14,9 @@ import pytest
 
 from services.tmux import TmuxServer, TmuxSocket
 
-# The loopback Vellum peer (`vellum_peer`), and the Docker engine, client and sandbox fixtures.
-pytest_plugins = ("tests.peers.vellum", "tests.docker_fixtures")
+# The loopback Vellum peer (`vellum_peer`) and its terminal sessions (before it: it imports
+# them), and the Docker engine, client and sandbox fixtures.
+pytest_plugins = ("tests.peers.terminal", "tests.peers.vellum", "tests.docker_fixtures")
 
 
 def require(tool: str, variable: str) -> None:

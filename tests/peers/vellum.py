@@ -15,6 +15,9 @@ Each runtime also plays the migrations endpoints (PROTOCOL.md section 4), script
 bucket behind the signed URLs (`/gcs/...`, no auth). Archives are `Artifact`s: deterministic bytes
 streamed in blocks, never built whole in memory, so a benchmark can serve hundreds of MiB.
 
+The platform's terminal sessions (PROTOCOL.md section 5) run real programs in real PTYs, scripted
+through `peer.terminals` (tests/peers/terminal.py); their output streams as Server-Sent Events.
+
 Routing is a table of (method, path pattern, handler); a handler turns a request into a `Reply`.
 Closing is prompt: delayed and hanging answers wait on an event that closing sets, and open
 connections are shut down so that every handler thread ends before `close()` returns.
@@ -30,7 +33,7 @@ import re
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,6 +41,8 @@ from typing import Any, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.peers.terminal import Terminals
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,9 @@ class Reply:
     cut: Literal["close", "stall"] = "close"
     """After `cut_at` bytes: hang up (a truncated body) or send nothing more until the peer
     closes (a stalled body)."""
+    events: Generator[bytes, None, None] | None = None
+    """When set, the body is these bytes as they come (Server-Sent Events), without
+    Content-Length; the connection closes after the last."""
 
 
 def json_reply(value: object, *, status: int = 200, delay: float = 0.0) -> Reply:
@@ -411,9 +419,33 @@ def _bucket_download(peer: VellumPeer, request: RecordedRequest, match: re.Match
     )
 
 
+def _terminal(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    """PROTOCOL.md section 5, played by `peer.terminals` behind the platform credentials."""
+    refusal = peer.platform.authorization(request.headers)
+    if refusal is not None:
+        return refusal
+    groups = match.groupdict()
+    answer = peer.terminals.answer(
+        match["assistant"],
+        groups.get("session"),
+        groups.get("action"),
+        request.body,
+    )
+    if answer.events is not None:
+        return Reply(
+            answer.status,
+            content_type="text/event-stream",
+            delay=answer.delay,
+            events=answer.events,
+        )
+    return json_reply(answer.body, status=answer.status, delay=answer.delay)
+
+
 RUNTIME_PREFIX = "/rt"
 BUCKET_PREFIX = "/gcs"
 _MIGRATIONS = rf"{RUNTIME_PREFIX}/(?P<runtime>[^/]+)/v1/(?:assistants/[^/]+/)?migrations"
+_TERMINAL = r"/v1/assistants/(?P<assistant>[^/]+)/terminal/sessions/"
+_TERMINAL_SESSION = rf"{_TERMINAL}(?P<session>[^/]+)/"
 _ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = (
     ("GET", re.compile(r"/v1/organizations/"), _organizations),
     ("GET", re.compile(r"/v1/assistants/"), _platform_assistants),
@@ -429,6 +461,10 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = (
     ("POST", re.compile(rf"{_MIGRATIONS}/export-to-gcs"), _export_to_gcs),
     ("GET", re.compile(rf"{_MIGRATIONS}/jobs/(?P<job>[^/]+)"), _job_status),
     ("GET", re.compile(rf"{BUCKET_PREFIX}/(?P<runtime>[^/]+)/(?P<key>[^/]+)"), _bucket_download),
+    ("POST", re.compile(_TERMINAL), _terminal),
+    ("GET", re.compile(rf"{_TERMINAL_SESSION}(?P<action>events)/"), _terminal),
+    ("POST", re.compile(rf"{_TERMINAL_SESSION}(?P<action>input|resize)/"), _terminal),
+    ("DELETE", re.compile(_TERMINAL_SESSION), _terminal),
 )
 
 
@@ -439,6 +475,8 @@ class VellumPeer:
         """`port` 0: any free one."""
         self.platform = Platform()
         self.runtimes: dict[str, Runtime] = {}
+        self.terminals = Terminals()
+        """The platform's terminal sessions, on real PTYs (tests/peers/terminal.py)."""
         self._requests: list[RecordedRequest] = []
         self.lock = threading.Lock()
         """Guards the recorded requests and every scripted list handlers consume."""
@@ -492,6 +530,7 @@ class VellumPeer:
 
     def close(self) -> None:
         self._stopping.set()
+        self.terminals.close()  # ends every event stream, so no handler waits on one
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join()
@@ -528,6 +567,9 @@ class VellumPeer:
         if reply.delay and self._stopping.wait(reply.delay):
             handler.close_connection = True
             return
+        if reply.events is not None:
+            self._send_events(handler, reply, reply.events)
+            return
         length = len(reply.body) if reply.stream is None else reply.stream.size
         handler.send_response(reply.status)
         handler.send_header("Content-Type", reply.content_type)
@@ -555,6 +597,19 @@ class VellumPeer:
         handler.close_connection = True  # the rest never comes: hang up, or first stall
         if reply.cut == "stall":
             self._stopping.wait()
+
+    def _send_events(
+        self, handler: _RequestHandler, reply: Reply, events: Generator[bytes, None, None]
+    ) -> None:
+        handler.send_response(reply.status)
+        handler.send_header("Content-Type", reply.content_type)
+        handler.send_header("Cache-Control", "no-cache")
+        handler.send_header("Connection", "close")
+        handler.end_headers()
+        handler.close_connection = True
+        with contextlib.closing(events):  # a client that hung up stops its stream too
+            for chunk in events:
+                handler.wfile.write(chunk)
 
 
 class _Server(ThreadingHTTPServer):
