@@ -5,7 +5,7 @@ assistant, on this machine, in a Docker container or in a managed (Vellum) assis
 `Attacher` turns it into a `TerminalBackend` in a mode: a tmux session is attached read-only
 when watched (`attach -r`, plus `-f ignore-size,read-only` where tmux has it, so a watcher can
 neither type nor shrink the driver's window) and normally when driven. A new shell is always
-driven: it is the operator's own.
+driven: it is the operator's own. The same places answer `roost sessions` and `roost exec`.
 """
 
 from __future__ import annotations
@@ -13,15 +13,40 @@ from __future__ import annotations
 import asyncio
 import shlex
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import BinaryIO
 
+import httpx
+
+from services.container_commands import (
+    container_tmux_sessions,
+    container_tmux_version,
+    exec_in_container,
+)
+from services.docker_discovery import container_names
+from services.docker_engines import Engine
 from services.errors import RoostError
+from services.execs import ExecResult, run_here
 from services.fleet import LOCAL_HOST, Assistant, Source
+from services.lifecycle import engine_of
+from services.platform import PlatformClient
+from services.remote_commands import remote_exec, remote_tmux_sessions
 from services.terminal.backend import Mode, SessionError, TerminalBackend, TerminalSize
+from services.terminal.docker_exec import DockerExec, shell_argv
 from services.terminal.local import LocalPty
-from services.tmux import TmuxListing, TmuxServer, attach_args, supports_watch_flags
+from services.terminal.remote import RemoteSession
+from services.tmux import (
+    TmuxListing,
+    TmuxServer,
+    TmuxState,
+    attach_args,
+    supports_watch_flags,
+)
+
+CONTAINER_SESSION = "roost"
+"""The tmux session a shell in a container opens (or joins), so detaching keeps it running."""
 
 
 class Transport(StrEnum):
@@ -40,7 +65,29 @@ class HostPlace:
     cwd: str | None = None
 
 
-Place = HostPlace
+@dataclass(frozen=True)
+class ContainerPlace:
+    """A Docker assistant's container, and whether its tmux has `attach -f` (tmux >= 3.2)."""
+
+    engine: Engine
+    container: str
+    watch_flags: bool = False
+
+
+@dataclass(frozen=True)
+class ManagedPlace:
+    """A managed assistant, reached through the platform's terminal sessions."""
+
+    assistant_id: str
+
+
+Place = HostPlace | ContainerPlace | ManagedPlace
+
+TRANSPORTS: Mapping[type, Transport] = {
+    HostPlace: Transport.PTY,
+    ContainerPlace: Transport.DOCKER,
+    ManagedPlace: Transport.REMOTE,
+}
 
 
 @dataclass(frozen=True)
@@ -53,7 +100,7 @@ class Attachment:
 
     @property
     def transport(self) -> Transport:
-        return Transport.PTY
+        return TRANSPORTS[type(self.place)]
 
     @property
     def title(self) -> str:
@@ -65,21 +112,31 @@ class Attachment:
         return self.session is not None
 
 
+@dataclass(frozen=True)
+class AttachRequest:
+    """Open a pane on `session` of `assistant` (None: choose one, or a new shell), watching or
+    driving (None: as configured): from the main screen's keys or `roost attach`."""
+
+    assistant: Assistant
+    session: str | None
+    mode: Mode | None
+
+
 class TmuxAttach(LocalPty):
     """A tmux client on this machine attached to one session; says so when it does not exist."""
 
     def __init__(
         self, server: TmuxServer, session: str, mode: Mode, environ: Mapping[str, str]
     ) -> None:
-        watch_flags = supports_watch_flags(server.version()) if mode is Mode.WATCH else False
-        argv = server.argv(*attach_args(session, watch=mode is Mode.WATCH, watch_flags=watch_flags))
+        watch = mode is Mode.WATCH
+        flags = watch and supports_watch_flags(server.version())
+        argv = server.argv(*attach_args(session, watch=watch, watch_flags=flags))
         super().__init__(argv, environ=environ, description=f"tmux session {session}")
         self.server = server
         self.session = session
 
     async def start(self, size: TerminalSize) -> None:
-        exists = await asyncio.to_thread(self._exists)
-        if not exists:
+        if not await asyncio.to_thread(self._exists):
             raise SessionError(f"no tmux session {self.session!r} on {self.server.describe()}")
         await super().start(size)
 
@@ -98,31 +155,125 @@ class TmuxAttach(LocalPty):
 
 class Attacher:
     """Finds where an assistant's terminal lives, opens the backend for an attachment in a
-    mode, and lists an assistant's tmux sessions."""
+    mode, lists an assistant's tmux sessions and runs commands there."""
 
-    def __init__(self, tmux: TmuxServer, environ: Mapping[str, str], shell: str | None) -> None:
+    def __init__(
+        self,
+        tmux: TmuxServer,
+        environ: Mapping[str, str],
+        *,
+        shell: str | None,
+        engines: Sequence[Engine],
+        http: httpx.AsyncClient,
+        platform: Callable[[], PlatformClient | None],
+    ) -> None:
         self.tmux = tmux
         self.environ = environ
         self.shell = shell
         """`[terminal] shell`; else `$SHELL`; else /bin/sh."""
+        self.engines = engines
+        self.http = http
+        self.platform = platform
+        """The platform client when logged in (read when a managed assistant is reached)."""
 
-    def attachment(self, assistant: Assistant, session: str | None) -> Attachment:
-        """What attaching to `session` of `assistant` (None: a new shell) opens.
-
-        Raises RoostError for an assistant roost has no terminal for.
-        """
+    async def place(self, assistant: Assistant) -> Place:
+        """Where `assistant`'s terminal lives. Raises RoostError when roost cannot reach one."""
         if assistant.source is Source.HOST or assistant.kind in (LOCAL_HOST, "local"):
             command = tuple(shlex.split(self.shell or self.environ.get("SHELL") or "/bin/sh"))
-            return Attachment(assistant.name, HostPlace(command, self.environ.get("HOME")), session)
+            return HostPlace(command, self.environ.get("HOME"))
+        if assistant.kind == "docker":
+            return await asyncio.to_thread(self._container_of, assistant)
+        if assistant.kind == "vellum":
+            self._platform()
+            return ManagedPlace(assistant.id)
         raise RoostError(
-            f"{assistant.name} is a {assistant.kind} assistant: roost has no terminal for it"
+            f"{assistant.name} is a {assistant.kind} assistant: roost reaches it over HTTP only "
+            "and has no terminal for it"
         )
 
+    def _container_of(self, assistant: Assistant) -> ContainerPlace:
+        facts = dict(assistant.facts)
+        if assistant.source is Source.DOCKER_LABEL:
+            engine = next((e for e in self.engines if e.name == assistant.where), None)
+            if engine is None:
+                raise RoostError(f"engine {assistant.where!r} is no longer configured")
+            container = facts["container"]
+        else:
+            engine = engine_of(assistant.id, self.engines, assistant.where)
+            container = container_names(assistant.id)[0]
+        version = container_tmux_version(engine, container)
+        return ContainerPlace(engine, container, supports_watch_flags(version))
+
+    def _platform(self) -> PlatformClient:
+        platform = self.platform()
+        if platform is None:
+            raise RoostError(
+                "not logged in to the Vellum platform: run `vellum login` to reach managed "
+                "assistants"
+            )
+        return platform
+
     def backend(self, attachment: Attachment, mode: Mode) -> TerminalBackend:
-        place = attachment.place
-        if attachment.session is None:
-            return LocalPty(place.command, environ=self.environ, cwd=place.cwd)
-        return TmuxAttach(self.tmux, attachment.session, mode, self.environ)
+        place, session = attachment.place, attachment.session
+        watch = mode is Mode.WATCH
+        if isinstance(place, HostPlace):
+            if session is None:
+                return LocalPty(place.command, environ=self.environ, cwd=place.cwd)
+            return TmuxAttach(self.tmux, session, mode, self.environ)
+        if isinstance(place, ContainerPlace):
+            if session is None:
+                argv = shell_argv(CONTAINER_SESSION)
+            else:
+                argv = ["tmux", *attach_args(session, watch=watch, watch_flags=place.watch_flags)]
+            return DockerExec(place.engine, place.container, argv)
+        return RemoteSession(
+            self.http,
+            self._platform(),
+            place.assistant_id,
+            tmux_session=session,
+            mode=mode,
+            description=f"{attachment.title} (vellum)",
+        )
 
     async def sessions(self, place: Place) -> TmuxListing:
-        return await asyncio.to_thread(self.tmux.list_sessions)
+        """The tmux sessions at `place`; failures come back as the listing's state."""
+        if isinstance(place, HostPlace):
+            return await asyncio.to_thread(self.tmux.list_sessions)
+        if isinstance(place, ContainerPlace):
+            return await asyncio.to_thread(container_tmux_sessions, place.engine, place.container)
+        try:
+            sessions = await remote_tmux_sessions(self.http, self._platform(), place.assistant_id)
+        except RoostError as error:
+            return TmuxListing(TmuxState.ERROR, detail=str(error))
+        return TmuxListing(TmuxState.RUNNING, sessions)
+
+    async def run(
+        self,
+        place: Place,
+        argv: Sequence[str],
+        *,
+        timeout: float,  # noqa: ASYNC109 (the command's limit, enforced where it runs)
+        stdout: BinaryIO | None = None,
+        stderr: BinaryIO | None = None,
+    ) -> ExecResult:
+        """`argv` to completion at `place`. Here and in a container, output goes to `stdout`
+        and `stderr` as it comes (here: the caller's own streams when None; in a container:
+        collected into the result); a managed assistant's is in the result (one terminal
+        stream)."""
+        if isinstance(place, HostPlace):
+            return await asyncio.to_thread(
+                run_here, argv, timeout=timeout, environ=self.environ, stdout=stdout, stderr=stderr
+            )
+        if isinstance(place, ContainerPlace):
+            return await asyncio.to_thread(
+                exec_in_container,
+                place.engine,
+                place.container,
+                argv,
+                timeout=timeout,
+                stdout=stdout,
+                stderr=stderr,
+            )
+        return await remote_exec(
+            self.http, self._platform(), place.assistant_id, argv, timeout=timeout
+        )

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from services.config import RuntimeConfig
 from services.docker_discovery import ContainerState, EngineScan, container_names
+from services.errors import RoostError
 from services.health import UNANSWERED, HealthRecord
 from services.lockfile import LockfileEntry, LockfileRead
 from services.memo import Memo
@@ -266,6 +267,28 @@ def _this_machine(snapshot: FleetSnapshot) -> Assistant:
             ("server", snapshot.tmux_server),
         ),
     )
+
+
+HOST_NAMES = (THIS_MACHINE, "this-machine", "local")
+"""What names this machine on the command line (`roost sessions local`)."""
+
+
+def find_assistant(fleet: Iterable[Assistant], name: str) -> Assistant:
+    """The assistant called `name`: an exact id, then a display name, then this machine by one
+    of HOST_NAMES or its host name. Raises RoostError listing the choices."""
+    candidates = [a for a in fleet if a.source is not Source.PROBLEM]
+    for matches in (
+        [a for a in candidates if a.id == name],
+        [a for a in candidates if a.name == name],
+        [a for a in candidates if a.source is Source.HOST and name in (*HOST_NAMES, a.where)],
+    ):
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            where = ", ".join(f"{a.id} ({a.kind} on {a.where})" for a in matches)
+            raise RoostError(f"{len(matches)} assistants are called {name!r}: {where}")
+    choices = ", ".join(a.id for a in candidates)
+    raise RoostError(f"no assistant {name!r}; the choices are: {choices}")
 
 
 def entry_key(assistant_id: str) -> str:

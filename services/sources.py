@@ -128,8 +128,9 @@ class FleetSources:
         records = {key: HealthRecord.single(health) for key, health in results.items()}
         return with_health(records, self.context.clock())
 
-    async def sweep(self) -> tuple[FleetSnapshot, tuple[Assistant, ...]]:
-        """Every source once, health last (it needs to know what is asleep): `roost ps`."""
+    async def sweep(self, *, health: bool = True) -> tuple[FleetSnapshot, tuple[Assistant, ...]]:
+        """Every source once, health last (it needs to know what is asleep): `roost ps`.
+        Without `health`, only what is there (the commands that attach or run something)."""
         snapshot = self.empty_snapshot()
         for update in await asyncio.gather(self.this_machine(), self.registry(), self.engines()):
             snapshot = update(snapshot)
@@ -139,5 +140,6 @@ class FleetSources:
         snapshot = update(snapshot)
         if changed:
             snapshot = (await self.registry())(snapshot)
-        snapshot = (await self.health(snapshot, build_fleet(snapshot)))(snapshot)
+        if health:
+            snapshot = (await self.health(snapshot, build_fleet(snapshot)))(snapshot)
         return snapshot, build_fleet(snapshot)

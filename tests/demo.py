@@ -27,6 +27,7 @@ from tests.pilot import table_names, wait_until
 from tui.app import RoostApp, create_app
 from tui.screens.help import HelpScreen
 from tui.screens.panes import PanesScreen
+from tui.terminal_pane import TerminalPane
 
 SOCKET_NAME = "roost-demo"
 SESSIONS = (("agent-claude", 3), ("agent-codex", 1), ("build", 2))
@@ -143,14 +144,8 @@ async def help_open(pilot: Pilot[None]) -> None:
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), "the help")
 
 
-async def terminal_open(pilot: Pilot[None]) -> None:
-    """A terminal pane with an agent's screen in it (`t` runs the demo agent)."""
-    await fleet_listed(pilot)
-    await pilot.press("t")
-    await wait_until(pilot, lambda: isinstance(pilot.app.screen, PanesScreen), "the pane")
-    screen = pilot.app.screen
-    assert isinstance(screen, PanesScreen) and screen.pane is not None
-    pane = screen.pane
+async def agent_drawn(pilot: Pilot[None], pane: TerminalPane) -> None:
+    """The demo agent's whole screen drawn in `pane`."""
 
     def drawn() -> bool:
         rows = [pane.view.render_line(y).text for y in range(pane.view.size.height)]
@@ -159,11 +154,35 @@ async def terminal_open(pilot: Pilot[None]) -> None:
     await wait_until(pilot, drawn, "the agent's screen")
 
 
+async def terminal_open(pilot: Pilot[None]) -> None:
+    """A terminal pane with an agent's screen in it (`t` runs the demo agent)."""
+    await fleet_listed(pilot)
+    await pilot.press("t")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, PanesScreen), "the pane")
+    screen = pilot.app.screen
+    assert isinstance(screen, PanesScreen) and screen.pane is not None
+    await agent_drawn(pilot, screen.pane)
+
+
+async def panes_grid(pilot: Pilot[None]) -> None:
+    """Two agents side by side, one driven and one watched, with the pane keys shown."""
+    await terminal_open(pilot)
+    await pilot.press("ctrl+right_square_bracket", "escape", "t")
+    screen = pilot.app.screen
+    assert isinstance(screen, PanesScreen)
+    await wait_until(pilot, lambda: len(screen.panes) == 2, "the second pane")
+    await pilot.press("ctrl+right_square_bracket", "w", "g")
+    for pane in screen.panes:
+        await wait_until(pilot, lambda pane=pane: pane.view.size.width <= 80, "the grid")  # type: ignore[misc]
+        await agent_drawn(pilot, pane)
+
+
 Scene = Callable[[Pilot[None]], Awaitable[None]]
 SCENES: dict[str, Scene] = {
     "main": fleet_listed,
     "filter": fleet_filtered,
     "help": help_open,
     "terminal": terminal_open,
+    "panes": panes_grid,
 }
 """Each key screen by name: the snapshot tests and screenshots/ draw these same scenes."""

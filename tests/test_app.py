@@ -111,6 +111,7 @@ async def test_help_lists_every_binding_and_closes() -> None:
         listed = {command.binding_id: command for command in app.screen.commands}
 
         elsewhere = {"close_help", "terminal.leave", "confirm_yes", "confirm_no", "confirm_cancel"}
+        elsewhere.add("pick_cancel")  # the session picker
         elsewhere |= {"job_detail", "job_retry", "job_reveal", "job_remove"}  # on the jobs table
         elsewhere |= {id for id in KNOWN_BINDING_IDS if id.startswith("panes.")}  # panes screen
         assert set(listed) == KNOWN_BINDING_IDS - elsewhere

@@ -17,7 +17,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.timer import Timer
 
-from services.attach import Attacher, Attachment, Transport
+from services.attach import Attacher, Attachment, AttachRequest, HostPlace, Place
 from services.backups import backup_with_repair, export_target, wake_repair
 from services.config import ConfigError
 from services.context import Context
@@ -47,12 +47,14 @@ from services.poller import Poller
 from services.sources import FleetSources, Update, with_health
 from services.terminal.backend import Mode, TerminalSize
 from services.terminal.recording import Recorder
+from services.tmux import TmuxState
 from tui.commands import binding_ids, commands
 from tui.formats import format_bytes
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import JobTable, MainScreen
 from tui.screens.panes import PanesScreen
+from tui.screens.pick import NEW_SHELL, SessionPicker
 from tui.terminal_pane import TerminalPane
 from widgets.terminal_view import TerminalView
 
@@ -90,9 +92,11 @@ class RoostApp(App[None]):
         ),
     ]
 
-    def __init__(self, context: Context) -> None:
+    def __init__(self, context: Context, attach: AttachRequest | None = None) -> None:
         super().__init__()
         self.context = context
+        self.initial_attach = attach
+        """Open straight onto this pane (`roost attach`)."""
         # One HTTP client for every request: connections to the same runtime are reused.
         self.http = http_client()
         self.sources = FleetSources(context, self.http)
@@ -107,7 +111,14 @@ class RoostApp(App[None]):
         self._ticker: Timer | None = None
         self._history_warned = False
         self._store_lock = asyncio.Lock()
-        self.attacher = Attacher(context.tmux, context.environ, context.config.terminal_shell)
+        self.attacher = Attacher(
+            context.tmux,
+            context.environ,
+            shell=context.config.terminal_shell,
+            engines=configured_engines(context.config, context.environ),
+            http=self.http,
+            platform=lambda: self.sources.platform,
+        )
         self.panes_screen = PanesScreen()
         """Kept while hidden: its panes stay connected behind the main screen."""
         self.set_keymap(dict(context.config.keys))
@@ -149,6 +160,8 @@ class RoostApp(App[None]):
         self._load_jobs()
         for engine in configured_engines(config, self.context.environ):
             self._follow_engine(EngineEvents(engine, self._engine_changed))
+        if self.initial_attach is not None:
+            self.post_message(MainScreen.AttachRequested(self.initial_attach))
         self.app_suspend_signal.subscribe(self, lambda _: self.monitor.pause())
         self.app_resume_signal.subscribe(self, lambda _: self.monitor.resume())
 
@@ -265,8 +278,9 @@ class RoostApp(App[None]):
         self.run_worker(self._open_attachment(host, None, Mode.DRIVE), group="attach")
 
     def on_main_screen_attach_requested(self, message: MainScreen.AttachRequested) -> None:
+        request = message.request
         self.run_worker(
-            self._open_attachment(message.assistant, message.session, message.mode),
+            self._open_attachment(request.assistant, request.session, request.mode),
             group="attach",
             exclusive=True,
         )
@@ -283,20 +297,48 @@ class RoostApp(App[None]):
     async def _open_attachment(
         self, assistant: Assistant, session: str | None, mode: Mode | None
     ) -> None:
-        """Open a pane on `session` of `assistant` (or its terminal); problems are notified."""
+        """Open a pane on `session` of `assistant`; without one, on a session the user picks
+        among its tmux sessions, or a new shell. Problems are notified, never raised."""
+        title = f"Attach to {assistant.name}"
         try:
-            attachment = self.attacher.attachment(assistant, session)
+            place = await self.attacher.place(assistant)
+            if session is None and (mode is Mode.WATCH or not isinstance(place, HostPlace)):
+                session = await self._pick_session(assistant, place, mode)
+                if session is None:
+                    return
         except RoostError as error:
-            self.notify(str(error), title=f"Attach to {assistant.name}", severity="warning")
+            self.notify(str(error), title=title, severity="warning")
             return
+        attachment = Attachment(assistant.name, place, session or None)
         if attachment.session is None:
             mode = Mode.DRIVE  # a new shell is the operator's own
         elif mode is None:
             config = self.context.config
-            mode = (
-                config.local_mode if attachment.transport is Transport.PTY else config.remote_mode
-            )
+            mode = config.local_mode if isinstance(place, HostPlace) else config.remote_mode
         await self.open_pane(attachment, mode)
+
+    async def _pick_session(
+        self, assistant: Assistant, place: Place, mode: Mode | None
+    ) -> str | None:
+        """A tmux session of `assistant` (NEW_SHELL for a new shell, None: nothing to open).
+        The only session is taken without asking when there is nothing else to choose."""
+        self.notify(f"Looking for {assistant.name}'s tmux sessions…", timeout=2)
+        listing = await self.attacher.sessions(place)
+        names = [session.name for session in listing.sessions]
+        watching = mode is Mode.WATCH
+        if listing.state is TmuxState.ERROR and not watching:
+            self.notify(f"{listing.detail}; opening a shell", title=assistant.name)
+        if not names:
+            if watching:
+                raise RoostError(
+                    f"nothing to watch: {assistant.name} has no tmux session "
+                    f"({listing.detail or 'none running'})"
+                )
+            return NEW_SHELL
+        if watching and len(names) == 1:
+            return names[0]
+        picker = SessionPicker(f"{assistant.name}: attach to", names, new_shell=not watching)
+        return await self.push_screen_wait(picker)
 
     async def open_pane(self, attachment: Attachment, mode: Mode) -> None:
         """Show the panes screen with a new pane on `attachment`, current and typing."""
@@ -578,6 +620,7 @@ KNOWN_BINDING_IDS = frozenset(
         JobTable.BINDINGS,  # type: ignore[arg-type]
         HelpScreen.BINDINGS,  # type: ignore[arg-type]
         ConfirmScreen.BINDINGS,  # type: ignore[arg-type]
+        SessionPicker.BINDINGS,  # type: ignore[arg-type]
         TypedConfirmScreen.BINDINGS,  # type: ignore[arg-type]
         TerminalPane.BINDINGS,  # type: ignore[arg-type]
         PanesScreen.BINDINGS,  # type: ignore[arg-type]
@@ -585,7 +628,7 @@ KNOWN_BINDING_IDS = frozenset(
 )
 
 
-def create_app(context: Context) -> RoostApp:
+def create_app(context: Context, attach: AttachRequest | None = None) -> RoostApp:
     """Build the app for `context`; raises ConfigError for a [keys] entry naming no binding."""
     for binding_id in context.config.keys:
         if binding_id not in KNOWN_BINDING_IDS:
@@ -595,4 +638,4 @@ def create_app(context: Context) -> RoostApp:
                 f"keys.{binding_id}",
                 f"no key has this id (known: {known})",
             )
-    return RoostApp(context)
+    return RoostApp(context, attach)

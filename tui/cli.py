@@ -11,12 +11,16 @@ import asyncio
 import contextlib
 import json
 import logging
+import shlex
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import TextIO
 
+import httpx
+
+from services.attach import Attacher, AttachRequest, Place
 from services.backups import backup_with_repair, export_target, wake_repair
 from services.config import Config, ConfigError
 from services.context import Context
@@ -24,8 +28,9 @@ from services.docker_discovery import container_names
 from services.docker_engines import configured_engines
 from services.doctor import Verdict, run_checks
 from services.errors import RoostError
+from services.execs import DEFAULT_TIMEOUT, ExecResult
 from services.exports import Exporter, backup_destination
-from services.fleet import Assistant, build_fleet
+from services.fleet import Assistant, build_fleet, find_assistant
 from services.http import http_client
 from services.jobs import Job, JobState, JobStore
 from services.lifecycle import Step, engine_of, sleep_docker, wake_docker, wake_local
@@ -33,6 +38,8 @@ from services.lockfile import LockfileEntry, choose_target, read_lockfile, set_a
 from services.logs import configure_logging
 from services.paths import RoostPaths
 from services.sources import FleetSources
+from services.terminal.backend import Mode
+from services.tmux import TmuxListing, TmuxState
 from services.vellum import VellumEnvironment
 from tui.formats import format_bytes, job_progress
 
@@ -43,7 +50,14 @@ Handler = Callable[[argparse.Namespace], int]
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # What follows `--` is a command line for `roost exec`, kept whole (argparse would read
+    # its options as roost's).
+    cut = words.index("--") if "--" in words else len(words)
+    args = parser.parse_args(words[:cut])
+    args.command = words[cut + 1 :]
+    if args.command and args.handler is not exec_command:
+        parser.error(f"unrecognized arguments: {shlex.join(words[cut:])}")
     paths = RoostPaths.resolve()
     configure_logging(paths.log_file)
     handler: Handler = args.handler
@@ -138,15 +152,69 @@ def build_parser() -> argparse.ArgumentParser:
     sleep.add_argument("name", nargs="?", metavar="ASSISTANT", help="id or name (default: active)")
     sleep.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sleep.set_defaults(handler=sleep_assistant)
+
+    name_help = "id or name (`local`: this machine)"
+    sessions = commands.add_parser(
+        "sessions",
+        help="list an assistant's tmux sessions",
+        description="List the tmux sessions of an assistant: this machine's tmux server, the "
+        "assistant's container (docker), or its managed shell (through a throwaway terminal "
+        "session).",
+    )
+    sessions.add_argument("assistant", metavar="ASSISTANT", help=name_help)
+    sessions.add_argument("--json", action="store_true", help="print a JSON list")
+    sessions.set_defaults(handler=list_sessions)
+
+    attach = commands.add_parser(
+        "attach",
+        help="open roost on an assistant's tmux session (or a new shell in it)",
+        description="Open the console straight onto a pane attached to SESSION of ASSISTANT; "
+        "without SESSION, choose one of its sessions or a new shell. ctrl+] then ? lists "
+        "the pane keys.",
+    )
+    attach.add_argument("assistant", metavar="ASSISTANT", help=name_help)
+    attach.add_argument("session", nargs="?", metavar="SESSION", help="tmux session name")
+    attach.add_argument(
+        "--watch", action="store_true", help="read-only: no key is sent, the size never changes"
+    )
+    attach.set_defaults(handler=attach_session)
+
+    run = commands.add_parser(
+        "exec",
+        help="run a command in an assistant's environment; exit with its status",
+        description="Run CMD non-interactively where ASSISTANT runs (this machine, its "
+        "container, or its managed shell) and exit with its exit status; 124 when it "
+        "outlives --timeout (what it printed is kept).",
+        usage="roost exec [-h] [--timeout S] ASSISTANT -- CMD [ARGS...]",
+    )
+    run.add_argument("assistant", metavar="ASSISTANT", help=name_help)
+    run.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"seconds before the command is stopped (default {DEFAULT_TIMEOUT:g})",
+    )
+    run.set_defaults(handler=exec_command)
     return parser
 
 
-def run_tui(args: argparse.Namespace) -> int:
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < 1e6:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
+def run_tui(args: argparse.Namespace, attach: AttachRequest | None = None) -> int:
     from tui.app import create_app  # Textual loads only when the TUI runs.
 
     context = Context.load()
     log.info("roost %s starting", version("roost"))
-    app = create_app(context)
+    app = create_app(context, attach)
     app.run()
     return app.return_code or 0
 
@@ -402,3 +470,92 @@ class _Progress:
         if self.tty:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+
+
+# -- sessions, attach, exec ------------------------------------------------------------------
+
+
+async def _place(context: Context, name: str, http: httpx.AsyncClient) -> tuple[Attacher, Place]:
+    """Where assistant `name` runs, and an attacher to reach it there."""
+    sources = FleetSources(context, http)
+    _, fleet = await sources.sweep(health=False)
+    assistant = find_assistant(fleet, name)
+    attacher = Attacher(
+        context.tmux,
+        context.environ,
+        shell=context.config.terminal_shell,
+        engines=configured_engines(context.config, context.environ),
+        http=http,
+        platform=lambda: sources.platform,
+    )
+    return attacher, await attacher.place(assistant)
+
+
+def list_sessions(args: argparse.Namespace) -> int:
+    async def look() -> TmuxListing:
+        async with http_client() as http:
+            attacher, place = await _place(Context.load(), args.assistant, http)
+            return await attacher.sessions(place)
+
+    listing = asyncio.run(look())
+    if listing.state in (TmuxState.ERROR, TmuxState.NOT_INSTALLED):
+        raise RoostError(listing.detail)
+    if args.json:
+        rows = [
+            {
+                "name": session.name,
+                "id": session.id,
+                "windows": session.windows,
+                "attached": session.attached,
+                "created": session.created.isoformat(),
+                "activity": session.activity.isoformat(),
+            }
+            for session in listing.sessions
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not listing.sessions:
+        print(f"no tmux sessions ({listing.detail or 'none running'})", file=sys.stderr)
+        return 0
+    width = max(len(session.name) for session in listing.sessions) + 2
+    print(f"{'NAME':<{width}}{'WINDOWS':<9}{'ATTACHED':<10}CREATED")
+    for session in listing.sessions:
+        created = session.created.astimezone().strftime("%Y-%m-%d %H:%M")
+        print(f"{session.name:<{width}}{session.windows:<9}{session.attached:<10}{created}")
+    return 0
+
+
+def attach_session(args: argparse.Namespace) -> int:
+    async def find() -> Assistant:
+        async with http_client() as http:
+            _, fleet = await FleetSources(Context.load(), http).sweep(health=False)
+        return find_assistant(fleet, args.assistant)
+
+    assistant = asyncio.run(find())
+    mode = Mode.WATCH if args.watch else None
+    return run_tui(args, AttachRequest(assistant, args.session, mode))
+
+
+def exec_command(args: argparse.Namespace) -> int:
+    command = args.command
+    if not command:
+        raise RoostError("no command to run: roost exec ASSISTANT -- CMD [ARGS...]")
+
+    async def run() -> ExecResult:
+        async with http_client() as http:
+            attacher, place = await _place(Context.load(), args.assistant, http)
+            sys.stdout.flush()
+            return await attacher.run(
+                place,
+                command,
+                timeout=args.timeout,
+                stdout=sys.stdout.buffer,
+                stderr=sys.stderr.buffer,
+            )
+
+    result = asyncio.run(run())
+    sys.stdout.buffer.write(result.stdout)
+    sys.stdout.buffer.flush()
+    if result.timed_out:
+        print(f"roost: {shlex.join(command)} timed out after {args.timeout:g} s", file=sys.stderr)
+    return result.exit_code

@@ -257,7 +257,8 @@ class TerminalPane(Vertical, can_focus=True):
         if connection is Connection.LOST:
             self.detail = f"lost: {error}"
         else:
-            self.detail = error or f"exited with code {status}"
+            ended = "ended" if status is None else f"exited with code {status}"
+            self.detail = error or ended
         self._set_connection(connection)
         self.post_message(self.Ended(self, status, error))
 

@@ -1,2 +1,3 @@
-"""Terminal sessions without a screen: the emulator (pyte, made fast and complete) and the
-backends that carry a session's bytes (a local PTY here; Docker and remote sessions later)."""
+"""Terminal sessions without a screen: the emulator (pyte, made fast and complete), the
+backends that carry a session's bytes (a local PTY, a Docker exec, a managed assistant's
+remote session), and the asciicast recording of what a pane shows."""

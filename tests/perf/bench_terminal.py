@@ -72,7 +72,8 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 
-from services.terminal.backend import TerminalBackend, TerminalSize
+from services.attach import Attachment, HostPlace
+from services.terminal.backend import Mode, TerminalBackend, TerminalSize
 from services.terminal.emulator import Emulator
 from services.terminal.local import LocalPty
 from tui.terminal_pane import Connection, TerminalPane
@@ -360,7 +361,13 @@ class Panes(App[None]):
     def compose(self) -> ComposeResult:
         with Horizontal():
             for index, backend in enumerate(self.backends):
-                yield TerminalPane(backend, title=f"pane {index}", scrollback=SCROLLBACK)
+                attachment = Attachment(f"pane {index}", HostPlace(("bench",)))
+                yield TerminalPane(
+                    attachment,
+                    lambda _attachment, _mode, backend=backend: backend,  # type: ignore[misc]
+                    mode=Mode.DRIVE,
+                    scrollback=SCROLLBACK,
+                )
 
     def on_terminal_pane_ended(self, message: TerminalPane.Ended) -> None:
         self.ended.add(message.pane)

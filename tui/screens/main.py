@@ -16,6 +16,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, RichLog, Static
 
+from services.attach import AttachRequest
 from services.context import Context
 from services.fleet import FILTER_FIELDS, SORT_KEYS, Assistant, Source, filter_fleet, sort_fleet
 from services.jobs import Job
@@ -242,12 +243,9 @@ class MainScreen(Screen[None]):
 
     @dataclass
     class AttachRequested(Message):
-        """The user asked to attach to `session` of `assistant` (None: its terminal), to
-        watch or drive (None: as configured)."""
+        """The user asked to open a pane."""
 
-        assistant: Assistant
-        session: str | None
-        mode: Mode | None
+        request: AttachRequest
 
     @dataclass
     class PanesRequested(Message):
@@ -513,11 +511,10 @@ class MainScreen(Screen[None]):
             return
         key = self.query_one("#assistants", KeyedTable).selected_key
         session = next((s for s in assistant.sessions if key == session_key(assistant, s)), None)
-        self.post_message(
-            self.AttachRequested(
-                assistant, session.name if session else None, Mode(mode) if mode else None
-            )
+        request = AttachRequest(
+            assistant, session.name if session else None, Mode(mode) if mode else None
         )
+        self.post_message(self.AttachRequested(request))
 
     def action_panes(self) -> None:
         self.post_message(self.PanesRequested())

@@ -22,6 +22,7 @@ from textual.widgets import Footer, Static
 from services.terminal.backend import Mode
 from tui.screens.confirm import ConfirmScreen
 from tui.terminal_pane import Connection, TerminalPane
+from widgets.terminal_view import TerminalView
 
 GRID = 4
 """Panes shown at once in the grid layout (2x2)."""
@@ -68,10 +69,26 @@ class PanesScreen(Screen[None]):
             show=False,
             tooltip="The previous pane",
         ),
-        Binding("left,h", "move(-1, 0)", "Left", id="panes.left", show=False),
-        Binding("right,l", "move(1, 0)", "Right", id="panes.right", show=False),
-        Binding("up,k", "move(0, -1)", "Up", id="panes.up", show=False),
-        Binding("down,j", "move(0, 1)", "Down", id="panes.down", show=False),
+        Binding(
+            "left,h",
+            "move(-1, 0)",
+            "Left",
+            id="panes.left",
+            show=False,
+            tooltip="The pane to the left (with tabs: the previous one)",
+        ),
+        Binding(
+            "right,l",
+            "move(1, 0)",
+            "Right",
+            id="panes.right",
+            show=False,
+            tooltip="The pane to the right (with tabs: the next one)",
+        ),
+        Binding("up,k", "move(0, -1)", "Up", id="panes.up", show=False, tooltip="The pane above"),
+        Binding(
+            "down,j", "move(0, 1)", "Down", id="panes.down", show=False, tooltip="The pane below"
+        ),
         Binding(
             "g", "layout", "Grid", id="panes.layout", tooltip="Show one pane, or up to four at once"
         ),
@@ -104,8 +121,22 @@ class PanesScreen(Screen[None]):
             id="panes.reconnect",
             tooltip="Start a session that ended or was lost again",
         ),
-        Binding("pageup", "scroll(1)", "Scroll back", id="panes.scroll_back", show=False),
-        Binding("pagedown", "scroll(-1)", "Scroll on", id="panes.scroll_on", show=False),
+        Binding(
+            "pageup",
+            "scroll(1)",
+            "Scroll back",
+            id="panes.scroll_back",
+            show=False,
+            tooltip="A page back through the pane's scrollback",
+        ),
+        Binding(
+            "pagedown",
+            "scroll(-1)",
+            "Scroll on",
+            id="panes.scroll_on",
+            show=False,
+            tooltip="A page forward, towards the live screen",
+        ),
         *(_go(number) for number in range(1, 10)),
     ]
 
@@ -191,6 +222,11 @@ class PanesScreen(Screen[None]):
         (pane.view if typing else pane).focus()
 
     # -- keys ------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While a pane's view has the focus its keys belong to the session: the pane keys
+        are off (and out of the footer) until the leave key."""
+        return not isinstance(self.focused, TerminalView)
 
     def on_terminal_pane_left(self, message: TerminalPane.Left) -> None:
         message.pane.focus()

@@ -1,0 +1,160 @@
+"""Attaching to a Docker assistant from the main screen, against a real engine: its tmux
+sessions to choose from, watching one read-only, and a stopped container or an engine gone
+away reported in the pane while the main screen carries on."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from services.config import Config, EngineConfig
+from services.docker_engines import Engine
+from services.terminal.backend import Mode
+from tests.docker_fixtures import Sandbox
+from tests.pilot import SIZE, make_app, table_names, wait_until
+from tests.test_app_jobs import select
+from tui.app import RoostApp
+from tui.screens.pick import SessionPicker
+from tui.terminal_pane import Connection, TerminalPane
+
+pytestmark = pytest.mark.docker
+
+TMUX = "LANG=C.UTF-8 TMUX_TMPDIR=/tmp tmux"
+
+
+@pytest.fixture
+def engine_link(engine: Engine) -> Iterator[Path]:
+    """A second path to the engine's socket, which a test can take away (the engine "goes")."""
+    assert engine.host is not None and engine.host.startswith("unix://")
+    with tempfile.TemporaryDirectory(prefix="roost-engine-") as directory:
+        link = Path(directory) / "docker.sock"
+        link.symlink_to(engine.host.removeprefix("unix://"))
+        yield link
+
+
+def take_away(link: Path) -> None:
+    link.unlink()
+
+
+def assistant(home: Path, sandbox: Sandbox, *, running: bool = True) -> str:
+    name = sandbox.name()
+    entry = {"assistantId": name, "cloud": "docker", "runtimeUrl": "http://127.0.0.1:9"}
+    (home / ".vellum.lock.json").write_text(json.dumps({"assistants": [entry]}))
+    container = sandbox.container(f"{name}-assistant")
+    if running:
+        container.start()
+    return name
+
+
+def app_on(link: Path) -> RoostApp:
+    engines = (EngineConfig("lab", host=f"unix://{link}"),)
+    return make_app(config=Config(docker_engines=engines))
+
+
+async def open_rows(pilot: object, app: RoostApp, name: str) -> None:
+    def seen() -> bool:  # listed, and its container seen on the engine
+        return name in table_names(app) and any(
+            a.id == name and a.where == "lab" for a in app.fleet
+        )
+
+    await wait_until(pilot, seen, f"{name} on engine lab")  # type: ignore[arg-type]
+    select(app, name)
+
+
+def failed(app: RoostApp) -> TerminalPane | None:
+    panes = app.panes_screen.panes
+    return panes[0] if panes and panes[0].connection is Connection.FAILED else None
+
+
+async def test_enter_offers_the_containers_sessions_and_attaches_the_one_picked(
+    engine_link: Path, sandbox: Sandbox, isolated_env: Path, client: docker.DockerClient
+) -> None:
+    name = assistant(isolated_env, sandbox)
+    container = client.containers.get(f"{name}-assistant")
+    script = f"{TMUX} new-session -d -s agent 'echo agent-at-work; sleep 3600'"
+    assert container.exec_run(["sh", "-c", script]).exit_code == 0
+    app = app_on(engine_link)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_rows(pilot, app, name)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, SessionPicker), "the picker")
+        await pilot.press("down", "enter")  # past "a new shell", onto "agent"
+        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+        [pane] = app.panes_screen.panes
+        assert pane.attachment.session == "agent" and pane.mode is Mode.DRIVE
+        assert "docker exec" in str(pane.status.render())
+        await wait_until(
+            pilot,
+            lambda: any("agent-at-work" in pane.view.render_line(y).text for y in range(5)),
+            "the session's screen",
+        )
+
+
+async def test_w_watches_the_only_session_and_nothing_typed_reaches_it(
+    engine_link: Path, sandbox: Sandbox, isolated_env: Path, client: docker.DockerClient
+) -> None:
+    name = assistant(isolated_env, sandbox)
+    container = client.containers.get(f"{name}-assistant")
+    script = f"{TMUX} new-session -d -s agent 'stty raw -echo; echo ready; cat > /typed'"
+    assert container.exec_run(["sh", "-c", script]).exit_code == 0
+    app = app_on(engine_link)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_rows(pilot, app, name)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+        [pane] = app.panes_screen.panes
+        assert pane.mode is Mode.WATCH
+        await wait_until(
+            pilot, lambda: "ready" in pane.view.render_line(0).text, "the session's screen"
+        )
+        await pilot.press(*"nope", "enter")
+        await pilot.press("ctrl+right_square_bracket", "D", "y")
+        await wait_until(pilot, lambda: pane.mode is Mode.DRIVE, "driving")
+        await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "attached again")
+        await pilot.press("Y")
+
+        def typed() -> bytes:
+            output = container.exec_run(["cat", "/typed"]).output
+            assert isinstance(output, bytes)
+            return output
+
+        await wait_until(pilot, lambda: typed() != b"", "the driver's key")
+        assert typed() == b"Y"
+
+
+async def test_a_stopped_container_is_a_message_in_the_pane(
+    engine_link: Path, sandbox: Sandbox, isolated_env: Path
+) -> None:
+    name = assistant(isolated_env, sandbox, running=False)
+    app = app_on(engine_link)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_rows(pilot, app, name)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: failed(app) is not None, "the failure")
+        pane = failed(app)
+        assert pane is not None
+        assert "is not running" in pane.detail and "wake" in pane.detail
+        await pilot.press("ctrl+right_square_bracket", "escape")
+        await wait_until(pilot, lambda: app.screen is app.main_screen, "the main screen")
+        assert name in table_names(app)
+
+
+async def test_an_engine_gone_away_is_a_message_in_the_pane(
+    engine_link: Path, sandbox: Sandbox, isolated_env: Path
+) -> None:
+    name = assistant(isolated_env, sandbox)
+    app = app_on(engine_link)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_rows(pilot, app, name)
+        take_away(engine_link)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: failed(app) is not None, "the failure")
+        pane = failed(app)
+        assert pane is not None
+        assert "no engine socket there" in pane.detail
+        assert "Traceback" not in pane.detail
