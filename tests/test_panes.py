@@ -242,3 +242,23 @@ async def test_every_attached_pane_is_recorded_as_asciicast(
     assert json.loads(header)["version"] == 2
     output = "".join(event[2] for event in map(json.loads, events) if event[1] == "o")
     assert "recorded-line" in output
+
+
+async def test_r_starts_an_ended_session_again(tmux_server: TmuxServer) -> None:
+    start_session(tmux_server, "flaky", "echo first-life; sleep 3600", "60x20")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await select_session(pilot, app, "flaky")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+        [pane] = app.panes_screen.panes
+        await wait_until(pilot, lambda: live(pane), "attached")
+        kill_session(tmux_server, "flaky")
+        await wait_until(pilot, lambda: pane.connection.over, "the end")
+        assert "exited with code" in str(pane.status.render())
+        start_session(tmux_server, "flaky", "echo second-life; sleep 3600", "60x20")
+        await pilot.press(LEAVE, "r")
+        await wait_until(pilot, lambda: live(pane), "attached again")
+        await wait_until(
+            pilot, lambda: "second-life" in pane.view.render_line(0).text, "the new screen"
+        )
