@@ -17,8 +17,9 @@ and `exit_status` stays None. A tmux pane's shell is disposable, so it gets a ne
 that ends before it carried new output counts as a failed attempt, so a session that dies as
 soon as it starts ends in `SessionLost` instead of a loop.
 
-Input: keystrokes are batched for `batch_delay`, posted one request at a time so their order
-holds, and a request that failed (no answer, 429, 5xx) is retried with capped backoff before later
+Input: keystrokes are batched for `batch_delay` from the first of them (a batch waiting behind
+a request in flight has used that time), posted one request at a time so their order holds,
+and a request that failed (no answer, 429, 5xx) is retried with capped backoff before later
 input goes out. Input for a session that is gone is dropped: it was meant for a shell that no
 longer exists. Any other refusal (401/403, another 4xx) ends the session with a SessionError
 raised by `read()`, rather than dropping keystrokes silently. In watch mode `write()` sends nothing
@@ -183,6 +184,8 @@ class RemoteSession:
         self._end: bytes | SessionError | None = None
         """`b""` once the session ended or was closed, the error once it failed."""
         self._input = ""
+        self._batch_opened = 0.0
+        """When the first key of the batch in `_input` was queued (monotonic)."""
         self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
         self._input_ready = asyncio.Event()
         self._size_changed = asyncio.Event()
@@ -398,6 +401,8 @@ class RemoteSession:
 
     def _queue_input(self, text: str) -> None:
         if text:
+            if not self._input:
+                self._batch_opened = time.monotonic()
             self._input += text
             self._input_ready.set()
 
@@ -405,7 +410,11 @@ class RemoteSession:
         """Post the queued input in order, one request at a time."""
         while True:
             await self._input_ready.wait()
-            await asyncio.sleep(self._batch_delay)  # a burst of keys goes out as one request
+            # A burst of keys goes out as one request. The window opens with its first key, so
+            # the time it waited behind the request before counts: a key typed while a request
+            # is out waits for that request, and for the rest of the window only.
+            opened_for = time.monotonic() - self._batch_opened
+            await asyncio.sleep(max(0.0, self._batch_delay - opened_for))
             batch, self._input = self._input[:INPUT_BATCH], self._input[INPUT_BATCH:]
             if not self._input:
                 self._input_ready.clear()

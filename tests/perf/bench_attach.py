@@ -21,23 +21,24 @@ load that comes and goes hits them alike:
   share this interpreter), whose PTY runs `cat`: it includes the deliberate input batching
   (`batch_delay`, RemoteSession's default, 30 ms); `remote_no_batching` is the same with
   `batch_delay=0`, the cost of the protocol itself (a POST per key, the echo back over the SSE
-  stream). The peer is http.server, which leaves Nagle's algorithm on: a reply's body (or the
-  next SSE event) written right after its headers (the last event) waits for the client's
-  delayed ACK, ~40 ms. The `_peer_nodelay` twins run against a second peer process whose
-  connections set TCP_NODELAY, as production servers normally do, so the figures show roost's
-  cost without that artefact.
+  stream). The peer sends with TCP_NODELAY, as production servers do.
 `vs_local_pty` gives each one's median and p95 over the baseline's and the milliseconds added.
 
 Remote output throughput (`remote_output`): the same command, `cat` of a generated log file
-(bench_terminal's coloured log, `\\n` line ends, repeated to the size), in (a) a LocalPty and
-(b) a remote session on the peer as it ships (every chunk an SSE event, de-duplicated by `seq`
-on arrival), alternately, a fresh session each round (order reversed every other round).
+(bench_terminal's coloured log, `\\n` line ends, repeated to the size) then `sleep`, in (a) a
+LocalPty and (b) a remote session on the peer as it ships (every chunk an SSE event,
+de-duplicated by `seq` on arrival), alternately, a fresh session each round (order reversed
+every other round).
 MB/s is 10^6 bytes of terminal output (the file with the tty's CRLF line ends) over the time from
-`start()` to the `read()` that returned the last byte; every byte is checked against the file.
+`start()` to the `read()` that returned the last byte (`mb_s_after_first_byte_best`: from the
+first byte, without the session's start); every byte is checked against the file.
 `ratio_best` = (b)/(a) of the best rounds, `ratio_paired_median` compares each (b) with the (a)
 of its round. CPU seconds: this process (the reading side) and the peer's process, per round.
-`end_noticed_s`: from the last byte until `read()` says the session ended (the platform sends no
-exit signal: a remote session's end is found by a reconnect attempt, after the first backoff).
+The `sleep` keeps the session open once the output is out: the peer answers 404 to the events
+request of a session whose program has already exited, output unsent or not, and a fast `cat`
+can beat the request (RemoteSession opens the stream once the session's creation is answered).
+It also means no wait for the end: a remote session's end is only found by a reconnect attempt,
+after the first backoff (1 s). After the last byte, QUIET_AFTER seconds must bring no more.
 """
 
 from __future__ import annotations
@@ -52,7 +53,6 @@ import os
 import platform
 import random
 import shutil
-import socketserver
 import statistics
 import subprocess
 import sys
@@ -90,13 +90,17 @@ SETTLE = 0.3
 """Seconds without output that count as a session having drawn its first screen."""
 WITHIN = 30.0
 """Seconds any one wait may take before the benchmark gives up."""
+QUIET_AFTER = 0.2
+"""Seconds after the expected output in which a session must print nothing more."""
 MIB = 1 << 20
 REMOTE_BATCH_DELAY: float = inspect.signature(RemoteSession).parameters["batch_delay"].default
 """What a remote pane batches input for: RemoteSession's default."""
-MAIN = {"keys": 200, "blocks": 4, "output_mib": 16, "rounds": 3}
+MAIN = {"keys": 200, "blocks": 4, "output_mib": 16, "rounds": 5}
 QUICK = {"keys": 40, "blocks": 2, "output_mib": 4, "rounds": 2}
-KEY_CHARACTERS = [chr(code) for code in (*range(0x100, 0x180), *range(0x410, 0x450))]
-"""Latin Extended-A and Cyrillic letters: one column each, two bytes of UTF-8."""
+KEY_CHARACTERS = [
+    chr(code) for code in (*range(0x100, 0x180), *range(0x3B1, 0x3CA), *range(0x410, 0x450))
+]
+"""Latin Extended-A, Greek and Cyrillic letters: one column each, two bytes of UTF-8."""
 TIMED_NOTE = (
     "Backend level: from write() to the read() that returned the echo; the pane's emulation "
     "and drawing add a few ms on top (tests/perf/bench_terminal.py, keypress_to_echo_ms)."
@@ -206,7 +210,6 @@ class PeerProcess:
 
     process: subprocess.Popen[str]
     url: str
-    nodelay: bool
 
     @property
     def pid(self) -> int:
@@ -220,12 +223,9 @@ class PeerProcess:
             raise RuntimeError("the peer did not take the command")
 
 
-def serve(nodelay: bool) -> None:
+def serve() -> None:
     """Child: the peer, letting API_KEY in and giving ASSISTANT a terminal; prints its URL, then
-    takes one JSON argv per stdin line (what new sessions run), answering `ok`, until EOF.
-    `nodelay`: its connections send at once (TCP_NODELAY), which http.server does not do by
-    default; set on the stdlib's handler base, in this process only."""
-    socketserver.StreamRequestHandler.disable_nagle_algorithm = nodelay
+    takes one JSON argv per stdin line (what new sessions run), answering `ok`, until EOF."""
     with VellumPeer() as peer:
         peer.platform.api_keys.add(API_KEY)
         peer.terminals.assistants.add(ASSISTANT)
@@ -236,9 +236,9 @@ def serve(nodelay: bool) -> None:
 
 
 @contextlib.contextmanager
-def peer_process(*, nodelay: bool) -> Iterator[PeerProcess]:
+def peer_process() -> Iterator[PeerProcess]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.perf.bench_attach", "serve", *(["--nodelay"] * nodelay)],
+        [sys.executable, "-m", "tests.perf.bench_attach", "serve"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -248,7 +248,7 @@ def peer_process(*, nodelay: bool) -> Iterator[PeerProcess]:
         url = process.stdout.readline().strip()
         if not url.startswith("http://127.0.0.1:"):
             raise RuntimeError(f"the peer did not start (it said {url!r})")
-        yield PeerProcess(process, url, nodelay)
+        yield PeerProcess(process, url)
     finally:
         assert process.stdin is not None
         with contextlib.suppress(OSError):
@@ -351,7 +351,7 @@ async def keypress_to_echo(
     settings: dict[str, int],
     tmux: TmuxServer,
     place: DockerPlace | str,
-    platforms: dict[str, Platform],
+    remote: Platform,
 ) -> dict[str, Any]:
     keys, blocks = settings["keys"], settings["blocks"]
     assert keys % blocks == 0 and keys + WARMUP_KEYS <= len(KEY_CHARACTERS)
@@ -362,12 +362,10 @@ async def keypress_to_echo(
     }
     if isinstance(place, DockerPlace):
         backends["docker_exec"] = (DockerExec(place.engine, place.container, ["cat"]), {})
-    for suffix, remote in platforms.items():
-        remote.peer.run(["cat"])
-        for name, delay in (("remote", REMOTE_BATCH_DELAY), ("remote_no_batching", 0.0)):
-            session = RemoteSession(remote.http, remote.client, ASSISTANT, batch_delay=delay)
-            extra = {"batch_delay_ms": delay * 1000, "peer_tcp_nodelay": remote.peer.nodelay}
-            backends[name + suffix] = (session, extra)
+    remote.peer.run(["cat"])
+    for name, delay in (("remote", REMOTE_BATCH_DELAY), ("remote_no_batching", 0.0)):
+        session = RemoteSession(remote.http, remote.client, ASSISTANT, batch_delay=delay)
+        backends[name] = (session, {"batch_delay_ms": delay * 1000})
     typists: dict[str, Typist] = {}
     try:
         for name, (backend, extra) in backends.items():
@@ -404,7 +402,7 @@ async def keypress_to_echo(
         for name, result in results.items()
         if name != "local_pty" and "median" in result
     }
-    remotes = [name + suffix for suffix in platforms for name in ("remote", "remote_no_batching")]
+    remotes = ["remote", "remote_no_batching"]
     return {
         "keys": keys,
         "warmup_keys": WARMUP_KEYS,
@@ -431,14 +429,13 @@ def log_file(mib: int) -> bytes:
 class OutputRun:
     seconds: float
     first_byte_s: float
-    end_noticed_s: float
     reads: int
     cpu_seconds: float
     peer_cpu_seconds: float
 
 
 async def output_run(backend: TerminalBackend, expected: bytes, peer_pid: int) -> OutputRun:
-    """Start `backend`, read all of `expected`, then until the session ends; checks every byte."""
+    """Start `backend` and read all of `expected`; checks every byte, and that no more come."""
     chunks: list[bytes] = []
     received = reads = 0
     cpu, peer_cpu = time.process_time(), cpu_seconds(peer_pid)
@@ -459,15 +456,27 @@ async def output_run(backend: TerminalBackend, expected: bytes, peer_pid: int) -
                 reads += 1
         last = time.perf_counter()
         cpu, peer_cpu = time.process_time() - cpu, cpu_seconds(peer_pid) - peer_cpu
-        async with asyncio.timeout(WITHIN):
-            while (item := await backend.read()) != b"":
-                if not isinstance(item, LinkNotice):  # the stream closing, before the end
-                    raise RuntimeError(f"{backend.description}: {len(item)} bytes too many")
-        ended = time.perf_counter()
+        more = await more_output(backend)
     finally:
         await backend.close()
+    assert not more, f"{backend.description}: {len(more)} bytes more than the command printed"
     assert b"".join(chunks) == expected, f"{backend.description} garbled its output"
-    return OutputRun(last - started, first - started, ended - last, reads, cpu, peer_cpu)
+    return OutputRun(last - started, first - started, reads, cpu, peer_cpu)
+
+
+async def more_output(backend: TerminalBackend) -> bytes:
+    """What the session prints in the next QUIET_AFTER seconds."""
+    more = bytearray()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(QUIET_AFTER):
+            while True:
+                item = await backend.read()
+                if isinstance(item, LinkNotice):
+                    raise RuntimeError(f"{backend.description} lost its link: {item}")
+                if not item:
+                    raise RuntimeError(f"{backend.description} ended before its `sleep`")
+                more += item
+    return bytes(more)
 
 
 def output_side(runs: list[OutputRun], size: int) -> dict[str, Any]:
@@ -475,9 +484,11 @@ def output_side(runs: list[OutputRun], size: int) -> dict[str, Any]:
     return {
         "mb_s_best": round(max(rates), 1),
         "mb_s_median": round(statistics.median(rates), 1),
+        "mb_s_after_first_byte_best": round(
+            max(size / (run.seconds - run.first_byte_s) / 1e6 for run in runs), 1
+        ),
         "seconds": [round(run.seconds, 3) for run in runs],
         "first_byte_ms": [round(run.first_byte_s * 1000, 1) for run in runs],
-        "end_noticed_s": [round(run.end_noticed_s, 3) for run in runs],
         "reads": [run.reads for run in runs],
         "cpu_seconds": [round(run.cpu_seconds, 3) for run in runs],
     }
@@ -492,7 +503,7 @@ async def remote_output(
     path = scratch / "output.log"
     path.write_bytes(content)
     expected = content.replace(b"\n", b"\r\n")  # the tty's onlcr
-    command = ["cat", str(path)]
+    command = ["sh", "-c", 'cat "$1"; exec sleep 3600', "sh", str(path)]
     peer = platform_.peer
     peer.run(command)
     runs: dict[str, list[OutputRun]] = {"local_pty": [], "remote": []}
@@ -511,7 +522,7 @@ async def remote_output(
         a.seconds / b.seconds for a, b in zip(runs["local_pty"], runs["remote"], strict=True)
     )
     return {
-        "command": "cat <generated coloured log>",
+        "command": "cat <generated coloured log>; sleep",
         "file_bytes": len(content),
         "terminal_bytes": len(expected),
         "rounds": settings["rounds"],
@@ -531,20 +542,14 @@ async def main(quick: bool) -> dict[str, Any]:
     load_before = os.getloadavg()
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="roost-bench-")))
-        peers = {
-            suffix: stack.enter_context(peer_process(nodelay=nodelay))
-            for suffix, nodelay in (("", False), ("_peer_nodelay", True))
-        }
+        peer = stack.enter_context(peer_process())
         tmux = stack.enter_context(private_tmux())
         place = stack.enter_context(docker_container())
         async with httpx.AsyncClient() as http:
             token = PlatformToken(API_KEY, Path("/nowhere/platform-token"))
-            platforms = {
-                suffix: Platform(peer, http, PlatformClient(http, peer.url, token))
-                for suffix, peer in peers.items()
-            }
-            echo = await keypress_to_echo(settings, tmux, place, platforms)
-            output = await remote_output(settings, scratch, platforms[""])
+            remote = Platform(peer, http, PlatformClient(http, peer.url, token))
+            echo = await keypress_to_echo(settings, tmux, place, remote)
+            output = await remote_output(settings, scratch, remote)
         versions = {
             "tmux": tmux.version(),
             "docker_engine": place.version if isinstance(place, DockerPlace) else None,
@@ -565,7 +570,7 @@ async def main(quick: bool) -> dict[str, Any]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:
-        serve(nodelay=sys.argv[2:] == ["--nodelay"])
+        serve()
     else:
         parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
         parser.add_argument("--quick", action="store_true", help="fewer keys, less output")
