@@ -25,7 +25,11 @@ from widgets.terminal_view import TerminalView
 
 @contextlib.asynccontextmanager
 async def terminal(
-    argv: Sequence[str], *, size: tuple[int, int], scrollback: int = 1000
+    argv: Sequence[str],
+    *,
+    size: tuple[int, int],
+    scrollback: int = 1000,
+    mode: Mode = Mode.DRIVE,
 ) -> AsyncIterator[tuple[Pilot[None], TerminalPane]]:
     """roost with a pane running `argv` (a `$ ` prompt for shells)."""
     app = make_app(
@@ -33,7 +37,7 @@ async def terminal(
         config=Config(terminal_scrollback=scrollback),
     )
     async with app.run_test(size=size) as pilot:
-        await app.open_pane(Attachment("test", HostPlace(tuple(argv))), Mode.DRIVE)
+        await app.open_pane(Attachment("test", HostPlace(tuple(argv))), mode)
         pane = app.panes_screen.panes[-1]
         yield pilot, pane
 
@@ -190,3 +194,17 @@ async def test_the_leave_key_is_remapped_from_config() -> None:
         await wait_until(pilot, lambda: app.focused is pane, "the pane keys")
         await pilot.press("escape")
         await wait_until(pilot, lambda: not isinstance(app.screen, PanesScreen), "leaving")
+
+
+async def test_a_watching_pane_answers_no_query_and_sends_no_key() -> None:
+    """The program asks for the device attributes (a terminal answers `ESC [ ? ... c`) and
+    echoes whatever reaches it; only the key typed once driving may arrive."""
+    program = ["sh", "-c", r"printf '\033[cready\n'; exec cat -v"]
+    async with terminal(program, size=(60, 10), mode=Mode.WATCH) as (pilot, pane):
+        view = pane.view
+        await wait_until(pilot, lambda: on_screen(view, "ready"), "the program")
+        await pilot.press("a", "enter")
+        pane.switch_mode(Mode.DRIVE)  # a new shell: the same program, now driven
+        await pilot.press("z", "enter")
+        await wait_until(pilot, lambda: on_screen(view, "z"), "the driver's key")
+        assert shown(view)[:3] == ["ready", "z", "z"]  # the echo and cat: no "a", no answer
