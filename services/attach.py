@@ -25,8 +25,9 @@ from services.container_commands import (
     container_tmux_version,
     exec_in_container,
 )
+from services.context import Context
 from services.docker_discovery import container_names
-from services.docker_engines import Engine
+from services.docker_engines import Engine, configured_engines
 from services.errors import RoostError
 from services.execs import ExecResult, run_here
 from services.fleet import LOCAL_HOST, Assistant, Source
@@ -128,9 +129,8 @@ class TmuxAttach(LocalPty):
     def __init__(
         self, server: TmuxServer, session: str, mode: Mode, environ: Mapping[str, str]
     ) -> None:
-        watch = mode is Mode.WATCH
-        flags = watch and supports_watch_flags(server.version())
-        argv = server.argv(*attach_args(session, watch=watch, watch_flags=flags))
+        self.watch = mode is Mode.WATCH
+        argv = server.argv(*attach_args(session, watch=self.watch, watch_flags=False))
         super().__init__(argv, environ=environ, description=f"tmux session {session}")
         self.server = server
         self.session = session
@@ -138,6 +138,9 @@ class TmuxAttach(LocalPty):
     async def start(self, size: TerminalSize) -> None:
         if not await asyncio.to_thread(self._exists):
             raise SessionError(f"no tmux session {self.session!r} on {self.server.describe()}")
+        if self.watch and supports_watch_flags(await asyncio.to_thread(self.server.version)):
+            args = attach_args(self.session, watch=True, watch_flags=True)
+            self.argv = self.server.argv(*args)
         await super().start(size)
 
     def _exists(self) -> bool:
@@ -175,6 +178,24 @@ class Attacher:
         self.http = http
         self.platform = platform
         """The platform client when logged in (read when a managed assistant is reached)."""
+
+    @classmethod
+    def of(
+        cls,
+        context: Context,
+        http: httpx.AsyncClient,
+        platform: Callable[[], PlatformClient | None],
+    ) -> Attacher:
+        """The attacher for `context`'s tmux server, shell and engines (the TUI's and the
+        command line's)."""
+        return cls(
+            context.tmux,
+            context.environ,
+            shell=context.config.terminal_shell,
+            engines=configured_engines(context.config, context.environ),
+            http=http,
+            platform=platform,
+        )
 
     async def place(self, assistant: Assistant) -> Place:
         """Where `assistant`'s terminal lives. Raises RoostError when roost cannot reach one."""

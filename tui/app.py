@@ -111,14 +111,7 @@ class RoostApp(App[None]):
         self._ticker: Timer | None = None
         self._history_warned = False
         self._store_lock = asyncio.Lock()
-        self.attacher = Attacher(
-            context.tmux,
-            context.environ,
-            shell=context.config.terminal_shell,
-            engines=configured_engines(context.config, context.environ),
-            http=self.http,
-            platform=lambda: self.sources.platform,
-        )
+        self.attacher = Attacher.of(context, self.http, lambda: self.sources.platform)
         self.panes_screen = PanesScreen()
         """Kept while hidden: its panes stay connected behind the main screen."""
         self.set_keymap(dict(context.config.keys))
@@ -273,17 +266,8 @@ class RoostApp(App[None]):
 
     # -- terminal panes --------------------------------------------------------------------
 
-    def on_main_screen_terminal_requested(self, message: MainScreen.TerminalRequested) -> None:
-        host = next(a for a in self.fleet if a.source is Source.HOST)
-        self.run_worker(self._open_attachment(host, None, Mode.DRIVE), group="attach")
-
     def on_main_screen_attach_requested(self, message: MainScreen.AttachRequested) -> None:
-        request = message.request
-        self.run_worker(
-            self._open_attachment(request.assistant, request.session, request.mode),
-            group="attach",
-            exclusive=True,
-        )
+        self.run_worker(self._open_attachment(message.request), group="attach", exclusive=True)
 
     def on_main_screen_panes_requested(self, message: MainScreen.PanesRequested) -> None:
         if not self.panes_screen.panes:
@@ -294,11 +278,11 @@ class RoostApp(App[None]):
             return
         self.push_screen(self.panes_screen)
 
-    async def _open_attachment(
-        self, assistant: Assistant, session: str | None, mode: Mode | None
-    ) -> None:
-        """Open a pane on `session` of `assistant`; without one, on a session the user picks
-        among its tmux sessions, or a new shell. Problems are notified, never raised."""
+    async def _open_attachment(self, request: AttachRequest) -> None:
+        """Open a pane on the requested session; without one, on a session the user picks
+        among the assistant's tmux sessions, or a new shell. Problems are notified, never
+        raised."""
+        assistant, session, mode = request.assistant, request.session, request.mode
         title = f"Attach to {assistant.name}"
         try:
             place = await self.attacher.place(assistant)

@@ -480,14 +480,7 @@ async def _place(context: Context, name: str, http: httpx.AsyncClient) -> tuple[
     sources = FleetSources(context, http)
     _, fleet = await sources.sweep(health=False)
     assistant = find_assistant(fleet, name)
-    attacher = Attacher(
-        context.tmux,
-        context.environ,
-        shell=context.config.terminal_shell,
-        engines=configured_engines(context.config, context.environ),
-        http=http,
-        platform=lambda: sources.platform,
-    )
+    attacher = Attacher.of(context, http, lambda: sources.platform)
     return attacher, await attacher.place(assistant)
 
 

@@ -174,6 +174,7 @@ class TerminalPane(Vertical, can_focus=True):
             yield self.status
 
     def on_mount(self) -> None:
+        self._show_badge()
         self._show_status()
 
     def start(self) -> None:
@@ -194,13 +195,13 @@ class TerminalPane(Vertical, can_focus=True):
 
     async def _run(self) -> None:
         """Open the session and queue its output until it ends."""
-        previous, backend = self.backend, self._open(self.attachment, self.mode)
-        self.backend = backend
+        previous, self.backend = self.backend, None
         if previous is not None:
             await previous.close()
         self.detail = ""
         self._set_connection(Connection.CONNECTING)
         try:
+            self.backend = backend = self._open(self.attachment, self.mode)
             await backend.start(self._session_size)
             self._set_connection(Connection.LIVE)
             while item := await backend.read():
@@ -240,10 +241,10 @@ class TerminalPane(Vertical, can_focus=True):
 
     def _set_connection(self, connection: Connection) -> None:
         self.connection = connection
-        self._show_status()
         self._changed()
 
     def _changed(self) -> None:
+        self._show_badge()
         self._show_status()
         self.post_message(self.Changed(self))
 
@@ -350,11 +351,12 @@ class TerminalPane(Vertical, can_focus=True):
 
     # -- status ----------------------------------------------------------------------------
 
+    def _show_badge(self) -> None:
+        self.badge.update(BADGES[self.mode])
+        self.badge.set_class(self.mode is Mode.WATCH, "-watch")
+
     def _show_status(self) -> None:
-        badge = BADGES[self.mode]
-        if str(self.badge.content) != badge:
-            self.badge.update(badge, layout=False)
-            self.badge.set_class(self.mode is Mode.WATCH, "-watch")
+        """The status line, when it changed (called every frame)."""
         parts = [self.session_title, self.attachment.transport.value]
         parts.append(self.detail or self.connection.value)
         if self.recorder is not None and self.recorder.error:

@@ -21,6 +21,7 @@ from services.context import Context
 from services.fleet import FILTER_FIELDS, SORT_KEYS, Assistant, Source, filter_fleet, sort_fleet
 from services.jobs import Job
 from services.terminal.backend import Mode
+from services.tmux import TmuxSession
 from tui.present import (
     ASSISTANT_COLUMNS,
     FleetRows,
@@ -238,10 +239,6 @@ class MainScreen(Screen[None]):
         assistant_id: str
 
     @dataclass
-    class TerminalRequested(Message):
-        """The user asked for a shell on this machine."""
-
-    @dataclass
     class AttachRequested(Message):
         """The user asked to open a pane."""
 
@@ -373,18 +370,22 @@ class MainScreen(Screen[None]):
                 return assistant
         return None
 
+    def selected_session(self, assistant: Assistant) -> TmuxSession | None:
+        """The session of `assistant` under the cursor; None when the cursor is on its row."""
+        key = self.query_one("#assistants", KeyedTable).selected_key
+        return next((s for s in assistant.sessions if key == session_key(assistant, s)), None)
+
     def _show_detail(self) -> None:
         detail = self.query_one("#detail", DetailPanel)
-        key = self.query_one("#assistants", KeyedTable).selected_key
         assistant = self.selected()
         styles = bucket_styles(self.app.current_theme)
         now = self.context.clock()
+        session = self.selected_session(assistant) if assistant else None
         if assistant is None:
             detail.show("Nothing selected", [("", Text("No row matches the filter.", style="dim"))])
-        elif key == assistant.key:
+        elif session is None:
             detail.show(assistant.name, assistant_facts(assistant, now, styles))
         else:
-            session = next(s for s in assistant.sessions if key == session_key(assistant, s))
             attach = shlex.join(self.context.tmux.argv("attach", "-t", session.name))
             detail.show(session.name, session_facts(assistant, session, attach, now, styles))
 
@@ -503,14 +504,15 @@ class MainScreen(Screen[None]):
         self.post_message(self.LifecycleRequested(assistant, action))
 
     def action_terminal(self) -> None:
-        self.post_message(self.TerminalRequested())
+        host = next((a for a in self.fleet if a.source is Source.HOST), None)
+        if host is not None:  # always there once the fleet is shown
+            self.post_message(self.AttachRequested(AttachRequest(host, None, Mode.DRIVE)))
 
     def action_attach(self, mode: str | None = None) -> None:
         assistant = self.selected()
         if assistant is None:
             return
-        key = self.query_one("#assistants", KeyedTable).selected_key
-        session = next((s for s in assistant.sessions if key == session_key(assistant, s)), None)
+        session = self.selected_session(assistant)
         request = AttachRequest(
             assistant, session.name if session else None, Mode(mode) if mode else None
         )
