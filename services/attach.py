@@ -220,7 +220,10 @@ class Attacher:
                 raise RoostError(f"engine {assistant.where!r} is no longer configured")
             container = facts["container"]
         else:
-            engine = engine_of(assistant.id, self.engines, assistant.where)
+            # With one engine the container can only be there: no scan, and an engine that
+            # has gone away is reported by the session itself, in its pane.
+            only = self.engines[0] if len(self.engines) == 1 else None
+            engine = only or engine_of(assistant.id, self.engines, assistant.where)
             container = container_names(assistant.id)[0]
         version = container_tmux_version(engine, container)
         return ContainerPlace(engine, container, supports_watch_flags(version))

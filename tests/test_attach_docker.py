@@ -152,6 +152,12 @@ async def test_an_engine_gone_away_is_a_message_in_the_pane(
     async with app.run_test(size=SIZE) as pilot:
         await open_rows(pilot, app, name)
         take_away(engine_link)
+        app.pollers["docker"].wake()  # the fleet learns the engine is gone: where it was is lost
+
+        def rescanned() -> bool:
+            return any(a.id == name and a.where == "" for a in app.fleet)
+
+        await wait_until(pilot, rescanned, "the engine seen gone")
         await pilot.press("enter")
         await wait_until(pilot, lambda: failed(app) is not None, "the failure")
         pane = failed(app)
