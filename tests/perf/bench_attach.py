@@ -43,7 +43,6 @@ after the first backoff (1 s). After the last byte, QUIET_AFTER seconds must bri
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import bisect
 import contextlib
@@ -79,6 +78,7 @@ from services.tokens import PlatformToken
 from tests.docker_fixtures import Sandbox
 from tests.peers.terminal import API_KEY, ASSISTANT
 from tests.peers.vellum import VellumPeer
+from tests.perf import runner
 from tests.perf.bench_health import cpu_seconds
 from tests.perf.bench_terminal import SEED, log_workload, summary
 from tests.test_docker_engine import IMAGE
@@ -572,7 +572,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["serve"]:
         serve()
     else:
-        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-        parser.add_argument("--quick", action="store_true", help="fewer keys, less output")
-        arguments = parser.parse_args()
-        print(json.dumps(asyncio.run(main(arguments.quick)), indent=2))
+        runner.run(main, __doc__)

@@ -1,4 +1,6 @@
-"""Benchmark: verified backup downloads (run: python -m tests.perf.bench_backup). Prints JSON.
+"""Benchmark: verified backup downloads (run: python -m tests.perf.bench_backup [--quick]).
+
+Prints JSON.
 
 A 512 MiB archive is served on loopback by the Vellum peer's bucket (in its own process,
 streamed block by block, never whole in memory). Side by side, alternately, each in a fresh
@@ -38,10 +40,11 @@ import httpx
 
 from services.downloads import DownloadError, Expected, save_verified
 from services.http import http_client
+from tests.perf import runner
 
-SIZE = 512 << 20
-ROUNDS = 7
 MIB = 1 << 20
+SIZE, ROUNDS = 512 * MIB, 7
+QUICK_SIZE, QUICK_ROUNDS = 8 * MIB, 2
 TMPFS = Path("/dev/shm")  # noqa: S108 - only the parent of a private TemporaryDirectory
 
 
@@ -118,7 +121,8 @@ def run_child(mode: str, url: str, sha256: str, size: int, dest: Path) -> dict[s
     return result
 
 
-def main(size: int = SIZE, rounds: int = ROUNDS) -> dict[str, object]:
+def main(quick: bool) -> dict[str, object]:
+    size, rounds = (QUICK_SIZE, QUICK_ROUNDS) if quick else (SIZE, ROUNDS)
     runs: dict[str, list[dict[str, float]]] = {"bare": [], "roost": [], "roost_on_disk": []}
     with (
         bundle_server(size) as (url, sha256),
@@ -165,13 +169,14 @@ def main(size: int = SIZE, rounds: int = ROUNDS) -> dict[str, object]:
         "bare_peak_rss_mib": round(max(run["peak_rss_mib"] for run in runs["bare"]), 1),
         "peak_rss_target_mib": 100,
         "cpus": os.cpu_count(),
+        "quick": quick,
     }
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
         serve(int(sys.argv[2]))
-    elif len(sys.argv) > 1:
+    elif sys.argv[1:2] in (["roost"], ["bare"]):
         measure(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5])
     else:
-        print(json.dumps(main(), indent=2))
+        runner.run(main, __doc__)

@@ -1,4 +1,6 @@
-"""Benchmark: the main screen with 1,000 assistants (run: python -m tests.perf.bench_fleet).
+"""Benchmark: the main screen with 1,000 assistants.
+
+Run: python -m tests.perf.bench_fleet [--quick] (100 assistants).
 
 Prints JSON. Each figure is measured side by side, in the same run, with a bare Textual app
 holding the same 1,000 rows, so the ratios say what roost adds over Textual itself:
@@ -14,7 +16,6 @@ Targets on this machine: first render < 1.5 s, filter < 50 ms, row update < 2 ms
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import os
@@ -35,18 +36,21 @@ from textual.widgets import DataTable
 from services.config import Config
 from services.context import Context
 from services.health import Health, HealthRecord
+from tests.perf import runner
 from tui.app import RoostApp, create_app
 from tui.present import ASSISTANT_COLUMNS
 from widgets.keyed_table import KeyedTable
 
-COUNT = 1000
+COUNT, QUICK_COUNT = 1000, 100
+UPDATES = 200
+"""Row updates timed (one assistant each, at most one per assistant)."""
 LIST_KEYS = "Re-probe"
 """In the footer while the list has the focus (and gone while the filter has it)."""
 SIZE = (200, 60)
 
 
-def write_lockfile(directory: Path) -> None:
-    """COUNT local assistants whose daemons are not running: nothing to probe, all listed."""
+def write_lockfile(directory: Path, count: int) -> None:
+    """`count` local assistants whose daemons are not running: nothing to probe, all listed."""
     entries = [
         {
             "assistantId": f"agent-{index:04d}",
@@ -54,7 +58,7 @@ def write_lockfile(directory: Path) -> None:
             "runtimeUrl": f"http://127.0.0.1:{20000 + index}",
             "resources": {"instanceDir": str(directory / "none")},
         }
-        for index in range(COUNT)
+        for index in range(count)
     ]
     (directory / ".vellum.lock.json").write_text(json.dumps({"assistants": entries}))
 
@@ -69,13 +73,17 @@ def roost_app(directory: Path) -> RoostApp:
 class BareTable(App[None]):
     """Textual's own DataTable with the same rows: the baseline."""
 
+    def __init__(self, count: int) -> None:
+        super().__init__()
+        self.count = count
+
     def compose(self) -> ComposeResult:
         yield DataTable()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns(*(label for label, _ in ASSISTANT_COLUMNS))
-        for index in range(COUNT):
+        for index in range(self.count):
             table.add_row(
                 *(Text(v) for v in (f"agent-{index:04d}", "local", "bench", "◌ sleeping")),
                 *(Text("") for _ in range(5)),
@@ -87,17 +95,17 @@ def rows(app: App[Any]) -> int:
     return len(app.screen.query_one("#assistants", KeyedTable).rows_shown)
 
 
-async def measure_roost(directory: Path) -> dict[str, float]:
+async def measure_roost(directory: Path, count: int) -> dict[str, float]:
     started = time.perf_counter()
     app = roost_app(directory)
     async with app.run_test(size=SIZE) as pilot:
-        while rows(app) < COUNT + 1:
+        while rows(app) < count + 1:
             await pilot.pause(0)
         await pilot.pause()  # the frame is drawn
         first_render = time.perf_counter() - started
 
         updates: list[float] = []
-        for index in range(200):
+        for index in range(min(UPDATES, count)):
             changed = {
                 f"lockfile:agent-{index:04d}": HealthRecord.single(
                     Health("error (bench)", "", None, None)
@@ -113,17 +121,17 @@ async def measure_roost(directory: Path) -> dict[str, float]:
     }
 
 
-async def measure_bare() -> dict[str, float]:
+async def measure_bare(count: int) -> dict[str, float]:
     started = time.perf_counter()
-    app = BareTable()
+    app = BareTable(count)
     async with app.run_test(size=SIZE) as pilot:
         table = app.query_one(DataTable)
-        while table.row_count < COUNT:
+        while table.row_count < count:
             await pilot.pause(0)
         await pilot.pause()
         first_render = time.perf_counter() - started
         updates: list[float] = []
-        for index in range(200):
+        for index in range(min(UPDATES, count)):
             t = time.perf_counter()
             table.update_cell(str(index), table.ordered_columns[4].key, Text("✖ error (bench)"))
             updates.append(time.perf_counter() - t)
@@ -133,15 +141,19 @@ async def measure_bare() -> dict[str, float]:
     }
 
 
-FILTER_STEPS = (
-    ("9", 271),
-    ("9", 19),
-    ("9", 1),
-    ("BSpace", 19),
-    ("BSpace", 271),
-    ("BSpace", COUNT + 1),
-)
-"""Keys typed into the filter, each changing what is shown: (tmux key, rows then shown)."""
+def filter_steps(count: int) -> list[tuple[str, int]]:
+    """Keys typed into the filter, each changing what is shown: (tmux key, rows then shown).
+
+    Typing 9, 99, 999 then deleting them; this machine's row never matches, so with nothing
+    typed one more row shows than there are assistants."""
+    names = [f"agent-{index:04d}" for index in range(count)]
+    shown = [sum(typed in name for name in names) for typed in ("9", "99", "999")]
+    return [
+        *(("9", rows) for rows in shown),
+        ("BSpace", shown[1]),
+        ("BSpace", shown[0]),
+        ("BSpace", count + 1),
+    ]
 
 
 class Terminal:
@@ -167,7 +179,9 @@ class Terminal:
             str(width),
             "-y",
             str(height),
-            f"env {exports} {shlex.join(command)}",
+            # Only `env`: the tmux server's own environment may hold COLUMNS and LINES (pytest
+            # sets them), which Textual would take over the terminal's real size.
+            f"env -i {exports} {shlex.join(command)}",
         )
         return started
 
@@ -178,9 +192,9 @@ class Terminal:
                 raise TimeoutError(f"{text!r} never appeared:\n{self.tmux('capture-pane', '-p')}")
         return time.perf_counter()
 
-    def keystrokes(self, shown: Callable[[int], str]) -> list[float]:
+    def keystrokes(self, count: int, shown: Callable[[int], str]) -> list[float]:
         latencies = []
-        for key, rows in FILTER_STEPS:
+        for key, rows in filter_steps(count):
             sent = time.perf_counter()
             self.tmux("send-keys", key)
             latencies.append((self.wait_for(shown(rows)) - sent) * 1000)
@@ -190,7 +204,7 @@ class Terminal:
         self.tmux("kill-server")
 
 
-def end_to_end(scratch: str, directory: Path) -> dict[str, dict[str, float]]:
+def end_to_end(scratch: str, directory: Path, count: int) -> dict[str, dict[str, float]]:
     """Both apps in a real terminal: start-up to the rows on screen, and filter keystrokes."""
     env = {
         "LANG": "C.UTF-8",
@@ -202,12 +216,12 @@ def end_to_end(scratch: str, directory: Path) -> dict[str, dict[str, float]]:
         "HOME": scratch,
         "PATH": os.environ["PATH"],
     }
-    total = COUNT + 1
+    total = count + 1
     results = {}
     programs = {
         "roost": ([str(Path(sys.executable).with_name("roost"))], "/", f"{total} rows"),
         "bare": (
-            [sys.executable, "-m", "tests.perf.bare_filter_app", str(COUNT)],
+            [sys.executable, "-m", "tests.perf.bare_filter_app", str(count)],
             None,
             f"{total} of {total} shown",
         ),
@@ -224,7 +238,8 @@ def end_to_end(scratch: str, directory: Path) -> dict[str, dict[str, float]]:
                 terminal.tmux("send-keys", focus_key)
                 terminal.wait_for(LIST_KEYS, present=False)
             latencies = terminal.keystrokes(
-                lambda rows: f"{rows} of {total} shown" if rows < total else everything  # noqa: B023
+                count,
+                lambda rows: f"{rows} of {total} shown" if rows < total else everything,  # noqa: B023
             )
         finally:
             terminal.close()
@@ -236,7 +251,8 @@ def end_to_end(scratch: str, directory: Path) -> dict[str, dict[str, float]]:
     return results
 
 
-async def main() -> dict[str, object]:
+async def main(quick: bool) -> dict[str, object]:
+    count = QUICK_COUNT if quick else COUNT
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
         os.environ.update(
@@ -244,12 +260,13 @@ async def main() -> dict[str, object]:
             ROOST_TMUX_SOCKET=f"{scratch}/no-tmux",
             ROOST_CONFIG_DIR=f"{scratch}/config",
         )
-        write_lockfile(directory)
-        bare = await measure_bare()
-        roost = await measure_roost(directory)
-        terminal = end_to_end(scratch, directory)
+        write_lockfile(directory, count)
+        bare = await measure_bare(count)
+        roost = await measure_roost(directory, count)
+        terminal = end_to_end(scratch, directory, count)
     return {
-        "assistants": COUNT,
+        "assistants": count,
+        "quick": quick,
         "in_process": {"roost": roost, "bare_datatable": bare},
         "end_to_end_tmux": terminal,
         "ratios": {
@@ -270,5 +287,5 @@ async def main() -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main()), indent=2))
+    runner.run(main, __doc__)
     sys.exit(0)

@@ -1,4 +1,4 @@
-"""Benchmark: health probing (run: python -m tests.perf.bench_health). Prints JSON.
+"""Benchmark: health probing (run: python -m tests.perf.bench_health [--quick]). Prints JSON.
 
 - sweep: 1,000 assistants on the loopback peer (its own process), each health answer delayed
   50 ms, probed by the HealthMonitor: time for one full sweep, and its ratio to the ideal
@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from services.fleet import HealthTarget
@@ -28,10 +28,21 @@ from services.http import http_client
 from services.lockfile import read_lockfile
 from services.probing import Prober
 from services.vellum import VellumEnvironment
+from tests.perf import runner
 from tests.perf.bench_fleet import LIST_KEYS, Terminal
 
-SWEEP_COUNT, SWEEP_DELAY = 1000, 0.05
-IDLE_COUNT, IDLE_SECONDS = 200, 60.0
+SWEEP_DELAY = 0.05
+
+
+@dataclass(frozen=True)
+class Scale:
+    sweep_count: int
+    idle_count: int
+    idle_seconds: float
+
+
+FULL = Scale(sweep_count=1000, idle_count=200, idle_seconds=60.0)
+QUICK = Scale(sweep_count=100, idle_count=20, idle_seconds=5.0)
 IDLE_APP = "from textual.app import App\nApp().run()\n"
 
 
@@ -63,7 +74,7 @@ def targets(directory: Path) -> list[HealthTarget]:
     ]
 
 
-async def sweep(directory: Path) -> dict[str, float]:
+async def sweep(directory: Path, count: int) -> dict[str, float]:
     policy = HealthPolicy()
     done = asyncio.Event()
     answered: set[str] = set()
@@ -83,7 +94,7 @@ async def sweep(directory: Path) -> dict[str, float]:
         await asyncio.wait_for(done.wait(), 120)
         elapsed = time.perf_counter() - started
         runner.cancel()
-    ideal = SWEEP_COUNT * SWEEP_DELAY / policy.concurrency
+    ideal = count * SWEEP_DELAY / policy.concurrency
     return {"seconds": elapsed, "ideal_seconds": ideal, "ratio_to_ideal": elapsed / ideal}
 
 
@@ -118,7 +129,7 @@ def environment(scratch: str, directory: Path) -> dict[str, str]:
     }
 
 
-def idle(scratch: str, directory: Path) -> dict[str, float]:
+def idle(scratch: str, directory: Path, seconds: float) -> dict[str, float]:
     roost, bare = Terminal(scratch, "idle-roost"), Terminal(scratch, "idle-bare")
     env = environment(scratch, directory)
     try:
@@ -128,12 +139,12 @@ def idle(scratch: str, directory: Path) -> dict[str, float]:
         roost.wait_for("healthy")  # the first sweep has run
         pids = {"roost": program_pid(roost), "bare": program_pid(bare)}
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        time.sleep(IDLE_SECONDS)  # the measurement itself: a minute of idling
+        time.sleep(seconds)  # the measurement itself: idling
         used = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
     finally:
         roost.close()
         bare.close()
-    per_minute = {name: seconds * 60 / IDLE_SECONDS for name, seconds in used.items()}
+    per_minute = {name: cpu * 60 / seconds for name, cpu in used.items()}
     return {
         "roost_cpu_seconds_per_minute": per_minute["roost"],
         "bare_textual_cpu_seconds_per_minute": per_minute["bare"],
@@ -141,9 +152,9 @@ def idle(scratch: str, directory: Path) -> dict[str, float]:
     }
 
 
-def keys_during_sweep(scratch: str, directory: Path) -> dict[str, object]:
+def keys_during_sweep(scratch: str, directory: Path, count: int) -> dict[str, object]:
     terminal = Terminal(scratch, "sweep")
-    total = SWEEP_COUNT + 1
+    total = count + 1
     try:
         terminal.start(
             [str(Path(sys.executable).with_name("roost"))], environment(scratch, directory)
@@ -154,25 +165,27 @@ def keys_during_sweep(scratch: str, directory: Path) -> dict[str, object]:
         terminal.tmux("send-keys", "/")
         terminal.wait_for(LIST_KEYS, present=False)
         latencies = terminal.keystrokes(
-            lambda rows: f"{rows} of {total} shown" if rows < total else f"{total} rows"
+            count, lambda rows: f"{rows} of {total} shown" if rows < total else f"{total} rows"
         )
     finally:
         terminal.close()
     return {"worst_ms": max(latencies), "each_ms": [round(value, 1) for value in latencies]}
 
 
-def main() -> dict[str, object]:
+def main(quick: bool) -> dict[str, object]:
+    scale = QUICK if quick else FULL
     with tempfile.TemporaryDirectory() as scratch:
         results: dict[str, object] = {}
         sweep_dir = Path(scratch, "sweep")
         sweep_dir.mkdir()
-        with fleet_peer(SWEEP_COUNT, SWEEP_DELAY, sweep_dir):
-            results["sweep"] = asyncio.run(sweep(sweep_dir))
-            results["keys_during_sweep"] = keys_during_sweep(scratch, sweep_dir)
+        with fleet_peer(scale.sweep_count, SWEEP_DELAY, sweep_dir):
+            results["sweep"] = asyncio.run(sweep(sweep_dir, scale.sweep_count))
+            results["keys_during_sweep"] = keys_during_sweep(scratch, sweep_dir, scale.sweep_count)
         idle_dir = Path(scratch, "idle")
         idle_dir.mkdir()
-        with fleet_peer(IDLE_COUNT, 0.0, idle_dir):
-            results["idle"] = idle(scratch, idle_dir)
+        with fleet_peer(scale.idle_count, 0.0, idle_dir):
+            results["idle"] = idle(scratch, idle_dir, scale.idle_seconds)
+    results["scale"] = {"quick": quick, **asdict(scale)}
     results["targets"] = {
         "sweep_ratio_to_ideal": 1.3,
         "idle_cpu_seconds_per_minute": 2.0,
@@ -181,4 +194,4 @@ def main() -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=2))
+    runner.run(main, __doc__)

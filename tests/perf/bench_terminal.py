@@ -1,5 +1,7 @@
 """Benchmark: terminal emulation and rendering (run: python -m tests.perf.bench_terminal).
 
+`--quick`: 256 KiB workloads, one round, ten keys, no third-party packages.
+
 Prints one JSON object. The same bytes go through every implementation, in 64 KiB chunks cut
 without regard to UTF-8 or escape sequences (as reads from a PTY are), on a 200x50 screen:
 
@@ -25,12 +27,12 @@ without regard to UTF-8 or escape sequences (as reads from a PTY are), on a 200x
   app, until its 60 Hz tick has drawn the final state. A package that does not install or
   run gets null figures and `third_party.<name>.error` says why.
 
-MB/s is 10^6 bytes per second. (a) and (b) run interleaved, `ROUNDS` times, a fresh screen
+MB/s is 10^6 bytes per second. (a) and (b) run interleaved, `Scale.rounds` times, a fresh screen
 each time; the best of each is reported and `ratio_vs_pyte` = (b)/(a) from this run.
 `screen_matches_pyte` checks that (b) ended on the same cells and cursor as (a), so the two
 did the same work. The third-party figures come from their own processes in the same run.
 
-Workloads (seeded, `WORKLOAD_BYTES` each, CRLF line ends as a tty with onlcr writes them):
+Workloads (seeded, `Scale.workload_bytes` each, CRLF line ends as a tty with onlcr writes them):
 - `plain_log`: timestamped log lines, 3% long enough to wrap;
 - `sgr_log`: the same lines coloured (dim, bold, 8/256 colours, resets), as structured loggers;
 - `redraw`: full-screen frames of an agent TUI: every row cursor-addressed, 256-colour and
@@ -63,6 +65,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -72,23 +75,35 @@ from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 
+import tui
 from services.attach import Attachment, HostPlace
 from services.terminal.backend import Mode, TerminalBackend, TerminalSize
 from services.terminal.emulator import Emulator
 from services.terminal.local import LocalPty
+from tests.perf import runner
 from tui.terminal_pane import Connection, TerminalPane
 from widgets.terminal_view import TerminalView
 
 COLUMNS, LINES = 200, 50
 CHUNK = 64 << 10
-WORKLOAD_BYTES = 2 << 20
-ROUNDS = 3
-"""Interleaved runs of (a) and (b), and runs of each third-party emulator."""
-WIDGET_ROUNDS = 2
-"""Runs of each widget, roost's and the third-party ones."""
 SCROLLBACK = 10_000
-SAMPLES = 80
-"""Keypresses per condition."""
+
+
+@dataclass(frozen=True)
+class Scale:
+    workload_bytes: int
+    rounds: int
+    """Interleaved runs of (a) and (b), and runs of each third-party emulator."""
+    widget_rounds: int
+    """Runs of each widget, roost's and the third-party ones."""
+    samples: int
+    """Keypresses per condition."""
+    third_party: bool
+
+
+FULL = Scale(workload_bytes=2 << 20, rounds=3, widget_rounds=2, samples=80, third_party=True)
+QUICK = Scale(workload_bytes=256 << 10, rounds=1, widget_rounds=1, samples=10, third_party=False)
+WORKLOAD_BYTES = FULL.workload_bytes
 SEED = 20240501
 VENV_ROOT = Path(tempfile.gettempdir()) / "roost-bench-terminal"
 THIRD_PARTY = {
@@ -165,12 +180,18 @@ def log_record(rng: random.Random, words: tuple[str, ...] | list[str]) -> tuple[
     return (level, component, message, *pairs)
 
 
-def log_workload(rng: random.Random, *, coloured: bool, words: list[str] | None = None) -> bytes:
+def log_workload(
+    rng: random.Random,
+    *,
+    coloured: bool,
+    words: list[str] | None = None,
+    size_wanted: int = WORKLOAD_BYTES,
+) -> bytes:
     lines: list[str] = []
     size = 0
     clock = timestamps()
     vocabulary = words or WORDS
-    while size < WORKLOAD_BYTES:
+    while size < size_wanted:
         level, component, message, *pairs = log_record(rng, vocabulary)
         stamp = next(clock)
         if coloured:
@@ -190,7 +211,7 @@ def log_workload(rng: random.Random, *, coloured: bool, words: list[str] | None 
     return "".join(lines).encode()
 
 
-def redraw_workload(rng: random.Random) -> bytes:
+def redraw_workload(rng: random.Random, size_wanted: int) -> bytes:
     """Frames of an agent TUI: a header, a scrolling transcript, an input box and a status bar,
     every row rewritten each frame."""
     transcript: list[str] = []
@@ -216,7 +237,7 @@ def redraw_workload(rng: random.Random) -> bytes:
     frames: list[str] = []
     size = 0
     frame = 0
-    while size < WORKLOAD_BYTES:
+    while size < size_wanted:
         frame += 1
         transcript.extend(transcript_line() for _ in range(rng.randint(0, 3)))
         del transcript[: len(transcript) - 42]
@@ -242,13 +263,15 @@ def redraw_workload(rng: random.Random) -> bytes:
     return "".join(frames).encode()
 
 
-def workloads() -> dict[str, bytes]:
+def workloads(size: int) -> dict[str, bytes]:
     words = [*WORDS, *CJK_WORDS, *CJK_WORDS]
     return {
-        "plain_log": log_workload(random.Random(SEED), coloured=False),
-        "sgr_log": log_workload(random.Random(SEED), coloured=True),
-        "redraw": redraw_workload(random.Random(SEED)),
-        "cjk_emoji": log_workload(random.Random(SEED), coloured=False, words=words),
+        "plain_log": log_workload(random.Random(SEED), coloured=False, size_wanted=size),
+        "sgr_log": log_workload(random.Random(SEED), coloured=True, size_wanted=size),
+        "redraw": redraw_workload(random.Random(SEED), size),
+        "cjk_emoji": log_workload(
+            random.Random(SEED), coloured=False, words=words, size_wanted=size
+        ),
     }
 
 
@@ -291,11 +314,11 @@ def cells(screen: Any) -> tuple[Any, ...]:
     return rows, screen.cursor.x, screen.cursor.y
 
 
-def emulation(data: bytes) -> dict[str, Any]:
+def emulation(data: bytes, rounds: int) -> dict[str, Any]:
     chunks = chunked(data)
     times: dict[str, list[float]] = {"pyte": [], "roost": []}
     screens: dict[str, Any] = {}
-    for round_ in range(ROUNDS):
+    for round_ in range(rounds):
         runners = [("pyte", run_pyte), ("roost", run_roost)]
         if round_ % 2:
             runners.reverse()
@@ -351,7 +374,9 @@ class Replay:
 
 
 class Panes(App[None]):
-    """Terminal panes side by side, one per backend."""
+    """Terminal panes side by side, one per backend, styled as in roost."""
+
+    CSS_PATH = Path(tui.__file__).with_name("roost.tcss")
 
     def __init__(self, backends: list[TerminalBackend]) -> None:
         super().__init__()
@@ -401,10 +426,10 @@ async def widget_run(chunks: list[bytes]) -> tuple[float, tuple[int, int]]:
         return drawn - backend.started, (view.size.width, view.size.height)
 
 
-async def widget(data: bytes) -> dict[str, Any]:
+async def widget(data: bytes, rounds: int) -> dict[str, Any]:
     chunks = chunked(data)
     times = []
-    for _ in range(WIDGET_ROUNDS):
+    for _ in range(rounds):
         elapsed, size = await widget_run(chunks)
         times.append(elapsed)
     assert size == (COLUMNS, LINES), f"the view was {size}, not {COLUMNS}x{LINES}"
@@ -449,14 +474,14 @@ async def new_line(app: Panes, emulator: Emulator, typed: str) -> None:
 
 
 async def type_and_time(
-    app: Panes, pane: TerminalPane, rng: random.Random
+    app: Panes, pane: TerminalPane, rng: random.Random, samples: int
 ) -> dict[str, dict[str, float]]:
-    """SAMPLES keys into `pane` (running `cat`), 30 to a line."""
+    """`samples` keys into `pane` (running `cat`), 30 to a line."""
     emulator, view = pane.emulator, pane.view
     in_emulator: list[float] = []
     drawn: list[float] = []
     typed = ""
-    for index in range(SAMPLES):
+    for index in range(samples):
         await asyncio.sleep(rng.uniform(0.005, 0.025))  # land at varied points of the frames
         char = "abcdefghijklmnopqrstuvwxyz"[index % 26]
         x, y = emulator.cursor.x, emulator.cursor.y
@@ -472,13 +497,13 @@ async def type_and_time(
         in_emulator.append((await until(echoed) - sent) * 1000)
         drawn.append((await until(shown) - sent) * 1000)
         typed += char
-        if len(typed) == 30 or index == SAMPLES - 1:
+        if len(typed) == 30 or index == samples - 1:
             await new_line(app, emulator, typed)
             typed = ""
     return {"in_emulator": summary(in_emulator), "drawn": summary(drawn)}
 
 
-async def keypress_to_echo(flood_file: Path) -> dict[str, Any]:
+async def keypress_to_echo(flood_file: Path, samples: int) -> dict[str, Any]:
     environ = dict(os.environ)
     flood = LocalPty(
         ["sh", "-c", f"read go; while :; do cat '{flood_file}'; done"], environ=environ
@@ -492,18 +517,18 @@ async def keypress_to_echo(flood_file: Path) -> dict[str, Any]:
         typing.view.focus()
         await until(lambda: typing.view.has_focus)
         pane_size = [typing.view.size.width, typing.view.size.height]
-        idle = await type_and_time(app, typing, rng)
+        idle = await type_and_time(app, typing, rng, samples)
 
         flood.write(b"go\r")
         await until(lambda: flooding.emulator.history_count > 2000)  # the flood is under way
         lines_before, started = flooding.emulator.history_count, time.perf_counter()
-        during = await type_and_time(app, typing, rng)
+        during = await type_and_time(app, typing, rng, samples)
         flood_lines_per_s = (flooding.emulator.history_count - lines_before) / (
             time.perf_counter() - started
         )
         behind = flooding.queued
     return {
-        "samples": SAMPLES,
+        "samples": samples,
         "pane_size": pane_size,
         "idle": idle,
         "during_flood": {
@@ -736,7 +761,7 @@ def third_party_venv(key: str) -> Path:
     return venv
 
 
-def third_party(key: str, paths: dict[str, Path]) -> dict[str, Any]:
+def third_party(key: str, paths: dict[str, Path], scale: Scale) -> dict[str, Any]:
     """The package's figures per workload name, or {"error": why}."""
     try:
         venv = third_party_venv(key)
@@ -746,7 +771,7 @@ def third_party(key: str, paths: dict[str, Path]) -> dict[str, Any]:
                 "-I",  # isolated: neither the working directory nor PYTHON* variables
                 "-c",
                 PROGRAMS[key],
-                *map(str, (COLUMNS, LINES, ROUNDS, WIDGET_ROUNDS, CHUNK)),
+                *map(str, (COLUMNS, LINES, scale.rounds, scale.widget_rounds, CHUNK)),
                 *map(str, paths.values()),
             ],
             capture_output=True,
@@ -772,20 +797,25 @@ def target(value: float, op: str, limit: float) -> dict[str, Any]:
     return {"value": round(value, 2), "target": f"{op} {limit:g}", "met": met}
 
 
-async def main() -> dict[str, Any]:
+async def main(quick: bool) -> dict[str, Any]:
+    scale = QUICK if quick else FULL
     load_before = os.getloadavg()
-    data = workloads()
+    data = workloads(scale.workload_bytes)
     report: dict[str, dict[str, Any]] = {}
     for name, payload in data.items():
-        report[name] = emulation(payload)
+        report[name] = emulation(payload, scale.rounds)
     for name, payload in data.items():
-        report[name].update(await widget(payload))
+        report[name].update(await widget(payload, scale.widget_rounds))
     with tempfile.TemporaryDirectory() as scratch:
         paths = {name: Path(scratch, f"{name}.bin") for name in data}
         for name, path in paths.items():
             path.write_bytes(data[name])
-        others = {key: third_party(key, paths) for key in THIRD_PARTY}
-        echo = await keypress_to_echo(paths["sgr_log"])
+        skipped: dict[str, Any] = {"skipped": "--quick"}
+        others = {
+            key: third_party(key, paths, scale) if scale.third_party else dict(skipped)
+            for key in THIRD_PARTY
+        }
+        echo = await keypress_to_echo(paths["sgr_log"], scale.samples)
     for key, result in others.items():
         for name, figures in report.items():
             measured = result.get("workloads", {}).get(name)
@@ -819,11 +849,11 @@ async def main() -> dict[str, Any]:
         "setup": {
             "screen": f"{COLUMNS}x{LINES}",
             "chunk_bytes": CHUNK,
-            "rounds": ROUNDS,
-            "widget_rounds": WIDGET_ROUNDS,
+            "quick": quick,
+            **asdict(scale),
         },
     }
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main()), indent=2))
+    runner.run(main, __doc__)
