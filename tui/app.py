@@ -45,6 +45,7 @@ from services.lifecycle import (
 from services.lockfile import set_active
 from services.poller import Poller
 from services.sources import FleetSources, Update, with_health
+from services.state import Event
 from services.terminal.backend import Mode, TerminalSize
 from services.terminal.recording import Recorder
 from services.tmux import TmuxState
@@ -63,6 +64,10 @@ log = logging.getLogger(__name__)
 REGISTRY_SECONDS = 2.0
 """The lockfile is re-read this often, so `vellum use` or a new assistant shows up at once."""
 HEALTH_BATCH_SECONDS = 0.5
+EVENTS_SAVE_SECONDS = 0.5
+"""Status changes are saved in batches at most this often: a health sweep is one write."""
+EVENTS_SHOWN = 200
+"""Events of earlier runs shown at start."""
 
 
 class RoostApp(App[None]):
@@ -110,6 +115,7 @@ class RoostApp(App[None]):
         self.exporter = Exporter(self.http)
         self._ticker: Timer | None = None
         self._history_warned = False
+        self._unsaved_events: list[Event] = []
         self._store_lock = asyncio.Lock()
         self.attacher = Attacher.of(context, self.http, lambda: self.sources.platform)
         self.panes_screen = PanesScreen()
@@ -123,6 +129,7 @@ class RoostApp(App[None]):
     async def on_mount(self) -> None:
         self.sub_title = self.context.hostname
         self.install_screen(self.panes_screen, "panes")  # popping it must not close its panes
+        await self._show_recent_events()
         # The lockfile first: it names the platform URL, so nothing is ever sent to another.
         self.apply_update(await self.sources.registry())
         assert self.snapshot.lockfile is not None
@@ -161,6 +168,11 @@ class RoostApp(App[None]):
     async def on_unmount(self) -> None:
         for events in self._engine_events:
             events.close()
+        unsaved, self._unsaved_events = self._unsaved_events, []
+        try:
+            await asyncio.to_thread(self.job_store.database.add_events, unsaved)
+        except RoostError as error:  # nobody is left to tell but the log
+            log.warning("events not saved: %s", error)
         await self.http.aclose()
 
     def apply_update(self, update: Update) -> bool:
@@ -225,7 +237,7 @@ class RoostApp(App[None]):
             name = next((a.name for a in self.fleet if a.key == key), key)
             line = f"{name}: {change.before} → {change.after}"
             log.info("health: %s", line)
-            self.main_screen.add_event(self.context.clock(), line)
+            self._event(line)
         if len(self._pending_health) == 1:
             self.set_timer(HEALTH_BATCH_SECONDS, self._apply_health)
 
@@ -352,11 +364,21 @@ class RoostApp(App[None]):
     @work(group="jobs", exit_on_error=False)
     async def _load_jobs(self) -> None:
         """Show the history, report a damaged one, and carry on with the jobs still running."""
-        jobs = await asyncio.to_thread(self.job_store.load)
+        try:
+            jobs = await asyncio.to_thread(self.job_store.load)
+        except RoostError as error:
+            self.notify(str(error), title="Job history", severity="error", timeout=30)
+            return
         self.main_screen.jobs = jobs
         for problem in self.job_store.problems:
             self.notify(str(problem), title="Job history", severity="error", timeout=30)
-        for job in self.job_store.unfinished():
+        for job in self.job_store.interrupted():
+            try:
+                if not await asyncio.to_thread(self.job_store.claim, job):
+                    continue  # another roost starting at the same time carries it on
+            except RoostError as error:
+                self.notify(str(error), title="Job history", severity="error", timeout=30)
+                return
             assistant = self._assistant(job.assistant_id)
             if assistant is None:
                 ended = job.ended(JobState.LOST, self.context.clock(), "its assistant is gone")
@@ -410,14 +432,12 @@ class RoostApp(App[None]):
 
     async def _record(self, job: Job) -> None:
         """Put a snapshot in the history (which orders and bounds the jobs) and show it. One
-        write at a time: jobs run side by side, and the store's file is written whole."""
+        write at a time: jobs run side by side, and they share the store's view."""
         async with self._store_lock:
             try:
                 await asyncio.to_thread(self.job_store.put, job)
-            except RoostError as error:  # the store still holds the job; the file is unsaved
-                if not self._history_warned:
-                    self._history_warned = True
-                    self.notify(str(error), title="Job history", severity="error", timeout=30)
+            except RoostError as error:  # the store still holds the job; the row is unsaved
+                self._history_unsaved(error)
             self.main_screen.jobs = self.job_store.jobs
 
     def _tick_jobs(self) -> None:
@@ -524,7 +544,39 @@ class RoostApp(App[None]):
             yield step
 
     def _event(self, line: str) -> None:
-        self.main_screen.add_event(self.context.clock(), line)
+        """A status change: shown in the events panel, and saved for the next start."""
+        event = Event(self.context.clock(), line)
+        self.main_screen.add_event(event.at, event.line)
+        self._unsaved_events.append(event)
+        if len(self._unsaved_events) == 1:
+            self.set_timer(EVENTS_SAVE_SECONDS, self._save_events)
+
+    def _save_events(self) -> None:
+        events, self._unsaved_events = self._unsaved_events, []
+        if events:
+            self._write_events(events)
+
+    @work(thread=True, group="state", exit_on_error=False)
+    def _write_events(self, events: list[Event]) -> None:
+        try:
+            self.job_store.database.add_events(events)
+        except RoostError as error:
+            self.call_from_thread(self._history_unsaved, error)
+
+    def _history_unsaved(self, error: RoostError) -> None:
+        """Said once: the next failure would say the same."""
+        if not self._history_warned:
+            self._history_warned = True
+            self.notify(str(error), title="State not saved", severity="error", timeout=30)
+
+    async def _show_recent_events(self) -> None:
+        try:
+            events = await asyncio.to_thread(self.job_store.database.recent_events, EVENTS_SHOWN)
+        except RoostError as error:
+            self._history_unsaved(error)
+            return
+        for event in events:
+            self.main_screen.add_event(event.at, event.line)
 
     def _lifecycle_done(self, assistant: Assistant, action: str, text: str, failed: bool) -> None:
         title = f"{action.capitalize()} {assistant.name}"
