@@ -478,7 +478,7 @@ def list_jobs(args: argparse.Namespace) -> int:
     if not jobs:
         print("no jobs yet", file=sys.stderr)
         return 0
-    width = max(len(job.assistant_name) for job in jobs) + 2
+    width = max(len("ASSISTANT"), *(len(job.assistant_name) for job in jobs)) + 2
     print(f"{'ID':<24}{'ASSISTANT':<{width}}{'STATE':<13}{'STARTED':<18}RESULT")
     for job in jobs:
         started = job.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
