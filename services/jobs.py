@@ -312,6 +312,7 @@ class JobStore:
         """Read the history (importing an old one first) and settle jobs whose process ended.
         Raises StateError when the database cannot be read."""
         problems = list(self._import_legacy())
+        mine = {job.id: job for job in self.jobs if self._owners.get(job.id) == self.owner}
         jobs: list[Job] = []
         owners: dict[str, ProcessIdentity | None] = {}
         interrupted: set[str] = set()
@@ -326,7 +327,9 @@ class JobStore:
                 problems.append(where)
                 continue
             owner = row.owner
-            if not job.state.finished and (owner is None or not owner.alive()):
+            if owner == self.owner and job.id in mine:
+                job = mine[job.id]  # with its progress, which is not written
+            elif not job.state.finished and (owner is None or not owner.alive()):
                 if job.route is JobRoute.SIGNED_URL and job.runtime_job_id is not None:
                     interrupted.add(job.id)
                 elif self.database.claim_job(job.id, owner, self.owner):
@@ -347,6 +350,15 @@ class JobStore:
     def interrupted(self) -> tuple[Job, ...]:
         """Managed exports whose process ended before they did: `claim`, then resume them."""
         return tuple(job for job in self.jobs if job.id in self._interrupted)
+
+    def running_elsewhere(self) -> bool:
+        """Whether another live roost process runs one of the jobs: `load` again to follow it."""
+        return any(
+            not job.state.finished
+            and job.id not in self._interrupted
+            and self._owners.get(job.id) != self.owner
+            for job in self.jobs
+        )
 
     def is_interrupted(self, job: Job) -> bool:
         return job.id in self._interrupted

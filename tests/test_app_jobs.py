@@ -175,3 +175,19 @@ def test_job_rows_keep_their_shape() -> None:
         "",
         "boom",
     ]
+
+
+async def test_a_job_of_another_roost_is_followed_until_that_roost_ends(
+    isolated_env: Path,
+) -> None:
+    job = replace(export_of(isolated_env, "ada", "unused"), route=JobRoute.SYNC)
+    other = record_in_process(replace(job, state=JobState.EXPORTING, runtime_job_id=None))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: bool(app.main_screen.jobs), "the history")
+        assert jobs_shown(app)[0][3] == "exporting"
+        end_process(other)  # killed before its backup ended
+        await wait_until(pilot, lambda: finished(app), "the job's end")
+        [ended] = app.main_screen.jobs
+        assert ended.state is JobState.FAILED
+        assert ended.error is not None and ended.error.startswith("interrupted: the roost process")

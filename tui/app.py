@@ -68,6 +68,8 @@ EVENTS_SAVE_SECONDS = 0.5
 """Status changes are saved in batches at most this often: a health sweep is one write."""
 EVENTS_SHOWN = 200
 """Events of earlier runs shown at start."""
+OTHER_JOBS_SECONDS = 2.0
+"""How often the history is read again while another roost process runs a job."""
 
 
 class RoostApp(App[None]):
@@ -362,16 +364,23 @@ class RoostApp(App[None]):
     # -- jobs ------------------------------------------------------------------------------
 
     @work(group="jobs", exit_on_error=False)
-    async def _load_jobs(self) -> None:
-        """Show the history, report a damaged one, and carry on with the jobs still running."""
-        try:
-            jobs = await asyncio.to_thread(self.job_store.load)
-        except RoostError as error:
-            self.notify(str(error), title="Job history", severity="error", timeout=30)
-            return
-        self.main_screen.jobs = jobs
-        for problem in self.job_store.problems:
-            self.notify(str(problem), title="Job history", severity="error", timeout=30)
+    async def _load_jobs(self, first: bool = True) -> None:
+        """Show the history, report a damaged one, and carry on with the jobs whose roost process
+        ended. While other roost processes run jobs, read it again now and then to follow them
+        (and to carry on with theirs if they end first)."""
+        async with self._store_lock:
+            try:
+                jobs = await asyncio.to_thread(self.job_store.load)
+            except RoostError as error:
+                self.notify(str(error), title="Job history", severity="error", timeout=30)
+                return
+            self.main_screen.jobs = jobs
+        if self.job_store.running_elsewhere():
+            self.set_timer(OTHER_JOBS_SECONDS, lambda: self._load_jobs(first=False))
+            self._start_ticker()
+        if first:
+            for problem in self.job_store.problems:
+                self.notify(str(problem), title="Job history", severity="error", timeout=30)
         for job in self.job_store.interrupted():
             try:
                 if not await asyncio.to_thread(self.job_store.claim, job):
@@ -415,8 +424,7 @@ class RoostApp(App[None]):
     async def _run_job(self, jobs: AsyncGenerator[Job, None]) -> None:
         """Follow one job to its end: each snapshot shown and recorded."""
         job: Job | None = None
-        if self._ticker is None:
-            self._ticker = self.set_interval(0.25, self._tick_jobs)
+        self._start_ticker()
         async with contextlib.aclosing(jobs) as snapshots:
             async for job in snapshots:
                 await self._record(job)
@@ -439,6 +447,10 @@ class RoostApp(App[None]):
             except RoostError as error:  # the store still holds the job; the row is unsaved
                 self._history_unsaved(error)
             self.main_screen.jobs = self.job_store.jobs
+
+    def _start_ticker(self) -> None:
+        if self._ticker is None:
+            self._ticker = self.set_interval(0.25, self._tick_jobs)
 
     def _tick_jobs(self) -> None:
         if any(not job.state.finished for job in self.main_screen.jobs):
