@@ -434,6 +434,8 @@ class JobStore:
             backup = backup.with_name(f"{backup.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         try:
             self.legacy.replace(backup)
+        except FileNotFoundError:
+            pass  # another roost imported it at the same time, and renamed it first
         except OSError as error:  # imported all the same; importing again adds nothing
             reason = f"imported, but cannot be renamed to {backup.name} ({error.strerror})"
             return [StoreProblem(self.legacy, None, reason)]

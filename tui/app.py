@@ -383,7 +383,9 @@ class RoostApp(App[None]):
                 self.notify(str(problem), title="Job history", severity="error", timeout=30)
         for job in self.job_store.interrupted():
             try:
-                if not await asyncio.to_thread(self.job_store.claim, job):
+                async with self._store_lock:
+                    claimed = await asyncio.to_thread(self.job_store.claim, job)
+                if not claimed:
                     continue  # another roost starting at the same time carries it on
             except RoostError as error:
                 self.notify(str(error), title="Job history", severity="error", timeout=30)
