@@ -3,8 +3,8 @@
 The one module that opens it and speaks SQL. Several processes (a TUI, `roost backup` in a
 script, `roost jobs`) read and write it at once: WAL mode lets readers go on while one writer
 writes, every write is a short `BEGIN IMMEDIATE` transaction that changes only its own rows, and
-a busy timeout makes a writer wait for another instead of failing. Connections are short-lived
-(one per operation), so any thread may call any method.
+a busy timeout makes a writer wait for another instead of failing. Each thread has its own
+connection, so any thread may call any method.
 
 The file is created on the first write (mode 0600, in a 0700 directory), never by a read. Its
 schema version is `PRAGMA user_version`: `MIGRATIONS` is the ordered list of steps from an empty
@@ -98,15 +98,11 @@ class StateDatabase:
         self.migrations = tuple(migrations)
         self._prepared = False
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     @classmethod
     def at(cls, paths: RoostPaths) -> StateDatabase:
         return cls(paths.state_database)
-
-    @property
-    def schema_version(self) -> int:
-        """The version this roost writes: the number of migrations it knows."""
-        return len(self.migrations)
 
     # Jobs ----------------------------------------------------------------------------------
 
@@ -228,9 +224,16 @@ class StateDatabase:
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection; SQLite's errors become StateError. A connection that
+        failed is dropped, so the next operation starts afresh."""
         self._prepare()
-        with self._open() as connection:
+        connection = self._thread_connection()
+        try:
             yield connection
+        except sqlite3.Error as error:
+            self._local.connection = None
+            connection.close()
+            raise self._error(error) from None
 
     def _prepare(self) -> None:
         """Once per object: create the file if needed, turn WAL on, bring the schema up to date."""
@@ -238,28 +241,32 @@ class StateDatabase:
             if self._prepared:
                 return
             self._create()
-            with self._open() as connection:
+            connection = self._thread_connection()
+            try:
                 connection.execute("PRAGMA journal_mode = WAL")
                 self._migrate(connection)
+            except sqlite3.Error as error:
+                self._local.connection = None
+                connection.close()
+                raise self._error(error) from None
             self._prepared = True
 
-    @contextlib.contextmanager
-    def _open(self) -> Iterator[sqlite3.Connection]:
-        """A connection that waits for other writers; SQLite's errors become StateError."""
+    def _thread_connection(self) -> sqlite3.Connection:
+        # Kept open: closing the last connection to a WAL database checkpoints it and removes
+        # the WAL file, which costs a few milliseconds each time.
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            return connection
         try:
             connection = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None
             )
-        except sqlite3.Error as error:
-            raise self._error(error) from None
-        try:
             connection.execute("PRAGMA foreign_keys = ON")
             connection.execute("PRAGMA synchronous = NORMAL")
-            yield connection
         except sqlite3.Error as error:
             raise self._error(error) from None
-        finally:
-            connection.close()
+        self._local.connection = connection
+        return connection
 
     def _create(self) -> None:
         try:
