@@ -116,7 +116,7 @@ class RoostApp(App[None]):
         self.job_store = JobStore.at(context.paths)
         self.exporter = Exporter(self.http)
         self._ticker: Timer | None = None
-        self._history_warned = False
+        self._state_warned = False
         self._unsaved_events: list[Event] = []
         self._store_lock = asyncio.Lock()
         self.attacher = Attacher.of(context, self.http, lambda: self.sources.platform)
@@ -447,7 +447,7 @@ class RoostApp(App[None]):
             try:
                 await asyncio.to_thread(self.job_store.put, job)
             except RoostError as error:  # the store still holds the job; the row is unsaved
-                self._history_unsaved(error)
+                self._state_failed(error)
             self.main_screen.jobs = self.job_store.jobs
 
     def _start_ticker(self) -> None:
@@ -575,19 +575,19 @@ class RoostApp(App[None]):
         try:
             self.job_store.database.add_events(events)
         except RoostError as error:
-            self.call_from_thread(self._history_unsaved, error)
+            self.call_from_thread(self._state_failed, error)
 
-    def _history_unsaved(self, error: RoostError) -> None:
-        """Said once: the next failure would say the same."""
-        if not self._history_warned:
-            self._history_warned = True
-            self.notify(str(error), title="State not saved", severity="error", timeout=30)
+    def _state_failed(self, error: RoostError) -> None:
+        """The state database failed; said once, as the next failure would say the same."""
+        if not self._state_warned:
+            self._state_warned = True
+            self.notify(str(error), title="roost's state", severity="error", timeout=30)
 
     async def _show_recent_events(self) -> None:
         try:
             events = await asyncio.to_thread(self.job_store.database.recent_events, EVENTS_SHOWN)
         except RoostError as error:
-            self._history_unsaved(error)
+            self._state_failed(error)
             return
         for event in events:
             self.main_screen.add_event(event.at, event.line)

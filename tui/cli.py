@@ -419,7 +419,7 @@ async def _backup(context: Context, name: str | None, output: Path | None) -> Jo
     store = JobStore.at(context.paths)
     try:
         await asyncio.to_thread(store.load)
-    except RoostError as error:  # the backup goes on; its snapshots are reported as unsaved
+    except RoostError as error:  # the backup goes on; the log says what was not saved
         log.warning("job history not read: %s", error)
     async with http_client() as http:
         sources = FleetSources(context, http)
