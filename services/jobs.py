@@ -351,14 +351,17 @@ class JobStore:
         """Managed exports whose process ended before they did: `claim`, then resume them."""
         return tuple(job for job in self.jobs if job.id in self._interrupted)
 
-    def running_elsewhere(self) -> bool:
-        """Whether another live roost process runs one of the jobs: `load` again to follow it."""
-        return any(
-            not job.state.finished
-            and job.id not in self._interrupted
-            and self._owners.get(job.id) != self.owner
-            for job in self.jobs
-        )
+    def stale(self) -> bool:
+        """Whether `load` would show something new: another process started a job, changed
+        its state or ended it, or a process died while running one. Cheap enough to ask often.
+        Raises StateError."""
+        running = {job.id: job for job in self.jobs if not job.state.finished}
+        if self.database.unfinished_job_states() != {
+            job_id: job.state.value for job_id, job in running.items()
+        }:
+            return True
+        owners = (self._owners.get(job_id) for job_id in running.keys() - self._interrupted)
+        return any(owner is not None and not owner.alive() for owner in owners)
 
     def is_interrupted(self, job: Job) -> bool:
         return job.id in self._interrupted

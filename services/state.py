@@ -117,6 +117,14 @@ class StateDatabase:
             )
             return [_job_row(values) for values in cursor]
 
+    def unfinished_job_states(self) -> dict[str, str]:
+        """The state of every unfinished job, by id: a cheap look for changes."""
+        with self._reading() as connection:
+            if connection is None:
+                return {}
+            cursor = connection.execute("SELECT id, state FROM jobs WHERE finished = 0")
+            return {str(job_id): str(state) for job_id, state in cursor}
+
     def put_job(self, row: JobRow, limit: int) -> None:
         """Insert or replace one job's row, then forget the oldest finished jobs beyond `limit`
         rows (running ones always stay)."""

@@ -177,16 +177,17 @@ def test_job_rows_keep_their_shape() -> None:
     ]
 
 
-async def test_a_job_of_another_roost_is_followed_until_that_roost_ends(
+async def test_a_job_another_roost_starts_is_followed_until_that_roost_ends(
     isolated_env: Path,
 ) -> None:
     job = replace(export_of(isolated_env, "ada", "unused"), route=JobRoute.SYNC)
-    other = record_in_process(replace(job, state=JobState.EXPORTING, runtime_job_id=None))
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: bool(app.main_screen.jobs), "the history")
+        # `roost backup` in another terminal, started after the console
+        other = record_in_process(replace(job, state=JobState.EXPORTING, runtime_job_id=None))
+        await wait_until(pilot, lambda: bool(app.main_screen.jobs), "the other roost's job")
         assert jobs_shown(app)[0][3] == "exporting"
-        end_process(other)  # killed before its backup ended
+        end_process(other)  # it ends before its backup does
         await wait_until(pilot, lambda: finished(app), "the job's end")
         [ended] = app.main_screen.jobs
         assert ended.state is JobState.FAILED

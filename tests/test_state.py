@@ -482,3 +482,21 @@ def test_events_are_kept_newest_last_and_bounded(paths: RoostPaths) -> None:
     ]
     assert recent[0].at == T0 + timedelta(seconds=EVENTS_KEPT + 7)
     assert len(database.recent_events(10 * EVENTS_KEPT)) == EVENTS_KEPT
+
+
+def test_a_store_knows_when_other_processes_changed_the_history(paths: RoostPaths) -> None:
+    store = JobStore.at(paths)
+    store.put(a_job(1, JobState.DOWNLOADING, route=JobRoute.SYNC))
+    store.put(replace(store.jobs[0], bytes_done=10))  # progress alone
+    assert not store.stale()
+
+    other = record_in_process(a_job(2, JobState.EXPORTING, route=JobRoute.SYNC))
+    assert store.stale()  # another roost started a job
+    store.load()
+    assert not store.stale()
+
+    end_process(other)
+    assert store.stale()  # its process ended before the job did
+    assert [job.state for job in store.load()] == [JobState.FAILED, JobState.DOWNLOADING]
+    assert store.jobs[1].bytes_done == 10  # this process's own progress is kept
+    assert not store.stale()

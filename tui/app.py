@@ -68,8 +68,8 @@ EVENTS_SAVE_SECONDS = 0.5
 """Status changes are saved in batches at most this often: a health sweep is one write."""
 EVENTS_SHOWN = 200
 """Events of earlier runs shown at start."""
-OTHER_JOBS_SECONDS = 2.0
-"""How often the history is read again while another roost process runs a job."""
+OTHER_ROOSTS_SECONDS = 2.0
+"""How often the console looks for jobs that other roost processes started, changed or left."""
 
 
 class RoostApp(App[None]):
@@ -144,6 +144,7 @@ class RoostApp(App[None]):
             "this machine": (config.tmux_refresh_seconds, self._look_at_this_machine),
             "lockfile": (REGISTRY_SECONDS, self._read_registry),
             "docker": (config.docker_refresh_seconds, self._scan_engines),
+            "job history": (OTHER_ROOSTS_SECONDS, self._follow_other_roosts),
         }
         if self.sources.platform is not None:
             steps["platform"] = (config.platform_refresh_seconds, self._list_platform)
@@ -366,8 +367,7 @@ class RoostApp(App[None]):
     @work(group="jobs", exit_on_error=False)
     async def _load_jobs(self, first: bool = True) -> None:
         """Show the history, report a damaged one, and carry on with the jobs whose roost process
-        ended. While other roost processes run jobs, read it again now and then to follow them
-        (and to carry on with theirs if they end first)."""
+        ended (at start, and whenever `_follow_other_roosts` sees one end)."""
         async with self._store_lock:
             try:
                 jobs = await asyncio.to_thread(self.job_store.load)
@@ -375,8 +375,7 @@ class RoostApp(App[None]):
                 self.notify(str(error), title="Job history", severity="error", timeout=30)
                 return
             self.main_screen.jobs = jobs
-        if self.job_store.running_elsewhere():
-            self.set_timer(OTHER_JOBS_SECONDS, lambda: self._load_jobs(first=False))
+        if any(not job.state.finished for job in jobs):
             self._start_ticker()
         if first:
             for problem in self.job_store.problems:
@@ -401,6 +400,17 @@ class RoostApp(App[None]):
                 await self._record(job.ended(JobState.LOST, self.context.clock(), str(error)))
                 continue
             self._run_job(self.exporter.resume(target, job))
+
+    async def _follow_other_roosts(self) -> None:
+        """Show the jobs of other roost processes (`roost backup` in a script, another
+        console) as they change, and carry on with theirs when they die."""
+        try:
+            stale = await asyncio.to_thread(self.job_store.stale)
+        except RoostError as error:
+            self._state_failed(error)
+            return
+        if stale:
+            self._load_jobs(first=False)
 
     def _assistant(self, assistant_id: str) -> Assistant | None:
         return next(
