@@ -164,17 +164,15 @@ class StateDatabase:
         with self._writing() as connection:
             connection.execute("DELETE FROM jobs WHERE id = ? AND finished = 1", (job_id,))
 
-    def import_jobs(self, rows: Sequence[JobRow]) -> int:
-        """Add jobs that are not there yet, all or none; returns how many were new."""
+    def import_jobs(self, rows: Sequence[JobRow]) -> None:
+        """Add the jobs that are not there yet, all in one transaction."""
         with self._writing() as connection:
-            before = connection.total_changes
             connection.executemany(
                 "INSERT OR IGNORE INTO jobs (id, kind, assistant_id, state, finished, started_at,"
                 " snapshot, owner_pid, owner_started, owner_host)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_job_values(row) for row in rows],
             )
-            return connection.total_changes - before
 
     # Events --------------------------------------------------------------------------------
 
