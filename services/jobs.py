@@ -261,13 +261,18 @@ class JobStoreError(RoostError):
     """A job cannot be removed from the history; the message says why."""
 
 
+def abandoned(job: Job, state: JobState, at: datetime, error: str) -> Job:
+    """An unfinished job that cannot go on, ended in `state`; its partial download is removed."""
+    part_path(job.destination).unlink(missing_ok=True)
+    return job.ended(state, at, error, bytes_done=0)
+
+
 def end_interrupted(job: Job, at: datetime, owner: ProcessIdentity | None) -> Job:
     """A synchronous export whose process ended: its archive came in the answer to a
-    connection that died with it, so it cannot go on. Its partial download is removed."""
-    part_path(job.destination).unlink(missing_ok=True)
+    connection that died with it, so it cannot go on."""
     who = f"the roost process running it (pid {owner.pid})" if owner else "roost"
     error = f"interrupted: {who} stopped before this backup finished; start a new one"
-    return job.ended(JobState.FAILED, at, error, bytes_done=0)
+    return abandoned(job, JobState.FAILED, at, error)
 
 
 class JobStore:

@@ -192,3 +192,19 @@ async def test_a_job_another_roost_starts_is_followed_until_that_roost_ends(
         [ended] = app.main_screen.jobs
         assert ended.state is JobState.FAILED
         assert ended.error is not None and ended.error.startswith("interrupted: the roost process")
+
+
+async def test_an_interrupted_export_of_an_assistant_that_is_gone_is_lost_with_its_part_file(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    lockfile(isolated_env, "kit", vellum_peer.runtime("kit").base_url)
+    job = replace(export_of(isolated_env, "old", "export-4"), state=JobState.DOWNLOADING)
+    part = isolated_env / "old.vbundle.part"
+    part.write_bytes(b"half")
+    end_process(record_in_process(job))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: finished(app), "the job's end")
+        [lost] = app.main_screen.jobs
+        assert (lost.state, lost.error) == (JobState.LOST, "its assistant is gone")
+        assert not part.exists()

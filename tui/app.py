@@ -30,7 +30,7 @@ from services.fleet import Assistant, FleetBuilder, Source, health_targets
 from services.health import HealthRecord
 from services.health_monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
 from services.http import http_client
-from services.jobs import Job, JobState, JobStore
+from services.jobs import Job, JobState, JobStore, abandoned
 from services.lifecycle import (
     RetirePlan,
     Step,
@@ -390,14 +390,15 @@ class RoostApp(App[None]):
                 self.notify(str(error), title="Job history", severity="error", timeout=30)
                 return
             assistant = self._assistant(job.assistant_id)
-            if assistant is None:
-                ended = job.ended(JobState.LOST, self.context.clock(), "its assistant is gone")
-                await self._record(ended)
-                continue
             try:
+                if assistant is None:
+                    raise RoostError("its assistant is gone")
                 target = export_target(self.sources, self.snapshot, assistant)
             except RoostError as error:
-                await self._record(job.ended(JobState.LOST, self.context.clock(), str(error)))
+                now = self.context.clock()
+                await self._record(
+                    await asyncio.to_thread(abandoned, job, JobState.LOST, now, str(error))
+                )
                 continue
             self._run_job(self.exporter.resume(target, job))
 
