@@ -24,7 +24,7 @@ caller records `job.ended(JobState.CANCELLED, ...)`. Retrying is starting a new 
             show(job)
 
 After a restart: `store.load()`, then `exporter.resume(target, job)` for each job of
-`store.unfinished()`, driven the same way.
+`store.interrupted()` that `store.claim(job)` makes this process's, driven the same way.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ from services.jobs import (
     PollPolicy,
     RuntimeJobStatus,
     Verdict,
+    end_interrupted,
     failure_for_status,
     is_sha256,
     new_job_id,
@@ -318,10 +319,10 @@ class Exporter:
         return self._run(job, self._poll_then_download(target, job))
 
     def resume(self, target: ExportTarget, job: Job) -> AsyncGenerator[Job, None]:
-        """Carry on with a job that was running when roost stopped (`JobStore.unfinished`).
-
-        A synchronous export died with its connection: it fails, saying so. A runtime job is
-        polled again (404: LOST); one whose archive was known complete is downloaded again.
+        """Carry on with a job whose process ended before it did (`JobStore.interrupted`, once
+        claimed). A synchronous export died with its connection: it fails, saying so. A runtime
+        job is polled again (404: LOST); one whose archive was known complete is downloaded
+        again.
         """
         return self._run(job, self._resume(target, job))
 
@@ -340,12 +341,11 @@ class Exporter:
     async def _resume(self, target: ExportTarget, job: Job) -> AsyncGenerator[Job, None]:
         if job.state.finished:
             return
+        if job.route is JobRoute.SYNC or job.runtime_job_id is None:
+            yield end_interrupted(job, self.now(), None)
+            return
         part_path(job.destination).unlink(missing_ok=True)
         job = replace(job, bytes_done=0)
-        if job.route is JobRoute.SYNC or job.runtime_job_id is None:
-            raise ExportError(
-                "interrupted: roost stopped before this backup finished; start a new one"
-            )
         if job.state in (JobState.DOWNLOADING, JobState.VERIFYING) and job.bundle_key:
             steps = self._download(target, job)
         else:

@@ -2,9 +2,9 @@
 
 A `Job` is an immutable snapshot; whoever runs one (services/exports.py) yields a new snapshot at
 every change, and the caller shows it and hands it to the `JobStore`. The store keeps the last
-`HISTORY_LIMIT` jobs in `<state dir>/jobs.jsonl`, one job per line so a problem can be pointed at
-by line, rewritten atomically (temporary file, fsync, rename). A store file roost cannot read is
-reported and never rewritten: history is the user's, and a newer roost may have written it.
+`HISTORY_LIMIT` jobs in roost's state database (services/state.py), one row per job, each
+marked with the process that runs it, so that several roost processes share one history and a
+job whose process died is told from one that runs.
 
 `poll_runtime_job` follows a runtime's migration job with the reference CLI's policy
 (PROTOCOL.md section 4, `cli/src/lib/job-polling.ts`) plus jitter, with the clock, the sleep and
@@ -14,26 +14,28 @@ the random source injectable so the policy is tested without waiting.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import random
 import secrets
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from services.downloads import part_path
 from services.errors import RoostError
 from services.paths import RoostPaths
+from services.processes import ProcessIdentity
+from services.state import JobRow, StateDatabase
 
 HISTORY_LIMIT = 200
 POLLS_KEPT = 20
-STORE_NAME = "jobs.jsonl"
+LEGACY_NAME = "jobs.jsonl"
+"""The history of roost before its state database, imported once."""
 
 
 class JobKind(StrEnum):
@@ -244,10 +246,6 @@ class _Reader:
 # The store ---------------------------------------------------------------------------------
 
 
-class JobStoreError(RoostError):
-    """The job history cannot be written; the message says why and what to do."""
-
-
 @dataclass(frozen=True)
 class StoreProblem:
     path: Path
@@ -259,128 +257,228 @@ class StoreProblem:
         return f"{where}: {self.problem}"
 
 
-class JobStore:
-    """The job history, newest first, in memory and in one file.
+class JobStoreError(RoostError):
+    """A job cannot be removed from the history; the message says why."""
 
-    Blocking file I/O: a TUI calls it from a thread worker. Writes happen on every change but
-    progress alone (bytes done), so a download does not cost an fsync per report. When the file
-    could not be read whole, `problems` says where and writes raise JobStoreError until the user
-    fixes the file or `set_aside` moves it away: rewriting it would lose what roost did not
-    understand.
+
+def abandoned(job: Job, state: JobState, at: datetime, error: str) -> Job:
+    """An unfinished job that cannot go on, ended in `state`; its partial download is removed."""
+    part_path(job.destination).unlink(missing_ok=True)
+    return job.ended(state, at, error, bytes_done=0)
+
+
+def end_interrupted(job: Job, at: datetime, owner: ProcessIdentity | None) -> Job:
+    """A synchronous export whose process ended: its archive came in the answer to a
+    connection that died with it, so it cannot go on."""
+    who = f"the roost process running it (pid {owner.pid})" if owner else "roost"
+    error = f"interrupted: {who} stopped before this backup finished; start a new one"
+    return abandoned(job, JobState.FAILED, at, error)
+
+
+class JobStore:
+    """The job history, newest first: the `jobs` table of the state database (services/state.py)
+    and this process's view of it.
+
+    Blocking I/O: a TUI calls it from a thread worker. Every process writes only the rows of the
+    jobs it runs, each recording its process, so concurrent roosts never lose each other's jobs.
+    `load` reads them all; an unfinished job whose process has ended is interrupted: a
+    synchronous export is failed at once (and its `.part` removed), a managed export is listed
+    by `interrupted` for the caller to `claim` and resume (Exporter.resume). Snapshots are
+    written on every change but progress alone (bytes done).
+
+    The JSON-lines history of older roosts (`jobs.jsonl`) is imported on the first load, then
+    renamed `jobs.jsonl.imported`; one with a line roost cannot read is reported in `problems`
+    (file, line, why) and left as it is, unimported, until it is fixed.
     """
 
-    def __init__(self, path: Path, limit: int = HISTORY_LIMIT) -> None:
-        self.path = path
+    def __init__(
+        self,
+        database: StateDatabase,
+        legacy: Path | None = None,
+        limit: int = HISTORY_LIMIT,
+        owner: ProcessIdentity | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.database = database
+        self.legacy = legacy
         self.limit = limit
+        self.owner = owner or ProcessIdentity.current()
+        self.now = now
         self.jobs: tuple[Job, ...] = ()
         self.problems: tuple[StoreProblem, ...] = ()
+        self._owners: dict[str, ProcessIdentity | None] = {}
+        self._interrupted: frozenset[str] = frozenset()
 
     @classmethod
     def at(cls, paths: RoostPaths) -> JobStore:
-        return cls(paths.state_dir / STORE_NAME)
+        return cls(StateDatabase.at(paths), paths.state_dir / LEGACY_NAME)
 
     def load(self) -> tuple[Job, ...]:
-        """Read the file (absent means no history); the jobs that read well are kept."""
+        """Read the history (importing an old one first) and settle jobs whose process ended.
+        Raises StateError when the database cannot be read."""
+        problems = list(self._import_legacy())
+        mine = {job.id: job for job in self.jobs if self._owners.get(job.id) == self.owner}
         jobs: list[Job] = []
-        problems: list[StoreProblem] = []
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            text = ""
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
-            problems.append(StoreProblem(self.path, None, f"cannot be read ({reason})"))
-            text = ""
-        seen: set[str] = set()
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
+        owners: dict[str, ProcessIdentity | None] = {}
+        interrupted: set[str] = set()
+        for row in self.database.jobs():
             try:
-                data = json.loads(line)
+                data = json.loads(row.snapshot)
                 if not isinstance(data, dict):
                     raise ValueError("not a JSON object")
                 job = Job.from_json(data)
-            except json.JSONDecodeError as error:
-                problem = f"column {error.colno}: {error.msg}"
-                problems.append(StoreProblem(self.path, number, problem))
-                continue
             except (ValueError, RecursionError) as error:
-                problems.append(StoreProblem(self.path, number, str(error) or "too deeply nested"))
+                where = StoreProblem(self.database.path, None, f"job {row.id}: {error}")
+                problems.append(where)
                 continue
-            if job.id in seen:
-                problems.append(StoreProblem(self.path, number, f"job {job.id!r} appears twice"))
-                continue
-            seen.add(job.id)
+            owner = row.owner
+            if owner == self.owner and job.id in mine:
+                job = mine[job.id]  # with its progress, which is not written
+            elif not job.state.finished and (owner is None or not owner.alive()):
+                if job.route is JobRoute.SIGNED_URL and job.runtime_job_id is not None:
+                    interrupted.add(job.id)
+                elif self.database.claim_job(job.id, owner, self.owner):
+                    job = end_interrupted(job, self.now(), owner)
+                    self.database.put_job(self._row(job), self.limit)
+                    owner = self.owner
             jobs.append(job)
+            owners[job.id] = owner
         self.jobs = _newest_first(jobs)
         self.problems = tuple(problems)
+        self._owners = owners
+        self._interrupted = frozenset(interrupted)
         return self.jobs
 
     def get(self, job_id: str) -> Job | None:
         return next((job for job in self.jobs if job.id == job_id), None)
 
-    def unfinished(self) -> tuple[Job, ...]:
-        """Jobs that were running when roost last stopped: resume them (Exporter.resume)."""
-        return tuple(job for job in self.jobs if not job.state.finished)
+    def interrupted(self) -> tuple[Job, ...]:
+        """Managed exports whose process ended before they did: `claim`, then resume them."""
+        return tuple(job for job in self.jobs if job.id in self._interrupted)
+
+    def stale(self) -> bool:
+        """Whether `load` would show something new: another process started a job, changed
+        its state or ended it, or a process died while running one. Cheap enough to ask often.
+        Raises StateError."""
+        running = {job.id: job for job in self.jobs if not job.state.finished}
+        if self.database.unfinished_job_states() != {
+            job_id: job.state.value for job_id, job in running.items()
+        }:
+            return True
+        owners = (self._owners.get(job_id) for job_id in running.keys() - self._interrupted)
+        return any(owner is not None and not owner.alive() for owner in owners)
+
+    def is_interrupted(self, job: Job) -> bool:
+        return job.id in self._interrupted
+
+    def shown_state(self, job: Job) -> str:
+        """What to call the job's state: `interrupted` (never running) when its process ended."""
+        return "interrupted" if self.is_interrupted(job) else job.state.value
+
+    def claim(self, job: Job) -> bool:
+        """Make this interrupted job this process's: False when it is not interrupted, or when
+        another process claimed it first."""
+        if not self.is_interrupted(job):
+            return False
+        if not self.database.claim_job(job.id, self._owners.get(job.id), self.owner):
+            return False
+        self._owners[job.id] = self.owner
+        self._interrupted -= {job.id}
+        return True
 
     def put(self, job: Job) -> None:
-        """Record a snapshot, replacing the job's previous one; the oldest finished jobs beyond
-        `limit` are forgotten. Raises JobStoreError when the file cannot be written."""
+        """Record a snapshot of a job this process runs, replacing its previous one; the oldest
+        finished jobs beyond `limit` are forgotten. Raises StateError."""
         old = self.get(job.id)
         others = [other for other in self.jobs if other.id != job.id]
         self.jobs = _bounded(_newest_first([job, *others]), self.limit)
+        self._interrupted -= {job.id}
         if old is not None and replace(old, bytes_done=job.bytes_done) == job:
             return
-        self._write()
+        self.database.put_job(self._row(job), self.limit)
+        self._owners[job.id] = self.owner
 
     def remove(self, job_id: str) -> None:
-        """Forget a finished job (its file, if any, stays). Raises JobStoreError as `put`."""
+        """Forget a finished job (its file, if any, stays). Raises JobStoreError while it runs,
+        StateError when the database cannot be written."""
         job = self.get(job_id)
         if job is None:
             return
         if not job.state.finished:
             raise JobStoreError(f"job {job_id} is still running: it can be removed once it ends")
+        self.database.delete_finished_job(job_id)
         self.jobs = tuple(other for other in self.jobs if other.id != job_id)
-        self._write()
 
-    def set_aside(self) -> Path:
-        """Move an unreadable file away (kept, never deleted) so history can be written again."""
-        aside = self.path.with_name(f"{self.path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+    def _row(self, job: Job) -> JobRow:
+        return JobRow(
+            id=job.id,
+            kind=job.kind.value,
+            assistant_id=job.assistant_id,
+            state=job.state.value,
+            finished=job.state.finished,
+            started_at=job.started_at.astimezone(UTC).isoformat(),
+            snapshot=json.dumps(job.to_json(), ensure_ascii=False),
+            owner=self.owner,
+        )
+
+    def _import_legacy(self) -> list[StoreProblem]:
+        """Import `jobs.jsonl` whole, once: problems leave it untouched and unimported."""
+        if self.legacy is None:
+            return []
         try:
-            self.path.replace(aside)
+            text = self.legacy.read_text(encoding="utf-8")
         except FileNotFoundError:
-            pass
-        except OSError as error:
-            raise JobStoreError(f"cannot move {self.path} aside ({error.strerror})") from None
-        self.problems = ()
-        return aside
-
-    def _write(self) -> None:
-        if self.problems:
-            listed = "; ".join(str(problem) for problem in self.problems)
-            raise JobStoreError(
-                f"job history not saved: {listed}. roost does not rewrite a file it cannot read"
-                " whole: fix it, or set it aside to start a new history"
-            )
-        text = "".join(json.dumps(job.to_json(), ensure_ascii=False) + "\n" for job in self.jobs)
-        temporary = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
+            return []
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or str(error)
+            return [StoreProblem(self.legacy, None, f"not imported: cannot be read ({reason})")]
+        jobs, problems = _parse_lines(self.legacy, text)
+        if problems:
+            return problems
+        rows = [replace(self._row(job), owner=None) for job in jobs]
+        self.database.import_jobs(rows)
+        backup = self.legacy.with_name(f"{self.legacy.name}.imported")
+        if backup.exists():
+            backup = backup.with_name(f"{backup.name}-{time.strftime('%Y%m%d-%H%M%S')}")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            temporary.replace(self.path)
-            directory = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
-        except OSError as error:
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
-            raise JobStoreError(f"cannot write {self.path} ({error.strerror})") from None
+            self.legacy.replace(backup)
+        except FileNotFoundError:
+            pass  # another roost imported it at the same time, and renamed it first
+        except OSError as error:  # imported all the same; importing again adds nothing
+            reason = f"imported, but cannot be renamed to {backup.name} ({error.strerror})"
+            return [StoreProblem(self.legacy, None, reason)]
+        return []
+
+
+def _parse_lines(path: Path, text: str) -> tuple[list[Job], list[StoreProblem]]:
+    jobs: list[Job] = []
+    problems: list[StoreProblem] = []
+    seen: set[str] = set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            job = Job.from_json(data)
+        except json.JSONDecodeError as error:
+            problem = f"column {error.colno}: {error.msg}"
+            problems.append(StoreProblem(path, number, problem))
+            continue
+        except (ValueError, RecursionError) as error:
+            problems.append(StoreProblem(path, number, str(error) or "too deeply nested"))
+            continue
+        if job.id in seen:
+            problems.append(StoreProblem(path, number, f"job {job.id!r} appears twice"))
+            continue
+        seen.add(job.id)
+        jobs.append(job)
+    if problems:
+        problems.append(
+            StoreProblem(path, None, "not imported: fix these lines and roost imports it next")
+        )
+    return jobs, problems
 
 
 def _newest_first(jobs: Sequence[Job]) -> tuple[Job, ...]:

@@ -31,6 +31,11 @@ class RoostPaths:
         return self.config_dir / "config.toml"
 
     @property
+    def state_database(self) -> Path:
+        """roost's own state (services/state.py): job history, events."""
+        return self.state_dir / "roost.db"
+
+    @property
     def recordings_dir(self) -> Path:
         """asciicast recordings of attached panes (terminal output: kept private)."""
         return self.state_dir / "recordings"

@@ -13,6 +13,7 @@ from services.jobs import Job, JobKind, JobRoute, JobState, JobStore
 from services.paths import RoostPaths
 from tests.peers.vellum import Artifact, VellumPeer, in_progress_reply
 from tests.pilot import SIZE, make_app, table_names, wait_until
+from tests.test_state import end_process, record_in_process
 from tui.app import RoostApp
 from tui.present import job_row
 from tui.screens.confirm import ConfirmScreen
@@ -74,25 +75,26 @@ async def test_b_backs_up_and_the_history_survives_a_restart(
         assert JobStore.at(RoostPaths.resolve()).load() == ()
 
 
+def export_of(home: Path, name: str, runtime_job_id: str, minute: int = 0) -> Job:
+    return Job(
+        f"j-{name}",
+        JobKind.BACKUP,
+        name,
+        name,
+        JobRoute.SIGNED_URL,
+        JobState.PROCESSING,
+        home / f"{name}.vbundle",
+        datetime(2026, 11, 21, 7, minute, tzinfo=UTC),
+        runtime_job_id=runtime_job_id,
+    )
+
+
 async def test_a_job_the_runtime_forgot_while_roost_was_away_is_lost(
     vellum_peer: VellumPeer, isolated_env: Path
 ) -> None:
     runtime = vellum_peer.runtime("mia")
     lockfile(isolated_env, "mia", runtime.base_url)
-    store = JobStore.at(RoostPaths.resolve())
-    store.put(
-        Job(
-            "j-1",
-            JobKind.BACKUP,
-            "mia",
-            "mia",
-            JobRoute.SIGNED_URL,
-            JobState.PROCESSING,
-            isolated_env / "mia.vbundle",
-            datetime(2026, 11, 21, 7, 0, tzinfo=UTC),
-            runtime_job_id="gone-42",
-        )
-    )
+    end_process(record_in_process(export_of(isolated_env, "mia", "gone-42")))
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: finished(app), "the resumed job's end")
@@ -100,6 +102,32 @@ async def test_a_job_the_runtime_forgot_while_roost_was_away_is_lost(
         assert job.state is JobState.LOST
         assert job.error is not None and "Migration job not found" in job.error
         assert jobs_shown(app)[0][3] == "lost"
+
+
+async def test_only_the_exports_of_roost_processes_that_ended_are_resumed(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    runtime = vellum_peer.runtime("kit")
+    runtime.migrations.artifact = Artifact(100_000)
+    runtime.migrations.jobs["export-9"] = "bundle-9"
+    lockfile(isolated_env, "kit", runtime.base_url)
+    ended = replace(export_of(isolated_env, "kit", "export-9", minute=1), bundle_key="bundle-9")
+    end_process(record_in_process(ended))
+    other = record_in_process(replace(export_of(isolated_env, "kit", "live-7"), id="j-live"))
+    try:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(
+                pilot,
+                lambda: any(j.id == ended.id and j.state.finished for j in app.main_screen.jobs),
+                "the resumed job's end",
+            )
+            jobs = {job.id: job for job in app.main_screen.jobs}
+            assert jobs[ended.id].state is JobState.COMPLETE
+            assert jobs["j-live"].state is JobState.PROCESSING  # its roost still runs it
+        assert vellum_peer.requests_to(f"{runtime.path}/v1/migrations/jobs/live-7") == []
+    finally:
+        end_process(other)
 
 
 async def test_an_export_already_running_is_offered_to_follow(
@@ -147,3 +175,36 @@ def test_job_rows_keep_their_shape() -> None:
         "",
         "boom",
     ]
+
+
+async def test_a_job_another_roost_starts_is_followed_until_that_roost_ends(
+    isolated_env: Path,
+) -> None:
+    job = replace(export_of(isolated_env, "ada", "unused"), route=JobRoute.SYNC)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        # `roost backup` in another terminal, started after the console
+        other = record_in_process(replace(job, state=JobState.EXPORTING, runtime_job_id=None))
+        await wait_until(pilot, lambda: bool(app.main_screen.jobs), "the other roost's job")
+        assert jobs_shown(app)[0][3] == "exporting"
+        end_process(other)  # it ends before its backup does
+        await wait_until(pilot, lambda: finished(app), "the job's end")
+        [ended] = app.main_screen.jobs
+        assert ended.state is JobState.FAILED
+        assert ended.error is not None and ended.error.startswith("interrupted: the roost process")
+
+
+async def test_an_interrupted_export_of_an_assistant_that_is_gone_is_lost_with_its_part_file(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    lockfile(isolated_env, "kit", vellum_peer.runtime("kit").base_url)
+    job = replace(export_of(isolated_env, "old", "export-4"), state=JobState.DOWNLOADING)
+    part = isolated_env / "old.vbundle.part"
+    part.write_bytes(b"half")
+    end_process(record_in_process(job))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: finished(app), "the job's end")
+        [lost] = app.main_screen.jobs
+        assert (lost.state, lost.error) == (JobState.LOST, "its assistant is gone")
+        assert not part.exists()

@@ -185,7 +185,7 @@ async def test_a_malformed_lockfile_is_an_error_row_and_is_not_rewritten(
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
 
 
-async def test_status_changes_are_listed_in_the_events_panel_and_r_reprobes(
+async def test_status_changes_are_listed_in_the_events_panel_kept_and_r_reprobes(
     isolated_env: Path, vellum_peer: VellumPeer
 ) -> None:
     fleet_file(isolated_env, vellum_peer)
@@ -205,3 +205,13 @@ async def test_status_changes_are_listed_in_the_events_panel_and_r_reprobes(
         assert any("zed: healthy → degraded" in line.text for line in events.lines)
         detail = static_text(app, "#detail")
         assert "last 2" in detail and "db slow" in detail
+
+    again = make_app()  # the events of the last run are shown at start
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.press("e")
+        events = again.screen.query_one("#events", RichLog)
+        await wait_until(
+            pilot,
+            lambda: any("zed: healthy → degraded" in line.text for line in events.lines),
+            "the last run's events",
+        )

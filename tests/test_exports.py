@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import socket
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +34,8 @@ from services.http import http_client
 from services.jobs import Job, JobRoute, JobState, JobStore
 from services.paths import RoostPaths
 from services.platform import PlatformClient
+from services.processes import ProcessIdentity
+from services.state import StateDatabase
 from services.tokens import PlatformToken
 from services.vellum import VellumEnvironment
 from tests.peers.vellum import (
@@ -697,8 +701,10 @@ async def test_a_truncated_bucket_download_leaves_nothing(
 async def start_then_stop_roost(
     exporter: Exporter, target: ExportTarget, dest: Path, until: JobState
 ) -> Job:
-    """Run a backup until it reaches `until`, record it as roost would, then stop."""
-    store = JobStore.at(RoostPaths.resolve())
+    """Run a backup until it reaches `until`, record it as a roost process would, then stop
+    (that process: one with this PID that started earlier)."""
+    ended = ProcessIdentity(os.getpid(), "an-earlier-boot:0", socket.gethostname())
+    store = JobStore(StateDatabase.at(RoostPaths.resolve()), owner=ended)
     jobs = exporter.backup(target, dest)
     async with contextlib.aclosing(jobs):
         async for job in jobs:
@@ -721,7 +727,8 @@ async def test_a_job_running_when_roost_stopped_is_resumed_from_the_store(
     )
 
     store = JobStore.at(RoostPaths.resolve())  # roost starts again
-    [unfinished] = store.unfinished() if store.load() else ()
+    [unfinished] = store.interrupted() if store.load() else ()
+    assert store.claim(unfinished)
     jobs = await run(make_exporter(http, NoWait()).resume(managed(mia, platform), unfinished))
     for job in jobs:
         store.put(job)

@@ -1,4 +1,5 @@
-"""Job records, their store on disk, and the runtime-job polling policy (tested without waiting)."""
+"""Job records and the runtime-job polling policy (tested without waiting); their store is in
+tests/test_state.py."""
 
 from __future__ import annotations
 
@@ -12,18 +13,14 @@ import pytest
 
 from services.jobs import (
     AUTHENTICATION_REFUSED,
-    HISTORY_LIMIT,
     JOB_FAILED_SILENTLY,
     JOB_NOT_FOUND,
     POLLS_KEPT,
-    STORE_NAME,
     FailureKind,
     Job,
     JobKind,
     JobRoute,
     JobState,
-    JobStore,
-    JobStoreError,
     PollFailure,
     PollOutcome,
     PollPolicy,
@@ -34,7 +31,6 @@ from services.jobs import (
     new_job_id,
     poll_runtime_job,
 )
-from services.paths import RoostPaths
 
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 SHA = "ab" * 32
@@ -76,11 +72,6 @@ def a_full_job() -> Job:
         in_progress_job_id="export-2",
         polls=(PollRecord(T0, "processing"), PollRecord(T0 + timedelta(seconds=2), "complete")),
     )
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> JobStore:
-    return JobStore(tmp_path / "state" / STORE_NAME)
 
 
 # Records ---------------------------------------------------------------------------------
@@ -129,137 +120,6 @@ def test_job_ids_sort_by_start_time_and_differ() -> None:
 
     assert first < second and first.startswith("20250501-120000-")
     assert new_job_id(T0) != new_job_id(T0)
-
-
-# The store -------------------------------------------------------------------------------
-
-
-def test_the_store_lives_in_the_state_dir(tmp_path: Path) -> None:
-    paths = RoostPaths.resolve()
-
-    assert JobStore.at(paths).path == paths.state_dir / "jobs.jsonl"
-    assert paths.state_dir == tmp_path / "roost-state"
-
-
-def test_a_missing_store_is_an_empty_history(store: JobStore) -> None:
-    assert store.load() == ()
-    assert store.problems == ()
-    assert not store.path.parent.exists()  # reading creates nothing
-
-
-def test_jobs_put_in_the_store_are_read_back_newest_first(store: JobStore) -> None:
-    store.put(a_job(1))
-    store.put(a_full_job())
-    store.put(a_job(3, JobState.PROCESSING, runtime_job_id="export-5"))
-
-    again = JobStore(store.path)
-    assert [job.id for job in again.load()] == ["job-7", "job-3", "job-1"]
-    assert again.get("job-7") == a_full_job()
-    assert [job.id for job in again.unfinished()] == ["job-3"]
-    assert sorted(path.name for path in store.path.parent.iterdir()) == [STORE_NAME]
-    assert oct(store.path.stat().st_mode & 0o777) == "0o600"
-
-
-def test_one_job_per_line_so_problems_have_a_line_number(store: JobStore) -> None:
-    store.put(a_job(1))
-    store.put(a_job(2))
-
-    lines = store.path.read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line)["id"] for line in lines] == ["job-2", "job-1"]
-
-
-def test_a_new_snapshot_replaces_the_old_one(store: JobStore) -> None:
-    store.put(a_job(1, JobState.PROCESSING))
-    store.put(a_job(1, JobState.COMPLETE))
-
-    assert [job.state for job in JobStore(store.path).load()] == [JobState.COMPLETE]
-
-
-def test_progress_alone_is_not_written_but_every_other_change_is(store: JobStore) -> None:
-    running = a_job(1, JobState.DOWNLOADING, bytes_total=100)
-    store.put(running)
-    written = store.path.stat().st_ino
-
-    store.put(replace(running, bytes_done=50))
-    assert store.path.stat().st_ino == written  # not rewritten
-    assert store.jobs[0].bytes_done == 50  # but known
-
-    store.put(replace(running, bytes_done=60, state=JobState.VERIFYING))
-    assert store.path.stat().st_ino != written
-    assert JobStore(store.path).load()[0].bytes_done == 60
-
-
-def test_history_is_bounded_dropping_the_oldest_finished_jobs(store: JobStore) -> None:
-    store = JobStore(store.path, limit=3)
-    store.put(a_job(1, JobState.PROCESSING))  # oldest, but still running: kept
-    for number in range(2, 6):
-        store.put(a_job(number))
-
-    assert [job.id for job in JobStore(store.path).load()] == ["job-5", "job-4", "job-1"]
-
-
-def test_the_default_bound_is_two_hundred() -> None:
-    assert HISTORY_LIMIT == 200
-
-
-def write_lines(store: JobStore, *lines: str) -> bytes:
-    store.path.parent.mkdir(parents=True, exist_ok=True)
-    content = ("\n".join(lines) + "\n").encode()
-    store.path.write_bytes(content)
-    return content
-
-
-def test_a_malformed_store_is_reported_by_line_and_never_rewritten(store: JobStore) -> None:
-    good = json.dumps(a_job(1).to_json())
-    unknown_state = json.dumps({**a_job(2).to_json(), "state": "teleporting"})
-    content = write_lines(store, good, "{not json", "", "[1, 2]", unknown_state, good)
-
-    jobs = store.load()
-
-    assert [job.id for job in jobs] == ["job-1"]  # what reads well is still shown
-    assert [(problem.line, problem.problem) for problem in store.problems] == [
-        (2, "column 2: Expecting property name enclosed in double quotes"),
-        (4, "not a JSON object"),
-        (5, "'state' is 'teleporting', not one of: " + ", ".join(JobState)),
-        (6, "job 'job-1' appears twice"),
-    ]
-    assert str(store.problems[0]) == (
-        f"{store.path}, line 2: column 2: Expecting property name enclosed in double quotes"
-    )
-    with pytest.raises(JobStoreError, match=f"job history not saved: {store.path}, line 2"):
-        store.put(a_job(3))
-    assert store.path.read_bytes() == content
-
-
-def test_an_unreadable_store_is_reported_without_a_line(store: JobStore) -> None:
-    write_lines(store, "")
-    store.path.write_bytes(b"\xff\xfe not utf-8\n")
-
-    store.load()
-
-    [problem] = store.problems
-    assert problem.line is None and "cannot be read" in problem.problem
-
-
-def test_setting_a_bad_store_aside_keeps_it_and_lets_history_be_written(store: JobStore) -> None:
-    content = write_lines(store, "{not json")
-    store.load()
-
-    aside = store.set_aside()
-    store.put(a_job(1))
-
-    assert aside.read_bytes() == content
-    assert aside.parent == store.path.parent and aside.name.startswith("jobs.jsonl.unreadable-")
-    assert [job.id for job in JobStore(store.path).load()] == ["job-1"]
-
-
-def test_a_store_that_cannot_be_written_says_so(tmp_path: Path) -> None:
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("")
-    store = JobStore(blocker / STORE_NAME)
-
-    with pytest.raises(JobStoreError, match="cannot write"):
-        store.put(a_job(1))
 
 
 # Runtime job statuses --------------------------------------------------------------------
@@ -531,25 +391,3 @@ async def test_the_reference_defaults() -> None:
     assert (policy.interval, policy.deadline) == (2.0, 3600.0)
     assert (policy.max_auth_refreshes, policy.max_transient_errors) == (3, 5)
     assert 0 < policy.jitter < 0.5
-
-
-def test_a_finished_job_is_removed_and_a_running_one_is_not(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "jobs.jsonl")
-    started = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
-    done = Job(
-        "j-done",
-        JobKind.BACKUP,
-        "a",
-        "a",
-        JobRoute.SYNC,
-        JobState.COMPLETE,
-        tmp_path / "a",
-        started,
-    )
-    running = replace(done, id="j-running", state=JobState.EXPORTING)
-    store.put(done)
-    store.put(running)
-    with pytest.raises(JobStoreError, match="still running"):
-        store.remove("j-running")
-    store.remove("j-done")
-    assert [job.id for job in JobStore(store.path).load()] == ["j-running"]

@@ -30,7 +30,7 @@ from services.fleet import Assistant, FleetBuilder, Source, health_targets
 from services.health import HealthRecord
 from services.health_monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
 from services.http import http_client
-from services.jobs import Job, JobState, JobStore
+from services.jobs import Job, JobState, JobStore, abandoned
 from services.lifecycle import (
     RetirePlan,
     Step,
@@ -45,6 +45,7 @@ from services.lifecycle import (
 from services.lockfile import set_active
 from services.poller import Poller
 from services.sources import FleetSources, Update, with_health
+from services.state import Event
 from services.terminal.backend import Mode, TerminalSize
 from services.terminal.recording import Recorder
 from services.tmux import TmuxState
@@ -63,6 +64,12 @@ log = logging.getLogger(__name__)
 REGISTRY_SECONDS = 2.0
 """The lockfile is re-read this often, so `vellum use` or a new assistant shows up at once."""
 HEALTH_BATCH_SECONDS = 0.5
+EVENTS_SAVE_SECONDS = 0.5
+"""Status changes are saved in batches at most this often: a health sweep is one write."""
+EVENTS_SHOWN = 200
+"""Events of earlier runs shown at start."""
+OTHER_ROOSTS_SECONDS = 2.0
+"""How often the console looks for jobs that other roost processes started, changed or left."""
 
 
 class RoostApp(App[None]):
@@ -109,7 +116,8 @@ class RoostApp(App[None]):
         self.job_store = JobStore.at(context.paths)
         self.exporter = Exporter(self.http)
         self._ticker: Timer | None = None
-        self._history_warned = False
+        self._state_warned = False
+        self._unsaved_events: list[Event] = []
         self._store_lock = asyncio.Lock()
         self.attacher = Attacher.of(context, self.http, lambda: self.sources.platform)
         self.panes_screen = PanesScreen()
@@ -123,6 +131,7 @@ class RoostApp(App[None]):
     async def on_mount(self) -> None:
         self.sub_title = self.context.hostname
         self.install_screen(self.panes_screen, "panes")  # popping it must not close its panes
+        await self._show_recent_events()
         # The lockfile first: it names the platform URL, so nothing is ever sent to another.
         self.apply_update(await self.sources.registry())
         assert self.snapshot.lockfile is not None
@@ -135,6 +144,7 @@ class RoostApp(App[None]):
             "this machine": (config.tmux_refresh_seconds, self._look_at_this_machine),
             "lockfile": (REGISTRY_SECONDS, self._read_registry),
             "docker": (config.docker_refresh_seconds, self._scan_engines),
+            "job history": (OTHER_ROOSTS_SECONDS, self._follow_other_roosts),
         }
         if self.sources.platform is not None:
             steps["platform"] = (config.platform_refresh_seconds, self._list_platform)
@@ -161,6 +171,11 @@ class RoostApp(App[None]):
     async def on_unmount(self) -> None:
         for events in self._engine_events:
             events.close()
+        unsaved, self._unsaved_events = self._unsaved_events, []
+        try:
+            await asyncio.to_thread(self.job_store.database.add_events, unsaved)
+        except RoostError as error:  # nobody is left to tell but the log
+            log.warning("events not saved: %s", error)
         await self.http.aclose()
 
     def apply_update(self, update: Update) -> bool:
@@ -225,7 +240,7 @@ class RoostApp(App[None]):
             name = next((a.name for a in self.fleet if a.key == key), key)
             line = f"{name}: {change.before} → {change.after}"
             log.info("health: %s", line)
-            self.main_screen.add_event(self.context.clock(), line)
+            self._event(line)
         if len(self._pending_health) == 1:
             self.set_timer(HEALTH_BATCH_SECONDS, self._apply_health)
 
@@ -350,24 +365,53 @@ class RoostApp(App[None]):
     # -- jobs ------------------------------------------------------------------------------
 
     @work(group="jobs", exit_on_error=False)
-    async def _load_jobs(self) -> None:
-        """Show the history, report a damaged one, and carry on with the jobs still running."""
-        jobs = await asyncio.to_thread(self.job_store.load)
-        self.main_screen.jobs = jobs
-        for problem in self.job_store.problems:
-            self.notify(str(problem), title="Job history", severity="error", timeout=30)
-        for job in self.job_store.unfinished():
-            assistant = self._assistant(job.assistant_id)
-            if assistant is None:
-                ended = job.ended(JobState.LOST, self.context.clock(), "its assistant is gone")
-                await self._record(ended)
-                continue
+    async def _load_jobs(self, first: bool = True) -> None:
+        """Show the history, report a damaged one, and carry on with the jobs whose roost process
+        ended (at start, and whenever `_follow_other_roosts` sees one end)."""
+        async with self._store_lock:
             try:
+                jobs = await asyncio.to_thread(self.job_store.load)
+            except RoostError as error:
+                self.notify(str(error), title="Job history", severity="error", timeout=30)
+                return
+            self.main_screen.jobs = jobs
+        if any(not job.state.finished for job in jobs):
+            self._start_ticker()
+        if first:
+            for problem in self.job_store.problems:
+                self.notify(str(problem), title="Job history", severity="error", timeout=30)
+        for job in self.job_store.interrupted():
+            try:
+                async with self._store_lock:
+                    claimed = await asyncio.to_thread(self.job_store.claim, job)
+                if not claimed:
+                    continue  # another roost starting at the same time carries it on
+            except RoostError as error:
+                self.notify(str(error), title="Job history", severity="error", timeout=30)
+                return
+            assistant = self._assistant(job.assistant_id)
+            try:
+                if assistant is None:
+                    raise RoostError("its assistant is gone")
                 target = export_target(self.sources, self.snapshot, assistant)
             except RoostError as error:
-                await self._record(job.ended(JobState.LOST, self.context.clock(), str(error)))
+                now = self.context.clock()
+                await self._record(
+                    await asyncio.to_thread(abandoned, job, JobState.LOST, now, str(error))
+                )
                 continue
             self._run_job(self.exporter.resume(target, job))
+
+    async def _follow_other_roosts(self) -> None:
+        """Show the jobs of other roost processes (`roost backup` in a script, another
+        console) as they change, and carry on with theirs when they die."""
+        try:
+            stale = await asyncio.to_thread(self.job_store.stale)
+        except RoostError as error:
+            self._state_failed(error)
+            return
+        if stale:
+            self._load_jobs(first=False)
 
     def _assistant(self, assistant_id: str) -> Assistant | None:
         return next(
@@ -393,8 +437,7 @@ class RoostApp(App[None]):
     async def _run_job(self, jobs: AsyncGenerator[Job, None]) -> None:
         """Follow one job to its end: each snapshot shown and recorded."""
         job: Job | None = None
-        if self._ticker is None:
-            self._ticker = self.set_interval(0.25, self._tick_jobs)
+        self._start_ticker()
         async with contextlib.aclosing(jobs) as snapshots:
             async for job in snapshots:
                 await self._record(job)
@@ -410,15 +453,17 @@ class RoostApp(App[None]):
 
     async def _record(self, job: Job) -> None:
         """Put a snapshot in the history (which orders and bounds the jobs) and show it. One
-        write at a time: jobs run side by side, and the store's file is written whole."""
+        write at a time: jobs run side by side, and they share the store's view."""
         async with self._store_lock:
             try:
                 await asyncio.to_thread(self.job_store.put, job)
-            except RoostError as error:  # the store still holds the job; the file is unsaved
-                if not self._history_warned:
-                    self._history_warned = True
-                    self.notify(str(error), title="Job history", severity="error", timeout=30)
+            except RoostError as error:  # the store still holds the job; the row is unsaved
+                self._state_failed(error)
             self.main_screen.jobs = self.job_store.jobs
+
+    def _start_ticker(self) -> None:
+        if self._ticker is None:
+            self._ticker = self.set_interval(0.25, self._tick_jobs)
 
     def _tick_jobs(self) -> None:
         if any(not job.state.finished for job in self.main_screen.jobs):
@@ -524,7 +569,39 @@ class RoostApp(App[None]):
             yield step
 
     def _event(self, line: str) -> None:
-        self.main_screen.add_event(self.context.clock(), line)
+        """A status change: shown in the events panel, and saved for the next start."""
+        event = Event(self.context.clock(), line)
+        self.main_screen.add_event(event.at, event.line)
+        self._unsaved_events.append(event)
+        if len(self._unsaved_events) == 1:
+            self.set_timer(EVENTS_SAVE_SECONDS, self._save_events)
+
+    def _save_events(self) -> None:
+        events, self._unsaved_events = self._unsaved_events, []
+        if events:
+            self._write_events(events)
+
+    @work(thread=True, group="state", exit_on_error=False)
+    def _write_events(self, events: list[Event]) -> None:
+        try:
+            self.job_store.database.add_events(events)
+        except RoostError as error:
+            self.call_from_thread(self._state_failed, error)
+
+    def _state_failed(self, error: RoostError) -> None:
+        """The state database failed; said once, as the next failure would say the same."""
+        if not self._state_warned:
+            self._state_warned = True
+            self.notify(str(error), title="roost's state", severity="error", timeout=30)
+
+    async def _show_recent_events(self) -> None:
+        try:
+            events = await asyncio.to_thread(self.job_store.database.recent_events, EVENTS_SHOWN)
+        except RoostError as error:
+            self._state_failed(error)
+            return
+        for event in events:
+            self.main_screen.add_event(event.at, event.line)
 
     def _lifecycle_done(self, assistant: Assistant, action: str, text: str, failed: bool) -> None:
         title = f"{action.capitalize()} {assistant.name}"

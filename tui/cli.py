@@ -41,7 +41,7 @@ from services.sources import FleetSources
 from services.terminal.backend import Mode
 from services.tmux import TmuxListing, TmuxState
 from services.vellum import VellumEnvironment
-from tui.formats import format_bytes, job_progress
+from tui.formats import format_bytes, job_progress, job_result
 
 log = logging.getLogger("roost")
 
@@ -132,6 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", "-o", metavar="PATH", help="where to save it (default: roost's backups dir)"
     )
     backup.set_defaults(handler=backup_assistant)
+
+    jobs = commands.add_parser(
+        "jobs",
+        help="list the job history (backups), newest first",
+        description="List the jobs of every roost process, newest first. A job whose roost "
+        "process ended before it did shows as interrupted: a backup of a managed assistant is "
+        "resumed by the next console, any other has failed.",
+    )
+    jobs.add_argument("--json", action="store_true", help="print a JSON list")
+    jobs.set_defaults(handler=list_jobs)
 
     wake = commands.add_parser(
         "wake",
@@ -407,7 +417,10 @@ def backup_assistant(args: argparse.Namespace) -> int:
 async def _backup(context: Context, name: str | None, output: Path | None) -> Job:
     """Run one backup, showing its progress, recording it in the jobs history."""
     store = JobStore.at(context.paths)
-    await asyncio.to_thread(store.load)
+    try:
+        await asyncio.to_thread(store.load)
+    except RoostError as error:  # the backup goes on; the log says what was not saved
+        log.warning("job history not read: %s", error)
     async with http_client() as http:
         sources = FleetSources(context, http)
         snapshot = sources.empty_snapshot()
@@ -439,8 +452,40 @@ async def _backup(context: Context, name: str | None, output: Path | None) -> Jo
 def _record(store: JobStore, job: Job) -> None:
     try:
         store.put(job)
-    except RoostError as error:  # a malformed history is reported; the backup goes on
+    except RoostError as error:  # an unwritable history is reported; the backup goes on
         log.warning("job history not updated: %s", error)
+
+
+INTERRUPTED_NOTE = "its roost process ended: the console resumes it when it next starts"
+
+
+def list_jobs(args: argparse.Namespace) -> int:
+    store = JobStore.at(RoostPaths.resolve())
+    jobs = store.load()
+    for problem in store.problems:
+        print(f"roost: warning: {problem}", file=sys.stderr)
+    if args.json:
+        rows = [
+            {
+                **job.to_json(),
+                "state": store.shown_state(job),
+                "interrupted": store.is_interrupted(job),
+            }
+            for job in jobs
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    if not jobs:
+        print("no jobs yet", file=sys.stderr)
+        return 0
+    width = max(len("ASSISTANT"), *(len(job.assistant_name) for job in jobs)) + 2
+    print(f"{'ID':<24}{'ASSISTANT':<{width}}{'STATE':<13}{'STARTED':<18}RESULT")
+    for job in jobs:
+        started = job.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        result = INTERRUPTED_NOTE if store.is_interrupted(job) else job_result(job)
+        state = store.shown_state(job)
+        print(f"{job.id:<24}{job.assistant_name:<{width}}{state:<13}{started:<18}{result}".rstrip())
+    return 0
 
 
 class _Progress:

@@ -274,6 +274,8 @@ class MainScreen(Screen[None]):
         self._rows = FleetRows()
         self._composed = False
         """The app may set `fleet` before this screen's widgets exist: show it once they do."""
+        self._early_events: list[tuple[datetime, str]] = []
+        """Likewise events (those of the last run, read at start)."""
         self._tick = 0
 
     def compose(self) -> ComposeResult:
@@ -302,6 +304,9 @@ class MainScreen(Screen[None]):
         self._composed = True
         self._show_fleet()
         self.watch_jobs(self.jobs)
+        for when, line in self._early_events:
+            self.add_event(when, line)
+        self._early_events.clear()
 
     def watch_fleet(self, previous: tuple[Assistant, ...], fleet: tuple[Assistant, ...]) -> None:
         changed = self._changed_in_place(previous, fleet)
@@ -465,6 +470,9 @@ class MainScreen(Screen[None]):
 
     def add_event(self, when: datetime, line: str) -> None:
         """A status change for the events panel (kept while hidden)."""
+        if not self._composed:
+            self._early_events.append((when, line))
+            return
         stamp = when.astimezone().strftime("%H:%M:%S")
         self.query_one("#events", RichLog).write(Text.assemble((stamp, "dim"), "  ", line))
 
