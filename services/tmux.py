@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from services.errors import RoostError
+
 WATCH_FLAGS_VERSION = (3, 2)
 """`attach -f read-only,ignore-size` (a watcher that cannot shrink the driver) needs this tmux."""
 
@@ -123,6 +125,31 @@ class TmuxServer:
             return None
         return result.stdout.strip() or None if result.returncode == 0 else None
 
+    def capture(self, session: str, lines: int) -> bytes:
+        """What `capture_args` prints for `session`; RoostError when tmux cannot say."""
+        try:
+            result = subprocess.run(
+                self.argv(*capture_args(session, lines)),
+                capture_output=True,
+                timeout=self.timeout,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise RoostError(f"cannot read tmux's history of {session!r}: {error}") from None
+        if result.returncode != 0:
+            message = result.stderr.decode(errors="replace").strip()
+            raise RoostError(f"cannot read tmux's history of {session!r}: {message}")
+        return result.stdout
+
+    def window(self, session: str) -> Window | None:
+        """Session `session`'s current window (None when tmux cannot say)."""
+        try:
+            result = self._run(self.argv(*window_args(session)))
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return parse_window(result.stdout) if result.returncode == 0 else None
+
     def list_sessions(self) -> TmuxListing:
         try:
             result = self._run(self.argv("list-sessions", "-F", LIST_FORMAT))
@@ -172,18 +199,84 @@ def parse_sessions(text: str) -> tuple[TmuxSession, ...]:
     return tuple(_parse_session(line) for line in text.splitlines() if line)
 
 
-def attach_args(name: str, *, watch: bool, watch_flags: bool) -> list[str]:
+PIN_HOOK = "73"
+"""The index of the hooks that unpin a watched window, in their arrays: the session's other
+`client-attached` and `client-detached` hooks are left alone."""
+WINDOW_FORMAT = "#{session_attached} #{window_id} #{window_width} #{window_height}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A session's current window, as a watcher is about to find it."""
+
+    clients: int
+    """Clients attached to its session."""
+    id: str
+    columns: int
+    rows: int
+
+
+def window_args(name: str) -> list[str]:
+    """`tmux` arguments that print session `name`'s current window for `parse_window`."""
+    return ["display-message", "-p", "-t", f"={name}:", WINDOW_FORMAT]
+
+
+def parse_window(text: str) -> Window | None:
+    """What `window_args` printed, or None for anything else."""
+    match = re.fullmatch(r"(\d+) (@\d+) (\d+) (\d+)", text.strip())
+    if match is None:
+        return None
+    return Window(int(match[1]), match[2], int(match[3]), int(match[4]))
+
+
+def attach_args(
+    name: str, *, watch: bool, watch_flags: bool, window: Window | None = None
+) -> list[str]:
     """`tmux` arguments that attach to session `name` exactly (never a prefix match).
 
     Watching attaches read-only (`-r`); with `watch_flags` (tmux >= 3.2 wherever it runs) also
-    `-f ignore-size,read-only`, so the watcher's size never shrinks the driver's window.
+    `-f ignore-size,read-only`, so the watcher's size never shrinks the driver's window. With no
+    driver attached tmux would size the window to the watcher alone all the same (the program
+    in it would see a resize), so a watcher given the session's current `window` while no client
+    is attached pins it at its size first (`resize-window` makes its `window-size` manual);
+    hooks put it back as soon as another client attaches (the window then follows that one) or
+    any client detaches, the watcher included, however it goes: a closed pane, roost's exit, or
+    roost killed (its terminal closes, and with it the client).
     """
-    args = ["attach-session"]
-    if watch:
-        args.append("-r")
-        if watch_flags:
-            args += ["-f", "ignore-size,read-only"]
-    return [*args, "-t", f"={name}"]
+    target = f"={name}"
+    if not watch:
+        return ["attach-session", "-t", target]
+    if not watch_flags:
+        return ["attach-session", "-r", "-t", target]
+    attach = ["attach-session", "-r", "-f", "ignore-size,read-only", "-t", target]
+    if window is None or window.clients:
+        return attach
+    unpin = (
+        f"set-option -w -u -t {window.id} window-size ; "
+        f"set-hook -u -t {window.id} client-attached[{PIN_HOOK}] ; "
+        f"set-hook -u -t {window.id} client-detached[{PIN_HOOK}]"
+    )
+    another = "if -F '#{m:*ignore-size*,#{client_flags}}' {} { " + unpin + " }"
+    return [
+        *("set-hook", "-t", window.id, f"client-attached[{PIN_HOOK}]", another, ";"),
+        *("set-hook", "-t", window.id, f"client-detached[{PIN_HOOK}]", unpin, ";"),
+        *("resize-window", "-t", window.id, "-x", str(window.columns), "-y", str(window.rows)),
+        ";",
+        *attach,
+    ]
+
+
+def capture_args(name: str, lines: int) -> list[str]:
+    """`tmux` arguments that print the last `lines` lines of history of session `name`'s
+    active pane and its screen, with their colours (`-e`) and wrapped lines joined (`-J`), so
+    a pane of another width wraps them again."""
+    return ["capture-pane", "-p", "-e", "-J", "-S", f"-{lines}", "-t", f"={name}:"]
+
+
+def capture_as_stream(captured: bytes) -> bytes:
+    """What `capture_args` printed, as a terminal would receive it: lines end in CRLF, the
+    blank rows below the last line written are left out, and attributes end with it."""
+    return captured.rstrip(b"\n").replace(b"\n", b"\r\n") + b"\x1b[0m"
 
 
 def supports_watch_flags(version_text: str | None) -> bool:
