@@ -352,7 +352,12 @@ class TerminalPane(Vertical, can_focus=True):
         try:
             captured = await read(self.attachment, self._scrollback)
         except RoostError as error:
-            self._set_note(f"no scrollback: {error}")
+            if not self.emulator.history:
+                self._set_note(f"no scrollback: {error}")
+                return
+            # A shell whose container has no tmux runs bare: its history is the pane's own.
+            self._set_note(f"the pane's own scrollback ({error})")
+            self.view.scroll_history(lines, ask_for_more=False)
             return
         live = self.emulator
         archive = Emulator(live.columns, live.lines, scrollback=self._scrollback)

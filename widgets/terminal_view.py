@@ -400,11 +400,12 @@ class TerminalView(Widget, can_focus=True):
             return
         self.scroll_history(WHEEL_LINES if button == WHEEL_UP else -WHEEL_LINES)
 
-    def scroll_history(self, lines: int) -> None:
+    def scroll_history(self, lines: int, *, ask_for_more: bool = True) -> None:
         """Scroll back (`lines` > 0) or forward through the scrollback, within its bounds;
         past the top of the live model's history, ask for more (`HistoryWanted`)."""
         top = len(self.shown.history)
-        if lines > 0 and self.scrolled_back + lines > top and self.archive is None:
+        more = ask_for_more and self.archive is None
+        if more and lines > 0 and self.scrolled_back + lines > top:
             self.post_message(self.HistoryWanted(self, lines))
         self.scrolled_back = max(0, min(self.scrolled_back + lines, top))
 
