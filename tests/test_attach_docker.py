@@ -200,3 +200,39 @@ async def test_a_new_shell_runs_in_a_tmux_session_of_its_own_which_ends_with_it(
         await pilot.press("y")
         await wait_until(pilot, lambda: not app.panes_screen.panes, "closed")
         await wait_until(pilot, lambda: shell not in sessions(), "its session ended")
+
+
+async def test_a_watch_keeps_the_containers_window_size_and_r_revives_an_ended_session(
+    engine_link: Path, sandbox: Sandbox, isolated_env: Path, client: docker.DockerClient
+) -> None:
+    name = assistant(isolated_env, sandbox)
+    container = client.containers.get(f"{name}-assistant")
+    script = f"{TMUX} new-session -d -s agent -x 100 -y 30 'sleep 3600'"
+    assert container.exec_run(["sh", "-c", script]).exit_code == 0
+
+    def tmux(command: str) -> str:
+        result = container.exec_run(["sh", "-c", f"{TMUX} {command}"])
+        assert isinstance(result.output, bytes)
+        return result.output.decode().strip()
+
+    def size() -> str:
+        return tmux("display -p -t =agent: '#{window_width}x#{window_height}'")
+
+    app = app_on(engine_link)
+    async with app.run_test(size=(90, 24)) as pilot:
+        await open_rows(pilot, app, name)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+        [pane] = app.panes_screen.panes
+        await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "watching")
+        await wait_until(pilot, lambda: tmux("list-clients") != "", "the watcher attached")
+        assert size() == "100x30" and "manual" in tmux("show -w -t =agent: window-size")
+        await pilot.press("ctrl+right_square_bracket", "D", "y")  # driving: the pin goes
+        await wait_until(pilot, lambda: pane.mode is Mode.DRIVE, "driving")
+        await wait_until(pilot, lambda: "window-size" not in tmux("show -w -t =agent:"), "unpinned")
+
+        tmux("kill-session -t =agent")
+        await wait_until(pilot, lambda: pane.connection.over, "the end")
+        await pilot.press("ctrl+right_square_bracket", "r")
+        await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "started again")
+        await wait_until(pilot, lambda: tmux("list-sessions -F '#{session_name}'") == "agent", "it")

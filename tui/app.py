@@ -582,7 +582,7 @@ class RoostApp(App[None]):
         """Quit; with running panes, first say what ends and what keeps running, and ask
         (the quit key again on the question quits)."""
         question = self.panes_screen.quit_question()
-        if question is None or isinstance(self.screen, ConfirmScreen):
+        if question is None or self.screen.id == "quit-question":
             self.exit()
             return
 
@@ -590,7 +590,7 @@ class RoostApp(App[None]):
             if yes:
                 self.exit()
 
-        self.push_screen(ConfirmScreen("Quit", question), answered)
+        self.push_screen(ConfirmScreen("Quit", question, id="quit-question"), answered)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The palette lists every roost command of the current screen, then Textual's own."""

@@ -239,6 +239,7 @@ class TerminalView(Widget, can_focus=True):
         self.scrolled_back = max(0, min(lines, len(archive.history)))
         if not self.scrolled_back:
             self.archive = None
+        self.refresh()
 
     def _row_key(self, row: int) -> tuple[int, int]:
         """What row `row` of the view shows: its line's serial and the cursor column on it."""
