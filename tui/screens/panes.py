@@ -164,10 +164,11 @@ class PanesScreen(Screen[None]):
         return self.panes[self.current] if self.panes else None
 
     async def add(self, pane: TerminalPane) -> None:
-        """Show a new pane, current and typing."""
+        """Show a new pane, current and typing. It is listed once mounted, so that nothing
+        (a test, the app shutting down) sees it before it is arranged."""
+        await self.query_one("#pane-grid").mount(pane)
         self.panes.append(pane)
         self.current = len(self.panes) - 1
-        await self.query_one("#pane-grid").mount(pane)
         self._arrange()
         pane.view.focus()
 
