@@ -166,7 +166,12 @@ class TmuxAttach(LocalPty):
         if not await asyncio.to_thread(self._exists):
             if not self.revive:
                 raise SessionError(f"no tmux session {self.session!r} on {self.server.describe()}")
-            await asyncio.to_thread(self._create, size)
+            try:
+                await asyncio.to_thread(
+                    self.server.new_session, self.session, (size.columns, size.rows), self.environ
+                )
+            except RoostError as error:
+                raise SessionError(str(error)) from None
         if self.watch and supports_watch_flags(await asyncio.to_thread(self.server.version)):
             window = await asyncio.to_thread(self.server.window, self.session)
             args = attach_args(self.session, watch=True, watch_flags=True, window=window)
@@ -184,25 +189,6 @@ class TmuxAttach(LocalPty):
         except (OSError, subprocess.TimeoutExpired) as error:
             raise SessionError(f"cannot ask tmux about {self.session!r}: {error}") from None
         return result.returncode == 0
-
-    def _create(self, size: TerminalSize) -> None:
-        new = ("new-session", "-d", "-s", self.session, "-x", str(size.columns))
-        try:
-            result = subprocess.run(
-                self.server.argv(*new, "-y", str(size.rows)),
-                capture_output=True,
-                text=True,
-                errors="replace",
-                env=dict(self.environ),
-                timeout=self.server.timeout,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
-            raise SessionError(f"cannot start tmux session {self.session!r}: {error}") from None
-        if result.returncode != 0:
-            raise SessionError(
-                f"cannot start tmux session {self.session!r}: {result.stderr.strip()}"
-            )
 
 
 class ContainerWatch(DockerExec):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -106,7 +106,9 @@ class TmuxServer:
         """The command line for `tmux ARGS` aimed at this server."""
         return [self.executable, *(self.socket.args if self.socket else ()), *args]
 
-    def _run(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, argv: Sequence[str], environ: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             argv,
             capture_output=True,
@@ -114,8 +116,19 @@ class TmuxServer:
             errors="replace",
             timeout=self.timeout,
             stdin=subprocess.DEVNULL,
+            env=None if environ is None else dict(environ),
             check=False,
         )
+
+    def _command(self, what: str, *args: str, environ: Mapping[str, str] | None = None) -> str:
+        """The output of `tmux ARGS`; RoostError saying it could not `what` otherwise."""
+        try:
+            result = self._run(self.argv(*args), environ)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise RoostError(f"cannot {what}: {error}") from None
+        if result.returncode != 0:
+            raise RoostError(f"cannot {what}: {result.stderr.strip()}")
+        return result.stdout
 
     def version(self) -> str | None:
         """What `tmux -V` prints, or None when tmux is not installed or does not answer."""
@@ -127,20 +140,15 @@ class TmuxServer:
 
     def capture(self, session: str, lines: int) -> bytes:
         """What `capture_args` prints for `session`; RoostError when tmux cannot say."""
-        try:
-            result = subprocess.run(
-                self.argv(*capture_args(session, lines)),
-                capture_output=True,
-                timeout=self.timeout,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
-            raise RoostError(f"cannot read tmux's history of {session!r}: {error}") from None
-        if result.returncode != 0:
-            message = result.stderr.decode(errors="replace").strip()
-            raise RoostError(f"cannot read tmux's history of {session!r}: {message}")
-        return result.stdout
+        what = f"read tmux's history of {session!r}"
+        return self._command(what, *capture_args(session, lines)).encode()
+
+    def new_session(self, session: str, size: tuple[int, int], environ: Mapping[str, str]) -> None:
+        """Start a detached session `session` of `size` (columns, rows) running tmux's default
+        command, in `environ` (the server's own when this starts it)."""
+        columns, rows = map(str, size)
+        new = ("new-session", "-d", "-s", session, "-x", columns, "-y", rows)
+        self._command(f"start tmux session {session!r}", *new, environ=environ)
 
     def window(self, session: str) -> Window | None:
         """Session `session`'s current window (None when tmux cannot say)."""
