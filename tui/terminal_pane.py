@@ -349,8 +349,11 @@ class TerminalPane(Vertical, can_focus=True):
         """Read tmux's history of the session, emulate it at the pane's size (in a thread:
         10,000 lines take a while), and scroll `lines` back through it."""
         self._set_note("reading tmux's history…")
+        live = self.emulator
+        archive = Emulator(live.columns, live.lines, scrollback=self._scrollback)
         try:
             captured = await read(self.attachment, self._scrollback)
+            await asyncio.to_thread(archive.feed, capture_as_stream(captured))
         except RoostError as error:
             if not self.emulator.history:
                 self._set_note(f"no scrollback: {error}")
@@ -359,9 +362,10 @@ class TerminalPane(Vertical, can_focus=True):
             self._set_note(f"the pane's own scrollback ({error})")
             self.view.scroll_history(lines, ask_for_more=False)
             return
-        live = self.emulator
-        archive = Emulator(live.columns, live.lines, scrollback=self._scrollback)
-        await asyncio.to_thread(archive.feed, capture_as_stream(captured))
+        except Exception:  # a bug costs the scrollback, never the pane
+            log.exception("reading tmux's history of %s failed", self.session_title)
+            self._set_note("no scrollback: it could not be read (the log says why)")
+            return
         self.view.show_archive(archive, lines)
         self._set_note("" if self.view.archive else "tmux holds no lines above the screen")
 
@@ -376,6 +380,8 @@ class TerminalPane(Vertical, can_focus=True):
 
     def on_terminal_view_typed(self, message: TerminalView.Typed) -> None:
         message.stop()
+        if self.note:
+            self._set_note("")
         if self.mode is Mode.WATCH:
             if not self._told_watching:
                 self._told_watching = True
@@ -386,8 +392,6 @@ class TerminalPane(Vertical, can_focus=True):
                 )
             return
         TerminalPane.last_input = time.monotonic()
-        if self.note:
-            self._set_note("")
         if self.connection is Connection.LIVE and self.backend is not None:
             self.backend.write(message.data)
 
