@@ -11,6 +11,7 @@ driven: it is the operator's own. The same places answer `roost sessions` and `r
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +24,7 @@ import httpx
 from services.container_commands import (
     container_tmux_sessions,
     container_tmux_version,
+    container_tmux_window,
     exec_in_container,
 )
 from services.context import Context
@@ -43,11 +45,14 @@ from services.tmux import (
     TmuxServer,
     TmuxState,
     attach_args,
+    capture_args,
     supports_watch_flags,
 )
 
 CONTAINER_SESSION = "roost"
-"""The tmux session a shell in a container opens (or joins), so detaching keeps it running."""
+"""The prefix of the tmux session each new shell in a container runs in: its history can be read
+(`Attacher.history`) and a dropped connection re-joins it; it ends when the pane closes."""
+HISTORY_TIMEOUT = 10.0
 
 
 class Transport(StrEnum):
@@ -98,6 +103,10 @@ class Attachment:
     assistant: str
     place: Place
     session: str | None = None
+    number: int = 1
+    """A new shell's number among the shells opened (`Attacher.new_shell`), for its title."""
+    shell_session: str | None = None
+    """The tmux session a new shell runs in, where it runs in one (in a container)."""
 
     @property
     def transport(self) -> Transport:
@@ -105,7 +114,16 @@ class Attachment:
 
     @property
     def title(self) -> str:
-        return f"{self.assistant} · {self.session or 'shell'}"
+        """Tells every pane apart: `ada · shell 2` is a new shell, `ada · tmux work` a tmux
+        session (even one named `shell`)."""
+        if self.session is None:
+            return f"{self.assistant} · shell {self.number}"
+        return f"{self.assistant} · tmux {self.session}"
+
+    @property
+    def tmux_session(self) -> str | None:
+        """The tmux session whose history is the pane's: the one attached, or the new shell's."""
+        return self.session or self.shell_session
 
     @property
     def reopens_on_mode_change(self) -> bool:
@@ -124,22 +142,39 @@ class AttachRequest:
 
 
 class TmuxAttach(LocalPty):
-    """A tmux client on this machine attached to one session; says so when it does not exist."""
+    """A tmux client on this machine attached to one session; says so when it does not exist,
+    unless it is to `revive` it: then a session of that name is made (running tmux's default
+    command), as `r` on a pane whose session ended promises."""
 
     def __init__(
-        self, server: TmuxServer, session: str, mode: Mode, environ: Mapping[str, str]
+        self,
+        server: TmuxServer,
+        session: str,
+        mode: Mode,
+        environ: Mapping[str, str],
+        *,
+        revive: bool = False,
     ) -> None:
         self.watch = mode is Mode.WATCH
         argv = server.argv(*attach_args(session, watch=self.watch, watch_flags=False))
         super().__init__(argv, environ=environ, description=f"tmux session {session}")
         self.server = server
         self.session = session
+        self.revive = revive
 
     async def start(self, size: TerminalSize) -> None:
         if not await asyncio.to_thread(self._exists):
-            raise SessionError(f"no tmux session {self.session!r} on {self.server.describe()}")
+            if not self.revive:
+                raise SessionError(f"no tmux session {self.session!r} on {self.server.describe()}")
+            try:
+                await asyncio.to_thread(
+                    self.server.new_session, self.session, (size.columns, size.rows), self.environ
+                )
+            except RoostError as error:
+                raise SessionError(str(error)) from None
         if self.watch and supports_watch_flags(await asyncio.to_thread(self.server.version)):
-            args = attach_args(self.session, watch=True, watch_flags=True)
+            window = await asyncio.to_thread(self.server.window, self.session)
+            args = attach_args(self.session, watch=True, watch_flags=True, window=window)
             self.argv = self.server.argv(*args)
         await super().start(size)
 
@@ -154,6 +189,26 @@ class TmuxAttach(LocalPty):
         except (OSError, subprocess.TimeoutExpired) as error:
             raise SessionError(f"cannot ask tmux about {self.session!r}: {error}") from None
         return result.returncode == 0
+
+
+class ContainerWatch(DockerExec):
+    """A watching tmux client in a container with tmux >= 3.2: looks at the session's window
+    first, so that a watch with no driver attached pins its size (`tmux.attach_args`)."""
+
+    def __init__(self, place: ContainerPlace, session: str) -> None:
+        argv = ["tmux", *attach_args(session, watch=True, watch_flags=True)]
+        super().__init__(place.engine, place.container, argv)
+        self.session = session
+
+    async def start(self, size: TerminalSize) -> None:
+        window = await asyncio.to_thread(
+            container_tmux_window, self.engine, self.container, self.session
+        )
+        self.argv = [
+            "tmux",
+            *attach_args(self.session, watch=True, watch_flags=True, window=window),
+        ]
+        await super().start(size)
 
 
 class Attacher:
@@ -178,6 +233,7 @@ class Attacher:
         self.http = http
         self.platform = platform
         """The platform client when logged in (read when a managed assistant is reached)."""
+        self._shells = 0
 
     @classmethod
     def of(
@@ -237,18 +293,39 @@ class Attacher:
             )
         return platform
 
-    def backend(self, attachment: Attachment, mode: Mode) -> TerminalBackend:
+    def new_shell(self, assistant: str, place: Place) -> Attachment:
+        """A new shell of `assistant` at `place`, numbered; in a container it runs in a tmux
+        session of its own, named after this process and the number, so no other shell and
+        no other roost joins it."""
+        self._shells += 1
+        number = self._shells
+        shell_session = None
+        if isinstance(place, ContainerPlace):
+            shell_session = f"{CONTAINER_SESSION}-{os.getpid()}-{number}"
+        return Attachment(assistant, place, None, number, shell_session)
+
+    def backend(
+        self, attachment: Attachment, mode: Mode, *, revive: bool = False
+    ) -> TerminalBackend:
+        """The backend for `attachment`; `revive` makes a tmux session that has ended again
+        (on this machine and in a container) instead of reporting it gone."""
         place, session = attachment.place, attachment.session
         watch = mode is Mode.WATCH
         if isinstance(place, HostPlace):
             if session is None:
                 return LocalPty(place.command, environ=self.environ, cwd=place.cwd)
-            return TmuxAttach(self.tmux, session, mode, self.environ)
+            return TmuxAttach(self.tmux, session, mode, self.environ, revive=revive)
         if isinstance(place, ContainerPlace):
             if session is None:
-                argv = shell_argv(CONTAINER_SESSION)
-            else:
-                argv = ["tmux", *attach_args(session, watch=watch, watch_flags=place.watch_flags)]
+                shell = attachment.shell_session or CONTAINER_SESSION
+                # The shell's session ends with the pane (a hang-up would only detach).
+                ends = ["tmux", "kill-session", "-t", f"={shell}"]
+                return DockerExec(place.engine, place.container, shell_argv(shell), ends=ends)
+            if watch and place.watch_flags and not revive:
+                return ContainerWatch(place, session)
+            argv = ["tmux", *attach_args(session, watch=watch, watch_flags=place.watch_flags)]
+            if revive:
+                argv = revive_argv(session, argv)
             return DockerExec(place.engine, place.container, argv)
         return RemoteSession(
             self.http,
@@ -258,6 +335,23 @@ class Attacher:
             mode=mode,
             description=f"{attachment.title} (vellum)",
         )
+
+    async def history(self, attachment: Attachment, lines: int) -> bytes:
+        """The last `lines` lines of the history of the pane's tmux session, and its screen,
+        as `tmux.capture_args` prints them. RoostError when it has no tmux session or tmux
+        cannot say."""
+        session = attachment.tmux_session
+        if session is None:
+            raise RoostError("a shell without tmux keeps its history in the pane only")
+        place = attachment.place
+        if isinstance(place, HostPlace):
+            return await asyncio.to_thread(self.tmux.capture, session, lines)
+        argv = ["tmux", *capture_args(session, lines)]
+        result = await self.run(place, argv, timeout=HISTORY_TIMEOUT)
+        if result.exit_code != 0:
+            message = (result.stderr or result.stdout).decode(errors="replace").strip()
+            raise RoostError(f"cannot read tmux's history of {session!r}: {message}")
+        return result.stdout
 
     async def sessions(self, place: Place) -> TmuxListing:
         """The tmux sessions at `place`; failures come back as the listing's state."""
@@ -301,3 +395,13 @@ class Attacher:
         return await remote_exec(
             self.http, self._platform(), place.assistant_id, argv, timeout=timeout
         )
+
+
+_REVIVE_SCRIPT = (
+    'tmux has-session -t "=$1" 2>/dev/null || tmux new-session -d -s "$1"; shift; exec "$@"'
+)
+
+
+def revive_argv(session: str, argv: Sequence[str]) -> list[str]:
+    """`argv` (a tmux attach), after making tmux session `session` where it has ended."""
+    return ["sh", "-c", _REVIVE_SCRIPT, "sh", session, *argv]

@@ -26,7 +26,16 @@ from requests.exceptions import RequestException
 from services.docker_engines import Engine, connect, describe_error
 from services.errors import RoostError
 from services.execs import TIMEOUT_EXIT, ExecResult
-from services.tmux import LIST_FORMAT, NO_SERVER, TmuxListing, TmuxState, parse_sessions
+from services.tmux import (
+    LIST_FORMAT,
+    NO_SERVER,
+    TmuxListing,
+    TmuxState,
+    Window,
+    parse_sessions,
+    parse_window,
+    window_args,
+)
 
 ENGINE_ERRORS = (DockerException, RequestException, OSError)
 EXEC_MARK = "ROOST_EXEC_ID"
@@ -144,6 +153,18 @@ def exec_in_container(
         client.close()
 
 
+def run_with(
+    client: docker.DockerClient,
+    engine: Engine,
+    container: str,
+    argv: Sequence[str],
+    *,
+    timeout: float,
+) -> ExecResult:
+    """`argv` in `container` to completion through an open client, output collected."""
+    return _run(client, engine, container, argv, timeout, (None, None))
+
+
 def _run(
     client: docker.DockerClient,
     engine: Engine,
@@ -215,10 +236,19 @@ def container_tmux_sessions(engine: Engine, container: str) -> TmuxListing:
 
 def container_tmux_version(engine: Engine, container: str) -> str | None:
     """What `tmux -V` prints in `container` (for `tmux.supports_watch_flags`), or None when
-    tmux is not there or does not answer."""
-    try:
-        result = exec_in_container(engine, container, ["tmux", "-V"], timeout=TMUX_TIMEOUT)
-    except RoostError:
-        return None
+    tmux is not there. Raises RoostError when the engine or the container cannot be reached,
+    or the container is not running: nothing there to attach to."""
+    result = exec_in_container(engine, container, ["tmux", "-V"], timeout=TMUX_TIMEOUT)
     text = result.stdout.decode(errors="replace").strip()
     return text or None if result.exit_code == 0 else None
+
+
+def container_tmux_window(engine: Engine, container: str, session: str) -> Window | None:
+    """Session `session`'s current window in `container` (None when tmux cannot say)."""
+    try:
+        result = exec_in_container(
+            engine, container, ["tmux", *window_args(session)], timeout=TMUX_TIMEOUT
+        )
+    except RoostError:
+        return None
+    return parse_window(result.stdout.decode(errors="replace")) if result.exit_code == 0 else None

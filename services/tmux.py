@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+
+from services.errors import RoostError
 
 WATCH_FLAGS_VERSION = (3, 2)
 """`attach -f read-only,ignore-size` (a watcher that cannot shrink the driver) needs this tmux."""
@@ -104,7 +106,9 @@ class TmuxServer:
         """The command line for `tmux ARGS` aimed at this server."""
         return [self.executable, *(self.socket.args if self.socket else ()), *args]
 
-    def _run(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    def _run(
+        self, argv: Sequence[str], environ: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             argv,
             capture_output=True,
@@ -112,8 +116,19 @@ class TmuxServer:
             errors="replace",
             timeout=self.timeout,
             stdin=subprocess.DEVNULL,
+            env=None if environ is None else dict(environ),
             check=False,
         )
+
+    def _command(self, what: str, *args: str, environ: Mapping[str, str] | None = None) -> str:
+        """The output of `tmux ARGS`; RoostError saying it could not `what` otherwise."""
+        try:
+            result = self._run(self.argv(*args), environ)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise RoostError(f"cannot {what}: {error}") from None
+        if result.returncode != 0:
+            raise RoostError(f"cannot {what}: {result.stderr.strip()}")
+        return result.stdout
 
     def version(self) -> str | None:
         """What `tmux -V` prints, or None when tmux is not installed or does not answer."""
@@ -122,6 +137,26 @@ class TmuxServer:
         except (OSError, subprocess.TimeoutExpired):
             return None
         return result.stdout.strip() or None if result.returncode == 0 else None
+
+    def capture(self, session: str, lines: int) -> bytes:
+        """What `capture_args` prints for `session`; RoostError when tmux cannot say."""
+        what = f"read tmux's history of {session!r}"
+        return self._command(what, *capture_args(session, lines)).encode()
+
+    def new_session(self, session: str, size: tuple[int, int], environ: Mapping[str, str]) -> None:
+        """Start a detached session `session` of `size` (columns, rows) running tmux's default
+        command, in `environ` (the server's own when this starts it)."""
+        columns, rows = map(str, size)
+        new = ("new-session", "-d", "-s", session, "-x", columns, "-y", rows)
+        self._command(f"start tmux session {session!r}", *new, environ=environ)
+
+    def window(self, session: str) -> Window | None:
+        """Session `session`'s current window (None when tmux cannot say)."""
+        try:
+            result = self._run(self.argv(*window_args(session)))
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return parse_window(result.stdout) if result.returncode == 0 else None
 
     def list_sessions(self) -> TmuxListing:
         try:
@@ -172,18 +207,84 @@ def parse_sessions(text: str) -> tuple[TmuxSession, ...]:
     return tuple(_parse_session(line) for line in text.splitlines() if line)
 
 
-def attach_args(name: str, *, watch: bool, watch_flags: bool) -> list[str]:
+PIN_HOOK = "73"
+"""The index of the hooks that unpin a watched window, in their arrays: the session's other
+`client-attached` and `client-detached` hooks are left alone."""
+WINDOW_FORMAT = "#{session_attached} #{window_id} #{window_width} #{window_height}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A session's current window, as a watcher is about to find it."""
+
+    clients: int
+    """Clients attached to its session."""
+    id: str
+    columns: int
+    rows: int
+
+
+def window_args(name: str) -> list[str]:
+    """`tmux` arguments that print session `name`'s current window for `parse_window`."""
+    return ["display-message", "-p", "-t", f"={name}:", WINDOW_FORMAT]
+
+
+def parse_window(text: str) -> Window | None:
+    """What `window_args` printed, or None for anything else."""
+    match = re.fullmatch(r"(\d+) (@\d+) (\d+) (\d+)", text.strip())
+    if match is None:
+        return None
+    return Window(int(match[1]), match[2], int(match[3]), int(match[4]))
+
+
+def attach_args(
+    name: str, *, watch: bool, watch_flags: bool, window: Window | None = None
+) -> list[str]:
     """`tmux` arguments that attach to session `name` exactly (never a prefix match).
 
     Watching attaches read-only (`-r`); with `watch_flags` (tmux >= 3.2 wherever it runs) also
-    `-f ignore-size,read-only`, so the watcher's size never shrinks the driver's window.
+    `-f ignore-size,read-only`, so the watcher's size never shrinks the driver's window. With no
+    driver attached tmux would size the window to the watcher alone all the same (the program
+    in it would see a resize), so a watcher given the session's current `window` while no client
+    is attached pins it at its size first (`resize-window` makes its `window-size` manual);
+    hooks put it back as soon as another client attaches (the window then follows that one) or
+    any client detaches, the watcher included, however it goes: a closed pane, roost's exit, or
+    roost killed (its terminal closes, and with it the client).
     """
-    args = ["attach-session"]
-    if watch:
-        args.append("-r")
-        if watch_flags:
-            args += ["-f", "ignore-size,read-only"]
-    return [*args, "-t", f"={name}"]
+    target = f"={name}"
+    if not watch:
+        return ["attach-session", "-t", target]
+    if not watch_flags:
+        return ["attach-session", "-r", "-t", target]
+    attach = ["attach-session", "-r", "-f", "ignore-size,read-only", "-t", target]
+    if window is None or window.clients:
+        return attach
+    unpin = (
+        f"set-option -w -u -t {window.id} window-size ; "
+        f"set-hook -u -t {window.id} client-attached[{PIN_HOOK}] ; "
+        f"set-hook -u -t {window.id} client-detached[{PIN_HOOK}]"
+    )
+    another = "if -F '#{m:*ignore-size*,#{client_flags}}' {} { " + unpin + " }"
+    return [
+        *("set-hook", "-t", window.id, f"client-attached[{PIN_HOOK}]", another, ";"),
+        *("set-hook", "-t", window.id, f"client-detached[{PIN_HOOK}]", unpin, ";"),
+        *("resize-window", "-t", window.id, "-x", str(window.columns), "-y", str(window.rows)),
+        ";",
+        *attach,
+    ]
+
+
+def capture_args(name: str, lines: int) -> list[str]:
+    """`tmux` arguments that print the last `lines` lines of history of session `name`'s
+    active pane and its screen, with their colours (`-e`) and wrapped lines joined (`-J`), so
+    a pane of another width wraps them again."""
+    return ["capture-pane", "-p", "-e", "-J", "-S", f"-{lines}", "-t", f"={name}:"]
+
+
+def capture_as_stream(captured: bytes) -> bytes:
+    """What `capture_args` printed, as a terminal would receive it: lines end in CRLF, the
+    blank rows below the last line written are left out, and attributes end with it."""
+    return captured.rstrip(b"\n").replace(b"\n", b"\r\n") + b"\x1b[0m"
 
 
 def supports_watch_flags(version_text: str | None) -> bool:

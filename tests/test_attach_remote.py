@@ -129,3 +129,24 @@ async def test_a_tmux_pane_comes_back_whole_on_a_new_session(managed: VellumPeer
         await wait_until(pilot, lambda: "agent-screen" in rows(pane), "the screen again")
         assert pane.connection is Connection.LIVE
         assert managed.terminals.latest.received == b"tmux attach -r -t 'agent'\r"
+
+
+async def test_pageup_in_a_tmux_pane_scrolls_through_the_remote_tmuxs_history(
+    managed: VellumPeer,
+) -> None:
+    start_remote_tmux(managed, "long", "seq -f 'line %g' 1 500; exec sleep 3600")
+    app = make_app(config=Config(remote_mode=Mode.WATCH))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: "cora" in table_names(app), "cora listed")
+        select(app, "cora")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, SessionPicker), "the picker")
+        await pilot.press("down", "enter")
+        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+        [pane] = app.panes_screen.panes
+        await wait_until(pilot, lambda: "line 500" in rows(pane), "the output")
+        await pilot.press("ctrl+right_square_bracket", "pageup")
+        view = pane.view
+        await wait_until(pilot, lambda: view.archive is not None, "tmux's history", within=20)
+        top = view.render_line(0).text.split()
+        assert top[0] == "line" and int(top[1]) < 500 - view.size.height

@@ -8,10 +8,14 @@ import contextlib
 import json
 import os
 import shlex
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from textual import events
 
 from services.config import Config
 from services.fleet import HOST_KEY
@@ -262,3 +266,191 @@ async def test_r_starts_an_ended_session_again(tmux_server: TmuxServer) -> None:
         await wait_until(
             pilot, lambda: "second-life" in pane.view.render_line(0).text, "the new screen"
         )
+
+
+def pane_tabs(app: RoostApp) -> str:
+    return str(app.panes_screen.query_one("#pane-tabs").render())
+
+
+def window_option(server: TmuxServer, name: str) -> str:
+    """The window-size option set on session `name`'s window itself (empty: inherited)."""
+    result = subprocess.run(
+        server.argv("show-options", "-w", "-t", f"={name}:"), capture_output=True, text=True
+    )
+    return result.stdout.strip()
+
+
+def client_pids(server: TmuxServer) -> list[int]:
+    result = subprocess.run(
+        server.argv("list-clients", "-F", "#{client_pid}"), capture_output=True, text=True
+    )
+    return [int(pid) for pid in result.stdout.split()]
+
+
+SIZE_RECORDER = (
+    "import os, signal, sys, time\n"
+    "out = open(sys.argv[1], 'a', buffering=1)\n"
+    "show = lambda *_: out.write('%dx%d\\n' % os.get_terminal_size())\n"
+    "signal.signal(signal.SIGWINCH, show)\n"
+    "show()\n"
+    "while True: time.sleep(1)\n"
+)
+
+
+async def test_a_watch_with_no_driver_keeps_the_agents_size_and_unpins_after(
+    tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    """Nobody else attached: the watcher alone must not resize the window (the agent would get
+    SIGWINCH); the window is left to follow its clients again once the watch ends, also when
+    the watching client is killed, as it is when roost is."""
+    sizes = tmp_path / "sizes"
+    script = tmp_path / "recorder.py"
+    script.write_text(SIZE_RECORDER)
+    start_session(tmux_server, "agent", f"{shlex.quote(sys.executable)} {script} {sizes}")
+    app = make_app()
+    async with app.run_test(size=(90, 24)) as pilot:
+        await wait_until(pilot, lambda: sizes.exists() and sizes.read_text() != "", "the agent")
+        assert sizes.read_text() == "100x30\n"
+        for ending in ("close", "kill"):
+            await select_session(pilot, app, "agent")
+            await pilot.press("w")
+            await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+            [pane] = app.panes_screen.panes
+
+            def watching(pane: TerminalPane = pane) -> bool:
+                return live(pane) and clients(tmux_server) == 1 and pane.view.size.width == 90
+
+            await wait_until(pilot, watching, "watching from a pane 90 columns wide")
+            assert window_size(tmux_server, "agent") == "100x30"
+            assert "window-size manual" in window_option(tmux_server, "agent")
+            if ending == "close":
+                await pilot.press(LEAVE, "x")
+            else:
+                [pid] = client_pids(tmux_server)
+                os.kill(pid, signal.SIGKILL)
+            await wait_until(pilot, lambda: clients(tmux_server) == 0, "the watch over")
+            await wait_until(
+                pilot, lambda: "window-size" not in window_option(tmux_server, "agent"), "unpinned"
+            )
+            if app.panes_screen.panes:
+                await pilot.press(LEAVE, "x")
+            await wait_until(pilot, lambda: not app.panes_screen.panes, "closed")
+        assert sizes.read_text() == "100x30\n"  # never a SIGWINCH
+
+
+async def test_r_starts_a_session_that_ended_even_when_nothing_made_it_again(
+    tmux_server: TmuxServer,
+) -> None:
+    start_session(tmux_server, "gone", "sleep 3600", "60x20")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await select_session(pilot, app, "gone")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+        [pane] = app.panes_screen.panes
+        await wait_until(pilot, lambda: live(pane), "attached")
+        kill_session(tmux_server, "gone")
+        await wait_until(pilot, lambda: pane.connection.over, "the end")
+        await pilot.press(LEAVE, "r")
+        await wait_until(pilot, lambda: live(pane), "attached again")
+        assert [s.name for s in tmux_server.list_sessions().sessions] == ["gone"]
+
+
+async def test_quitting_with_running_panes_says_what_ends_and_asks(
+    tmux_server: TmuxServer,
+) -> None:
+    start_session(tmux_server, "keep", "sleep 3600", "60x20")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await select_session(pilot, app, "keep")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: len(app.panes_screen.panes) == 1, "the tmux pane")
+        await pilot.press(LEAVE, "escape", "t")
+        await wait_until(pilot, lambda: len(app.panes_screen.panes) == 2, "the shell")
+        await wait_until(pilot, lambda: all(map(live, app.panes_screen.panes)), "both live")
+        await pilot.press(LEAVE, "escape", "q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.question == (
+            "2 panes are open: 1 new shell ends, 1 tmux session keeps running (detached). "
+            "Quit roost?"
+        )
+        await pilot.press("n")
+        await wait_until(pilot, lambda: app.screen is app.main_screen, "still there")
+        assert all(map(live, app.panes_screen.panes))
+        await pilot.press("q", "y")
+        await wait_until(pilot, lambda: app.return_code is not None, "quit")
+    assert [s.name for s in tmux_server.list_sessions().sessions] == ["keep"]
+
+
+async def test_panes_are_told_apart_and_the_grid_says_its_page(tmux_server: TmuxServer) -> None:
+    start_session(tmux_server, "shell", "sleep 3600", "60x20")
+    app = make_app(config=Config(keys={"terminal.leave": "f12"}))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await select_session(pilot, app, "shell")
+        await pilot.press("w")
+        await wait_until(pilot, lambda: len(app.panes_screen.panes) == 1, "the tmux pane")
+        for count in range(2, 6):
+            await pilot.press("f12", "escape", "t")
+            await wait_until(pilot, lambda: len(app.panes_screen.panes) == count, "a shell")  # noqa: B023
+        titles = [pane.session_title for pane in app.panes_screen.panes]
+        assert titles == [
+            "this machine · tmux shell",
+            *(f"this machine · shell {number}" for number in range(1, 5)),
+        ]
+        assert "f12 then ? for the pane keys" in pane_tabs(app)  # the remapped leave key
+        await pilot.press("f12", "g")
+        await wait_until(pilot, lambda: "grid, page 2/2" in pane_tabs(app), "the page")
+        await pilot.press("1")
+        await wait_until(pilot, lambda: "grid, page 1/2" in pane_tabs(app), "the first page")
+
+
+def rows_of(view: TerminalView) -> list[str]:
+    return [view.render_line(y).text.rstrip() for y in range(view.size.height)]
+
+
+async def test_pageup_and_the_wheel_scroll_through_tmuxs_history_in_colour(
+    tmux_server: TmuxServer,
+) -> None:
+    """A tmux client's screen has no history of its own: the pane reads tmux's."""
+    printer = "for i in $(seq 1 3000); do printf '\\033[31mline %d\\033[0m\\n' $i; done; sleep 3600"
+    start_session(tmux_server, "long", printer, "80x20")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await select_session(pilot, app, "long")
+        await pilot.press("w")  # watching: the window keeps 80x20, the pane shows it all
+        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+        [pane] = app.panes_screen.panes
+        view = pane.view
+        await wait_until(pilot, lambda: any("line 3000" in r for r in rows_of(view)), "output")
+        assert not pane.emulator.history  # tmux's client draws on the alternate screen
+
+        await pilot.press(LEAVE, "pageup")
+        await wait_until(pilot, lambda: view.archive is not None, "tmux's history")
+        page = view.size.height - 1
+        assert view.scrolled_back == page and view.archive is not None
+        rows = rows_of(view)
+        # tmux keeps 2,000 lines above its 20-line screen: lines 981..3000, then blank rows
+        # below (left out), so the view's bottom row was "line 3000" before the page back.
+        assert rows[0].startswith(f"line {3000 - page - view.size.height + 1}")
+        assert rows[0].endswith(f"↑ {page}/{len(view.archive.history)}")
+        red = [s.style for s in view.render_line(1) if s.text.startswith("line")]
+        assert red and red[0] is not None and red[0].color is not None
+        assert red[0].color.number == 1  # the program's colour survived
+
+        await pilot.press("pageup", "pagedown", "pagedown")
+        await wait_until(pilot, lambda: view.archive is None, "live again")
+        assert view.scrolled_back == 0
+
+        await pilot.press("enter")  # into the pane: the wheel asks for tmux's history too
+        view.post_message(events.MouseScrollUp(view, 5, 5, 0, 0, 0, False, False, False))
+        await wait_until(pilot, lambda: view.archive is not None, "history by the wheel")
+        assert view.scrolled_back == 3
+        await pilot.press("x")  # a key (not sent: watching) returns to the live screen
+        await wait_until(pilot, lambda: view.archive is None, "live after a key")
+
+        kill_session(tmux_server, "long")
+        await wait_until(pilot, lambda: pane.connection.over, "the end")
+        await pilot.press(LEAVE, "pageup")
+        await wait_until(pilot, lambda: "no scrollback:" in pane.note, "why not")
+        assert "no scrollback: cannot read tmux's history of 'long'" in str(pane.status.render())

@@ -208,3 +208,19 @@ async def test_a_watching_pane_answers_no_query_and_sends_no_key() -> None:
         await pilot.press("z", "enter")
         await wait_until(pilot, lambda: on_screen(view, "z"), "the driver's key")
         assert shown(view)[:3] == ["ready", "z", "z"]  # the echo and cat: no "a", no answer
+
+
+async def test_a_shell_whose_tmux_history_cannot_be_read_scrolls_its_own() -> None:
+    """As a container's shell does where the container has no tmux (it then runs bare)."""
+    app = make_app(environ={**os.environ, "PS1": "$ ", "ENV": ""})
+    async with app.run_test(size=(60, 12)) as pilot:
+        attachment = Attachment("test", HostPlace(("sh",)), shell_session="no-such-session")
+        await app.open_pane(attachment, Mode.DRIVE)
+        [pane] = app.panes_screen.panes
+        view = pane.view
+        await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "sh")
+        await run_in_shell(pilot, view, "seq 1 100", "100")
+        await pilot.press("ctrl+right_square_bracket", "pageup")
+        await wait_until(pilot, lambda: view.scrolled_back > 0, "its own scrollback")
+        assert view.archive is None
+        assert "the pane's own scrollback (cannot read tmux's history" in pane.note

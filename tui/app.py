@@ -120,7 +120,7 @@ class RoostApp(App[None]):
         self._unsaved_events: list[Event] = []
         self._store_lock = asyncio.Lock()
         self.attacher = Attacher.of(context, self.http, lambda: self.sources.platform)
-        self.panes_screen = PanesScreen()
+        self.panes_screen = PanesScreen(leave_key=self._leave_keys()[0])
         """Kept while hidden: its panes stay connected behind the main screen."""
         self.set_keymap(dict(context.config.keys))
 
@@ -308,7 +308,10 @@ class RoostApp(App[None]):
         except RoostError as error:
             self.notify(str(error), title=title, severity="warning")
             return
-        attachment = Attachment(assistant.name, place, session or None)
+        if session:
+            attachment = Attachment(assistant.name, place, session)
+        else:
+            attachment = self.attacher.new_shell(assistant.name, place)
         if attachment.session is None:
             mode = Mode.DRIVE  # a new shell is the operator's own
         elif mode is None:
@@ -348,6 +351,7 @@ class RoostApp(App[None]):
             mode=mode,
             scrollback=config.terminal_scrollback,
             record=self._recorder if config.recordings_mb else None,
+            history=self.attacher.history,
         )
         if self.screen is not self.panes_screen:
             await self.push_screen(self.panes_screen)
@@ -642,10 +646,28 @@ class RoostApp(App[None]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            leave = TerminalPane.LEAVE
-            keys = self.context.config.keys.get("terminal.leave", leave.key).split(",")
-            shown = ", ".join(self.get_key_display(leave.with_key(key.strip())) for key in keys)
+            shown = ", ".join(self._leave_keys())
             self.push_screen(HelpScreen(commands(self, self.screen), terminal_leave_key=shown))
+
+    def _leave_keys(self) -> list[str]:
+        """The terminal pane's leave key(s) as shown to the user, remapped or not."""
+        leave = TerminalPane.LEAVE
+        keys = self.context.config.keys.get("terminal.leave", leave.key).split(",")
+        return [self.get_key_display(leave.with_key(key.strip())) for key in keys]
+
+    async def action_quit(self) -> None:
+        """Quit; with running panes, first say what ends and what keeps running, and ask
+        (the quit key again on the question quits)."""
+        question = self.panes_screen.quit_question()
+        if question is None or self.screen.id == "quit-question":
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        self.push_screen(ConfirmScreen("Quit", question, id="quit-question"), answered)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The palette lists every roost command of the current screen, then Textual's own."""

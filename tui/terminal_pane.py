@@ -16,6 +16,12 @@ dragging a split does not storm the program with SIGWINCH.
 A pane outlives its backends: switching a tmux attach between watching and driving attaches
 again in the new mode, and a session that ended or was lost can be started again; the screen
 stays in place meanwhile. Every byte shown is also appended to the pane's recording.
+
+Scrollback: a shell's history is the emulator's own. A tmux client's screen has none (tmux keeps
+it), so scrolling back in a pane on a tmux session (here, in a container, or in a managed
+assistant) reads tmux's history of it with its colours (`Attacher.history`, off the event loop),
+emulates it at the pane's size, and the view scrolls through that copy; typing or scrolling back
+to the bottom returns to the live screen. A pane that cannot have it says why on its status line.
 """
 
 from __future__ import annotations
@@ -24,10 +30,10 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -48,6 +54,7 @@ from services.terminal.backend import (
 )
 from services.terminal.emulator import Emulator
 from services.terminal.recording import Recorder
+from services.tmux import capture_as_stream
 from widgets.terminal_view import TerminalView
 
 log = logging.getLogger(__name__)
@@ -86,7 +93,18 @@ class Connection(Enum):
 
 BADGES = {Mode.WATCH: " WATCHING ", Mode.DRIVE: " DRIVING "}
 
-OpenBackend = Callable[[Attachment, Mode], TerminalBackend]
+
+class OpenBackend(Protocol):
+    """`Attacher.backend`: a backend for an attachment in a mode; `revive` makes a tmux
+    session that has ended again."""
+
+    def __call__(
+        self, attachment: Attachment, mode: Mode, *, revive: bool = False
+    ) -> TerminalBackend: ...
+
+
+ReadHistory = Callable[[Attachment, int], Awaitable[bytes]]
+"""`Attacher.history`: the pane's tmux history, as tmux prints it."""
 StartRecording = Callable[[Attachment, TerminalSize], Recorder]
 
 
@@ -135,12 +153,15 @@ class TerminalPane(Vertical, can_focus=True):
         mode: Mode,
         scrollback: int,
         record: StartRecording | None = None,
+        history: ReadHistory | None = None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self.attachment = attachment
         self.mode = mode
         self._open = open_backend
+        self._history = history
+        self._scrollback = scrollback
         self._record = record
         self.recorder: Recorder | None = None
         self.backend: TerminalBackend | None = None
@@ -151,6 +172,8 @@ class TerminalPane(Vertical, can_focus=True):
         self.status = Static(classes="terminal-status")
         self.connection = Connection.CONNECTING
         self.detail = ""
+        self.note = ""
+        """About the scrollback (reading tmux's, or why there is none), until typing."""
         self._told_watching = False
         self._queue: deque[bytes] = deque()
         self.queued = 0
@@ -177,10 +200,11 @@ class TerminalPane(Vertical, can_focus=True):
         self._show_badge()
         self._show_status()
 
-    def start(self) -> None:
-        """(Re)start the session: a new backend in the current mode replaces the old one."""
+    def start(self, *, revive: bool = False) -> None:
+        """(Re)start the session: a new backend in the current mode replaces the old one;
+        `revive` makes its tmux session again if it has ended."""
         self.run_worker(
-            self._run(), group="session", exclusive=True, name=f"session {self.session_title}"
+            self._run(revive), group="session", exclusive=True, name=f"session {self.session_title}"
         )
 
     def switch_mode(self, mode: Mode) -> None:
@@ -193,7 +217,7 @@ class TerminalPane(Vertical, can_focus=True):
             self.start()
         self._changed()
 
-    async def _run(self) -> None:
+    async def _run(self, revive: bool) -> None:
         """Open the session and queue its output until it ends."""
         previous, self.backend = self.backend, None
         if previous is not None:
@@ -201,7 +225,7 @@ class TerminalPane(Vertical, can_focus=True):
         self.detail = ""
         self._set_connection(Connection.CONNECTING)
         try:
-            self.backend = backend = self._open(self.attachment, self.mode)
+            self.backend = backend = self._open(self.attachment, self.mode, revive=revive)
             await backend.start(self._session_size)
             self._set_connection(Connection.LIVE)
             while item := await backend.read():
@@ -299,6 +323,56 @@ class TerminalPane(Vertical, can_focus=True):
             self._schedule_frame()
         self._show_status()
 
+    # -- scrollback ------------------------------------------------------------------------
+
+    def scroll_back(self, lines: int) -> None:
+        """Scroll `lines` back (or forward, when negative): through tmux's history for a pane
+        on a tmux session, else through the emulator's own."""
+        view = self.view
+        if lines > 0 and view.archive is None and self.attachment.tmux_session is not None:
+            self._want_history(lines)
+        else:
+            view.scroll_history(lines)
+
+    def on_terminal_view_history_wanted(self, message: TerminalView.HistoryWanted) -> None:
+        message.stop()
+        if self.attachment.tmux_session is not None:
+            self._want_history(message.lines)
+
+    def _want_history(self, lines: int) -> None:
+        if self._history is None:
+            self._set_note("no scrollback: this pane cannot read tmux's history")
+            return
+        self.run_worker(self._load_history(lines, self._history), group="history", exclusive=True)
+
+    async def _load_history(self, lines: int, read: ReadHistory) -> None:
+        """Read tmux's history of the session, emulate it at the pane's size (in a thread:
+        10,000 lines take a while), and scroll `lines` back through it."""
+        self._set_note("reading tmux's history…")
+        live = self.emulator
+        archive = Emulator(live.columns, live.lines, scrollback=self._scrollback)
+        try:
+            captured = await read(self.attachment, self._scrollback)
+            await asyncio.to_thread(archive.feed, capture_as_stream(captured))
+        except RoostError as error:
+            if not self.emulator.history:
+                self._set_note(f"no scrollback: {error}")
+                return
+            # A shell whose container has no tmux runs bare: its history is the pane's own.
+            self._set_note(f"the pane's own scrollback ({error})")
+            self.view.scroll_history(lines, ask_for_more=False)
+            return
+        except Exception:  # a bug costs the scrollback, never the pane
+            log.exception("reading tmux's history of %s failed", self.session_title)
+            self._set_note("no scrollback: it could not be read (the log says why)")
+            return
+        self.view.show_archive(archive, lines)
+        self._set_note("" if self.view.archive else "tmux holds no lines above the screen")
+
+    def _set_note(self, note: str) -> None:
+        self.note = note
+        self._show_status()
+
     # -- input and size --------------------------------------------------------------------
 
     last_input: ClassVar[float] = float("-inf")
@@ -306,6 +380,8 @@ class TerminalPane(Vertical, can_focus=True):
 
     def on_terminal_view_typed(self, message: TerminalView.Typed) -> None:
         message.stop()
+        if self.note:
+            self._set_note("")
         if self.mode is Mode.WATCH:
             if not self._told_watching:
                 self._told_watching = True
@@ -339,6 +415,8 @@ class TerminalPane(Vertical, can_focus=True):
     def _apply_size(self) -> None:
         self._resize_timer = None
         size = self._session_size
+        if self.view.archive is not None:
+            self.view.scrolled_back = 0  # the copy of tmux's history was made at the old size
         self.emulator.resize(size.rows, size.columns)
         self.view.refresh_changes()
         if self.recorder is not None:
@@ -358,7 +436,11 @@ class TerminalPane(Vertical, can_focus=True):
     def _show_status(self) -> None:
         """The status line, when it changed (called every frame)."""
         parts = [self.session_title, self.attachment.transport.value]
+        if self.attachment.shell_session:
+            parts.append(f"in tmux session {self.attachment.shell_session}")
         parts.append(self.detail or self.connection.value)
+        if self.note:
+            parts.append(self.note)
         if self.recorder is not None and self.recorder.error:
             parts.append(f"not recording: {self.recorder.error}")
         if self.emulator.title:

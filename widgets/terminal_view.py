@@ -9,7 +9,11 @@ Drawing is incremental: each screen line object has a serial number, its strip i
 and cached under it, and `refresh_changes()` repaints only the rows whose line changed or
 moved. A scrolling log therefore rebuilds one strip per new line, not the whole screen.
 The mouse wheel scrolls the local scrollback unless the program asked for mouse reports; a
-marker shows how far back the view is, and typing returns it to the bottom.
+marker shows how far back the view is, and typing returns it to the bottom. Scrolling back past
+the top of the model's history posts `HistoryWanted`: where the session keeps its history
+elsewhere (tmux's, for a tmux client whose own screen has none) the owner hands it over as a
+still `archive` model (`show_archive`), which the view scrolls through in the same way until it
+is back at the bottom, where it follows the live model again.
 """
 
 from __future__ import annotations
@@ -146,6 +150,13 @@ class TerminalView(Widget, can_focus=True):
         data: bytes
 
     @dataclass
+    class HistoryWanted(Message):
+        """The user scrolled `lines` back past the top of the model's history."""
+
+        view: TerminalView
+        lines: int
+
+    @dataclass
     class Resized(Message):
         """The view now shows `columns` x `rows` cells."""
 
@@ -174,6 +185,13 @@ class TerminalView(Widget, can_focus=True):
         """Row -> (line serial, cursor column or -1) as last drawn."""
         self._history_seen = screen.history_count
         self._base: Style | None = None
+        self.archive: TerminalScreen | None = None
+        """A still copy of history kept elsewhere, shown while scrolled back (`show_archive`)."""
+
+    @property
+    def shown(self) -> TerminalScreen:
+        """The model drawn: the archive while scrolled back through one, else the live one."""
+        return self.archive if self.archive is not None and self.scrolled_back else self.model
 
     # -- drawing ---------------------------------------------------------------------------
 
@@ -188,6 +206,8 @@ class TerminalView(Widget, can_focus=True):
                 self._strips.pop(line.serial, None)
         added = model.history_count - self._history_seen
         self._history_seen = model.history_count
+        if self.archive is not None:
+            return  # the archive is still: nothing live is in view
         if self.scrolled_back and added:
             # Stay on the same lines while the program keeps writing below them.
             self.scrolled_back = min(self.scrolled_back + added, len(model.history))
@@ -203,8 +223,22 @@ class TerminalView(Widget, can_focus=True):
         if len(self._strips) > 4 * max(self.size.height, 1) + 64:
             self._prune()
 
-    def watch_scrolled_back(self) -> None:
+    def watch_scrolled_back(self, back: int) -> None:
+        if not back and self.archive is not None:
+            self.archive = None  # back at the bottom: live again
+            self._strips.clear()
         self._painted.clear()
+        self.refresh()
+
+    def show_archive(self, archive: TerminalScreen, lines: int) -> None:
+        """Scroll `lines` back through `archive` (same size as the model: its history, then
+        its screen), in place of the model's own history, until back at the bottom."""
+        self.archive = archive
+        self._strips.clear()
+        self._painted.clear()
+        self.scrolled_back = max(0, min(lines, len(archive.history)))
+        if not self.scrolled_back:
+            self.archive = None
         self.refresh()
 
     def _row_key(self, row: int) -> tuple[int, int]:
@@ -216,7 +250,7 @@ class TerminalView(Widget, can_focus=True):
         return serial, self._cursor_column(row)
 
     def _line_at(self, row: int) -> Any:
-        model = self.model
+        model = self.shown
         back = self.scrolled_back
         if back:
             history = model.history
@@ -257,7 +291,7 @@ class TerminalView(Widget, can_focus=True):
         texts: list[str] = []
         key: tuple[Any, ...] | None = None
         style_of = self._style
-        for x in range(self.model.columns):
+        for x in range(self.shown.columns):
             cell = line[x]
             data = cell.data
             if not data:
@@ -304,7 +338,7 @@ class TerminalView(Widget, can_focus=True):
         return Strip.join([strip.crop(0, x), Strip([cursor]), strip.crop(right)])
 
     def _with_marker(self, strip: Strip, width: int) -> Strip:
-        marker = f" ↑ {self.scrolled_back}/{len(self.model.history)} "
+        marker = f" ↑ {self.scrolled_back}/{len(self.shown.history)} "
         if len(marker) >= width:
             return strip
         style = self._base_style() + Style(reverse=True, bold=True)
@@ -367,9 +401,14 @@ class TerminalView(Widget, can_focus=True):
             return
         self.scroll_history(WHEEL_LINES if button == WHEEL_UP else -WHEEL_LINES)
 
-    def scroll_history(self, lines: int) -> None:
-        """Scroll back (`lines` > 0) or forward through the scrollback, within its bounds."""
-        self.scrolled_back = max(0, min(self.scrolled_back + lines, len(self.model.history)))
+    def scroll_history(self, lines: int, *, ask_for_more: bool = True) -> None:
+        """Scroll back (`lines` > 0) or forward through the scrollback, within its bounds;
+        past the top of the live model's history, ask for more (`HistoryWanted`)."""
+        top = len(self.shown.history)
+        more = ask_for_more and self.archive is None
+        if more and lines > 0 and self.scrolled_back + lines > top:
+            self.post_message(self.HistoryWanted(self, lines))
+        self.scrolled_back = max(0, min(self.scrolled_back + lines, top))
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
         if self.model.mouse_reporting and not self.scrolled_back:

@@ -34,6 +34,7 @@ from services.container_commands import (
     new_mark,
     open_engine,
     require_running,
+    run_with,
     signal_exec,
 )
 from services.docker_engines import Engine
@@ -81,6 +82,7 @@ class DockerExec:
         *,
         description: str | None = None,
         via_cli: bool | None = None,
+        ends: Sequence[str] = (),
     ) -> None:
         if not argv:
             raise ValueError("no command to run")
@@ -88,6 +90,9 @@ class DockerExec:
         self.container = container
         self.argv = list(argv)
         self.via_cli = via_cli
+        self.ends = list(ends)
+        """Run in the container once the command is hung up on `close()`: ends what would
+        outlive the hang-up (a tmux session, which a hang-up only detaches from)."""
         name = PurePosixPath(argv[0]).name
         self.description = description or f"{name} in {container} on engine {engine.name}"
         self._size = TerminalSize(80, 24)
@@ -275,6 +280,9 @@ class DockerExec:
         except ENGINE_ERRORS:
             return None
         finally:
+            if self.ends:
+                with contextlib.suppress(*ENGINE_ERRORS):  # the engine has gone: so has it
+                    run_with(client, self.engine, self.container, self.ends, timeout=CLOSE_GRACE)
             client.close()
 
 

@@ -389,7 +389,7 @@ class Panes(App[None]):
                 attachment = Attachment(f"pane {index}", HostPlace(("bench",)))
                 yield TerminalPane(
                     attachment,
-                    lambda _attachment, _mode, backend=backend: backend,  # type: ignore[misc]
+                    lambda _attachment, _mode, revive=False, backend=backend: backend,
                     mode=Mode.DRIVE,
                     scrollback=SCROLLBACK,
                 )

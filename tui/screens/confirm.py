@@ -21,8 +21,8 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No", id="confirm_no"),
     ]
 
-    def __init__(self, title: str, question: str) -> None:
-        super().__init__()
+    def __init__(self, title: str, question: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.title_text = title
         self.question = question
 

@@ -48,6 +48,10 @@ def _go(number: int) -> Binding:
     )
 
 
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'' if number == 1 else 's'}"
+
+
 class PanesScreen(Screen[None]):
     """The open panes, and the keys that act on them once the leave key was pressed."""
 
@@ -143,10 +147,12 @@ class PanesScreen(Screen[None]):
     grid: var[bool] = var(False, init=False)
     """Up to four panes at once (the current one's group of four), else only the current one."""
 
-    def __init__(self) -> None:
+    def __init__(self, leave_key: str = "ctrl+]") -> None:
         super().__init__(id="panes-screen")
         self.panes: list[TerminalPane] = []
         self.current = 0
+        self.leave_key = leave_key
+        """How the leave key is shown (the first key it is bound to, as remapped)."""
 
     def compose(self) -> ComposeResult:
         yield Static(id="pane-tabs")
@@ -158,12 +164,29 @@ class PanesScreen(Screen[None]):
         return self.panes[self.current] if self.panes else None
 
     async def add(self, pane: TerminalPane) -> None:
-        """Show a new pane, current and typing."""
+        """Show a new pane, current and typing. It is listed once mounted, so that nothing
+        (a test, the app shutting down) sees it before it is arranged."""
+        await self.query_one("#pane-grid").mount(pane)
         self.panes.append(pane)
         self.current = len(self.panes) - 1
-        await self.query_one("#pane-grid").mount(pane)
         self._arrange()
         pane.view.focus()
+
+    def quit_question(self) -> str | None:
+        """What quitting does to the running panes, as a question (None: no pane runs)."""
+        running = [pane for pane in self.panes if not pane.connection.over]
+        if not running:
+            return None
+        shells = sum(pane.attachment.session is None for pane in running)
+        sessions = len(running) - shells
+        fates = []
+        if shells:
+            fates.append(f"{_count(shells, 'new shell')} {'ends' if shells == 1 else 'end'}")
+        if sessions:
+            keeps = "keeps" if sessions == 1 else "keep"
+            fates.append(f"{_count(sessions, 'tmux session')} {keeps} running (detached)")
+        are = "is" if len(running) == 1 else "are"
+        return f"{_count(len(running), 'pane')} {are} open: {', '.join(fates)}. Quit roost?"
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -193,8 +216,11 @@ class PanesScreen(Screen[None]):
                 tabs.append(label, style="reverse bold")
             else:
                 tabs.append(label, style="" if pane in shown else "dim")
-        layout = "grid" if self.grid else "tabs"
-        tabs.append(f"  {layout} · ctrl+] then ? for the pane keys", style="dim")
+        layout = "tabs"
+        if self.grid:
+            pages = -(-len(self.panes) // GRID)
+            layout = f"grid, page {self.current // GRID + 1}/{pages}" if pages > 1 else "grid"
+        tabs.append(f"  {layout} · {self.leave_key} then ? for the pane keys", style="dim")
         self.query_one("#pane-tabs", Static).update(tabs)
 
     def watch_grid(self) -> None:
@@ -273,8 +299,7 @@ class PanesScreen(Screen[None]):
 
     def action_scroll(self, pages: int) -> None:
         if self.pane is not None:
-            view = self.pane.view
-            view.scroll_history(pages * max(1, view.size.height - 1))
+            self.pane.scroll_back(pages * max(1, self.pane.view.size.height - 1))
 
     def action_drive(self) -> None:
         pane = self.pane
@@ -309,7 +334,7 @@ class PanesScreen(Screen[None]):
         if not pane.connection.over:
             self.notify(f"{pane.session_title} is {pane.connection.value}.", timeout=3)
             return
-        pane.start()
+        pane.start(revive=True)
 
     async def action_detach(self) -> None:
         pane = self.pane
