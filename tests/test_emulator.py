@@ -380,6 +380,13 @@ def test_scrollback_coming_back_to_a_narrower_screen_is_cut_to_it() -> None:
     assert all(x < 6 for y in range(4) for x in screen.buffer[y])
 
 
+def test_a_control_inside_a_csi_split_across_reads_runs_once() -> None:
+    screen = Emulator(10, 4)
+    for read in (b"\x1b[", b"\n", b"2", b"CX"):  # LF inside CUF 2, as xterm executes it
+        screen.feed(read)
+    assert text_of(screen, 1) == "  X"  # the LF ran once, not once per read
+
+
 def test_a_failing_sequence_costs_only_itself(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken_bell(self: Emulator) -> None:
         raise RuntimeError("a bug")
@@ -525,8 +532,16 @@ def feed_in_turn(data: bytes, size: tuple[int, int], scrollback: int, plan: list
                 fed += step
             assert_invariants(screen)
     screen.take_dirty()
-    assert len(screen.take_replies()) <= MAX_REPLIES
+    replies = screen.take_replies()
+    assert len(replies) <= MAX_REPLIES
     assert all(isinstance(cell, Cell) for line in screen.buffer.values() for cell in line.values())
+    if len(data) <= MAX_STRING and not any(isinstance(step, Resize) for step in plan):
+        # How the input was cut into reads changes nothing (below the cap on strings).
+        whole = Emulator(columns, lines, scrollback=scrollback)
+        whole.feed(data)
+        assert grid(whole) == grid(screen)
+        assert (whole.cursor.x, whole.cursor.y) == (screen.cursor.x, screen.cursor.y)
+        assert (whole.take_replies(), whole.history_count) == (replies, screen.history_count)
 
 
 fuzz_settings = settings(

@@ -36,6 +36,8 @@ over random, generated and mutated streams, fed in arbitrary chunks and resized 
   `history` keep the width they left with; one that comes back is cut to the screen.
 - `margins`, when set, satisfy `0 <= top < bottom < lines`; `dirty` rows are screen rows.
 - `history` holds at most its `maxlen` lines and `history_count >= len(history)`.
+- How the input is cut into reads changes nothing (short of the caps on unterminated strings):
+  a control character inside a sequence split across reads runs once.
 
 Where pyte and real terminals disagree, this follows xterm and tmux (tmux is the test oracle,
 tests/test_terminal_oracle.py); each such fix is named where it is made.
@@ -491,8 +493,8 @@ class Emulator(Screen):
                     if token is None:
                         start, position = position, position + 1
                         after = self._escape(text, start)
-                        if after < 0:
-                            self._pending = text[start:]
+                        if after < 0:  # incomplete: parsed again with the next read
+                            self._pending = self._pending or text[start:]
                             position = end
                         else:
                             position = after
@@ -590,6 +592,8 @@ class Emulator(Screen):
             position += 1
         if position - start > MAX_STRING:
             return position  # runaway parameters: drop what came
+        # Kept without the controls just run, which must not run again with the next read.
+        self._pending = "\x1b[" + "".join(body)
         return -1
 
     def _string(self, text: str, start: int, *, osc: bool) -> int:
