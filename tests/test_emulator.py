@@ -406,8 +406,9 @@ def test_a_failing_sequence_costs_only_itself(monkeypatch: pytest.MonkeyPatch) -
 # The emulator's invariants (its module docstring) must hold after every read and every
 # resize, for pure random bytes, for streams built from a grammar of CSI, OSC, DCS and ESC
 # pieces with extreme parameters, and for the corpus recordings with bytes inserted, deleted,
-# replaced and sequences spliced in. `ROOST_FUZZ_EXAMPLES` sets how many examples each kind
-# gets (CI runs the default; DEVELOPERS.md gives a longer run).
+# replaced and sequences spliced in; without resizes, the screen must be the one the same
+# stream draws in one read. `ROOST_FUZZ_EXAMPLES` sets how many examples each kind gets (CI
+# runs the default; DEVELOPERS.md gives a longer run).
 
 FUZZ_EXAMPLES = int(os.environ.get("ROOST_FUZZ_EXAMPLES", "200"))
 RECORDINGS = [
