@@ -8,8 +8,10 @@ way. Deliberate departures from pyte are tested on their own, against what xterm
 
 from __future__ import annotations
 
+import os
 import tracemalloc
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import pyte
 import pytest
@@ -18,10 +20,12 @@ from hypothesis import strategies as st
 from pyte.screens import wcwidth
 
 from services.terminal.emulator import (
+    MAX_REPLIES,
     MAX_STRING,
     SYNC_TIMEOUT,
     Cell,
     Emulator,
+    EmulatorError,
     MouseTracking,
 )
 from tests.terminal.oracle import Grid, emulator_grid, normalise
@@ -329,36 +333,244 @@ def test_unterminated_strings_are_dropped_without_growing() -> None:
     assert text_of(screen, 0) == "visible"
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=400), st.integers(1, 40))
-def test_random_bytes_never_break_it(data: bytes, chunk: int) -> None:
-    screen = Emulator(12, 4, scrollback=20)
-    for start in range(0, len(data), chunk):
-        screen.feed(data[start : start + chunk])
-    screen.take_dirty()
-    screen.take_replies()
-    assert 0 <= screen.cursor.x <= 12 and 0 <= screen.cursor.y < 4
-    assert len(screen.history) <= 20
-    for y in range(4):
-        for x in range(12):
-            assert isinstance(screen.buffer[y][x], Cell)
+def test_origin_mode_without_a_region_counts_from_the_top_of_the_screen() -> None:
+    screen = Emulator(10, 6)
+    screen.feed(b"\x1b[?6h\x1b[5dX\x1b[6n")  # pyte asserted that origin mode has margins
+    assert text_of(screen, 4) == "X"
+    assert screen.take_replies() == b"\x1b[5;2R"
 
 
-@settings(max_examples=100, deadline=None)
-@given(
-    st.lists(
-        st.sampled_from([b"\x1b[", b"\x1b]", b"\x1bP", b"1;", b"?", b"m", b"\x07", b"\x1b\\"]),
-        max_size=200,
-    ),
-    st.integers(1, 24),
-    st.integers(1, 10),
+def test_origin_mode_with_a_region_counts_from_its_top_and_stops_at_its_bottom() -> None:
+    screen = Emulator(10, 6)
+    screen.feed(b"\x1b[2;4r\x1b[?6h\x1b[2dY\x1b[6n\x1b[9dZ")
+    assert [text_of(screen, y) for y in (2, 3)] == ["Y", " Z"]
+    assert screen.take_replies() == b"\x1b[2;2R"
+
+
+def test_a_position_report_after_the_last_column_names_the_last_column() -> None:
+    screen = Emulator(5, 2)
+    screen.feed(b"abcde\x1b[6n")  # the wrap is pending: xterm answers column 5, pyte 6
+    assert screen.take_replies() == b"\x1b[1;5R"
+
+
+@pytest.mark.parametrize("insert", [b"\x1b[@", b"\x1b[4h "], ids=["ICH", "IRM"])
+def test_a_character_pushed_off_the_right_edge_is_gone_for_good(insert: bytes) -> None:
+    screen = Emulator(5, 2)
+    screen.feed(b"abcde\r" + insert)
+    assert text_of(screen, 0) == " abcd"
+    assert max(screen.buffer[0]) == 4
+    screen.resize(2, 10)  # pyte kept the `e` one column past the edge, and showed it now
+    assert text_of(screen, 0) == " abcd"
+
+
+@pytest.mark.parametrize("autowrap", [b"", b"\x1b[?7l"], ids=["wrap", "nowrap"])
+def test_a_character_wider_than_the_screen_is_not_drawn(autowrap: bytes) -> None:
+    screen = Emulator(1, 3)
+    screen.feed(autowrap + "日x".encode())
+    assert all(list(screen.buffer[y]) in ([], [0]) for y in range(3))
+    assert screen.buffer[0][0].data == "x"
+
+
+def test_scrollback_coming_back_to_a_narrower_screen_is_cut_to_it() -> None:
+    screen = Emulator(12, 2, scrollback=10)
+    screen.feed(b"abcdefghijkl\r\n" * 3)
+    screen.resize(2, 6)
+    screen.resize(4, 6)  # two lines come back from the scrollback, 12 cells wide
+    assert [text_of(screen, y) for y in range(2)] == ["abcdef", "abcdef"]
+    assert all(x < 6 for y in range(4) for x in screen.buffer[y])
+
+
+def test_a_control_inside_a_csi_split_across_reads_runs_once() -> None:
+    screen = Emulator(10, 4)
+    for read in (b"\x1b[", b"\n", b"2", b"CX"):  # LF inside CUF 2, as xterm executes it
+        screen.feed(read)
+    assert text_of(screen, 1) == "  X"  # the LF ran once, not once per read
+
+
+def test_a_failing_sequence_costs_only_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_bell(self: Emulator) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Emulator, "bell", broken_bell)
+    screen = Emulator(10, 2)
+    with pytest.raises(EmulatorError) as failed:
+        screen.feed(b"ab\x07cd\x07ef\x1b[2")
+    assert isinstance(failed.value.__cause__, RuntimeError)
+    assert "2 sequence(s) failed" in str(failed.value)
+    screen.feed(b";1Hgh")  # the sequence split across reads was kept
+    assert [text_of(screen, 0), text_of(screen, 1)] == ["abcdef", "gh"]
+
+
+# -- whatever it is fed --------------------------------------------------------------------
+#
+# The emulator's invariants (its module docstring) must hold after every read and every
+# resize, for pure random bytes, for streams built from a grammar of CSI, OSC, DCS and ESC
+# pieces with extreme parameters, and for the corpus recordings with bytes inserted, deleted,
+# replaced and sequences spliced in; without resizes, the screen must be the one the same
+# stream draws in one read. `ROOST_FUZZ_EXAMPLES` sets how many examples each kind gets (CI
+# runs the default; DEVELOPERS.md gives a longer run).
+
+FUZZ_EXAMPLES = int(os.environ.get("ROOST_FUZZ_EXAMPLES", "200"))
+RECORDINGS = [
+    path.read_bytes() for path in sorted((Path(__file__).parent / "terminal/corpus").glob("*.bin"))
+]
+
+_numbers = st.one_of(
+    st.integers(0, 12),
+    st.sampled_from([24, 80, 255, 256, 9999, 10_000, 65_535, 2**31, 2**32 + 1, 10**30]),
+).map(str)
+_parameters = st.lists(
+    st.one_of(_numbers, st.just(""), st.lists(_numbers, min_size=2, max_size=5).map(":".join)),
+    max_size=7,
+).map(";".join)
+_csi_piece = st.builds(
+    lambda prefix, parameters, inter, final: f"\x1b[{prefix}{parameters}{inter}{final}",
+    st.sampled_from(["", "", "?", ">", "<", "=", "!"]),
+    _parameters,
+    st.sampled_from(["", "", "", " ", "!", "$", '"', "'"]),
+    st.characters(min_codepoint=0x40, max_codepoint=0x7E),
 )
-def test_resizing_midstream_keeps_the_cursor_inside(
-    parts: list[bytes], columns: int, lines: int
-) -> None:
-    screen = Emulator(10, 5, scrollback=10)
-    screen.feed(b"".join(parts) + b"\r\n".join(b"%d" % n for n in range(12)))
-    screen.resize(lines, columns)
-    screen.feed(b"after")
+_MODES = [1, 3, 4, 5, 6, 7, 9, 20, 25, 47, 1000, 1002, 1003, 1004, 1006, 1047, 1048, 1049, 2004]
+_mode_piece = st.builds(
+    lambda private, mode, on: f"\x1b[{private}{mode}{on}",
+    st.sampled_from(["?", "?", ""]),
+    st.sampled_from(_MODES),
+    st.sampled_from("hl"),
+)
+_escape_piece = st.sampled_from(
+    [
+        *("\x1b7", "\x1b8", "\x1bc", "\x1bD", "\x1bE", "\x1bM", "\x1bH", "\x1b=", "\x1b>"),
+        *("\x1b#8", "\x1b(0", "\x1b(B", "\x1b)0", "\x0e", "\x0f", "\x1b", "\x1b[", "\x1b]"),
+    ]
+)
+_string_piece = st.builds(
+    lambda opener, body, end: opener + body + end,
+    st.sampled_from(["\x1b]0;", "\x1b]2;", "\x1b]8;;", "\x1b]52;c;", "\x1bP", "\x1b_", "\x9d"]),
+    st.text(max_size=40),
+    st.sampled_from(["\x07", "\x1b\\", "\x9c", ""]),
+)
+_text_piece = st.one_of(
+    st.text(
+        alphabet=st.sampled_from(
+            [*"ab Z~", "é", "日", "ｱ", "😀", "\u0301", "\u200d", "\ufe0f", "\x00", "\x7f"]
+        ),
+        max_size=30,
+    ),
+    st.text(max_size=10),
+)
+_control_piece = st.sampled_from(
+    ["\r", "\n", "\r\n", "\t", "\b", "\x07", "\x0b", "\x0c", "\x85", "\x9b", "\x18", "\x1a"]
+)
+_piece = st.one_of(
+    _csi_piece, _mode_piece, _escape_piece, _string_piece, _text_piece, _control_piece
+)
+generated_streams = st.lists(_piece, max_size=120).map(lambda parts: "".join(parts).encode())
+
+
+@st.composite
+def mutated_recordings(draw: st.DrawFn) -> bytes:
+    """A stretch of a corpus recording with bytes inserted, deleted and replaced, and pieces of
+    the grammar spliced in."""
+    recording = draw(st.sampled_from(RECORDINGS))
+    start = draw(st.one_of(st.just(0), st.integers(0, len(recording))))
+    data = bytearray(recording[start : start + draw(st.integers(0, 4096))])
+    for _ in range(draw(st.integers(0, 12))):
+        at = draw(st.integers(0, len(data)))
+        edit = draw(st.sampled_from(["insert", "delete", "replace", "splice"]))
+        if edit == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=8))
+        elif edit == "delete":
+            del data[at : at + draw(st.integers(1, 16))]
+        elif edit == "replace":
+            data[at : at + 1] = draw(st.binary(min_size=1, max_size=1))
+        else:
+            data[at:at] = draw(_piece).encode()
+    return bytes(data)
+
+
+class Resize(NamedTuple):
+    lines: int
+    columns: int
+
+
+_sizes = st.tuples(st.integers(1, 30), st.integers(1, 10))
+# Read sizes and resizes, applied in turn (and again from the start) until the stream is fed.
+_plans = st.lists(
+    st.one_of(st.integers(1, 200), st.builds(Resize, st.integers(1, 10), st.integers(1, 30))),
+    max_size=12,
+)
+
+
+def assert_invariants(screen: Emulator) -> None:
+    """What the emulator's module docstring promises, whatever it was fed."""
+    columns, lines = screen.columns, screen.lines
     assert 0 <= screen.cursor.x <= columns and 0 <= screen.cursor.y < lines
-    assert all(x < columns for y in range(lines) for x in screen.buffer[y])
+    for buffer in filter(None, (screen.buffer, screen._main_buffer)):
+        assert all(0 <= y < lines for y in buffer)
+        for line in buffer.values():
+            assert all(0 <= x < columns for x in line)
+    if screen.margins is not None:
+        assert 0 <= screen.margins.top < screen.margins.bottom < lines
+    assert all(0 <= y < lines for y in screen.dirty)
+    maxlen = screen.history.maxlen
+    assert maxlen is not None and len(screen.history) <= maxlen
+    assert screen.history_count >= len(screen.history)
+
+
+def feed_in_turn(data: bytes, size: tuple[int, int], scrollback: int, plan: list[Any]) -> None:
+    """Feed `data` to a new emulator of `size` by `plan`, checking the invariants each step."""
+    columns, lines = size
+    screen = Emulator(columns, lines, scrollback=scrollback)
+    if not any(isinstance(step, int) for step in plan):
+        plan = [*plan, 64]
+    fed = 0
+    while fed < len(data):
+        for step in plan:
+            if isinstance(step, Resize):
+                screen.resize(step.lines, step.columns)
+            else:
+                screen.feed(data[fed : fed + step])
+                fed += step
+            assert_invariants(screen)
+    screen.take_dirty()
+    replies = screen.take_replies()
+    assert len(replies) <= MAX_REPLIES
+    assert all(isinstance(cell, Cell) for line in screen.buffer.values() for cell in line.values())
+    if len(data) <= MAX_STRING and not any(isinstance(step, Resize) for step in plan):
+        # How the input was cut into reads changes nothing (below the cap on strings).
+        whole = Emulator(columns, lines, scrollback=scrollback)
+        whole.feed(data)
+        assert grid(whole) == grid(screen)
+        assert (whole.cursor.x, whole.cursor.y) == (screen.cursor.x, screen.cursor.y)
+        assert (whole.take_replies(), whole.history_count) == (replies, screen.history_count)
+
+
+fuzz_settings = settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@fuzz_settings
+@given(st.binary(max_size=2000), _sizes, st.integers(0, 20), _plans)
+def test_random_bytes_keep_every_invariant(
+    data: bytes, size: tuple[int, int], scrollback: int, plan: list[Any]
+) -> None:
+    feed_in_turn(data, size, scrollback, plan)
+
+
+@fuzz_settings
+@given(generated_streams, _sizes, st.integers(0, 20), _plans)
+def test_generated_sequences_keep_every_invariant(
+    data: bytes, size: tuple[int, int], scrollback: int, plan: list[Any]
+) -> None:
+    feed_in_turn(data, size, scrollback, plan)
+
+
+@fuzz_settings
+@given(mutated_recordings(), _sizes, st.integers(0, 20), _plans)
+def test_mutated_recordings_keep_every_invariant(
+    data: bytes, size: tuple[int, int], scrollback: int, plan: list[Any]
+) -> None:
+    feed_in_turn(data, size, scrollback, plan)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual import events
 from textual.pilot import Pilot
 
@@ -17,6 +18,7 @@ from services.attach import Attachment, HostPlace
 from services.config import Config
 from services.terminal.backend import Mode
 from services.terminal.backend import TerminalBackend as Backend
+from services.terminal.emulator import Emulator
 from tests.pilot import make_app, wait_until
 from tui.screens.panes import PanesScreen
 from tui.terminal_pane import Connection, TerminalPane
@@ -157,6 +159,34 @@ async def test_a_command_that_does_not_exist_is_a_message_not_a_crash() -> None:
         assert pane.detail == "cannot run 'no-such-command-here': no such command"
         assert pane.detail in str(pane.status.render())
         await pilot.press("x")  # typing into a failed pane does nothing
+
+
+async def test_origin_mode_then_a_row_or_a_position_query_loses_no_output() -> None:
+    # `CSI ?6h CSI 5d` and `CSI ?6h CSI 6n` raised inside pyte: the rest of the read was lost.
+    script = r"printf 'before\033[?6h\033[5dafter-vpa\033[6nafter-dsr\n'; exec cat"
+    async with terminal(["sh", "-c", script], size=(60, 10)) as (pilot, pane):
+        await wait_until(pilot, lambda: on_screen(pane.view, "after-vpaafter-dsr"), "the rest")
+        assert shown(pane.view)[4].startswith("after-vpa")
+        assert "display error" not in str(pane.status.render())
+
+
+async def test_an_emulator_bug_is_logged_shown_and_the_output_keeps_flowing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken_bell(self: Emulator) -> None:
+        raise RuntimeError("a bug in the bell")
+
+    monkeypatch.setattr(Emulator, "bell", broken_bell)
+    script = r"printf 'one\a two\a three\n'; read line; echo later-$line; exec cat"
+    async with terminal(["sh", "-c", script], size=(60, 10)) as (pilot, pane):
+        await wait_until(pilot, lambda: on_screen(pane.view, "one two three"), "the same read")
+        status = str(pane.status.render())
+        assert "display errors: " in status and "details in the log" in status
+        [record] = [r for r in caplog.records if r.name == "tui.terminal_pane"]
+        assert record.exc_info is not None and "a bug in the bell" in caplog.text
+        await pilot.press("x", "enter")
+        await wait_until(pilot, lambda: on_screen(pane.view, "later-x"), "later output")
+        assert pane.connection is Connection.LIVE
 
 
 async def test_a_flood_is_caught_up_with_and_ends_on_the_right_screen(tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ arrives faster than that, the pane falls behind instead of freezing the app: the
 says how far behind it is, each frame works through a bigger share of the queue and draws
 only its end state, and once the queue passes `HIGH_WATER` reading stops until it drains (the
 program then waits on its PTY, as it would with a slow terminal). Synchronized output (mode
-2026) holds the repaint until the program ends its update or `SYNC_TIMEOUT` passes.
+2026) holds the repaint until the program ends its update or `SYNC_TIMEOUT` passes. Should
+the emulator fail on a sequence (a bug), it loses only that sequence: the pane logs the
+failure, says so in the status line and keeps going.
 
 Typed input goes straight to the backend while the pane drives its session; while it watches,
 nothing is sent (not even the emulator's answers to the program's queries) and the first key
@@ -185,6 +187,7 @@ class TerminalPane(Vertical, can_focus=True):
         self._resize_timer: Timer | None = None
         self._shown_status = ""
         self._started = False
+        self._emulator_failures = 0
 
     @property
     def session_title(self) -> str:
@@ -311,7 +314,10 @@ class TerminalPane(Vertical, can_focus=True):
                 queue.appendleft(chunk[SLICE:])
                 chunk = chunk[:SLICE]
             self.queued -= len(chunk)
-            feed(chunk)
+            try:
+                feed(chunk)
+            except Exception as error:  # an emulator bug: the output around it still shows
+                self._emulator_failed(error)
         replies = self.emulator.take_replies()
         if replies and self.mode is Mode.DRIVE and self.backend is not None:
             self.backend.write(replies)  # a watcher answers nothing: that would be input
@@ -322,6 +328,13 @@ class TerminalPane(Vertical, can_focus=True):
         if queue or self.emulator.synchronized:  # a held update is drawn at its timeout
             self._schedule_frame()
         self._show_status()
+
+    def _emulator_failed(self, error: Exception) -> None:
+        """Log the first failure with its traceback (a stream that trips a bug tends to trip
+        it again: the rest are counted), and say so in the status line."""
+        self._emulator_failures += 1
+        if self._emulator_failures == 1:
+            log.error("the terminal emulator failed in %s", self.session_title, exc_info=error)
 
     # -- scrollback ------------------------------------------------------------------------
 
@@ -443,6 +456,8 @@ class TerminalPane(Vertical, can_focus=True):
             parts.append(self.note)
         if self.recorder is not None and self.recorder.error:
             parts.append(f"not recording: {self.recorder.error}")
+        if self._emulator_failures:
+            parts.append(f"display errors: {self._emulator_failures}, details in the log")
         if self.emulator.title:
             parts.append(self.emulator.title)
         if self.queued >= BEHIND_NOTICE:

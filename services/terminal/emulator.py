@@ -24,6 +24,21 @@ operations on it) but stops short of what a live agent needs, so `Emulator` adds
   holds at most a few combining marks, one cursor save slot (pyte keeps an unbounded stack),
   and no input raises: unknown or malformed sequences are ignored.
 
+Invariants, whatever the input and the sizes in between (tests/test_emulator.py checks them
+over random, generated and mutated streams, fed in arbitrary chunks and resized midway):
+
+- `feed` and `resize` return normally. Should a handler still raise (a bug), only its own
+  sequence is lost: the rest of the input is processed, then `EmulatorError` reports it.
+- The cursor is inside the screen: `0 <= y < lines` and `0 <= x <= columns`, where
+  `x == columns` means the last column was just written and the next character wraps.
+- Every cell is on the screen: `buffer` (and the main screen behind the alternate one) holds
+  rows `0..lines-1` only, and each row cells in columns `0..columns-1` only. Lines in
+  `history` keep the width they left with; one that comes back is cut to the screen.
+- `margins`, when set, satisfy `0 <= top < bottom < lines`; `dirty` rows are screen rows.
+- `history` holds at most its `maxlen` lines and `history_count >= len(history)`.
+- How the input is cut into reads changes nothing (short of the caps on unterminated strings):
+  a control character inside a sequence split across reads runs once.
+
 Where pyte and real terminals disagree, this follows xterm and tmux (tmux is the test oracle,
 tests/test_terminal_oracle.py); each such fix is named where it is made.
 """
@@ -55,6 +70,11 @@ MAX_COMBINING = 8
 MAX_REPLIES = 1 << 16
 SYNC_TIMEOUT = 0.5
 """Seconds a renderer holds a frame for synchronized output before drawing anyway."""
+
+
+class EmulatorError(Exception):
+    """A sequence the emulator failed on (a bug); the rest of the input was processed. The
+    first failure is the cause (`__cause__`, with its traceback)."""
 
 
 class Cell(NamedTuple):
@@ -420,8 +440,15 @@ class Emulator(Screen):
             self._reply_size += len(data)
 
     def report_device_status(self, mode: int = 0) -> None:
-        """DSR 5 (status) and 6 (cursor position); pyte requires the parameter."""
-        super().report_device_status(mode)
+        """DSR 5 (status) and 6 (cursor position: the row relative to the region in origin
+        mode, the last column while a wrap is pending, as xterm answers). pyte requires the
+        parameter, asserts that origin mode has margins, and answers a column past the edge."""
+        if mode == 5:
+            self.write_process_input("\x1b[0n")
+        elif mode == 6:
+            row = self.cursor.y - self._origin_row(0) + 1
+            column = min(self.cursor.x, self.columns - 1) + 1
+            self.write_process_input(f"\x1b[{row};{column}R")
 
     def bell(self, *args: Any) -> None:
         self.bells += 1
@@ -454,37 +481,51 @@ class Emulator(Screen):
         sgr = self._sgr
         control = self._control
         position, end = 0, len(text)
+        failed: Exception | None = None
+        failures = 0
         while position < end:
-            token = match(text, position)
-            if token is None:
-                after = self._escape(text, position)
-                if after < 0:
-                    self._pending = text[position:]
-                    return
-                position = after
-                continue
-            position = token.end()
-            kind = token.lastindex  # which alternative matched: see `_TOKEN`'s groups
-            if kind == _TEXT:
-                draw(token.group())
-            elif kind == _STYLED:
-                sgr(token.group(_SGR))
-                styled = token.group(_STYLED)
-                if styled:
-                    draw(styled)
-            elif kind == _NEWLINE:
-                draw(token.group(_TEXT))
-                self.carriage_return()
-                self.linefeed()
-            elif kind == _FINAL:
-                csi(*token.group(_PARAMS, _INTER, _FINAL))
-            elif kind == _CRLF:
-                self.carriage_return()
-                self.linefeed()
-            else:
-                handler = control.get(token.group())
-                if handler is not None:
-                    handler()
+            # `position` is past each token (or the first character of an escape sequence)
+            # before it is handled, so one that raises is skipped and the loop goes on with
+            # the next; the try costs nothing until then.
+            try:
+                while position < end:
+                    token = match(text, position)
+                    if token is None:
+                        start, position = position, position + 1
+                        after = self._escape(text, start)
+                        if after < 0:  # incomplete: parsed again with the next read
+                            self._pending = self._pending or text[start:]
+                            position = end
+                        else:
+                            position = after
+                        continue
+                    position = token.end()
+                    kind = token.lastindex  # which alternative matched: see `_TOKEN`'s groups
+                    if kind == _TEXT:
+                        draw(token.group())
+                    elif kind == _STYLED:
+                        sgr(token.group(_SGR))
+                        styled = token.group(_STYLED)
+                        if styled:
+                            draw(styled)
+                    elif kind == _NEWLINE:
+                        draw(token.group(_TEXT))
+                        self.carriage_return()
+                        self.linefeed()
+                    elif kind == _FINAL:
+                        csi(*token.group(_PARAMS, _INTER, _FINAL))
+                    elif kind == _CRLF:
+                        self.carriage_return()
+                        self.linefeed()
+                    else:
+                        handler = control.get(token.group())
+                        if handler is not None:
+                            handler()
+            except Exception as error:
+                failed = failed or error
+                failures += 1
+        if failed is not None:
+            raise EmulatorError(f"{failures} sequence(s) failed; the first: {failed!r}") from failed
 
     def _escape(self, text: str, start: int) -> int:
         """Handle the sequence at `start` (not a plain token); return where the next begins, or
@@ -551,6 +592,8 @@ class Emulator(Screen):
             position += 1
         if position - start > MAX_STRING:
             return position  # runaway parameters: drop what came
+        # Kept without the controls just run, which must not run again with the next read.
+        self._pending = "\x1b[" + "".join(body)
         return -1
 
     def _string(self, text: str, start: int, *, osc: bool) -> int:
@@ -702,6 +745,8 @@ class Emulator(Screen):
                 self._combine(char)
                 continue
             if cursor.x + width > columns:
+                if width > columns:
+                    continue  # wider than the screen: nowhere to show it (nor does tmux)
                 if wrap:
                     self.dirty.add(cursor.y)
                     self.carriage_return()
@@ -887,10 +932,18 @@ class Emulator(Screen):
         self.buffer[self.cursor.y].update(zip(columns, repeat(self._erased())))
 
     def insert_characters(self, count: int | None = None) -> None:
-        super().insert_characters(min(count or 1, self.columns))
-        x = self.cursor.x
-        end = min(x + (count or 1), self.columns)
-        self.buffer[self.cursor.y].update(zip(range(x, end), repeat(self._erased())))
+        """ICH (and IRM's insert): blanks at the cursor push the rest of the line right, and
+        what passes the right edge is gone (pyte keeps it one column past the edge, where a
+        wider screen showed it again)."""
+        x, columns = self.cursor.x, self.columns
+        if x >= columns:
+            return
+        count = min(count or 1, columns - x)
+        line = self.buffer[self.cursor.y]
+        kept = [(column + count, line[column]) for column in range(x, columns - count)]
+        line.update(kept)
+        line.update(zip(range(x, x + count), repeat(self._erased())))
+        self.dirty.add(self.cursor.y)
 
     def delete_characters(self, count: int | None = None) -> None:
         count = min(count or 1, self.columns)
@@ -948,13 +1001,25 @@ class Emulator(Screen):
         self.ensure_hbounds()
         self.ensure_vbounds(use_margins=True)
 
+    def _origin_row(self, row: int) -> int:
+        """The screen row of an application's 0-based `row`: in origin mode (DECOM) counted
+        from the top of the scrolling region, or of the screen when no region is set, and
+        stopping at the region's bottom."""
+        if mo.DECOM not in self.mode:
+            return row
+        top, bottom = self.margins or (0, self.lines - 1)
+        return min(row + top, bottom)
+
     def cursor_position(self, line: int | None = None, column: int | None = None) -> None:
         """CUP; in origin mode a row past the region stops at its bottom (pyte ignores it)."""
-        y = (line or 1) - 1
-        if self.margins is not None and mo.DECOM in self.mode:
-            y = min(y + self.margins.top, self.margins.bottom)
-        self.cursor.x, self.cursor.y = (column or 1) - 1, y
+        self.cursor.x, self.cursor.y = (column or 1) - 1, self._origin_row((line or 1) - 1)
         self.ensure_hbounds()
+        self.ensure_vbounds()
+
+    def cursor_to_line(self, line: int | None = None) -> None:
+        """VPA, with CUP's origin rule (pyte asserts that origin mode has margins, and moves
+        below the region)."""
+        self.cursor.y = self._origin_row((line or 1) - 1)
         self.ensure_vbounds()
 
     def cursor_down(self, count: int | None = None) -> None:
@@ -1140,8 +1205,7 @@ class Emulator(Screen):
         if columns < self.columns:
             for buffer in filter(None, (self.buffer, self._main_buffer)):
                 for line in buffer.values():
-                    for x in [x for x in line if x >= columns]:
-                        del line[x]
+                    _clip(line, columns)
         elif columns > self.columns:
             self.tabstops.update(range((self.columns + 7) // 8 * 8, columns, 8))
         self.tabstops = {stop for stop in self.tabstops if stop < columns}
@@ -1178,7 +1242,8 @@ class Emulator(Screen):
                 if line is not None:
                     buffer[y + grow] = line
             for y in range(grow - 1, -1, -1):
-                buffer[y] = self.history.pop()
+                # The scrollback keeps lines as wide as they left; the screen may be narrower.
+                buffer[y] = _clip(self.history.pop(), self.columns)
         return cursor_y + grow
 
 
@@ -1194,6 +1259,13 @@ class _Buffer(dict[int, Line]):
     def __missing__(self, y: int) -> Line:
         line = self[y] = self._factory()
         return line
+
+
+def _clip(line: Line, columns: int) -> Line:
+    """`line` without its cells from column `columns` on."""
+    for x in [x for x in line if x >= columns]:
+        del line[x]
+    return line
 
 
 def _numbers(params: str) -> tuple[int, ...]:
