@@ -14,6 +14,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.command import Provider
 from textual.screen import Screen
 from textual.timer import Timer
 
@@ -48,7 +49,7 @@ from services.sources import FleetSources, Update, with_health
 from services.terminal.backend import Mode, TerminalSize
 from services.terminal.recording import Recorder
 from services.tmux import TmuxState
-from tui.commands import binding_ids, commands
+from tui.commands import PaletteCommands, binding_ids, commands
 from tui.formats import format_bytes
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
@@ -68,6 +69,7 @@ HEALTH_BATCH_SECONDS = 0.5
 class RoostApp(App[None]):
     CSS_PATH = "roost.tcss"
     TITLE = "roost"
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {PaletteCommands}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Leave roost"),
