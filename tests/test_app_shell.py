@@ -3,13 +3,19 @@ behind (its traceback in the log, one line for the user)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.screen import Screen
+from textual.widgets._toast import Toast
+from textual.worker import WorkerFailed
 
+from services.logs import configure_logging
 from tests.pilot import SIZE, make_app, wait_until
 from tui.app import RoostApp
 from tui.commands import commands
@@ -96,6 +102,97 @@ async def test_the_palette_runs_a_command() -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen), "help")
 
 
-def log_text(tmp_path: Path) -> str:
-    log_file = tmp_path / "roost-log" / "roost.log"
-    return log_file.read_text() if log_file.exists() else ""
+@pytest.fixture
+def log_file(tmp_path: Path) -> Iterator[Path]:
+    """roost's log as `roost` configures it (under the test's log dir); the handler is removed
+    afterwards."""
+    path = tmp_path / "roost-log" / "roost.log"
+    configure_logging(path)
+    yield path
+    for handler in list(logging.getLogger().handlers):
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+
+
+def deep_failure() -> None:
+    raise RuntimeError("nobody expected this")
+
+
+def assert_traceback_logged(log_file: Path, where: str) -> None:
+    text = log_file.read_text()
+    assert "Traceback (most recent call last)" in text, text
+    assert f"in {where}" in text and "in deep_failure" in text, text
+    assert "RuntimeError: nobody expected this" in text, text
+
+
+async def test_a_failed_worker_stops_roost_with_its_traceback_in_the_log(
+    log_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = make_app()
+
+    async def failing_work() -> None:
+        deep_failure()
+
+    with pytest.raises(WorkerFailed):
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: bool(app.fleet), "the fleet")
+            app.run_worker(failing_work(), name="failing work")
+            await wait_until(pilot, lambda: app.return_code == 1, "roost to stop")
+
+    assert_traceback_logged(log_file, "failing_work")
+    # What roost prints when it has stopped: one line (wrapped at the terminal's width).
+    shown = capsys.readouterr().err
+    expected = f"roost stopped on an internal error; details are in {log_file}"
+    assert "".join(shown.split()) == "".join(expected.split())
+
+
+async def test_a_failed_timer_callback_stops_roost_with_its_traceback_in_the_log(
+    log_file: Path,
+) -> None:
+    app = make_app()
+
+    def on_timer() -> None:
+        deep_failure()
+
+    with pytest.raises(RuntimeError, match="nobody expected this"):
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: bool(app.fleet), "the fleet")
+            app.set_timer(0.01, on_timer)
+            await wait_until(pilot, lambda: app.return_code == 1, "roost to stop")
+
+    assert_traceback_logged(log_file, "on_timer")
+
+
+async def test_a_worker_that_keeps_roost_running_logs_a_bug_and_says_where(
+    log_file: Path,
+) -> None:
+    app = make_app()
+
+    async def background_work() -> None:
+        deep_failure()
+
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_until(pilot, lambda: bool(app.fleet), "the fleet")
+        app.run_worker(background_work(), name="background", exit_on_error=False)
+        await wait_until(pilot, lambda: bool(toasts(app)), "a notification")
+        assert app.is_running
+        assert toasts(app) == [
+            f"Internal error\nbackground stopped on an internal error; details are in {log_file}"
+        ]
+
+    assert app.return_code in (0, None)
+    assert_traceback_logged(log_file, "background_work")
+
+
+async def test_notifications_are_plain_text() -> None:
+    """An error naming `[/tmp/x]` or `[/]` is shown as it is, never read as markup."""
+    app = make_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.main_screen.notify("no [/] such [x] in [/tmp/x]", title="[b]bob[/b]")
+        await wait_until(pilot, lambda: bool(toasts(app)), "the notification")
+        assert toasts(app) == ["[b]bob[/b]\nno [/] such [x] in [/tmp/x]"]
+        assert app.is_running
+
+
+def toasts(app: RoostApp) -> list[str]:
+    return [toast.render().plain for toast in app.screen.query(Toast)]

@@ -15,8 +15,10 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import Provider
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.worker import Worker, WorkerFailed, WorkerState
 
 from services.attach import Attacher, Attachment, AttachRequest, HostPlace, Place
 from services.backups import backup_with_repair, export_target, wake_repair
@@ -585,18 +587,48 @@ class RoostApp(App[None]):
             yield SystemCommand(command.description, f"{command.tooltip} [{keys}]", run)
         yield from super().get_system_commands(screen)
 
-    def _handle_exception(self, error: Exception) -> None:
-        # Textual would print the traceback on the terminal; roost keeps it in its log file.
-        log.error("unhandled error in the TUI", exc_info=error)
-        super()._handle_exception(error)
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification is plain text (screens pass `markup=True` by default): messages
+        carry names, paths and errors from outside, and `[/…]` in one would end roost."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
-    def _fatal_error(self) -> None:
-        self.bell()
-        self.panic(
-            Text(
-                f"roost stopped on an internal error; details are in {self.context.paths.log_file}"
+    def _handle_exception(self, error: Exception) -> None:
+        """An unexpected error anywhere in the app (a handler, a timer, a worker that exits on
+        error) ends roost: the full traceback goes to the log (a failed worker's own error, not
+        Textual's wrapper, which has none), and the user sees one line naming the log file."""
+        cause = error.error if isinstance(error, WorkerFailed) else error
+        log.error("internal error; roost stops", exc_info=cause)
+        self._return_code = 1
+        if self._exception is None:  # the first one ends the app (and `run_test` re-raises it)
+            self._exception = error
+            self._exception_event.set()
+            self.bell()
+            log_file = self.context.paths.log_file
+            self.panic(Text(f"roost stopped on an internal error; details are in {log_file}"))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that keeps roost running when it fails (`exit_on_error=False`) handles the
+        errors it expects; anything else it raised is a bug: logged with its traceback, and
+        one line for the user."""
+        worker = event.worker
+        if event.state is WorkerState.ERROR and not worker.exit_on_error:
+            name = worker.name or worker.group
+            log.error("internal error in %s", name, exc_info=worker.error)
+            self.notify(
+                f"{name} stopped on an internal error; details are in "
+                f"{self.context.paths.log_file}",
+                title="Internal error",
+                severity="error",
+                timeout=30,
             )
-        )
 
 
 KNOWN_BINDING_IDS = frozenset(
