@@ -3,6 +3,7 @@ behind (its traceback in the log, one line for the user)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,11 +13,12 @@ import pytest
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.screen import Screen
+from textual.widgets import RichLog
 from textual.widgets._toast import Toast
 from textual.worker import WorkerFailed
 
 from services.logs import configure_logging
-from tests.pilot import SIZE, make_app, wait_until
+from tests.pilot import SIZE, make_app, table_names, wait_until
 from tui.app import RoostApp
 from tui.commands import commands
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
@@ -24,6 +26,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.main import JobTable
 from tui.screens.pick import SessionPicker
 from tui.terminal_pane import TerminalPane
+from widgets.keyed_table import KeyedTable
 
 LEAVE = "ctrl+right_square_bracket"
 
@@ -196,3 +199,27 @@ async def test_notifications_are_plain_text() -> None:
 
 def toasts(app: RoostApp) -> list[str]:
     return [toast.render().plain for toast in app.screen.query(Toast)]
+
+
+async def test_an_event_names_its_subject_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`W` on a local assistant whose Vellum CLI is missing: `bob: …`, never `bob: bob: …`."""
+    entry = {"assistantId": "bob", "cloud": "local", "runtimeUrl": "http://127.0.0.1:9"}
+    (tmp_path / ".vellum.lock.json").write_text(json.dumps({"assistants": [entry]}))
+    monkeypatch.setenv("VELLUM_LOCKFILE_DIR", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-on-path"))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "bob" in table_names(app), "bob's row")
+        app.screen.query_one("#assistants", KeyedTable).move_cursor(table_names(app).index("bob"))
+        await pilot.press("e", "W")
+        await wait_until(pilot, lambda: "the Vellum CLI is not on PATH" in events(app), "events")
+        [line] = [line for line in events(app).splitlines() if "Vellum CLI" in line]
+
+    assert line.split("  ", 1)[1].startswith("bob: the Vellum CLI is not on PATH")
+
+
+def events(app: RoostApp) -> str:
+    log = app.main_screen.query_one("#events", RichLog)
+    return "\n".join(strip.text for strip in log.lines)

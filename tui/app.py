@@ -290,7 +290,8 @@ class RoostApp(App[None]):
         title = f"Attach to {assistant.name}"
         try:
             place = await self.attacher.place(assistant)
-            if session is None and (mode is Mode.WATCH or not isinstance(place, HostPlace)):
+            here = isinstance(place, HostPlace)
+            if session is None and (request.choose or mode is Mode.WATCH or not here):
                 session = await self._pick_session(assistant, place, mode)
                 if session is None:
                     return
@@ -507,11 +508,11 @@ class RoostApp(App[None]):
         """Wake or sleep in a thread, each step in the events panel as it happens."""
         try:
             if assistant.kind == "local":
-                steps = list(self._follow(assistant, wake_local(assistant.id)))
+                steps = list(self._follow(wake_local(assistant.id)))
             else:
                 engine = self._engine_for(assistant)
                 run = wake_docker if action == "wake" else sleep_docker
-                steps = list(self._follow(assistant, run(engine, assistant.id)))
+                steps = list(self._follow(run(engine, assistant.id)))
         except RoostError as error:
             self.call_from_thread(self._lifecycle_done, assistant, action, str(error), True)
             return
@@ -522,9 +523,11 @@ class RoostApp(App[None]):
         failed = any(step.failed for step in steps)
         self.call_from_thread(self._lifecycle_done, assistant, action, summarize(steps), failed)
 
-    def _follow(self, assistant: Assistant, steps: Iterable[Step]) -> Iterator[Step]:
+    def _follow(self, steps: Iterable[Step]) -> Iterator[Step]:
+        """Each step in the events panel as it happens. A step names what it acted on (the
+        assistant itself, or its containers by name), so nothing is put in front of it."""
         for step in steps:
-            self.call_from_thread(self._event, f"{assistant.name}: {step}")
+            self.call_from_thread(self._event, str(step))
             yield step
 
     def _event(self, line: str) -> None:
@@ -559,7 +562,7 @@ class RoostApp(App[None]):
 
     @work(thread=True, group="lifecycle", exit_on_error=False)
     def _retire(self, assistant: Assistant, plan: RetirePlan) -> None:
-        self._steps_done(assistant, "retire", list(self._follow(assistant, retire_docker(plan))))
+        self._steps_done(assistant, "retire", list(self._follow(retire_docker(plan))))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """In a terminal pane every key but the pane's leave key belongs to the program in it,
