@@ -22,7 +22,6 @@ from textual.worker import Worker, WorkerFailed, WorkerState
 
 from services.attach import Attacher, Attachment, AttachRequest, HostPlace, Place
 from services.backups import backup_with_repair, export_target, wake_repair
-from services.config import ConfigError
 from services.context import Context
 from services.docker_discovery import container_names
 from services.docker_engines import Engine, configured_engines
@@ -51,8 +50,9 @@ from services.sources import FleetSources, Update, with_health
 from services.terminal.backend import Mode, TerminalSize
 from services.terminal.recording import Recorder
 from services.tmux import TmuxState
-from tui.commands import PaletteCommands, binding_ids, commands
+from tui.commands import PaletteCommands, commands
 from tui.formats import format_bytes
+from tui.keymap import Scope, binding_ids, check_keymap
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import JobTable, MainScreen
@@ -634,29 +634,25 @@ class RoostApp(App[None]):
             )
 
 
-KNOWN_BINDING_IDS = frozenset(
-    binding_ids(
-        RoostApp.BINDINGS,  # type: ignore[arg-type]
-        MainScreen.BINDINGS,  # type: ignore[arg-type]
-        JobTable.BINDINGS,  # type: ignore[arg-type]
-        HelpScreen.BINDINGS,  # type: ignore[arg-type]
-        ConfirmScreen.BINDINGS,  # type: ignore[arg-type]
-        SessionPicker.BINDINGS,  # type: ignore[arg-type]
-        TypedConfirmScreen.BINDINGS,  # type: ignore[arg-type]
-        TerminalPane.BINDINGS,  # type: ignore[arg-type]
-        PanesScreen.BINDINGS,  # type: ignore[arg-type]
-    )
+KEY_SCOPES = (
+    Scope("the main screen", (RoostApp.BINDINGS, MainScreen.BINDINGS)),
+    Scope("the jobs table", (RoostApp.BINDINGS, MainScreen.BINDINGS, JobTable.BINDINGS)),
+    Scope("the panes screen", (RoostApp.BINDINGS, PanesScreen.BINDINGS, TerminalPane.BINDINGS)),
+    Scope("the help screen", (RoostApp.BINDINGS, HelpScreen.BINDINGS)),
+    Scope("a confirmation", (RoostApp.BINDINGS, ConfirmScreen.BINDINGS)),
+    Scope("a typed confirmation", (RoostApp.BINDINGS, TypedConfirmScreen.BINDINGS)),
+    Scope("the session picker", (RoostApp.BINDINGS, SessionPicker.BINDINGS)),
 )
+"""Every binding roost has, grouped as they are active together (a new screen goes here)."""
+KNOWN_BINDING_IDS = binding_ids(KEY_SCOPES)
+
+
+def check_keys(context: Context) -> None:
+    """Raise ConfigError for a [keys] entry the console would refuse (see tui/keymap.py)."""
+    check_keymap(context.paths.config_file, context.config.keys, KEY_SCOPES)
 
 
 def create_app(context: Context, attach: AttachRequest | None = None) -> RoostApp:
-    """Build the app for `context`; raises ConfigError for a [keys] entry naming no binding."""
-    for binding_id in context.config.keys:
-        if binding_id not in KNOWN_BINDING_IDS:
-            known = ", ".join(sorted(KNOWN_BINDING_IDS))
-            raise ConfigError(
-                context.paths.config_file,
-                f"keys.{binding_id}",
-                f"no key has this id (known: {known})",
-            )
+    """Build the app for `context`; raises ConfigError for a [keys] entry it cannot use."""
+    check_keys(context)
     return RoostApp(context, attach)

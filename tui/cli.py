@@ -240,6 +240,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def load_context() -> Context:
+    """The context every command runs in: config.toml read and checked whole, its [keys] too,
+    so a command refuses what the console would. Raises ConfigError."""
+    context = Context.load()
+    if context.config.keys:
+        from tui.app import check_keys  # Textual loads only when there are keys to check.
+
+        check_keys(context)
+    return context
+
+
 NO_TERMINAL = 2
 """The exit status of the console started without a terminal (a usage error)."""
 
@@ -262,7 +273,7 @@ def run_tui(args: argparse.Namespace, attach: AttachRequest | None = None) -> in
         return NO_TERMINAL
     from tui.app import create_app  # Textual loads only when the TUI runs.
 
-    context = Context.load()
+    context = Context.load()  # create_app checks [keys]
     log.info("roost %s starting", version("roost"))
     app = create_app(context, attach)
     app.run()
@@ -311,7 +322,7 @@ def show_paths(args: argparse.Namespace) -> int:
 def run_doctor(args: argparse.Namespace) -> int:
     config_error: ConfigError | None = None
     try:
-        context = Context.load()
+        context = load_context()
     except ConfigError as error:
         config_error = error
         context = Context.load(config=Config())
@@ -327,7 +338,7 @@ PS_KEYS = ("name", "id", "kind", "status", "detail", "version", "runtime_url", "
 
 
 def list_assistants(args: argparse.Namespace) -> int:
-    fleet = asyncio.run(_sweep(Context.load()))
+    fleet = asyncio.run(_sweep(load_context()))
     # A source that could not be read is a row of its own, and the list may be incomplete.
     status = 1 if any(a.source is Source.PROBLEM for a in fleet) else 0
     if args.json:
@@ -387,7 +398,7 @@ def use_assistant(args: argparse.Namespace) -> int:
 
 
 def _lifecycle_target(name: str | None) -> tuple[Context, LockfileEntry]:
-    context = Context.load()
+    context = load_context()
     return context, choose_target(read_lockfile(context.vellum), name)
 
 
@@ -433,7 +444,7 @@ def sleep_assistant(args: argparse.Namespace) -> int:
 
 
 def backup_assistant(args: argparse.Namespace) -> int:
-    context = Context.load()
+    context = load_context()
     output = Path(args.output).expanduser().absolute() if args.output else None
     if output is not None and (output.exists() or output.is_dir()):
         raise RoostError(f"{output} already exists: choose a new file name")
@@ -539,7 +550,7 @@ async def _place(context: Context, name: str, http: httpx.AsyncClient) -> tuple[
 def list_sessions(args: argparse.Namespace) -> int:
     async def look() -> TmuxListing:
         async with http_client() as http:
-            attacher, place = await _place(Context.load(), args.assistant, http)
+            attacher, place = await _place(load_context(), args.assistant, http)
             return await attacher.sessions(place)
 
     listing = asyncio.run(look())
@@ -578,7 +589,7 @@ def attach_session(args: argparse.Namespace) -> int:
 
     async def find() -> Assistant:
         async with http_client() as http:
-            sources = FleetSources(Context.load(), http)
+            sources = FleetSources(load_context(), http)
             _, fleet = await sources.sweep(health=False)
             assistant = find_assistant(fleet, args.assistant)
             attacher = Attacher.of(sources.context, http, lambda: sources.platform)
@@ -599,7 +610,7 @@ def exec_command(args: argparse.Namespace) -> int:
 
     async def run() -> ExecResult:
         async with http_client() as http:
-            attacher, place = await _place(Context.load(), args.assistant, http)
+            attacher, place = await _place(load_context(), args.assistant, http)
             sys.stdout.flush()
             return await attacher.run(
                 place,

@@ -8,12 +8,10 @@ key such as `/` or `[` would end roost.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from textual.app import App, SystemCommand
-from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.dom import DOMNode
@@ -53,13 +51,6 @@ def commands(app: App[Any], screen: Screen[Any]) -> list[Command]:
             active.enabled,
         )
     return list(found.values())
-
-
-def binding_ids(*bindings_lists: list[Binding]) -> Iterator[str]:
-    for bindings in bindings_lists:
-        for binding in bindings:
-            if binding.id is not None:
-                yield binding.id
 
 
 class PaletteCommands(Provider):
