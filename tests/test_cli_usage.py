@@ -132,7 +132,8 @@ def test_ps_exits_1_on_a_broken_lockfile_and_still_lists(isolated_env: Path) -> 
 
     assert result.returncode == as_json.returncode == 1
     assert "this machine" in result.stdout and "error (lockfile)" in result.stdout
-    assert {row["name"] for row in json.loads(as_json.stdout)} == {"this machine", "lockfile"}
+    rows = {row["name"]: row for row in json.loads(as_json.stdout)}
+    assert rows["lockfile"]["source"] == "problem" and "this machine" in rows
 
 
 def test_an_assistant_missing_because_the_lockfile_is_broken_says_why(
