@@ -223,3 +223,21 @@ async def test_an_event_names_its_subject_once(
 def events(app: RoostApp) -> str:
     log = app.main_screen.query_one("#events", RichLog)
     return "\n".join(strip.text for strip in log.lines)
+
+
+async def test_a_source_that_fails_unexpectedly_says_where_the_log_is(log_file: Path) -> None:
+    app = make_app()
+
+    async def step_with_a_bug() -> None:
+        deep_failure()
+
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_until(pilot, lambda: bool(app.fleet), "the fleet")
+        app.pollers["lockfile"].step = step_with_a_bug
+        app.pollers["lockfile"].wake()
+        await wait_until(pilot, lambda: bool(toasts(app)), "a notification")
+        assert toasts(app) == [
+            f"Refresh failed\nlockfile: internal error; details are in {log_file}"
+        ]
+
+    assert_traceback_logged(log_file, "step_with_a_bug")

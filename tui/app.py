@@ -184,7 +184,12 @@ class RoostApp(App[None]):
         return True
 
     def _poll_failed(self, name: str, error: BaseException) -> None:
-        self.notify(f"{name}: {error}", title="Refresh failed", severity="error", timeout=15)
+        """A source's step failed (the poller logged it with its traceback, and goes on)."""
+        log_file = self.context.paths.log_file
+        what = (
+            error if isinstance(error, RoostError) else f"internal error; details are in {log_file}"
+        )
+        self.notify(f"{name}: {what}", title="Refresh failed", severity="error", timeout=15)
 
     async def _look_at_this_machine(self) -> None:
         previous = self.snapshot.tmux
