@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import subprocess
 import sys
 import time
@@ -38,9 +39,11 @@ def in_a_terminal(*args: str, until: str | None = None, within: float = 30) -> t
     output = b""
     deadline = time.monotonic() + within
     try:
-        while process.isalive() or process.fd is not None:
+        while True:
             if time.monotonic() > deadline:
                 raise AssertionError(f"roost {' '.join(args)} still running: {output[-2000:]!r}")
+            if not select.select([process.fd], [], [], 0.1)[0]:
+                continue
             try:
                 output += process.read(65536)
             except EOFError:
