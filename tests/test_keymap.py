@@ -13,7 +13,13 @@ from services.config import Config, ConfigError
 from services.context import Context
 from tests.test_cli import roost
 from tui.app import KEY_SCOPES, create_app
-from tui.keymap import MODIFIERS, NAMED_KEYS, _bindings, check_keymap, key_problem
+from tui.keymap import (
+    MODIFIERS,
+    NAMED_KEYS,
+    binding_ids,
+    check_keymap,
+    key_problem,
+)
 
 CONFIG = Path("/config.toml")
 
@@ -29,7 +35,7 @@ def refused(**keys: str) -> ConfigError:
 
 
 def test_every_default_key_is_a_key_and_restating_the_defaults_changes_nothing() -> None:
-    defaults = {b.id: b.key for scope in KEY_SCOPES for b in _bindings(scope) if b.id}
+    defaults = {b.id: b.key for scope in KEY_SCOPES for b in scope.expanded() if b.id}
     for key in defaults.values():
         assert key_problem(key) is None, key
 
@@ -44,6 +50,20 @@ def test_modifiers_in_order_and_any_key_name_or_character_is_a_key(
     modifiers: list[str], name: str
 ) -> None:
     assert key_problem("+".join([*modifiers, name])) is None
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(sorted(binding_ids(KEY_SCOPES))) | st.text(max_size=12),
+        st.text(max_size=30) | st.sampled_from(["q", "s", "ctrl+q", "escape,q", "?"]),
+        max_size=4,
+    )
+)
+def test_any_keymap_is_accepted_or_a_config_error(keys: dict[str, str]) -> None:
+    try:
+        check_keymap(CONFIG, keys, KEY_SCOPES)
+    except ConfigError as error:
+        assert error.key is not None and error.key.startswith("keys.")
 
 
 @pytest.mark.parametrize(

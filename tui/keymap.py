@@ -33,6 +33,11 @@ class Scope:
     name: str
     bindings: tuple[list[BindingType], ...]
 
+    def expanded(self) -> Iterable[Binding]:
+        """One Binding per key (`escape,q` is two), keys named as Textual names them."""
+        for bindings in self.bindings:
+            yield from Binding.make_bindings(bindings)
+
 
 def check_keymap(path: Path, keys: Mapping[str, str], scopes: Iterable[Scope]) -> None:
     """Raise ConfigError naming `path`, the `[keys]` entry and the problem when an entry names
@@ -53,8 +58,10 @@ def check_keymap(path: Path, keys: Mapping[str, str], scopes: Iterable[Scope]) -
     for scope in scopes:
         before, after = _holders(scope, {}), _holders(scope, keys)
         for key, ids in after.items():
-            if len(ids) > 1 and ids != before.get(key):
-                mine = next(binding_id for binding_id in ids if binding_id in keys)
+            # Only a binding remapped onto the key can have joined the ids the defaults give it.
+            joined = ids - before.get(key, frozenset())
+            if len(ids) > 1 and joined:
+                mine = min(joined)
                 others = " and ".join(sorted(ids - {mine}))
                 raise ConfigError(
                     path, f"keys.{mine}", f"{key!r} is already the key of {others} on {scope.name}"
@@ -82,18 +89,13 @@ def key_problem(key: str) -> str | None:
 
 def binding_ids(scopes: Iterable[Scope]) -> frozenset[str]:
     """The id of every binding in `scopes`: what `[keys]` may remap."""
-    return frozenset(binding.id for scope in scopes for binding in _bindings(scope) if binding.id)
-
-
-def _bindings(scope: Scope) -> Iterable[Binding]:
-    for bindings in scope.bindings:
-        yield from Binding.make_bindings(bindings)
+    return frozenset(binding.id for scope in scopes for binding in scope.expanded() if binding.id)
 
 
 def _holders(scope: Scope, keys: Mapping[str, str]) -> dict[str, frozenset[str]]:
     """Each key of `scope` and the binding ids it runs, with `keys` remapping some ids."""
     holders: dict[str, set[str]] = {}
-    for binding in _bindings(scope):
+    for binding in scope.expanded():
         if binding.id is None:
             continue
         remapped = keys.get(binding.id)
