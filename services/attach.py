@@ -43,6 +43,7 @@ from services.terminal.remote import RemoteSession
 from services.tmux import (
     TmuxListing,
     TmuxServer,
+    TmuxSession,
     TmuxState,
     attach_args,
     capture_args,
@@ -139,6 +140,9 @@ class AttachRequest:
     assistant: Assistant
     session: str | None
     mode: Mode | None
+    choose: bool = False
+    """Offer the session picker even where a new shell is the default (driving on this
+    machine): `roost attach` without SESSION."""
 
 
 class TmuxAttach(LocalPty):
@@ -364,6 +368,19 @@ class Attacher:
         except RoostError as error:
             return TmuxListing(TmuxState.ERROR, detail=str(error))
         return TmuxListing(TmuxState.RUNNING, sessions)
+
+    async def running_session(self, place: Place, name: str) -> TmuxSession:
+        """The tmux session `name` at `place`. Raises RoostError when roost cannot list the
+        sessions there, or `name` is not one of them (the message lists those that are)."""
+        listing = await self.sessions(place)
+        if listing.state in (TmuxState.ERROR, TmuxState.NOT_INSTALLED):
+            raise RoostError(listing.detail)
+        found = next((session for session in listing.sessions if session.name == name), None)
+        if found is None:
+            names = ", ".join(session.name for session in listing.sessions)
+            running = f"the sessions there are: {names}" if names else listing.detail or "none"
+            raise RoostError(f"no tmux session {name!r} ({running})")
+        return found
 
     async def run(
         self,

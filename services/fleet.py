@@ -275,8 +275,10 @@ HOST_NAMES = (THIS_MACHINE, "this-machine", "local")
 
 def find_assistant(fleet: Iterable[Assistant], name: str) -> Assistant:
     """The assistant called `name`: an exact id, then a display name, then this machine by one
-    of HOST_NAMES or its host name. Raises RoostError listing the choices."""
+    of HOST_NAMES or its host name. Raises RoostError listing the choices, and the sources that
+    could not be read (a broken lockfile may be why `name` is missing)."""
     candidates = [a for a in fleet if a.source is not Source.PROBLEM]
+    unread = [a for a in fleet if a.source is Source.PROBLEM]
     for matches in (
         [a for a in candidates if a.id == name],
         [a for a in candidates if a.name == name],
@@ -288,7 +290,8 @@ def find_assistant(fleet: Iterable[Assistant], name: str) -> Assistant:
             where = ", ".join(f"{a.id} ({a.kind} on {a.where})" for a in matches)
             raise RoostError(f"{len(matches)} assistants are called {name!r}: {where}")
     choices = ", ".join(a.id for a in candidates)
-    raise RoostError(f"no assistant {name!r}; the choices are: {choices}")
+    problems = "".join(f"; {a.name} could not be read: {a.detail}" for a in unread)
+    raise RoostError(f"no assistant {name!r}; the choices are: {choices}{problems}")
 
 
 def entry_key(assistant_id: str) -> str:

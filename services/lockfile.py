@@ -269,6 +269,8 @@ def choose_target(read: LockfileRead, name: str | None) -> LockfileEntry:
     where = read.path or read.primary
     if read.problems and read.path is None:
         raise RoostError("; ".join(map(str, read.problems)))
+    if read.path is None:
+        raise RoostError(f"no Vellum assistants yet: {where} does not exist")
     # Only entries with an assistantId of their own: a "#3" stand-in names nothing on disk.
     choices = [
         entry for entry in read.entries if entry.raw.get("assistantId") == entry.assistant_id

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from ptyprocess import PtyProcess
 
 import tui.cli
 from services.tmux import TmuxServer
@@ -26,6 +30,38 @@ def roost(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def in_a_terminal(*args: str, until: str | None = None, within: float = 30) -> tuple[str, int]:
+    """Run roost in a real PTY (80x24): everything it wrote, and its exit status. With
+    `until`, wait for that text on the screen, then leave with ctrl+q."""
+    process = PtyProcess.spawn([ROOST, *args], env=dict(os.environ), dimensions=(24, 80))
+    output = b""
+    deadline = time.monotonic() + within
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"roost {' '.join(args)} still running: {output[-2000:]!r}")
+            if not select.select([process.fd], [], [], 0.1)[0]:
+                continue
+            try:
+                output += process.read(65536)
+            except EOFError:
+                break
+            if until is not None and until in screen_text(output):
+                until = None
+                process.write(b"\x11")  # ctrl+q
+        process.wait()
+        return output.decode("utf-8", "replace"), process.exitstatus
+    finally:
+        if process.isalive():
+            process.terminate(force=True)
+
+
+def screen_text(output: bytes) -> str:
+    """What a terminal shows, roughly: the text with every escape sequence removed."""
+    text = output.decode("utf-8", "replace")
+    return re.sub(r"\x1b(\[[0-9;?<=>]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|.)", "", text)
 
 
 def test_version() -> None:
@@ -149,13 +185,12 @@ def test_an_invalid_config_stops_roost_with_one_line_and_no_traceback(tmp_path: 
     config.parent.mkdir()
     config.write_text('[keys]\nnot_a_binding = "x"\n')
 
-    result = roost()
+    output, status = in_a_terminal()
 
-    assert result.returncode == 1
-    assert result.stdout == ""
-    assert result.stderr.count("\n") == 1
-    assert result.stderr.startswith(f"roost: {config}: keys.not_a_binding: no key has this id")
-    assert "Traceback" not in result.stderr
+    assert status == 1
+    assert output.count("\n") == 1
+    assert output.startswith(f"roost: {config}: keys.not_a_binding: no key has this id")
+    assert "Traceback" not in output
 
 
 def test_an_unwritable_log_dir_fails_doctor_with_a_hint(tmp_path: Path) -> None:

@@ -378,15 +378,16 @@ def test_a_display_name_two_assistants_share_needs_the_id(environment: VellumEnv
         choose_target(read, "Twin")
 
 
-def test_no_assistants_names_the_lockfile(environment: VellumEnvironment) -> None:
-    expected = f"there are no assistants in {primary(environment)}"
-
+def test_no_assistants_names_the_lockfile_and_whether_it_exists(
+    environment: VellumEnvironment,
+) -> None:
     with pytest.raises(RoostError) as missing:
         choose_target(read_lockfile(environment), None)
     with pytest.raises(RoostError) as empty:
         choose_target(read_of(environment, {"assistants": []}), "a")
 
-    assert str(missing.value) == str(empty.value) == expected
+    assert str(missing.value) == f"no Vellum assistants yet: {primary(environment)} does not exist"
+    assert str(empty.value) == f"there are no assistants in {primary(environment)}"
 
 
 def test_a_lockfile_that_does_not_parse_is_named_with_its_line_and_problem(

@@ -33,9 +33,10 @@ def log_in(home: Path) -> None:
     token.chmod(0o600)
 
 
-def ps_json(**env: str) -> list[dict[str, Any]]:
+def ps_json(status: int = 0, **env: str) -> list[dict[str, Any]]:
+    """`roost ps --json`'s rows; `status` 1 when a source is expected to fail."""
     result = roost("ps", "--json", **env)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == status, result.stderr
     rows: list[dict[str, Any]] = json.loads(result.stdout)
     return rows
 
@@ -125,7 +126,7 @@ def test_platform_errors_leave_the_lockfile_untouched_and_say_why(
         (json_reply({"detail": "no"}, status=401), "Authentication failed"),
     ):
         vellum_peer.platform.assistants_override = failure
-        rows = {row["id"]: row for row in ps_json(VELLUM_PLATFORM_URL=vellum_peer.url)}
+        rows = {row["id"]: row for row in ps_json(1, VELLUM_PLATFORM_URL=vellum_peer.url)}
 
         assert (path.read_bytes(), path.stat().st_mtime_ns) == before
         assert "m-1" in rows
@@ -196,7 +197,7 @@ def test_a_malformed_lockfile_is_an_error_row_and_use_refuses_with_the_same_word
     path.write_text('{"assistants": [\n  {"assistantId": "a1",}\n]}\n')
     before = path.read_bytes(), path.stat().st_mtime_ns
 
-    rows = ps_json()
+    rows = ps_json(1)
     refused = roost("use", "a1")
 
     [row] = [r for r in rows if r["kind"] == "lockfile"]

@@ -14,12 +14,14 @@ from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.command import Provider
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.worker import Worker, WorkerFailed, WorkerState
 
 from services.attach import Attacher, Attachment, AttachRequest, HostPlace, Place
 from services.backups import backup_with_repair, export_target, wake_repair
-from services.config import ConfigError
 from services.context import Context
 from services.docker_discovery import container_names
 from services.docker_engines import Engine, configured_engines
@@ -49,8 +51,9 @@ from services.state import Event
 from services.terminal.backend import Mode, TerminalSize
 from services.terminal.recording import Recorder
 from services.tmux import TmuxState
-from tui.commands import binding_ids, commands
+from tui.commands import PaletteCommands, commands
 from tui.formats import format_bytes
+from tui.keymap import Scope, binding_ids, check_keymap
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import JobTable, MainScreen
@@ -75,6 +78,7 @@ OTHER_ROOSTS_SECONDS = 2.0
 class RoostApp(App[None]):
     CSS_PATH = "roost.tcss"
     TITLE = "roost"
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {PaletteCommands}
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Leave roost"),
@@ -195,7 +199,12 @@ class RoostApp(App[None]):
         return True
 
     def _poll_failed(self, name: str, error: BaseException) -> None:
-        self.notify(f"{name}: {error}", title="Refresh failed", severity="error", timeout=15)
+        """A source's step failed (the poller logged it with its traceback, and goes on)."""
+        log_file = self.context.paths.log_file
+        what = (
+            error if isinstance(error, RoostError) else f"internal error; details are in {log_file}"
+        )
+        self.notify(f"{name}: {what}", title="Refresh failed", severity="error", timeout=15)
 
     async def _look_at_this_machine(self) -> None:
         previous = self.snapshot.tmux
@@ -301,7 +310,8 @@ class RoostApp(App[None]):
         title = f"Attach to {assistant.name}"
         try:
             place = await self.attacher.place(assistant)
-            if session is None and (mode is Mode.WATCH or not isinstance(place, HostPlace)):
+            here = isinstance(place, HostPlace)
+            if session is None and (request.choose or mode is Mode.WATCH or not here):
                 session = await self._pick_session(assistant, place, mode)
                 if session is None:
                     return
@@ -552,11 +562,11 @@ class RoostApp(App[None]):
         """Wake or sleep in a thread, each step in the events panel as it happens."""
         try:
             if assistant.kind == "local":
-                steps = list(self._follow(assistant, wake_local(assistant.id)))
+                steps = list(self._follow(wake_local(assistant.id)))
             else:
                 engine = self._engine_for(assistant)
                 run = wake_docker if action == "wake" else sleep_docker
-                steps = list(self._follow(assistant, run(engine, assistant.id)))
+                steps = list(self._follow(run(engine, assistant.id)))
         except RoostError as error:
             self.call_from_thread(self._lifecycle_done, assistant, action, str(error), True)
             return
@@ -567,9 +577,11 @@ class RoostApp(App[None]):
         failed = any(step.failed for step in steps)
         self.call_from_thread(self._lifecycle_done, assistant, action, summarize(steps), failed)
 
-    def _follow(self, assistant: Assistant, steps: Iterable[Step]) -> Iterator[Step]:
+    def _follow(self, steps: Iterable[Step]) -> Iterator[Step]:
+        """Each step in the events panel as it happens. A step names what it acted on (the
+        assistant itself, or its containers by name), so nothing is put in front of it."""
         for step in steps:
-            self.call_from_thread(self._event, f"{assistant.name}: {step}")
+            self.call_from_thread(self._event, str(step))
             yield step
 
     def _event(self, line: str) -> None:
@@ -636,7 +648,7 @@ class RoostApp(App[None]):
 
     @work(thread=True, group="lifecycle", exit_on_error=False)
     def _retire(self, assistant: Assistant, plan: RetirePlan) -> None:
-        self._steps_done(assistant, "retire", list(self._follow(assistant, retire_docker(plan))))
+        self._steps_done(assistant, "retire", list(self._follow(retire_docker(plan))))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """In a terminal pane every key but the pane's leave key belongs to the program in it,
@@ -682,43 +694,69 @@ class RoostApp(App[None]):
             yield SystemCommand(command.description, f"{command.tooltip} [{keys}]", run)
         yield from super().get_system_commands(screen)
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification is plain text (screens pass `markup=True` by default): messages
+        carry names, paths and errors from outside, and `[/…]` in one would end roost."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     def _handle_exception(self, error: Exception) -> None:
-        # Textual would print the traceback on the terminal; roost keeps it in its log file.
-        log.error("unhandled error in the TUI", exc_info=error)
-        super()._handle_exception(error)
+        """An unexpected error anywhere in the app (a handler, a timer, a worker that exits on
+        error) ends roost: the full traceback goes to the log (a failed worker's own error, not
+        Textual's wrapper, which has none), and the user sees one line naming the log file."""
+        cause = error.error if isinstance(error, WorkerFailed) else error
+        log.error("internal error; roost stops", exc_info=cause)
+        self._return_code = 1
+        if self._exception is None:  # the first one ends the app (and `run_test` re-raises it)
+            self._exception = error
+            self._exception_event.set()
+            self.bell()
+            log_file = self.context.paths.log_file
+            self.panic(Text(f"roost stopped on an internal error; details are in {log_file}"))
 
-    def _fatal_error(self) -> None:
-        self.bell()
-        self.panic(
-            Text(
-                f"roost stopped on an internal error; details are in {self.context.paths.log_file}"
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that keeps roost running when it fails (`exit_on_error=False`) handles the
+        errors it expects; anything else it raised is a bug: logged with its traceback, and
+        one line for the user."""
+        worker = event.worker
+        if event.state is WorkerState.ERROR and not worker.exit_on_error:
+            name = worker.name or worker.group
+            log.error("internal error in %s", name, exc_info=worker.error)
+            self.notify(
+                f"{name} stopped on an internal error; details are in "
+                f"{self.context.paths.log_file}",
+                title="Internal error",
+                severity="error",
+                timeout=30,
             )
-        )
 
 
-KNOWN_BINDING_IDS = frozenset(
-    binding_ids(
-        RoostApp.BINDINGS,  # type: ignore[arg-type]
-        MainScreen.BINDINGS,  # type: ignore[arg-type]
-        JobTable.BINDINGS,  # type: ignore[arg-type]
-        HelpScreen.BINDINGS,  # type: ignore[arg-type]
-        ConfirmScreen.BINDINGS,  # type: ignore[arg-type]
-        SessionPicker.BINDINGS,  # type: ignore[arg-type]
-        TypedConfirmScreen.BINDINGS,  # type: ignore[arg-type]
-        TerminalPane.BINDINGS,  # type: ignore[arg-type]
-        PanesScreen.BINDINGS,  # type: ignore[arg-type]
-    )
+KEY_SCOPES = (
+    Scope("the main screen", (RoostApp.BINDINGS, MainScreen.BINDINGS)),
+    Scope("the jobs table", (RoostApp.BINDINGS, MainScreen.BINDINGS, JobTable.BINDINGS)),
+    Scope("the panes screen", (RoostApp.BINDINGS, PanesScreen.BINDINGS, TerminalPane.BINDINGS)),
+    Scope("the help screen", (RoostApp.BINDINGS, HelpScreen.BINDINGS)),
+    Scope("a confirmation", (RoostApp.BINDINGS, ConfirmScreen.BINDINGS)),
+    Scope("a typed confirmation", (RoostApp.BINDINGS, TypedConfirmScreen.BINDINGS)),
+    Scope("the session picker", (RoostApp.BINDINGS, SessionPicker.BINDINGS)),
 )
+"""Every binding roost has, grouped as they are active together (a new screen goes here)."""
+KNOWN_BINDING_IDS = binding_ids(KEY_SCOPES)
+
+
+def check_keys(context: Context) -> None:
+    """Raise ConfigError for a [keys] entry the console would refuse (see tui/keymap.py)."""
+    check_keymap(context.paths.config_file, context.config.keys, KEY_SCOPES)
 
 
 def create_app(context: Context, attach: AttachRequest | None = None) -> RoostApp:
-    """Build the app for `context`; raises ConfigError for a [keys] entry naming no binding."""
-    for binding_id in context.config.keys:
-        if binding_id not in KNOWN_BINDING_IDS:
-            known = ", ".join(sorted(KNOWN_BINDING_IDS))
-            raise ConfigError(
-                context.paths.config_file,
-                f"keys.{binding_id}",
-                f"no key has this id (known: {known})",
-            )
+    """Build the app for `context`; raises ConfigError for a [keys] entry it cannot use."""
+    check_keys(context)
     return RoostApp(context, attach)

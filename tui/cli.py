@@ -1,7 +1,8 @@
 """The `roost` command: the TUI by default, and subcommands for scripts.
 
 Expected failures print one line on stderr and exit 1; anything unexpected is logged with its
-traceback and reported in one line naming the log file. Usage errors exit 2.
+traceback and reported in one line naming the log file. Usage errors exit 2, with the usage of
+the command they concern; so does the console without a terminal.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import shlex
+import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import version
@@ -30,7 +33,7 @@ from services.doctor import Verdict, run_checks
 from services.errors import RoostError
 from services.execs import DEFAULT_TIMEOUT, ExecResult
 from services.exports import Exporter, backup_destination
-from services.fleet import Assistant, build_fleet, find_assistant
+from services.fleet import Assistant, Source, build_fleet, find_assistant
 from services.http import http_client
 from services.jobs import Job, JobState, JobStore
 from services.lifecycle import Step, engine_of, sleep_docker, wake_docker, wake_local
@@ -48,6 +51,25 @@ log = logging.getLogger("roost")
 Handler = Callable[[argparse.Namespace], int]
 
 
+class UsageError(RoostError):
+    """The command line is wrong in a way argparse cannot see: shown with the usage of the
+    command it concerns, exit status 2."""
+
+
+class _Command(argparse.ArgumentParser):
+    """A subcommand's parser: its usage errors (an unknown option too) show its own usage, not
+    the top level's; it is kept in the arguments (`command_parser`) for errors found later."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {shlex.join(extras)}")
+        parsed.command_parser = self
+        return parsed, extras
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
@@ -56,19 +78,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     cut = words.index("--") if "--" in words else len(words)
     args = parser.parse_args(words[:cut])
     args.command = words[cut + 1 :]
-    if args.command and args.handler is not exec_command:
-        parser.error(f"unrecognized arguments: {shlex.join(words[cut:])}")
+    usage: argparse.ArgumentParser = getattr(args, "command_parser", parser)
+    if cut < len(words) and args.handler is not exec_command:
+        usage.error(f"unrecognized arguments: {shlex.join(words[cut:])}")
     paths = RoostPaths.resolve()
     configure_logging(paths.log_file)
     handler: Handler = args.handler
     try:
         return handler(args)
+    except UsageError as error:
+        usage.error(str(error))
     except RoostError as error:
         log.warning("%s", error)
         print(f"roost: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`roost ps | head -1`): stop quietly, as a tool killed by
+        # SIGPIPE does, with nothing more written to the closed pipe at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except Exception:
         log.exception("unexpected error running %s", sys.argv)
         print(f"roost: internal error; details are in {paths.log_file}", file=sys.stderr)
@@ -85,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"roost {version('roost')}")
     parser.set_defaults(handler=run_tui)
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Command)
 
     paths = commands.add_parser(
         "paths",
@@ -106,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
         "ps",
         help="list every assistant with its status (health probed now), like `vellum ps`",
         description="List every assistant roost knows of; health is probed concurrently. "
-        "The active assistant is marked with *.",
+        "The active assistant is marked with *. Exit status 1 when a source (the lockfile, a "
+        "Docker engine) could not be read: the list may be incomplete.",
     )
     ps.add_argument("--json", action="store_true", help="print a JSON list with stable keys")
     ps.set_defaults(handler=list_assistants)
@@ -219,10 +250,40 @@ def _seconds(text: str) -> float:
     return value
 
 
+def load_context() -> Context:
+    """The context every command runs in: config.toml read and checked whole, its [keys] too,
+    so a command refuses what the console would. Raises ConfigError."""
+    context = Context.load()
+    if context.config.keys:
+        from tui.app import check_keys  # Textual loads only when there are keys to check.
+
+        check_keys(context)
+    return context
+
+
+NO_TERMINAL = 2
+"""The exit status of the console started without a terminal (a usage error)."""
+
+
+def _without_terminal() -> bool:
+    """The console draws on a terminal and reads keys from it: without one (a pipe, a script)
+    it says so at once instead of drawing into the pipe."""
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        return False
+    print(
+        "roost: the console needs a terminal (stdin and stdout); "
+        "scripts use its commands (roost --help)",
+        file=sys.stderr,
+    )
+    return True
+
+
 def run_tui(args: argparse.Namespace, attach: AttachRequest | None = None) -> int:
+    if _without_terminal():
+        return NO_TERMINAL
     from tui.app import create_app  # Textual loads only when the TUI runs.
 
-    context = Context.load()
+    context = Context.load()  # create_app checks [keys]
     log.info("roost %s starting", version("roost"))
     app = create_app(context, attach)
     app.run()
@@ -271,7 +332,7 @@ def show_paths(args: argparse.Namespace) -> int:
 def run_doctor(args: argparse.Namespace) -> int:
     config_error: ConfigError | None = None
     try:
-        context = Context.load()
+        context = load_context()
     except ConfigError as error:
         config_error = error
         context = Context.load(config=Config())
@@ -287,7 +348,9 @@ PS_KEYS = ("name", "id", "kind", "status", "detail", "version", "runtime_url", "
 
 
 def list_assistants(args: argparse.Namespace) -> int:
-    fleet = asyncio.run(_sweep(Context.load()))
+    fleet = asyncio.run(_sweep(load_context()))
+    # A source that could not be read is a row of its own, and the list may be incomplete.
+    status = 1 if any(a.source is Source.PROBLEM for a in fleet) else 0
     if args.json:
         rows = [
             {
@@ -304,13 +367,13 @@ def list_assistants(args: argparse.Namespace) -> int:
             for a in fleet
         ]
         print(json.dumps(rows, indent=2))
-        return 0
+        return status
     width = max(len(a.name) for a in fleet) + 2
     print(f"  {'NAME':<{width}}{'KIND':<15}{'STATUS':<20}INFO")
     for a in fleet:
         mark = "*" if a.active else " "
         print(f"{mark} {a.name:<{width}}{a.kind:<15}{a.summary:<20}{_info(a)}".rstrip())
-    return 0
+    return status
 
 
 async def _sweep(context: Context) -> tuple[Assistant, ...]:
@@ -345,7 +408,7 @@ def use_assistant(args: argparse.Namespace) -> int:
 
 
 def _lifecycle_target(name: str | None) -> tuple[Context, LockfileEntry]:
-    context = Context.load()
+    context = load_context()
     return context, choose_target(read_lockfile(context.vellum), name)
 
 
@@ -391,7 +454,7 @@ def sleep_assistant(args: argparse.Namespace) -> int:
 
 
 def backup_assistant(args: argparse.Namespace) -> int:
-    context = Context.load()
+    context = load_context()
     output = Path(args.output).expanduser().absolute() if args.output else None
     if output is not None and (output.exists() or output.is_dir()):
         raise RoostError(f"{output} already exists: choose a new file name")
@@ -532,7 +595,7 @@ async def _place(context: Context, name: str, http: httpx.AsyncClient) -> tuple[
 def list_sessions(args: argparse.Namespace) -> int:
     async def look() -> TmuxListing:
         async with http_client() as http:
-            attacher, place = await _place(Context.load(), args.assistant, http)
+            attacher, place = await _place(load_context(), args.assistant, http)
             return await attacher.sessions(place)
 
     listing = asyncio.run(look())
@@ -564,24 +627,35 @@ def list_sessions(args: argparse.Namespace) -> int:
 
 
 def attach_session(args: argparse.Namespace) -> int:
+    """The assistant, where its terminal lives and SESSION are checked before the console
+    starts: what does not exist is one line and exit status 1, never a dead pane."""
+    if _without_terminal():
+        return NO_TERMINAL
+
     async def find() -> Assistant:
         async with http_client() as http:
-            _, fleet = await FleetSources(Context.load(), http).sweep(health=False)
-        return find_assistant(fleet, args.assistant)
+            sources = FleetSources(load_context(), http)
+            _, fleet = await sources.sweep(health=False)
+            assistant = find_assistant(fleet, args.assistant)
+            attacher = Attacher.of(sources.context, http, lambda: sources.platform)
+            place = await attacher.place(assistant)
+            if args.session is not None:
+                await attacher.running_session(place, args.session)
+        return assistant
 
     assistant = asyncio.run(find())
     mode = Mode.WATCH if args.watch else None
-    return run_tui(args, AttachRequest(assistant, args.session, mode))
+    return run_tui(args, AttachRequest(assistant, args.session, mode, choose=True))
 
 
 def exec_command(args: argparse.Namespace) -> int:
     command = args.command
     if not command:
-        raise RoostError("no command to run: roost exec ASSISTANT -- CMD [ARGS...]")
+        raise UsageError("no command to run: roost exec ASSISTANT -- CMD [ARGS...]")
 
     async def run() -> ExecResult:
         async with http_client() as http:
-            attacher, place = await _place(Context.load(), args.assistant, http)
+            attacher, place = await _place(load_context(), args.assistant, http)
             sys.stdout.flush()
             return await attacher.run(
                 place,
