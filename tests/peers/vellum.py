@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.peers.terminal import Terminals
+from tests.peers.terminal import FLOOD_SIZE, Terminals
 
 
 @dataclass(frozen=True)
@@ -75,9 +75,7 @@ class Reply:
     flood: bytes | None = None
     """After `body`, these bytes again and again, without Content-Length, until `flood_size`
     bytes in all or the client hangs up."""
-    flood_size: int = 32 << 20
-    """More than any cap roost has (tests make caps smaller), and few enough that a client
-    without a cap survives the test."""
+    flood_size: int = FLOOD_SIZE
 
 
 def json_reply(value: object, *, status: int = 200, delay: float = 0.0) -> Reply:
