@@ -175,6 +175,8 @@ async def sse_lines(
                 break  # perhaps the first half of a CRLF split between two chunks
             line = data[start : match.start()]
             start = match.end()
+            if len(line) > max_line:
+                raise _too_large(response, "line", max_line)
             event = event + len(line) if line else 0
             if event > max_event:
                 raise _too_large(response, "event", max_event)
@@ -182,8 +184,8 @@ async def sse_lines(
         pending = data[start:]
         if len(pending) > max_line:
             raise _too_large(response, "line", max_line)
-    if pending.rstrip(b"\r"):
-        yield pending.rstrip(b"\r").decode("utf-8", "replace")
+    if pending:  # a last line: ended by a CR, or not ended at all
+        yield pending.removesuffix(b"\r").decode("utf-8", "replace")
 
 
 def _too_large(response: httpx.Response, what: str, cap: int) -> AnswerTooLarge:
