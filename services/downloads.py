@@ -31,7 +31,7 @@ from typing import BinaryIO, TypeVar
 import httpx
 
 from services.errors import RoostError
-from services.http import AnswerError, TransferLimits, Watchdog
+from services.http import AnswerError, TransferLimits, Watchdog, timeout_text
 
 HANDOFF_BYTES = 4 << 20
 """Bytes gathered before they are handed to the worker thread: large enough that the hand-off
@@ -143,11 +143,10 @@ async def save_verified(
                 if clock() - reported >= progress_interval:
                     yield Progress(Phase.RECEIVING, done, total)
                     reported = clock()
-        except httpx.ReadTimeout:
-            read = response.request.extensions.get("timeout", {}).get("read")
-            waited = f" for {read:g} s" if isinstance(read, int | float) else ""
+        except httpx.ReadTimeout as error:
+            waited = timeout_text(error, response.request)
             raise DownloadError(
-                f"the download stalled: no data{waited} after {done + len(buffer)} bytes"
+                f"the download stalled: no data for {waited} after {done + len(buffer)} bytes"
             ) from None
         except AnswerError as error:
             raise DownloadError(str(error)) from None

@@ -63,6 +63,7 @@ from services.http import (
     read_body,
     send,
     timeout,
+    timeout_text,
 )
 from services.jobs import (
     FailureKind,
@@ -641,8 +642,10 @@ class Exporter:
         # `from None`: an httpx error holds the request, and so its credentials or signed URL.
         try:
             return await send(self.http, request)
-        except httpx.TimeoutException:
-            raise ExportError(f"{what} got no answer in time") from None
+        except httpx.TimeoutException as error:
+            raise ExportError(
+                f"{what} got no answer within {timeout_text(error, request)}"
+            ) from None
         except httpx.HTTPError as error:
             reason = str(error) or type(error).__name__
             refused = isinstance(error, httpx.ConnectError)

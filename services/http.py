@@ -75,6 +75,17 @@ def timeout(
     )
 
 
+def timeout_text(error: httpx.TimeoutException, request: httpx.Request) -> str:
+    """`N s`, the timeout that `error` ran out of as `request` stated it (`?` if it did not)."""
+    phase = {
+        httpx.ConnectTimeout: "connect",
+        httpx.WriteTimeout: "write",
+        httpx.PoolTimeout: "pool",
+    }.get(type(error), "read")
+    seconds = request.extensions.get("timeout", {}).get(phase)
+    return f"{seconds:g} s" if isinstance(seconds, int | float) else "?"
+
+
 class AnswerError(RoostError):
     """An answer roost will not read further; the message names where from and why."""
 

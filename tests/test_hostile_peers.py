@@ -344,3 +344,17 @@ async def test_a_trickling_export_is_ended_by_the_watchdog(
 
 def files(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())
+
+
+async def test_a_timeout_message_quotes_the_figure_that_applied(
+    vellum_peer: VellumPeer, tmp_path: Path
+) -> None:
+    alpha = vellum_peer.runtime("alpha")
+    alpha.migrations.export_replies.append(Reply(delay=2.0))
+    target = ExportTarget("alpha", "alpha", alpha.base_url, False, BearerAuth(lambda: None))
+
+    async with http_client() as http:
+        exporter = Exporter(http, timeouts=Timeouts(export=0.3))
+        jobs = await collect(exporter.backup(target, tmp_path / "backups" / "alpha.vbundle"))
+
+    assert jobs[-1].error == "the export got no answer within 0.3 s"
