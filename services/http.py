@@ -234,9 +234,12 @@ class TransferLimits:
 class Watchdog:
     """Ends a transfer that stalls or outlives its deadline: read its chunks through `guard()`.
 
-    Each chunk is awaited under its own `asyncio.timeout` (never one held across a `yield`, which
-    would cancel whatever the consumer awaits), due at the deadline or when the current window
-    runs out without `stall_bytes` in it, whichever comes first."""
+    A chunk costs a counter and a clock reading, not a timer: one timer is armed for the moment
+    the current window (or the deadline) runs out, and when it fires it first looks whether
+    enough came meanwhile (then it re-arms for the new window). Only a wait for the next chunk
+    is ever cancelled, never whatever the consumer awaits between two chunks (its disk writes):
+    a window that runs out while the consumer is busy is judged when it asks for the next one.
+    """
 
     def __init__(self, limits: TransferLimits, what: str = "the transfer") -> None:
         self.limits = limits
@@ -247,25 +250,53 @@ class Watchdog:
         self._deadline = started + limits.deadline
         self._window_opened = started
         self._window_bytes = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiting: asyncio.Task[object] | None = None
+        """The task waiting for the next chunk, while it waits."""
+        self._fired = False
         self.received = 0
 
     async def guard(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """`chunks`, counted; raises TransferStalled or TransferTooSlow."""
         iterator = aiter(chunks)
-        while True:
-            due = min(self._deadline, self._window_opened + self.limits.stall_seconds)
-            try:
-                async with asyncio.timeout_at(due):
+        task = asyncio.current_task()
+        assert task is not None
+        try:
+            while True:
+                if self._loop.time() >= self._due():
+                    raise self._expired()
+                if self._timer is None:
+                    self._timer = self._loop.call_at(self._due(), self._check)
+                self._waiting = task
+                try:
                     chunk = await anext(iterator)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                raise self._expired() from None
-            self.received += len(chunk)
-            self._window_bytes += len(chunk)
-            if self._window_bytes >= self.limits.stall_bytes:
-                self._window_opened, self._window_bytes = self._loop.time(), 0
-            yield chunk
+                except StopAsyncIteration:
+                    return
+                except asyncio.CancelledError:
+                    if self._fired and task.uncancel() == 0:  # the cancel was ours alone
+                        raise self._expired() from None
+                    raise
+                finally:
+                    self._waiting = None
+                self.received += len(chunk)
+                self._window_bytes += len(chunk)
+                if self._window_bytes >= self.limits.stall_bytes:
+                    self._window_opened, self._window_bytes = self._loop.time(), 0
+                yield chunk
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
+
+    def _due(self) -> float:
+        return min(self._deadline, self._window_opened + self.limits.stall_seconds)
+
+    def _check(self) -> None:
+        self._timer = None
+        if self._loop.time() < self._due():  # enough came since the timer was armed
+            self._timer = self._loop.call_at(self._due(), self._check)
+        elif self._waiting is not None:
+            self._fired = True
+            self._waiting.cancel()
 
     def _expired(self) -> AnswerError:
         if self._loop.time() >= self._deadline:
