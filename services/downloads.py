@@ -4,7 +4,8 @@ PROTOCOL.md section 4, as roost does it: the bytes go to `<dest>.part`, hashed (
 stream, then fsync, then size and checksum are checked against what the runtime promised, and
 only then is the file renamed to `<dest>`. A checksum or size mismatch keeps the bytes as
 `<dest>.corrupt` for inspection; a transfer that breaks off (cut short, stalled, disk full,
-cancelled) leaves neither `<dest>` nor `<dest>.part` behind.
+cancelled) leaves neither `<dest>` nor `<dest>.part` behind. A sender that stalls (too few bytes
+in a window) or is still sending at the deadline ends the transfer (services/http.py `Watchdog`).
 
 Hashing and writing run on one worker thread per download, a few MiB at a time, while the event
 loop reads the next bytes: hashlib and file writes release the GIL, so the two overlap and the
@@ -30,6 +31,7 @@ from typing import BinaryIO, TypeVar
 import httpx
 
 from services.errors import RoostError
+from services.http import AnswerError, TransferLimits, Watchdog, timeout_text
 
 HANDOFF_BYTES = 4 << 20
 """Bytes gathered before they are handed to the worker thread: large enough that the hand-off
@@ -107,7 +109,7 @@ async def save_verified(
     dest: Path,
     expected: Expected,
     *,
-    stall_seconds: float | None = None,
+    limits: TransferLimits | None = None,
     clock: Callable[[], float] = time.monotonic,
     progress_interval: float = PROGRESS_INTERVAL,
 ) -> AsyncGenerator[Progress, None]:
@@ -115,8 +117,8 @@ async def save_verified(
 
     Reports progress as it goes (at once, then at most every `progress_interval` seconds, then
     VERIFYING and SAVED). Raises DownloadError when the bytes do not arrive whole, and
-    DownloadMismatch when they arrive but fail the check. `stall_seconds` is the read timeout the
-    request was sent with, for the message when the sender stalls. The caller must close this
+    DownloadMismatch when they arrive but fail the check. `limits` bound the transfer (stall and
+    deadline; the defaults of `TransferLimits` when None). The caller must close this
     generator (`contextlib.aclosing`) so that an abandoned download is cleaned up at once.
     """
     part = part_path(dest)
@@ -127,10 +129,11 @@ async def save_verified(
     done = 0
     try:
         yield Progress(Phase.RECEIVING, 0, total)
+        watchdog = Watchdog(limits or TransferLimits(), "the download")
         reported = clock()
         buffer = bytearray()
         try:
-            async for chunk in response.aiter_bytes():
+            async for chunk in watchdog.guard(response.aiter_bytes()):
                 buffer += chunk
                 if len(buffer) < HANDOFF_BYTES:
                     continue
@@ -140,11 +143,13 @@ async def save_verified(
                 if clock() - reported >= progress_interval:
                     yield Progress(Phase.RECEIVING, done, total)
                     reported = clock()
-        except httpx.ReadTimeout:
-            waited = f" for {stall_seconds:g} s" if stall_seconds is not None else ""
+        except httpx.ReadTimeout as error:
+            waited = timeout_text(error, response.request)
             raise DownloadError(
-                f"the download stalled: no data{waited} after {done + len(buffer)} bytes"
+                f"the download stalled: no data for {waited} after {done + len(buffer)} bytes"
             ) from None
+        except AnswerError as error:
+            raise DownloadError(str(error)) from None
         except httpx.RemoteProtocolError:
             raise DownloadError(_cut_short(done + len(buffer), total)) from None
         except httpx.HTTPError as error:

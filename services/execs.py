@@ -30,6 +30,8 @@ class ExecResult:
     stderr: bytes = b""
     """Empty where the command ran on a terminal, which merges both streams into `stdout`."""
     timed_out: bool = False
+    dropped: int = 0
+    """Bytes of output left out from the front, where only the last ones are kept."""
 
 
 def run_here(

@@ -56,6 +56,15 @@ from services.downloads import (
 )
 from services.errors import RoostError
 from services.fleet import HealthTarget
+from services.http import (
+    CONNECT_TIMEOUT,
+    AnswerError,
+    TransferLimits,
+    read_body,
+    send,
+    timeout,
+    timeout_text,
+)
 from services.jobs import (
     FailureKind,
     Job,
@@ -244,14 +253,15 @@ def in_progress_job_id(body: object) -> str | None:
 
 @dataclass(frozen=True)
 class Timeouts:
-    connect: float = 10.0
+    connect: float = CONNECT_TIMEOUT
     request: float = 30.0
     """A whole JSON request: signed URLs, starting a job, one poll."""
     export: float = 120.0
-    """A synchronous export: the runtime builds the archive before it answers, and no byte of
-    it may take longer than this to come."""
-    stall: float = 60.0
-    """A bucket download: no byte for this long ends it."""
+    """A synchronous export: the runtime builds the archive before it answers, and no read of
+    it may wait longer than this."""
+    transfer: TransferLimits = field(default_factory=TransferLimits)
+    """Every archive's body (a synchronous export's, a bucket download's): a stall (too few
+    bytes in a window) or the deadline ends it."""
 
 
 def utc_now() -> datetime:
@@ -360,12 +370,12 @@ class Exporter:
         job = replace(job, state=JobState.EXPORTING)
         yield job
         headers = await target.auth.headers()
-        wait = max(self.timeouts.export, self.timeouts.stall)
-        timeout = httpx.Timeout(wait, connect=self.timeouts.connect)
+        # Each read may wait for the export to be built; the body's pace is the watchdog's.
+        limits = timeout(self.timeouts.export, connect=self.timeouts.connect)
         body = {"description": self.description}
         for attempt in (1, 2):
             request = self.http.build_request(
-                "POST", target.migrations_url("export"), json=body, headers=headers, timeout=timeout
+                "POST", target.migrations_url("export"), json=body, headers=headers, timeout=limits
             )
             response = await self._send(request, "the export")
             async with contextlib.aclosing(response):
@@ -375,7 +385,7 @@ class Exporter:
                 await self._refuse_unless_success(response, "export")
                 header = response.headers.get(MANIFEST_HEADER, "").strip()
                 expected = Expected(sha256=header.lower() if is_sha256(header) else None)
-                steps = self._save(job, response, expected, wait)
+                steps = self._save(job, response, expected)
                 async with contextlib.aclosing(steps):
                     async for job in steps:
                         yield job
@@ -480,14 +490,14 @@ class Exporter:
         job = replace(job, state=JobState.DOWNLOADING, bytes_done=0)
         yield job
         ask = {"operation": "download", "bundle_key": job.bundle_key}
-        timeout = httpx.Timeout(self.timeouts.stall, connect=self.timeouts.connect)
+        limits = timeout(self.timeouts.transfer.stall_seconds, connect=self.timeouts.connect)
         for attempt in (1, 2):
             answer = await self._call(target, target.signed_url_endpoint, ask)
             url = answer.get("url")
             if not isinstance(url, str) or not url:
                 raise ExportError("the runtime sent no download URL")
             try:
-                request = self.http.build_request("GET", url, timeout=timeout)
+                request = self.http.build_request("GET", url, timeout=limits)
             except (httpx.InvalidURL, httpx.UnsupportedProtocol):
                 raise ExportError("the runtime sent an invalid download URL") from None
             response = await self._send(request, "the download")
@@ -504,7 +514,7 @@ class Exporter:
                         f"the download failed: the bucket answered {response.status_code}"
                     )
                 expected = Expected(job.expected_size, job.expected_sha256)
-                steps = self._save(job, response, expected, self.timeouts.stall)
+                steps = self._save(job, response, expected)
                 async with contextlib.aclosing(steps):
                     async for job in steps:
                         yield job
@@ -513,12 +523,12 @@ class Exporter:
     # Shared steps --------------------------------------------------------------------------
 
     async def _save(
-        self, job: Job, response: httpx.Response, expected: Expected, stall: float
+        self, job: Job, response: httpx.Response, expected: Expected
     ) -> AsyncGenerator[Job, None]:
         total = expected.size if expected.size is not None else content_length(response)
         job = replace(job, state=JobState.DOWNLOADING, bytes_done=0, bytes_total=total)
         progress: AsyncGenerator[Progress, None] = save_verified(
-            response, job.destination, expected, stall_seconds=stall, clock=self.clock
+            response, job.destination, expected, limits=self.timeouts.transfer, clock=self.clock
         )
         try:
             async with contextlib.aclosing(progress):
@@ -572,25 +582,25 @@ class Exporter:
             # and one failed lookup must not end an export that may be nearly done.
             raise PollFailure(FailureKind.TRANSIENT, f"no credentials: {error}") from None
         try:
-            async with asyncio.timeout(self.timeouts.request):
-                response = await self.http.get(url, headers=headers)
+            status, body = await self._exchange("GET", url, headers)
         except (TimeoutError, httpx.TimeoutException):
             message = f"no answer within {self.timeouts.request:g} s"
             raise PollFailure(FailureKind.TRANSIENT, message) from None
         except (httpx.HTTPError, httpx.InvalidURL) as error:
             reason = str(error) or type(error).__name__
             raise PollFailure(FailureKind.TRANSIENT, f"runtime unreachable ({reason})") from None
-        if not response.is_success:
-            raise failure_for_status(response.status_code)
-        return response.content
+        except AnswerError as error:
+            raise PollFailure(FailureKind.PERMANENT, str(error)) from None
+        if not 200 <= status < 300:
+            raise failure_for_status(status)
+        return body
 
     async def _json_request(
         self, method: str, url: str, headers: Mapping[str, str], body: Mapping[str, object]
     ) -> tuple[int, object]:
         """The status and the parsed answer (None when it is not JSON)."""
         try:
-            async with asyncio.timeout(self.timeouts.request):
-                response = await self.http.request(method, url, headers=headers, json=body)
+            status, answer = await self._exchange(method, url, headers, body)
         except (TimeoutError, httpx.TimeoutException):
             raise ExportError(
                 f"the runtime did not answer within {self.timeouts.request:g} s"
@@ -601,14 +611,41 @@ class Exporter:
             raise ExportError(
                 f"the runtime is unreachable ({reason})", unreachable=refused
             ) from None
-        return response.status_code, _parse_json(response.content)
+        except AnswerError as error:
+            raise ExportError(f"the runtime's answer was refused: {error}") from None
+        return status, _parse_json(answer)
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: Mapping[str, object] | None = None,
+    ) -> tuple[int, bytes]:
+        """One small request within `timeouts.request`: its status and its body (capped)."""
+        # httpx's errors pass through: callers turn them into their own, `from None` (an httpx
+        # error holds the request, and so its credentials).
+        seconds = self.timeouts.request
+        request = self.http.build_request(
+            method,
+            url,
+            headers=headers,
+            json=body,
+            timeout=timeout(seconds, connect=self.timeouts.connect),
+        )
+        async with asyncio.timeout(seconds):
+            response = await send(self.http, request)
+            async with contextlib.aclosing(response):
+                return response.status_code, await read_body(response, MAX_ANSWER_BYTES)
 
     async def _send(self, request: httpx.Request, what: str) -> httpx.Response:
         # `from None`: an httpx error holds the request, and so its credentials or signed URL.
         try:
-            return await self.http.send(request, stream=True)
-        except httpx.TimeoutException:
-            raise ExportError(f"{what} got no answer in time") from None
+            return await send(self.http, request)
+        except httpx.TimeoutException as error:
+            raise ExportError(
+                f"{what} got no answer within {timeout_text(error, request)}"
+            ) from None
         except httpx.HTTPError as error:
             reason = str(error) or type(error).__name__
             refused = isinstance(error, httpx.ConnectError)
@@ -619,7 +656,7 @@ class Exporter:
     async def _refuse_unless_success(self, response: httpx.Response, what: str) -> None:
         if response.is_success:
             return
-        answer = _parse_json(await _read_capped(response))
+        answer = _parse_json(await _error_body(response))
         if response.status_code == 409:
             raise _in_progress(answer)
         if response.status_code == 401:
@@ -642,21 +679,15 @@ def _in_progress(answer: object) -> ExportError:
     )
 
 
-async def _read_capped(response: httpx.Response) -> bytes:
-    body = bytearray()
+async def _error_body(response: httpx.Response) -> bytes:
+    """What came with a refusal, to explain it; nothing when it is unreadable or too large."""
     try:
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > MAX_ANSWER_BYTES:
-                break
-    except httpx.HTTPError:
-        pass  # what came is enough to explain the refusal
-    return bytes(body)
+        return await read_body(response, MAX_ANSWER_BYTES)
+    except (httpx.HTTPError, AnswerError):
+        return b""
 
 
 def _parse_json(body: bytes) -> object:
-    if len(body) > MAX_ANSWER_BYTES:
-        return None
     try:
         return json.loads(body)
     except (ValueError, RecursionError):

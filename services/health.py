@@ -4,20 +4,32 @@ A probe never raises: every outcome, timeouts and garbage answers included, beco
 whose status is the word the UI shows. One deadline bounds the whole request, body included, so
 a runtime that sends its headers and then stalls still costs at most `timeout` seconds. The
 probes take that timeout themselves (hence the ASYNC109 exemptions) because running out of time
-is an answer, the `timeout` status, not an exception for the caller.
+is an answer, the `timeout` status, not an exception for the caller. Redirects are followed
+(a few) by services/http.py `send`, which keeps the credentials within the first origin.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
+
+from services.http import (
+    AnswerError,
+    AnswerTooLarge,
+    NotJson,
+    TooManyRedirects,
+    read_json,
+    same_origin,
+    send,
+    size_text,
+    timeout,
+)
 
 HEALTH_TIMEOUT = 1.5
 MAX_HEALTH_BODY = 64 * 1024
@@ -103,40 +115,35 @@ async def _probe(
     started = time.perf_counter()
     try:
         async with asyncio.timeout(seconds):
-            return await _follow(client, client.build_request("GET", url, headers=headers), started)
+            request = client.build_request("GET", url, headers=headers, timeout=timeout(seconds))
+            response = await send(client, request, redirects=MAX_REDIRECTS)
+            async with contextlib.aclosing(response):
+                return await _read(response, request.url, started)
     except (TimeoutError, httpx.TimeoutException):
         return Health("timeout", f"no answer within {seconds:g} s", None, None)
+    except TooManyRedirects:
+        detail = f"more than {MAX_REDIRECTS} redirects"
+        return Health("error (redirects)", detail, None, _since(started))
     except (httpx.HTTPError, httpx.InvalidURL) as error:
         return Health("unreachable", str(error) or type(error).__name__, None, None)
 
 
-async def _follow(client: httpx.AsyncClient, request: httpx.Request, started: float) -> Health:
-    # Redirects are followed here rather than by the client, so the limit does not depend on how
-    # the caller configured it; httpx still drops the Authorization header across origins.
-    for _ in range(MAX_REDIRECTS + 1):
-        response = await client.send(request, stream=True, follow_redirects=False)
-        async with contextlib.aclosing(response):
-            if response.next_request is None:
-                return await _read(response, started)
-            request = response.next_request
-    return Health(
-        "error (redirects)", f"more than {MAX_REDIRECTS} redirects", None, _since(started)
-    )
-
-
-async def _read(response: httpx.Response, started: float) -> Health:
+async def _read(response: httpx.Response, asked: httpx.URL, started: float) -> Health:
     if not response.is_success:
-        return Health(f"error ({response.status_code})", "", None, _since(started))
-    body = bytearray()
-    async for chunk in response.aiter_bytes():
-        body += chunk
-        if len(body) > MAX_HEALTH_BODY:
-            return Health("unknown", "health answer larger than 64 KiB", None, _since(started))
-    latency = _since(started)
+        moved = not same_origin(response.url, asked)
+        # Credentials stay with the first origin, so a refusal elsewhere needs saying why.
+        detail = f"redirected to {response.url.host}, which gets no credentials" if moved else ""
+        return Health(f"error ({response.status_code})", detail, None, _since(started))
     try:
-        answer = json.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
-        return Health("unknown", "health answer is not JSON", None, latency)
+        answer = await read_json(response, MAX_HEALTH_BODY)
+    except AnswerTooLarge:
+        detail = f"health answer larger than {size_text(MAX_HEALTH_BODY)}"
+        return Health("unknown", detail, None, _since(started))
+    except NotJson:
+        return Health("unknown", "health answer is not JSON", None, _since(started))
+    except AnswerError as error:
+        return Health("unknown", str(error), None, _since(started))
+    latency = _since(started)
     if not isinstance(answer, dict):
         return Health("unknown", "health answer is not a JSON object", None, latency)
     status = answer.get("status")

@@ -7,6 +7,7 @@ token travels only in request headers, never in a URL, a message or a log line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from services.errors import RoostError
+from services.http import AnswerError, NotJson, read_json, send, timeout
 from services.tokens import PlatformToken
 from services.vellum import VellumEnvironment
 
@@ -26,6 +28,9 @@ SEED_PLATFORM_URLS: Mapping[str, str] = {
     "local": "http://localhost:8000",
 }
 PLATFORM_TIMEOUT = 10.0
+MAX_PLATFORM_ANSWER = 4 << 20
+"""An assistant list of a few thousand entries fits many times over; past it the answer is cut
+off and the listing fails."""
 ORGANIZATION_CACHE_SECONDS = 60.0
 AUTHENTICATION_FAILED = "Authentication failed. Run 'vellum login' to refresh."
 _NOT_LOGGED_IN = "not logged in to the Vellum platform: run 'vellum login'"
@@ -73,12 +78,14 @@ class PlatformClient:
         token: PlatformToken | None,
         *,
         timeout: float = PLATFORM_TIMEOUT,
+        max_answer: int = MAX_PLATFORM_ANSWER,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._http = http
         self.base_url = base_url.rstrip("/")
         self._token = token
         self.timeout = timeout
+        self.max_answer = max_answer
         self._clock = clock
         self._organization: tuple[str, float] | None = None
         """The organization id and the clock reading when it was fetched."""
@@ -130,21 +137,26 @@ class PlatformClient:
 
     async def _get_json(self, path: str, headers: Mapping[str, str]) -> object:
         # `from None` below: an httpx error holds the request, and so the token in its headers.
+        request = self._http.build_request(
+            "GET", self.base_url + path, headers=headers, timeout=timeout(self.timeout)
+        )
         try:
             async with asyncio.timeout(self.timeout):
-                response = await self._http.get(self.base_url + path, headers=headers)
+                response = await send(self._http, request)
+                async with contextlib.aclosing(response):
+                    if response.status_code in (401, 403):
+                        raise PlatformError(AUTHENTICATION_FAILED)
+                    if not response.is_success:
+                        raise PlatformError(f"platform answered {response.status_code}")
+                    return await read_json(response, self.max_answer)
         except (TimeoutError, httpx.TimeoutException):
             raise PlatformError(f"platform timed out after {self.timeout:g} s") from None
         except httpx.HTTPError as error:
             raise PlatformError(f"platform unreachable ({error})") from None
-        if response.status_code in (401, 403):
-            raise PlatformError(AUTHENTICATION_FAILED)
-        if not response.is_success:
-            raise PlatformError(f"platform answered {response.status_code}")
-        try:
-            return response.json()
-        except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
+        except NotJson:
             raise PlatformError("platform sent invalid JSON") from None
+        except AnswerError as error:
+            raise PlatformError(f"platform answer refused: {error}") from None
 
 
 def _text(value: object) -> str | None:

@@ -9,6 +9,9 @@ output is what follows the last start sentinel on a line of its own (up to the e
 the exit code is the number on the marker's line. The
 session is deleted as soon as the marker is read, or when the timeout strikes; the `exit` at the
 end of the line ends the shell even when that deletion never reaches the platform.
+
+Output is held in a `Transcript`: of a command that prints more than `max_output` bytes only the
+last ones are kept, and the result says how many went (`ExecResult.dropped`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import re
 import secrets
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
@@ -35,6 +38,8 @@ _FIELD_SEPARATOR = "\x1f"  # what LIST_FORMAT puts between fields
 """What tmux says when no server listens (as services.tmux reads it)."""
 _MARKER_SPAN = 64
 """Bytes of earlier output searched again with each chunk: an exit marker may straddle two."""
+MAX_OUTPUT = 4 << 20
+"""Bytes of a command's output kept (the last ones); parsing the result takes a few times this."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,55 @@ class Sentinels:
     def _exit_pattern(self) -> str:
         return rf"{self.exit}(\d+)\r?\n"
 
+    @property
+    def start_line(self) -> re.Pattern[bytes]:
+        """The start sentinel as the command's output shows it: on a line of its own."""
+        return re.compile(re.escape(self.start.encode()) + rb"\r?\n")
+
+
+class Transcript:
+    """What a command's session printed, in bounded memory: before the start sentinel's line
+    only a short tail (a prompt and the echoed line), after it the command's output, of which
+    only the last `max_output` bytes are kept."""
+
+    def __init__(self, sentinels: Sentinels, max_output: int = MAX_OUTPUT) -> None:
+        self.sentinels = sentinels
+        self.max_output = max_output
+        self.dropped = 0
+        """Bytes of output left out, from the front."""
+        self._lead = b""
+        self._output: bytearray | None = None
+        """None until the start sentinel's line has come."""
+        self._recent = b""
+
+    def add(self, chunk: bytes) -> None:
+        self._recent = self._recent[-_MARKER_SPAN:] + chunk
+        if self._output is None:
+            lead = self._lead + chunk
+            started = self.sentinels.start_line.search(lead)
+            if started is None:
+                self._lead = lead[-_MARKER_SPAN:]  # enough to find a sentinel split in two
+                return
+            self._lead, self._output = lead[: started.end()], bytearray(lead[started.end() :])
+        else:
+            self._output += chunk
+        excess = len(self._output) - self.max_output
+        if excess > self.max_output // 4:  # trimmed now and then, not on every chunk
+            del self._output[:excess]
+            self.dropped += excess
+
+    @property
+    def finished(self) -> bool:
+        """Whether the exit-code marker has arrived (see `Sentinels.finished`)."""
+        return self._output is not None and self.sentinels.finished(self._recent)
+
+    def result(self, *, timed_out: bool = False) -> ExecResult:
+        output = self._output or bytearray()
+        excess = max(0, len(output) - self.max_output)
+        raw = self._lead + bytes(memoryview(output)[excess:])
+        parsed = self.sentinels.result(raw, timed_out=timed_out)
+        return replace(parsed, dropped=self.dropped + excess)
+
 
 async def remote_exec(
     http: httpx.AsyncClient,
@@ -90,15 +144,17 @@ async def remote_exec(
     argv: Sequence[str],
     *,
     timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (running out of time is a result here)
+    max_output: int = MAX_OUTPUT,
 ) -> ExecResult:
     """`argv` run by the shell of a new session in `assistant_id` (stdout and stderr merged).
 
     A command still running after `timeout` seconds is abandoned with its session: exit code 124
-    and what it printed so far. Raises SessionError when the platform cannot run it.
+    and what it printed so far. Of more than `max_output` bytes of output only the last are kept.
+    Raises SessionError when the platform cannot run it.
     """
     if not argv:
         raise ValueError("no command to run")
-    return await _run(http, platform, assistant_id, shlex.join(argv), timeout)
+    return await _run(http, platform, assistant_id, shlex.join(argv), timeout, max_output)
 
 
 async def remote_tmux_sessions(
@@ -137,6 +193,7 @@ async def _run(
     assistant_id: str,
     command: str,
     seconds: float,
+    max_output: int = MAX_OUTPUT,
 ) -> ExecResult:
     """`command` (a line for sh) in a throwaway session, read with sentinels."""
     sentinels = Sentinels(secrets.token_hex(6))
@@ -147,22 +204,19 @@ async def _run(
         description=f"exec in {assistant_id}",
         startup_line=sentinels.line(command),
     )
-    raw = bytearray()
+    transcript = Transcript(sentinels, max_output)
     try:
         async with asyncio.timeout(seconds):
             await session.start(EXEC_SIZE)
-            while True:
+            while not transcript.finished:
                 chunk = await session.read()
                 if isinstance(chunk, LinkNotice):
                     continue
                 if not chunk:
                     raise SessionError(f"the session in {assistant_id} ended before the command")
-                seen = len(raw)
-                raw += chunk
-                if sentinels.finished(bytes(raw[max(0, seen - _MARKER_SPAN) :])):
-                    break
+                transcript.add(chunk)
     except TimeoutError:
-        return sentinels.result(bytes(raw), timed_out=True)
+        return transcript.result(timed_out=True)
     finally:
         await session.close()
-    return sentinels.result(bytes(raw))
+    return transcript.result()

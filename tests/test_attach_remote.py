@@ -1,7 +1,7 @@
 """A managed (Vellum) assistant's terminal in a pane, against the loopback platform with real
 PTYs: streams that drop (and replay what they sent) show nothing twice, a tmux pane whose
 session the platform forgot comes back whole on a new one, and the status line says what
-happens meanwhile."""
+happens meanwhile; `roost exec` there says how much of a flood of output it dropped."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 
 from services.config import Config
+from services.remote_commands import MAX_OUTPUT
 from services.terminal.backend import Mode
 from services.terminal.remote import RemoteSession
 from tests.peers.terminal import API_KEY, ASSISTANT
 from tests.peers.vellum import VellumPeer
 from tests.pilot import SIZE, make_app, table_names, wait_until
 from tests.test_app_jobs import select
+from tests.test_cli import roost
 from tui.app import RoostApp
 from tui.screens.pick import SessionPicker
 from tui.terminal_pane import Connection, TerminalPane
@@ -150,3 +152,16 @@ async def test_pageup_in_a_tmux_pane_scrolls_through_the_remote_tmuxs_history(
         await wait_until(pilot, lambda: view.archive is not None, "tmux's history", within=20)
         top = view.render_line(0).text.split()
         assert top[0] == "line" and int(top[1]) < 500 - view.size.height
+
+
+def test_exec_in_a_managed_assistant_says_how_much_output_it_dropped(managed: VellumPeer) -> None:
+    flood = MAX_OUTPUT + 100_000
+    result = roost("exec", "cora", "--", "sh", "-c", f"head -c {flood} /dev/zero | tr '\\0' x")
+
+    assert result.returncode == 0, result.stderr
+    kept = len(result.stdout)
+    assert 0 < kept <= MAX_OUTPUT and set(result.stdout) == {"x"}
+    assert result.stderr == (
+        f"roost: the first {flood - kept} bytes of output were dropped; only the last {kept}"
+        " were kept\n"
+    )

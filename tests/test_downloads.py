@@ -24,6 +24,7 @@ from services.downloads import (
     Progress,
     save_verified,
 )
+from services.http import TransferLimits
 from tests.peers.vellum import Artifact, Reply, VellumPeer, archive_reply
 
 SIZE = 3 * HANDOFF_BYTES + 12345
@@ -59,6 +60,7 @@ async def download(
     reply: Reply | None = None,
     artifact: Artifact | None = None,
     read_timeout: float = 10.0,
+    limits: TransferLimits | None = None,
 ) -> list[Progress]:
     """Serve `reply` (or `artifact`) from the peer's bucket and save it to `dest`."""
     runtime = peer.runtimes.get("alpha") or peer.runtime("alpha")
@@ -68,9 +70,7 @@ async def download(
         runtime.migrations.download_replies.append(reply)
     reports: list[Progress] = []
     async with opened(f"{peer.url}/gcs/alpha/bundle-1?sig=secret", read_timeout) as response:
-        progress = save_verified(
-            response, dest, expected, stall_seconds=read_timeout, clock=SteppingClock()
-        )
+        progress = save_verified(response, dest, expected, limits=limits, clock=SteppingClock())
         async with contextlib.aclosing(progress):
             async for report in progress:
                 reports.append(report)
@@ -197,6 +197,35 @@ async def test_a_sender_that_stalls_mid_body_ends_with_a_read_timeout(
             Expected(),
             reply=archive_reply(artifact, cut_at=1000, cut="stall"),
             read_timeout=0.3,
+        )
+
+    assert leftovers(folder) == []
+
+
+async def test_a_sender_that_trickles_trips_the_stall_detector(
+    vellum_peer: VellumPeer, folder: Path
+) -> None:
+    # A byte every 20 ms never trips a read timeout; 64 bytes per 0.3 s is the floor here.
+    trickle = Reply(body=b"x" * 1000, content_type="application/octet-stream", trickle=0.02)
+    limits = TransferLimits(stall_seconds=0.3, stall_bytes=64)
+
+    with pytest.raises(DownloadError, match=r"the download stalled: less than 64 bytes in 0\.3 s"):
+        await download(
+            vellum_peer, folder / "alpha.vbundle", Expected(), reply=trickle, limits=limits
+        )
+
+    assert leftovers(folder) == []
+
+
+async def test_a_transfer_still_going_at_its_deadline_ends(
+    vellum_peer: VellumPeer, folder: Path
+) -> None:
+    trickle = Reply(body=b"x" * 1000, content_type="application/octet-stream", trickle=0.02)
+    limits = TransferLimits(stall_seconds=10, stall_bytes=1, deadline=0.3)
+
+    with pytest.raises(DownloadError, match=r"the download was still going after 0\.3 s"):
+        await download(
+            vellum_peer, folder / "alpha.vbundle", Expected(), reply=trickle, limits=limits
         )
 
     assert leftovers(folder) == []

@@ -92,10 +92,13 @@ def exporter(http: httpx.AsyncClient, time_: NoWait) -> Exporter:
     return make_exporter(http, time_)
 
 
-def make_exporter(http: httpx.AsyncClient, time_: NoWait, **timeouts: float) -> Exporter:
+QUICK = Timeouts(request=5.0, export=5.0)
+
+
+def make_exporter(http: httpx.AsyncClient, time_: NoWait, timeouts: Timeouts = QUICK) -> Exporter:
     return Exporter(
         http,
-        timeouts=Timeouts(**{"request": 5.0, "export": 5.0, "stall": 5.0, **timeouts}),
+        timeouts=timeouts,
         clock=time_.clock,
         sleep=time_.sleep,
         rand=lambda: 0.5,  # no jitter: intervals are exactly 2 s
@@ -397,7 +400,7 @@ async def test_a_runtime_that_stalls_mid_body_ends_the_backup(
     alpha = vellum_peer.runtime("alpha")
     artifact = alpha.migrations.artifact = Artifact(SIZE)
     alpha.migrations.export_replies.append(archive_reply(artifact, cut_at=5000, cut="stall"))
-    exporter = make_exporter(http, time_, export=0.3, stall=0.3)
+    exporter = make_exporter(http, time_, Timeouts(request=5.0, export=0.3))
 
     final = (await run(exporter.backup(direct(alpha), dest)))[-1]
 

@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from services.execs import TIMEOUT_EXIT, ExecResult
-from services.remote_commands import Sentinels, remote_exec, remote_tmux_sessions
+from services.execs import DEFAULT_TIMEOUT, TIMEOUT_EXIT, ExecResult
+from services.remote_commands import (
+    MAX_OUTPUT,
+    Sentinels,
+    Transcript,
+    remote_exec,
+    remote_tmux_sessions,
+)
 from services.terminal.backend import SessionError
 from tests.conftest import new_session, require
 from tests.peers.terminal import ASSISTANT, Remote, until
@@ -50,8 +56,32 @@ def test_a_timeout_keeps_what_the_command_printed() -> None:
     )
 
 
-async def exec_in(remote: Remote, argv: list[str], **options: float) -> ExecResult:
-    return await remote_exec(remote.http, remote.platform, ASSISTANT, argv, **options)
+def test_a_transcript_keeps_the_last_of_a_long_output_and_counts_the_rest() -> None:
+    transcript = Transcript(S, max_output=100)
+    lines = [f"line {n:04}" for n in range(1000)]
+    after_start = "\r\n".join((*lines, S.end, f"{S.exit}0", "")).encode()
+    stream = shell_transcript(S.start, "") + after_start
+    for at in range(0, len(stream), 7):  # sentinels split across chunks too
+        transcript.add(stream[at : at + 7])
+
+    result = transcript.result()
+
+    assert transcript.finished and result.exit_code == 0
+    assert result.dropped == len(after_start) - 100
+    assert 0 < len(result.stdout) < 100
+    assert "".join(f"{line}\n" for line in lines).endswith(result.stdout.decode())
+
+
+async def exec_in(
+    remote: Remote,
+    argv: list[str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 (passed on to remote_exec)
+    max_output: int = MAX_OUTPUT,
+) -> ExecResult:
+    return await remote_exec(
+        remote.http, remote.platform, ASSISTANT, argv, timeout=timeout, max_output=max_output
+    )
 
 
 def assert_cleaned_up(remote: Remote) -> None:

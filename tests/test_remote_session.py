@@ -313,6 +313,8 @@ async def test_resizes_are_debounced_then_sent_again_after_a_reconnect(remote: R
         for columns in range(81, 121):
             backend.resize(TerminalSize(columns, 40))
         await until(lambda: len(remote.requests("resize")) == 1, "one resize")
+        # The peer records a request before it acts on it.
+        await until(lambda: len(terminals.latest.sizes) == 2, "the resize applied")
         assert terminals.latest.sizes == [(80, 24), (120, 40)]
         terminals.drop_streams()
         await reader.back(times=1)

@@ -668,6 +668,12 @@ def exec_command(args: argparse.Namespace) -> int:
     result = asyncio.run(run())
     sys.stdout.buffer.write(result.stdout)
     sys.stdout.buffer.flush()
+    if result.dropped:
+        print(
+            f"roost: the first {result.dropped} bytes of output were dropped; only the last"
+            f" {len(result.stdout)} were kept",
+            file=sys.stderr,
+        )
     if result.timed_out:
         print(f"roost: {shlex.join(command)} timed out after {args.timeout:g} s", file=sys.stderr)
     return result.exit_code

@@ -29,7 +29,8 @@ Sizes: resizes are debounced for `resize_delay`, and the size is sent again afte
 reconnect. `close()` always deletes the session (404 is fine, errors are ignored).
 
 The token travels only in request headers: errors are re-raised `from None` (an httpx error holds
-its request) and name no header.
+its request) and name no header. Every answer is read against a cap (services/http.py): an events
+line or event past its cap ends the session with a SessionError, as does an oversized answer.
 """
 
 from __future__ import annotations
@@ -43,14 +44,21 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
 
+from services.http import AnswerError, read_body, send, sse_lines, timeout
 from services.platform import AUTHENTICATION_FAILED, PlatformClient, PlatformError
 from services.terminal.backend import LinkNotice, Mode, SessionError, SessionLost, TerminalSize
 
 REQUEST_TIMEOUT = 10.0
+MAX_ANSWER = 64 << 10
+"""Answers to create, input, resize and delete are a few bytes of JSON."""
+MAX_EVENT_LINE = 1 << 20
+"""An output line: a chunk of output in base64 (the platform sends a few KiB at a time)."""
+MAX_EVENT = 4 << 20
 CLOSE_TIMEOUT = 1.0
 """The DELETE on close: a platform that does not answer must not hold the pane."""
 PROMPT_WAIT = 3.0
@@ -126,6 +134,16 @@ class EventDecoder:
         if data:
             self.last_seq = seq
         return data
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    body: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
 
 
 class _Unanswered(SessionError):
@@ -246,13 +264,13 @@ class RemoteSession:
     async def _new_session(self) -> None:
         """Create a session at the current size and open its events stream."""
         self._input = ""  # typed for a shell that no longer exists
-        response = await self._request(
+        answer = await self._request(
             "POST", "", {"cols": self._size.columns, "rows": self._size.rows}
         )
-        if response.status_code == 404:
+        if answer.status == 404:
             raise SessionError(f"assistant {self.assistant_id} has no terminal (404)")
-        self._check(response, "opening a terminal")
-        self.session_id = _session_id(response)
+        self._check(answer.status, "opening a terminal")
+        self.session_id = _session_id(answer.body)
         self._decoder = EventDecoder()
         try:
             self._stream = await self._open_events()
@@ -269,13 +287,13 @@ class RemoteSession:
         url = f"{self._sessions_url}{self.session_id}/events/"
         headers = {**await self._headers(), "Accept": "text/event-stream"}
         # No read timeout: an idle shell sends nothing for as long as it likes.
-        timeout = httpx.Timeout(REQUEST_TIMEOUT, read=None)
-        request = self._http.build_request("GET", url, headers=headers, timeout=timeout)
+        limits = timeout(REQUEST_TIMEOUT, endless_reads=True)
+        request = self._http.build_request("GET", url, headers=headers, timeout=limits)
         async with _answer_within(REQUEST_TIMEOUT):
-            response = await self._http.send(request, stream=True)
+            response = await send(self._http, request)
         if not response.is_success:
             await response.aclose()
-            self._check(response, "the terminal output")
+            self._check(response.status_code, "the terminal output")
         return response
 
     async def _reopen(self) -> None:
@@ -336,8 +354,9 @@ class RemoteSession:
         opened = time.monotonic()
         carried = False
         try:
-            async for line in stream.aiter_lines():
-                data = self._decoder.decode(line.rstrip("\r\n"))
+            lines = sse_lines(stream, max_line=MAX_EVENT_LINE, max_event=MAX_EVENT)
+            async for line in lines:
+                data = self._decoder.decode(line)
                 if data:
                     carried = True
                     self._watch_for_prompt(data)
@@ -345,6 +364,10 @@ class RemoteSession:
             reason = "the platform closed the output stream"
         except httpx.HTTPError as error:
             reason = f"the output stream broke ({str(error) or type(error).__name__})"
+        except AnswerError as error:  # reconnecting would only fetch more of the same
+            raise SessionError(
+                f"the terminal output of {self.description} broke off: {error}"
+            ) from None
         finally:
             self._stream = None
             await stream.aclose()
@@ -427,12 +450,12 @@ class RemoteSession:
         delay = INPUT_RETRY_FIRST
         while session is not None and session == self.session_id:
             try:
-                response = await self._request("POST", f"{session}/input/", {"data": batch})
+                answer = await self._request("POST", f"{session}/input/", {"data": batch})
             except _Unanswered:
                 pass
             else:
-                status = response.status_code
-                if response.is_success or status in _GONE:
+                status = answer.status
+                if answer.is_success or status in _GONE:
                     return
                 if not _worth_retrying(status):
                     self._finish(self._refusal(status, "input"))
@@ -452,10 +475,10 @@ class RemoteSession:
                 continue
             size = {"cols": self._size.columns, "rows": self._size.rows}
             try:
-                response = await self._request("POST", f"{session}/resize/", size)
+                answer = await self._request("POST", f"{session}/resize/", size)
             except _Unanswered:
                 continue  # sent again after the reconnect that follows
-            if _worth_retrying(response.status_code):
+            if _worth_retrying(answer.status):
                 self._size_changed.set()
 
     # -- requests ------------------------------------------------------------------------------
@@ -470,17 +493,19 @@ class RemoteSession:
 
     async def _request(
         self, method: str, path: str, body: object = None, *, seconds: float = REQUEST_TIMEOUT
-    ) -> httpx.Response:
+    ) -> _Answer:
         headers = await self._headers()
+        request = self._http.build_request(
+            method, self._sessions_url + path, json=body, headers=headers, timeout=timeout(seconds)
+        )
         async with _answer_within(seconds):
-            return await self._http.request(
-                method, self._sessions_url + path, json=body, headers=headers, timeout=seconds
-            )
+            response = await send(self._http, request)
+            async with contextlib.aclosing(response):
+                return _Answer(response.status_code, await read_body(response, MAX_ANSWER))
 
-    def _check(self, response: httpx.Response, what: str) -> None:
-        """Raise the SessionError a non-2xx answer means."""
-        status = response.status_code
-        if response.is_success:
+    def _check(self, status: int, what: str) -> None:
+        """Raise the SessionError a non-2xx status means."""
+        if 200 <= status < 300:
             return
         if status in _GONE:
             raise _Gone(f"the terminal session has ended ({status})")
@@ -505,15 +530,17 @@ async def _answer_within(seconds: float) -> AsyncIterator[None]:
         raise _Unanswered(f"platform timed out after {seconds:g} s") from None
     except httpx.HTTPError as error:
         raise _Unanswered(f"platform unreachable: {str(error) or type(error).__name__}") from None
+    except AnswerError as error:
+        raise SessionError(f"platform answer refused: {error}") from None
 
 
 def _worth_retrying(status: int) -> bool:
     return status == 429 or status >= 500
 
 
-def _session_id(response: httpx.Response) -> str:
+def _session_id(body: bytes) -> str:
     try:
-        answer = response.json()
+        answer = json.loads(body)
     except (ValueError, RecursionError):
         answer = None
     if isinstance(answer, dict):

@@ -131,6 +131,9 @@ class Terminals:
     """The next requests of each kind answer these statuses, in order, doing nothing else."""
     delay: float = 0.0
     """Seconds before every terminal answer."""
+    endless_line: bool = False
+    """Every events stream sends one `data:` line that never ends (FLOOD_SIZE bytes, no line
+    end), as a broken or hostile platform might."""
     failures: list[tuple[str, int]] = field(default_factory=list)
     """Every scripted or random failure answered: (kind, status)."""
     sessions: dict[str, PtySession] = field(default_factory=dict)
@@ -212,7 +215,8 @@ class Terminals:
         if session is None or session.gone or session.assistant_id != assistant_id:
             return TerminalAnswer(404, {"detail": "Not found."}, delay=self.delay)
         if kind == "events":
-            return TerminalAnswer(200, events=self._stream(session), delay=self.delay)
+            events = _endless_line() if self.endless_line else self._stream(session)
+            return TerminalAnswer(200, events=events, delay=self.delay)
         if kind == "input":
             return self._input(session, body)
         if kind == "resize":
@@ -357,6 +361,17 @@ class Terminals:
         end = b"\r\n" if self.crlf else b"\n"
         # A blank line after each `data:` line: every payload is its own event.
         return b"".join(line + end + (end if line.startswith(b"data:") else b"") for line in lines)
+
+
+FLOOD_SIZE = 32 << 20
+"""More than any cap roost has, and few enough that a client without one survives the test."""
+
+
+def _endless_line() -> Generator[bytes, None, None]:
+    yield b"data: "
+    block = b"A" * (1 << 16)
+    for _ in range(FLOOD_SIZE // len(block)):
+        yield block
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

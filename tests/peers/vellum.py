@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.peers.terminal import Terminals
+from tests.peers.terminal import FLOOD_SIZE, Terminals
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,12 @@ class Reply:
     events: Generator[bytes, None, None] | None = None
     """When set, the body is these bytes as they come (Server-Sent Events), without
     Content-Length; the connection closes after the last."""
+    trickle: float = 0.0
+    """Seconds between two bytes of the body, sent one at a time."""
+    flood: bytes | None = None
+    """After `body`, these bytes again and again, without Content-Length, until `flood_size`
+    bytes in all or the client hangs up."""
+    flood_size: int = FLOOD_SIZE
 
 
 def json_reply(value: object, *, status: int = 200, delay: float = 0.0) -> Reply:
@@ -83,6 +89,11 @@ def text_reply(text: str, *, status: int = 200) -> Reply:
 def huge_reply(size: int = 1 << 20) -> Reply:
     """A healthy answer padded past `size` bytes."""
     return json_reply({"status": "healthy", "padding": "x" * size})
+
+
+def flood_reply(start: bytes, repeated: bytes, content_type: str = "application/json") -> Reply:
+    """`start`, then `repeated` over and over: an answer that never ends, as far as caps go."""
+    return Reply(body=start, content_type=content_type, flood=repeated)
 
 
 def hanging_reply() -> Reply:
@@ -570,6 +581,9 @@ class VellumPeer:
         if reply.events is not None:
             self._send_events(handler, reply, reply.events)
             return
+        if reply.flood is not None:
+            self._send_flood(handler, reply, reply.flood)
+            return
         length = len(reply.body) if reply.stream is None else reply.stream.size
         handler.send_response(reply.status)
         handler.send_header("Content-Type", reply.content_type)
@@ -584,6 +598,13 @@ class VellumPeer:
             handler.close_connection = True
             return
         chunks = iter((reply.body,)) if reply.stream is None else reply.stream.chunks()
+        if reply.trickle:
+            for chunk in chunks:
+                for byte in bytes(chunk):
+                    if self._stopping.wait(reply.trickle):
+                        return
+                    handler.wfile.write(bytes((byte,)))
+            return
         if reply.cut_at is None:
             for chunk in chunks:
                 handler.wfile.write(chunk)
@@ -597,6 +618,21 @@ class VellumPeer:
         handler.close_connection = True  # the rest never comes: hang up, or first stall
         if reply.cut == "stall":
             self._stopping.wait()
+
+    def _send_flood(self, handler: _RequestHandler, reply: Reply, repeated: bytes) -> None:
+        handler.send_response(reply.status)
+        handler.send_header("Content-Type", reply.content_type)
+        handler.send_header("Connection", "close")
+        for name, value in reply.headers:
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.close_connection = True
+        block = repeated * max(1, (1 << 16) // len(repeated))
+        sent = len(reply.body)
+        handler.wfile.write(reply.body)
+        while sent < reply.flood_size and not self._stopping.is_set():
+            handler.wfile.write(block)
+            sent += len(block)
 
     def _send_events(
         self, handler: _RequestHandler, reply: Reply, events: Generator[bytes, None, None]
