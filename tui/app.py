@@ -568,7 +568,14 @@ class RoostApp(App[None]):
             leave = TerminalPane.LEAVE
             keys = self.context.config.keys.get("terminal.leave", leave.key).split(",")
             shown = ", ".join(self.get_key_display(leave.with_key(key.strip())) for key in keys)
-            self.push_screen(HelpScreen(commands(self, self.screen), terminal_leave_key=shown))
+            sections = self.main_screen.help_sections(self.panes_screen, shown)
+            self.push_screen(
+                HelpScreen(
+                    commands(self, self.screen),
+                    terminal_leave_key=shown,
+                    sections=sections if self.screen is self.main_screen else (),
+                )
+            )
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """The palette lists every roost command of the current screen, then Textual's own."""

@@ -18,7 +18,15 @@ from textual.widgets import Footer, Header, Input, RichLog, Static
 
 from services.attach import AttachRequest
 from services.context import Context
-from services.fleet import FILTER_FIELDS, SORT_KEYS, Assistant, Source, filter_fleet, sort_fleet
+from services.fleet import (
+    FILTER_FIELDS,
+    SORT_KEYS,
+    Assistant,
+    FilterError,
+    Source,
+    filter_fleet,
+    sort_fleet,
+)
 from services.jobs import Job
 from services.terminal.backend import Mode
 from services.tmux import TmuxSession
@@ -32,6 +40,7 @@ from tui.present import (
     session_facts,
     session_key,
 )
+from tui.screens.help import Section, bound_commands
 from widgets.detail_panel import DetailPanel
 from widgets.keyed_table import KeyedTable
 
@@ -67,6 +76,13 @@ class JobTable(KeyedTable):
             id="job_remove",
             tooltip="Remove a finished job from the list (its file stays)",
         ),
+        Binding(
+            "escape",
+            "screen.focus_assistants",
+            "Back",
+            id="job_back",
+            tooltip="Back to the assistants",
+        ),
     ]
 
     def action_job(self, action: str) -> None:
@@ -83,6 +99,8 @@ FILTER_HINT = "/ to filter: words, or " + " ".join(
     f"{name}:…" for name in FILTER_FIELDS if name != "version"
 )
 SORTABLE = tuple(key for _, key in ASSISTANT_COLUMNS if key in SORT_KEYS)
+COLUMN_LABELS = {key: label for label, key in ASSISTANT_COLUMNS}
+"""What the sort label calls a column: its header (SEEN), never the internal key (last_seen)."""
 
 
 class MainScreen(Screen[None]):
@@ -112,6 +130,13 @@ class MainScreen(Screen[None]):
             id="refresh_all",
             show=False,
             tooltip="Look at every source again and probe every assistant now",
+        ),
+        Binding(
+            "j",
+            "focus_jobs",
+            "Jobs",
+            id="focus_jobs",
+            tooltip="Go to the jobs table: its keys act on the job under the cursor (esc: back)",
         ),
         Binding(
             "e",
@@ -281,6 +306,7 @@ class MainScreen(Screen[None]):
         with Vertical(id="left"):
             with Vertical(id="assistants-panel", classes="panel"):
                 yield Input(placeholder=FILTER_HINT, id="filter")
+                yield Static(id="filter-error")
                 yield KeyedTable(ASSISTANT_COLUMNS, id="assistants")
             with Vertical(id="events-panel", classes="panel"):
                 yield RichLog(id="events", max_lines=500, wrap=False)
@@ -346,7 +372,14 @@ class MainScreen(Screen[None]):
         if not self._composed:
             return
         ordered = sort_fleet(self.fleet, self.sort_column, self.sort_reverse)
-        shown = filter_fleet(ordered, self.filter_text)
+        error = self.query_one("#filter-error", Static)
+        try:
+            shown = filter_fleet(ordered, self.filter_text)
+        except FilterError as problem:  # the rows shown stay until the filter means something
+            error.update(Text(str(problem)))
+            error.display = True
+            return
+        error.display = False
         styles = bucket_styles(self.app.current_theme)
         table = self.query_one("#assistants", KeyedTable)
         table.show_rows(self._rows.rows(shown, self.context.clock(), styles))
@@ -355,9 +388,10 @@ class MainScreen(Screen[None]):
         if self.filter_text.strip():
             subtitle = [f"{len(table.rows_shown)} of {total} shown"]
         else:
-            subtitle = [f"{total} rows"]
+            subtitle = [f"{total} row{'' if total == 1 else 's'}"]
         if self.sort_column:
-            subtitle.append(f"sorted by {self.sort_column}{' ↑' if self.sort_reverse else ''}")
+            label = COLUMN_LABELS[self.sort_column].lower()
+            subtitle.append(f"sorted by {label}{' ↑' if self.sort_reverse else ''}")
         if panel.border_subtitle != (text := " · ".join(subtitle)):
             panel.border_subtitle = text
         self._show_detail()
@@ -442,6 +476,29 @@ class MainScreen(Screen[None]):
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
+
+    def action_focus_jobs(self) -> None:
+        self.query_one("#jobs", JobTable).focus()
+
+    def action_focus_assistants(self) -> None:
+        self.query_one("#assistants", KeyedTable).focus()
+
+    def help_sections(self, panes: Screen[None], leave_key: str) -> list[Section]:
+        """The keys that act elsewhere, for `?` on this screen: the jobs table's, and the
+        terminal panes' (after the leave key)."""
+        app, keymap = self.app, self.context.config.keys
+        focus_jobs = [b for b in self.BINDINGS if isinstance(b, Binding) and b.id == "focus_jobs"]
+        jobs_key = ", ".join(bound_commands(app, focus_jobs, keymap, self)[0].keys)
+        return [
+            (
+                f"In the jobs table ({jobs_key} goes there)",
+                bound_commands(app, JobTable.BINDINGS, keymap, self.query_one("#jobs")),
+            ),
+            (
+                f"In a terminal pane, after {leave_key}",
+                bound_commands(app, panes.BINDINGS, keymap, panes),
+            ),
+        ]
 
     def action_clear_filter(self) -> None:
         self.query_one("#filter", Input).value = ""
