@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import ClassVar
 
 from rich.cells import cell_len
+from rich.segment import Segment
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
@@ -65,7 +66,10 @@ class KeyedTable(ScrollView, can_focus=True):
         height: 1fr;
         & > .keyed-table--header { text-style: bold; background: $panel; }
         & > .keyed-table--odd-row { background: $surface-lighten-1; }
-        & > .keyed-table--cursor { background: $block-cursor-blurred-background; }
+        & > .keyed-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+        }
         &:focus > .keyed-table--cursor {
             background: $block-cursor-background;
             color: $block-cursor-foreground;
@@ -210,9 +214,11 @@ class KeyedTable(ScrollView, can_focus=True):
             if not 0 <= index < len(self._rows):
                 return Strip.blank(width, self.rich_style)
             strip = self._row_strip(self._rows[index])
-            # Row styles go under the cells' own colours; the widget's style under both.
+            # Row styles go under the cells' own colours, the widget's style under both; the
+            # cursor's colours go over them, so the selected row reads whatever its cells say.
             if index == self.cursor_row:
-                strip = strip.apply_style(self.get_component_rich_style("keyed-table--cursor"))
+                cursor = self.get_component_rich_style("keyed-table--cursor")
+                strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
             elif index % 2:
                 strip = strip.apply_style(self.get_component_rich_style("keyed-table--odd-row"))
         strip = strip.apply_style(self.rich_style)

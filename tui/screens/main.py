@@ -328,6 +328,12 @@ class MainScreen(Screen[None]):
         self._composed = True
         self._show_fleet()
         self.watch_jobs(self.jobs)
+        self.app.theme_changed_signal.subscribe(self, self._recolour)
+
+    def _recolour(self, _theme: object) -> None:
+        """Statuses take their colours from the theme: draw them again in the new one."""
+        self._show_fleet()
+        self.watch_jobs(self.jobs)
 
     def watch_fleet(self, previous: tuple[Assistant, ...], fleet: tuple[Assistant, ...]) -> None:
         changed = self._changed_in_place(previous, fleet)
@@ -440,7 +446,8 @@ class MainScreen(Screen[None]):
             return
         now = self.context.clock()
         table = self.query_one("#jobs", JobTable)
-        table.show_rows([job_row(job, now, self._tick) for job in jobs])
+        styles = bucket_styles(self.app.current_theme)
+        table.show_rows([job_row(job, now, self._tick, styles) for job in jobs])
         self.query_one("#jobs-empty").display = not jobs
         if isinstance(self.focused, JobTable):
             self._show_job()
@@ -458,7 +465,8 @@ class MainScreen(Screen[None]):
         job = self.selected_job()
         if job is not None:
             detail = self.query_one("#detail", DetailPanel)
-            detail.show(f"job {job.id}", job_facts(job, self.context.clock()))
+            styles = bucket_styles(self.app.current_theme)
+            detail.show(f"job {job.id}", job_facts(job, self.context.clock(), styles))
 
     def on_keyed_table_header_selected(self, event: KeyedTable.HeaderSelected) -> None:
         column = event.column
