@@ -116,6 +116,8 @@ class FleetSnapshot:
     platform_error: str | None = None
     health: Mapping[str, HealthRecord] = field(default_factory=dict)
     last_seen: Mapping[str, datetime] = field(default_factory=dict)
+    actions: Mapping[str, str] = field(default_factory=dict)
+    """assistant key -> the lifecycle action under way (`stopping…`), shown as its status."""
 
 
 def session_status(session: TmuxSession) -> str:
@@ -165,6 +167,13 @@ class FleetBuilder:
         )
         self._plain, self._fleet = plain, fleet
         self._health, self._seen = snapshot.health, snapshot.last_seen
+        if snapshot.actions:  # few and short-lived: made anew each build while they last
+            return tuple(
+                replace(row, status=snapshot.actions[row.key])
+                if row.key in snapshot.actions
+                else row
+                for row in fleet
+            )
         return fleet
 
     def _this_machine(self, snapshot: FleetSnapshot) -> Assistant:
@@ -368,15 +377,20 @@ def _docker_state(
     return "running", "", where, facts
 
 
+STOPPED_STATES = ("exited", "created")
+"""A container in one of these states was stopped (or never started): its assistant sleeps."""
+
+
 def _labelled(name: str, container: ContainerState, scan: EngineScan) -> Assistant:
-    status = container.state if container.state != "exited" else f"exited ({container.status})"
+    asleep = container.state in STOPPED_STATES
     return Assistant(
         key=f"docker:{scan.engine.name}/{container.id}",
         id=name,
         name=name,
         kind="docker",
         where=scan.engine.name,
-        status=status,
+        status="sleeping" if asleep else container.state,
+        detail=f"{container.name}: {container.status}" if asleep else "",  # the exit code
         health=container.health or "",  # the engine's healthcheck: no HTTP probe here
         source=Source.DOCKER_LABEL,
         facts=(

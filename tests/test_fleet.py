@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,26 @@ def test_labelled_containers_are_assistants_and_a_dead_engine_is_one_row() -> No
     assert (fleet["helper"].source, fleet["helper"].status) == (Source.DOCKER_LABEL, "running")
     assert fleet["engine far"].status == "unreachable"
     assert "connection refused" in fleet["engine far"].detail
+
+
+def test_a_stopped_labelled_container_is_asleep_with_its_exit_in_the_detail() -> None:
+    scan = EngineScan(ENGINE, (container("c1", state="exited", **{"roost.assistant": "helper"}),))
+
+    [_, helper] = build_fleet(snapshot(engines=(scan,)))
+
+    assert (helper.status, helper.detail) == ("sleeping", "c1: Exited (0) 1 minute ago")
+
+
+def test_an_action_under_way_is_the_rows_status_until_it_is_dropped() -> None:
+    scan = EngineScan(ENGINE, (container("c1", **{"roost.assistant": "helper"}),))
+    builder, plain = FleetBuilder(), snapshot(engines=(scan,))
+    [_, helper] = builder.build(plain)
+
+    [_, stopping] = builder.build(replace(plain, actions={helper.key: "stopping…"}))
+    [_, again] = builder.build(plain)
+
+    assert (stopping.status, again.status) == ("stopping…", "running")
+    assert again is helper  # the row without the action is the very same object as before
 
 
 def test_a_broken_lockfile_is_an_error_row_naming_the_file_and_line() -> None:

@@ -21,12 +21,11 @@ from services.attach import Attacher, Attachment, AttachRequest, HostPlace, Plac
 from services.backups import backup_with_repair, export_target, wake_repair
 from services.config import ConfigError
 from services.context import Context
-from services.docker_discovery import container_names
 from services.docker_engines import Engine, configured_engines
 from services.docker_events import EngineEvents
 from services.errors import RoostError
 from services.exports import Exporter, backup_destination
-from services.fleet import Assistant, FleetBuilder, Source, health_targets
+from services.fleet import Assistant, FleetBuilder, FleetSnapshot, Source, health_targets
 from services.health import HealthRecord
 from services.health_monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
 from services.http import http_client
@@ -38,6 +37,7 @@ from services.lifecycle import (
     inspect_retire,
     retire_docker,
     sleep_docker,
+    sleep_plan,
     summarize,
     wake_docker,
     wake_local,
@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 REGISTRY_SECONDS = 2.0
 """The lockfile is re-read this often, so `vellum use` or a new assistant shows up at once."""
 HEALTH_BATCH_SECONDS = 0.5
+DOING = {"wake": "waking", "sleep": "stopping", "retire": "retiring"}
+"""What an assistant's row says while a lifecycle action runs on it (`stopping…`)."""
 
 
 class RoostApp(App[None]):
@@ -111,6 +113,8 @@ class RoostApp(App[None]):
         self._ticker: Timer | None = None
         self._history_warned = False
         self._store_lock = asyncio.Lock()
+        self._lifecycle_busy: dict[str, str] = {}
+        """assistant key -> the lifecycle action under way on it (DOING's words)."""
         self.attacher = Attacher.of(context, self.http, lambda: self.sources.platform)
         self.panes_screen = PanesScreen()
         """Kept while hidden: its panes stay connected behind the main screen."""
@@ -477,19 +481,18 @@ class RoostApp(App[None]):
             self.main_screen.query_one("#detail-panel").focus()
 
     def on_main_screen_lifecycle_requested(self, message: MainScreen.LifecycleRequested) -> None:
+        """The one place lifecycle work starts: one action per assistant at a time, from the
+        request (planning and asking included) until the fleet shows what it left."""
         assistant, action = message.assistant, message.action
+        doing = self._lifecycle_busy.get(assistant.key)
+        if doing is not None:
+            self.notify(f"already {doing} {assistant.name}", title=action.capitalize())
+            return
+        self._lifecycle_busy[assistant.key] = DOING[action]
         if action == "wake":
             self._lifecycle(assistant, action)
         elif action == "sleep":
-            names = ", ".join(reversed(container_names(assistant.id)))
-            question = f"Stop {names}? The assistant stops answering until it is woken."
-            screen = ConfirmScreen(f"Sleep {assistant.name}", question)
-
-            def answered(yes: bool | None) -> None:
-                if yes:
-                    self._lifecycle(assistant, action)
-
-            self.push_screen(screen, answered)
+            self._plan_sleep(assistant)
         else:
             self._plan_retire(assistant)
 
@@ -499,8 +502,33 @@ class RoostApp(App[None]):
         return engine_of(assistant.id, engines, seen_on=assistant.where)
 
     @work(thread=True, group="lifecycle", exit_on_error=False)
+    def _plan_sleep(self, assistant: Assistant) -> None:
+        try:
+            names = sleep_plan(self._engine_for(assistant), assistant.id)
+        except RoostError as error:
+            self.call_from_thread(self._lifecycle_failed, assistant, "sleep", str(error))
+            return
+        self.call_from_thread(self._confirm_sleep, assistant, names)
+
+    def _confirm_sleep(self, assistant: Assistant, names: tuple[str, ...]) -> None:
+        if not names:
+            self.notify(f"Nothing of {assistant.name} is running.", title="Sleep")
+            self._lifecycle_busy.pop(assistant.key, None)
+            return
+        question = f"Stop {', '.join(names)}? The assistant stops answering until it is woken."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._lifecycle(assistant, "sleep")
+            else:
+                self._lifecycle_busy.pop(assistant.key, None)
+
+        self.push_screen(ConfirmScreen(f"Sleep {assistant.name}", question), answered)
+
+    @work(thread=True, group="lifecycle", exit_on_error=False)
     def _lifecycle(self, assistant: Assistant, action: str) -> None:
         """Wake or sleep in a thread, each step in the events panel as it happens."""
+        self.call_from_thread(self._lifecycle_started, assistant, action)
         try:
             if assistant.kind == "local":
                 steps = list(self._follow(assistant, wake_local(assistant.id)))
@@ -509,9 +537,17 @@ class RoostApp(App[None]):
                 run = wake_docker if action == "wake" else sleep_docker
                 steps = list(self._follow(assistant, run(engine, assistant.id)))
         except RoostError as error:
-            self.call_from_thread(self._lifecycle_done, assistant, action, str(error), True)
+            self.call_from_thread(self._lifecycle_failed, assistant, action, str(error))
             return
         self._steps_done(assistant, action, steps)
+
+    def _lifecycle_started(self, assistant: Assistant, action: str) -> None:
+        """The row says what is under way until the fleet shows what the action left."""
+        doing = f"{DOING[action]}…"
+        self._event(f"{assistant.name}: {doing}")
+        self.apply_update(
+            lambda s: dataclasses.replace(s, actions={**s.actions, assistant.key: doing})
+        )
 
     def _steps_done(self, assistant: Assistant, action: str, steps: list[Step]) -> None:
         """From the worker's thread: say how the steps went, in one notification."""
@@ -526,23 +562,49 @@ class RoostApp(App[None]):
     def _event(self, line: str) -> None:
         self.main_screen.add_event(self.context.clock(), line)
 
+    def _lifecycle_failed(self, assistant: Assistant, action: str, error: str) -> None:
+        """A failure before any step (no engine, unreadable): in the events panel too."""
+        self._event(f"{assistant.name}: {action} failed: {error}")
+        self._lifecycle_done(assistant, action, error, True)
+
     def _lifecycle_done(self, assistant: Assistant, action: str, text: str, failed: bool) -> None:
         title = f"{action.capitalize()} {assistant.name}"
         self.notify(text, title=title, severity="error" if failed else "information")
-        self.pollers["docker"].wake()
+        self.run_worker(self._settle(assistant), group="lifecycle", exit_on_error=False)
+
+    async def _settle(self, assistant: Assistant) -> None:
+        """Show the assistant as the action left it, in the same update that drops what its row
+        said was under way, then accept the next action on it."""
+        key = assistant.key
+        update: Update | None = None
+
+        def settled(snapshot: FleetSnapshot) -> FleetSnapshot:
+            if update is not None:
+                snapshot = update(snapshot)
+            actions = {k: v for k, v in snapshot.actions.items() if k != key}
+            return dataclasses.replace(snapshot, actions=actions)
+
+        try:
+            look = self.sources.registry if assistant.kind == "local" else self.sources.engines
+            update = await look()
+        finally:
+            self.apply_update(settled)
+            self._lifecycle_busy.pop(key, None)
+        self._follow_fleet()
 
     @work(thread=True, group="lifecycle", exit_on_error=False)
     def _plan_retire(self, assistant: Assistant) -> None:
         try:
             plan = inspect_retire(self._engine_for(assistant), assistant.id)
         except RoostError as error:
-            self.call_from_thread(self._lifecycle_done, assistant, "retire", str(error), True)
+            self.call_from_thread(self._lifecycle_failed, assistant, "retire", str(error))
             return
         self.call_from_thread(self._confirm_retire, assistant, plan)
 
     def _confirm_retire(self, assistant: Assistant, plan: RetirePlan) -> None:
         if plan.empty:
             self.notify(f"Nothing of {assistant.name} is left to remove.", title="Retire")
+            self._lifecycle_busy.pop(assistant.key, None)
             return
         lines = ["This removes, for good:", *plan.describe()]
         screen = TypedConfirmScreen(f"Retire {assistant.name}", lines, assistant.id)
@@ -550,11 +612,14 @@ class RoostApp(App[None]):
         def answered(yes: bool | None) -> None:
             if yes:
                 self._retire(assistant, plan)
+            else:
+                self._lifecycle_busy.pop(assistant.key, None)
 
         self.push_screen(screen, answered)
 
     @work(thread=True, group="lifecycle", exit_on_error=False)
     def _retire(self, assistant: Assistant, plan: RetirePlan) -> None:
+        self.call_from_thread(self._lifecycle_started, assistant, "retire")
         self._steps_done(assistant, "retire", list(self._follow(assistant, retire_docker(plan))))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
