@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input
+from textual.widgets._footer import FooterKey
 
 from services.config import Config, ConfigError
 from services.context import Context
@@ -300,3 +301,36 @@ async def test_the_session_picker_is_centred_like_the_dialogs() -> None:
         assert abs(dialog.y - (height - dialog.bottom)) <= 1
         await pilot.press("escape")
         assert picked == [None]
+
+
+async def test_at_80x24_the_table_keeps_status_the_footer_keeps_q_and_help() -> None:
+    app = make_app()
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one("#assistants", KeyedTable)
+        detail = app.screen.query_one("#detail-panel")
+        await wait_until(pilot, lambda: bool(table.rows_shown), "the first row")
+        await pilot.pause()
+        assert not detail.display  # the table has the width
+        assert {"name", "kind", "status"} <= set(table.columns_shown)
+        assert host_status(app) in table.render_line(1).text  # the whole status, not a letter
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+
+        keys = {key.action: key.region for key in app.screen.query(FooterKey)}
+        for action in ("quit", "help"):
+            assert keys[action].right <= 80 - len(" ^p Commands"), action  # on screen, in full
+
+        await pilot.press("d")
+        assert detail.display and detail.region.width >= 36
+        await pilot.press("d")
+        assert not detail.display
+
+
+async def test_a_wide_screen_shows_the_detail_and_d_hides_it() -> None:
+    app = make_app()
+
+    async with app.run_test(size=SIZE) as pilot:
+        detail = app.screen.query_one("#detail-panel")
+        assert detail.display
+        await pilot.press("d")
+        assert not detail.display

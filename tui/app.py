@@ -478,7 +478,7 @@ class RoostApp(App[None]):
                     self.notify(str(error), title="Remove", severity="warning")
                 self.main_screen.jobs = self.job_store.jobs
         else:
-            self.main_screen.query_one("#detail-panel").focus()
+            self.main_screen.reveal_detail()
 
     def on_main_screen_lifecycle_requested(self, message: MainScreen.LifecycleRequested) -> None:
         """The one place lifecycle work starts: one action per assistant at a time, from the

@@ -19,19 +19,21 @@ from services.memo import Memo
 from services.status import Bucket, bucket
 from services.tmux import TmuxSession
 from tui.formats import format_bytes, format_duration, job_eta, job_progress, job_result
-from widgets.keyed_table import Row
+from widgets.keyed_table import Column, Row
 
 ASSISTANT_COLUMNS = (
-    ("NAME", "name"),
-    ("KIND", "kind"),
-    ("WHERE", "where"),
-    ("STATUS", "status"),
-    ("HEALTH", "health"),
-    ("LATENCY", "latency"),
-    ("VERSION", "version"),
-    ("SESSIONS", "sessions"),
-    ("SEEN", "last_seen"),
+    Column("NAME", "name", max_width=28),
+    Column("KIND", "kind", max_width=13, priority=6),
+    Column("WHERE", "where", max_width=18, priority=5),
+    Column("STATUS", "status", max_width=18),
+    Column("HEALTH", "health", max_width=18, priority=7),
+    Column("LATENCY", "latency", priority=3),
+    Column("VERSION", "version", max_width=12, priority=1),
+    Column("SESSIONS", "sessions", priority=4),
+    Column("SEEN", "last_seen", priority=2),
 )
+"""Name and status always show, each cut to its column; the others give way on a narrow screen,
+version first, health last."""
 
 SYMBOLS = {Bucket.GOOD: "●", Bucket.WARN: "▲", Bucket.BAD: "✖", Bucket.ASLEEP: "◌"}
 FLAPPING = "↯"

@@ -30,6 +30,19 @@ GAP = 2
 
 
 @dataclass(frozen=True)
+class Column:
+    """A column: its header, its key, and how it gives way when the table is narrow."""
+
+    label: str
+    key: str
+    max_width: int | None = None
+    """Cells wider than this are cut with an ellipsis (None: as wide as the widest cell)."""
+    priority: int | None = None
+    """None: always shown. Otherwise, when the columns do not fit the table's width, the column
+    of the lowest priority is hidden first, then the next, until they fit."""
+
+
+@dataclass(frozen=True)
 class Row:
     """One table row. Cells are Text, never str, so user data is never read as markup."""
 
@@ -103,15 +116,27 @@ class KeyedTable(ScrollView, can_focus=True):
             return self.table
 
     def __init__(
-        self, columns: Sequence[tuple[str, str]], *, id: str | None = None, classes: str = ""
+        self,
+        columns: Sequence[Column | tuple[str, str]],
+        *,
+        id: str | None = None,
+        classes: str = "",
     ) -> None:
         super().__init__(id=id, classes=classes)
-        self.columns = tuple(columns)
-        self._labels = tuple(Text(label) for label, _ in self.columns)
+        self.columns = tuple(c if isinstance(c, Column) else Column(*c) for c in columns)
+        self._labels = tuple(Text(column.label) for column in self.columns)
         self._rows: list[Row] = []
         self._positions: dict[str, int] = {}
-        self._widths: tuple[int, ...] = tuple(cell_len(label) for label, _ in self.columns)
+        self._natural: tuple[int, ...] = tuple(cell_len(c.label) for c in self.columns)
+        """Each column's width with room for every cell (up to its max_width)."""
+        self._widths: tuple[int, ...] = self._natural
+        """The widths drawn: the natural ones, 0 for a column hidden to fit the table."""
         self._strips: dict[int, tuple[Row, tuple[int, ...], Strip]] = {}
+
+    @property
+    def columns_shown(self) -> tuple[str, ...]:
+        """The keys of the columns drawn (the others are hidden to fit the width)."""
+        return tuple(c.key for c, width in zip(self.columns, self._widths, strict=True) if width)
 
     @property
     def rows_shown(self) -> tuple[Row, ...]:
@@ -141,20 +166,45 @@ class KeyedTable(ScrollView, can_focus=True):
             index = self._positions[row.key]
             self._strips.pop(id(self._rows[index]), None)
             self._rows[index] = row
-            if any(new > old for new, old in zip(row.widths, self._widths, strict=True)):
+            if any(new > old for new, old in zip(row.widths, self._natural, strict=True)):
                 self._measure()
             self.refresh(Region(0, index + 1 - int(self.scroll_y), self.size.width, 1))
 
     def _measure(self) -> None:
-        columns = zip(*(row.widths for row in self._rows), strict=True)
-        labels = (cell_len(label) for label, _ in self.columns)
-        widths = tuple(max(label, *column) for label, column in zip(labels, columns, strict=False))
-        widths = widths or tuple(cell_len(label) for label, _ in self.columns)
-        if widths != self._widths:
-            self._widths = widths
+        cells = zip(*(row.widths for row in self._rows), strict=True)
+        widths = tuple(
+            max(cell_len(column.label), *widths)
+            for column, widths in zip(self.columns, cells, strict=False)
+        ) or tuple(cell_len(column.label) for column in self.columns)
+        self._natural = tuple(
+            min(width, max(column.max_width, cell_len(column.label))) if column.max_width else width
+            for column, width in zip(self.columns, widths, strict=True)
+        )
+        self._fit()
+
+    def _fit(self) -> None:
+        """Hide the columns of lowest priority until the rest fit the width (when known)."""
+        widths = list(self._natural)
+        available = self.scrollable_content_region.width + GAP  # the last gap may be cut
+        if available > GAP:
+            hideable = sorted(
+                (column.priority, index)
+                for index, column in enumerate(self.columns)
+                if column.priority is not None
+            )
+            for _, index in hideable:
+                if sum(width + GAP for width in widths if width) <= available:
+                    break
+                widths[index] = 0
+        if tuple(widths) != self._widths:
+            self._widths = tuple(widths)
             self._strips.clear()
-        total = sum(self._widths) + GAP * len(self._widths)
-        self.virtual_size = Size(total, len(self._rows) + 1)
+            self.refresh()
+        total = sum(width + GAP for width in self._widths if width) - GAP  # none after the last
+        self.virtual_size = Size(max(total, 0), len(self._rows) + 1)
+
+    def on_resize(self) -> None:
+        self._fit()
 
     def _move_to(self, index: int, announce: bool = True) -> None:
         index = max(0, min(index, len(self._rows) - 1))
@@ -195,9 +245,11 @@ class KeyedTable(ScrollView, can_focus=True):
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
             offset = event.x + int(self.scroll_x)
-            for (_, key), width in zip(self.columns, self._widths, strict=True):
+            for column, width in zip(self.columns, self._widths, strict=True):
+                if not width:
+                    continue
                 if offset < width + GAP:
-                    self.post_message(self.HeaderSelected(self, key))
+                    self.post_message(self.HeaderSelected(self, column.key))
                     return
                 offset -= width + GAP
         else:
@@ -236,6 +288,8 @@ class KeyedTable(ScrollView, can_focus=True):
         """The cells, each cut or padded to its column's width (styles kept, no background)."""
         line = Text(no_wrap=True)
         for cell, width in zip(cells, self._widths, strict=True):
+            if not width:
+                continue
             text = Text()
             text.append_text(cell)  # turns the cell's own style into a span, which render keeps
             text.truncate(width, overflow="ellipsis")

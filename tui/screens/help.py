@@ -66,15 +66,15 @@ class HelpScreen(ModalScreen[None]):
         self.sections = sections
 
     def compose(self) -> ComposeResult:
-        table = Table(box=None, padding=(0, 2), expand=True, header_style="bold")
+        table = Table(box=None, padding=(0, 1), expand=True, header_style="bold")
         table.add_column("KEY", no_wrap=True, style="bold")
         table.add_column("COMMAND", no_wrap=True, style="bold")
-        table.add_column("WHAT IT DOES")
-        table.add_column(Text("ID (for [keys])"), style="dim", no_wrap=True)
+        table.add_column("WHAT IT DOES", min_width=24)
+        table.add_column(Text("ID (for [keys])"), style="dim", overflow="fold", min_width=12)
         for heading, commands in (("", self.commands), *self.sections):
-            if heading:
+            if heading:  # in the column that wraps, so a long heading widens nothing
                 table.add_row("")
-                table.add_row(Text(heading, style="bold italic"))
+                table.add_row("", "", Text(heading, style="bold italic"), "")
             for command in commands:
                 table.add_row(
                     Text(" ".join(command.keys)),

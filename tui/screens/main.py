@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, RichLog, Static
+from textual.widgets import Header, Input, RichLog, Static
 
 from services.attach import AttachRequest
 from services.context import Context
@@ -42,17 +43,18 @@ from tui.present import (
 )
 from tui.screens.help import Section, bound_commands
 from widgets.detail_panel import DetailPanel
-from widgets.keyed_table import KeyedTable
+from widgets.footer import PinnedFooter
+from widgets.keyed_table import Column, KeyedTable
 
 JOB_COLUMNS = (
-    ("JOB", "job"),
-    ("ASSISTANT", "assistant"),
-    ("TYPE", "type"),
-    ("STATE", "state"),
-    ("PROGRESS", "progress"),
-    ("ELAPSED", "elapsed"),
-    ("ETA", "eta"),
-    ("RESULT", "result"),
+    Column("JOB", "job"),
+    Column("ASSISTANT", "assistant", max_width=24),
+    Column("TYPE", "type", priority=1),
+    Column("STATE", "state"),
+    Column("PROGRESS", "progress", max_width=24),
+    Column("ELAPSED", "elapsed", priority=3),
+    Column("ETA", "eta", priority=2),
+    Column("RESULT", "result", max_width=48, priority=4),
 )
 
 
@@ -98,9 +100,13 @@ NO_JOBS = (
 FILTER_HINT = "/ to filter: words, or " + " ".join(
     f"{name}:…" for name in FILTER_FIELDS if name != "version"
 )
-SORTABLE = tuple(key for _, key in ASSISTANT_COLUMNS if key in SORT_KEYS)
-COLUMN_LABELS = {key: label for label, key in ASSISTANT_COLUMNS}
+SORTABLE = tuple(column.key for column in ASSISTANT_COLUMNS if column.key in SORT_KEYS)
+COLUMN_LABELS = {column.key: column.label for column in ASSISTANT_COLUMNS}
 """What the sort label calls a column: its header (SEEN), never the internal key (last_seen)."""
+
+
+NARROW = 120
+"""Below this width the detail panel starts hidden (`d` shows it): the table needs the room."""
 
 
 class MainScreen(Screen[None]):
@@ -144,6 +150,13 @@ class MainScreen(Screen[None]):
             "Events",
             id="events",
             tooltip="Show or hide the status changes, newest last",
+        ),
+        Binding(
+            "d",
+            "toggle_detail",
+            "Detail",
+            id="toggle_detail",
+            tooltip=f"Show or hide the detail panel (hidden at first below {NARROW} columns)",
         ),
         Binding(
             "s", "sort", "Sort", id="sort", tooltip="Sort by the next column (again: the one after)"
@@ -315,9 +328,23 @@ class MainScreen(Screen[None]):
                 yield Static(NO_JOBS, id="jobs-empty")
         with VerticalScroll(id="detail-panel", classes="panel"):
             yield DetailPanel(id="detail")
-        yield Footer()
+        yield PinnedFooter(("quit", "help"))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW, "-narrow")
+
+    def action_toggle_detail(self) -> None:
+        self.toggle_class("-detail-toggled")
+
+    def reveal_detail(self) -> None:
+        """Give the detail panel the focus, showing it first when it is hidden."""
+        panel = self.query_one("#detail-panel")
+        if not panel.display:
+            self.action_toggle_detail()
+        self.call_after_refresh(panel.focus)
 
     def on_mount(self) -> None:
+        self.set_class(self.app.size.width < NARROW, "-narrow")
         self.query_one("#assistants-panel").border_title = "Assistants"
         self.query_one("#jobs-panel").border_title = "Jobs"
         events = self.query_one("#events-panel")
