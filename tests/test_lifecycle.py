@@ -552,3 +552,23 @@ async def test_z_on_a_labelled_assistant_stops_it_once_shows_progress_and_then_s
             "the answer",
         )
         assert not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_sleep_and_retire_failures_are_events_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable, value in lockfile_with(tmp_path, "ada", "docker").items():
+        monkeypatch.setenv(variable, value)
+    config = Config(docker_engines=(EngineConfig("gone", host=GONE.host),))
+    app = make_app(config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "ada" in table_names(app), "the assistant's row")
+        app.screen.query_one("#assistants", KeyedTable).move_cursor(table_names(app).index("ada"))
+        await pilot.press("e")  # the events panel
+
+        for key, action in (("Z", "sleep"), ("X", "retire")):
+            await pilot.press(key)
+            await wait_until(
+                pilot, lambda action=action: f"ada: {action} failed: " in events(app), action
+            )  # type: ignore[misc]
+            assert "unreachable: gone" in events(app)
