@@ -568,7 +568,31 @@ async def test_sleep_and_retire_failures_are_events_too(
 
         for key, action in (("Z", "sleep"), ("X", "retire")):
             await pilot.press(key)
-            await wait_until(
-                pilot, lambda action=action: f"ada: {action} failed: " in events(app), action
-            )  # type: ignore[misc]
+            failed = f"ada: {action} failed: "
+            await wait_until(pilot, lambda failed=failed: failed in events(app), action)  # type: ignore[misc]
             assert "unreachable: gone" in events(app)
+
+
+async def test_an_unexpected_error_ends_the_action_and_frees_the_assistant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable, value in lockfile_with(tmp_path, "ada", "docker").items():
+        monkeypatch.setenv(variable, value)
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("a bug")  # stands for any bug below the worker
+
+    monkeypatch.setattr("tui.app.engine_of", broken)
+    app = make_app(config=Config(docker_engines=(EngineConfig("gone", host=GONE.host),)))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "ada" in table_names(app), "the assistant's row")
+        app.screen.query_one("#assistants", KeyedTable).move_cursor(table_names(app).index("ada"))
+        await pilot.press("e")
+
+        def failures() -> int:
+            return events(app).count("ada: sleep failed: internal error")
+
+        for attempt in (1, 2):  # the first one left nothing busy behind
+            await pilot.press("Z")
+            await wait_until(pilot, lambda attempt=attempt: failures() == attempt, "failed")  # type: ignore[misc]
+        assert not any("already" in n.message for n in app._notifications)

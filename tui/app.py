@@ -503,12 +503,9 @@ class RoostApp(App[None]):
 
     @work(thread=True, group="lifecycle", exit_on_error=False)
     def _plan_sleep(self, assistant: Assistant) -> None:
-        try:
+        with self._reported(assistant, "sleep"):
             names = sleep_plan(self._engine_for(assistant), assistant.id)
-        except RoostError as error:
-            self.call_from_thread(self._lifecycle_failed, assistant, "sleep", str(error))
-            return
-        self.call_from_thread(self._confirm_sleep, assistant, names)
+            self.call_from_thread(self._confirm_sleep, assistant, names)
 
     def _confirm_sleep(self, assistant: Assistant, names: tuple[str, ...]) -> None:
         if not names:
@@ -529,17 +526,28 @@ class RoostApp(App[None]):
     def _lifecycle(self, assistant: Assistant, action: str) -> None:
         """Wake or sleep in a thread, each step in the events panel as it happens."""
         self.call_from_thread(self._lifecycle_started, assistant, action)
-        try:
+        with self._reported(assistant, action):
             if assistant.kind == "local":
                 steps = list(self._follow(assistant, wake_local(assistant.id)))
             else:
                 engine = self._engine_for(assistant)
                 run = wake_docker if action == "wake" else sleep_docker
                 steps = list(self._follow(assistant, run(engine, assistant.id)))
+            self._steps_done(assistant, action, steps)
+
+    @contextlib.contextmanager
+    def _reported(self, assistant: Assistant, action: str) -> Iterator[None]:
+        """Around a lifecycle worker's body, in its thread: any failure ends the action as
+        failed (a RoostError in its own words, anything else as an internal error whose
+        traceback goes to the log), so the assistant never stays busy."""
+        try:
+            yield
         except RoostError as error:
             self.call_from_thread(self._lifecycle_failed, assistant, action, str(error))
-            return
-        self._steps_done(assistant, action, steps)
+        except Exception:
+            log.exception("%s of %s failed", action, assistant.name)
+            problem = f"internal error; details are in {self.context.paths.log_file}"
+            self.call_from_thread(self._lifecycle_failed, assistant, action, problem)
 
     def _lifecycle_started(self, assistant: Assistant, action: str) -> None:
         """The row says what is under way until the fleet shows what the action left."""
@@ -594,12 +602,9 @@ class RoostApp(App[None]):
 
     @work(thread=True, group="lifecycle", exit_on_error=False)
     def _plan_retire(self, assistant: Assistant) -> None:
-        try:
+        with self._reported(assistant, "retire"):
             plan = inspect_retire(self._engine_for(assistant), assistant.id)
-        except RoostError as error:
-            self.call_from_thread(self._lifecycle_failed, assistant, "retire", str(error))
-            return
-        self.call_from_thread(self._confirm_retire, assistant, plan)
+            self.call_from_thread(self._confirm_retire, assistant, plan)
 
     def _confirm_retire(self, assistant: Assistant, plan: RetirePlan) -> None:
         if plan.empty:
@@ -620,7 +625,9 @@ class RoostApp(App[None]):
     @work(thread=True, group="lifecycle", exit_on_error=False)
     def _retire(self, assistant: Assistant, plan: RetirePlan) -> None:
         self.call_from_thread(self._lifecycle_started, assistant, "retire")
-        self._steps_done(assistant, "retire", list(self._follow(assistant, retire_docker(plan))))
+        with self._reported(assistant, "retire"):
+            steps = list(self._follow(assistant, retire_docker(plan)))
+            self._steps_done(assistant, "retire", steps)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """In a terminal pane every key but the pane's leave key belongs to the program in it,
