@@ -334,3 +334,9 @@ async def test_a_wide_screen_shows_the_detail_and_d_hides_it() -> None:
         assert detail.display
         await pilot.press("d")
         assert not detail.display
+        await pilot.press("d")
+
+        await pilot.resize_terminal(100, 30)  # narrower: the table takes the room
+        await wait_until(pilot, lambda: not detail.display, "the detail hidden")
+        await pilot.resize_terminal(*SIZE)
+        await wait_until(pilot, lambda: detail.display, "the detail back")
