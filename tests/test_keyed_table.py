@@ -115,3 +115,11 @@ async def test_columns_give_way_by_priority_and_cells_keep_to_their_column() -> 
         await wait_until(pilot, lambda: table.columns_shown == ("name", "status"), "narrower")
         assert table.render_line(0).text.rstrip() == "NAME   STATUS"
         assert table.virtual_size.width <= 16
+
+        await pilot.resize_terminal(30, 6)
+        await wait_until(pilot, lambda: len(table.columns_shown) == 4, "all four")
+        more = [Row(f"r{i}", (Text(f"row-{i}"), *cells[1:], Text("docker"))) for i in range(9)]
+        table.show_rows(more)  # too many for the height: a scrollbar will take two columns
+        assert table.columns_shown == ("name", "status", "kind")
+        await pilot.pause()
+        assert table.virtual_size.width <= table.scrollable_content_region.width

@@ -185,7 +185,10 @@ class KeyedTable(ScrollView, can_focus=True):
     def _fit(self) -> None:
         """Hide the columns of lowest priority until the rest fit the width (when known)."""
         widths = list(self._natural)
-        available = self.scrollable_content_region.width + GAP  # the last gap may be cut
+        region = self.scrollable_content_region
+        available = region.width + GAP  # the last gap may be cut
+        if not self.show_vertical_scrollbar and len(self._rows) + 1 > region.height > 0:
+            available -= self.styles.scrollbar_size_vertical  # the one these rows will bring
         if available > GAP:
             hideable = sorted(
                 (column.priority, index)
