@@ -116,6 +116,8 @@ class FleetSnapshot:
     platform_error: str | None = None
     health: Mapping[str, HealthRecord] = field(default_factory=dict)
     last_seen: Mapping[str, datetime] = field(default_factory=dict)
+    actions: Mapping[str, str] = field(default_factory=dict)
+    """assistant key -> the lifecycle action under way (`stopping…`), shown as its status."""
 
 
 def session_status(session: TmuxSession) -> str:
@@ -165,6 +167,13 @@ class FleetBuilder:
         )
         self._plain, self._fleet = plain, fleet
         self._health, self._seen = snapshot.health, snapshot.last_seen
+        if snapshot.actions:  # few and short-lived: made anew each build while they last
+            return tuple(
+                replace(row, status=snapshot.actions[row.key])
+                if row.key in snapshot.actions
+                else row
+                for row in fleet
+            )
         return fleet
 
     def _this_machine(self, snapshot: FleetSnapshot) -> Assistant:
@@ -263,10 +272,19 @@ def _this_machine(snapshot: FleetSnapshot) -> Assistant:
         last_seen=snapshot.tmux_seen,
         source=Source.HOST,
         facts=(
-            ("tmux", snapshot.tmux_version or "not found"),
+            ("tmux", _tmux_version(snapshot)),
             ("server", snapshot.tmux_server),
         ),
     )
+
+
+def _tmux_version(snapshot: FleetSnapshot) -> str:
+    """tmux's version once asked; `not found` only when listing found it not installed."""
+    if snapshot.tmux_version:
+        return snapshot.tmux_version
+    if snapshot.tmux is None:
+        return "checking"
+    return "not found" if snapshot.tmux.state is TmuxState.NOT_INSTALLED else "unknown"
 
 
 HOST_NAMES = (THIS_MACHINE, "this-machine", "local")
@@ -362,15 +380,20 @@ def _docker_state(
     return "running", "", where, facts
 
 
+STOPPED_STATES = ("exited", "created")
+"""A container in one of these states was stopped (or never started): its assistant sleeps."""
+
+
 def _labelled(name: str, container: ContainerState, scan: EngineScan) -> Assistant:
-    status = container.state if container.state != "exited" else f"exited ({container.status})"
+    asleep = container.state in STOPPED_STATES
     return Assistant(
         key=f"docker:{scan.engine.name}/{container.id}",
         id=name,
         name=name,
         kind="docker",
         where=scan.engine.name,
-        status=status,
+        status="sleeping" if asleep else container.state,
+        detail=f"{container.name}: {container.status}" if asleep else "",  # the exit code
         health=container.health or "",  # the engine's healthcheck: no HTTP probe here
         source=Source.DOCKER_LABEL,
         facts=(
@@ -505,7 +528,51 @@ FILTER_FIELDS: Mapping[str, Callable[[Assistant], str]] = {
 }
 """`field:value` filter tokens; a bare word matches any of them."""
 
-_TOKEN = re.compile(r"^(\w+):(.*)$")
+_FIELD = re.compile(r"([A-Za-z_]\w*):")
+
+
+class FilterError(RoostError):
+    """A filter the user typed that cannot mean anything (a field that does not exist)."""
+
+
+@dataclass(frozen=True)
+class FilterTerm:
+    """One word of a filter: `value` (lower-cased) must occur in `field`, or in any field."""
+
+    field: str | None
+    value: str
+
+
+def parse_filter(query: str) -> tuple[FilterTerm, ...]:
+    """The terms of `query`: words separated by blanks, each `field:value` or a bare value; a
+    value in double quotes may hold blanks (`name:"my bot"`), and an unclosed quote runs to the
+    end (the user is still typing it). Raises FilterError for a field that does not exist."""
+    terms: list[FilterTerm] = []
+    position, end = 0, len(query)
+    while position < end:
+        if query[position].isspace():
+            position += 1
+            continue
+        field_name: str | None = None
+        if (named := _FIELD.match(query, position)) is not None:
+            field_name = named[1].lower()
+            if field_name not in FILTER_FIELDS:
+                raise FilterError(
+                    f"unknown field {named[1]!r}; fields: {', '.join(FILTER_FIELDS)} "
+                    '(quote a word to search for it as typed: "a:b")'
+                )
+            position = named.end()
+        if query.startswith('"', position):
+            closing = query.find('"', position + 1)
+            stop = end if closing < 0 else closing
+            value, position = query[position + 1 : stop], stop + 1
+        else:
+            stop = position
+            while stop < end and not query[stop].isspace():
+                stop += 1
+            value, position = query[position:stop], stop
+        terms.append(FilterTerm(field_name, value.lower()))
+    return tuple(terms)
 
 
 @dataclass(frozen=True)
@@ -520,32 +587,28 @@ class SearchText:
         lowered = {name: value.lower() for name, value in fields.items()}
         return cls(lowered, "\x00".join(lowered.values()))
 
-
-def _matcher(query: str) -> Callable[[SearchText], bool]:
-    """One test per word of `query`; a row matches when all pass."""
-    tests: list[Callable[[SearchText], bool]] = []
-    for word in query.lower().split():
-        token = _TOKEN.match(word)
-        if token is not None and token[1] in FILTER_FIELDS:
-            name, value = token[1], token[2]
-            tests.append(lambda text, name=name, value=value: value in text.fields[name])  # type: ignore[misc]
-        else:
-            tests.append(lambda text, word=word: word in text.everything)  # type: ignore[misc]
-    return lambda text: all(test(text) for test in tests)
+    def has(self, term: FilterTerm) -> bool:
+        if term.field is None:
+            return term.value in self.everything
+        return term.value in self.fields[term.field]
 
 
 def filter_fleet(
     assistants: Iterable[Assistant], query: str
 ) -> list[tuple[Assistant, tuple[TmuxSession, ...]]]:
-    """The assistants and sessions matching `query`: words that must all match, each either a
-    bare substring of any field or a `field:substring` token (kind:docker, status:sleeping).
+    """The assistants and sessions matching `query` (see `parse_filter`): every term must match,
+    a bare one anywhere, a `field:value` one in that field (kind:docker, status:sleeping).
 
     An assistant that matches keeps all its sessions; one that does not is still shown, for
-    context, when any of its sessions match.
+    context, when any of its sessions match. Raises FilterError for a field that does not exist.
     """
-    if not query.strip():
+    terms = parse_filter(query)
+    if not terms:
         return [(assistant, assistant.sessions) for assistant in assistants]
-    matches = _matcher(query)
+
+    def matches(text: SearchText) -> bool:
+        return all(text.has(term) for term in terms)
+
     shown: list[tuple[Assistant, tuple[TmuxSession, ...]]] = []
     for assistant in assistants:
         if matches(assistant.search_text):

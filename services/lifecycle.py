@@ -56,6 +56,8 @@ STOP_TIMEOUT = 10
 LOCAL_WAKE_TIMEOUT = 180.0
 """The Vellum app stops a `vellum wake` still running after 180 s (migrations may be slow)."""
 _ENGINE_ERRORS = (DockerException, RoostError, RequestException, OSError)
+_STOPPED = ("exited", "created", "dead")
+"""Container states sleep has nothing to do for."""
 _LONG_ID = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{52}\b")
 
 
@@ -269,6 +271,27 @@ def sleep_docker(engine: Engine, name: str, stop_timeout: int = STOP_TIMEOUT) ->
     return _on_engine(engine, sleep)
 
 
+def sleep_plan(engine: Engine, name: str) -> tuple[str, ...]:
+    """The containers of `name` that sleep would stop, in its order: only those that exist and
+    are not stopped already, so a confirmation names nothing that is not there (blocking).
+
+    Raises RoostError, in one line, when the engine cannot be reached or read.
+    """
+    try:
+        client = connect(engine)
+        try:
+            containers = _containers(client)
+        finally:
+            client.close()
+    except _ENGINE_ERRORS as error:
+        raise RoostError(f"engine {engine.name}: {_engine_message(error)}") from None
+    return tuple(
+        subject
+        for subject, container in reversed(wake_order(name, containers))
+        if container is not None and container.state not in _STOPPED
+    )
+
+
 def _start(client: docker.DockerClient, subject: str, container: ContainerFacts | None) -> Step:
     if container is None:
         return Step(Kind.CONTAINER, subject, Outcome.ABSENT, NO_SUCH_CONTAINER)
@@ -296,7 +319,7 @@ def _stop(
 ) -> Step:
     if container is None:
         return Step(Kind.CONTAINER, subject, Outcome.ABSENT, NO_SUCH_CONTAINER)
-    if container.state in ("exited", "created", "dead"):
+    if container.state in _STOPPED:
         return Step(Kind.CONTAINER, subject, Outcome.UNCHANGED, NOT_RUNNING)
     try:
         client.api.stop(container.id, timeout=timeout)

@@ -9,6 +9,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -35,15 +36,25 @@ SESSIONS = (("agent-claude", 3), ("agent-codex", 1), ("build", 2))
 
 @contextmanager
 def demo_server() -> Iterator[TmuxServer]:
-    """A fresh private server (`tmux -L roost-demo`) holding SESSIONS, killed afterwards."""
-    server = TmuxServer(TmuxSocket(SOCKET_NAME))
-    subprocess.run(server.argv("kill-server"), capture_output=True, check=False)
-    try:
-        for name, windows in SESSIONS:
-            new_session(server, name, windows=windows)
-        yield server
-    finally:
-        subprocess.run(server.argv("kill-server"), capture_output=True, check=False)
+    """A fresh private server (`tmux -L roost-demo`) holding SESSIONS, killed afterwards.
+
+    Its socket lives in a directory of its own (TMUX_TMPDIR, which every tmux started meanwhile
+    inherits), so runs side by side on one machine never share it or kill each other's.
+    """
+    with tempfile.TemporaryDirectory(prefix="roost-demo-") as directory:
+        previous = os.environ.get("TMUX_TMPDIR")
+        os.environ["TMUX_TMPDIR"] = directory
+        server = TmuxServer(TmuxSocket(SOCKET_NAME))
+        try:
+            for name, windows in SESSIONS:
+                new_session(server, name, windows=windows)
+            yield server
+        finally:
+            subprocess.run(server.argv("kill-server"), capture_output=True, check=False)
+            if previous is None:
+                os.environ.pop("TMUX_TMPDIR")
+            else:
+                os.environ["TMUX_TMPDIR"] = previous
 
 
 REFUSED = "http://127.0.0.1:9"

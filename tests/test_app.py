@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input
+from textual.widgets._footer import FooterKey
 
 from services.config import Config, ConfigError
 from services.context import Context
@@ -17,6 +18,7 @@ from tests.conftest import new_session
 from tests.pilot import SIZE, make_app, static_text, table_names, wait_until
 from tui.app import KNOWN_BINDING_IDS, RoostApp, create_app
 from tui.screens.help import HelpScreen
+from tui.screens.pick import SessionPicker
 from widgets.keyed_table import KeyedTable
 
 
@@ -112,12 +114,18 @@ async def test_help_lists_every_binding_and_closes() -> None:
 
         elsewhere = {"close_help", "terminal.leave", "confirm_yes", "confirm_no", "confirm_cancel"}
         elsewhere.add("pick_cancel")  # the session picker
-        elsewhere |= {"job_detail", "job_retry", "job_reveal", "job_remove"}  # on the jobs table
-        elsewhere |= {id for id in KNOWN_BINDING_IDS if id.startswith("panes.")}  # panes screen
-        assert set(listed) == KNOWN_BINDING_IDS - elsewhere
+        jobs = {"job_detail", "job_retry", "job_reveal", "job_remove", "job_back"}
+        panes = {id for id in KNOWN_BINDING_IDS if id.startswith("panes.")}
+        assert set(listed) == KNOWN_BINDING_IDS - elsewhere - jobs - panes
+        # The keys of the jobs table and of the panes are listed too, under their own headings.
+        [(jobs_heading, job_keys), (panes_heading, pane_keys)] = app.screen.sections
+        assert jobs_heading == "In the jobs table (j goes there)"
+        assert {command.binding_id for command in job_keys} == jobs
+        assert panes_heading == "In a terminal pane, after ^]"
+        assert {command.binding_id for command in pane_keys} == panes
         assert "except ^] (id terminal.leave)" in static_text(app, "#help-remap")
         text = static_text(app, "#help-keys")
-        for command in listed.values():
+        for command in (*listed.values(), *job_keys, *pane_keys):
             assert command.description in text
             assert command.binding_id in text
 
@@ -228,3 +236,107 @@ async def test_typing_in_the_filter_never_triggers_a_key_binding(tmux_server: Tm
         assert app.is_running
         assert not isinstance(app.screen, HelpScreen)
         assert app.screen.query_one("#filter", Input).value == "q?rb/"
+
+
+async def test_j_gives_the_jobs_table_its_keys_and_escape_gives_them_back() -> None:
+    app = make_app(config=Config(keys={"job_retry": "R"}))
+
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("j")
+        assert app.focused is not None and app.focused.id == "jobs"
+        assert "job_retry" in {binding.id for _, binding, *_ in app.screen.active_bindings.values()}
+        await pilot.press("escape")
+        assert app.focused is not None and app.focused.id == "assistants"
+
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        job_keys = {command.binding_id: command.keys for command in app.screen.sections[0][1]}
+        assert job_keys["job_retry"] == ("R",)  # remapped keys are the ones listed
+
+
+async def test_the_filter_names_an_unknown_field_and_keeps_the_rows(
+    tmux_server: TmuxServer,
+) -> None:
+    for name in ("my bot", "other"):
+        new_session(tmux_server, name)
+    app = make_app()
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: len(table_names(app)) == 3, "the sessions")
+        error = app.screen.query_one("#filter-error")
+        app.screen.query_one("#filter", Input).value = "colour:red"
+        await wait_until(pilot, lambda: error.display, "the filter's error")
+        assert static_text(app, "#filter-error").startswith(
+            "unknown field 'colour'; fields: name, kind, where, status, health, source, version"
+        )
+        assert len(table_names(app)) == 3  # nothing lost while the filter means nothing
+
+        app.screen.query_one("#filter", Input).value = 'name:"my bot"'
+        await wait_until(pilot, lambda: table_names(app) == ["this machine", "my bot"], "quoted")
+        assert not error.display
+
+
+async def test_the_list_counts_its_rows_in_words_and_names_the_sort_column() -> None:
+    app = make_app()
+
+    async with app.run_test(size=SIZE) as pilot:
+        panel = app.screen.query_one("#assistants-panel")
+        await wait_until(pilot, lambda: panel.border_subtitle == "1 row", "one row")
+        await pilot.press(*"s" * 9)  # name, kind, where, status, health, latency, version ...
+        assert panel.border_subtitle == "1 row · sorted by seen"
+
+
+async def test_the_session_picker_is_centred_like_the_dialogs() -> None:
+    app = make_app()
+
+    async with app.run_test(size=SIZE) as pilot:
+        picked: list[str | None] = []
+        app.push_screen(
+            SessionPicker("ada: attach to", ["one", "two"], new_shell=True), picked.append
+        )
+        await pilot.pause()
+        dialog = app.screen.query_one(".dialog").region
+        width, height = SIZE
+        assert abs(dialog.x - (width - dialog.right)) <= 1
+        assert abs(dialog.y - (height - dialog.bottom)) <= 1
+        await pilot.press("escape")
+        assert picked == [None]
+
+
+async def test_at_80x24_the_table_keeps_status_the_footer_keeps_q_and_help() -> None:
+    app = make_app()
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one("#assistants", KeyedTable)
+        detail = app.screen.query_one("#detail-panel")
+        await wait_until(pilot, lambda: bool(table.rows_shown), "the first row")
+        await pilot.pause()
+        assert not detail.display  # the table has the width
+        assert {"name", "kind", "status"} <= set(table.columns_shown)
+        assert host_status(app) in table.render_line(1).text  # the whole status, not a letter
+        assert table.virtual_size.width <= table.scrollable_content_region.width
+
+        keys = {key.action: key.region for key in app.screen.query(FooterKey)}
+        for action in ("quit", "help"):
+            assert keys[action].right <= 80 - len(" ^p Commands"), action  # on screen, in full
+
+        await pilot.press("d")
+        assert detail.display and detail.region.width >= 36
+        await pilot.press("d")
+        assert not detail.display
+
+
+async def test_a_wide_screen_shows_the_detail_and_d_hides_it() -> None:
+    app = make_app()
+
+    async with app.run_test(size=SIZE) as pilot:
+        detail = app.screen.query_one("#detail-panel")
+        assert detail.display
+        await pilot.press("d")
+        assert not detail.display
+        await pilot.press("d")
+
+        await pilot.resize_terminal(100, 30)  # narrower: the table takes the room
+        await wait_until(pilot, lambda: not detail.display, "the detail hidden")
+        await pilot.resize_terminal(*SIZE)
+        await wait_until(pilot, lambda: detail.display, "the detail back")

@@ -9,16 +9,20 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from textual.theme import BUILTIN_THEMES
+
 from services.jobs import Job, JobKind, JobRoute, JobState, JobStore
 from services.paths import RoostPaths
 from tests.peers.vellum import Artifact, VellumPeer, in_progress_reply
 from tests.pilot import SIZE, make_app, table_names, wait_until
 from tests.test_state import end_process, record_in_process
 from tui.app import RoostApp
-from tui.present import job_row
+from tui.present import bucket_styles, job_row
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.main import JobTable
 from widgets.keyed_table import KeyedTable
+
+STYLES = bucket_styles(BUILTIN_THEMES["textual-dark"])
 
 
 def lockfile(home: Path, name: str, url: str, cloud: str = "custom") -> None:
@@ -161,7 +165,7 @@ def test_job_rows_keep_their_shape() -> None:
         bytes_done=50,
         bytes_total=200,
     )
-    row = job_row(job, datetime(2026, 11, 21, 7, 0, 30, tzinfo=UTC), 0)
+    row = job_row(job, datetime(2026, 11, 21, 7, 0, 30, tzinfo=UTC), 0, STYLES)
     assert [cell.plain for cell in row.cells][3:7] == [
         "downloading",
         "███░░░░░░░░░  25%",
@@ -169,7 +173,7 @@ def test_job_rows_keep_their_shape() -> None:
         "1m30s",
     ]
     failed = replace(job, state=JobState.FAILED, error="boom", finished_at=job.started_at)
-    assert [cell.plain for cell in job_row(failed, datetime.now(UTC), 0).cells][4:] == [
+    assert [cell.plain for cell in job_row(failed, datetime.now(UTC), 0, STYLES).cells][4:] == [
         "failed",
         "0s",
         "",

@@ -231,6 +231,7 @@ def test_a_failing_healthcheck_makes_a_labelled_assistant_unhealthy(
             FleetSnapshot(hostname="h", tmux_server="-", engines=(scan_engine(engine),))
         )
         [stopped] = [a for a in fleet if a.name == name]
-        assert stopped.status.startswith("exited")
+        assert stopped.status == "sleeping"  # stopped is asleep; the exit code is in the detail
+        assert stopped.detail.startswith(f"{name}: Exited (")
     finally:
         container.remove(force=True)

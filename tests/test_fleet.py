@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.docker_discovery import ContainerState, EngineScan
 from services.docker_engines import Engine
 from services.fleet import (
+    FILTER_FIELDS,
     Assistant,
+    FilterError,
+    FilterTerm,
     FleetBuilder,
     FleetSnapshot,
     Source,
     build_fleet,
     filter_fleet,
     health_targets,
+    parse_filter,
     sort_fleet,
 )
 from services.health import Health, HealthRecord
@@ -73,7 +80,14 @@ def test_this_machine_without_a_running_server_says_why(state: TmuxState) -> Non
     [host] = build_fleet(snapshot(tmux=TmuxListing(state, detail="because")))
 
     assert (host.status, host.detail, host.sessions) == (state.value, "because", ())
-    assert dict(host.facts)["tmux"] == "not found"
+    version = "not found" if state is TmuxState.NOT_INSTALLED else "unknown"
+    assert dict(host.facts)["tmux"] == version
+
+
+def test_tmux_is_not_called_missing_while_it_is_still_being_looked_for() -> None:
+    [host] = build_fleet(snapshot())
+
+    assert (host.status, dict(host.facts)["tmux"]) == ("checking", "checking")
 
 
 def test_every_lockfile_entry_is_a_row_and_the_active_one_is_marked() -> None:
@@ -159,6 +173,26 @@ def test_labelled_containers_are_assistants_and_a_dead_engine_is_one_row() -> No
     assert (fleet["helper"].source, fleet["helper"].status) == (Source.DOCKER_LABEL, "running")
     assert fleet["engine far"].status == "unreachable"
     assert "connection refused" in fleet["engine far"].detail
+
+
+def test_a_stopped_labelled_container_is_asleep_with_its_exit_in_the_detail() -> None:
+    scan = EngineScan(ENGINE, (container("c1", state="exited", **{"roost.assistant": "helper"}),))
+
+    [_, helper] = build_fleet(snapshot(engines=(scan,)))
+
+    assert (helper.status, helper.detail) == ("sleeping", "c1: Exited (0) 1 minute ago")
+
+
+def test_an_action_under_way_is_the_rows_status_until_it_is_dropped() -> None:
+    scan = EngineScan(ENGINE, (container("c1", **{"roost.assistant": "helper"}),))
+    builder, plain = FleetBuilder(), snapshot(engines=(scan,))
+    [_, helper] = builder.build(plain)
+
+    [_, stopping] = builder.build(replace(plain, actions={helper.key: "stopping…"}))
+    [_, again] = builder.build(plain)
+
+    assert (stopping.status, again.status) == ("stopping…", "running")
+    assert again is helper  # the row without the action is the very same object as before
 
 
 def test_a_broken_lockfile_is_an_error_row_naming_the_file_and_line() -> None:
@@ -253,7 +287,44 @@ def test_field_tokens_match_only_their_field() -> None:
         ("beta", []),
     ]
     assert shown("name:build") == [("this machine", ["build"])]
-    assert shown("unknownfield:x") == []  # not a field: a bare word that matches nothing
+
+
+def test_an_unknown_field_is_an_error_naming_the_fields() -> None:
+    with pytest.raises(FilterError) as raised:
+        shown("kind:docker colour:red")
+    assert str(raised.value).startswith("unknown field 'colour'; fields: name, kind, where,")
+    assert shown('"colour:red"') == []  # quoted, it is a word like any other
+
+
+def test_a_quoted_value_may_hold_blanks() -> None:
+    assert parse_filter('name:"My Bot" kind:docker "two words"') == (
+        FilterTerm("name", "my bot"),
+        FilterTerm("kind", "docker"),
+        FilterTerm(None, "two words"),
+    )
+    assert shown('name:"agent-claude"') == [("this machine", ["agent-claude"])]
+    assert parse_filter('name:"still typ') == (FilterTerm("name", "still typ"),)
+
+
+FIELD_NAMES = st.sampled_from(sorted(FILTER_FIELDS))
+VALUES = st.text(st.characters(exclude_characters='"', exclude_categories=["Cs"]))
+
+
+@given(st.lists(st.tuples(st.none() | FIELD_NAMES, VALUES), max_size=6))
+def test_quoted_terms_parse_back_to_themselves(terms: list[tuple[str | None, str]]) -> None:
+    query = " ".join(f'{f"{name}:" if name else ""}"{value}"' for name, value in terms)
+    assert parse_filter(query) == tuple(FilterTerm(name, value.lower()) for name, value in terms)
+
+
+@given(st.text())
+def test_any_text_parses_or_names_a_field_that_does_not_exist(query: str) -> None:
+    try:
+        terms = parse_filter(query)
+    except FilterError as error:
+        assert str(error).startswith("unknown field ")
+    else:
+        assert all(term.field is None or term.field in FILTER_FIELDS for term in terms)
+        assert all(not term.value or not term.value.isspace() or '"' in query for term in terms)
 
 
 def test_sorting_keeps_this_machine_on_top() -> None:

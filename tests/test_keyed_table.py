@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import App, ComposeResult
 
-from widgets.keyed_table import KeyedTable, Row
+from tests.pilot import wait_until
+from widgets.keyed_table import Column, KeyedTable, Row
 
 
 def rows(*names: str) -> list[Row]:
@@ -84,3 +85,41 @@ async def test_rows_draw_in_columns_as_wide_as_their_widest_cell() -> None:
         "a-long-name          x",
         "b            wide-kind",
     ]
+
+
+class NarrowApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield KeyedTable(
+            (
+                Column("NAME", "name"),
+                Column("STATUS", "status", max_width=8),
+                Column("SEEN", "seen", priority=1),
+                Column("KIND", "kind", priority=2),
+            )
+        )
+
+
+async def test_columns_give_way_by_priority_and_cells_keep_to_their_column() -> None:
+    app = NarrowApp()
+    async with app.run_test(size=(40, 6)) as pilot:
+        table = app.query_one(KeyedTable)
+        cells = (Text("alpha"), Text("exited (Exited (137) 3 seconds ago)"), Text("5s"))
+        table.show_rows([Row("a", (*cells, Text("docker")))])
+        await pilot.pause()
+        assert table.columns_shown == ("name", "status", "seen", "kind")
+        assert table.render_line(1).text.rstrip() == "alpha  exited …  5s    docker"
+
+        await pilot.resize_terminal(26, 6)
+        await wait_until(pilot, lambda: table.columns_shown == ("name", "status", "kind"), "fit")
+        await pilot.resize_terminal(16, 6)
+        await wait_until(pilot, lambda: table.columns_shown == ("name", "status"), "narrower")
+        assert table.render_line(0).text.rstrip() == "NAME   STATUS"
+        assert table.virtual_size.width <= 16
+
+        await pilot.resize_terminal(30, 6)
+        await wait_until(pilot, lambda: len(table.columns_shown) == 4, "all four")
+        more = [Row(f"r{i}", (Text(f"row-{i}"), *cells[1:], Text("docker"))) for i in range(9)]
+        table.show_rows(more)  # too many for the height: a scrollbar will take two columns
+        assert "seen" not in table.columns_shown  # hidden first, to make room
+        await pilot.pause()
+        assert table.virtual_size.width <= table.scrollable_content_region.width

@@ -41,6 +41,7 @@ from services.lifecycle import (
     plan_retire,
     retire_docker,
     sleep_docker,
+    sleep_plan,
     summarize,
     wake_docker,
     wake_local,
@@ -48,7 +49,7 @@ from services.lifecycle import (
 from tests.docker_fixtures import GONE, Sandbox
 from tests.pilot import SIZE, make_app, static_text, table_names, wait_until
 from tests.test_cli import roost
-from tests.test_docker_engine import LABEL
+from tests.test_docker_engine import IMAGE, LABEL
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from widgets.keyed_table import KeyedTable
 
@@ -488,3 +489,110 @@ async def test_wake_sleep_and_retire_from_the_main_screen(
 def events(app: Any) -> str:
     log = app.main_screen.query_one("#events", RichLog)
     return "\n".join(strip.text for strip in log.lines)
+
+
+SLOW_STOPPER = ["sh", "-c", 'trap "sleep 2; exit 0" TERM; sleep 3600 & wait']
+"""Takes 2 s to stop: long enough to watch the stop under way and press Z again."""
+
+
+def test_the_sleep_plan_names_only_the_containers_there_and_running(
+    engine: Engine, sandbox: Sandbox
+) -> None:
+    labelled = sandbox.name()
+    sandbox.container(labelled, labels={LABEL: labelled}).start()
+    vellum = sandbox.name()
+    containers = sandbox.vellum_assistant(vellum)
+    containers["assistant"].start()
+
+    assert sleep_plan(engine, labelled) == (labelled,)  # no `<name>-assistant` that is not there
+    assert sleep_plan(engine, vellum) == (f"{vellum}-assistant",)  # the others are stopped
+    with pytest.raises(RoostError, match=r"^engine gone: "):
+        sleep_plan(GONE, labelled)
+
+
+async def test_z_on_a_labelled_assistant_stops_it_once_shows_progress_and_then_sleep(
+    sandbox: Sandbox, engine: Engine
+) -> None:
+    name = sandbox.name()
+    container = sandbox.client.containers.create(
+        IMAGE, SLOW_STOPPER, name=name, labels={LABEL: name}, network_mode="none"
+    )
+    container.start()
+    config = Config(docker_engines=(EngineConfig("test", host=engine.host),))
+    app = make_app(config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#assistants", KeyedTable)
+
+        def status() -> str:
+            return table.rows_shown[table_names(app).index(name)].cells[3].plain
+
+        await wait_until(pilot, lambda: name in table_names(app), "the assistant's row")
+        table.move_cursor(table_names(app).index(name))
+        await pilot.press("e", "Z")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        question = static_text(app, "ConfirmScreen Static")
+        assert f"Stop {name}?" in question and f"{name}-" not in question  # only what exists
+
+        await pilot.press("y")
+        await wait_until(pilot, lambda: status() == "▲ stopping…", "the stop under way")
+        assert f"{name}: stopping…" in events(app)
+        await pilot.press("Z")  # again, while it stops
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert f"already stopping {name}" in [n.message for n in app._notifications]
+
+        await wait_until(pilot, lambda: status() == "◌ sleeping", "asleep", within=20)
+        assert sandbox.state(container) == "exited"
+        assert events(app).count(f"{name}: stopped") == 1
+        assert "Exited (0)" in static_text(app, "#detail")  # the exit code, in the detail
+
+        await pilot.press("Z")  # nothing runs any more: nothing to ask about
+        await wait_until(
+            pilot,
+            lambda: f"Nothing of {name} is running." in [n.message for n in app._notifications],
+            "the answer",
+        )
+        assert not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_sleep_and_retire_failures_are_events_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable, value in lockfile_with(tmp_path, "ada", "docker").items():
+        monkeypatch.setenv(variable, value)
+    config = Config(docker_engines=(EngineConfig("gone", host=GONE.host),))
+    app = make_app(config=config)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "ada" in table_names(app), "the assistant's row")
+        app.screen.query_one("#assistants", KeyedTable).move_cursor(table_names(app).index("ada"))
+        await pilot.press("e")  # the events panel
+
+        for key, action in (("Z", "sleep"), ("X", "retire")):
+            await pilot.press(key)
+            failed = f"ada: {action} failed: "
+            await wait_until(pilot, lambda failed=failed: failed in events(app), action)  # type: ignore[misc]
+            assert "unreachable: gone" in events(app)
+
+
+async def test_an_unexpected_error_ends_the_action_and_frees_the_assistant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable, value in lockfile_with(tmp_path, "ada", "docker").items():
+        monkeypatch.setenv(variable, value)
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("a bug")  # stands for any bug below the worker
+
+    monkeypatch.setattr("tui.app.engine_of", broken)
+    app = make_app(config=Config(docker_engines=(EngineConfig("gone", host=GONE.host),)))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "ada" in table_names(app), "the assistant's row")
+        app.screen.query_one("#assistants", KeyedTable).move_cursor(table_names(app).index("ada"))
+        await pilot.press("e")
+
+        def failures() -> int:
+            return events(app).count("ada: sleep failed: internal error")
+
+        for attempt in (1, 2):  # the first one left nothing busy behind
+            await pilot.press("Z")
+            await wait_until(pilot, lambda attempt=attempt: failures() == attempt, "failed")  # type: ignore[misc]
+        assert not any("already" in n.message for n in app._notifications)

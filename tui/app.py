@@ -23,12 +23,11 @@ from textual.worker import Worker, WorkerFailed, WorkerState
 from services.attach import Attacher, Attachment, AttachRequest, HostPlace, Place
 from services.backups import backup_with_repair, export_target, wake_repair
 from services.context import Context
-from services.docker_discovery import container_names
 from services.docker_engines import Engine, configured_engines
 from services.docker_events import EngineEvents
 from services.errors import RoostError
 from services.exports import Exporter, backup_destination
-from services.fleet import Assistant, FleetBuilder, Source, health_targets
+from services.fleet import Assistant, FleetBuilder, FleetSnapshot, Source, health_targets
 from services.health import HealthRecord
 from services.health_monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
 from services.http import http_client
@@ -40,6 +39,7 @@ from services.lifecycle import (
     inspect_retire,
     retire_docker,
     sleep_docker,
+    sleep_plan,
     summarize,
     wake_docker,
     wake_local,
@@ -73,6 +73,8 @@ EVENTS_SHOWN = 200
 """Events of earlier runs shown at start."""
 OTHER_ROOSTS_SECONDS = 2.0
 """How often the console looks for jobs that other roost processes started, changed or left."""
+DOING = {"wake": "waking", "sleep": "stopping", "retire": "retiring"}
+"""What an assistant's row says while a lifecycle action runs on it (`stopping…`)."""
 
 
 class RoostApp(App[None]):
@@ -123,6 +125,8 @@ class RoostApp(App[None]):
         self._state_warned = False
         self._unsaved_events: list[Event] = []
         self._store_lock = asyncio.Lock()
+        self._lifecycle_busy: dict[str, str] = {}
+        """assistant key -> the lifecycle action under way on it (DOING's words)."""
         self.attacher = Attacher.of(context, self.http, lambda: self.sources.platform)
         self.panes_screen = PanesScreen(leave_key=self._leave_keys()[0])
         """Kept while hidden: its panes stay connected behind the main screen."""
@@ -533,22 +537,21 @@ class RoostApp(App[None]):
                     self.notify(str(error), title="Remove", severity="warning")
                 self.main_screen.jobs = self.job_store.jobs
         else:
-            self.main_screen.query_one("#detail-panel").focus()
+            self.main_screen.reveal_detail()
 
     def on_main_screen_lifecycle_requested(self, message: MainScreen.LifecycleRequested) -> None:
+        """The one place lifecycle work starts: one action per assistant at a time, from the
+        request (planning and asking included) until the fleet shows what it left."""
         assistant, action = message.assistant, message.action
+        doing = self._lifecycle_busy.get(assistant.key)
+        if doing is not None:
+            self.notify(f"already {doing} {assistant.name}", title=action.capitalize())
+            return
+        self._lifecycle_busy[assistant.key] = DOING[action]
         if action == "wake":
             self._lifecycle(assistant, action)
         elif action == "sleep":
-            names = ", ".join(reversed(container_names(assistant.id)))
-            question = f"Stop {names}? The assistant stops answering until it is woken."
-            screen = ConfirmScreen(f"Sleep {assistant.name}", question)
-
-            def answered(yes: bool | None) -> None:
-                if yes:
-                    self._lifecycle(assistant, action)
-
-            self.push_screen(screen, answered)
+            self._plan_sleep(assistant)
         else:
             self._plan_retire(assistant)
 
@@ -558,19 +561,60 @@ class RoostApp(App[None]):
         return engine_of(assistant.id, engines, seen_on=assistant.where)
 
     @work(thread=True, group="lifecycle", exit_on_error=False)
+    def _plan_sleep(self, assistant: Assistant) -> None:
+        with self._reported(assistant, "sleep"):
+            names = sleep_plan(self._engine_for(assistant), assistant.id)
+            self.call_from_thread(self._confirm_sleep, assistant, names)
+
+    def _confirm_sleep(self, assistant: Assistant, names: tuple[str, ...]) -> None:
+        if not names:
+            self.notify(f"Nothing of {assistant.name} is running.", title="Sleep")
+            self._lifecycle_busy.pop(assistant.key, None)
+            return
+        question = f"Stop {', '.join(names)}? The assistant stops answering until it is woken."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._lifecycle(assistant, "sleep")
+            else:
+                self._lifecycle_busy.pop(assistant.key, None)
+
+        self.push_screen(ConfirmScreen(f"Sleep {assistant.name}", question), answered)
+
+    @work(thread=True, group="lifecycle", exit_on_error=False)
     def _lifecycle(self, assistant: Assistant, action: str) -> None:
         """Wake or sleep in a thread, each step in the events panel as it happens."""
-        try:
+        self.call_from_thread(self._lifecycle_started, assistant, action)
+        with self._reported(assistant, action):
             if assistant.kind == "local":
                 steps = list(self._follow(wake_local(assistant.id)))
             else:
                 engine = self._engine_for(assistant)
                 run = wake_docker if action == "wake" else sleep_docker
                 steps = list(self._follow(run(engine, assistant.id)))
+            self._steps_done(assistant, action, steps)
+
+    @contextlib.contextmanager
+    def _reported(self, assistant: Assistant, action: str) -> Iterator[None]:
+        """Around a lifecycle worker's body, in its thread: any failure ends the action as
+        failed (a RoostError in its own words, anything else as an internal error whose
+        traceback goes to the log), so the assistant never stays busy."""
+        try:
+            yield
         except RoostError as error:
-            self.call_from_thread(self._lifecycle_done, assistant, action, str(error), True)
-            return
-        self._steps_done(assistant, action, steps)
+            self.call_from_thread(self._lifecycle_failed, assistant, action, str(error))
+        except Exception:
+            log.exception("%s of %s failed", action, assistant.name)
+            problem = f"internal error; details are in {self.context.paths.log_file}"
+            self.call_from_thread(self._lifecycle_failed, assistant, action, problem)
+
+    def _lifecycle_started(self, assistant: Assistant, action: str) -> None:
+        """The row says what is under way until the fleet shows what the action left."""
+        doing = f"{DOING[action]}…"
+        self._event(f"{assistant.name}: {doing}")
+        self.apply_update(
+            lambda s: dataclasses.replace(s, actions={**s.actions, assistant.key: doing})
+        )
 
     def _steps_done(self, assistant: Assistant, action: str, steps: list[Step]) -> None:
         """From the worker's thread: say how the steps went, in one notification."""
@@ -619,23 +663,46 @@ class RoostApp(App[None]):
         for event in events:
             self.main_screen.add_event(event.at, event.line)
 
+    def _lifecycle_failed(self, assistant: Assistant, action: str, error: str) -> None:
+        """A failure before any step (no engine, unreadable): in the events panel too."""
+        self._event(f"{assistant.name}: {action} failed: {error}")
+        self._lifecycle_done(assistant, action, error, True)
+
     def _lifecycle_done(self, assistant: Assistant, action: str, text: str, failed: bool) -> None:
         title = f"{action.capitalize()} {assistant.name}"
         self.notify(text, title=title, severity="error" if failed else "information")
-        self.pollers["docker"].wake()
+        self.run_worker(self._settle(assistant), group="lifecycle", exit_on_error=False)
+
+    async def _settle(self, assistant: Assistant) -> None:
+        """Show the assistant as the action left it, in the same update that drops what its row
+        said was under way, then accept the next action on it."""
+        key = assistant.key
+        update: Update | None = None
+
+        def settled(snapshot: FleetSnapshot) -> FleetSnapshot:
+            if update is not None:
+                snapshot = update(snapshot)
+            actions = {k: v for k, v in snapshot.actions.items() if k != key}
+            return dataclasses.replace(snapshot, actions=actions)
+
+        try:
+            look = self.sources.registry if assistant.kind == "local" else self.sources.engines
+            update = await look()
+        finally:
+            self.apply_update(settled)
+            self._lifecycle_busy.pop(key, None)
+        self._follow_fleet()
 
     @work(thread=True, group="lifecycle", exit_on_error=False)
     def _plan_retire(self, assistant: Assistant) -> None:
-        try:
+        with self._reported(assistant, "retire"):
             plan = inspect_retire(self._engine_for(assistant), assistant.id)
-        except RoostError as error:
-            self.call_from_thread(self._lifecycle_done, assistant, "retire", str(error), True)
-            return
-        self.call_from_thread(self._confirm_retire, assistant, plan)
+            self.call_from_thread(self._confirm_retire, assistant, plan)
 
     def _confirm_retire(self, assistant: Assistant, plan: RetirePlan) -> None:
         if plan.empty:
             self.notify(f"Nothing of {assistant.name} is left to remove.", title="Retire")
+            self._lifecycle_busy.pop(assistant.key, None)
             return
         lines = ["This removes, for good:", *plan.describe()]
         screen = TypedConfirmScreen(f"Retire {assistant.name}", lines, assistant.id)
@@ -643,12 +710,17 @@ class RoostApp(App[None]):
         def answered(yes: bool | None) -> None:
             if yes:
                 self._retire(assistant, plan)
+            else:
+                self._lifecycle_busy.pop(assistant.key, None)
 
         self.push_screen(screen, answered)
 
     @work(thread=True, group="lifecycle", exit_on_error=False)
     def _retire(self, assistant: Assistant, plan: RetirePlan) -> None:
-        self._steps_done(assistant, "retire", list(self._follow(retire_docker(plan))))
+        self.call_from_thread(self._lifecycle_started, assistant, "retire")
+        with self._reported(assistant, "retire"):
+            steps = list(self._follow(retire_docker(plan)))
+            self._steps_done(assistant, "retire", steps)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """In a terminal pane every key but the pane's leave key belongs to the program in it,
@@ -659,7 +731,14 @@ class RoostApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             shown = ", ".join(self._leave_keys())
-            self.push_screen(HelpScreen(commands(self, self.screen), terminal_leave_key=shown))
+            sections = self.main_screen.help_sections(self.panes_screen, shown)
+            self.push_screen(
+                HelpScreen(
+                    commands(self, self.screen),
+                    terminal_leave_key=shown,
+                    sections=sections if self.screen is self.main_screen else (),
+                )
+            )
 
     def _leave_keys(self) -> list[str]:
         """The terminal pane's leave key(s) as shown to the user, remapped or not."""

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from rich.text import Text
+from textual.color import Color
 from textual.theme import Theme
 
 from services.fleet import TMUX_SESSION, Assistant, session_status
@@ -18,19 +19,21 @@ from services.memo import Memo
 from services.status import Bucket, bucket
 from services.tmux import TmuxSession
 from tui.formats import format_bytes, format_duration, job_eta, job_progress, job_result
-from widgets.keyed_table import Row
+from widgets.keyed_table import Column, Row
 
 ASSISTANT_COLUMNS = (
-    ("NAME", "name"),
-    ("KIND", "kind"),
-    ("WHERE", "where"),
-    ("STATUS", "status"),
-    ("HEALTH", "health"),
-    ("LATENCY", "latency"),
-    ("VERSION", "version"),
-    ("SESSIONS", "sessions"),
-    ("SEEN", "last_seen"),
+    Column("NAME", "name", max_width=28),
+    Column("KIND", "kind", max_width=13, priority=6),
+    Column("WHERE", "where", max_width=18, priority=5),
+    Column("STATUS", "status", max_width=18),
+    Column("HEALTH", "health", max_width=18, priority=7),
+    Column("LATENCY", "latency", priority=3),
+    Column("VERSION", "version", max_width=12, priority=1),
+    Column("SESSIONS", "sessions", priority=4),
+    Column("SEEN", "last_seen", priority=2),
 )
+"""Name and status always show, each cut to its column; the others give way on a narrow screen,
+version first, health last."""
 
 SYMBOLS = {Bucket.GOOD: "●", Bucket.WARN: "▲", Bucket.BAD: "✖", Bucket.ASLEEP: "◌"}
 FLAPPING = "↯"
@@ -39,13 +42,67 @@ NO_ANSWER = "·"
 ACTIVE_MARK = "*"
 
 
+MIN_CONTRAST = 4.5
+"""WCAG AA for text: every status colour reaches it on every background a status is drawn on."""
+STATUS_BACKGROUNDS = ("surface", "surface-lighten-1", "background")
+"""Theme variables under a status: the tables and their odd rows, the detail panel. A table's
+cursor row is drawn in the cursor's own colours."""
+
+_styles: dict[tuple[str, bool], dict[Bucket, str]] = {}
+
+
 def bucket_styles(theme: Theme) -> dict[Bucket, str]:
-    return {
-        Bucket.GOOD: theme.success or "green",
-        Bucket.WARN: theme.warning or "yellow",
-        Bucket.BAD: theme.error or "red",
-        Bucket.ASLEEP: theme.secondary or "blue",
-    }
+    """The colour of each status bucket in `theme`: the theme's own (success, warning, error,
+    secondary), made lighter or darker where it would not reach MIN_CONTRAST; ANSI themes'
+    colours are left to the terminal's palette, made for its own background. The same dict
+    for the same theme (rows are cached on it)."""
+    key = (theme.name, theme.dark)
+    if key not in _styles:
+        wanted = {
+            Bucket.GOOD: theme.success or "green",
+            Bucket.WARN: theme.warning or "yellow",
+            Bucket.BAD: theme.error or "red",
+            Bucket.ASLEEP: theme.secondary or "blue",
+        }
+        variables = theme.to_color_system().generate()
+        backgrounds = [Color.parse(variables[name]) for name in STATUS_BACKGROUNDS]
+        if any(colour.ansi is not None or colour.a < 1 for colour in backgrounds):
+            # Rich's name for an ANSI colour (`color(2)`): it cannot parse `ansi_green`.
+            _styles[key] = {
+                name: Color.parse(colour).rich_color.name for name, colour in wanted.items()
+            }
+        else:
+            _styles[key] = {
+                name: readable(Color.parse(colour), backgrounds, theme.dark).hex
+                for name, colour in wanted.items()
+            }
+    return _styles[key]
+
+
+def readable(colour: Color, backgrounds: Sequence[Color], dark: bool) -> Color:
+    """`colour`, lightened (dark theme) or darkened (light theme) in small steps until it
+    reaches MIN_CONTRAST on every one of `backgrounds`."""
+    for step in range(41):
+        amount = step / 40
+        candidate = colour.lighten(amount) if dark else colour.darken(amount)
+        if all(contrast(candidate, background) >= MIN_CONTRAST for background in backgrounds):
+            return candidate
+    return Color(255, 255, 255) if dark else Color(0, 0, 0)
+
+
+def contrast(first: Color, second: Color) -> float:
+    """The WCAG 2 contrast ratio of two opaque colours, from 1 to 21."""
+    lighter, darker = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _luminance(colour: Color) -> float:
+    def linear(channel: int) -> float:
+        value = channel / 255
+        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = colour.rgb
+    return 0.2126 * linear(red) + 0.7152 * linear(green) + 0.0722 * linear(blue)
 
 
 def format_age(then: datetime, now: datetime) -> str:
@@ -245,17 +302,23 @@ def session_facts(
 
 # Jobs --------------------------------------------------------------------------------------
 
-_JOB_STYLES = {
-    JobState.COMPLETE: "green",
-    JobState.FAILED: "red",
-    JobState.LOST: "red",
-    JobState.CANCELLED: "dim",
+_JOB_BUCKETS = {
+    JobState.COMPLETE: Bucket.GOOD,
+    JobState.FAILED: Bucket.BAD,
+    JobState.LOST: Bucket.BAD,
 }
 
 
-def job_row(job: Job, now: datetime, tick: int) -> Row:
+def job_style(job: Job, styles: dict[Bucket, str]) -> str:
+    """A finished job's colour: a status colour for how it ended, dim when cancelled."""
+    if job.state is JobState.CANCELLED:
+        return "dim"
+    return styles[_JOB_BUCKETS[job.state]] if job.state in _JOB_BUCKETS else ""
+
+
+def job_row(job: Job, now: datetime, tick: int, styles: dict[Bucket, str]) -> Row:
     end = job.finished_at or now
-    style = _JOB_STYLES.get(job.state, "")
+    style = job_style(job, styles)
     return Row(
         job.id,
         (
@@ -266,18 +329,18 @@ def job_row(job: Job, now: datetime, tick: int) -> Row:
             Text(job_progress(job, tick=tick), style=style),
             Text(format_duration((end - job.started_at).total_seconds())),
             Text(job_eta(job, now)),
-            Text(job_result(job), style="red" if job.error else ""),
+            Text(job_result(job), style=styles[Bucket.BAD] if job.error else ""),
         ),
     )
 
 
-def job_facts(job: Job, now: datetime) -> list[tuple[str, str | Text]]:
+def job_facts(job: Job, now: datetime, styles: dict[Bucket, str]) -> list[tuple[str, str | Text]]:
     """Everything about a job for the detail panel: the last status polls included."""
     end = job.finished_at or now
     facts: list[tuple[str, str | Text]] = [
         ("assistant", job.assistant_name),
         ("type", job.kind.value),
-        ("state", Text(job.state.value, style=_JOB_STYLES.get(job.state, ""))),
+        ("state", Text(job.state.value, style=job_style(job, styles))),
         ("progress", job_progress(job)),
         ("started", job.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")),
         ("elapsed", format_duration((end - job.started_at).total_seconds())),
@@ -293,7 +356,7 @@ def job_facts(job: Job, now: datetime) -> list[tuple[str, str | Text]]:
     if job.corrupt_path:
         facts.append(("kept", f"{job.corrupt_path} (failed the check)"))
     if job.error:
-        facts.append(("error", Text(job.error, style="red")))
+        facts.append(("error", Text(job.error, style=styles[Bucket.BAD])))
     if job.note:
         facts.append(("note", job.note))
     for poll in job.polls:

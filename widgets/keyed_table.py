@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import ClassVar
 
 from rich.cells import cell_len
+from rich.segment import Segment
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
@@ -26,6 +27,19 @@ from textual.strip import Strip
 
 GAP = 2
 """Blank cells between two columns."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column: its header, its key, and how it gives way when the table is narrow."""
+
+    label: str
+    key: str
+    max_width: int | None = None
+    """Cells wider than this are cut with an ellipsis (None: as wide as the widest cell)."""
+    priority: int | None = None
+    """None: always shown. Otherwise, when the columns do not fit the table's width, the column
+    of the lowest priority is hidden first, then the next, until they fit."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +79,10 @@ class KeyedTable(ScrollView, can_focus=True):
         height: 1fr;
         & > .keyed-table--header { text-style: bold; background: $panel; }
         & > .keyed-table--odd-row { background: $surface-lighten-1; }
-        & > .keyed-table--cursor { background: $block-cursor-blurred-background; }
+        & > .keyed-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+        }
         &:focus > .keyed-table--cursor {
             background: $block-cursor-background;
             color: $block-cursor-foreground;
@@ -99,15 +116,27 @@ class KeyedTable(ScrollView, can_focus=True):
             return self.table
 
     def __init__(
-        self, columns: Sequence[tuple[str, str]], *, id: str | None = None, classes: str = ""
+        self,
+        columns: Sequence[Column | tuple[str, str]],
+        *,
+        id: str | None = None,
+        classes: str = "",
     ) -> None:
         super().__init__(id=id, classes=classes)
-        self.columns = tuple(columns)
-        self._labels = tuple(Text(label) for label, _ in self.columns)
+        self.columns = tuple(c if isinstance(c, Column) else Column(*c) for c in columns)
+        self._labels = tuple(Text(column.label) for column in self.columns)
         self._rows: list[Row] = []
         self._positions: dict[str, int] = {}
-        self._widths: tuple[int, ...] = tuple(cell_len(label) for label, _ in self.columns)
+        self._natural: tuple[int, ...] = tuple(cell_len(c.label) for c in self.columns)
+        """Each column's width with room for every cell (up to its max_width)."""
+        self._widths: tuple[int, ...] = self._natural
+        """The widths drawn: the natural ones, 0 for a column hidden to fit the table."""
         self._strips: dict[int, tuple[Row, tuple[int, ...], Strip]] = {}
+
+    @property
+    def columns_shown(self) -> tuple[str, ...]:
+        """The keys of the columns drawn (the others are hidden to fit the width)."""
+        return tuple(c.key for c, width in zip(self.columns, self._widths, strict=True) if width)
 
     @property
     def rows_shown(self) -> tuple[Row, ...]:
@@ -137,20 +166,48 @@ class KeyedTable(ScrollView, can_focus=True):
             index = self._positions[row.key]
             self._strips.pop(id(self._rows[index]), None)
             self._rows[index] = row
-            if any(new > old for new, old in zip(row.widths, self._widths, strict=True)):
+            if any(new > old for new, old in zip(row.widths, self._natural, strict=True)):
                 self._measure()
             self.refresh(Region(0, index + 1 - int(self.scroll_y), self.size.width, 1))
 
     def _measure(self) -> None:
-        columns = zip(*(row.widths for row in self._rows), strict=True)
-        labels = (cell_len(label) for label, _ in self.columns)
-        widths = tuple(max(label, *column) for label, column in zip(labels, columns, strict=False))
-        widths = widths or tuple(cell_len(label) for label, _ in self.columns)
-        if widths != self._widths:
-            self._widths = widths
+        cells = zip(*(row.widths for row in self._rows), strict=True)
+        widths = tuple(
+            max(cell_len(column.label), *widths)
+            for column, widths in zip(self.columns, cells, strict=False)
+        ) or tuple(cell_len(column.label) for column in self.columns)
+        self._natural = tuple(
+            min(width, max(column.max_width, cell_len(column.label))) if column.max_width else width
+            for column, width in zip(self.columns, widths, strict=True)
+        )
+        self._fit()
+
+    def _fit(self) -> None:
+        """Hide the columns of lowest priority until the rest fit the width (when known)."""
+        widths = list(self._natural)
+        region = self.scrollable_content_region
+        available = region.width + GAP  # the last gap may be cut
+        if not self.show_vertical_scrollbar and len(self._rows) + 1 > region.height > 0:
+            available -= self.styles.scrollbar_size_vertical  # the one these rows will bring
+        if available > GAP:
+            hideable = sorted(
+                (column.priority, index)
+                for index, column in enumerate(self.columns)
+                if column.priority is not None
+            )
+            for _, index in hideable:
+                if sum(width + GAP for width in widths if width) <= available:
+                    break
+                widths[index] = 0
+        if tuple(widths) != self._widths:
+            self._widths = tuple(widths)
             self._strips.clear()
-        total = sum(self._widths) + GAP * len(self._widths)
-        self.virtual_size = Size(total, len(self._rows) + 1)
+            self.refresh()
+        total = sum(width + GAP for width in self._widths if width) - GAP  # none after the last
+        self.virtual_size = Size(max(total, 0), len(self._rows) + 1)
+
+    def on_resize(self) -> None:
+        self._fit()
 
     def _move_to(self, index: int, announce: bool = True) -> None:
         index = max(0, min(index, len(self._rows) - 1))
@@ -191,9 +248,11 @@ class KeyedTable(ScrollView, can_focus=True):
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
             offset = event.x + int(self.scroll_x)
-            for (_, key), width in zip(self.columns, self._widths, strict=True):
+            for column, width in zip(self.columns, self._widths, strict=True):
+                if not width:
+                    continue
                 if offset < width + GAP:
-                    self.post_message(self.HeaderSelected(self, key))
+                    self.post_message(self.HeaderSelected(self, column.key))
                     return
                 offset -= width + GAP
         else:
@@ -210,9 +269,11 @@ class KeyedTable(ScrollView, can_focus=True):
             if not 0 <= index < len(self._rows):
                 return Strip.blank(width, self.rich_style)
             strip = self._row_strip(self._rows[index])
-            # Row styles go under the cells' own colours; the widget's style under both.
+            # Row styles go under the cells' own colours, the widget's style under both; the
+            # cursor's colours go over them, so the selected row reads whatever its cells say.
             if index == self.cursor_row:
-                strip = strip.apply_style(self.get_component_rich_style("keyed-table--cursor"))
+                cursor = self.get_component_rich_style("keyed-table--cursor")
+                strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
             elif index % 2:
                 strip = strip.apply_style(self.get_component_rich_style("keyed-table--odd-row"))
         strip = strip.apply_style(self.rich_style)
@@ -230,6 +291,8 @@ class KeyedTable(ScrollView, can_focus=True):
         """The cells, each cut or padded to its column's width (styles kept, no background)."""
         line = Text(no_wrap=True)
         for cell, width in zip(cells, self._widths, strict=True):
+            if not width:
+                continue
             text = Text()
             text.append_text(cell)  # turns the cell's own style into a span, which render keeps
             text.truncate(width, overflow="ellipsis")

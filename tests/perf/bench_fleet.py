@@ -82,7 +82,7 @@ class BareTable(App[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns(*(label for label, _ in ASSISTANT_COLUMNS))
+        table.add_columns(*(column.label for column in ASSISTANT_COLUMNS))
         for index in range(self.count):
             table.add_row(
                 *(Text(v) for v in (f"agent-{index:04d}", "local", "bench", "◌ sleeping")),

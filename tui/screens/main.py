@@ -8,17 +8,26 @@ from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, RichLog, Static
+from textual.widgets import Header, Input, RichLog, Static
 
 from services.attach import AttachRequest
 from services.context import Context
-from services.fleet import FILTER_FIELDS, SORT_KEYS, Assistant, Source, filter_fleet, sort_fleet
+from services.fleet import (
+    FILTER_FIELDS,
+    SORT_KEYS,
+    Assistant,
+    FilterError,
+    Source,
+    filter_fleet,
+    sort_fleet,
+)
 from services.jobs import Job
 from services.terminal.backend import Mode
 from services.tmux import TmuxSession
@@ -32,18 +41,20 @@ from tui.present import (
     session_facts,
     session_key,
 )
+from tui.screens.help import Section, bound_commands
 from widgets.detail_panel import DetailPanel
-from widgets.keyed_table import KeyedTable
+from widgets.footer import PinnedFooter
+from widgets.keyed_table import Column, KeyedTable
 
 JOB_COLUMNS = (
-    ("JOB", "job"),
-    ("ASSISTANT", "assistant"),
-    ("TYPE", "type"),
-    ("STATE", "state"),
-    ("PROGRESS", "progress"),
-    ("ELAPSED", "elapsed"),
-    ("ETA", "eta"),
-    ("RESULT", "result"),
+    Column("JOB", "job"),
+    Column("ASSISTANT", "assistant", max_width=24),
+    Column("TYPE", "type", priority=1),
+    Column("STATE", "state"),
+    Column("PROGRESS", "progress", max_width=24),
+    Column("ELAPSED", "elapsed", priority=3),
+    Column("ETA", "eta", priority=2),
+    Column("RESULT", "result", max_width=48, priority=4),
 )
 
 
@@ -67,6 +78,13 @@ class JobTable(KeyedTable):
             id="job_remove",
             tooltip="Remove a finished job from the list (its file stays)",
         ),
+        Binding(
+            "escape",
+            "screen.focus_assistants",
+            "Back",
+            id="job_back",
+            tooltip="Back to the assistants",
+        ),
     ]
 
     def action_job(self, action: str) -> None:
@@ -82,7 +100,13 @@ NO_JOBS = (
 FILTER_HINT = "/ to filter: words, or " + " ".join(
     f"{name}:…" for name in FILTER_FIELDS if name != "version"
 )
-SORTABLE = tuple(key for _, key in ASSISTANT_COLUMNS if key in SORT_KEYS)
+SORTABLE = tuple(column.key for column in ASSISTANT_COLUMNS if column.key in SORT_KEYS)
+COLUMN_LABELS = {column.key: column.label for column in ASSISTANT_COLUMNS}
+"""What the sort label calls a column: its header (SEEN), never the internal key (last_seen)."""
+
+
+NARROW = 120
+"""Below this width the detail panel starts hidden (`d` shows it): the table needs the room."""
 
 
 class MainScreen(Screen[None]):
@@ -114,11 +138,25 @@ class MainScreen(Screen[None]):
             tooltip="Look at every source again and probe every assistant now",
         ),
         Binding(
+            "j",
+            "focus_jobs",
+            "Jobs",
+            id="focus_jobs",
+            tooltip="Go to the jobs table: its keys act on the job under the cursor (esc: back)",
+        ),
+        Binding(
             "e",
             "toggle_events",
             "Events",
             id="events",
             tooltip="Show or hide the status changes, newest last",
+        ),
+        Binding(
+            "d",
+            "toggle_detail",
+            "Detail",
+            id="toggle_detail",
+            tooltip=f"Show or hide the detail panel (hidden at first below {NARROW} columns)",
         ),
         Binding(
             "s", "sort", "Sort", id="sort", tooltip="Sort by the next column (again: the one after)"
@@ -283,6 +321,7 @@ class MainScreen(Screen[None]):
         with Vertical(id="left"):
             with Vertical(id="assistants-panel", classes="panel"):
                 yield Input(placeholder=FILTER_HINT, id="filter")
+                yield Static(id="filter-error")
                 yield KeyedTable(ASSISTANT_COLUMNS, id="assistants")
             with Vertical(id="events-panel", classes="panel"):
                 yield RichLog(id="events", max_lines=500, wrap=False)
@@ -291,9 +330,23 @@ class MainScreen(Screen[None]):
                 yield Static(NO_JOBS, id="jobs-empty")
         with VerticalScroll(id="detail-panel", classes="panel"):
             yield DetailPanel(id="detail")
-        yield Footer()
+        yield PinnedFooter(("quit", "help"))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW, "-narrow")
+
+    def action_toggle_detail(self) -> None:
+        self.toggle_class("-detail-toggled")
+
+    def reveal_detail(self) -> None:
+        """Give the detail panel the focus, showing it first when it is hidden."""
+        panel = self.query_one("#detail-panel")
+        if not panel.display:
+            self.action_toggle_detail()
+        self.call_after_refresh(panel.focus)
 
     def on_mount(self) -> None:
+        self.set_class(self.app.size.width < NARROW, "-narrow")
         self.query_one("#assistants-panel").border_title = "Assistants"
         self.query_one("#jobs-panel").border_title = "Jobs"
         events = self.query_one("#events-panel")
@@ -307,6 +360,12 @@ class MainScreen(Screen[None]):
         for when, line in self._early_events:
             self.add_event(when, line)
         self._early_events.clear()
+        self.app.theme_changed_signal.subscribe(self, self._recolour)
+
+    def _recolour(self, _theme: object) -> None:
+        """Statuses take their colours from the theme: draw them again in the new one."""
+        self._show_fleet()
+        self.watch_jobs(self.jobs)
 
     def watch_fleet(self, previous: tuple[Assistant, ...], fleet: tuple[Assistant, ...]) -> None:
         changed = self._changed_in_place(previous, fleet)
@@ -351,7 +410,14 @@ class MainScreen(Screen[None]):
         if not self._composed:
             return
         ordered = sort_fleet(self.fleet, self.sort_column, self.sort_reverse)
-        shown = filter_fleet(ordered, self.filter_text)
+        error = self.query_one("#filter-error", Static)
+        try:
+            shown = filter_fleet(ordered, self.filter_text)
+        except FilterError as problem:  # the rows shown stay until the filter means something
+            error.update(Text(str(problem)))
+            error.display = True
+            return
+        error.display = False
         styles = bucket_styles(self.app.current_theme)
         table = self.query_one("#assistants", KeyedTable)
         table.show_rows(self._rows.rows(shown, self.context.clock(), styles))
@@ -360,9 +426,10 @@ class MainScreen(Screen[None]):
         if self.filter_text.strip():
             subtitle = [f"{len(table.rows_shown)} of {total} shown"]
         else:
-            subtitle = [f"{total} rows"]
+            subtitle = [f"{total} row{'' if total == 1 else 's'}"]
         if self.sort_column:
-            subtitle.append(f"sorted by {self.sort_column}{' ↑' if self.sort_reverse else ''}")
+            label = COLUMN_LABELS[self.sort_column].lower()
+            subtitle.append(f"sorted by {label}{' ↑' if self.sort_reverse else ''}")
         if panel.border_subtitle != (text := " · ".join(subtitle)):
             panel.border_subtitle = text
         self._show_detail()
@@ -411,7 +478,8 @@ class MainScreen(Screen[None]):
             return
         now = self.context.clock()
         table = self.query_one("#jobs", JobTable)
-        table.show_rows([job_row(job, now, self._tick) for job in jobs])
+        styles = bucket_styles(self.app.current_theme)
+        table.show_rows([job_row(job, now, self._tick, styles) for job in jobs])
         self.query_one("#jobs-empty").display = not jobs
         if isinstance(self.focused, JobTable):
             self._show_job()
@@ -429,7 +497,8 @@ class MainScreen(Screen[None]):
         job = self.selected_job()
         if job is not None:
             detail = self.query_one("#detail", DetailPanel)
-            detail.show(f"job {job.id}", job_facts(job, self.context.clock()))
+            styles = bucket_styles(self.app.current_theme)
+            detail.show(f"job {job.id}", job_facts(job, self.context.clock(), styles))
 
     def on_keyed_table_header_selected(self, event: KeyedTable.HeaderSelected) -> None:
         column = event.column
@@ -447,6 +516,29 @@ class MainScreen(Screen[None]):
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
+
+    def action_focus_jobs(self) -> None:
+        self.query_one("#jobs", JobTable).focus()
+
+    def action_focus_assistants(self) -> None:
+        self.query_one("#assistants", KeyedTable).focus()
+
+    def help_sections(self, panes: Screen[None], leave_key: str) -> list[Section]:
+        """The keys that act elsewhere, for `?` on this screen: the jobs table's, and the
+        terminal panes' (after the leave key)."""
+        app, keymap = self.app, self.context.config.keys
+        focus_jobs = [b for b in self.BINDINGS if isinstance(b, Binding) and b.id == "focus_jobs"]
+        jobs_key = ", ".join(bound_commands(app, focus_jobs, keymap, self)[0].keys)
+        return [
+            (
+                f"In the jobs table ({jobs_key} goes there)",
+                bound_commands(app, JobTable.BINDINGS, keymap, self.query_one("#jobs")),
+            ),
+            (
+                f"In a terminal pane, after {leave_key}",
+                bound_commands(app, panes.BINDINGS, keymap, panes),
+            ),
+        ]
 
     def action_clear_filter(self) -> None:
         self.query_one("#filter", Input).value = ""
