@@ -24,7 +24,7 @@ from services.tmux import TmuxServer, TmuxSocket
 from tests.pilot import SIZE, make_app, wait_until
 from tui.app import RoostApp
 from tui.screens.confirm import ConfirmScreen
-from tui.screens.panes import PanesScreen
+from tui.screens.panes import MARKER_WIDTH, PanesScreen, tab_window
 from tui.terminal_pane import Connection, TerminalPane
 from widgets.keyed_table import KeyedTable
 from widgets.terminal_view import TerminalView
@@ -403,6 +403,32 @@ async def test_panes_are_told_apart_and_the_grid_says_its_page(tmux_server: Tmux
         await wait_until(pilot, lambda: "grid, page 2/2" in pane_tabs(app), "the page")
         await pilot.press("1")
         await wait_until(pilot, lambda: "grid, page 1/2" in pane_tabs(app), "the first page")
+
+
+async def test_at_80_columns_the_tab_bar_keeps_the_active_tab_in_view() -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        for count in range(1, 7):
+            await pilot.press(*((LEAVE, "escape") if count > 1 else ()), "t")
+            await wait_until(pilot, lambda: len(app.panes_screen.panes) == count, "a shell")  # noqa: B023
+        await wait_until(pilot, lambda: "6 this machine · shell 6" in pane_tabs(app), "the last")
+        assert pane_tabs(app).startswith(" ◂")  # the first tabs are counted, not shown
+        await pilot.press(LEAVE, "1")
+        await wait_until(pilot, lambda: "1 this machine · shell 1" in pane_tabs(app), "the first")
+        assert "▸ " in pane_tabs(app)
+
+
+def test_the_tab_window_always_holds_the_active_tab_and_fits() -> None:
+    widths = [22, 9, 30, 14, 22, 22, 5]
+    for room in range(0, 140, 7):
+        for active in range(len(widths)):
+            window = tab_window(widths, active, room)
+            assert active in window
+            if len(window) < len(widths):
+                assert sum(widths[i] for i in window) <= max(
+                    room - 2 * MARKER_WIDTH, widths[active]
+                )
+    assert tab_window(widths, 3, sum(widths)) == range(len(widths))
 
 
 def rows_of(view: TerminalView) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -26,6 +27,8 @@ from widgets.terminal_view import TerminalView
 
 GRID = 4
 """Panes shown at once in the grid layout (2x2)."""
+MARKER_WIDTH = 5
+"""Cells kept for a count of hidden tabs at one end of the tab bar (` ◂12 `)."""
 
 STATE_MARKS = {
     Connection.CONNECTING: "◌",
@@ -46,6 +49,25 @@ def _go(number: int) -> Binding:
         show=False,
         tooltip=f"Show pane {number}",
     )
+
+
+def tab_window(widths: list[int], active: int, room: int) -> range:
+    """The tabs that fit in `room` cells: the active one always, then its neighbours, nearest
+    first. Hidden tabs are counted at either end (` ◂2 `, ` 3▸ `): room is kept for both."""
+    if not widths or sum(widths) <= room or room <= 0:
+        return range(len(widths))
+    room -= 2 * MARKER_WIDTH
+    start, stop = active, active + 1
+    used = widths[active]
+    while True:
+        grown = False
+        for candidate in (stop, start - 1):
+            if 0 <= candidate < len(widths) and used + widths[candidate] <= room:
+                used += widths[candidate]
+                start, stop = min(start, candidate), max(stop, candidate + 1)
+                grown = True
+        if not grown:
+            return range(start, stop)
 
 
 def _count(number: int, thing: str) -> str:
@@ -208,20 +230,33 @@ class PanesScreen(Screen[None]):
     def _show_tabs(self) -> None:
         tabs = Text(no_wrap=True, overflow="ellipsis")
         shown = self._shown()
-        for number, pane in enumerate(self.panes, 1):
-            mark = STATE_MARKS[pane.connection]
-            mode = "W" if pane.mode is Mode.WATCH else "D"
-            label = f" {number} {pane.session_title} {mode}{mark} "
+        labels = [
+            f" {number} {pane.session_title} {'W' if pane.mode is Mode.WATCH else 'D'}"
+            f"{STATE_MARKS[pane.connection]} "
+            for number, pane in enumerate(self.panes, 1)
+        ]
+        room = self.query_one("#pane-tabs", Static).size.width
+        window = tab_window([cell_len(label) for label in labels], self.current, room)
+        if window.start:
+            tabs.append(f" ◂{window.start} ", style="dim")
+        for index in window:
+            pane = self.panes[index]
             if pane is self.pane:
-                tabs.append(label, style="reverse bold")
+                tabs.append(labels[index], style="reverse bold")
             else:
-                tabs.append(label, style="" if pane in shown else "dim")
+                tabs.append(labels[index], style="" if pane in shown else "dim")
+        if window.stop < len(labels):
+            tabs.append(f" {len(labels) - window.stop}▸ ", style="dim")
         layout = "tabs"
         if self.grid:
             pages = -(-len(self.panes) // GRID)
             layout = f"grid, page {self.current // GRID + 1}/{pages}" if pages > 1 else "grid"
         tabs.append(f"  {layout} · {self.leave_key} then ? for the pane keys", style="dim")
         self.query_one("#pane-tabs", Static).update(tabs)
+
+    def on_resize(self) -> None:
+        if self.is_mounted:
+            self._show_tabs()
 
     def watch_grid(self) -> None:
         self._arrange()
