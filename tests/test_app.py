@@ -239,7 +239,7 @@ async def test_typing_in_the_filter_never_triggers_a_key_binding(tmux_server: Tm
 
 
 async def test_j_gives_the_jobs_table_its_keys_and_escape_gives_them_back() -> None:
-    app = make_app(config=Config(keys={"job_retry": "R"}))
+    app = make_app(config=Config(keys={"job_retry": "f6"}))
 
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("j")
@@ -251,7 +251,7 @@ async def test_j_gives_the_jobs_table_its_keys_and_escape_gives_them_back() -> N
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         job_keys = {command.binding_id: command.keys for command in app.screen.sections[0][1]}
-        assert job_keys["job_retry"] == ("R",)  # remapped keys are the ones listed
+        assert job_keys["job_retry"] == ("f6",)  # remapped keys are the ones listed
 
 
 async def test_the_filter_names_an_unknown_field_and_keeps_the_rows(

@@ -149,6 +149,8 @@ class Terminals:
         self._changed = threading.Condition()
         """Guards the sessions and their state; notified on every change streams wait for."""
         self._drops = 0
+        self.streams_opened = 0
+        """Event streams opened so far: a client that reconnects opens another."""
         self._stopping = False
         self._serials = itertools.count(1)
 
@@ -324,6 +326,7 @@ class Terminals:
     def _stream(self, session: PtySession) -> Generator[bytes, None, None]:
         """The session's output as SSE, until it ends, is dropped, or the peer closes."""
         with self._changed:
+            self.streams_opened += 1
             generation = self._drops
             position = 0 if self.replay else session.delivered
         fresh = 0
