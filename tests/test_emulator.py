@@ -362,3 +362,44 @@ def test_resizing_midstream_keeps_the_cursor_inside(
     screen.feed(b"after")
     assert 0 <= screen.cursor.x <= columns and 0 <= screen.cursor.y < lines
     assert all(x < columns for y in range(lines) for x in screen.buffer[y])
+
+
+# -- what real programs showed (issue 12, item 7) ------------------------------------------
+
+
+def test_a_visual_bell_leaves_every_cell_as_it_was() -> None:
+    """vim's visual bell is DECSCNM on then off: the whole screen is shown inverted for a
+    moment (xterm), while every cell keeps its own attributes, reverse video included."""
+    screen = Emulator(20, 3)
+    screen.feed(b"\x1b[7mselected\x1b[27m plain\x1b[7m")
+    before = grid(screen)
+    screen.feed(b"\x1b[?5h")
+    assert screen.reverse_screen
+    assert grid(screen) == before
+    screen.feed(b"\x1b[?5l")
+    assert not screen.reverse_screen
+    assert grid(screen) == before
+    screen.feed(b"on\r\n\x1b[K")  # the cursor's attributes are the program's, not the bell's
+    assert screen.buffer[0][14] == Cell("o", reverse=True)
+    assert screen.buffer[1][0] == Cell(" ")
+
+
+@pytest.mark.parametrize(
+    "underline_colour",
+    [b"58;2;1;2;3", b"58;5;196", b"58:2::1:2:3", b"58:5:196", b"59"],
+)
+def test_underline_colours_set_nothing_else(underline_colour: bytes) -> None:
+    """SGR 58 (underline colour, 24-bit or 256) and 59 (its default) carry colour values that
+    must not be read as attributes (2 is dim, 5 blink, 1 bold, 3 italics...)."""
+    screen = Emulator(10, 1)
+    screen.feed(b"\x1b[4;" + underline_colour + b";31mu")
+    assert screen.buffer[0][0] == Cell("u", fg="red", underscore=True)
+
+
+def test_a_tab_after_the_last_column_keeps_the_pending_wrap() -> None:
+    """After the last column the next character wraps; HT there does not move the cursor back
+    into the row (xterm and tmux), so that character is not written over the last one."""
+    screen = Emulator(10, 3)
+    screen.feed(b"0123456789\tX")
+    assert text_of(screen, 0) == "0123456789"
+    assert text_of(screen, 1) == "X"

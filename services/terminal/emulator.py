@@ -235,6 +235,10 @@ def _extended_colour(values: list[int]) -> str | None:
     return None
 
 
+_EXTENDED = {"38", "48", "58"}
+"""SGR codes followed by a colour (`5;n` or `2;r;g;b`): foreground, background, underline."""
+
+
 def _sgr_values(params: str) -> list[int]:
     """SGR parameters in reverse order (popped from the end). Colon sub-parameters
     (`38:2::r:g:b`, `38:5:n`, `4:3`) are flattened to their semicolon equivalents."""
@@ -242,9 +246,9 @@ def _sgr_values(params: str) -> list[int]:
     for part in params.split(";"):
         if ":" in part:
             head, *rest = part.split(":")
-            if head in {"38", "48"} and rest and rest[0] == "2" and len(rest) == 5:
+            if head in _EXTENDED and rest and rest[0] == "2" and len(rest) == 5:
                 rest = [rest[0], *rest[2:]]  # drop the colour-space id
-            elif head not in {"38", "48"}:
+            elif head not in _EXTENDED:
                 rest = []  # e.g. 4:3 (curly underline) is an underline
             part_values = [head, *rest]
         else:
@@ -350,8 +354,9 @@ class Emulator(Screen):
     def reset(self) -> None:
         """RIS: the state of a new terminal; the scrollback is kept."""
         self._default_cell = Cell(" ")
-        self._reverse_default_cell = Cell(" ", reverse=True)
         self.mode = {mo.DECAWM, mo.DECTCEM}
+        self.reverse_screen = False
+        """DECSCNM (a visual bell): the view shows the whole screen inverted; no cell changes."""
         self.buffer = _Buffer(self._blank_line)
         self._main_buffer: dict[int, Line] | None = None
         self._alternate_saved: tuple[int, int, Cell] | None = None
@@ -382,8 +387,8 @@ class Emulator(Screen):
 
     @property
     def default_char(self) -> Cell:  # type: ignore[override]  # a Cell, not pyte's Char
-        """A blank cell; reverse while the whole screen is (DECSCNM). Made once, not per call."""
-        return self._reverse_default_cell if mo.DECSCNM in self.mode else self._default_cell
+        """A blank cell, made once, not per call."""
+        return self._default_cell
 
     def _blank_line(self) -> Line:
         return Line(self.default_char)
@@ -969,6 +974,16 @@ class Emulator(Screen):
         limit = top if self.cursor.y >= top else 0
         self.cursor.y = max(self.cursor.y - (count or 1), limit)
 
+    def tab(self) -> None:
+        """HT: to the next tab stop, or the right margin. From the last column, or past it with a
+        wrap pending, nothing moves (xterm, tmux): pyte moved back onto the last column, so the
+        next character overwrote it instead of wrapping."""
+        x = self.cursor.x
+        if x >= self.columns - 1:
+            return
+        stop = min((stop for stop in self.tabstops if stop > x), default=self.columns - 1)
+        self.cursor.x = min(stop, self.columns - 1)  # HTS with a wrap pending sets one past it
+
     def forward_tab(self, count: int | None = None) -> None:
         for _ in range(min(count or 1, self.columns)):
             self.tab()
@@ -1045,7 +1060,13 @@ class Emulator(Screen):
             self.margins = None
             self.erase_in_display(2)
             self.cursor_position()
-        elif mode in (5, 6, 7, 25):
+        elif mode == 5:
+            # DECSCNM inverts the display, not the cells (xterm): pyte marks every cell and the
+            # cursor's attributes reverse on set and clears reverse from all of them on reset,
+            # so a visual bell stripped reverse video from the whole screen.
+            self.reverse_screen = on
+            self.dirty.update(range(self.lines))
+        elif mode in (6, 7, 25):
             if on:
                 Screen.set_mode(self, mode, private=True)
             else:
@@ -1112,6 +1133,10 @@ class Emulator(Screen):
                 colour = _extended_colour(values)
                 if colour is not None:
                     changes["fg" if code == 38 else "bg"] = colour
+            elif code == 58:
+                # The underline colour: its values are skipped, not read as attributes (2 would
+                # be dim, 5 blink). Cells keep none: the view's styles cannot draw one.
+                _extended_colour(values)
             else:
                 found = _colour(code)
                 if found is not None:
