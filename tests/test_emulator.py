@@ -403,3 +403,10 @@ def test_a_tab_after_the_last_column_keeps_the_pending_wrap() -> None:
     screen.feed(b"0123456789\tX")
     assert text_of(screen, 0) == "0123456789"
     assert text_of(screen, 1) == "X"
+
+
+def test_leaving_the_alternate_screen_twice_restores_the_cursor_twice() -> None:
+    """dialog leaves with ?1049l twice; xterm and tmux restore the saved cursor each time."""
+    screen = Emulator(20, 5)
+    screen.feed(b"\x1b[2;3H\x1b[?1049h\x1b[5;1H\x1b[?1049l\x1b[4;7H\x1b[?1049l")
+    assert (screen.cursor.x, screen.cursor.y) == (2, 1)

@@ -1110,8 +1110,9 @@ class Emulator(Screen):
             self.buffer, self._main_buffer = self._main_buffer, None
             self.dirty.update(range(self.lines))
         if restore_cursor and self._alternate_saved is not None:
+            # The save stays: leaving again (dialog does) restores it again, as in xterm and
+            # tmux; forgetting it left the cursor wherever the program had put it.
             self.cursor.x, self.cursor.y, self.cursor.attrs = self._alternate_saved
-            self._alternate_saved = None
             self.ensure_hbounds()
             self.ensure_vbounds()
 
