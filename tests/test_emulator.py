@@ -405,8 +405,28 @@ def test_a_tab_after_the_last_column_keeps_the_pending_wrap() -> None:
     assert text_of(screen, 1) == "X"
 
 
-def test_leaving_the_alternate_screen_twice_restores_the_cursor_twice() -> None:
-    """dialog leaves with ?1049l twice; xterm and tmux restore the saved cursor each time."""
+def test_entering_or_leaving_the_alternate_screen_twice() -> None:
+    """dialog leaves with ?1049l twice; xterm and tmux restore the cursor saved on the first
+    entry each time, and a second entry saves nothing."""
     screen = Emulator(20, 5)
-    screen.feed(b"\x1b[2;3H\x1b[?1049h\x1b[5;1H\x1b[?1049l\x1b[4;7H\x1b[?1049l")
+    screen.feed(b"\x1b[2;3H\x1b[?1049h\x1b[5;1H\x1b[?1049h\x1b[?1049l")
     assert (screen.cursor.x, screen.cursor.y) == (2, 1)
+    screen.feed(b"\x1b[4;7H\x1b[?1049l")
+    assert (screen.cursor.x, screen.cursor.y) == (2, 1)
+
+
+def test_titles_are_pushed_and_popped() -> None:
+    """vim and dialog push the title on entry (CSI 22;0 t) and pop it on exit (CSI 23;0 t)."""
+    screen = Emulator(10, 1)
+    screen.feed(b"\x1b]0;shell\x07\x1b[22;0t\x1b]2;vim\x07\x1b[22;2t\x1b]2;help\x07")
+    assert (screen.title, screen.icon_name) == ("help", "shell")
+    screen.feed(b"\x1b[23;2t")
+    assert screen.title == "vim"
+    screen.feed(b"\x1b[23;0t\x1b[23;0t")  # one pop too many changes nothing
+    assert (screen.title, screen.icon_name) == ("shell", "shell")
+    screen.feed(b"\x1b]1;icon\x07\x1b[22;1t\x1b]1;other\x07\x1b]2;kept\x07\x1b[23;0t")
+    assert (screen.title, screen.icon_name) == ("kept", "icon")  # only the icon was pushed
+    for n in range(20):
+        screen.feed(b"\x1b]2;%d\x07\x1b[22;2t" % n)
+    screen.feed(b"\x1b[23;2t" * 20)
+    assert screen.title == "10"  # the ten newest were kept

@@ -174,6 +174,24 @@ def test_stream_renders_as_in_tmux(oracle: TmuxOracle, name: str) -> None:
         pytest.fail("\n".join(found), pytrace=False)
 
 
+TITLE_MARKS = (b"\x1b]0;", b"\x1b]2;", b"\x1b[22;", b"\x1b[23;")
+TITLED = [
+    name
+    for name, entry in MANIFEST.items()
+    if any(mark in (CORPUS / entry["file"]).read_bytes() for mark in TITLE_MARKS)
+]
+
+
+@pytest.mark.parametrize("name", TITLED)
+def test_title_as_in_tmux(oracle: TmuxOracle, name: str) -> None:
+    """The window title after every stream that sets one or uses the title stack."""
+    entry = MANIFEST[name]
+    stream = (CORPUS / entry["file"]).read_bytes()
+    screen = Emulator(entry["cols"], entry["rows"])
+    screen.feed(stream)
+    assert screen.title == oracle.title(stream, entry["cols"], entry["rows"])
+
+
 @pytest.mark.parametrize("name", DIVERGING)
 def test_each_known_divergence_is_still_needed(oracle: TmuxOracle, name: str) -> None:
     """A marked stream differs from tmux in exactly the rows (and cursor) marked: a mark that
@@ -253,6 +271,12 @@ def test_oracle_reads_line_drawing_wide_characters_and_combining_marks(
     assert screen.cursor.x == 6
 
 
+def test_oracle_reads_the_title_and_its_stack(oracle: TmuxOracle) -> None:
+    assert oracle.title(b"no title", 10, 2) == ""
+    assert oracle.title(b"\x1b]2;one\x07\x1b[22;0t\x1b]0;two\x07", 10, 2) == "two"
+    assert oracle.title(b"\x1b]2;one\x07\x1b[22;0t\x1b]0;two\x07\x1b[23;0t", 10, 2) == "one"
+
+
 def test_oracle_reports_the_alternate_screen_and_the_hidden_cursor(oracle: TmuxOracle) -> None:
     screen = oracle.render(b"primary\x1b[?1049h\x1b[?25lALT", 12, 2)
     assert screen.alternate_on
@@ -301,3 +325,9 @@ def test_oracle_reads_underline_colours_as_nothing(oracle: TmuxOracle) -> None:
         Cell("w", fg="5f5f00"),
         Cell("x", fg="5f5f00", bg="5f5f5f"),
     )
+
+
+def test_oracle_reads_underline_styles(oracle: TmuxOracle) -> None:
+    """tmux prints curly and double underlines as `4:3` and `4:2`; they are underlines."""
+    cells = oracle.render(b"\x1b[4:3ma\x1b[4:0mb\x1b[21mc", 10, 2).lines[0]
+    assert cells[:3] == (Cell("a", underscore=True), Cell("b"), Cell("c", underscore=True))

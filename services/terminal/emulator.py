@@ -13,8 +13,9 @@ operations on it) but stops short of what a live agent needs, so `Emulator` adds
   **bounded scrollback** (lines scrolled off the top of the main screen, none on the alternate
   screen, as in xterm) without `HistoryScreen`'s per-event wrapping, **synchronized output**
   (mode 2026: `synchronized_since` tells the renderer to hold the frame), bracketed paste, the
-  mouse and focus reporting modes, application cursor and keypad modes, the title (OSC 0/2),
-  the bell, DEC line drawing (`ESC ( 0`), `REP`, `SU`/`SD`, `CBT`/`CHT`, `SCOSC`/`SCORC`.
+  mouse and focus reporting modes, application cursor and keypad modes, the title (OSC 0/2)
+  and its stack (`CSI 22 t`, `CSI 23 t`), the bell, DEC line drawing (`ESC ( 0`), `REP`,
+  `SU`/`SD`, `CBT`/`CHT`, `SCOSC`/`SCORC`.
 - **Change tracking a renderer can trust.** Every line object carries a serial number; `dirty`
   holds the rows whose *content* changed since `take_dirty()`, and a scroll moves those marks
   with the lines instead of marking the whole screen, so a renderer keyed on serials rebuilds
@@ -53,6 +54,8 @@ MAX_TITLE = 256
 MAX_COMBINING = 8
 """Combining marks kept on one cell; more are dropped rather than grown without end."""
 MAX_REPLIES = 1 << 16
+MAX_TITLES = 10
+"""Titles kept by XTWINOPS 22 (push), as in xterm; a deeper push drops the oldest."""
 SYNC_TIMEOUT = 0.5
 """Seconds a renderer holds a frame for synchronized output before drawing anyway."""
 
@@ -345,6 +348,7 @@ class Emulator(Screen):
             "n": (self.report_device_status, 1),
             "r": (self.set_margins, 2),
             "s": (self.save_cursor, 0),
+            "t": (self.window_operation, 2),
             "u": (self.restore_cursor, 0),
         }
         self.reset()
@@ -364,6 +368,7 @@ class Emulator(Screen):
         self.margins = None
         self.title = ""
         self.icon_name = ""
+        self._titles: deque[tuple[str | None, str | None]] = deque(maxlen=MAX_TITLES)
         self.bells = 0
         self.charset = 0
         self.g0_charset = charsets.LAT1_MAP
@@ -436,6 +441,20 @@ class Emulator(Screen):
 
     def set_icon_name(self, param: str) -> None:
         self.icon_name = param[:MAX_TITLE]
+
+    def window_operation(self, operation: int = 0, which: int = 0) -> None:
+        """XTWINOPS: only 22 and 23, which push and pop the title (`which` 2), the icon name
+        (1) or both (0), as vim, less and dialog do around their session; the rest would
+        resize or move a window roost does not own, or report it."""
+        title, icon = which in (0, 2), which in (0, 1)
+        if operation == 22:
+            self._titles.append((self.title if title else None, self.icon_name if icon else None))
+        elif operation == 23 and self._titles:
+            saved_title, saved_icon = self._titles.pop()
+            if title and saved_title is not None:
+                self.title = saved_title
+            if icon and saved_icon is not None:
+                self.icon_name = saved_icon
 
     # -- input -----------------------------------------------------------------------------
 
@@ -1096,11 +1115,13 @@ class Emulator(Screen):
             self.synchronized_since = time.monotonic() if on else None
 
     def _enter_alternate(self, *, save_cursor: bool) -> None:
-        """Switch to a clear alternate screen (tmux clears it on every entry)."""
-        if save_cursor:
-            self._alternate_saved = (self.cursor.x, self.cursor.y, self.cursor.attrs)
+        """Switch to a clear alternate screen (tmux clears it on every entry). Entering again
+        changes nothing: the cursor saved on the first entry is the one restored (xterm saves
+        the second in the alternate screen's own slot, tmux ignores it)."""
         if self._main_buffer is not None:
             return
+        if save_cursor:
+            self._alternate_saved = (self.cursor.x, self.cursor.y, self.cursor.attrs)
         self._main_buffer = self.buffer
         self.buffer = _Buffer(self._blank_line)
         self.dirty.update(range(self.lines))

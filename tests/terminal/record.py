@@ -341,6 +341,93 @@ def alt_screen_47(cols: int, rows: int) -> str:
 
 
 @synthetic(
+    "underline_colours",
+    40,
+    6,
+    "SGR 58 (underline colour) in its 256, 24-bit and colon forms and 59, as neovim and kitty "
+    "programs send them, between other attributes that must survive them",
+)
+def underline_colours(cols: int, rows: int) -> str:
+    return "\r\n".join(
+        [
+            f"{CSI}4;58;2;255;0;0;31mcurly red{CSI}59m same{CSI}m plain",
+            f"{CSI}58;5;196;1mbold only{CSI}m {CSI}4:3;58:2::0:128:255mcolon{CSI}m",
+            f"{CSI}58:5:2;3mitalic only{CSI}m {CSI}58;2;1;2;3mnothing{CSI}m",
+            f"{CSI}38;5;58;48;5;59mcolours 58 and 59{CSI}m",
+        ]
+    )
+
+
+@synthetic(
+    "tab_at_margin",
+    20,
+    6,
+    "HT from the last column and after it (a wrap pending), with autowrap on and off, and "
+    "from the column before the last",
+)
+def tab_at_margin(cols: int, rows: int) -> str:
+    return "".join(
+        [
+            "0123456789abcdefghij\tX",  # the wrap stays pending: X starts the next row
+            cup(3, cols) + "L\tM",
+            cup(4, cols - 1) + "\tN",
+            f"{CSI}?7l" + cup(5, 1) + "0123456789abcdefghij\tO" + f"{CSI}?7h",
+            cup(6, 5) + "end",
+        ]
+    )
+
+
+@synthetic(
+    "alt_screen_twice",
+    40,
+    10,
+    "1049 entered twice (the second entry changes nothing) and left twice (each leave restores "
+    "the cursor saved on the first entry), DECSC in between, then 1047 left while not entered",
+)
+def alt_screen_twice(cols: int, rows: int) -> str:
+    primary = "".join(cup(row, 1) + f"primary {row}" for row in range(1, rows + 1))
+    return "".join(
+        [
+            primary,
+            cup(4, 6) + f"{CSI}1;34m",
+            f"{CSI}?1049h",
+            "first" + cup(7, 20) + f"{CSI}0;32m",
+            f"{CSI}?1049h",  # already there: neither the cursor nor the screen is touched
+            "second",
+            f"{CSI}?1049l",
+            "back",
+            cup(9, 30) + f"{CSI}0m",
+            f"{CSI}?1049l",  # not on the alternate screen: the cursor is restored again
+            "again",
+            cup(2, 15) + f"{ESC}7" + cup(10, 1),
+            f"{CSI}?1047l",  # neither screen nor cursor changes
+            "end",
+        ]
+    )
+
+
+@synthetic(
+    "title_stack",
+    40,
+    6,
+    "titles and icon names set (OSC 0, 1, 2), pushed and popped (CSI 22/23 t with 0, 1, 2) "
+    "around an alternate-screen session, one pop too many; the title is compared too",
+)
+def title_stack(cols: int, rows: int) -> str:
+    bel = "\x07"
+    return "".join(
+        [
+            f"{ESC}]0;shell{bel}prompt$ vim",
+            f"{CSI}22;0t{ESC}]2;vim - notes.txt{bel}{CSI}?1049h{CSI}Hediting",
+            f"{CSI}22;2t{ESC}]2;vim - help{bel}\r\nhelp window{CSI}23;2t",
+            f"{CSI}22;1t{ESC}]1;icon{bel}{CSI}23;1t",  # tmux has no icon name: a no-op there
+            f"{CSI}?1049l{CSI}23;0t{CSI}23;0t",
+            "\r\nprompt$ ",
+        ]
+    )
+
+
+@synthetic(
     "origin_mode",
     40,
     12,
