@@ -1234,6 +1234,104 @@ for test, name, description in (
     )
 
 
+TMUX_DCH_COLOURS_UNUSED_CELLS = (
+    "tmux departs from xterm here: DCH with a background colour gives that colour to every "
+    "blank cell it moves that was not written since the line was cleared (tmux keeps them "
+    "as unused cells); xterm moves them as they are and colours only the cells vacated at "
+    "the right margin"
+)
+session(
+    ncurses_example("demo_menus"),
+    [ncurses_example("demo_menus")],
+    80,
+    24,
+    [
+        Step(DOWN, label="<Down>"),
+        Step("\x1bOC", label="<Right>"),
+        Step(DOWN, label="<Down>", cut="ncurses_menus"),
+    ],
+    {
+        "ncurses_menus": "ncurses' menu library demo: a menu bar, a boxed pull-down with the "
+        "selection in colour, a status line rewritten with DCH",
+    },
+    start="File",
+    divergences={"ncurses_menus": Divergence(TMUX_DCH_COLOURS_UNUSED_CELLS, (21,))},
+)
+session(
+    ncurses_example("demo_forms"),
+    [ncurses_example("demo_forms")],
+    80,
+    24,
+    [Step("hello", cut="ncurses_forms")],
+    {"ncurses_forms": "ncurses' form library demo: its boxed list of editing keys"},
+)
+session(
+    ncurses_example("inserts"),
+    [ncurses_example("inserts")],
+    80,
+    24,
+    [Step("abc"), Step("\x0e", label="<C-n>"), Step("xyz", cut="ncurses_inserts")],
+    {
+        "ncurses_inserts": "ncurses' inserts test: characters inserted into a row of tab "
+        "marks, in windows and boxes, repeated on the next line",
+    },
+    start="ESC to exit",
+)
+
+
+def write_mc_tree(scratch: Path) -> None:
+    """A project with fixed names, sizes and times; mc without hints, the free-space line
+    (this machine's disk) or the window title (user and host names)."""
+    project = scratch / "project"
+    for relative, text in {
+        "src/parser.py": "print('parser')\n" * 40,
+        "src/lexer.py": "print('lexer')\n" * 12,
+        "README.md": "# project\n",
+        "notes.txt": "name\tsize\n",
+        "run.sh": "#!/bin/sh\necho run\n",
+    }.items():
+        path = project / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    (project / "run.sh").chmod(0o755)
+    (project / "docs").mkdir()
+    config = scratch / ".config" / "mc"
+    config.mkdir(parents=True)
+    (config / "ini").write_text(
+        "[Midnight-Commander]\nconfirm_exit=false\n"
+        "[Layout]\nfree_space=false\nmessage_visible=false\nxterm_title=false\n"
+    )
+    for cache in (".cache", ".local/share"):
+        (scratch / cache).mkdir(parents=True)
+    stamp = 1_700_000_000  # the listing shows times: fixed ones, the parent's included
+    for path in [scratch, project, *project.rglob("*")]:
+        os.utime(path, (stamp, stamp))
+
+
+F9, F10 = "\x1b[20~", "\x1b[21~"
+session(
+    "mc",
+    ["mc", "--nosubshell", "project", "project/src"],
+    100,
+    30,
+    [
+        Step(DOWN * 2, label="<Down> <Down>", cut="mc_panels"),
+        Step(F9, label="<F9>"),
+        Step(DOWN * 3, label="<Down> x3", cut="mc_menu"),
+        Step("\x1b\x1b", label="<Esc> <Esc>"),
+        Step(F10, label="<F10>", exits=True, cut="mc_quit"),
+    ],
+    {
+        "mc_panels": "Midnight Commander's two panels (line drawing, colours), the selection "
+        "moved down",
+        "mc_menu": "mc with the pull-down menu open over the panels",
+        "mc_quit": "a whole mc session to its exit: the alternate screen left",
+    },
+    setup=write_mc_tree,
+    start="PullDn",
+)
+
+
 def write_git_repository(scratch: Path) -> None:
     """A repository whose commits have fixed authors and dates, hence fixed hashes."""
     repository = scratch / "repository"
