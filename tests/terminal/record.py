@@ -1091,6 +1091,46 @@ session(
     },
 )
 
+session(
+    "vttest",
+    ["vttest"],
+    80,
+    24,
+    [
+        VT100_DA,
+        Step("8\r", cut="vttest_accordion"),
+        Step("\r", cut="vttest_accordion_end"),
+        Step("\r", cut="vttest_insert_mode"),
+        Step("\r", cut="vttest_delete_character"),
+        Step("\r", cut="vttest_staggered_dch"),
+        Step("\r", cut="vttest_staggered_ich"),
+        Step("\r", cut="vttest_insert_spaced"),
+    ],
+    {
+        "vttest_accordion": "vttest's VT102 test: the screen filled with letters, then "
+        "opened and closed by IL and DL in a scroll region (the accordion)",
+        "vttest_accordion_end": "the accordion's end: top line A's, bottom line X's",
+        "vttest_insert_mode": "insert mode (IRM): the top line should be 'A*** ... ***B'",
+        "vttest_delete_character": "DCH: the top line should be 'AB'",
+        "vttest_staggered_dch": "DCH on every row: the right column staggered by one",
+        "vttest_staggered_ich": "ICH on every row: the right column staggered by one",
+        "vttest_insert_spaced": "characters inserted between others in insert mode",
+    },
+)
+
+session(
+    "vttest",
+    ["vttest"],
+    80,
+    24,
+    [VT100_DA, Step("3\r", cut="vttest_character_sets")],
+    {
+        "vttest_character_sets": "vttest's table of character sets (ASCII, British, DEC "
+        "special graphics, the alternate ROMs) selected into G0 with SI and G1 with SO",
+    },
+)
+
+
 DOWN = "\x1bOB"
 """The down arrow with application cursor keys set (ncurses programs set them)."""
 
