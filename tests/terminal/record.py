@@ -4,14 +4,22 @@ Writes `corpus/<name>.bin` (exactly the bytes a program wrote to its terminal) a
 `corpus/manifest.json` (per stream: cols, rows, a description and how it was made). With names,
 only those streams are recorded again; the others keep their files and manifest entries.
 
-Real programs (vim, less, top, htop, bash) run under a PTY of the stream's size with
-TERM=xterm-256color and LANG=C.UTF-8, in a scratch directory that is also their HOME, driven by
-keystrokes; each step waits for the output to go quiet (or for an expected text). Nobody answers
-their terminal queries (DA, DSR, OSC 10/11), as if the terminal did not support them. One session
-can give several streams: each is everything written up to a step, so a stream ends in the state
-worth comparing (vim's split windows, not the shell after vim). The targeted features come from
-synthetic streams built here; they stay within what xterm and tmux agree on (see the test
-module's docstring for the places where they do not).
+Real programs run under a PTY of the stream's size with TERM=xterm-256color and LANG=C.UTF-8,
+in a scratch directory that is also their HOME, driven by keystrokes; each step waits for the
+output to go quiet (or for an expected text). Nobody answers their terminal queries (DA, DSR,
+OSC 10/11), as if the terminal did not support them; vttest, which waits for its DA answer, gets
+a VT100's typed in. One session can give several streams: each is everything written up to a
+step, so a stream ends in the state worth comparing (vim's split windows, not the shell after
+vim). `session` registers such a script as `Step`s. Nothing that varies between machines may
+reach a stream: fixed prompts, file times, authors and dates; no host or user names (mc's title
+is turned off), no scratch paths on screen. The programs: vim, less, top, htop, bash, vttest,
+dialog, whiptail, mc, emacs-nox, nano, tig, ncurses-examples, screen and tmux (apt), rich and
+textual (the venv); one missing is reported and its streams are kept as they are.
+
+The targeted features come from synthetic streams built here; they stay within what xterm and
+tmux agree on (see the test module's docstring for the places where they do not). Where a
+program's stream shows tmux departing from xterm, its `Stream` carries a `Divergence` (the
+reason, the rows that differ), written to the manifest.
 
 The recordings are committed: the tests need neither the programs nor this script. Recording
 again gives different bytes (clocks, process lists, timing), which is fine.
