@@ -997,11 +997,14 @@ class Emulator(Screen):
         """HT: to the next tab stop, or the right margin. From the last column, or past it with a
         wrap pending, nothing moves (xterm, tmux): pyte moved back onto the last column, so the
         next character overwrote it instead of wrapping."""
-        x = self.cursor.x
-        if x >= self.columns - 1:
+        x, last = self.cursor.x, self.columns - 1
+        if x >= last:
             return
-        stop = min((stop for stop in self.tabstops if stop > x), default=self.columns - 1)
-        self.cursor.x = min(stop, self.columns - 1)  # HTS with a wrap pending sets one past it
+        for stop in sorted(self.tabstops):
+            if stop > x:
+                self.cursor.x = min(stop, last)  # HTS with a wrap pending sets one past it
+                return
+        self.cursor.x = last
 
     def forward_tab(self, count: int | None = None) -> None:
         for _ in range(min(count or 1, self.columns)):
