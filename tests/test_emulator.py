@@ -430,3 +430,23 @@ def test_titles_are_pushed_and_popped() -> None:
         screen.feed(b"\x1b]2;%d\x07\x1b[22;2t" % n)
     screen.feed(b"\x1b[23;2t" * 20)
     assert screen.title == "10"  # the ten newest were kept
+
+
+@pytest.mark.parametrize(
+    ("data", "shown"),
+    [
+        (b"a\x1b[3b", "aaaa"),
+        (b"a\x1b[3b\x1b[2b", "aaaa"),  # a REP is not a character to repeat
+        (b"ab\x1b[2bc\x1b[2b", "abbbccc"),
+        (b"a\x1b[31m\x1b[3b", "a"),  # nor is what comes before a control or a sequence
+        (b"a\r\x1b[3b", "a"),
+        (b"a\x1b7\x1b[3b", "a"),
+        (b"a\x1b]2;title\x07\x1b[3b", "a"),
+        (b"\x1b[31ma\x1b[2b", "aaa"),
+    ],
+)
+def test_repeat_repeats_only_the_character_just_before(data: bytes, shown: str) -> None:
+    """As tmux does, and vttest's REP test expects ("a diagonal of 2 +'s")."""
+    screen = Emulator(20, 2)
+    screen.feed(data)
+    assert text_of(screen, 0) == shown

@@ -486,16 +486,19 @@ class Emulator(Screen):
                     self._pending = text[position:]
                     return
                 position = after
+                self._last_drawn = ""
                 continue
             position = token.end()
             kind = token.lastindex  # which alternative matched: see `_TOKEN`'s groups
             if kind == _TEXT:
                 draw(token.group())
-            elif kind == _STYLED:
+                continue
+            if kind == _STYLED:
                 sgr(token.group(_SGR))
                 styled = token.group(_STYLED)
                 if styled:
                     draw(styled)
+                    continue
             elif kind == _NEWLINE:
                 draw(token.group(_TEXT))
                 self.carriage_return()
@@ -509,6 +512,9 @@ class Emulator(Screen):
                 handler = control.get(token.group())
                 if handler is not None:
                     handler()
+            # REP repeats a character only right after it: any control or sequence in between,
+            # a REP included, leaves nothing to repeat (tmux; vttest's REP test expects it).
+            self._last_drawn = ""
 
     def _escape(self, text: str, start: int) -> int:
         """Handle the sequence at `start` (not a plain token); return where the next begins, or
@@ -769,7 +775,7 @@ class Emulator(Screen):
         self.dirty.add(y)
 
     def repeat_last(self, count: int | None = None) -> None:
-        """REP: the last drawn character again, at most a screenful of times."""
+        """REP: the character drawn just before again, at most a screenful of times."""
         if self._last_drawn:
             times = min(count or 1, self.columns * self.lines)
             self.draw(self._last_drawn[-1] * times)
