@@ -1139,6 +1139,72 @@ session(
 )
 
 
+TMUX_LACKS_RELATIVE_POSITION = (
+    "tmux departs from xterm here: it does not implement {name}, so its part of vttest's "
+    "box is missing; xterm (and this emulator) moves the cursor"
+)
+
+
+def vttest_iso6429(
+    menu: str, tests: dict[str, tuple[str, str]], divergences: dict[str, Divergence]
+) -> None:
+    """One vttest session through menu 11.`menu`: each test's screen a stream, RETURN back."""
+    steps = [VT100_DA, Step("11\r"), Step(f"{menu}\r")]
+    for choice, (name, _) in tests.items():
+        steps += [Step(f"{choice}\r", cut=name), Step("\r")]
+    session(
+        "vttest",
+        ["vttest"],
+        80,
+        24,
+        steps,
+        {name: f"vttest, menu 11.{menu}: {what}" for name, what in tests.values()},
+        divergences=divergences,
+    )
+
+
+vttest_iso6429(
+    "5",
+    {
+        "1": ("vttest_hpa", "a box drawn with HPA (CSI n `)"),
+        "2": ("vttest_cbt", "a box drawn with CBT (back tab)"),
+        "3": ("vttest_cha", "a box drawn with CHA (CSI n G)"),
+        "5": ("vttest_hpr", "a box drawn with HPR (CSI n a)"),
+        "6": ("vttest_vpa", "a box drawn with VPA (CSI n d)"),
+        "7": ("vttest_cnl", "a box drawn with CNL (CSI n E)"),
+        "8": ("vttest_cpl", "a box drawn with CPL (CSI n F)"),
+        "9": ("vttest_vpr", "a box drawn with VPR (CSI n e)"),
+    },
+    {
+        "vttest_hpr": Divergence(
+            TMUX_LACKS_RELATIVE_POSITION.format(name="HPR"), tuple(range(5, 18))
+        ),
+        "vttest_vpr": Divergence(
+            TMUX_LACKS_RELATIVE_POSITION.format(name="VPR"), tuple(range(6, 18))
+        ),
+    },
+)
+vttest_iso6429(
+    "6",
+    {
+        "2": ("vttest_colour_pattern", "the 8-colour test pattern"),
+        "3": ("vttest_sgr0_colour_reset", "SGR 0 resetting colours"),
+        "4": ("vttest_bce_erase", "erasing with a background colour (ED, EL)"),
+        "5": ("vttest_bce_ech_index", "erasing (ECH) and scrolling with a background colour"),
+    },
+    {},
+)
+vttest_iso6429(
+    "7",
+    {
+        "2": ("vttest_rep", "REP: a diagonal of two +'s (a REP does not repeat a REP)"),
+        "3": ("vttest_sd", "SD (scroll down)"),
+        "6": ("vttest_su", "SU (scroll up)"),
+    },
+    {},
+)
+
+
 DOWN = "\x1bOB"
 """The down arrow with application cursor keys set (ncurses programs set them)."""
 
