@@ -17,7 +17,8 @@ carries a `divergence` in the manifest (why, which rows, whether the cursor may 
 not compared, and `test_each_known_divergence_is_still_needed` checks that exactly they still
 differ, so a mark goes as soon as it is not needed. Marked today: BS after a character in the
 last column (vttest's margins), DECSTBM homing to the screen's top in origin mode (vttest's
-origin test), DCH colouring cells never written since the line was cleared (ncurses' menus).
+origin test), DCH colouring cells never written since the line was cleared (ncurses' menus),
+HPR and VPR, which tmux does not implement (vttest's ISO 6429 boxes).
 The synthetic streams stay out of the way of these (tmux is the oracle, so a stream there would
 teach an emulator tmux's choice):
 
