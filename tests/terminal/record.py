@@ -1205,6 +1205,36 @@ vttest_iso6429(
 )
 
 
+ALTERNATE_STEPS = [VT100_DA, Step("11\r"), Step("8\r"), Step("7\r")]
+for choice, mode in (("3", "47"), ("4", "1047"), ("5", "1049")):
+    ALTERNATE_STEPS += [
+        Step(f"{choice}\r"),
+        Step("\r", cut=f"vttest_alternate_{mode}_filled"),
+        Step("\r"),
+        Step("\r", cut=f"vttest_alternate_{mode}_restored"),
+        Step("\r"),
+    ]
+session(
+    "vttest",
+    ["vttest"],
+    80,
+    24,
+    ALTERNATE_STEPS,
+    {
+        f"vttest_alternate_{mode}_{state}": f"vttest, menu 11.8.7: mode {mode}, {what}"
+        for mode in ("47", "1047", "1049")
+        for state, what in (
+            ("filled", "the alternate screen filled with E's"),
+            (
+                "restored",
+                "back on the original screen, one line rewritten (and vttest's note that "
+                "its cursor-position query went unanswered)",
+            ),
+        )
+    },
+)
+
+
 DOWN = "\x1bOB"
 """The down arrow with application cursor keys set (ncurses programs set them)."""
 
