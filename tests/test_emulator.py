@@ -574,3 +574,91 @@ def test_mutated_recordings_keep_every_invariant(
     data: bytes, size: tuple[int, int], scrollback: int, plan: list[Any]
 ) -> None:
     feed_in_turn(data, size, scrollback, plan)
+
+
+# -- what real programs showed (issue 12, item 7) ------------------------------------------
+
+
+def test_a_visual_bell_leaves_every_cell_as_it_was() -> None:
+    """vim's visual bell is DECSCNM on then off: the whole screen is shown inverted for a
+    moment (xterm), while every cell keeps its own attributes, reverse video included."""
+    screen = Emulator(20, 3)
+    screen.feed(b"\x1b[7mselected\x1b[27m plain\x1b[7m")
+    before = grid(screen)
+    screen.feed(b"\x1b[?5h")
+    assert screen.reverse_screen
+    assert grid(screen) == before
+    screen.feed(b"\x1b[?5l")
+    assert not screen.reverse_screen
+    assert grid(screen) == before
+    screen.feed(b"on\r\n\x1b[K")  # the cursor's attributes are the program's, not the bell's
+    assert screen.buffer[0][14] == Cell("o", reverse=True)
+    assert screen.buffer[1][0] == Cell(" ")
+
+
+@pytest.mark.parametrize(
+    "underline_colour",
+    [b"58;2;1;2;3", b"58;5;196", b"58:2::1:2:3", b"58:5:196", b"59"],
+)
+def test_underline_colours_set_nothing_else(underline_colour: bytes) -> None:
+    """SGR 58 (underline colour, 24-bit or 256) and 59 (its default) carry colour values that
+    must not be read as attributes (2 is dim, 5 blink, 1 bold, 3 italics...)."""
+    screen = Emulator(10, 1)
+    screen.feed(b"\x1b[4;" + underline_colour + b";31mu")
+    assert screen.buffer[0][0] == Cell("u", fg="red", underscore=True)
+
+
+def test_a_tab_after_the_last_column_keeps_the_pending_wrap() -> None:
+    """After the last column the next character wraps; HT there does not move the cursor back
+    into the row (xterm and tmux), so that character is not written over the last one."""
+    screen = Emulator(10, 3)
+    screen.feed(b"0123456789\tX")
+    assert text_of(screen, 0) == "0123456789"
+    assert text_of(screen, 1) == "X"
+
+
+def test_entering_or_leaving_the_alternate_screen_twice() -> None:
+    """dialog leaves with ?1049l twice; xterm and tmux restore the cursor saved on the first
+    entry each time, and a second entry saves nothing."""
+    screen = Emulator(20, 5)
+    screen.feed(b"\x1b[2;3H\x1b[?1049h\x1b[5;1H\x1b[?1049h\x1b[?1049l")
+    assert (screen.cursor.x, screen.cursor.y) == (2, 1)
+    screen.feed(b"\x1b[4;7H\x1b[?1049l")
+    assert (screen.cursor.x, screen.cursor.y) == (2, 1)
+
+
+def test_titles_are_pushed_and_popped() -> None:
+    """vim and dialog push the title on entry (CSI 22;0 t) and pop it on exit (CSI 23;0 t)."""
+    screen = Emulator(10, 1)
+    screen.feed(b"\x1b]0;shell\x07\x1b[22;0t\x1b]2;vim\x07\x1b[22;2t\x1b]2;help\x07")
+    assert (screen.title, screen.icon_name) == ("help", "shell")
+    screen.feed(b"\x1b[23;2t")
+    assert screen.title == "vim"
+    screen.feed(b"\x1b[23;0t\x1b[23;0t")  # one pop too many changes nothing
+    assert (screen.title, screen.icon_name) == ("shell", "shell")
+    screen.feed(b"\x1b]1;icon\x07\x1b[22;1t\x1b]1;other\x07\x1b]2;kept\x07\x1b[23;0t")
+    assert (screen.title, screen.icon_name) == ("kept", "icon")  # only the icon was pushed
+    for n in range(20):
+        screen.feed(b"\x1b]2;%d\x07\x1b[22;2t" % n)
+    screen.feed(b"\x1b[23;2t" * 20)
+    assert screen.title == "10"  # the ten newest were kept
+
+
+@pytest.mark.parametrize(
+    ("data", "shown"),
+    [
+        (b"a\x1b[3b", "aaaa"),
+        (b"a\x1b[3b\x1b[2b", "aaaa"),  # a REP is not a character to repeat
+        (b"ab\x1b[2bc\x1b[2b", "abbbccc"),
+        (b"a\x1b[31m\x1b[3b", "a"),  # nor is what comes before a control or a sequence
+        (b"a\r\x1b[3b", "a"),
+        (b"a\x1b7\x1b[3b", "a"),
+        (b"a\x1b]2;title\x07\x1b[3b", "a"),
+        (b"\x1b[31ma\x1b[2b", "aaa"),
+    ],
+)
+def test_repeat_repeats_only_the_character_just_before(data: bytes, shown: str) -> None:
+    """As tmux does, and vttest's REP test expects ("a diagonal of 2 +'s")."""
+    screen = Emulator(20, 2)
+    screen.feed(data)
+    assert text_of(screen, 0) == shown

@@ -254,3 +254,27 @@ async def test_a_shell_whose_tmux_history_cannot_be_read_scrolls_its_own() -> No
         await wait_until(pilot, lambda: view.scrolled_back > 0, "its own scrollback")
         assert view.archive is None
         assert "the pane's own scrollback (cannot read tmux's history" in pane.note
+
+
+def reverse_of(view: TerminalView, y: int, text: str) -> bool | None:
+    """Whether `text` is drawn in reverse video on row `y` of the view."""
+    for segment in view.render_line(y):
+        if text in segment.text:
+            return bool(segment.style and segment.style.reverse)
+    raise AssertionError(f"{text!r} is not on row {y}")
+
+
+async def test_a_visual_bell_inverts_the_view_and_leaves_the_cells() -> None:
+    """DECSCNM shows the whole screen inverted, as xterm does (vim's visual bell sets it and
+    resets it); the cells keep their own reverse video."""
+    async with terminal(["sh"], size=(60, 12)) as (pilot, pane):
+        view = pane.view
+        await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "sh")
+        await run_in_shell(pilot, view, r"printf '\033[7mREV\033[27m PLAIN\n'", "REV PLAIN")
+        row = next(y for y, text in enumerate(shown(view)) if text == "REV PLAIN")
+        await run_in_shell(pilot, view, r"printf '\033[?5h'; echo inverted", "inverted")
+        await wait_until(pilot, lambda: reverse_of(view, row, "PLAIN") is True, "inverted")
+        assert reverse_of(view, row, "REV") is False
+        await run_in_shell(pilot, view, r"printf '\033[?5l'; echo normal", "normal")
+        await wait_until(pilot, lambda: reverse_of(view, row, "PLAIN") is False, "normal")
+        assert reverse_of(view, row, "REV") is True

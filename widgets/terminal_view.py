@@ -96,6 +96,10 @@ class TerminalScreen(Protocol):
     @property
     def mouse_reporting(self) -> bool: ...
 
+    @property
+    def reverse_screen(self) -> bool:
+        """The whole screen is shown inverted (DECSCNM, a visual bell); the cells are not."""
+
     def take_dirty(self) -> set[int]: ...
 
 
@@ -187,6 +191,8 @@ class TerminalView(Widget, can_focus=True):
         self._base: Style | None = None
         self.archive: TerminalScreen | None = None
         """A still copy of history kept elsewhere, shown while scrolled back (`show_archive`)."""
+        self._inverted = screen.reverse_screen
+        """The screen was drawn inverted (the strips and styles in the caches are)."""
 
     @property
     def shown(self) -> TerminalScreen:
@@ -198,6 +204,9 @@ class TerminalView(Widget, can_focus=True):
     def refresh_changes(self) -> None:
         """Repaint the rows whose content, line or cursor changed since the last call."""
         model = self.model
+        if model.reverse_screen != self._inverted:
+            self._inverted = model.reverse_screen
+            self._forget_drawing()
         changed = model.take_dirty()
         buffer = model.buffer
         for y in changed:
@@ -308,13 +317,17 @@ class TerminalView(Widget, can_focus=True):
 
     def _base_style(self) -> Style:
         """The widget's own style, under every cell's: Textual computes `rich_style` from all
-        the ancestors on each access, so it is kept until the styles change."""
+        the ancestors on each access, so it is kept until the styles change. Inverted while the
+        screen is (xterm inverts the blank area too)."""
         if self._base is None:
-            self._base = self.rich_style
+            self._base = self.rich_style + (Style(reverse=True) if self._inverted else Style())
         return self._base
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._forget_drawing()
+
+    def _forget_drawing(self) -> None:
         self._base = None
         self._styles.clear()
         self._strips.clear()
@@ -326,7 +339,10 @@ class TerminalView(Widget, can_focus=True):
         if style is None:
             if len(self._styles) > self._STYLE_CACHE_LIMIT:
                 self._styles.clear()
-            style = self._styles[key] = self._base_style() + cell_style(key)
+            style = self._base_style() + cell_style(key)
+            if self._inverted:
+                style += Style(reverse=not style.reverse)
+            self._styles[key] = style
         return style
 
     def _with_cursor(self, strip: Strip, line: Any, x: int) -> Strip:

@@ -13,8 +13,9 @@ operations on it) but stops short of what a live agent needs, so `Emulator` adds
   **bounded scrollback** (lines scrolled off the top of the main screen, none on the alternate
   screen, as in xterm) without `HistoryScreen`'s per-event wrapping, **synchronized output**
   (mode 2026: `synchronized_since` tells the renderer to hold the frame), bracketed paste, the
-  mouse and focus reporting modes, application cursor and keypad modes, the title (OSC 0/2),
-  the bell, DEC line drawing (`ESC ( 0`), `REP`, `SU`/`SD`, `CBT`/`CHT`, `SCOSC`/`SCORC`.
+  mouse and focus reporting modes, application cursor and keypad modes, the title (OSC 0/2)
+  and its stack (`CSI 22 t`, `CSI 23 t`), the bell, DEC line drawing (`ESC ( 0`), `REP`,
+  `SU`/`SD`, `CBT`/`CHT`, `SCOSC`/`SCORC`.
 - **Change tracking a renderer can trust.** Every line object carries a serial number; `dirty`
   holds the rows whose *content* changed since `take_dirty()`, and a scroll moves those marks
   with the lines instead of marking the whole screen, so a renderer keyed on serials rebuilds
@@ -68,6 +69,8 @@ MAX_TITLE = 256
 MAX_COMBINING = 8
 """Combining marks kept on one cell; more are dropped rather than grown without end."""
 MAX_REPLIES = 1 << 16
+MAX_TITLES = 10
+"""Titles kept by XTWINOPS 22 (push), as in xterm; a deeper push drops the oldest."""
 SYNC_TIMEOUT = 0.5
 """Seconds a renderer holds a frame for synchronized output before drawing anyway."""
 
@@ -255,6 +258,10 @@ def _extended_colour(values: list[int]) -> str | None:
     return None
 
 
+_EXTENDED = {"38", "48", "58"}
+"""SGR codes followed by a colour (`5;n` or `2;r;g;b`): foreground, background, underline."""
+
+
 def _sgr_values(params: str) -> list[int]:
     """SGR parameters in reverse order (popped from the end). Colon sub-parameters
     (`38:2::r:g:b`, `38:5:n`, `4:3`) are flattened to their semicolon equivalents."""
@@ -262,9 +269,9 @@ def _sgr_values(params: str) -> list[int]:
     for part in params.split(";"):
         if ":" in part:
             head, *rest = part.split(":")
-            if head in {"38", "48"} and rest and rest[0] == "2" and len(rest) == 5:
+            if head in _EXTENDED and rest and rest[0] == "2" and len(rest) == 5:
                 rest = [rest[0], *rest[2:]]  # drop the colour-space id
-            elif head not in {"38", "48"}:
+            elif head not in _EXTENDED:
                 rest = []  # e.g. 4:3 (curly underline) is an underline
             part_values = [head, *rest]
         else:
@@ -361,6 +368,7 @@ class Emulator(Screen):
             "n": (self.report_device_status, 1),
             "r": (self.set_margins, 2),
             "s": (self.save_cursor, 0),
+            "t": (self.window_operation, 2),
             "u": (self.restore_cursor, 0),
         }
         self.reset()
@@ -370,8 +378,9 @@ class Emulator(Screen):
     def reset(self) -> None:
         """RIS: the state of a new terminal; the scrollback is kept."""
         self._default_cell = Cell(" ")
-        self._reverse_default_cell = Cell(" ", reverse=True)
         self.mode = {mo.DECAWM, mo.DECTCEM}
+        self.reverse_screen = False
+        """DECSCNM (a visual bell): the view shows the whole screen inverted; no cell changes."""
         self.buffer = _Buffer(self._blank_line)
         self._main_buffer: dict[int, Line] | None = None
         self._alternate_saved: tuple[int, int, Cell] | None = None
@@ -379,6 +388,7 @@ class Emulator(Screen):
         self.margins = None
         self.title = ""
         self.icon_name = ""
+        self._titles: deque[tuple[str | None, str | None]] = deque(maxlen=MAX_TITLES)
         self.bells = 0
         self.charset = 0
         self.g0_charset = charsets.LAT1_MAP
@@ -402,8 +412,8 @@ class Emulator(Screen):
 
     @property
     def default_char(self) -> Cell:  # type: ignore[override]  # a Cell, not pyte's Char
-        """A blank cell; reverse while the whole screen is (DECSCNM). Made once, not per call."""
-        return self._reverse_default_cell if mo.DECSCNM in self.mode else self._default_cell
+        """A blank cell, made once, not per call."""
+        return self._default_cell
 
     def _blank_line(self) -> Line:
         return Line(self.default_char)
@@ -459,6 +469,20 @@ class Emulator(Screen):
     def set_icon_name(self, param: str) -> None:
         self.icon_name = param[:MAX_TITLE]
 
+    def window_operation(self, operation: int = 0, which: int = 0) -> None:
+        """XTWINOPS: only 22 and 23, which push and pop the title (`which` 2), the icon name
+        (1) or both (0), as vim, less and dialog do around their session; the rest would
+        resize or move a window roost does not own, or report it."""
+        title, icon = which in (0, 2), which in (0, 1)
+        if operation == 22:
+            self._titles.append((self.title if title else None, self.icon_name if icon else None))
+        elif operation == 23 and self._titles:
+            saved_title, saved_icon = self._titles.pop()
+            if title and saved_title is not None:
+                self.title = saved_title
+            if icon and saved_icon is not None:
+                self.icon_name = saved_icon
+
     # -- input -----------------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
@@ -498,16 +522,19 @@ class Emulator(Screen):
                             position = end
                         else:
                             position = after
+                            self._last_drawn = ""
                         continue
                     position = token.end()
                     kind = token.lastindex  # which alternative matched: see `_TOKEN`'s groups
                     if kind == _TEXT:
                         draw(token.group())
-                    elif kind == _STYLED:
+                        continue
+                    if kind == _STYLED:
                         sgr(token.group(_SGR))
                         styled = token.group(_STYLED)
                         if styled:
                             draw(styled)
+                            continue
                     elif kind == _NEWLINE:
                         draw(token.group(_TEXT))
                         self.carriage_return()
@@ -521,6 +548,10 @@ class Emulator(Screen):
                         handler = control.get(token.group())
                         if handler is not None:
                             handler()
+                    # REP repeats a character only right after it: any control or sequence in
+                    # between, a REP included, leaves nothing to repeat (tmux; vttest's REP
+                    # test expects it).
+                    self._last_drawn = ""
             except Exception as error:
                 failed = failed or error
                 failures += 1
@@ -790,7 +821,7 @@ class Emulator(Screen):
         self.dirty.add(y)
 
     def repeat_last(self, count: int | None = None) -> None:
-        """REP: the last drawn character again, at most a screenful of times."""
+        """REP: the character drawn just before again, at most a screenful of times."""
         if self._last_drawn:
             times = min(count or 1, self.columns * self.lines)
             self.draw(self._last_drawn[-1] * times)
@@ -1034,6 +1065,19 @@ class Emulator(Screen):
         limit = top if self.cursor.y >= top else 0
         self.cursor.y = max(self.cursor.y - (count or 1), limit)
 
+    def tab(self) -> None:
+        """HT: to the next tab stop, or the right margin. From the last column, or past it with a
+        wrap pending, nothing moves (xterm, tmux): pyte moved back onto the last column, so the
+        next character overwrote it instead of wrapping."""
+        x, last = self.cursor.x, self.columns - 1
+        if x >= last:
+            return
+        for stop in sorted(self.tabstops):
+            if stop > x:
+                self.cursor.x = min(stop, last)  # HTS with a wrap pending sets one past it
+                return
+        self.cursor.x = last
+
     def forward_tab(self, count: int | None = None) -> None:
         for _ in range(min(count or 1, self.columns)):
             self.tab()
@@ -1110,7 +1154,13 @@ class Emulator(Screen):
             self.margins = None
             self.erase_in_display(2)
             self.cursor_position()
-        elif mode in (5, 6, 7, 25):
+        elif mode == 5:
+            # DECSCNM inverts the display, not the cells (xterm): pyte marks every cell and the
+            # cursor's attributes reverse on set and clears reverse from all of them on reset,
+            # so a visual bell stripped reverse video from the whole screen.
+            self.reverse_screen = on
+            self.dirty.update(range(self.lines))
+        elif mode in (6, 7, 25):
             if on:
                 Screen.set_mode(self, mode, private=True)
             else:
@@ -1140,11 +1190,13 @@ class Emulator(Screen):
             self.synchronized_since = time.monotonic() if on else None
 
     def _enter_alternate(self, *, save_cursor: bool) -> None:
-        """Switch to a clear alternate screen (tmux clears it on every entry)."""
-        if save_cursor:
-            self._alternate_saved = (self.cursor.x, self.cursor.y, self.cursor.attrs)
+        """Switch to a clear alternate screen (tmux clears it on every entry). Entering again
+        changes nothing: the cursor saved on the first entry is the one restored (xterm saves
+        the second in the alternate screen's own slot, tmux ignores it)."""
         if self._main_buffer is not None:
             return
+        if save_cursor:
+            self._alternate_saved = (self.cursor.x, self.cursor.y, self.cursor.attrs)
         self._main_buffer = self.buffer
         self.buffer = _Buffer(self._blank_line)
         self.dirty.update(range(self.lines))
@@ -1154,8 +1206,9 @@ class Emulator(Screen):
             self.buffer, self._main_buffer = self._main_buffer, None
             self.dirty.update(range(self.lines))
         if restore_cursor and self._alternate_saved is not None:
+            # The save stays: leaving again (dialog does) restores it again, as in xterm and
+            # tmux; forgetting it left the cursor wherever the program had put it.
             self.cursor.x, self.cursor.y, self.cursor.attrs = self._alternate_saved
-            self._alternate_saved = None
             self.ensure_hbounds()
             self.ensure_vbounds()
 
@@ -1177,6 +1230,10 @@ class Emulator(Screen):
                 colour = _extended_colour(values)
                 if colour is not None:
                     changes["fg" if code == 38 else "bg"] = colour
+            elif code == 58:
+                # The underline colour: its values are skipped, not read as attributes (2 would
+                # be dim, 5 blink). Cells keep none: the view's styles cannot draw one.
+                _extended_colour(values)
             else:
                 found = _colour(code)
                 if found is not None:

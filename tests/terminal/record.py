@@ -4,14 +4,22 @@ Writes `corpus/<name>.bin` (exactly the bytes a program wrote to its terminal) a
 `corpus/manifest.json` (per stream: cols, rows, a description and how it was made). With names,
 only those streams are recorded again; the others keep their files and manifest entries.
 
-Real programs (vim, less, top, htop, bash) run under a PTY of the stream's size with
-TERM=xterm-256color and LANG=C.UTF-8, in a scratch directory that is also their HOME, driven by
-keystrokes; each step waits for the output to go quiet (or for an expected text). Nobody answers
-their terminal queries (DA, DSR, OSC 10/11), as if the terminal did not support them. One session
-can give several streams: each is everything written up to a step, so a stream ends in the state
-worth comparing (vim's split windows, not the shell after vim). The targeted features come from
-synthetic streams built here; they stay within what xterm and tmux agree on (see the test
-module's docstring for the places where they do not).
+Real programs run under a PTY of the stream's size with TERM=xterm-256color and LANG=C.UTF-8,
+in a scratch directory that is also their HOME, driven by keystrokes; each step waits for the
+output to go quiet (or for an expected text). Nobody answers their terminal queries (DA, DSR,
+OSC 10/11), as if the terminal did not support them; vttest, which waits for its DA answer, gets
+a VT100's typed in. One session can give several streams: each is everything written up to a
+step, so a stream ends in the state worth comparing (vim's split windows, not the shell after
+vim). `session` registers such a script as `Step`s. Nothing that varies between machines may
+reach a stream: fixed prompts, file times, authors and dates; no host or user names (mc's title
+is turned off), no scratch paths on screen. The programs: vim, less, top, htop, bash, vttest,
+dialog, whiptail, mc, emacs-nox, nano, tig, ncurses-examples, screen and tmux (apt), rich and
+textual (the venv); one missing is reported and its streams are kept as they are.
+
+The targeted features come from synthetic streams built here; they stay within what xterm and
+tmux agree on (see the test module's docstring for the places where they do not). Where a
+program's stream shows tmux departing from xterm, its `Stream` carries a `Divergence` (the
+reason, the rows that differ), written to the manifest.
 
 The recordings are committed: the tests need neither the programs nor this script. Recording
 again gives different bytes (clocks, process lists, timing), which is fine.
@@ -46,12 +54,23 @@ CSI = "\x1b["
 
 
 @dataclass(frozen=True)
+class Divergence:
+    """Where the emulator follows xterm and tmux does not: these rows (and the cursor, when
+    `cursor`) may differ from tmux's screen, and at least one of them must."""
+
+    reason: str
+    rows: tuple[int, ...]
+    cursor: bool = False
+
+
+@dataclass(frozen=True)
 class Stream:
     name: str
     cols: int
     rows: int
     description: str
     how: str
+    divergence: Divergence | None = None
 
 
 @dataclass(frozen=True)
@@ -325,6 +344,93 @@ def alt_screen_47(cols: int, rows: int) -> str:
             "after-1047",
             f"{CSI}?47h",
             cup(2, 2) + f"{CSI}7min 47{CSI}m",  # blank: 1047 cleared it on leaving
+        ]
+    )
+
+
+@synthetic(
+    "underline_colours",
+    40,
+    6,
+    "SGR 58 (underline colour) in its 256, 24-bit and colon forms and 59, as neovim and kitty "
+    "programs send them, between other attributes that must survive them",
+)
+def underline_colours(cols: int, rows: int) -> str:
+    return "\r\n".join(
+        [
+            f"{CSI}4;58;2;255;0;0;31mcurly red{CSI}59m same{CSI}m plain",
+            f"{CSI}58;5;196;1mbold only{CSI}m {CSI}4:3;58:2::0:128:255mcolon{CSI}m",
+            f"{CSI}58:5:2;3mitalic only{CSI}m {CSI}58;2;1;2;3mnothing{CSI}m",
+            f"{CSI}38;5;58;48;5;59mcolours 58 and 59{CSI}m",
+        ]
+    )
+
+
+@synthetic(
+    "tab_at_margin",
+    20,
+    6,
+    "HT from the last column and after it (a wrap pending), with autowrap on and off, and "
+    "from the column before the last",
+)
+def tab_at_margin(cols: int, rows: int) -> str:
+    return "".join(
+        [
+            "0123456789abcdefghij\tX",  # the wrap stays pending: X starts the next row
+            cup(3, cols) + "L\tM",
+            cup(4, cols - 1) + "\tN",
+            f"{CSI}?7l" + cup(5, 1) + "0123456789abcdefghij\tO" + f"{CSI}?7h",
+            cup(6, 5) + "end",
+        ]
+    )
+
+
+@synthetic(
+    "alt_screen_twice",
+    40,
+    10,
+    "1049 entered twice (the second entry changes nothing) and left twice (each leave restores "
+    "the cursor saved on the first entry), DECSC in between, then 1047 left while not entered",
+)
+def alt_screen_twice(cols: int, rows: int) -> str:
+    primary = "".join(cup(row, 1) + f"primary {row}" for row in range(1, rows + 1))
+    return "".join(
+        [
+            primary,
+            cup(4, 6) + f"{CSI}1;34m",
+            f"{CSI}?1049h",
+            "first" + cup(7, 20) + f"{CSI}0;32m",
+            f"{CSI}?1049h",  # already there: neither the cursor nor the screen is touched
+            "second",
+            f"{CSI}?1049l",
+            "back",
+            cup(9, 30) + f"{CSI}0m",
+            f"{CSI}?1049l",  # not on the alternate screen: the cursor is restored again
+            "again",
+            cup(2, 15) + f"{ESC}7" + cup(10, 1),
+            f"{CSI}?1047l",  # neither screen nor cursor changes
+            "end",
+        ]
+    )
+
+
+@synthetic(
+    "title_stack",
+    40,
+    6,
+    "titles and icon names set (OSC 0, 1, 2), pushed and popped (CSI 22/23 t with 0, 1, 2) "
+    "around an alternate-screen session, one pop too many; the title is compared too",
+)
+def title_stack(cols: int, rows: int) -> str:
+    bel = "\x07"
+    return "".join(
+        [
+            f"{ESC}]0;shell{bel}prompt$ vim",
+            f"{CSI}22;0t{ESC}]2;vim - notes.txt{bel}{CSI}?1049h{CSI}Hediting",
+            f"{CSI}22;2t{ESC}]2;vim - help{bel}\r\nhelp window{CSI}23;2t",
+            f"{CSI}22;1t{ESC}]1;icon{bel}{CSI}23;1t",  # tmux has no icon name: a no-op there
+            f"{CSI}?1049l{CSI}23;0t{CSI}23;0t",
+            "\r\nprompt$ ",
         ]
     )
 
@@ -824,6 +930,744 @@ def record_bash(scratch: Path) -> dict[str, bytes]:
         terminal.close()
 
 
+# -- scripted sessions ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """Keys for the program; then wait for `wait` to appear once more (or for quiet), or for
+    the program to end (`exits`). `cut` names the stream that ends after this step."""
+
+    keys: str
+    wait: str | None = None
+    cut: str | None = None
+    exits: bool = False
+    label: str | None = None
+    """How the keys read in the manifest (for function keys and other sequences)."""
+
+
+_KEY_NAMES = {"\r": "<CR>", "\x1b": "<Esc>", "\t": "<Tab>"}
+
+
+def key_names(step: Step) -> str:
+    if step.label is not None:
+        return step.label
+    return "".join(
+        _KEY_NAMES.get(char) or (f"<C-{chr(ord(char) + 96)}>" if char < " " else char)
+        for char in step.keys
+    )
+
+
+def session(
+    needs: str,
+    argv: list[str],
+    cols: int,
+    rows: int,
+    steps: list[Step],
+    descriptions: dict[str, str],
+    *,
+    setup: Callable[[Path], None] | None = None,
+    start: str | None = None,
+    env: dict[str, str] | None = None,
+    divergences: dict[str, Divergence] | None = None,
+    command: str | None = None,
+) -> None:
+    """Register a program driven by `steps` under a `cols` x `rows` PTY, in a scratch
+    directory prepared by `setup`, once `start` has appeared; each step with a `cut` ends a
+    stream of that name (everything written up to there)."""
+    shown = command or shlex.join(argv)
+    streams = []
+    for index, step in enumerate(steps):
+        if step.cut is None:
+            continue
+        keys = " ".join(key_names(earlier) for earlier in steps[: index + 1] if earlier.keys)
+        how = f"{shown} {PTY_NOTE.format(cols=cols, rows=rows)}; keys: {keys or 'none'}; "
+        how += "until it exits" if step.exits else "cut there"
+        divergence = (divergences or {}).get(step.cut)
+        streams.append(Stream(step.cut, cols, rows, descriptions[step.cut], how, divergence))
+
+    def make(scratch: Path) -> dict[str, bytes]:
+        if setup is not None:
+            setup(scratch)
+        terminal = Terminal(argv, cols, rows, scratch, **(env or {}))
+        made = {}
+        try:
+            if start is None:
+                terminal.settle()
+            else:
+                terminal.wait_for(start.encode())
+            for step in steps:
+                if step.wait is not None:
+                    seen = terminal.output.count(step.wait.encode())
+                    terminal.process.write(step.keys.encode())
+                    terminal.wait_for(step.wait.encode(), count=seen + 1)
+                elif step.exits:
+                    terminal.process.write(step.keys.encode())
+                    terminal.wait_exit()
+                else:
+                    terminal.keys(step.keys)
+                if step.cut is not None:
+                    made[step.cut] = terminal.recorded()
+            return made
+        finally:
+            terminal.close()
+
+    RECORDINGS.append(Recording(tuple(streams), make, needs))
+
+
+TMUX_BS_AFTER_LAST_COLUMN = (
+    "tmux departs from xterm here: after a character in the last column tmux keeps the cursor "
+    "past it, so a BS lands on the last column instead of the one before it (xterm and this "
+    "emulator keep the cursor on the last column with a wrap pending); vttest's margins come "
+    "out wrong in tmux"
+)
+TMUX_DECSTBM_IGNORES_ORIGIN = (
+    "tmux departs from xterm here: DECSTBM sends the cursor to the top of the screen even in "
+    "origin mode; xterm (and this emulator) sends it to the top of the region, and vttest's "
+    "'this line should be at the bottom of the screen' is at the bottom"
+)
+VT100_DA = Step("\x1b[?1;2c", label="<ESC[?1;2c: the DA reply of a VT100 with AVO>")
+"""vttest waits for the answer to its device-attributes query; the recorder types it."""
+
+session(
+    "vttest",
+    ["vttest"],
+    80,
+    24,
+    [
+        VT100_DA,
+        Step("1\r", cut="vttest_cursor_box"),
+        Step("\r", cut="vttest_cursor_box_132"),
+        Step("\r", cut="vttest_autowrap"),
+    ],
+    {
+        "vttest_cursor_box": "vttest's cursor-movement test in 80 columns: a frame of E's "
+        "inside borders of *'s and +'s drawn with CUP, CUF, CUB, IND, RI, NEL and BS",
+        "vttest_cursor_box_132": "the same frame for 132 columns, which the 80-column screen "
+        "keeps (DECCOLM is ignored): CUP and BS clamped at the right margin",
+        "vttest_autowrap": "vttest's autowrap test: letters written at both margins mixed with "
+        "CR, BS, LF and tabs, wrapping and scrolling in a region",
+    },
+    divergences={
+        "vttest_cursor_box_132": Divergence(
+            TMUX_BS_AFTER_LAST_COLUMN, (2, 3, 4, 5, 6, 7, 8, 10, *range(14, 22))
+        ),
+        "vttest_autowrap": Divergence(TMUX_BS_AFTER_LAST_COLUMN, tuple(range(2, 20))),
+    },
+)
+
+session(
+    "vttest",
+    ["vttest"],
+    80,
+    24,
+    [
+        VT100_DA,
+        Step("2\r", cut="vttest_wrap_around"),
+        Step("\r", cut="vttest_tab_stops"),
+        Step("\r"),
+        Step("\r", cut="vttest_reverse_screen_80"),
+        Step("\r"),
+        Step("\r"),
+        Step("\r", cut="vttest_soft_scroll_region"),
+        Step("\r"),
+        Step("\r"),
+        Step("\r", cut="vttest_jump_scroll"),
+        Step("\r", cut="vttest_origin_mode_bottom"),
+        Step("\r", cut="vttest_origin_mode_top"),
+        Step("\r", cut="vttest_rendition"),
+        Step("\r", cut="vttest_rendition_reverse_screen"),
+    ],
+    {
+        "vttest_wrap_around": "vttest: three rows of *'s written with autowrap set and reset",
+        "vttest_tab_stops": "vttest: tab stops set, cleared and used on two rows",
+        "vttest_reverse_screen_80": "vttest: staircase text after DECCOLM and DECSCNM (the "
+        "light background): the cells keep their own attributes",
+        "vttest_soft_scroll_region": "vttest: a two-line scroll region scrolled down with RI "
+        "many times (smooth scroll set)",
+        "vttest_jump_scroll": "vttest: the whole screen as a region, scrolled down with RI",
+        "vttest_origin_mode_bottom": "vttest: DECSTBM 23;24 in origin mode, then CUP 1;1",
+        "vttest_origin_mode_top": "vttest: origin mode reset, CUP to the top and the bottom",
+        "vttest_rendition": "vttest: the SGR pattern (bold, underline, blink, negative) on a "
+        "dark background",
+        "vttest_rendition_reverse_screen": "vttest: the same pattern with DECSCNM set (a light "
+        "background): every cell keeps its own attributes (before issue 12 the emulator "
+        "turned reverse video on everywhere)",
+    },
+    divergences={
+        "vttest_origin_mode_bottom": Divergence(TMUX_DECSTBM_IGNORES_ORIGIN, (1, 23)),
+    },
+)
+
+session(
+    "vttest",
+    ["vttest"],
+    80,
+    24,
+    [
+        VT100_DA,
+        Step("8\r", cut="vttest_accordion"),
+        Step("\r", cut="vttest_accordion_end"),
+        Step("\r", cut="vttest_insert_mode"),
+        Step("\r", cut="vttest_delete_character"),
+        Step("\r", cut="vttest_staggered_dch"),
+        Step("\r", cut="vttest_staggered_ich"),
+        Step("\r", cut="vttest_insert_spaced"),
+    ],
+    {
+        "vttest_accordion": "vttest's VT102 test: the screen filled with letters, then "
+        "opened and closed by IL and DL in a scroll region (the accordion)",
+        "vttest_accordion_end": "the accordion's end: top line A's, bottom line X's",
+        "vttest_insert_mode": "insert mode (IRM): the top line should be 'A*** ... ***B'",
+        "vttest_delete_character": "DCH: the top line should be 'AB'",
+        "vttest_staggered_dch": "DCH on every row: the right column staggered by one",
+        "vttest_staggered_ich": "ICH on every row: the right column staggered by one",
+        "vttest_insert_spaced": "characters inserted between others in insert mode",
+    },
+)
+
+session(
+    "vttest",
+    ["vttest"],
+    80,
+    24,
+    [VT100_DA, Step("3\r", cut="vttest_character_sets")],
+    {
+        "vttest_character_sets": "vttest's table of character sets (ASCII, British, DEC "
+        "special graphics, the alternate ROMs) selected into G0 with SI and G1 with SO",
+    },
+)
+
+
+TMUX_LACKS_RELATIVE_POSITION = (
+    "tmux departs from xterm here: it does not implement {name}, so its part of vttest's "
+    "box is missing; xterm (and this emulator) moves the cursor"
+)
+
+
+def vttest_iso6429(
+    menu: str, tests: dict[str, tuple[str, str]], divergences: dict[str, Divergence]
+) -> None:
+    """One vttest session through menu 11.`menu`: each test's screen a stream, RETURN back."""
+    steps = [VT100_DA, Step("11\r"), Step(f"{menu}\r")]
+    for choice, (name, _) in tests.items():
+        steps += [Step(f"{choice}\r", cut=name), Step("\r")]
+    session(
+        "vttest",
+        ["vttest"],
+        80,
+        24,
+        steps,
+        {name: f"vttest, menu 11.{menu}: {what}" for name, what in tests.values()},
+        divergences=divergences,
+    )
+
+
+vttest_iso6429(
+    "5",
+    {
+        "1": ("vttest_hpa", "a box drawn with HPA (CSI n `)"),
+        "2": ("vttest_cbt", "a box drawn with CBT (back tab)"),
+        "3": ("vttest_cha", "a box drawn with CHA (CSI n G)"),
+        "5": ("vttest_hpr", "a box drawn with HPR (CSI n a)"),
+        "6": ("vttest_vpa", "a box drawn with VPA (CSI n d)"),
+        "7": ("vttest_cnl", "a box drawn with CNL (CSI n E)"),
+        "8": ("vttest_cpl", "a box drawn with CPL (CSI n F)"),
+        "9": ("vttest_vpr", "a box drawn with VPR (CSI n e)"),
+    },
+    {
+        "vttest_hpr": Divergence(
+            TMUX_LACKS_RELATIVE_POSITION.format(name="HPR"), tuple(range(5, 18))
+        ),
+        "vttest_vpr": Divergence(
+            TMUX_LACKS_RELATIVE_POSITION.format(name="VPR"), tuple(range(6, 18))
+        ),
+    },
+)
+vttest_iso6429(
+    "6",
+    {
+        "2": ("vttest_colour_pattern", "the 8-colour test pattern"),
+        "3": ("vttest_sgr0_colour_reset", "SGR 0 resetting colours"),
+        "4": ("vttest_bce_erase", "erasing with a background colour (ED, EL)"),
+        "5": ("vttest_bce_ech_index", "erasing (ECH) and scrolling with a background colour"),
+    },
+    {},
+)
+vttest_iso6429(
+    "7",
+    {
+        "2": ("vttest_rep", "REP: a diagonal of two +'s (a REP does not repeat a REP)"),
+        "3": ("vttest_sd", "SD (scroll down)"),
+        "6": ("vttest_su", "SU (scroll up)"),
+    },
+    {},
+)
+
+
+ALTERNATE_STEPS = [VT100_DA, Step("11\r"), Step("8\r"), Step("7\r")]
+for choice, mode in (("3", "47"), ("4", "1047"), ("5", "1049")):
+    ALTERNATE_STEPS += [
+        Step(f"{choice}\r"),
+        Step("\r", cut=f"vttest_alternate_{mode}_filled"),
+        Step("\r"),
+        Step("\r", cut=f"vttest_alternate_{mode}_restored"),
+        Step("\r"),
+    ]
+session(
+    "vttest",
+    ["vttest"],
+    80,
+    24,
+    ALTERNATE_STEPS,
+    {
+        f"vttest_alternate_{mode}_{state}": f"vttest, menu 11.8.7: mode {mode}, {what}"
+        for mode in ("47", "1047", "1049")
+        for state, what in (
+            ("filled", "the alternate screen filled with E's"),
+            (
+                "restored",
+                "back on the original screen, one line rewritten (and vttest's note that "
+                "its cursor-position query went unanswered)",
+            ),
+        )
+    },
+)
+
+
+DOWN = "\x1bOB"
+"""The down arrow with application cursor keys set (ncurses programs set them)."""
+
+DIALOG_MENU = [
+    "dialog",
+    "--backtitle",
+    "roost corpus",
+    "--title",
+    "Pick one",
+    "--checklist",
+    "Which assistants should be backed up tonight?",
+    "15",
+    "60",
+    "6",
+    "ada",
+    "the planner",
+    "on",
+    "bob",
+    "the reviewer",
+    "off",
+    "cy",
+    "the tester",
+    "on",
+    "dee",
+    "the documenter",
+    "off",
+    "eve",
+    "the auditor",
+    "off",
+]
+session(
+    "dialog",
+    DIALOG_MENU,
+    80,
+    24,
+    [
+        Step(DOWN * 2, label="<Down> <Down>", cut="dialog_checklist"),
+        Step(" \t", label="<Space> <Tab>", cut="dialog_checklist_toggled"),
+        Step("\r", exits=True, cut="dialog_exit"),
+    ],
+    {
+        "dialog_checklist": "dialog --checklist with a back title and shadows, moved two "
+        "items down (line drawing, colours, cursor addressing)",
+        "dialog_checklist_toggled": "the same after <Space> (an item toggled) and <Tab> (the "
+        "focus on the buttons)",
+        "dialog_exit": "dialog to its exit: it leaves the alternate screen twice (?1049l), "
+        "and the cursor saved on entry is restored both times",
+    },
+    start="the auditor",
+)
+
+session(
+    "whiptail",
+    [
+        "whiptail",
+        "--title",
+        "Retire ada?",
+        "--yesno",
+        "This stops the container and removes its volume. The backup stays.",
+        "10",
+        "60",
+    ],
+    80,
+    24,
+    [Step("\t", cut="whiptail_yesno")],
+    {"whiptail_yesno": "whiptail --yesno (newt): a shadowed box, buttons, <Tab> to No"},
+    start="backup",
+)
+
+
+def write_sample(scratch: Path) -> None:
+    (scratch / "sample.py").write_text(SAMPLE_PY)
+
+
+session(
+    "nano",
+    ["nano", "--ignorercfiles", "sample.py"],
+    80,
+    24,
+    [
+        Step(
+            "\x1b[B" * 6 + "# edited in nano\r",
+            label="<Down> x6 # edited in nano<CR>",
+            cut="nano_edit",
+        ),
+        Step("\x17total\r", cut="nano_search"),
+        Step("\x18", cut="nano_quit_prompt"),
+        Step("n", exits=True, cut="nano_quit"),
+    ],
+    {
+        "nano_edit": "nano on a Python file: title bar, help lines, a line typed in",
+        "nano_search": "nano after ^W search: the status line and the cursor on the match",
+        "nano_quit_prompt": "nano asking whether to save the modified buffer",
+        "nano_quit": "a whole nano session to its exit: the alternate screen left",
+    },
+    setup=write_sample,
+    start="sample.py",
+)
+
+EMACS = ["emacs", "-nw", "-Q", "--eval", "(setq inhibit-startup-screen t)", "sample.py"]
+session(
+    "emacs",
+    EMACS,
+    80,
+    24,
+    [
+        Step("\x16", label="<C-v>", cut="emacs_page"),
+        Step("\x182\x18o", label="<C-x> 2 <C-x> o", cut="emacs_split"),
+        Step("\x1bxcolumn-number-mode\r", label="<M-x> column-number-mode<CR>"),
+        Step("\x13handler_3\r", label="<C-s> handler_3<CR>", cut="emacs_search"),
+        Step("\x18\x03", label="<C-x> <C-c>", exits=True, cut="emacs_quit"),
+    ],
+    {
+        "emacs_page": "emacs -nw -Q on a Python file (font-lock colours, mode line), a page on",
+        "emacs_split": "emacs with the window split in two, the other one selected",
+        "emacs_search": "emacs after M-x column-number-mode and an incremental search",
+        "emacs_quit": "a whole emacs session to its exit",
+    },
+    setup=write_sample,
+    start="sample.py",
+)
+
+
+def ncurses_example(name: str) -> str:
+    return f"/usr/libexec/ncurses-examples/{name}"
+
+
+for test, name, description in (
+    ("b", "ncurses_attributes", "test b: every video attribute on the alphabet, in a box"),
+    ("c", "ncurses_colours", "test c: the pattern of 8-colour pairs"),
+    ("f", "ncurses_acs", "test f: the alternate character set (line drawing) table"),
+):
+    session(
+        ncurses_example("ncurses"),
+        [ncurses_example("ncurses")],
+        80,
+        24,
+        [Step(test + "\r", cut=name)],
+        {name: f"ncurses' own test program, {description}"},
+        start="command summary",
+    )
+
+
+TMUX_DCH_COLOURS_UNUSED_CELLS = (
+    "tmux departs from xterm here: DCH with a background colour gives that colour to every "
+    "blank cell it moves that was not written since the line was cleared (tmux keeps them "
+    "as unused cells); xterm moves them as they are and colours only the cells vacated at "
+    "the right margin"
+)
+session(
+    ncurses_example("demo_menus"),
+    [ncurses_example("demo_menus")],
+    80,
+    24,
+    [
+        Step(DOWN, label="<Down>"),
+        Step("\x1bOC", label="<Right>"),
+        Step(DOWN, label="<Down>", cut="ncurses_menus"),
+    ],
+    {
+        "ncurses_menus": "ncurses' menu library demo: a menu bar, a boxed pull-down with the "
+        "selection in colour, a status line rewritten with DCH",
+    },
+    start="File",
+    divergences={"ncurses_menus": Divergence(TMUX_DCH_COLOURS_UNUSED_CELLS, (21,))},
+)
+session(
+    ncurses_example("demo_forms"),
+    [ncurses_example("demo_forms")],
+    80,
+    24,
+    [Step("hello", cut="ncurses_forms")],
+    {"ncurses_forms": "ncurses' form library demo: its boxed list of editing keys"},
+)
+session(
+    ncurses_example("inserts"),
+    [ncurses_example("inserts")],
+    80,
+    24,
+    [Step("abc"), Step("\x0e", label="<C-n>"), Step("xyz", cut="ncurses_inserts")],
+    {
+        "ncurses_inserts": "ncurses' inserts test: characters inserted into a row of tab "
+        "marks, in windows and boxes, repeated on the next line",
+    },
+    start="ESC to exit",
+)
+
+
+def write_mc_tree(scratch: Path) -> None:
+    """A project with fixed names, sizes and times; mc without hints, the free-space line
+    (this machine's disk) or the window title (user and host names)."""
+    project = scratch / "project"
+    for relative, text in {
+        "src/parser.py": "print('parser')\n" * 40,
+        "src/lexer.py": "print('lexer')\n" * 12,
+        "README.md": "# project\n",
+        "notes.txt": "name\tsize\n",
+        "run.sh": "#!/bin/sh\necho run\n",
+    }.items():
+        path = project / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    (project / "run.sh").chmod(0o755)
+    (project / "docs").mkdir()
+    config = scratch / ".config" / "mc"
+    config.mkdir(parents=True)
+    (config / "ini").write_text(
+        "[Midnight-Commander]\nconfirm_exit=false\n"
+        "[Layout]\nfree_space=false\nmessage_visible=false\nxterm_title=false\n"
+    )
+    for cache in (".cache", ".local/share"):
+        (scratch / cache).mkdir(parents=True)
+    stamp = 1_700_000_000  # the listing shows times: fixed ones, the parent's included
+    for path in [scratch, project, *project.rglob("*")]:
+        os.utime(path, (stamp, stamp))
+
+
+F9, F10 = "\x1b[20~", "\x1b[21~"
+session(
+    "mc",
+    ["mc", "--nosubshell", "project", "project/src"],
+    100,
+    30,
+    [
+        Step(DOWN * 2, label="<Down> <Down>", cut="mc_panels"),
+        Step(F9, label="<F9>"),
+        Step(DOWN * 3, label="<Down> x3", cut="mc_menu"),
+        Step("\x1b\x1b", label="<Esc> <Esc>"),
+        Step(F10, label="<F10>", exits=True, cut="mc_quit"),
+    ],
+    {
+        "mc_panels": "Midnight Commander's two panels (line drawing, colours), the selection "
+        "moved down",
+        "mc_menu": "mc with the pull-down menu open over the panels",
+        "mc_quit": "a whole mc session to its exit: the alternate screen left",
+    },
+    setup=write_mc_tree,
+    start="PullDn",
+)
+
+
+def write_git_repository(scratch: Path) -> None:
+    """A repository whose commits have fixed authors and dates, hence fixed hashes."""
+    repository = scratch / "repository"
+    repository.mkdir()
+    env = {
+        **os.environ,
+        "HOME": str(scratch),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "Ada Lovelace",
+        "GIT_AUTHOR_EMAIL": "ada@example.com",
+        "GIT_COMMITTER_NAME": "Ada Lovelace",
+        "GIT_COMMITTER_EMAIL": "ada@example.com",
+    }
+
+    def git(*args: str, date: int = 0) -> None:
+        stamp = f"{1_700_000_000 + date * 3600} +0000"
+        subprocess.run(
+            ["git", *args],
+            cwd=repository,
+            env={**env, "GIT_AUTHOR_DATE": stamp, "GIT_COMMITTER_DATE": stamp},
+            check=True,
+            capture_output=True,
+        )
+
+    git("init", "-q", "-b", "main")
+    for n in range(12):
+        (repository / "parser.py").write_text(SAMPLE_PY[: 200 * (n + 1)])
+        git("add", "parser.py")
+        git("commit", "-q", "-m", f"Parser step {n}: handle case {n}", date=n)
+
+
+session(
+    "tig",
+    ["tig", "-C", "repository"],
+    100,
+    30,
+    [
+        Step("\r", cut="tig_diff"),
+        Step("q"),
+        Step("q", exits=True, cut="tig_quit"),
+    ],
+    {
+        "tig_diff": "tig's main view (graph, dates, authors, 256 colours) with the diff of the "
+        "newest commit below it",
+        "tig_quit": "a whole tig session to its exit",
+    },
+    setup=lambda scratch: write_git_repository(scratch),
+    start="Parser step 0",
+    command="tig (in a repository of 12 commits with fixed authors and dates)",
+)
+
+session(
+    "python3",
+    [sys.executable, "-m", "rich"],
+    100,
+    50,
+    [Step("", cut="rich_demo")],
+    {
+        "rich_demo": "rich's own demo card: 24-bit colour gradients, tables, markdown, "
+        "syntax highlighting, emoji and CJK text (truecolor: COLORTERM=truecolor)",
+    },
+    start="Rich",
+    env={"COLORTERM": "truecolor"},
+    command="python -m rich",
+)
+
+TEXTUAL_APP = """
+from textual.app import App
+from textual.widgets import DataTable, Footer, Input, Label
+
+
+class Fleet(App):
+    BINDINGS = [("q", "quit", "Quit")]
+
+    def compose(self):
+        yield Label("[b]Fleet[/b] of assistants")
+        yield Input(placeholder="filter")
+        yield DataTable()
+        yield Footer()
+
+    def on_mount(self):
+        table = self.query_one(DataTable)
+        table.add_columns("name", "status", "place")
+        for n, name in enumerate(["ada", "bob", "cy", "dee", "eve"]):
+            table.add_row(name, ["awake", "asleep"][n % 2], ["local", "docker"][n % 2])
+        table.focus()
+
+
+Fleet().run()
+"""
+
+
+def write_textual_app(scratch: Path) -> None:
+    (scratch / "fleet.py").write_text(TEXTUAL_APP)
+
+
+session(
+    "python3",
+    [sys.executable, "fleet.py"],
+    80,
+    24,
+    [
+        Step(DOWN * 2, label="<Down> <Down>", cut="textual_table"),
+        Step("\t", label="<Tab>"),
+        Step("\tbo", label="<Tab> bo", cut="textual_input"),
+        Step("\t\tq", label="<Tab> <Tab> q", exits=True, cut="textual_quit"),
+    ],
+    {
+        "textual_table": "a small Textual app (label, input, data table, footer): 24-bit "
+        "colours, synchronized output, the cursor moved down the table",
+        "textual_input": "the same app with text typed in the input",
+        "textual_quit": "the app to its exit: mouse and paste modes off, the alternate screen left",
+    },
+    setup=write_textual_app,
+    start="Quit",
+    command="python fleet.py (a Textual app written by tests/terminal/record.py)",
+)
+
+INNER_TMUX_CONFIG = """\
+set -g default-shell /bin/sh
+set -g default-command sh
+set -g status-left '[inner] '
+set -g status-right 'roost corpus'
+set -g status-style bg=colour24,fg=colour255
+set -g pane-active-border-style fg=colour208
+"""
+
+
+def write_inner_tmux(scratch: Path) -> None:
+    (scratch / "tmux.conf").write_text(INNER_TMUX_CONFIG)
+
+
+SHELL_PROMPT = "corpus$ "
+session(
+    "tmux",
+    ["tmux", "-S", "inner.sock", "-f", "tmux.conf", "new-session", "sh"],
+    80,
+    24,
+    [
+        Step("printf '\\033[1;31mred\\033[0m \\033[44mblue\\033[0m\\n'; seq 1 5\r"),
+        Step("\x02%", label="<C-b> %"),
+        Step("ls -a; echo {1..30}\r", cut="tmux_nested"),
+        Step("exit\r"),
+        Step("exit\r", exits=True, cut="tmux_nested_exit"),
+    ],
+    {
+        "tmux_nested": "tmux inside the pane (its own server and configuration): a coloured "
+        "status line, a vertical split, output in both panes",
+        "tmux_nested_exit": "the inner tmux to its exit: both shells ended, the screen given back",
+    },
+    setup=write_inner_tmux,
+    start=SHELL_PROMPT,
+    env={"PS1": SHELL_PROMPT, "ENV": ""},
+    command="tmux -S inner.sock -f tmux.conf new-session sh (its own server)",
+)
+
+SCREENRC = """\
+startup_message off
+hardstatus alwayslastline '%{= kG}[screen] %{= kW}%-w%{= bW}%n %t%{-}%+w'
+shell /bin/sh
+"""
+
+
+def write_screenrc(scratch: Path) -> None:
+    (scratch / "screenrc").write_text(SCREENRC)
+
+
+session(
+    "screen",
+    ["screen", "-c", "screenrc"],
+    80,
+    24,
+    [
+        Step(
+            "printf '\\033[1;32mgreen\\033[0m \\033[7mreverse\\033[0m\\n'; seq 1 5\r",
+        ),
+        Step("\x01c", label="<C-a> c"),
+        Step("echo {1..40}\r", cut="screen_windows"),
+        Step("\x01S", label="<C-a> S", cut="screen_split"),
+    ],
+    {
+        "screen_windows": "GNU screen with a coloured hardstatus line, a second window and "
+        "a wrapping echo",
+        "screen_split": "screen after a horizontal split (<C-a> S): the region line drawn",
+    },
+    setup=write_screenrc,
+    start=SHELL_PROMPT,
+    env={"PS1": SHELL_PROMPT, "ENV": ""},
+    command="screen -c screenrc (startup message off, a fixed hardstatus)",
+)
+
+
 # -- the command line -------------------------------------------------------------------------
 
 
@@ -847,7 +1691,12 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
             continue
         with tempfile.TemporaryDirectory(prefix="roost-record-") as scratch:
-            made = recording.make(Path(scratch))
+            try:
+                made = recording.make(Path(scratch))
+            except RuntimeError as error:  # a program that did not do what its script expects
+                print(f"failed {', '.join(s.name for s in wanted)}: {error}", file=sys.stderr)
+                failed = True
+                continue
         for stream in wanted:
             data = made[stream.name]
             if len(data) > MAX_BYTES:
@@ -862,6 +1711,12 @@ def main(argv: list[str] | None = None) -> int:
                 "description": stream.description,
                 "how": stream.how,
             }
+            if stream.divergence is not None:
+                manifest[stream.name]["divergence"] = {
+                    "reason": stream.divergence.reason,
+                    "rows": list(stream.divergence.rows),
+                    "cursor": stream.divergence.cursor,
+                }
             print(f"{stream.name}: {len(data)} bytes")
     MANIFEST.write_text(json.dumps(dict(sorted(manifest.items())), indent=2) + "\n")
     return 1 if failed else 0
