@@ -73,6 +73,7 @@ from services.jobs import (
 )
 from services.platform import PlatformClient, PlatformError
 from services.probing import bearer_for
+from services.safe_text import error_text
 from services.tokens import TokenFileError
 from services.vellum import VellumEnvironment
 
@@ -135,7 +136,10 @@ class BearerAuth:
         return self._headers
 
     async def refresh(self) -> Mapping[str, str]:
-        token = self._read_token()
+        try:
+            token = self._read_token()
+        except TokenFileError as error:
+            raise AuthUnavailable(str(error)) from None
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         return self._headers
 
@@ -578,7 +582,7 @@ class Exporter:
             message = f"no answer within {self.timeouts.request:g} s"
             raise PollFailure(FailureKind.TRANSIENT, message) from None
         except (httpx.HTTPError, httpx.InvalidURL) as error:
-            reason = str(error) or type(error).__name__
+            reason = error_text(error)
             raise PollFailure(FailureKind.TRANSIENT, f"runtime unreachable ({reason})") from None
         if not response.is_success:
             raise failure_for_status(response.status_code)
@@ -596,7 +600,7 @@ class Exporter:
                 f"the runtime did not answer within {self.timeouts.request:g} s"
             ) from None
         except (httpx.HTTPError, httpx.InvalidURL) as error:
-            reason = str(error) or type(error).__name__
+            reason = error_text(error)
             refused = isinstance(error, httpx.ConnectError)
             raise ExportError(
                 f"the runtime is unreachable ({reason})", unreachable=refused
@@ -610,7 +614,7 @@ class Exporter:
         except httpx.TimeoutException:
             raise ExportError(f"{what} got no answer in time") from None
         except httpx.HTTPError as error:
-            reason = str(error) or type(error).__name__
+            reason = error_text(error)
             refused = isinstance(error, httpx.ConnectError)
             raise ExportError(
                 f"{what} failed: unreachable ({reason})", unreachable=refused

@@ -19,6 +19,8 @@ from urllib.parse import quote
 
 import httpx
 
+from services.safe_text import error_text, printable
+
 HEALTH_TIMEOUT = 1.5
 MAX_HEALTH_BODY = 64 * 1024
 """A health answer is a few dozen bytes; anything past this is not one."""
@@ -107,7 +109,7 @@ async def _probe(
     except (TimeoutError, httpx.TimeoutException):
         return Health("timeout", f"no answer within {seconds:g} s", None, None)
     except (httpx.HTTPError, httpx.InvalidURL) as error:
-        return Health("unreachable", str(error) or type(error).__name__, None, None)
+        return Health("unreachable", error_text(error), None, None)
 
 
 async def _follow(client: httpx.AsyncClient, request: httpx.Request, started: float) -> Health:
@@ -143,7 +145,8 @@ async def _read(response: httpx.Response, started: float) -> Health:
     status = status if isinstance(status, str) and status else "unknown"
     message, version = answer.get("message"), answer.get("version")
     detail = message if isinstance(message, str) and status != "healthy" else ""
-    return Health(status, detail, version if isinstance(version, str) else None, latency)
+    version = printable(version) if isinstance(version, str) else None
+    return Health(printable(status), printable(detail), version, latency)
 
 
 def _since(started: float) -> float:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import httpx
 
 from services.errors import RoostError
-from services.tokens import PlatformToken
+from services.safe_text import error_text
+from services.tokens import PlatformToken, token_problem
 from services.vellum import VellumEnvironment
 
 SEED_PLATFORM_URLS: Mapping[str, str] = {
@@ -125,6 +126,8 @@ class PlatformClient:
         organization = _text(first.get("id")) if isinstance(first, dict) else None
         if not organization:
             raise PlatformError("No organization found for this account.")
+        if token_problem(organization):  # it goes back in a header: a line break must not
+            raise PlatformError("the platform sent an organization id that is not a token")
         self._organization = (organization, now)
         return organization
 
@@ -136,7 +139,7 @@ class PlatformClient:
         except (TimeoutError, httpx.TimeoutException):
             raise PlatformError(f"platform timed out after {self.timeout:g} s") from None
         except httpx.HTTPError as error:
-            raise PlatformError(f"platform unreachable ({error})") from None
+            raise PlatformError(f"platform unreachable ({error_text(error)})") from None
         if response.status_code in (401, 403):
             raise PlatformError(AUTHENTICATION_FAILED)
         if not response.is_success:

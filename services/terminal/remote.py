@@ -48,6 +48,7 @@ from urllib.parse import quote
 import httpx
 
 from services.platform import AUTHENTICATION_FAILED, PlatformClient, PlatformError
+from services.safe_text import error_text
 from services.terminal.backend import LinkNotice, Mode, SessionError, SessionLost, TerminalSize
 
 REQUEST_TIMEOUT = 10.0
@@ -344,7 +345,7 @@ class RemoteSession:
                     await self._outbox.put(data)
             reason = "the platform closed the output stream"
         except httpx.HTTPError as error:
-            reason = f"the output stream broke ({str(error) or type(error).__name__})"
+            reason = f"the output stream broke ({error_text(error)})"
         finally:
             self._stream = None
             await stream.aclose()
@@ -504,7 +505,7 @@ async def _answer_within(seconds: float) -> AsyncIterator[None]:
     except (TimeoutError, httpx.TimeoutException):
         raise _Unanswered(f"platform timed out after {seconds:g} s") from None
     except httpx.HTTPError as error:
-        raise _Unanswered(f"platform unreachable: {str(error) or type(error).__name__}") from None
+        raise _Unanswered(f"platform unreachable: {error_text(error)}") from None
 
 
 def _worth_retrying(status: int) -> bool:
