@@ -33,7 +33,7 @@ _HEADER_VALUE = re.compile(
 """h11's refusal quotes the value as a bytes repr: `Illegal header value b'Bearer ...'`."""
 _CREDENTIAL_HEADER = re.compile(
     r"""\b(authorization|x-session-token|vellum-organization-id)(['"]?\s*[:=]\s*['"]?)"""
-    r"""(?:bearer\s+)?[^\s'",)}\]]+""",
+    r"""(?:bearer\s+)?[^\s'",;)}\]]+""",
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"\b(bearer\s+)(?!\[hidden\])\S+", re.IGNORECASE)
