@@ -298,13 +298,16 @@ def test_a_guardian_token_that_cannot_be_sent_is_named_in_ps_and_in_a_backup(
 
     ps_json = run("ps", "--json")
     backup = run("backup", "ada")
+    doctor = run("doctor")
 
-    detail = rows_by_id(ps_json)["ada"]["detail"]
-    assert detail.startswith(f"{guardian}: accessToken: the token {problem}")
+    refusal = f"{guardian}: accessToken: the token {problem}"
+    assert rows_by_id(ps_json)["ada"]["detail"].startswith(refusal)
     assert backup.returncode == 1
-    assert f"{guardian}: accessToken: the token {problem}" in backup.stderr
+    assert refusal in backup.stderr
+    assert doctor.returncode == 1
+    assert f"FAIL  token file      {refusal}" in doctor.stdout, doctor.stdout
     assert [r for r in vellum_peer.requests if r.path.startswith(runtime.path)] == []
-    assert_kept_secret(tmp_path, ps_json, backup)
+    assert_kept_secret(tmp_path, ps_json, backup, doctor)
 
 
 def test_a_platform_token_with_an_inner_newline_stops_ps_with_one_line(
@@ -315,11 +318,15 @@ def test_a_platform_token_with_an_inner_newline_stops_ps_with_one_line(
     write_lockfile(isolated_env, {"assistantId": "ada", "cloud": "vellum"})
 
     ps = run("ps", VELLUM_PLATFORM_URL=vellum_peer.url)
+    doctor = run("doctor", VELLUM_PLATFORM_URL=vellum_peer.url)
 
+    refusal = f"{path}: the token {problem}; log in again or fix the file"
     assert (ps.returncode, ps.stdout) == (1, "")
-    assert ps.stderr == (f"roost: {path}: the token {problem}; log in again or fix the file\n")
+    assert ps.stderr == f"roost: {refusal}\n"
+    assert doctor.returncode == 1
+    assert f"FAIL  token file      {refusal}" in doctor.stdout, doctor.stdout
     assert vellum_peer.requests == ()
-    assert_kept_secret(tmp_path, ps)
+    assert_kept_secret(tmp_path, ps, doctor)
 
 
 # Text from outside ---------------------------------------------------------------------------
