@@ -35,6 +35,7 @@ _DEEP_TOML_KEY = re.compile(
     r"""(?<![A-Za-z0-9_.'"-])(?:(?:[A-Za-z0-9_-]+|"[^"\n]*"|'[^'\n]*')[ \t]*\.[ \t]*)"""
     + f"{{{MAX_DEPTH},}}"
 )
+_CONTAINERS = (dict, list)
 _TOO_MANY_DIGITS = f"a number has more than {sys.get_int_max_str_digits()} digits"
 
 _KINDS = {
@@ -124,7 +125,7 @@ def parse_json(path: Path, text: str) -> object:
         raise FileError(path, f"nested more than {MAX_DEPTH} levels deep") from None
     except ValueError:  # an integer longer than Python converts
         raise FileError(path, _TOO_MANY_DIGITS) from None
-    if _depth(value) > MAX_DEPTH:
+    if _too_deep(value):
         raise FileError(path, f"nested more than {MAX_DEPTH} levels deep")
     return value
 
@@ -147,21 +148,21 @@ def read_toml(path: Path, limit: int) -> dict[str, Any]:
         raise FileError(path, _TOO_MANY_DIGITS) from None
 
 
-def _depth(value: object) -> int:
-    """How deeply arrays and objects nest in `value` (a scalar is 0), without recursion."""
-    deepest = 0
-    stack: list[tuple[object, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        if isinstance(item, list):
-            depth += 1
-            if depth > MAX_DEPTH:
-                return depth
-            deepest = max(deepest, depth)
-            stack.extend((child, depth) for child in item if isinstance(child, dict | list))
-    return deepest
+def _too_deep(value: object) -> bool:
+    """Whether arrays and objects nest more than MAX_DEPTH deep in a parsed JSON value: one
+    level at a time, without recursion (json.loads makes only exact dicts and lists)."""
+    level = [value]
+    for _ in range(MAX_DEPTH):
+        level = [
+            child
+            for item in level
+            if type(item) in _CONTAINERS
+            for child in (item.values() if type(item) is dict else item)  # type: ignore[attr-defined]
+            if type(child) in _CONTAINERS
+        ]
+        if not level:
+            return False
+    return True
 
 
 def _size(limit: int) -> str:
