@@ -73,7 +73,7 @@ from services.jobs import (
 )
 from services.platform import PlatformClient, PlatformError
 from services.probing import bearer_for
-from services.safe_text import error_text
+from services.safe_text import error_text, printable
 from services.tokens import TokenFileError
 from services.vellum import VellumEnvironment
 
@@ -678,7 +678,7 @@ def _detail(answer: object) -> str:
         answer.get("message"),
     ):
         if isinstance(value, str) and value.strip():
-            return f": {value.strip()[:200]}"
+            return f": {printable(value.strip()[:200])}"
     return ""
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from services.errors import RoostError
 from services.paths import RoostPaths
+from services.safe_text import printable
 
 HISTORY_LIMIT = 200
 POLLS_KEPT = 20
@@ -492,7 +493,7 @@ class RuntimeJobStatus:
         return cls(
             status=status,
             job_id=job_id if isinstance(job_id, str) else None,
-            error=error if isinstance(error, str) and error else None,
+            error=printable(error) if isinstance(error, str) and error else None,
             result=MappingProxyType(dict(result) if isinstance(result, dict) else {}),
             raw=MappingProxyType(data),
         )

@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 
 from tests.peers.vellum import VellumPeer, json_reply
+from tests.pilot import SIZE, make_app, wait_until
 from tests.test_cli import ROOST
+from widgets.keyed_table import KeyedTable
 
 TIMEOUT = 30
 """Far more than any of these commands needs; a hang (a FIFO read) fails the test here."""
@@ -382,3 +384,50 @@ def test_escape_sequences_from_a_runtime_and_the_lockfile_never_reach_the_termin
     assert rows["#3"]["status"] == "invalid"
     assert rows["#3"]["detail"] == "assistantId contains control characters"
     assert f"we{escaped}ll" in ps.stdout and f"bad{escaped}" in ps.stdout
+
+
+async def test_the_main_screen_shows_outside_text_escaped(
+    isolated_env: Path, vellum_peer: VellumPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    sick = vellum_peer.runtime(
+        "sick",
+        health=json_reply(
+            {"status": "degraded", "message": "bad" + HOSTILE_TEXT, "version": "1.0" + HOSTILE_TEXT}
+        ),
+    )
+    write_lockfile(
+        isolated_env,
+        {
+            "assistantId": "sick",
+            "name": "si" + HOSTILE_TEXT + "ck",
+            "cloud": "gcp",
+            "runtimeUrl": sick.base_url,
+            "species" + HOSTILE_TEXT: "x" + HOSTILE_TEXT,
+        },
+    )
+    app = make_app()
+
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#assistants", KeyedTable)
+
+        def cells() -> list[str]:
+            return [cell.plain for row in table.rows_shown for cell in row.cells]
+
+        await wait_until(pilot, lambda: any("degraded" in text for text in cells()), "the probe")
+        shown = "".join(cells())
+        facts = "\n".join(
+            f"{label} {value}"
+            for a in app.fleet
+            for label, value in (
+                ("name", a.name),
+                ("detail", a.detail),
+                ("version", a.version or ""),
+                *a.facts,
+            )
+        )
+
+    assert not CONTROL.search(shown + facts) and "\u202e" not in shown + facts
+    assert "si\\e]0;pwned\\x07\\e[2J\\x9b31m\\u202eck" in shown
+    assert "1.0\\e]0;pwned" in shown
+    assert "detail bad\\e]0;pwned" in facts and "species\\e]0;pwned" in facts
