@@ -135,18 +135,22 @@ def _exposure(path: Path, mode: int) -> str | None:
 
 
 def read_guardian_token(environment: VellumEnvironment, assistant_id: str) -> GuardianToken | None:
-    """The guardian token the Vellum CLI leased for an assistant; None if absent or malformed.
+    """The guardian token the Vellum CLI leased for an assistant; None if absent or without an
+    `accessToken`.
 
-    Raises TokenFileError when its `accessToken` cannot be sent (a line break, say): falling
-    back to another token would hide why the assistant refuses roost.
+    Raises TokenFileError when the file cannot be read or parsed, or its `accessToken` cannot
+    be sent (a line break, say): falling back to another token would hide why the assistant
+    refuses roost.
     """
     if assistant_id in ("", ".", "..") or "/" in assistant_id:
         return None  # the id names a directory: never let it point outside `assistants/`
     path = environment.config_dir / "assistants" / assistant_id / "guardian-token.json"
     try:
         data = read_json(path, MAX_TOKEN_FILE_BYTES)
-    except (OSError, FileError):
+    except FileNotFoundError:
         return None
+    except FileError as error:
+        raise TokenFileError(str(error)) from None
     if not isinstance(data, dict):
         return None
     access_token, expires_at = data.get("accessToken"), data.get("accessTokenExpiresAt")
