@@ -431,3 +431,21 @@ async def test_the_main_screen_shows_outside_text_escaped(
     assert "si\\e]0;pwned\\x07\\e[2J\\x9b31m\\u202eck" in shown
     assert "1.0\\e]0;pwned" in shown
     assert "detail bad\\e]0;pwned" in facts and "species\\e]0;pwned" in facts
+
+
+def test_an_organization_id_that_cannot_go_back_in_a_header_is_a_platform_error(
+    tmp_path: Path, isolated_env: Path, vellum_peer: VellumPeer
+) -> None:
+    write_private(isolated_env / ".config/vellum/platform-token", SECRET + "\n")
+    vellum_peer.platform.session_tokens.add(SECRET)
+    vellum_peer.platform.organizations_override = json_reply({"results": [{"id": "org\r\n1"}]})
+    write_lockfile(isolated_env, {"assistantId": "ada", "cloud": "vellum"})
+
+    ps_json = run("ps", "--json", VELLUM_PLATFORM_URL=vellum_peer.url)
+
+    rows = rows_by_id(ps_json)
+    assert rows["platform"]["detail"] == (
+        "platform listing failed: the platform sent an organization id that is not a token"
+    )
+    assert "org" not in ps_json.stdout.replace("organization", "")
+    assert_kept_secret(tmp_path, ps_json)
