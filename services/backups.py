@@ -22,11 +22,11 @@ from services.docker_engines import configured_engines
 from services.errors import RoostError
 from services.exports import Exporter, ExportTarget
 from services.fleet import Assistant, FleetSnapshot, health_target
-from services.health import UNANSWERED, probe_direct
+from services.health import UNANSWERED
 from services.jobs import Job, JobState
 from services.lifecycle import engine_of
 from services.platform import PlatformClient
-from services.probing import bearer_for
+from services.probing import Prober
 from services.repair import Repair, RepairReport, docker_wake, local_wake
 from services.sources import FleetSources
 
@@ -62,7 +62,7 @@ def wake_repair(
         """The runtime answers (any answer): the retry can go."""
         if target is None:
             return True
-        health = await probe_direct(http, target.url, bearer_for(target, context.vellum))
+        health = await Prober(http, context.vellum, None)(target)
         return health.status not in UNANSWERED
 
     async def wake() -> RepairReport:

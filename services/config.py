@@ -7,13 +7,14 @@ is only ever read, never written back.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from services.errors import RoostError
+from services.files import FileError, read_toml
+from services.paths import expand_user
 from services.terminal.backend import Mode
 
 DEFAULT_TMUX_REFRESH_SECONDS = 3.0
@@ -26,6 +27,7 @@ DEFAULT_SCROLLBACK_LINES = 10_000
 DEFAULT_RECORDINGS_MB = 256
 MAX_RECORDINGS_MB = 1 << 20
 MAX_SCROLLBACK_LINES = 1_000_000
+MAX_CONFIG_BYTES = 256 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -90,17 +92,12 @@ class Config:
 def load_config(path: Path) -> Config:
     """Read `path`; a missing file gives the defaults, anything invalid raises `ConfigError`."""
     try:
-        raw = path.read_bytes()
+        document = read_toml(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return Config()
-    except OSError as error:
-        raise ConfigError(path, None, f"cannot be read ({error.strerror})") from None
-    try:
-        document = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as error:
-        raise ConfigError(path, None, f"not UTF-8 text ({error.reason})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(path, None, f"invalid TOML: {error}") from None
+    except FileError as error:
+        at = f" (at line {error.line})" if error.line is not None else ""
+        raise ConfigError(path, None, f"{error.problem}{at}") from None
     return _Reader(path).config(document)
 
 
@@ -228,7 +225,12 @@ class _Reader:
         value = self.string(table, key, where)
         if value is not None and not value.strip():
             raise self.fail(where, "must not be empty")
-        return Path(value).expanduser() if value else None
+        if not value:
+            return None
+        try:
+            return expand_user(value)
+        except RoostError as error:
+            raise self.fail(where, str(error)) from None
 
     def tables(
         self, entries: Any, where: str, keys: set[str]

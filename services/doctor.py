@@ -13,7 +13,12 @@ from services.context import Context
 from services.docker_engines import configured_engines, probe
 from services.lockfile import read_lockfile
 from services.tmux import WATCH_FLAGS_VERSION, TmuxState, parse_version
-from services.tokens import secret_file_problem
+from services.tokens import (
+    TokenFileError,
+    read_guardian_token,
+    read_token_file,
+    secret_file_problem,
+)
 
 
 class Verdict(StrEnum):
@@ -137,17 +142,25 @@ def _lockfile(context: Context) -> Iterator[Check]:
 def _tokens(context: Context) -> Iterator[Check]:
     """Every token file roost would read: the platform's (config.toml may name another), the
     guardian tokens, and the token files of config.toml's runtimes."""
-    files = [
+    plain = [
         context.platform_token_file,
-        *context.vellum.guardian_token_files,
         *(r.token_file for r in context.config.runtimes if r.token_file),
     ]
-    for path in files:
+    guardian = list(context.vellum.guardian_token_files)
+    for path in [*plain, *guardian]:
         if not path.exists():
             continue
         problem = secret_file_problem(path)
         if problem:
             yield Check(Verdict.FAIL, "token file", problem, "others could use this secret")
+            continue
+        try:
+            if path in guardian:
+                read_guardian_token(context.vellum, path.parent.name)
+            else:
+                read_token_file(path)
+        except TokenFileError as error:
+            yield Check(Verdict.FAIL, "token file", str(error), "roost will not send this token")
         else:
             yield Check(Verdict.OK, "token file", f"{path} is readable by its owner only")
     if not context.platform_token_file.exists():

@@ -32,6 +32,7 @@ import httpx
 
 from services.errors import RoostError
 from services.http import AnswerError, TransferLimits, Watchdog, timeout_text
+from services.safe_text import error_text
 
 HANDOFF_BYTES = 4 << 20
 """Bytes gathered before they are handed to the worker thread: large enough that the hand-off
@@ -153,7 +154,7 @@ async def save_verified(
         except httpx.RemoteProtocolError:
             raise DownloadError(_cut_short(done + len(buffer), total)) from None
         except httpx.HTTPError as error:
-            reason = str(error) or type(error).__name__
+            reason = error_text(error)
             raise DownloadError(f"the download failed ({reason})") from None
         done += len(buffer)
         await writer.absorb(buffer)

@@ -83,6 +83,7 @@ from services.jobs import (
 )
 from services.platform import PlatformClient, PlatformError
 from services.probing import bearer_for
+from services.safe_text import error_text, printable
 from services.tokens import TokenFileError
 from services.vellum import VellumEnvironment
 
@@ -145,7 +146,10 @@ class BearerAuth:
         return self._headers
 
     async def refresh(self) -> Mapping[str, str]:
-        token = self._read_token()
+        try:
+            token = self._read_token()
+        except TokenFileError as error:
+            raise AuthUnavailable(str(error)) from None
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         return self._headers
 
@@ -587,7 +591,7 @@ class Exporter:
             message = f"no answer within {self.timeouts.request:g} s"
             raise PollFailure(FailureKind.TRANSIENT, message) from None
         except (httpx.HTTPError, httpx.InvalidURL) as error:
-            reason = str(error) or type(error).__name__
+            reason = error_text(error)
             raise PollFailure(FailureKind.TRANSIENT, f"runtime unreachable ({reason})") from None
         except AnswerError as error:
             raise PollFailure(FailureKind.PERMANENT, str(error)) from None
@@ -606,7 +610,7 @@ class Exporter:
                 f"the runtime did not answer within {self.timeouts.request:g} s"
             ) from None
         except (httpx.HTTPError, httpx.InvalidURL) as error:
-            reason = str(error) or type(error).__name__
+            reason = error_text(error)
             refused = isinstance(error, httpx.ConnectError)
             raise ExportError(
                 f"the runtime is unreachable ({reason})", unreachable=refused
@@ -647,7 +651,7 @@ class Exporter:
                 f"{what} got no answer within {timeout_text(error, request)}"
             ) from None
         except httpx.HTTPError as error:
-            reason = str(error) or type(error).__name__
+            reason = error_text(error)
             refused = isinstance(error, httpx.ConnectError)
             raise ExportError(
                 f"{what} failed: unreachable ({reason})", unreachable=refused
@@ -705,7 +709,7 @@ def _detail(answer: object) -> str:
         answer.get("message"),
     ):
         if isinstance(value, str) and value.strip():
-            return f": {value.strip()[:200]}"
+            return f": {printable(value.strip()[:200])}"
     return ""
 
 

@@ -21,6 +21,7 @@ from services.errors import RoostError
 from services.health import UNANSWERED, HealthRecord
 from services.lockfile import LockfileEntry, LockfileRead
 from services.memo import Memo
+from services.safe_text import printable
 from services.status import Bucket, bucket
 from services.tmux import TmuxListing, TmuxSession, TmuxState
 
@@ -97,6 +98,8 @@ class HealthTarget:
     """A file holding the bearer token (a guardian token or a config runtime's token file)."""
     inline_token: str | None = field(default=None, repr=False)
     """The lockfile entry's `bearerToken`: a secret, never shown."""
+    lockfile: str = "the lockfile"
+    """The file `inline_token` comes from, for errors about it."""
 
 
 @dataclass(frozen=True)
@@ -364,7 +367,9 @@ def _docker_state(
             container = scan.named(container_name)
             if container is not None:
                 found_on = found_on or scan
-                facts.append((container_name, f"{container.status} on {scan.engine.name}"))
+                facts.append(
+                    (container_name, f"{printable(container.status)} on {scan.engine.name}")
+                )
     main = found_on.named(container_names(name)[0]) if found_on else None
     if main is None:
         down = [s.engine.name for s in snapshot.engines if s.error]
@@ -374,7 +379,7 @@ def _docker_state(
     assert found_on is not None
     where = found_on.engine.name
     if main.state != "running":
-        return "sleeping", f"{main.name}: {main.status}", where, facts
+        return "sleeping", printable(f"{main.name}: {main.status}"), where, facts
     if main.health == "unhealthy":
         return "running", f"{main.name} healthcheck: unhealthy", where, facts
     return "running", "", where, facts
@@ -389,19 +394,19 @@ def _labelled(name: str, container: ContainerState, scan: EngineScan) -> Assista
     return Assistant(
         key=f"docker:{scan.engine.name}/{container.id}",
         id=name,
-        name=name,
+        name=printable(name),
         kind="docker",
         where=scan.engine.name,
-        status="sleeping" if asleep else container.state,
-        detail=f"{container.name}: {container.status}" if asleep else "",  # the exit code
-        health=container.health or "",  # the engine's healthcheck: no HTTP probe here
+        status="sleeping" if asleep else printable(container.state),
+        detail=f"{printable(container.name)}: {printable(container.status)}" if asleep else "",
+        health=printable(container.health or ""),  # the engine's healthcheck: no HTTP probe
         source=Source.DOCKER_LABEL,
         facts=(
-            ("container", container.name),
-            ("container id", container.id),
-            ("image", container.image),
+            ("container", printable(container.name)),
+            ("container id", printable(container.id)),
+            ("image", printable(container.image)),
             ("engine", f"{scan.engine.name} ({scan.engine.describe()})"),
-            ("state", container.status),
+            ("state", printable(container.status)),
         ),
     )
 
@@ -445,7 +450,7 @@ def _problem(key: str, kind: str, status: str, detail: str, name: str = "") -> A
         kind=kind,
         where="",
         status=status,
-        detail=detail,
+        detail=printable(detail),  # an engine's or the platform's error text
         source=Source.PROBLEM,
     )
 
@@ -481,8 +486,9 @@ def health_targets(snapshot: FleetSnapshot, fleet: Iterable[Assistant]) -> list[
     """What to probe: every assistant with a runtime URL that is not asleep or invalid."""
     entries = {e.assistant_id: e for e in snapshot.lockfile.entries} if snapshot.lockfile else {}
     runtimes = {f"runtime:{r.name}": r for r in snapshot.runtimes}
+    lockfile = _lockfile_name(snapshot)
     targets = (
-        _target(assistant, entries, runtimes)
+        _target(assistant, entries, runtimes, lockfile)
         for assistant in fleet
         if assistant.status not in ("sleeping", "invalid")
     )
@@ -492,13 +498,20 @@ def health_targets(snapshot: FleetSnapshot, fleet: Iterable[Assistant]) -> list[
 def health_target(snapshot: FleetSnapshot, assistant: Assistant) -> HealthTarget | None:
     """How to reach `assistant`'s runtime (URL and credentials); None when it has none."""
     entries = {e.assistant_id: e for e in snapshot.lockfile.entries} if snapshot.lockfile else {}
-    return _target(assistant, entries, {f"runtime:{r.name}": r for r in snapshot.runtimes})
+    runtimes = {f"runtime:{r.name}": r for r in snapshot.runtimes}
+    return _target(assistant, entries, runtimes, _lockfile_name(snapshot))
+
+
+def _lockfile_name(snapshot: FleetSnapshot) -> str:
+    path = snapshot.lockfile.path if snapshot.lockfile else None
+    return str(path) if path else "the lockfile"
 
 
 def _target(
     assistant: Assistant,
     entries: Mapping[str, LockfileEntry],
     runtimes: Mapping[str, RuntimeConfig],
+    lockfile: str,
 ) -> HealthTarget | None:
     if not assistant.runtime_url:
         return None
@@ -512,6 +525,7 @@ def _target(
         managed=assistant.kind == "vellum",
         token_file=str(runtime.token_file) if runtime and runtime.token_file else None,
         inline_token=inline if isinstance(inline, str) else None,
+        lockfile=lockfile,
     )
 
 

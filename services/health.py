@@ -30,6 +30,7 @@ from services.http import (
     size_text,
     timeout,
 )
+from services.safe_text import error_text, printable
 
 HEALTH_TIMEOUT = 1.5
 MAX_HEALTH_BODY = 64 * 1024
@@ -125,7 +126,7 @@ async def _probe(
         detail = f"more than {MAX_REDIRECTS} redirects"
         return Health("error (redirects)", detail, None, _since(started))
     except (httpx.HTTPError, httpx.InvalidURL) as error:
-        return Health("unreachable", str(error) or type(error).__name__, None, None)
+        return Health("unreachable", error_text(error), None, None)
 
 
 async def _read(response: httpx.Response, asked: httpx.URL, started: float) -> Health:
@@ -150,7 +151,8 @@ async def _read(response: httpx.Response, asked: httpx.URL, started: float) -> H
     status = status if isinstance(status, str) and status else "unknown"
     message, version = answer.get("message"), answer.get("version")
     detail = message if isinstance(message, str) and status != "healthy" else ""
-    return Health(status, detail, version if isinstance(version, str) else None, latency)
+    version = printable(version) if isinstance(version, str) else None
+    return Health(printable(status), printable(detail), version, latency)
 
 
 def _since(started: float) -> float:

@@ -30,6 +30,7 @@ from services.downloads import part_path
 from services.errors import RoostError
 from services.paths import RoostPaths
 from services.processes import ProcessIdentity
+from services.safe_text import printable
 from services.state import JobRow, StateDatabase
 
 HISTORY_LIMIT = 200
@@ -590,7 +591,7 @@ class RuntimeJobStatus:
         return cls(
             status=status,
             job_id=job_id if isinstance(job_id, str) else None,
-            error=error if isinstance(error, str) and error else None,
+            error=printable(error) if isinstance(error, str) and error else None,
             result=MappingProxyType(dict(result) if isinstance(result, dict) else {}),
             raw=MappingProxyType(data),
         )

@@ -24,7 +24,9 @@ from types import MappingProxyType
 from typing import Any
 
 from services.errors import RoostError
+from services.files import MAX_PID_BYTES, FileError, read_json, read_text
 from services.processes import process_alive
+from services.safe_text import is_printable, printable
 from services.vellum import VellumEnvironment
 
 MANAGED = "vellum"
@@ -36,6 +38,10 @@ MASK = "••••••••"
 SECRET_FIELDS = frozenset({"bearerToken", "resources.signingKey", "guardianBootstrapSecret"})
 """The secrets PROTOCOL.md names; any key containing one of `_SECRET_WORDS` is secret too."""
 _SECRET_WORDS = ("token", "secret", "signingkey", "password", "apikey")
+_IDENTIFYING = ("assistantId", "cloud", "runtimeUrl", "localUrl")
+
+MAX_LOCKFILE_BYTES = 8 << 20
+"""About 16,000 assistants; a file larger than this is not a lockfile."""
 
 LOCK_ATTEMPTS = 10
 LOCK_RETRY_SECONDS = 0.025
@@ -61,7 +67,9 @@ class LockfileProblem:
     def __str__(self) -> str:
         where = str(self.path)
         if self.line is not None:
-            where += f", line {self.line}, column {self.column}"
+            where += f", line {self.line}"
+        if self.column is not None:
+            where += f", column {self.column}"
         return f"{where}: {self.problem}"
 
 
@@ -119,17 +127,23 @@ class LockfileEntry:
         # Managed assistants are reached through the platform, so they may lack a runtimeUrl.
         if url_problem and (cloud != MANAGED or "runtimeUrl" in value):
             problems.append(url_problem)
+        # What names or reaches the assistant is used as it is, so it cannot be escaped for
+        # the screen: with a control character in it, the entry is unusable.
+        unsafe = [key for key in _IDENTIFYING if not is_printable(_text(value, key) or "")]
+        problems += [f"{key} contains control characters" for key in unsafe]
         resources = value.get("resources")
         container_info = value.get("containerInfo")
         name = (_text(value, "name") or "").strip() or (_text(value, "assistantName") or "").strip()
         return cls(
-            assistant_id=fallback_id if id_problem else value["assistantId"],
-            name=name or None,
-            cloud=cloud,
+            assistant_id=(
+                fallback_id if id_problem or "assistantId" in unsafe else value["assistantId"]
+            ),
+            name=printable(name) or None,
+            cloud=printable(cloud),
             runtime_url=_text(value, "runtimeUrl"),
             local_url=_text(value, "localUrl"),
-            species=_text(value, "species"),
-            hatched_at=_text(value, "hatchedAt"),
+            species=_printable_text(value, "species"),
+            hatched_at=_printable_text(value, "hatchedAt"),
             resources=MappingProxyType(resources if isinstance(resources, dict) else {}),
             container_info=(
                 MappingProxyType(container_info) if isinstance(container_info, dict) else None
@@ -142,6 +156,11 @@ class LockfileEntry:
 def _text(entry: Mapping[str, Any], key: str) -> str | None:
     value = entry.get(key)
     return value if isinstance(value, str) else None
+
+
+def _printable_text(entry: Mapping[str, Any], key: str) -> str | None:
+    value = _text(entry, key)
+    return None if value is None else printable(value)
 
 
 def _string_problem(entry: Mapping[str, Any], key: str) -> str | None:
@@ -183,7 +202,7 @@ def masked_fields(entry: LockfileEntry) -> list[tuple[str, str]]:
 
 def _add_rows(path: str, key: str, value: object, rows: list[tuple[str, str]]) -> None:
     if path in SECRET_FIELDS or any(word in key.lower() for word in _SECRET_WORDS):
-        rows.append((path, mask(_display(value))))
+        rows.append((printable(path), mask(_display(value))))
     elif isinstance(value, dict) and value:
         for child_key, child in value.items():
             _add_rows(f"{path}.{child_key}", child_key, child, rows)
@@ -191,11 +210,11 @@ def _add_rows(path: str, key: str, value: object, rows: list[tuple[str, str]]) -
         for index, child in enumerate(value):
             _add_rows(f"{path}[{index}]", "", child, rows)
     else:
-        rows.append((path, _display(value)))
+        rows.append((printable(path), _display(value)))
 
 
 def _display(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return printable(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
 
 
 @dataclass(frozen=True)
@@ -235,19 +254,11 @@ def read_lockfile(environment: VellumEnvironment) -> LockfileRead:
     problems: list[LockfileProblem] = []
     for path in environment.lockfile_candidates:
         try:
-            text = path.read_text(encoding="utf-8")
+            data = read_json(path, MAX_LOCKFILE_BYTES)
         except FileNotFoundError:
             continue
-        except UnicodeDecodeError as error:
-            problems.append(LockfileProblem(path, f"not UTF-8 text ({error.reason})"))
-            continue
-        except OSError as error:
-            problems.append(LockfileProblem(path, f"cannot be read ({error.strerror})"))
-            continue
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            problems.append(LockfileProblem(path, error.msg, error.lineno, error.colno))
+        except FileError as error:
+            problems.append(LockfileProblem(path, error.problem, error.line, error.column))
             continue
         if not isinstance(data, dict):
             problems.append(
@@ -499,7 +510,7 @@ def _break_if_stale(lock_dir: Path) -> None:
 
 def _owner_pid(lock_dir: Path) -> int | None:
     try:
-        pid = int((lock_dir / "owner").read_text(encoding="utf-8").strip())
-    except (OSError, ValueError):
+        pid = int(read_text(lock_dir / "owner", MAX_PID_BYTES).strip())
+    except (OSError, ValueError, FileError):
         return None
     return pid if pid > 0 else None

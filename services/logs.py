@@ -10,6 +10,9 @@ from __future__ import annotations
 import logging
 import logging.handlers
 from pathlib import Path
+from typing import Any
+
+from services.safe_text import printable, scrub
 
 MAX_BYTES = 1024 * 1024
 BACKUPS = 3
@@ -26,9 +29,25 @@ def configure_logging(log_file: Path, level: int = logging.INFO) -> None:
         log_file, maxBytes=MAX_BYTES, backupCount=BACKUPS, encoding="utf-8", delay=True
     )
     handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+        _SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
     )
     root.addHandler(handler)
+
+
+class _SafeFormatter(logging.Formatter):
+    """Every record's text scrubbed of secrets and escaped, whoever logged it: a formatter
+    rather than a filter, so the traceback (which quotes exception messages) is cleaned too.
+    A message stays on its line; only a traceback keeps its line breaks."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(scrub(record.message))
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return printable(scrub(super().formatException(ei)), keep_newlines=True)
+
+    def formatStack(self, stack_info: str) -> str:
+        return printable(scrub(stack_info), keep_newlines=True)
 
 
 class _RotatingFile(logging.handlers.RotatingFileHandler):

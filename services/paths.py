@@ -12,7 +12,22 @@ from pathlib import Path
 
 import platformdirs
 
+from services.errors import RoostError
+from services.safe_text import printable
+
 APP_NAME = "roost"
+
+
+def expand_user(text: str) -> Path:
+    """`text` as a path with a leading `~` or `~name` expanded.
+
+    Raises RoostError when `~name` names a user this machine does not know.
+    """
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:
+        user = printable(text.split("/", 1)[0])
+        raise RoostError(f"{user} is not a home directory here (no such user)") from None
 
 
 @dataclass(frozen=True)
@@ -46,12 +61,20 @@ class RoostPaths:
 
     @classmethod
     def resolve(cls, environ: Mapping[str, str] | None = None) -> RoostPaths:
-        """Platform defaults, each replaced by its `ROOST_*_DIR` variable when that is set."""
+        """Platform defaults, each replaced by its `ROOST_*_DIR` variable when that is set.
+
+        Raises RoostError when a variable names the home of an unknown user.
+        """
         env = os.environ if environ is None else environ
 
         def pick(variable: str, default: str) -> Path:
             override = env.get(variable, "")
-            return Path(override).expanduser() if override else Path(default)
+            if not override:
+                return Path(default)
+            try:
+                return expand_user(override)
+            except RoostError as error:
+                raise RoostError(f"${variable}: {error}") from None
 
         return cls(
             config_dir=pick("ROOST_CONFIG_DIR", platformdirs.user_config_dir(APP_NAME)),

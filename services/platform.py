@@ -16,7 +16,8 @@ import httpx
 
 from services.errors import RoostError
 from services.http import AnswerError, NotJson, read_json, send, timeout
-from services.tokens import PlatformToken
+from services.safe_text import error_text
+from services.tokens import PlatformToken, token_problem
 from services.vellum import VellumEnvironment
 
 SEED_PLATFORM_URLS: Mapping[str, str] = {
@@ -132,6 +133,8 @@ class PlatformClient:
         organization = _text(first.get("id")) if isinstance(first, dict) else None
         if not organization:
             raise PlatformError("No organization found for this account.")
+        if token_problem(organization):  # it goes back in a header: a line break must not
+            raise PlatformError("the platform sent an organization id that is not a token")
         self._organization = (organization, now)
         return organization
 
@@ -152,7 +155,7 @@ class PlatformClient:
         except (TimeoutError, httpx.TimeoutException):
             raise PlatformError(f"platform timed out after {self.timeout:g} s") from None
         except httpx.HTTPError as error:
-            raise PlatformError(f"platform unreachable ({error})") from None
+            raise PlatformError(f"platform unreachable ({error_text(error)})") from None
         except NotJson:
             raise PlatformError("platform sent invalid JSON") from None
         except AnswerError as error:

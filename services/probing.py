@@ -16,7 +16,7 @@ import httpx
 from services.fleet import HealthTarget
 from services.health import Health, probe_direct, probe_managed
 from services.platform import PlatformClient, PlatformError
-from services.tokens import TokenFileError, read_guardian_token, read_token_file
+from services.tokens import TokenFileError, check_token, read_guardian_token, read_token_file
 from services.vellum import VellumEnvironment
 
 DEFAULT_CONCURRENCY = 32
@@ -26,15 +26,20 @@ log = logging.getLogger(__name__)
 
 def bearer_for(target: HealthTarget, environment: VellumEnvironment) -> str | None:
     """A configured token file, else the guardian token the Vellum CLI leased, else the
-    lockfile's `bearerToken` (PROTOCOL.md section 2)."""
+    lockfile's `bearerToken` (PROTOCOL.md section 2).
+
+    Raises TokenFileError when the token found cannot be used (unreadable, open to others, a
+    line break in it...): sending none instead would only hide why the runtime refuses roost.
+    """
     if target.token_file:
-        try:
-            return read_token_file(Path(target.token_file))
-        except TokenFileError as error:
-            log.warning("%s: %s", target.assistant_id, error)
-            return None
+        return read_token_file(Path(target.token_file))
     guardian = read_guardian_token(environment, target.assistant_id)
-    return guardian.access_token if guardian else target.inline_token
+    if guardian:
+        return guardian.access_token
+    if target.inline_token is None:
+        return None
+    where = f"{target.lockfile}: bearerToken of {target.assistant_id}"
+    return check_token(target.inline_token, where)
 
 
 class Prober:
@@ -55,7 +60,11 @@ class Prober:
             return await probe_managed(
                 self.http, target.url, target.assistant_id, await self._platform_headers()
             )
-        return await probe_direct(self.http, target.url, bearer_for(target, self.environment))
+        try:
+            bearer = bearer_for(target, self.environment)
+        except TokenFileError as error:
+            return Health("error (token)", str(error), None, None)
+        return await probe_direct(self.http, target.url, bearer)
 
     async def _platform_headers(self) -> dict[str, str] | None:
         """None when not logged in (the probe then says so without a request)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.files import MAX_PID_BYTES, FileError, read_text
 from services.lockfile import LockfileEntry, LockfileRead, read_lockfile
 from services.processes import process_alive
 from services.vellum import VellumEnvironment
@@ -21,8 +22,8 @@ def daemon_alive(entry: LockfileEntry) -> bool | None:
     if not isinstance(instance_dir, str) or not instance_dir:
         return None
     try:
-        pid = int((Path(instance_dir) / PID_FILE).read_text(encoding="utf-8").strip())
-    except (OSError, ValueError, UnicodeDecodeError):
+        pid = int(read_text(Path(instance_dir) / PID_FILE, MAX_PID_BYTES).strip())
+    except (OSError, ValueError, FileError):
         return False
     return process_alive(pid)
 

@@ -28,7 +28,6 @@ is left alone, as the CLI does.
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import subprocess
 from collections.abc import Awaitable, Callable
@@ -43,6 +42,7 @@ from docker.errors import APIError, DockerException, NotFound
 
 from services.docker_engines import Engine, describe_error
 from services.errors import RoostError
+from services.files import FileError, read_json
 from services.lifecycle import (
     Outcome,
     Step,
@@ -51,7 +51,12 @@ from services.lifecycle import (
     wake_docker,
     wake_local,
 )
-from services.tokens import GuardianToken, read_guardian_token
+from services.tokens import (
+    MAX_TOKEN_FILE_BYTES,
+    GuardianToken,
+    TokenFileError,
+    read_guardian_token,
+)
 from services.vellum import VellumEnvironment
 
 T = TypeVar("T")
@@ -264,7 +269,10 @@ def renew_guardian_token(
        why. roost never leases a token: that revokes every other client's.
     The operation reads the token again when it is retried.
     """
-    stored = read_guardian_token(environment, assistant_id)
+    try:
+        stored = read_guardian_token(environment, assistant_id)
+    except TokenFileError as error:
+        return RepairReport(False, str(error))
     if stored is None:
         summary = f"no guardian token for {assistant_id} on disk: pair it with the Vellum CLI"
         return RepairReport(False, summary)
@@ -305,7 +313,10 @@ def renew_guardian_token(
         said = last_line(result.stderr)
         summary = f"`{command}` failed (exit {result.returncode})" + (f": {said}" if said else "")
         return RepairReport(False, summary)
-    renewed = read_guardian_token(environment, assistant_id)
+    try:
+        renewed = read_guardian_token(environment, assistant_id)
+    except TokenFileError as error:
+        return RepairReport(False, f"`{command}` left a token roost cannot use: {error}")
     if renewed is None or renewed.access_token == used_token:
         return RepairReport(False, f"`{command}` left no newer token on disk")
     return RepairReport(True, f"refreshed the guardian token with `{command}`")
@@ -338,8 +349,8 @@ def parse_expiry(raw: object) -> datetime | None:
 
 def _stored_field(path: Path, key: str) -> object:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        data = read_json(path, MAX_TOKEN_FILE_BYTES)
+    except (OSError, FileError):
         return None
     return data.get(key) if isinstance(data, dict) else None
 

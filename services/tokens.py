@@ -7,16 +7,19 @@ repr, and no message here ever quotes one.
 
 from __future__ import annotations
 
-import json
-import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from services.errors import RoostError
+from services.files import FileError, read_bytes, read_json
+from services.safe_text import printable, remember_secret
 from services.vellum import VellumEnvironment
 
 API_KEY_PREFIX = "vak_"
+MAX_TOKEN_FILE_BYTES = 64 * 1024
+MAX_TOKEN_LENGTH = 8192
+"""Longer than any token the Vellum CLI or a gateway issues, and than headers servers take."""
 _MASK = "'***'"
 
 
@@ -64,20 +67,53 @@ def read_platform_token(path: Path) -> PlatformToken | None:
 
 def read_token_file(path: Path) -> str | None:
     """A one-line secret; None when the file is absent or empty. Raises TokenFileError when it
-    is unreadable or open to group or others (a secret must be mode 0600)."""
+    is unreadable, open to group or others (a secret must be mode 0600), or not a token."""
     try:
-        with path.open(encoding="utf-8") as file:
-            exposed = _exposure(path, os.fstat(file.fileno()).st_mode)
-            if exposed:
-                raise TokenFileError(exposed)
-            value = file.read().strip()
+        raw = read_bytes(path, MAX_TOKEN_FILE_BYTES, refuse=_exposure)
     except FileNotFoundError:
         return None
-    except OSError as error:
-        raise TokenFileError(f"{path}: cannot be read ({error.strerror})") from None
+    except FileError as error:
+        raise TokenFileError(str(error)) from None
+    try:
+        value = raw.decode("utf-8").strip()
     except UnicodeDecodeError:
         raise TokenFileError(f"{path}: cannot be read (not UTF-8 text)") from None
-    return value or None
+    return check_token(value, str(path)) if value else None
+
+
+def check_token(value: str, where: str) -> str:
+    """`value`, a token read from `where` (a file, or a file and a field), if it can be sent
+    in a header: printable ASCII without spaces, at most MAX_TOKEN_LENGTH characters.
+
+    Raises TokenFileError naming `where` and the problem, never the value. A token that passes
+    is hidden from every error text from now on (services.safe_text.scrub).
+    """
+    problem = token_problem(value)
+    if problem:
+        raise TokenFileError(f"{where}: the token {problem}; log in again or fix the file")
+    remember_secret(value)
+    return value
+
+
+def token_problem(value: str) -> str | None:
+    """What makes `value` unusable as a token, in words that never quote it; None if nothing."""
+    if not value:
+        return "is empty"
+    if len(value) > MAX_TOKEN_LENGTH:
+        return f"is longer than {MAX_TOKEN_LENGTH} characters"
+    for position, char in enumerate(value, 1):
+        if "!" <= char <= "~":
+            continue
+        if char in "\r\n":
+            what = "a line break"
+        elif char.isspace():
+            what = "a space"
+        elif char < " " or char == "\x7f":
+            what = "a control character"
+        else:
+            what = "a character that is not ASCII"
+        return f"contains {what} (character {position} of {len(value)})"
+    return None
 
 
 def secret_file_problem(path: Path) -> str | None:
@@ -88,29 +124,38 @@ def secret_file_problem(path: Path) -> str | None:
         return None
     except OSError as error:
         return f"{path}: cannot be read ({error.strerror})"
-    return _exposure(path, mode)
+    exposed = _exposure(path, mode)
+    return f"{path}: {exposed}" if exposed else None
 
 
 def _exposure(path: Path, mode: int) -> str | None:
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return (
-            f"{path} is open to other users (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
-        )
+        return f"open to other users (mode {stat.S_IMODE(mode):04o}); run: chmod 600 {path}"
     return None
 
 
 def read_guardian_token(environment: VellumEnvironment, assistant_id: str) -> GuardianToken | None:
-    """The guardian token the Vellum CLI leased for an assistant; None if absent or malformed."""
+    """The guardian token the Vellum CLI leased for an assistant; None if absent or without an
+    `accessToken`.
+
+    Raises TokenFileError when the file cannot be read or parsed, or its `accessToken` cannot
+    be sent (a line break, say): falling back to another token would hide why the assistant
+    refuses roost.
+    """
     if assistant_id in ("", ".", "..") or "/" in assistant_id:
         return None  # the id names a directory: never let it point outside `assistants/`
     path = environment.config_dir / "assistants" / assistant_id / "guardian-token.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        data = read_json(path, MAX_TOKEN_FILE_BYTES)
+    except FileNotFoundError:
         return None
+    except FileError as error:
+        raise TokenFileError(str(error)) from None
     if not isinstance(data, dict):
         return None
     access_token, expires_at = data.get("accessToken"), data.get("accessTokenExpiresAt")
     if not isinstance(access_token, str) or not access_token:
         return None
-    return GuardianToken(access_token, expires_at if isinstance(expires_at, str) else None, path)
+    check_token(access_token, f"{path}: accessToken")
+    expires_at = printable(expires_at) if isinstance(expires_at, str) else None
+    return GuardianToken(access_token, expires_at, path)

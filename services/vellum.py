@@ -11,8 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.files import FileError, read_text
+from services.safe_text import printable
+
 PRODUCTION = "production"
 KNOWN_ENVIRONMENTS = (PRODUCTION, "staging", "dev", "test", "local")
+MAX_ENVIRONMENT_BYTES = 256
+"""The environment file holds one name."""
 
 
 @dataclass(frozen=True)
@@ -60,13 +65,13 @@ def _environment_name(env: Mapping[str, str], xdg_config: Path) -> tuple[str, st
     if not name:
         env_file = xdg_config / "vellum" / "environment"
         try:
-            name, source = env_file.read_text(encoding="utf-8").strip(), str(env_file)
-        except (OSError, UnicodeDecodeError):
+            name, source = read_text(env_file, MAX_ENVIRONMENT_BYTES).strip(), str(env_file)
+        except (OSError, FileError):
             name = ""
     if not name:
         return PRODUCTION, "default", None
     if name not in KNOWN_ENVIRONMENTS:
         known = ", ".join(KNOWN_ENVIRONMENTS)
-        warning = f"unknown Vellum environment {name!r} from {source} (known: {known})"
+        warning = f"unknown Vellum environment '{printable(name)}' from {source} (known: {known})"
         return PRODUCTION, source, f"{warning}; using production"
     return name, source, None

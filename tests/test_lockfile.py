@@ -35,6 +35,7 @@ from services.lockfile import (
     set_active,
     sync_managed,
 )
+from services.safe_text import is_printable
 from services.vellum import VellumEnvironment
 
 WRITER = Path(__file__).with_name("lockfile_writer.py")
@@ -813,3 +814,50 @@ def test_two_writer_processes_lose_nothing_and_a_reader_never_sees_a_partial_fil
     expected = {"seed"} | {f"{prefix}-{i}" for prefix in ("one", "two") for i in range(200)}
     assert sorted(ids) == sorted(expected)
     assert leftovers(environment) == [".vellum.lock.json"]
+
+
+# Text from the file, on screen --------------------------------------------------------------
+
+ENTRY_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+    ["\x1b]0;pwned\x07", "\x1b[2J", "\u202eevil", "line\nbreak", "\x9b31m"]
+)
+ENTRY_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | ENTRY_TEXT,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(ENTRY_TEXT, children, max_size=3)
+    ),
+    max_leaves=8,
+)
+ENTRY_KEYS = (
+    st.sampled_from(
+        [
+            "assistantId",
+            "name",
+            "assistantName",
+            "cloud",
+            "runtimeUrl",
+            "localUrl",
+            "species",
+            "hatchedAt",
+            "resources",
+            "bearerToken",
+        ]
+    )
+    | ENTRY_TEXT
+)
+
+
+@given(st.dictionaries(ENTRY_KEYS, ENTRY_VALUES, max_size=8) | ENTRY_VALUES)
+def test_whatever_an_entry_holds_what_is_shown_of_it_is_printable(value: object) -> None:
+    entry = LockfileEntry.parse(value, 1)
+
+    shown = [
+        entry.display_name,
+        entry.assistant_id,
+        entry.cloud,
+        entry.species or "",
+        entry.hatched_at or "",
+        *entry.problems,
+        *(text for row in masked_fields(entry) for text in row),
+    ]
+    assert all(is_printable(text) for text in shown), shown

@@ -107,7 +107,6 @@ def test_the_guardian_token_is_read_from_its_assistant_directory() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "{not json",
         "[1, 2]",
         json.dumps({"accessTokenExpiresAt": "2030-01-01T00:00:00Z"}),
         json.dumps({"accessToken": ""}),
@@ -116,6 +115,25 @@ def test_the_guardian_token_is_read_from_its_assistant_directory() -> None:
 )
 def test_a_malformed_guardian_token_is_none(text: str) -> None:
     assert read_guardian_token(write_guardian_token("asst-1", text), "asst-1") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{not json", ", line 1, column 2: Expecting property name enclosed in double quotes"),
+        ('{"accessToken": ' + "[" * 100 + "]" * 100 + "}", ": nested more than 64 levels deep"),
+    ],
+)
+def test_a_guardian_token_file_that_does_not_parse_is_an_error_naming_it(
+    text: str, problem: str
+) -> None:
+    environment = write_guardian_token("asst-1", text)
+
+    with pytest.raises(TokenFileError) as refused:
+        read_guardian_token(environment, "asst-1")
+
+    path = environment.config_dir / "assistants/asst-1/guardian-token.json"
+    assert str(refused.value) == f"{path}{problem}"
 
 
 def test_an_expiry_that_is_not_text_is_dropped() -> None:

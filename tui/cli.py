@@ -40,6 +40,7 @@ from services.lifecycle import Step, engine_of, sleep_docker, wake_docker, wake_
 from services.lockfile import LockfileEntry, choose_target, read_lockfile, set_active
 from services.logs import configure_logging
 from services.paths import RoostPaths
+from services.safe_text import error_text, printable
 from services.sources import FleetSources
 from services.terminal.backend import Mode
 from services.tmux import TmuxListing, TmuxState
@@ -81,7 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     usage: argparse.ArgumentParser = getattr(args, "command_parser", parser)
     if cut < len(words) and args.handler is not exec_command:
         usage.error(f"unrecognized arguments: {shlex.join(words[cut:])}")
-    paths = RoostPaths.resolve()
+    try:
+        paths = RoostPaths.resolve()
+    except RoostError as error:  # before the log exists: the terminal is all there is
+        print(f"roost: {error_text(error)}", file=sys.stderr)
+        return 1
     configure_logging(paths.log_file)
     handler: Handler = args.handler
     try:
@@ -90,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         usage.error(str(error))
     except RoostError as error:
         log.warning("%s", error)
-        print(f"roost: {error}", file=sys.stderr)
+        print(f"roost: {error_text(error)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -103,6 +108,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.exception("unexpected error running %s", sys.argv)
         print(f"roost: internal error; details are in {paths.log_file}", file=sys.stderr)
         return 1
+
+
+def say(line: str, *, file: TextIO | None = None, flush: bool = False) -> None:
+    """Print one line that holds text from outside (names, versions, messages), escaped:
+    the last line of defence, should anything unescaped have reached roost's models."""
+    print(printable(line), file=file, flush=flush)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -323,9 +334,9 @@ def show_paths(args: argparse.Namespace) -> int:
             note = "  (absent: no Vellum assistants yet)"
         if name == "vellum_environment":
             note = f"  (from {vellum.source})"
-        print(f"{name.replace('_', ' '):<20}{value}{note}")
+        say(f"{name.replace('_', ' '):<20}{value}{note}")
     if vellum.warning:
-        print(f"roost: warning: {vellum.warning}", file=sys.stderr)
+        say(f"roost: warning: {vellum.warning}", file=sys.stderr)
     return 0
 
 
@@ -340,7 +351,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     for check in run_checks(context, config_error):
         failed |= check.verdict is Verdict.FAIL
         hint = f"  → {check.hint}" if check.hint and check.verdict is not Verdict.OK else ""
-        print(f"{check.verdict.value:<5} {check.subject:<15} {check.message}{hint}", flush=True)
+        say(f"{check.verdict.value:<5} {check.subject:<15} {check.message}{hint}", flush=True)
     return 1 if failed else 0
 
 
@@ -372,7 +383,7 @@ def list_assistants(args: argparse.Namespace) -> int:
     print(f"  {'NAME':<{width}}{'KIND':<15}{'STATUS':<20}INFO")
     for a in fleet:
         mark = "*" if a.active else " "
-        print(f"{mark} {a.name:<{width}}{a.kind:<15}{a.summary:<20}{_info(a)}".rstrip())
+        say(f"{mark} {a.name:<{width}}{a.kind:<15}{a.summary:<20}{_info(a)}".rstrip())
     return status
 
 
@@ -398,12 +409,12 @@ def use_assistant(args: argparse.Namespace) -> int:
     if args.name is None:
         entry = choose_target(read, None)
         active = " (active)" if read.active == entry.assistant_id else " (the only one)"
-        print(f"{entry.display_name}{active}")
+        say(f"{entry.display_name}{active}")
         return 0
     entry = choose_target(read, args.name)
     set_active(vellum, entry.assistant_id)
     log.info("active assistant set to %s", entry.assistant_id)
-    print(f"{entry.display_name} is now the active assistant")
+    say(f"{entry.display_name} is now the active assistant")
     return 0
 
 
@@ -416,7 +427,7 @@ def _report(steps: Iterable[Step]) -> int:
     """Print each step as it happens; exit status 1 if any failed."""
     failed = False
     for step in steps:
-        print(step, flush=True)
+        say(str(step), flush=True)
         failed |= step.failed
     return 1 if failed else 0
 
@@ -460,14 +471,14 @@ def backup_assistant(args: argparse.Namespace) -> int:
         raise RoostError(f"{output} already exists: choose a new file name")
     job = asyncio.run(_backup(context, args.name, output))
     if job.state is JobState.COMPLETE and job.verified and job.result_path is not None:
-        print(job.result_path)
+        say(str(job.result_path))
         print(f"size    {job.size} bytes ({format_bytes(job.size or 0)})")
         print(f"sha256  {job.sha256} (verified)")
         if job.note:
-            print(f"note    {job.note}")
+            say(f"note    {job.note}")
         return 0
     if job.state is JobState.COMPLETE and job.result_path is not None:
-        print(job.result_path)
+        say(str(job.result_path))
         raise RoostError(f"saved, but not verified: {job.note or 'no checksum to check against'}")
     if job.in_progress_job_id:
         raise RoostError(
@@ -536,7 +547,7 @@ def list_jobs(args: argparse.Namespace) -> int:
             }
             for job in jobs
         ]
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        print(json.dumps(rows, indent=2))
         return 0
     if not jobs:
         print("no jobs yet", file=sys.stderr)
@@ -547,7 +558,7 @@ def list_jobs(args: argparse.Namespace) -> int:
         started = job.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
         result = INTERRUPTED_NOTE if store.is_interrupted(job) else job_result(job)
         state = store.shown_state(job)
-        print(f"{job.id:<24}{job.assistant_name:<{width}}{state:<13}{started:<18}{result}".rstrip())
+        say(f"{job.id:<24}{job.assistant_name:<{width}}{state:<13}{started:<18}{result}".rstrip())
     return 0
 
 
@@ -567,10 +578,10 @@ class _Progress:
             line = (
                 f"{job.assistant_name}: {job.state.value}{done} {job_progress(job, 30, self.ticks)}"
             )
-            self.stream.write("\r\x1b[K" + line)
+            self.stream.write("\r\x1b[K" + printable(line))
             self.stream.flush()
         elif job.state is not self.last_state:
-            self.stream.write(f"{job.assistant_name}: {job.state.value}\n")
+            self.stream.write(printable(f"{job.assistant_name}: {job.state.value}") + "\n")
             self.stream.flush()
         self.last_state = job.state
 
@@ -616,13 +627,13 @@ def list_sessions(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     if not listing.sessions:
-        print(f"no tmux sessions ({listing.detail or 'none running'})", file=sys.stderr)
+        say(f"no tmux sessions ({listing.detail or 'none running'})", file=sys.stderr)
         return 0
     width = max(len(session.name) for session in listing.sessions) + 2
     print(f"{'NAME':<{width}}{'WINDOWS':<9}{'ATTACHED':<10}CREATED")
     for session in listing.sessions:
         created = session.created.astimezone().strftime("%Y-%m-%d %H:%M")
-        print(f"{session.name:<{width}}{session.windows:<9}{session.attached:<10}{created}")
+        say(f"{session.name:<{width}}{session.windows:<9}{session.attached:<10}{created}")
     return 0
 
 
@@ -675,5 +686,5 @@ def exec_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     if result.timed_out:
-        print(f"roost: {shlex.join(command)} timed out after {args.timeout:g} s", file=sys.stderr)
+        say(f"roost: {shlex.join(command)} timed out after {args.timeout:g} s", file=sys.stderr)
     return result.exit_code

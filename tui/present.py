@@ -16,6 +16,7 @@ from textual.theme import Theme
 from services.fleet import TMUX_SESSION, Assistant, session_status
 from services.jobs import Job, JobState
 from services.memo import Memo
+from services.safe_text import printable
 from services.status import Bucket, bucket
 from services.tmux import TmuxSession
 from tui.formats import format_bytes, format_duration, job_eta, job_progress, job_result
@@ -175,7 +176,7 @@ def session_row(
     return Row(
         session_key(assistant, session),
         (
-            Text(f"  {'└' if last else '├'} {session.name}"),
+            Text(f"  {'└' if last else '├'} {printable(session.name)}"),
             Text(TMUX_SESSION, style=dim),
             Text(assistant.where, style=dim),
             status_text(session_status(session), styles),
@@ -291,7 +292,7 @@ def session_facts(
         ("kind", TMUX_SESSION),
         ("on", f"{assistant.name} ({assistant.where})"),
         ("status", status_text(session_status(session), styles)),
-        ("session id", session.id),
+        ("session id", printable(session.id)),
         ("windows", str(session.windows)),
         ("clients", str(session.attached)),
         ("created", moment(session.created)),

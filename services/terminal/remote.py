@@ -51,6 +51,7 @@ import httpx
 
 from services.http import AnswerError, read_body, send, sse_lines, timeout
 from services.platform import AUTHENTICATION_FAILED, PlatformClient, PlatformError
+from services.safe_text import error_text
 from services.terminal.backend import LinkNotice, Mode, SessionError, SessionLost, TerminalSize
 
 REQUEST_TIMEOUT = 10.0
@@ -363,7 +364,7 @@ class RemoteSession:
                     await self._outbox.put(data)
             reason = "the platform closed the output stream"
         except httpx.HTTPError as error:
-            reason = f"the output stream broke ({str(error) or type(error).__name__})"
+            reason = f"the output stream broke ({error_text(error)})"
         except AnswerError as error:  # reconnecting would only fetch more of the same
             raise SessionError(
                 f"the terminal output of {self.description} broke off: {error}"
@@ -529,7 +530,7 @@ async def _answer_within(seconds: float) -> AsyncIterator[None]:
     except (TimeoutError, httpx.TimeoutException):
         raise _Unanswered(f"platform timed out after {seconds:g} s") from None
     except httpx.HTTPError as error:
-        raise _Unanswered(f"platform unreachable: {str(error) or type(error).__name__}") from None
+        raise _Unanswered(f"platform unreachable: {error_text(error)}") from None
     except AnswerError as error:
         raise SessionError(f"platform answer refused: {error}") from None
 
