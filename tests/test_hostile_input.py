@@ -248,8 +248,10 @@ def assert_kept_secret(tmp_path: Path, *results: subprocess.CompletedProcess[str
         assert "Illegal header value" not in shown and "UnicodeEncodeError" not in shown
 
 
-def rows_by_id(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any]]:
-    assert result.returncode == 0, result.stderr
+def rows_by_id(
+    result: subprocess.CompletedProcess[str], status: int = 0
+) -> dict[str, dict[str, Any]]:
+    assert result.returncode == status, result.stderr
     return {row["id"]: row for row in json.loads(result.stdout)}
 
 
@@ -443,7 +445,7 @@ def test_an_organization_id_that_cannot_go_back_in_a_header_is_a_platform_error(
 
     ps_json = run("ps", "--json", VELLUM_PLATFORM_URL=vellum_peer.url)
 
-    rows = rows_by_id(ps_json)
+    rows = rows_by_id(ps_json, status=1)  # a source (the platform) could not be read
     assert rows["platform"]["detail"] == (
         "platform listing failed: the platform sent an organization id that is not a token"
     )

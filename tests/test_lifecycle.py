@@ -462,11 +462,16 @@ async def test_wake_sleep_and_retire_from_the_main_screen(
             pilot, lambda: f"{name}-credential-executor: started" in events(app), "events"
         )
 
+        # The wake is under way until the fleet shows what it left; then Z asks, once the
+        # engine has said which containers run.
+        await wait_until(pilot, lambda: not app.snapshot.actions, "the wake over")
         await pilot.press("Z")
-        assert isinstance(app.screen, ConfirmScreen)
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         await pilot.press("n")
         assert sandbox.state(containers["assistant"]) == "running"
-        await pilot.press("Z", "y")
+        await pilot.press("Z")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "asked again")
+        await pilot.press("y")
         await wait_until(
             pilot, lambda: sandbox.state(containers["assistant"]) == "exited", "asleep"
         )
