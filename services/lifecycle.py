@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import docker
 from docker.errors import APIError, DockerException, NotFound
@@ -56,6 +56,7 @@ STOP_TIMEOUT = 10
 LOCAL_WAKE_TIMEOUT = 180.0
 """The Vellum app stops a `vellum wake` still running after 180 s (migrations may be slow)."""
 _ENGINE_ERRORS = (DockerException, RoostError, RequestException, OSError)
+_T = TypeVar("_T")
 _STOPPED = ("exited", "created", "dead")
 """Container states sleep has nothing to do for."""
 _LONG_ID = re.compile(r"\b([0-9a-f]{12})[0-9a-f]{52}\b")
@@ -277,14 +278,7 @@ def sleep_plan(engine: Engine, name: str) -> tuple[str, ...]:
 
     Raises RoostError, in one line, when the engine cannot be reached or read.
     """
-    try:
-        client = connect(engine)
-        try:
-            containers = _containers(client)
-        finally:
-            client.close()
-    except _ENGINE_ERRORS as error:
-        raise RoostError(f"engine {engine.name}: {_engine_message(error)}") from None
+    containers = _read_engine(engine, _containers)
     return tuple(
         subject
         for subject, container in reversed(wake_order(name, containers))
@@ -466,15 +460,7 @@ def inspect_retire(engine: Engine, name: str) -> RetirePlan:
 
     Raises RoostError, in one line, when the engine cannot be reached or read.
     """
-    try:
-        client = connect(engine)
-        try:
-            inventory = read_inventory(client)
-        finally:
-            client.close()
-    except _ENGINE_ERRORS as error:
-        raise RoostError(f"engine {engine.name}: {_engine_message(error)}") from None
-    return plan_retire(engine, name, inventory)
+    return plan_retire(engine, name, _read_engine(engine, read_inventory))
 
 
 def retire_docker(plan: RetirePlan, stop_timeout: int = STOP_TIMEOUT) -> Iterator[Step]:
@@ -573,6 +559,19 @@ def last_line(text: str, limit: int = 200) -> str:
 
 
 # --- The engine -----------------------------------------------------------------------------
+
+
+def _read_engine(engine: Engine, read: Callable[[docker.DockerClient], _T]) -> _T:
+    """What `read` finds on a client for `engine`, closed afterwards (blocking); an engine that
+    cannot be reached or read raises RoostError, in one line."""
+    try:
+        client = connect(engine)
+        try:
+            return read(client)
+        finally:
+            client.close()
+    except _ENGINE_ERRORS as error:
+        raise RoostError(f"engine {engine.name}: {_engine_message(error)}") from None
 
 
 def _on_engine(
