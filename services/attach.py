@@ -36,6 +36,7 @@ from services.fleet import LOCAL_HOST, Assistant, Source
 from services.lifecycle import engine_of
 from services.platform import PlatformClient
 from services.remote_commands import remote_exec, remote_tmux_sessions
+from services.safe_text import printable
 from services.terminal.backend import Mode, SessionError, TerminalBackend, TerminalSize
 from services.terminal.docker_exec import DockerExec, shell_argv
 from services.terminal.local import LocalPty
@@ -116,10 +117,10 @@ class Attachment:
     @property
     def title(self) -> str:
         """Tells every pane apart: `ada · shell 2` is a new shell, `ada · tmux work` a tmux
-        session (even one named `shell`)."""
+        session (even one named `shell`). Names come from outside: shown escaped."""
         if self.session is None:
-            return f"{self.assistant} · shell {self.number}"
-        return f"{self.assistant} · tmux {self.session}"
+            return printable(f"{self.assistant} · shell {self.number}")
+        return printable(f"{self.assistant} · tmux {self.session}")
 
     @property
     def tmux_session(self) -> str | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from services.attach import AttachRequest
+from services.attach import Attachment, AttachRequest, HostPlace
 from services.context import Context
 from services.docker_engines import Engine
 from services.fleet import find_assistant
@@ -129,3 +129,10 @@ async def test_attach_opens_roost_on_the_session_watching(tmux_server: TmuxServe
         await wait_until(
             pilot, lambda: "agent-screen" in pane.view.render_line(0).text, "its screen"
         )
+
+
+def test_a_pane_title_shows_names_from_outside_escaped() -> None:
+    place = HostPlace(("sh",))
+    hostile = Attachment("ada\x1b]0;owned\x07", place, session="work\x1b[2J")
+    assert hostile.title == "ada\\e]0;owned\\x07 · tmux work\\e[2J"
+    assert Attachment("bob", place, number=2).title == "bob · shell 2"

@@ -13,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from services.safe_text import printable
+
 NEW_SHELL = ""
 """The answer for a new shell (no tmux session is ever named so); None means cancelled."""
 
@@ -32,7 +34,7 @@ class SessionPicker(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         options = [Option(Text("a new shell", style="italic"), id=NEW_SHELL)] * self.new_shell
-        options += [Option(Text(name), id=name) for name in self.sessions]
+        options += [Option(Text(printable(name)), id=name) for name in self.sessions]
         with Vertical(classes="dialog") as dialog:
             dialog.border_title = self.title_text
             yield OptionList(*options, id="sessions")
