@@ -18,6 +18,7 @@ query by, and the process that runs it) and `events` (the status changes of the 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import sqlite3
 import threading
@@ -247,15 +248,31 @@ class StateDatabase:
             if self._prepared:
                 return
             self._create()
-            connection = self._thread_connection()
-            try:
-                connection.execute("PRAGMA journal_mode = WAL")
-                self._migrate(connection)
-            except sqlite3.Error as error:
-                self._local.connection = None
-                connection.close()
-                raise self._error(error) from None
+            with self._alone():
+                connection = self._thread_connection()
+                try:
+                    connection.execute("PRAGMA journal_mode = WAL")
+                    self._migrate(connection)
+                except sqlite3.Error as error:
+                    self._local.connection = None
+                    connection.close()
+                    raise self._error(error) from None
             self._prepared = True
+
+    @contextlib.contextmanager
+    def _alone(self) -> Iterator[None]:
+        """One process at a time prepares (an flock on the state dir, which SQLite's own locks
+        on the file never meet): turning WAL on needs the file to itself, and processes that
+        all start at once held each other's locks past the busy timeout."""
+        try:
+            directory = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as error:
+            raise StateError(f"cannot open {self.path.parent} ({error.strerror})") from None
+        try:
+            fcntl.flock(directory, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(directory)  # releases the flock
 
     def _thread_connection(self) -> sqlite3.Connection:
         # Kept open: closing the last connection to a WAL database checkpoints it and removes
