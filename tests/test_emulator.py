@@ -45,7 +45,12 @@ class PyteWithWideFixes(pyte.Screen):
     """Stock pyte with the two wide-character fixes tmux shows are needed (see the oracle's
     `cjk_emoji` stream): a wide character that does not fit in the last column wraps first
     (pyte writes half of it there), and overwriting a wide character's left half blanks its
-    right half (pyte leaves an empty placeholder)."""
+    right half (pyte leaves an empty placeholder). And a tab with a wrap pending leaves it
+    pending, as xterm and tmux do (the oracle's `tab_at_margin`; pyte moves back a column)."""
+
+    def tab(self) -> None:
+        if self.cursor.x < self.columns:
+            super().tab()
 
     def draw(self, data: str) -> None:
         for char in data.translate(self.g1_charset if self.charset else self.g0_charset):
