@@ -28,6 +28,7 @@ from typing import Any
 
 from services.downloads import part_path
 from services.errors import RoostError
+from services.files import FileError, read_text
 from services.paths import RoostPaths
 from services.processes import ProcessIdentity
 from services.safe_text import printable
@@ -37,6 +38,8 @@ HISTORY_LIMIT = 200
 POLLS_KEPT = 20
 LEGACY_NAME = "jobs.jsonl"
 """The history of roost before its state database, imported once."""
+MAX_LEGACY_BYTES = 64 << 20
+"""Far more than the 200 jobs it held; a larger file is not that history."""
 
 
 class JobKind(StrEnum):
@@ -427,12 +430,14 @@ class JobStore:
         if self.legacy is None:
             return []
         try:
-            text = self.legacy.read_text(encoding="utf-8")
+            text = read_text(self.legacy, MAX_LEGACY_BYTES)
         except FileNotFoundError:
             return []
-        except (OSError, UnicodeDecodeError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
-            return [StoreProblem(self.legacy, None, f"not imported: cannot be read ({reason})")]
+        except FileError as error:  # unreadable as a whole: no one line is to blame
+            problem = error.problem
+            if not problem.startswith("cannot be read"):
+                problem = f"cannot be read ({problem})"
+            return [StoreProblem(self.legacy, None, f"not imported: {problem}")]
         jobs, problems = _parse_lines(self.legacy, text)
         if problems:
             return problems
