@@ -166,7 +166,8 @@ class KeyedTable(ScrollView, can_focus=True):
             index = self._positions[row.key]
             self._strips.pop(id(self._rows[index]), None)
             self._rows[index] = row
-            if any(new > old for new, old in zip(row.widths, self._natural, strict=True)):
+            capped = self._capped(row.widths)
+            if any(new > old for new, old in zip(capped, self._natural, strict=True)):
                 self._measure()
             self.refresh(Region(0, index + 1 - int(self.scroll_y), self.size.width, 1))
 
@@ -176,11 +177,15 @@ class KeyedTable(ScrollView, can_focus=True):
             max(cell_len(column.label), *widths)
             for column, widths in zip(self.columns, cells, strict=False)
         ) or tuple(cell_len(column.label) for column in self.columns)
-        self._natural = tuple(
+        self._natural = self._capped(widths)
+        self._fit()
+
+    def _capped(self, widths: Sequence[int]) -> tuple[int, ...]:
+        """`widths` held to each column's max_width (never below its label)."""
+        return tuple(
             min(width, max(column.max_width, cell_len(column.label))) if column.max_width else width
             for column, width in zip(self.columns, widths, strict=True)
         )
-        self._fit()
 
     def _fit(self) -> None:
         """Hide the columns of lowest priority until the rest fit the width (when known)."""
