@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from textual import events
 
@@ -100,6 +101,20 @@ def received(path: Path) -> bytes:
 
 def live(pane: TerminalPane) -> bool:
     return pane.connection is Connection.LIVE
+
+
+async def attach_then_end(
+    pilot: Any, app: RoostApp, tmux_server: TmuxServer, name: str
+) -> TerminalPane:
+    """Attach to tmux session `name` (driving), then end the session: the pane's is over."""
+    await select_session(pilot, app, name)
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+    [pane] = app.panes_screen.panes
+    await wait_until(pilot, lambda: live(pane), "attached")
+    kill_session(tmux_server, name)
+    await wait_until(pilot, lambda: pane.connection.over, "the end")
+    return pane
 
 
 async def test_a_watcher_sends_nothing_and_never_resizes_the_drivers_window(
@@ -252,13 +267,7 @@ async def test_r_starts_an_ended_session_again(tmux_server: TmuxServer) -> None:
     start_session(tmux_server, "flaky", "echo first-life; sleep 3600", "60x20")
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await select_session(pilot, app, "flaky")
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
-        [pane] = app.panes_screen.panes
-        await wait_until(pilot, lambda: live(pane), "attached")
-        kill_session(tmux_server, "flaky")
-        await wait_until(pilot, lambda: pane.connection.over, "the end")
+        pane = await attach_then_end(pilot, app, tmux_server, "flaky")
         assert "exited with code" in str(pane.status.render())
         start_session(tmux_server, "flaky", "echo second-life; sleep 3600", "60x20")
         await pilot.press(LEAVE, "r")
@@ -344,13 +353,7 @@ async def test_r_starts_a_session_that_ended_even_when_nothing_made_it_again(
     start_session(tmux_server, "gone", "sleep 3600", "60x20")
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await select_session(pilot, app, "gone")
-        await pilot.press("enter")
-        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
-        [pane] = app.panes_screen.panes
-        await wait_until(pilot, lambda: live(pane), "attached")
-        kill_session(tmux_server, "gone")
-        await wait_until(pilot, lambda: pane.connection.over, "the end")
+        pane = await attach_then_end(pilot, app, tmux_server, "gone")
         await pilot.press(LEAVE, "r")
         await wait_until(pilot, lambda: live(pane), "attached again")
         assert [s.name for s in tmux_server.list_sessions().sessions] == ["gone"]
