@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from services.config import ConfigError
-from services.context import Context
-from services.docker_engines import configured_engines, probe
-from services.lockfile import read_lockfile
-from services.tmux import WATCH_FLAGS_VERSION, TmuxState, parse_version
-from services.tokens import (
+from services.core.config import ConfigError
+from services.core.context import Context
+from services.docker.engines import configured_engines, probe
+from services.terminal.tmux import WATCH_FLAGS_VERSION, TmuxState, parse_version
+from services.vellum.lockfile import read_lockfile
+from services.vellum.tokens import (
     TokenFileError,
     read_guardian_token,
     read_token_file,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from services.tmux import TmuxServer, TmuxSocket
+from services.terminal.tmux import TmuxServer, TmuxSocket
 
 # The loopback Vellum peer (`vellum_peer`) and its terminal sessions (before it: it imports
 # them), and the Docker engine, client and sandbox fixtures.

@@ -19,10 +19,10 @@ from typing import Any
 from textual.app import App
 from textual.pilot import Pilot
 
-from services.config import Config, EngineConfig
-from services.context import Context
-from services.registry import PID_FILE
-from services.tmux import TmuxServer, TmuxSocket, TmuxState
+from services.core.config import Config, EngineConfig
+from services.core.context import Context
+from services.terminal.tmux import TmuxServer, TmuxSocket, TmuxState
+from services.vellum.registry import PID_FILE
 from tests.conftest import new_session
 from tests.pilot import table_names, wait_until
 from tui.app import RoostApp, create_app

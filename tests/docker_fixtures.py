@@ -14,8 +14,8 @@ import docker.errors
 import pytest
 from docker.models.containers import Container
 
-from services.docker_engines import DEFAULT_DOCKER_HOST, Engine, connect, probe
-from services.lifecycle import Kind
+from services.docker.engines import DEFAULT_DOCKER_HOST, Engine, connect, probe
+from services.docker.lifecycle import Kind
 from tests.test_docker_engine import IMAGE, unavailable
 
 QUIET_SLEEPER = ["sh", "-c", 'trap "exit 0" TERM; sleep 3600 & wait']

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import sys
 
-from services.lockfile import LockfileBusy, save_entry
-from services.vellum import VellumEnvironment
+from services.vellum.environment import VellumEnvironment
+from services.vellum.lockfile import LockfileBusy, save_entry
 
 MAX_BUSY_PER_ENTRY = 50
 

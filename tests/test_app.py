@@ -11,9 +11,9 @@ import pytest
 from textual.widgets import Input
 from textual.widgets._footer import FooterKey
 
-from services.config import Config, ConfigError
-from services.context import Context
-from services.tmux import TmuxServer, TmuxSocket
+from services.core.config import Config, ConfigError
+from services.core.context import Context
+from services.terminal.tmux import TmuxServer, TmuxSocket
 from tests.conftest import new_session
 from tests.pilot import SIZE, make_app, static_text, table_names, wait_until
 from tui.app import KNOWN_BINDING_IDS, RoostApp, create_app

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from textual.theme import BUILTIN_THEMES
 
-from services.jobs import Job, JobKind, JobRoute, JobState, JobStore
-from services.paths import RoostPaths
+from services.core.paths import RoostPaths
+from services.jobs.store import Job, JobKind, JobRoute, JobState, JobStore
 from tests.peers.vellum import Artifact, VellumPeer, in_progress_reply
 from tests.pilot import SIZE, make_app, table_names, wait_until
 from tests.test_state import end_process, record_in_process

@@ -11,7 +11,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import RichLog
 
-from services.config import Config
+from services.core.config import Config
 from tests.peers.vellum import VellumPeer, json_reply
 from tests.pilot import SIZE, make_app, static_text, table_names, wait_until
 from tui.app import RoostApp

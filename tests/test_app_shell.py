@@ -17,7 +17,7 @@ from textual.widgets import RichLog
 from textual.widgets._toast import Toast
 from textual.worker import WorkerFailed
 
-from services.logs import configure_logging
+from services.core.logs import configure_logging
 from tests.pilot import SIZE, make_app, table_names, wait_until
 from tui.app import RoostApp
 from tui.commands import commands

@@ -10,14 +10,14 @@ from pathlib import Path
 import docker
 import pytest
 
-from services.attach import Attachment, AttachRequest, HostPlace
-from services.context import Context
-from services.docker_engines import Engine
-from services.fleet import find_assistant
-from services.http import http_client
-from services.sources import FleetSources
+from services.core.context import Context
+from services.core.http import http_client
+from services.docker.engines import Engine
+from services.fleet.model import find_assistant
+from services.fleet.sources import FleetSources
+from services.terminal.attach import Attachment, AttachRequest, HostPlace
 from services.terminal.backend import Mode
-from services.tmux import TmuxServer
+from services.terminal.tmux import TmuxServer
 from tests.docker_fixtures import Sandbox
 from tests.pilot import SIZE, wait_until
 from tests.test_cli import roost

@@ -12,8 +12,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from services.config import Config, EngineConfig
-from services.docker_engines import Engine
+from services.core.config import Config, EngineConfig
+from services.docker.engines import Engine
 from services.terminal.backend import Mode
 from tests.docker_fixtures import Sandbox
 from tests.pilot import SIZE, make_app, table_names, wait_until

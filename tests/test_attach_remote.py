@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from services.config import Config
-from services.remote_commands import MAX_OUTPUT
+from services.core.config import Config
 from services.terminal.backend import Mode
 from services.terminal.remote import RemoteSession
+from services.terminal.remote_commands import MAX_OUTPUT
 from tests.peers.terminal import API_KEY, ASSISTANT
 from tests.peers.vellum import VellumPeer
 from tests.pilot import SIZE, make_app, table_names, wait_until

@@ -8,12 +8,12 @@ import json
 import socket
 from pathlib import Path
 
-from services.backups import backup_with_repair
-from services.exports import BearerAuth, Exporter, ExportTarget
-from services.http import http_client
-from services.jobs import JobState, JobStore
-from services.paths import RoostPaths
-from services.repair import RepairReport
+from services.core.http import http_client
+from services.core.paths import RoostPaths
+from services.jobs.backups import backup_with_repair
+from services.jobs.exports import BearerAuth, Exporter, ExportTarget
+from services.jobs.repair import RepairReport
+from services.jobs.store import JobState, JobStore
 from tests.peers.vellum import Artifact, VellumPeer, archive_reply, refused_url
 from tests.test_cli import roost
 

@@ -15,7 +15,7 @@ import pytest
 from ptyprocess import PtyProcess
 
 import tui.cli
-from services.tmux import TmuxServer
+from services.terminal.tmux import TmuxServer
 from tests.conftest import new_session
 
 ROOST = str(Path(sys.executable).with_name("roost"))

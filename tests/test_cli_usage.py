@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.tmux import TmuxServer
+from services.terminal.tmux import TmuxServer
 from tests.test_cli import ROOST, in_a_terminal, roost, screen_text
 from tests.test_panes import start_session
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.config import DEFAULT_TMUX_REFRESH_SECONDS, Config, ConfigError, load_config
+from services.core.config import DEFAULT_TMUX_REFRESH_SECONDS, Config, ConfigError, load_config
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -19,12 +19,12 @@ import docker.errors
 import pytest
 from docker.models.containers import Container
 
-from services.config import Config, EngineConfig
-from services.docker_discovery import scan_engine
-from services.docker_engines import DEFAULT_DOCKER_HOST, Engine, configured_engines, connect, probe
-from services.docker_events import EngineEvents
-from services.fleet import Assistant, FleetSnapshot, Source, build_fleet
-from services.lockfile import LockfileRead
+from services.core.config import Config, EngineConfig
+from services.docker.discovery import scan_engine
+from services.docker.engines import DEFAULT_DOCKER_HOST, Engine, configured_engines, connect, probe
+from services.docker.events import EngineEvents
+from services.fleet.model import Assistant, FleetSnapshot, Source, build_fleet
+from services.vellum.lockfile import LockfileRead
 
 IMAGE = "roost-test:latest"
 LABEL = "roost.assistant"

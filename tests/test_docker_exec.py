@@ -16,17 +16,17 @@ from typing import Any
 
 import pytest
 
-from services.container_commands import (
+from services.core.errors import RoostError
+from services.docker.engines import Engine
+from services.terminal.backend import SessionError, TerminalBackend, TerminalSize
+from services.terminal.container_commands import (
     container_tmux_sessions,
     container_tmux_version,
     exec_in_container,
 )
-from services.docker_engines import Engine
-from services.errors import RoostError
-from services.execs import TIMEOUT_EXIT, ExecResult
-from services.terminal.backend import SessionError, TerminalBackend, TerminalSize
 from services.terminal.docker_exec import DockerExec, shell_argv
-from services.tmux import TmuxListing, TmuxState, attach_args, supports_watch_flags
+from services.terminal.execs import TIMEOUT_EXIT, ExecResult
+from services.terminal.tmux import TmuxListing, TmuxState, attach_args, supports_watch_flags
 from tests.conftest import require
 from tests.docker_fixtures import GONE, Sandbox
 

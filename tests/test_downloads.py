@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.downloads import (
+from services.core.http import TransferLimits
+from services.jobs.downloads import (
     HANDOFF_BYTES,
     DownloadError,
     DownloadMismatch,
@@ -24,7 +25,6 @@ from services.downloads import (
     Progress,
     save_verified,
 )
-from services.http import TransferLimits
 from tests.peers.vellum import Artifact, Reply, VellumPeer, archive_reply
 
 SIZE = 3 * HANDOFF_BYTES + 12345
@@ -263,7 +263,7 @@ DISK_FULL_CHILD = """
 import asyncio, json, resource, signal, sys
 from pathlib import Path
 import httpx
-from services.downloads import DownloadError, Expected, save_verified
+from services.jobs.downloads import DownloadError, Expected, save_verified
 
 url, dest, limit = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG

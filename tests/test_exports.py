@@ -18,8 +18,13 @@ from typing import Literal
 import httpx
 import pytest
 
-from services.downloads import HANDOFF_BYTES
-from services.exports import (
+from services.core.http import http_client
+from services.core.paths import RoostPaths
+from services.core.processes import ProcessIdentity
+from services.core.state import StateDatabase
+from services.fleet.model import HealthTarget
+from services.jobs.downloads import HANDOFF_BYTES
+from services.jobs.exports import (
     MANIFEST_HEADER,
     BearerAuth,
     Exporter,
@@ -29,15 +34,10 @@ from services.exports import (
     backup_destination,
     in_progress_job_id,
 )
-from services.fleet import HealthTarget
-from services.http import http_client
-from services.jobs import Job, JobRoute, JobState, JobStore
-from services.paths import RoostPaths
-from services.platform import PlatformClient
-from services.processes import ProcessIdentity
-from services.state import StateDatabase
-from services.tokens import PlatformToken
-from services.vellum import VellumEnvironment
+from services.jobs.store import Job, JobRoute, JobState, JobStore
+from services.vellum.environment import VellumEnvironment
+from services.vellum.platform import PlatformClient
+from services.vellum.tokens import PlatformToken
 from tests.peers.vellum import (
     EXPIRED,
     UNAUTHORIZED,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.files import MAX_DEPTH, FileError, read_bytes, read_json, read_toml
+from services.core.files import MAX_DEPTH, FileError, read_bytes, read_json, read_toml
 
 LIMIT = 4096
 

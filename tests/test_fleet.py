@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.docker_discovery import ContainerState, EngineScan
-from services.docker_engines import Engine
-from services.fleet import (
+from services.docker.discovery import ContainerState, EngineScan
+from services.docker.engines import Engine
+from services.fleet.model import (
     FILTER_FIELDS,
     Assistant,
     FilterError,
@@ -27,10 +27,10 @@ from services.fleet import (
     parse_filter,
     sort_fleet,
 )
-from services.health import Health, HealthRecord
-from services.lockfile import LockfileProblem, LockfileRead
-from services.status import Bucket, bucket
-from services.tmux import TmuxListing, TmuxSession, TmuxState
+from services.health.probes import Health, HealthRecord
+from services.health.status import Bucket, bucket
+from services.terminal.tmux import TmuxListing, TmuxSession, TmuxState
+from services.vellum.lockfile import LockfileProblem, LockfileRead
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ENGINE = Engine("box", "unix:///run/box.sock", None, implicit=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from services.health import MAX_REDIRECTS, NOT_LOGGED_IN, Health, probe_direct, probe_managed
+from services.health.probes import MAX_REDIRECTS, NOT_LOGGED_IN, Health, probe_direct, probe_managed
 from tests.peers.vellum import (
     Reply,
     VellumPeer,

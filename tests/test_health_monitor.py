@@ -7,11 +7,11 @@ import random
 
 import httpx
 
-from services.fleet import HealthTarget
-from services.health import Health, HealthRecord
-from services.health_monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
-from services.probing import Prober
-from services.vellum import VellumEnvironment
+from services.fleet.model import HealthTarget
+from services.health.monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
+from services.health.probes import Health, HealthRecord
+from services.health.probing import Prober
+from services.vellum.environment import VellumEnvironment
 from tests.peers.vellum import VellumPeer, json_reply
 
 HEALTHY = Health("healthy", "", "1", 5.0)

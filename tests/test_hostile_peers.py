@@ -22,14 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from services.exports import BearerAuth, Exporter, ExportTarget, Timeouts
-from services.health import probe_direct, probe_managed
-from services.http import CREDENTIAL_HEADERS, TransferLimits, http_client
-from services.jobs import Job, JobState
-from services.platform import PlatformClient
+from services.core.http import CREDENTIAL_HEADERS, TransferLimits, http_client
+from services.health.probes import probe_direct, probe_managed
+from services.jobs.exports import BearerAuth, Exporter, ExportTarget, Timeouts
+from services.jobs.store import Job, JobState
 from services.terminal.backend import SessionError, TerminalSize
 from services.terminal.remote import RemoteSession
-from services.tokens import PlatformToken
+from services.vellum.platform import PlatformClient
+from services.vellum.tokens import PlatformToken
 from tests.peers.terminal import API_KEY, ASSISTANT, FLOOD_SIZE, Remote
 from tests.peers.vellum import Reply, VellumPeer, flood_reply, json_reply, redirect_to
 
@@ -123,7 +123,7 @@ from pathlib import Path
 
 import httpx
 
-from services.http import http_client
+from services.core.http import http_client
 
 CAP = {cap}
 url = sys.argv[1]
@@ -159,8 +159,8 @@ def run_child(scenario: str, url: str, tmp_path: Path, *argv: str) -> tuple[int,
 
 
 PLATFORM_LIST = f"""
-from services.platform import PlatformClient
-from services.tokens import PlatformToken
+from services.vellum.platform import PlatformClient
+from services.vellum.tokens import PlatformToken
 
 async def scenario(http: httpx.AsyncClient) -> str:
     token = PlatformToken("{API_KEY}", Path("/nowhere"))
@@ -184,7 +184,7 @@ def test_an_endless_platform_list_is_cut_off_at_its_cap(
 
 
 BACKUP = """
-from services.exports import BearerAuth, Exporter, ExportTarget
+from services.jobs.exports import BearerAuth, Exporter, ExportTarget
 
 async def scenario(http: httpx.AsyncClient) -> str:
     target = ExportTarget("asst-1", "mia", url, True, BearerAuth(lambda: None))
@@ -211,11 +211,11 @@ def test_an_endless_json_answer_during_a_backup_ends_it_at_the_cap(
 
 
 PANE = f"""
-from services.platform import PlatformClient
+from services.vellum.platform import PlatformClient
 from services.terminal.backend import SessionError, TerminalSize
 from services.terminal.remote import RemoteSession
-from services.tokens import PlatformToken
-from services.tokens import PlatformToken
+from services.vellum.tokens import PlatformToken
+from services.vellum.tokens import PlatformToken
 
 async def scenario(http: httpx.AsyncClient) -> str:
     platform = PlatformClient(http, url, PlatformToken("{API_KEY}", Path("/nowhere")))
@@ -231,10 +231,10 @@ async def scenario(http: httpx.AsyncClient) -> str:
 """
 
 EXEC = f"""
-from services.platform import PlatformClient
-from services.remote_commands import remote_exec
+from services.vellum.platform import PlatformClient
+from services.terminal.remote_commands import remote_exec
 from services.terminal.backend import SessionError
-from services.tokens import PlatformToken
+from services.vellum.tokens import PlatformToken
 
 async def scenario(http: httpx.AsyncClient) -> str:
     platform = PlatformClient(http, url, PlatformToken("{API_KEY}", Path("/nowhere")))

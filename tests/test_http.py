@@ -1,4 +1,4 @@
-"""The HTTP rules of services/http.py that need no server: the SSE line reader against any
+"""The HTTP rules of services/core/http.py that need no server: the SSE line reader against any
 chunking and line ends (Hypothesis), caps on lines, events and bodies, and timeouts."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from services.http import (
+from services.core.http import (
     AnswerError,
     AnswerTooLarge,
     read_body,

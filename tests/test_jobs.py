@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.jobs import (
+from services.jobs.store import (
     AUTHENTICATION_REFUSED,
     JOB_FAILED_SILENTLY,
     JOB_NOT_FOUND,

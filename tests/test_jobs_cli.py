@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from services.jobs import JobState, JobStore
-from services.paths import RoostPaths
+from services.core.paths import RoostPaths
+from services.jobs.store import JobState, JobStore
 from tests.peers.vellum import Artifact, VellumPeer, archive_reply
 from tests.test_backup_cli import lockfile_for
 from tests.test_cli import ROOST, roost

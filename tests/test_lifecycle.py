@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from textual.widgets import Input, RichLog
 
-from services.config import Config, EngineConfig
-from services.docker_engines import Engine
-from services.errors import RoostError
-from services.lifecycle import (
+from services.core.config import Config, EngineConfig
+from services.core.errors import RoostError
+from services.docker.engines import Engine
+from services.docker.lifecycle import (
     ALREADY_GONE,
     ALREADY_RUNNING,
     NO_SUCH_CONTAINER,

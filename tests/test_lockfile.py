@@ -19,8 +19,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from services.errors import RoostError
-from services.lockfile import (
+from services.core.errors import RoostError
+from services.core.safe_text import is_printable
+from services.vellum.environment import VellumEnvironment
+from services.vellum.lockfile import (
     MASK,
     LockfileBusy,
     LockfileEntry,
@@ -35,8 +37,6 @@ from services.lockfile import (
     set_active,
     sync_managed,
 )
-from services.safe_text import is_printable
-from services.vellum import VellumEnvironment
 
 WRITER = Path(__file__).with_name("lockfile_writer.py")
 LOCAL = {"assistantId": "local-1", "cloud": "local", "runtimeUrl": "http://127.0.0.1:7830"}

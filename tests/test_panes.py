@@ -18,10 +18,10 @@ from typing import Any
 
 from textual import events
 
-from services.config import Config
-from services.fleet import HOST_KEY
+from services.core.config import Config
+from services.fleet.model import HOST_KEY
 from services.terminal.backend import Mode
-from services.tmux import TmuxServer, TmuxSocket
+from services.terminal.tmux import TmuxServer, TmuxSocket
 from tests.pilot import SIZE, make_app, wait_until
 from tui.app import RoostApp
 from tui.screens.confirm import ConfirmScreen

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.paths import RoostPaths
+from services.core.paths import RoostPaths
 
 
 def test_defaults_follow_the_platform_conventions(

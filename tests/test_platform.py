@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.platform import (
+from services.vellum.environment import KNOWN_ENVIRONMENTS, VellumEnvironment
+from services.vellum.platform import (
     AUTHENTICATION_FAILED,
     SEED_PLATFORM_URLS,
     PlatformAssistant,
@@ -16,8 +17,7 @@ from services.platform import (
     PlatformListing,
     platform_url,
 )
-from services.tokens import PlatformToken
-from services.vellum import KNOWN_ENVIRONMENTS, VellumEnvironment
+from services.vellum.tokens import PlatformToken
 from tests.peers.vellum import Reply, VellumPeer, json_reply, refused_url, text_reply
 
 API_KEY = "vak_api-key-secret"

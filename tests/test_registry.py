@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 
-from services.context import Context
-from services.platform import PlatformClient
-from services.sources import FleetSources
-from services.tokens import PlatformToken
+from services.core.context import Context
+from services.fleet.sources import FleetSources
+from services.vellum.platform import PlatformClient
+from services.vellum.tokens import PlatformToken
 from tests.peers.vellum import VellumPeer, json_reply, text_reply
 from tests.test_cli import roost
 

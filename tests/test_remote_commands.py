@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from services.execs import DEFAULT_TIMEOUT, TIMEOUT_EXIT, ExecResult
-from services.remote_commands import (
+from services.terminal.backend import SessionError
+from services.terminal.execs import DEFAULT_TIMEOUT, TIMEOUT_EXIT, ExecResult
+from services.terminal.remote_commands import (
     MAX_OUTPUT,
     Sentinels,
     Transcript,
     remote_exec,
     remote_tmux_sessions,
 )
-from services.terminal.backend import SessionError
 from tests.conftest import new_session, require
 from tests.peers.terminal import ASSISTANT, Remote, until
 

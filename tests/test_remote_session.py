@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from services.platform import AUTHENTICATION_FAILED, PlatformClient
 from services.terminal.backend import LinkNotice, Mode, SessionError, SessionLost, TerminalSize
 from services.terminal.remote import (
     EventDecoder,
@@ -28,7 +27,8 @@ from services.terminal.remote import (
     shows_prompt,
     strip_ansi,
 )
-from services.tokens import PlatformToken
+from services.vellum.platform import AUTHENTICATION_FAILED, PlatformClient
+from services.vellum.tokens import PlatformToken
 from tests.conftest import require
 from tests.peers.terminal import API_KEY, ASSISTANT, Remote, until
 from tests.peers.vellum import refused_url

@@ -22,10 +22,10 @@ import httpx
 import pytest
 import requests
 
-from services.docker_engines import Engine
-from services.errors import RoostError
-from services.lifecycle import Outcome
-from services.repair import (
+from services.core.errors import RoostError
+from services.docker.engines import Engine
+from services.docker.lifecycle import Outcome
+from services.jobs.repair import (
     AssistantAsleep,
     Cause,
     Diagnosis,
@@ -40,7 +40,7 @@ from services.repair import (
     renew_guardian_token,
     with_repair,
 )
-from services.vellum import VellumEnvironment
+from services.vellum.environment import VellumEnvironment
 from tests.docker_fixtures import Sandbox
 from tests.peers.vellum import FORBIDDEN, VellumPeer
 from tests.test_lifecycle import fake_vellum

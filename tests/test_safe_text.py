@@ -13,9 +13,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.logs import configure_logging
-from services.safe_text import HIDDEN, error_text, is_printable, printable, remember_secret, scrub
-from services.tokens import MAX_TOKEN_LENGTH, TokenFileError, check_token, token_problem
+from services.core.logs import configure_logging
+from services.core.safe_text import (
+    HIDDEN,
+    error_text,
+    is_printable,
+    printable,
+    remember_secret,
+    scrub,
+)
+from services.vellum.tokens import MAX_TOKEN_LENGTH, TokenFileError, check_token, token_problem
 
 UNSAFE = {chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]} | set(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029"

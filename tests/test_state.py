@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from services.jobs import (
+from services.core.paths import RoostPaths
+from services.core.processes import ProcessIdentity, process_start
+from services.core.state import EVENTS_KEPT, MIGRATIONS, Event, StateDatabase, StateError
+from services.jobs.store import (
     HISTORY_LIMIT,
     LEGACY_NAME,
     Job,
@@ -25,9 +28,6 @@ from services.jobs import (
     JobStore,
     JobStoreError,
 )
-from services.paths import RoostPaths
-from services.processes import ProcessIdentity, process_start
-from services.state import EVENTS_KEPT, MIGRATIONS, Event, StateDatabase, StateError
 from tests.test_jobs import T0, a_job
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,8 +73,8 @@ def live_process() -> Iterator[ProcessIdentity]:
 
 RECORDER = """
 import json, sys
-from services.jobs import Job, JobStore
-from services.paths import RoostPaths
+from services.jobs.store import Job, JobStore
+from services.core.paths import RoostPaths
 store = JobStore.at(RoostPaths.resolve())
 store.load()
 store.put(Job.from_json(json.loads(sys.argv[1])))
@@ -219,8 +219,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.jobs import Job, JobKind, JobRoute, JobState, JobStore
-from services.paths import RoostPaths
+from services.jobs.store import Job, JobKind, JobRoute, JobState, JobStore
+from services.core.paths import RoostPaths
 
 name, count = sys.argv[1], int(sys.argv[2])
 store = JobStore.at(RoostPaths.resolve())

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.color import Color as RichColor
 from textual.color import Color
 
-from services.status import Bucket
-from services.status import bucket as bucket_of
+from services.health.status import Bucket
+from services.health.status import bucket as bucket_of
 from tests.pilot import SIZE, make_app, wait_until
 from tui.present import bucket_styles
 from widgets.keyed_table import KeyedTable

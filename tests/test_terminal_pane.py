@@ -14,8 +14,8 @@ import pytest
 from textual import events
 from textual.pilot import Pilot
 
-from services.attach import Attachment, HostPlace
-from services.config import Config
+from services.core.config import Config
+from services.terminal.attach import Attachment, HostPlace
 from services.terminal.backend import Mode
 from services.terminal.backend import TerminalBackend as Backend
 from services.terminal.emulator import Emulator

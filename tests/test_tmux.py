@@ -6,8 +6,8 @@ import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 
-from services.fleet import session_status
-from services.tmux import TmuxServer, TmuxSocket, TmuxState, parse_version
+from services.fleet.model import session_status
+from services.terminal.tmux import TmuxServer, TmuxSocket, TmuxState, parse_version
 from tests.conftest import new_session
 
 

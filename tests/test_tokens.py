@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from services.tokens import (
+from services.vellum.environment import VellumEnvironment
+from services.vellum.tokens import (
     GuardianToken,
     PlatformToken,
     TokenFileError,
     read_guardian_token,
     read_platform_token,
 )
-from services.vellum import VellumEnvironment
 
 SECRET = "session-secret-3f9a"
 

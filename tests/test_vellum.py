@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.vellum import VellumEnvironment
+from services.vellum.environment import VellumEnvironment
 
 
 def env(home: Path, **variables: str) -> dict[str, str]:

@@ -20,19 +20,14 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerFailed, WorkerState
 
-from services.attach import Attacher, Attachment, AttachRequest, HostPlace, Place
-from services.backups import backup_with_repair, export_target, wake_repair
-from services.context import Context
-from services.docker_engines import Engine, configured_engines
-from services.docker_events import EngineEvents
-from services.errors import RoostError
-from services.exports import Exporter, backup_destination
-from services.fleet import Assistant, FleetBuilder, FleetSnapshot, Source, health_targets
-from services.health import HealthRecord
-from services.health_monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
-from services.http import http_client
-from services.jobs import Job, JobState, JobStore, abandoned
-from services.lifecycle import (
+from services.core.context import Context
+from services.core.errors import RoostError
+from services.core.http import http_client
+from services.core.poller import Poller
+from services.core.state import Event
+from services.docker.engines import Engine, configured_engines
+from services.docker.events import EngineEvents
+from services.docker.lifecycle import (
     RetirePlan,
     Step,
     engine_of,
@@ -44,13 +39,18 @@ from services.lifecycle import (
     wake_docker,
     wake_local,
 )
-from services.lockfile import set_active
-from services.poller import Poller
-from services.sources import FleetSources, Update, with_health
-from services.state import Event
+from services.fleet.model import Assistant, FleetBuilder, FleetSnapshot, Source, health_targets
+from services.fleet.sources import FleetSources, Update, with_health
+from services.health.monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
+from services.health.probes import HealthRecord
+from services.jobs.backups import backup_with_repair, export_target, wake_repair
+from services.jobs.exports import Exporter, backup_destination
+from services.jobs.store import Job, JobState, JobStore, abandoned
+from services.terminal.attach import Attacher, Attachment, AttachRequest, HostPlace, Place
 from services.terminal.backend import Mode, TerminalSize
 from services.terminal.recording import Recorder
-from services.tmux import TmuxState
+from services.terminal.tmux import TmuxState
+from services.vellum.lockfile import set_active
 from tui.commands import PaletteCommands, commands
 from tui.formats import format_bytes
 from tui.keymap import Scope, binding_ids, check_keymap

@@ -23,28 +23,28 @@ from typing import TextIO
 
 import httpx
 
-from services.attach import Attacher, AttachRequest, Place
-from services.backups import backup_with_repair, export_target, wake_repair
-from services.config import Config, ConfigError
-from services.context import Context
-from services.docker_discovery import container_names
-from services.docker_engines import configured_engines
+from services.core.config import Config, ConfigError
+from services.core.context import Context
+from services.core.errors import RoostError
+from services.core.http import http_client
+from services.core.logs import configure_logging
+from services.core.paths import RoostPaths
+from services.core.safe_text import error_text, printable
+from services.docker.discovery import container_names
+from services.docker.engines import configured_engines
+from services.docker.lifecycle import Step, engine_of, sleep_docker, wake_docker, wake_local
 from services.doctor import Verdict, run_checks
-from services.errors import RoostError
-from services.execs import DEFAULT_TIMEOUT, ExecResult
-from services.exports import Exporter, backup_destination
-from services.fleet import Assistant, Source, build_fleet, find_assistant
-from services.http import http_client
-from services.jobs import Job, JobState, JobStore
-from services.lifecycle import Step, engine_of, sleep_docker, wake_docker, wake_local
-from services.lockfile import LockfileEntry, choose_target, read_lockfile, set_active
-from services.logs import configure_logging
-from services.paths import RoostPaths
-from services.safe_text import error_text, printable
-from services.sources import FleetSources
+from services.fleet.model import Assistant, Source, build_fleet, find_assistant
+from services.fleet.sources import FleetSources
+from services.jobs.backups import backup_with_repair, export_target, wake_repair
+from services.jobs.exports import Exporter, backup_destination
+from services.jobs.store import Job, JobState, JobStore
+from services.terminal.attach import Attacher, AttachRequest, Place
 from services.terminal.backend import Mode
-from services.tmux import TmuxListing, TmuxState
-from services.vellum import VellumEnvironment
+from services.terminal.execs import DEFAULT_TIMEOUT, ExecResult
+from services.terminal.tmux import TmuxListing, TmuxState
+from services.vellum.environment import VellumEnvironment
+from services.vellum.lockfile import LockfileEntry, choose_target, read_lockfile, set_active
 from tui.formats import format_bytes, job_progress, job_result
 
 log = logging.getLogger("roost")

@@ -15,7 +15,7 @@ from pathlib import Path
 from textual.binding import Binding, BindingType
 from textual.keys import REPLACED_KEYS, Keys, key_to_character
 
-from services.config import ConfigError
+from services.core.config import ConfigError
 
 MODIFIERS = ("alt", "ctrl", "hyper", "meta", "shift", "super")
 """In the order Textual names them in a key (`ctrl+shift+up`)."""

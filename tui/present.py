@@ -13,12 +13,12 @@ from rich.text import Text
 from textual.color import Color
 from textual.theme import Theme
 
-from services.fleet import TMUX_SESSION, Assistant, session_status
-from services.jobs import Job, JobState
-from services.memo import Memo
-from services.safe_text import printable
-from services.status import Bucket, bucket
-from services.tmux import TmuxSession
+from services.core.memo import Memo
+from services.core.safe_text import printable
+from services.fleet.model import TMUX_SESSION, Assistant, session_status
+from services.health.status import Bucket, bucket
+from services.jobs.store import Job, JobState
+from services.terminal.tmux import TmuxSession
 from tui.formats import format_bytes, format_duration, job_eta, job_progress, job_result
 from widgets.keyed_table import Column, Row
 

@@ -45,8 +45,8 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Static
 
-from services.attach import Attachment
-from services.errors import RoostError
+from services.core.errors import RoostError
+from services.terminal.attach import Attachment
 from services.terminal.backend import (
     LinkNotice,
     Mode,
@@ -56,7 +56,7 @@ from services.terminal.backend import (
 )
 from services.terminal.emulator import Emulator
 from services.terminal.recording import Recorder
-from services.tmux import capture_as_stream
+from services.terminal.tmux import capture_as_stream
 from widgets.terminal_view import TerminalView
 
 log = logging.getLogger(__name__)

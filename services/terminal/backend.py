@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from services.errors import RoostError
+from services.core.errors import RoostError
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,10 @@ from typing import Any
 
 import docker
 
-from services.container_commands import (
+from services.core.errors import RoostError
+from services.docker.engines import Engine
+from services.terminal.backend import SessionError, TerminalSize
+from services.terminal.container_commands import (
     ENGINE_ERRORS,
     EXEC_MARK,
     NOT_STARTED,
@@ -37,9 +40,6 @@ from services.container_commands import (
     run_with,
     signal_exec,
 )
-from services.docker_engines import Engine
-from services.errors import RoostError
-from services.terminal.backend import SessionError, TerminalSize
 from services.terminal.local import CLOSE_GRACE, READ_SIZE, LocalPty
 
 TERMINAL_ENVIRONMENT = {"TERM": "xterm-256color", "COLORTERM": "truecolor", "LANG": "C.UTF-8"}

@@ -29,7 +29,7 @@ Sizes: resizes are debounced for `resize_delay`, and the size is sent again afte
 reconnect. `close()` always deletes the session (404 is fine, errors are ignored).
 
 The token travels only in request headers: errors are re-raised `from None` (an httpx error holds
-its request) and name no header. Every answer is read against a cap (services/http.py): an events
+its request) and name no header. Every answer is read against a cap (core/http.py): an events
 line or event past its cap ends the session with a SessionError, as does an oversized answer.
 """
 
@@ -49,10 +49,10 @@ from urllib.parse import quote
 
 import httpx
 
-from services.http import AnswerError, read_body, send, sse_lines, timeout
-from services.platform import AUTHENTICATION_FAILED, PlatformClient, PlatformError
-from services.safe_text import error_text
+from services.core.http import AnswerError, read_body, send, sse_lines, timeout
+from services.core.safe_text import error_text
 from services.terminal.backend import LinkNotice, Mode, SessionError, SessionLost, TerminalSize
+from services.vellum.platform import AUTHENTICATION_FAILED, PlatformClient, PlatformError
 
 REQUEST_TIMEOUT = 10.0
 MAX_ANSWER = 64 << 10

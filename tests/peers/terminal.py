@@ -38,9 +38,9 @@ import httpx
 import pytest
 from ptyprocess import PtyProcess
 
-from services.platform import PlatformClient
-from services.tmux import TmuxServer, TmuxSocket
-from services.tokens import PlatformToken
+from services.terminal.tmux import TmuxServer, TmuxSocket
+from services.vellum.platform import PlatformClient
+from services.vellum.tokens import PlatformToken
 
 if TYPE_CHECKING:
     from tests.peers.vellum import VellumPeer

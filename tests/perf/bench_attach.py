@@ -66,15 +66,15 @@ from typing import Any
 import docker.errors
 import httpx
 
-from services.attach import TmuxAttach
-from services.docker_engines import DEFAULT_DOCKER_HOST, Engine, connect, probe
-from services.platform import PlatformClient
+from services.docker.engines import DEFAULT_DOCKER_HOST, Engine, connect, probe
+from services.terminal.attach import TmuxAttach
 from services.terminal.backend import LinkNotice, Mode, TerminalBackend, TerminalSize
 from services.terminal.docker_exec import DockerExec
 from services.terminal.local import LocalPty
 from services.terminal.remote import RemoteSession
-from services.tmux import TmuxServer, TmuxSocket
-from services.tokens import PlatformToken
+from services.terminal.tmux import TmuxServer, TmuxSocket
+from services.vellum.platform import PlatformClient
+from services.vellum.tokens import PlatformToken
 from tests.docker_fixtures import Sandbox
 from tests.peers.terminal import API_KEY, ASSISTANT
 from tests.peers.vellum import VellumPeer

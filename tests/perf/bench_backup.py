@@ -6,7 +6,7 @@ A 512 MiB archive is served on loopback by the Vellum peer's bucket (in its own 
 streamed block by block, never whole in memory). Side by side, alternately, each in a fresh
 process:
 
-- roost: `services.downloads.save_verified` into a file (sha256 while streaming, fsync, size and
+- roost: `jobs.downloads.save_verified` into a file (sha256 while streaming, fsync, size and
   checksum check, rename), the way every backup ends;
 - bare: an httpx stream of the same URL written to /dev/null, nothing checked.
 
@@ -38,8 +38,8 @@ from typing import BinaryIO
 
 import httpx
 
-from services.downloads import DownloadError, Expected, save_verified
-from services.http import http_client
+from services.core.http import http_client
+from services.jobs.downloads import DownloadError, Expected, save_verified
 from tests.perf import runner
 
 MIB = 1 << 20

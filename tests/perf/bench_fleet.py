@@ -33,9 +33,9 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
-from services.config import Config
-from services.context import Context
-from services.health import Health, HealthRecord
+from services.core.config import Config
+from services.core.context import Context
+from services.health.probes import Health, HealthRecord
 from tests.perf import runner
 from tui.app import RoostApp, create_app
 from tui.present import ASSISTANT_COLUMNS

@@ -22,12 +22,12 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from services.fleet import HealthTarget
-from services.health_monitor import HealthMonitor, HealthPolicy, HealthScheduler
-from services.http import http_client
-from services.lockfile import read_lockfile
-from services.probing import Prober
-from services.vellum import VellumEnvironment
+from services.core.http import http_client
+from services.fleet.model import HealthTarget
+from services.health.monitor import HealthMonitor, HealthPolicy, HealthScheduler
+from services.health.probing import Prober
+from services.vellum.environment import VellumEnvironment
+from services.vellum.lockfile import read_lockfile
 from tests.perf import runner
 from tests.perf.bench_fleet import LIST_KEYS, Terminal
 

@@ -76,7 +76,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 
 import tui
-from services.attach import Attachment, HostPlace
+from services.terminal.attach import Attachment, HostPlace
 from services.terminal.backend import Mode, TerminalBackend, TerminalSize
 from services.terminal.emulator import Emulator
 from services.terminal.local import LocalPty

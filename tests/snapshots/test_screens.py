@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from services.tmux import TmuxServer
+from services.terminal.tmux import TmuxServer
 from tests.conftest import require
 from tests.demo import SCENES, Scene, demo_app, demo_server, fleet_filtered, fleet_listed, help_open
 from tests.pilot import SIZE

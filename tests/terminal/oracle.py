@@ -92,7 +92,7 @@ import pyte
 from wcwidth import wcwidth
 
 from services.terminal.emulator import Cell  # pyte's cell model, plus `dim`
-from services.tmux import TmuxServer, TmuxSocket
+from services.terminal.tmux import TmuxServer, TmuxSocket
 from widgets.terminal_view import CursorLike
 
 CONFIG = """\

@@ -17,9 +17,8 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Header, Input, RichLog, Static
 
-from services.attach import AttachRequest
-from services.context import Context
-from services.fleet import (
+from services.core.context import Context
+from services.fleet.model import (
     FILTER_FIELDS,
     SORT_KEYS,
     Assistant,
@@ -28,9 +27,10 @@ from services.fleet import (
     filter_fleet,
     sort_fleet,
 )
-from services.jobs import Job
+from services.jobs.store import Job
+from services.terminal.attach import AttachRequest
 from services.terminal.backend import Mode
-from services.tmux import TmuxSession
+from services.terminal.tmux import TmuxSession
 from tui.present import (
     ASSISTANT_COLUMNS,
     FleetRows,

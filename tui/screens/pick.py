@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from services.safe_text import printable
+from services.core.safe_text import printable
 
 NEW_SHELL = ""
 """The answer for a new shell (no tmux session is ever named so); None means cancelled."""

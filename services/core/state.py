@@ -1,0 +1,363 @@
+"""roost's own state: one SQLite database in the state dir, shared by every roost process.
+
+The one module that opens it and speaks SQL. Several processes (a TUI, `roost backup` in a
+script, `roost jobs`) read and write it at once: WAL mode lets readers go on while one writer
+writes, every write is a short `BEGIN IMMEDIATE` transaction that changes only its own rows, and
+a busy timeout makes a writer wait for another instead of failing. Each thread has its own
+connection, so any thread may call any method.
+
+The file is created on the first write (mode 0600, in a 0700 directory), never by a read. Its
+schema version is `PRAGMA user_version`: `MIGRATIONS` is the ordered list of steps from an empty
+file, and opening the database runs the steps it lacks in one transaction. A database written
+by a newer roost (a version past the list) is refused, never touched.
+
+Tables: `jobs` (one row per job, updated in place: the job's snapshot as JSON, a few columns to
+query by, and the process that runs it) and `events` (the status changes of the events panel).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from services.core.errors import RoostError
+from services.core.paths import RoostPaths
+from services.core.processes import ProcessIdentity
+
+BUSY_TIMEOUT_SECONDS = 10.0
+"""How long a writer waits for another process's transaction before giving up."""
+EVENTS_KEPT = 1000
+
+Migration = tuple[str, ...]
+"""The statements of one schema step, run in one transaction with the version it reaches."""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    # 1: the job history.
+    (
+        """CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            assistant_id TEXT NOT NULL,
+            state TEXT NOT NULL,
+            finished INTEGER NOT NULL CHECK (finished IN (0, 1)),
+            started_at TEXT NOT NULL,
+            snapshot TEXT NOT NULL,
+            owner_pid INTEGER,
+            owner_started TEXT,
+            owner_host TEXT
+        )""",
+        "CREATE INDEX jobs_by_start ON jobs (started_at)",
+    ),
+    # 2: the events panel's status changes.
+    (
+        """CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            line TEXT NOT NULL
+        )""",
+    ),
+)
+
+
+class StateError(RoostError):
+    """The state database cannot be opened, read or written; the message names the file."""
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One job as stored: its snapshot (services/jobs/store.py `Job.to_json`, as JSON text), the
+    columns it is queried by, and the process that runs it (None: unknown, e.g. imported)."""
+
+    id: str
+    kind: str
+    assistant_id: str
+    state: str
+    finished: bool
+    started_at: str
+    snapshot: str
+    owner: ProcessIdentity | None
+
+
+@dataclass(frozen=True)
+class Event:
+    at: datetime
+    line: str
+
+
+class StateDatabase:
+    """roost's state database at `path`."""
+
+    def __init__(self, path: Path, migrations: Sequence[Migration] = MIGRATIONS) -> None:
+        self.path = path
+        self.migrations = tuple(migrations)
+        self._prepared = False
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    @classmethod
+    def at(cls, paths: RoostPaths) -> StateDatabase:
+        return cls(paths.state_database)
+
+    # Jobs ----------------------------------------------------------------------------------
+
+    def jobs(self) -> list[JobRow]:
+        """Every job, newest first (none when there is no database yet)."""
+        with self._reading() as connection:
+            if connection is None:
+                return []
+            cursor = connection.execute(
+                "SELECT id, kind, assistant_id, state, finished, started_at, snapshot,"
+                " owner_pid, owner_started, owner_host FROM jobs ORDER BY started_at DESC, id DESC"
+            )
+            return [_job_row(values) for values in cursor]
+
+    def unfinished_job_states(self) -> dict[str, str]:
+        """The state of every unfinished job, by id: a cheap look for changes."""
+        with self._reading() as connection:
+            if connection is None:
+                return {}
+            cursor = connection.execute("SELECT id, state FROM jobs WHERE finished = 0")
+            return {str(job_id): str(state) for job_id, state in cursor}
+
+    def put_job(self, row: JobRow, limit: int) -> None:
+        """Insert or replace one job's row, then forget the oldest finished jobs beyond `limit`
+        rows (running ones always stay)."""
+        with self._writing() as connection:
+            connection.execute(
+                "INSERT INTO jobs (id, kind, assistant_id, state, finished, started_at, snapshot,"
+                " owner_pid, owner_started, owner_host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
+                " assistant_id = excluded.assistant_id, state = excluded.state,"
+                " finished = excluded.finished, started_at = excluded.started_at,"
+                " snapshot = excluded.snapshot, owner_pid = excluded.owner_pid,"
+                " owner_started = excluded.owner_started, owner_host = excluded.owner_host",
+                _job_values(row),
+            )
+            if row.finished:
+                connection.execute(
+                    "DELETE FROM jobs WHERE finished = 1 AND id NOT IN (SELECT id FROM jobs"
+                    " WHERE finished = 1 ORDER BY started_at DESC, id DESC LIMIT"
+                    " max(0, ? - (SELECT count(*) FROM jobs WHERE finished = 0)))",
+                    (limit,),
+                )
+
+    def claim_job(
+        self, job_id: str, previous: ProcessIdentity | None, owner: ProcessIdentity
+    ) -> bool:
+        """Make `owner` the job's process if `previous` still is: True when it now is. Two
+        processes that both saw the same dead owner cannot both carry its job on."""
+        with self._writing() as connection:
+            cursor = connection.execute(
+                "UPDATE jobs SET owner_pid = ?, owner_started = ?, owner_host = ? WHERE id = ?"
+                " AND finished = 0 AND owner_pid IS ? AND owner_started IS ? AND owner_host IS ?",
+                (*_owner_values(owner), job_id, *_owner_values(previous)),
+            )
+            return cursor.rowcount == 1
+
+    def delete_finished_job(self, job_id: str) -> None:
+        with self._writing() as connection:
+            connection.execute("DELETE FROM jobs WHERE id = ? AND finished = 1", (job_id,))
+
+    def import_jobs(self, rows: Sequence[JobRow]) -> None:
+        """Add the jobs that are not there yet, all in one transaction."""
+        with self._writing() as connection:
+            connection.executemany(
+                "INSERT OR IGNORE INTO jobs (id, kind, assistant_id, state, finished, started_at,"
+                " snapshot, owner_pid, owner_started, owner_host)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_job_values(row) for row in rows],
+            )
+
+    # Events --------------------------------------------------------------------------------
+
+    def add_events(self, events: Sequence[Event]) -> None:
+        """Append status changes; only the newest `EVENTS_KEPT` are kept."""
+        if not events:
+            return
+        with self._writing() as connection:
+            connection.executemany(
+                "INSERT INTO events (at, line) VALUES (?, ?)",
+                [(event.at.isoformat(), event.line) for event in events],
+            )
+            connection.execute(
+                "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?", (EVENTS_KEPT,)
+            )
+
+    def recent_events(self, limit: int) -> list[Event]:
+        """The newest `limit` events, oldest first; one with an unreadable time is skipped."""
+        with self._reading() as connection:
+            if connection is None:
+                return []
+            cursor = connection.execute(
+                "SELECT at, line FROM (SELECT id, at, line FROM events ORDER BY id DESC LIMIT ?)"
+                " ORDER BY id",
+                (limit,),
+            )
+            events = []
+            for at, line in cursor:
+                with contextlib.suppress(TypeError, ValueError):
+                    events.append(Event(datetime.fromisoformat(at), str(line)))
+            return events
+
+    # Connections ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection | None]:
+        """A connection to read with, or None when the database was never written."""
+        if not self.path.exists():
+            yield None
+            return
+        with self._connection() as connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside a write transaction, committed when the block ends well."""
+        with self._connection() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection; SQLite's errors become StateError. A connection that
+        failed is dropped, so the next operation starts afresh."""
+        self._prepare()
+        connection = self._thread_connection()
+        try:
+            yield connection
+        except sqlite3.Error as error:
+            self._local.connection = None
+            connection.close()
+            raise self._error(error) from None
+
+    def _prepare(self) -> None:
+        """Once per object: create the file if needed, turn WAL on, bring the schema up to date."""
+        with self._lock:
+            if self._prepared:
+                return
+            self._create()
+            with self._alone():
+                connection = self._thread_connection()
+                try:
+                    connection.execute("PRAGMA journal_mode = WAL")
+                    self._migrate(connection)
+                except sqlite3.Error as error:
+                    self._local.connection = None
+                    connection.close()
+                    raise self._error(error) from None
+            self._prepared = True
+
+    @contextlib.contextmanager
+    def _alone(self) -> Iterator[None]:
+        """One process at a time prepares (an flock on the state dir, which SQLite's own locks
+        on the file never meet): turning WAL on needs the file to itself, and processes that
+        all start at once held each other's locks past the busy timeout."""
+        try:
+            directory = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as error:
+            raise StateError(f"cannot open {self.path.parent} ({error.strerror})") from None
+        try:
+            fcntl.flock(directory, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(directory)  # releases the flock
+
+    def _thread_connection(self) -> sqlite3.Connection:
+        # Kept open: closing the last connection to a WAL database checkpoints it and removes
+        # the WAL file, which costs a few milliseconds each time.
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            return connection
+        try:
+            connection = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None
+            )
+            connection.execute("PRAGMA foreign_keys = ON")
+            connection.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as error:
+            raise self._error(error) from None
+        self._local.connection = connection
+        return connection
+
+    def _create(self) -> None:
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # SQLite gives its -wal and -shm files the database file's mode.
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        except OSError as error:
+            raise StateError(f"cannot create {self.path} ({error.strerror})") from None
+
+    def _migrate(self, connection: sqlite3.Connection) -> None:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(self.migrations):
+                raise StateError(
+                    f"{self.path} has schema version {version}, written by a newer roost (this"
+                    f" one knows versions up to {len(self.migrations)}): upgrade roost, or"
+                    " move the file away to start afresh"
+                )
+            for number, statements in enumerate(self.migrations[version:], start=version + 1):
+                for statement in statements:
+                    connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {number:d}")
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.execute("COMMIT")
+
+    def _error(self, error: sqlite3.Error) -> StateError:
+        reason = str(error)
+        if isinstance(error, sqlite3.OperationalError) and "locked" in reason:
+            reason = f"another roost process kept it busy for more than {BUSY_TIMEOUT_SECONDS:g} s"
+        return StateError(f"roost's state database {self.path}: {reason}")
+
+
+def _owner_values(owner: ProcessIdentity | None) -> tuple[int | None, str | None, str | None]:
+    if owner is None:
+        return None, None, None
+    return owner.pid, owner.started, owner.host
+
+
+def _job_values(row: JobRow) -> tuple[object, ...]:
+    return (
+        row.id,
+        row.kind,
+        row.assistant_id,
+        row.state,
+        int(row.finished),
+        row.started_at,
+        row.snapshot,
+        *_owner_values(row.owner),
+    )
+
+
+def _job_row(values: Sequence[object]) -> JobRow:
+    job_id, kind, assistant_id, state, finished, started_at, snapshot, pid, started, host = values
+    owner = (
+        ProcessIdentity(pid, started if isinstance(started, str) else None, str(host))
+        if isinstance(pid, int)
+        else None
+    )
+    return JobRow(
+        str(job_id),
+        str(kind),
+        str(assistant_id),
+        str(state),
+        bool(finished),
+        str(started_at),
+        str(snapshot),
+        owner,
+    )

@@ -1,0 +1,2 @@
+"""Docker engines: reaching them, finding assistants' containers, following their events,
+and waking, stopping and retiring containers."""

@@ -1,0 +1,1 @@
+"""Health: probing assistants' runtimes, scheduling the probes, and the one status vocabulary."""

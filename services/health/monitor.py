@@ -1,0 +1,208 @@
+"""Probing every assistant's health on its own schedule (PROTOCOL.md section 3).
+
+`HealthScheduler` is the policy, a plain state machine with an injectable clock: each assistant
+is probed every `interval`, never twice at once; one that is unreachable or times out backs off
+exponentially (with jitter) up to five minutes and returns to the normal rate on its first
+answer; a status that changed three times within two minutes is flapping. `HealthMonitor` runs
+it: it sleeps until the next probe is due, keeps a bounded number of probes in flight, and hands
+each result on as it comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from services.fleet.model import HealthTarget
+from services.health.probes import UNANSWERED, Health, HealthRecord
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HealthPolicy:
+    interval: float = 10.0
+    max_backoff: float = 300.0
+    jitter: float = 0.1
+    """Each delay is spread by up to this fraction, so probes and outages do not synchronise."""
+    flap_changes: int = 3
+    flap_window: float = 120.0
+    history: int = 60
+    concurrency: int = 32
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A status change: what the events panel and the log say."""
+
+    key: str
+    before: str
+    after: str
+    at: float
+
+
+@dataclass
+class _State:
+    target: HealthTarget
+    due: float
+    in_flight: bool = False
+    failures: int = 0
+    latencies: deque[float | None] = field(default_factory=deque)
+    changes: deque[float] = field(default_factory=deque)
+    record: HealthRecord | None = None
+
+
+class HealthScheduler:
+    """When each assistant is probed next, and what its results add up to."""
+
+    def __init__(
+        self,
+        policy: HealthPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.policy = policy or HealthPolicy()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._states: dict[str, _State] = {}
+
+    def sync(self, targets: Iterable[HealthTarget]) -> None:
+        """Follow the fleet: new assistants are due at once, gone ones are forgotten."""
+        now = self.clock()
+        current: dict[str, _State] = {}
+        for target in targets:
+            state = self._states.get(target.key)
+            if state is None:
+                state = _State(target, due=now)
+            state.target = target
+            current[target.key] = state
+        self._states = current
+
+    def due(self) -> list[HealthTarget]:
+        """The targets to probe now; they count as in flight until `record`."""
+        now = self.clock()
+        ready = [s for s in self._states.values() if not s.in_flight and s.due <= now]
+        for state in ready:
+            state.in_flight = True
+        return [state.target for state in ready]
+
+    def next_due(self) -> float | None:
+        """When the next probe falls due (clock time), or None with nothing to probe."""
+        waiting = [s.due for s in self._states.values() if not s.in_flight]
+        return min(waiting, default=None)
+
+    def reprobe(self, keys: Iterable[str] | None = None) -> None:
+        """Probe these (or all) at once, whatever their backoff."""
+        now = self.clock()
+        for key, state in self._states.items():
+            if keys is None or key in keys:
+                state.due = now
+
+    def record(self, key: str, health: Health) -> tuple[HealthRecord, Transition | None] | None:
+        """Take a probe's result; None when the assistant left the fleet meanwhile."""
+        state = self._states.get(key)
+        if state is None:
+            return None
+        policy, now = self.policy, self.clock()
+        state.in_flight = False
+        unanswered = health.status in UNANSWERED
+        state.failures = state.failures + 1 if unanswered else 0
+        if unanswered:
+            delay = min(policy.interval * 2**state.failures, policy.max_backoff)
+        elif state.record is None:
+            # After the first sweep (everything at once, to show the fleet quickly) the probes
+            # spread over the interval: one at a time costs far less than a burst.
+            delay = policy.interval * self.rng.uniform(0.5, 1.5)
+        else:
+            delay = policy.interval
+        state.due = now + delay * (1 + policy.jitter * self.rng.uniform(-1, 1))
+        state.latencies.append(health.latency_ms)
+        while len(state.latencies) > policy.history:
+            state.latencies.popleft()
+        previous = state.record.health.status if state.record else None
+        transition = None
+        if previous is not None and previous != health.status:
+            transition = Transition(key, previous, health.status, now)
+            state.changes.append(now)
+        while state.changes and state.changes[0] < now - policy.flap_window:
+            state.changes.popleft()
+        last_error = health.detail if health.failed else ""
+        state.record = HealthRecord(
+            health=health,
+            latencies=tuple(state.latencies),
+            failures=state.failures,
+            last_error=last_error or (state.record.last_error if state.record else ""),
+            flapping=len(state.changes) >= policy.flap_changes,
+        )
+        return state.record, transition
+
+
+class HealthMonitor:
+    """Runs a scheduler: probes what is due, at most `concurrency` at once, forever."""
+
+    def __init__(
+        self,
+        scheduler: HealthScheduler,
+        probe: Callable[[HealthTarget], Awaitable[Health]],
+        on_result: Callable[[str, HealthRecord, Transition | None], None],
+    ) -> None:
+        self.scheduler = scheduler
+        self.probe = probe
+        self.on_result = on_result
+        self._gate = asyncio.Semaphore(scheduler.policy.concurrency)
+        self._wake = asyncio.Event()
+        self._running = asyncio.Event()
+        self._running.set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def follow(self, targets: Sequence[HealthTarget]) -> None:
+        self.scheduler.sync(targets)
+        self._wake.set()
+
+    def reprobe(self, keys: Iterable[str] | None = None) -> None:
+        self.scheduler.reprobe(keys)
+        self._wake.set()
+
+    def pause(self) -> None:
+        """Stop starting probes (while the app is suspended); those in flight finish."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        """Start again at once, probing everything that fell due meanwhile."""
+        self._running.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await self._running.wait()
+                self._wake.clear()
+                for target in self.scheduler.due():
+                    task = asyncio.create_task(self._probe(target))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                due = self.scheduler.next_due()
+                timeout = None if due is None else max(0.0, due - self.scheduler.clock())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+        finally:
+            for task in self._tasks:
+                task.cancel()
+
+    async def _probe(self, target: HealthTarget) -> None:
+        async with self._gate:
+            try:
+                health = await self.probe(target)
+            except Exception as error:  # a bug must not leave the target "in flight" forever
+                log.exception("health probe of %s failed", target.key)
+                health = Health("error (probe)", str(error), None, None)
+        outcome = self.scheduler.record(target.key, health)
+        if outcome is not None:
+            self.on_result(target.key, *outcome)
+        self._wake.set()  # its next probe time is known now
