@@ -1,0 +1,251 @@
+"""The application layer: every operation roost offers, once, for the console and the commands.
+
+`Roost` is built from the `Context` and owns what operations share: the HTTP client, the fleet's
+sources (and through them the platform client), the fleet as last seen, the job store, the
+exporter and the attacher. Each operation is one method; the command line formats its results
+and exits, the console binds a key to it and draws what it yields. Domains never import this
+module; it may import every domain (see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import httpx
+
+from services.core.context import Context
+from services.core.errors import RoostError
+from services.core.http import http_client
+from services.docker.engines import Engine, configured_engines
+from services.docker.lifecycle import (
+    RetirePlan,
+    Step,
+    engine_of,
+    inspect_retire,
+    retire_docker,
+    sleep_docker,
+    sleep_plan,
+    wake_docker,
+    wake_local,
+)
+from services.fleet.model import (
+    LOCAL_HOST,
+    Assistant,
+    FleetBuilder,
+    Source,
+    find_assistant,
+)
+from services.fleet.sources import FleetSources, Update
+from services.jobs.backups import backup_with_repair, export_target, wake_repair
+from services.jobs.exports import Exporter, backup_destination
+from services.jobs.store import Job, JobStore
+from services.terminal.attach import Attacher, Attachment, Place
+from services.terminal.backend import Mode, TerminalBackend
+from services.terminal.tmux import TmuxListing
+from services.vellum.lockfile import choose_target, set_active
+
+
+class Action(StrEnum):
+    """What an operator can do to an assistant (its row's keys, and the commands)."""
+
+    ATTACH = "attach"
+    BACKUP = "backup"
+    WAKE = "wake"
+    SLEEP = "sleep"
+    RETIRE = "retire"
+    USE = "use"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The actions an assistant supports, and why each other one is refused (one line)."""
+
+    actions: frozenset[Action]
+    refusals: tuple[tuple[Action, str], ...] = ()
+
+    def __contains__(self, action: object) -> bool:
+        return action in self.actions
+
+    def refusal(self, action: Action) -> str:
+        """Why `action` is not offered; empty when it is."""
+        return dict(self.refusals).get(action, "")
+
+
+class Roost:
+    """The operations, over one HTTP client and one view of the fleet."""
+
+    def __init__(self, context: Context, http: httpx.AsyncClient) -> None:
+        self.context = context
+        self.http = http
+        self.sources = FleetSources(context, http)
+        self.snapshot = self.sources.empty_snapshot()
+        self._builder = FleetBuilder()
+        self.fleet: tuple[Assistant, ...] = self._builder.build(self.snapshot)
+        self.jobs = JobStore.at(context.paths)
+        self.exporter = Exporter(http)
+        self.attacher = Attacher.of(context, http, lambda: self.sources.platform)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def opened(cls, context: Context) -> AsyncIterator[Roost]:
+        """A `Roost` with an HTTP client of its own, closed on the way out (the commands)."""
+        async with http_client() as http:
+            yield cls(context, http)
+
+    # -- the fleet ---------------------------------------------------------------------------
+
+    def apply(self, update: Update) -> bool:
+        """Apply a source's update to the fleet; True when anything changed. Unchanged
+        assistants stay the very same objects, so a screen redraws only what changed."""
+        snapshot = update(self.snapshot)
+        if snapshot == self.snapshot:
+            return False
+        self.snapshot = snapshot
+        self.fleet = self._builder.build(snapshot)
+        return True
+
+    async def sweep(self, *, health: bool = True) -> tuple[Assistant, ...]:
+        """Every source once, health last unless `health` is False; the fleet it makes."""
+        snapshot, _ = await self.sources.sweep(health=health)
+        self.apply(lambda _: snapshot)
+        return self.fleet
+
+    async def find(self, name: str) -> Assistant:
+        """Any row of the fleet by id or name (`local`: this machine); sweeps without health.
+        Raises RoostError listing the choices."""
+        return find_assistant(await self.sweep(health=False), name)
+
+    async def choose(self, name: str | None) -> Assistant:
+        """An assistant of the lockfile by id or name, else the active one (the commands'
+        default). Raises RoostError."""
+        fleet = await self.sweep(health=False)
+        assert self.snapshot.lockfile is not None  # a sweep reads the lockfile
+        entry = choose_target(self.snapshot.lockfile, name)
+        return next(a for a in fleet if a.id == entry.assistant_id and a.source is Source.LOCKFILE)
+
+    def assistant(self, assistant_id: str) -> Assistant | None:
+        """The lockfile's assistant `assistant_id` as last seen; None when it is gone."""
+        return next(
+            (a for a in self.fleet if a.id == assistant_id and a.source is Source.LOCKFILE), None
+        )
+
+    def capabilities(self, assistant: Assistant) -> Capabilities:
+        """What can be done to `assistant`, and why not the rest."""
+        kind = assistant.kind
+        here = assistant.source is Source.HOST or kind in (LOCAL_HOST, "local")
+        refusals: dict[Action, str] = {}
+        if not (here or kind in ("docker", "vellum")):
+            refusals[Action.ATTACH] = (
+                f"{assistant.name} is a {kind} assistant: roost reaches it over HTTP only "
+                "and has no terminal for it"
+            )
+        if assistant.source is not Source.LOCKFILE:
+            refusals[Action.USE] = f"{assistant.name} is not in the Vellum lockfile"
+        if not assistant.runtime_url:
+            refusals[Action.BACKUP] = (
+                f"{assistant.name} has no runtime URL: there is nothing to export from"
+            )
+        if kind not in ("docker", "local"):
+            refusals[Action.WAKE] = "Wake is for docker and local assistants."
+        if kind != "docker":
+            refusals[Action.SLEEP] = "Sleep is for docker assistants."
+            refusals[Action.RETIRE] = "Retire is for docker assistants."
+        return Capabilities(frozenset(Action) - refusals.keys(), tuple(refusals.items()))
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def backup(self, assistant: Assistant, output: Path | None = None) -> AsyncGenerator[Job]:
+        """Back `assistant` up to `output` (default: a new file in the backups dir), yielding
+        the job's snapshots; an export that finds nothing listening wakes a docker or local
+        assistant once and tries again. Raises RoostError, before any job, when it has no
+        runtime to export from."""
+        target = export_target(self.sources, self.snapshot, assistant)
+        wake = wake_repair(self.context, self.http, self.snapshot, assistant)
+        return backup_with_repair(
+            self.exporter, target, output or self._destination(assistant), wake
+        )
+
+    def resume(self, job: Job) -> AsyncGenerator[Job]:
+        """Carry on with a job whose roost process ended before it did (claimed first).
+        Raises RoostError when its assistant is gone or has no runtime any more."""
+        assistant = self.assistant(job.assistant_id)
+        if assistant is None:
+            raise RoostError("its assistant is gone")
+        return self.exporter.resume(export_target(self.sources, self.snapshot, assistant), job)
+
+    def follow(self, assistant: Assistant, runtime_job: str) -> AsyncGenerator[Job]:
+        """Follow an export the assistant's runtime already runs, into a new backup file."""
+        target = export_target(self.sources, self.snapshot, assistant)
+        return self.exporter.follow(target, runtime_job, self._destination(assistant))
+
+    def _destination(self, assistant: Assistant) -> Path:
+        return backup_destination(self.context.paths.data_dir, assistant.name, self.exporter.now())
+
+    # -- lifecycle (blocking: run these in a thread) --------------------------------------------
+
+    def engine(self, assistant: Assistant) -> Engine:
+        """The engine the fleet saw a docker assistant on, else the one holding its containers.
+        Raises RoostError."""
+        engines = configured_engines(self.context.config, self.context.environ)
+        return engine_of(assistant.id, engines, seen_on=assistant.where)
+
+    def wake(self, assistant: Assistant) -> Iterator[Step]:
+        """Start a docker assistant's containers, or a local one's daemon, step by step."""
+        self._require(assistant, Action.WAKE)
+        if assistant.kind == "local":
+            return wake_local(assistant.id)
+        return wake_docker(self.engine(assistant), assistant.id)
+
+    def plan_sleep(self, assistant: Assistant) -> tuple[str, ...]:
+        """The containers sleep would stop (only those running), to name in a confirmation."""
+        self._require(assistant, Action.SLEEP)
+        return sleep_plan(self.engine(assistant), assistant.id)
+
+    def sleep(self, assistant: Assistant) -> Iterator[Step]:
+        """Stop a docker assistant's containers, step by step."""
+        self._require(assistant, Action.SLEEP)
+        return sleep_docker(self.engine(assistant), assistant.id)
+
+    def plan_retire(self, assistant: Assistant) -> RetirePlan:
+        """What retiring a docker assistant removes for good, as it is now."""
+        self._require(assistant, Action.RETIRE)
+        return inspect_retire(self.engine(assistant), assistant.id)
+
+    def retire(self, plan: RetirePlan) -> Iterator[Step]:
+        """Remove what `plan` names, step by step; nothing outside it."""
+        return retire_docker(plan)
+
+    def _require(self, assistant: Assistant, action: Action) -> None:
+        refusal = self.capabilities(assistant).refusal(action)
+        if refusal:
+            raise RoostError(refusal)
+
+    # -- terminals ---------------------------------------------------------------------------
+
+    async def place(self, assistant: Assistant) -> Place:
+        """Where `assistant`'s terminal lives. Raises RoostError when roost has none for it."""
+        self._require(assistant, Action.ATTACH)
+        return await self.attacher.place(assistant)
+
+    async def sessions(self, place: Place) -> TmuxListing:
+        """The tmux sessions at `place`; failures come back as the listing's state."""
+        return await self.attacher.sessions(place)
+
+    def new_shell(self, assistant: Assistant, place: Place) -> Attachment:
+        """A new shell of `assistant` at `place` (numbered, for its pane's title)."""
+        return self.attacher.new_shell(assistant.name, place)
+
+    def open(self, attachment: Attachment, mode: Mode, *, revive: bool = False) -> TerminalBackend:
+        """The backend that carries `attachment`'s bytes in `mode` (started by its pane)."""
+        return self.attacher.backend(attachment, mode, revive=revive)
+
+    # -- the Vellum lockfile -----------------------------------------------------------------
+
+    def use(self, assistant: Assistant) -> None:
+        """Make `assistant` the active one in the lockfile the vellum CLI shares (blocking)."""
+        self._require(assistant, Action.USE)
+        set_active(self.context.vellum, assistant.id)
