@@ -26,15 +26,14 @@ from services.fleet.model import HealthTarget
 from services.jobs.downloads import HANDOFF_BYTES
 from services.jobs.exports import (
     MANIFEST_HEADER,
-    BearerAuth,
     Exporter,
     ExportTarget,
-    PlatformAuth,
     Timeouts,
     backup_destination,
     in_progress_job_id,
 )
 from services.jobs.store import Job, JobRoute, JobState, JobStore
+from services.vellum.auth import BearerAuth, PlatformAuth
 from services.vellum.environment import VellumEnvironment
 from services.vellum.platform import PlatformClient
 from services.vellum.tokens import PlatformToken

@@ -24,10 +24,11 @@ import pytest
 
 from services.core.http import CREDENTIAL_HEADERS, TransferLimits, http_client
 from services.health.probes import probe_direct, probe_managed
-from services.jobs.exports import BearerAuth, Exporter, ExportTarget, Timeouts
+from services.jobs.exports import Exporter, ExportTarget, Timeouts
 from services.jobs.store import Job, JobState
 from services.terminal.backend import SessionError, TerminalSize
 from services.terminal.remote import RemoteSession
+from services.vellum.auth import BearerAuth
 from services.vellum.platform import PlatformClient
 from services.vellum.tokens import PlatformToken
 from tests.peers.terminal import API_KEY, ASSISTANT, FLOOD_SIZE, Remote
@@ -184,7 +185,8 @@ def test_an_endless_platform_list_is_cut_off_at_its_cap(
 
 
 BACKUP = """
-from services.jobs.exports import BearerAuth, Exporter, ExportTarget
+from services.jobs.exports import Exporter, ExportTarget
+from services.vellum.auth import BearerAuth
 
 async def scenario(http: httpx.AsyncClient) -> str:
     target = ExportTarget("asst-1", "mia", url, True, BearerAuth(lambda: None))

@@ -1,4 +1,5 @@
-"""Probing assistants' health: the right request for each, with the token found for it.
+"""Probing assistants' health: the right request for each, with the credentials
+services/vellum/auth.py finds for it.
 
 Shared by `roost ps` (one bounded sweep, `probe_all`) and the TUI's health monitor (a `Prober`
 called per assistant on its own schedule).
@@ -9,37 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 import httpx
 
 from services.fleet.model import HealthTarget
 from services.health.probes import Health, probe_direct, probe_managed
+from services.vellum.auth import bearer_token
 from services.vellum.environment import VellumEnvironment
 from services.vellum.platform import PlatformClient, PlatformError
-from services.vellum.tokens import TokenFileError, check_token, read_guardian_token, read_token_file
+from services.vellum.tokens import TokenFileError
 
 DEFAULT_CONCURRENCY = 32
 
 log = logging.getLogger(__name__)
-
-
-def bearer_for(target: HealthTarget, environment: VellumEnvironment) -> str | None:
-    """A configured token file, else the guardian token the Vellum CLI leased, else the
-    lockfile's `bearerToken` (PROTOCOL.md section 2).
-
-    Raises TokenFileError when the token found cannot be used (unreadable, open to others, a
-    line break in it...): sending none instead would only hide why the runtime refuses roost.
-    """
-    if target.token_file:
-        return read_token_file(Path(target.token_file))
-    guardian = read_guardian_token(environment, target.assistant_id)
-    if guardian:
-        return guardian.access_token
-    if target.inline_token is None:
-        return None
-    where = f"{target.lockfile}: bearerToken of {target.assistant_id}"
-    return check_token(target.inline_token, where)
 
 
 class Prober:
@@ -61,7 +44,7 @@ class Prober:
                 self.http, target.url, target.assistant_id, await self._platform_headers()
             )
         try:
-            bearer = bearer_for(target, self.environment)
+            bearer = bearer_token(target, self.environment)
         except TokenFileError as error:
             return Health("error (token)", str(error), None, None)
         return await probe_direct(self.http, target.url, bearer)

@@ -39,7 +39,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -56,7 +56,6 @@ from services.core.http import (
 )
 from services.core.safe_text import error_text, printable
 from services.fleet.model import HealthTarget
-from services.health.probing import bearer_for
 from services.jobs.downloads import (
     DownloadError,
     DownloadMismatch,
@@ -83,9 +82,9 @@ from services.jobs.store import (
     new_job_id,
     poll_runtime_job,
 )
+from services.vellum.auth import AuthUnavailable, RuntimeAuth, runtime_auth
 from services.vellum.environment import VellumEnvironment
-from services.vellum.platform import PlatformClient, PlatformError
-from services.vellum.tokens import TokenFileError
+from services.vellum.platform import PlatformClient
 
 MANIFEST_HEADER = "X-Vbundle-Manifest-Sha256"
 DEFAULT_DESCRIPTION = "roost backup"
@@ -102,89 +101,6 @@ class ExportError(RoostError):
         self.state = state
         self.changes = changes
         """More fields of the final snapshot, e.g. `in_progress_job_id`."""
-
-
-class AuthUnavailable(RoostError):
-    """No credentials to send (not logged in, an unreadable token file)."""
-
-
-# Credentials -------------------------------------------------------------------------------
-
-
-class RuntimeAuth(Protocol):
-    """The headers that authenticate roost to one runtime."""
-
-    async def headers(self) -> Mapping[str, str]:
-        """Raises AuthUnavailable."""
-        ...
-
-    async def refresh(self) -> Mapping[str, str]:
-        """Fresh headers after the runtime refused the last ones (401). Raises AuthUnavailable."""
-        ...
-
-
-class BearerAuth:
-    """A guardian (or configured) bearer token, read from its file when first needed.
-
-    On a 401 the reference CLI leases a new guardian token (`POST /v1/guardian/init`) and saves
-    it over the Vellum CLI's token file. roost never writes the Vellum CLI's tokens, so
-    `refresh` reads the file again instead: the Vellum CLI may have renewed it meanwhile.
-    """
-
-    def __init__(self, read_token: Callable[[], str | None]) -> None:
-        self._read_token = read_token
-        self._headers: Mapping[str, str] | None = None
-
-    @classmethod
-    def for_target(cls, target: HealthTarget, environment: VellumEnvironment) -> BearerAuth:
-        """The same token the health probe sends (services/health/probing.py `bearer_for`)."""
-        return cls(lambda: bearer_for(target, environment))
-
-    async def headers(self) -> Mapping[str, str]:
-        if self._headers is None:
-            return await self.refresh()
-        return self._headers
-
-    async def refresh(self) -> Mapping[str, str]:
-        try:
-            token = self._read_token()
-        except TokenFileError as error:
-            raise AuthUnavailable(str(error)) from None
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return self._headers
-
-
-class PlatformAuth:
-    """The platform headers (API key, or session token plus organization) for managed runtimes.
-
-    `refresh` connects anew: the token file is read again (after a `vellum login`) and the
-    organization id looked up again, as the reference does by invalidating its cache.
-    """
-
-    def __init__(self, connect: Callable[[], PlatformClient | None]) -> None:
-        self._connect = connect
-        self._client: PlatformClient | None = None
-
-    async def headers(self) -> Mapping[str, str]:
-        if self._client is None:
-            return await self.refresh()
-        return await self._headers(self._client)
-
-    async def refresh(self) -> Mapping[str, str]:
-        try:
-            self._client = self._connect()
-        except TokenFileError as error:
-            raise AuthUnavailable(str(error)) from None
-        if self._client is None:
-            raise AuthUnavailable("not logged in to the Vellum platform: run 'vellum login'")
-        return await self._headers(self._client)
-
-    @staticmethod
-    async def _headers(client: PlatformClient) -> Mapping[str, str]:
-        try:
-            return await client.auth_headers()
-        except PlatformError as error:
-            raise AuthUnavailable(str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -208,11 +124,7 @@ class ExportTarget:
     ) -> ExportTarget:
         """From the fleet's health target: the same URL and credentials as its health probe.
         `connect_platform` makes a client with the platform token read now (None: logged out)."""
-        auth: RuntimeAuth = (
-            PlatformAuth(connect_platform)
-            if target.managed
-            else BearerAuth.for_target(target, environment)
-        )
+        auth = runtime_auth(target, environment, connect_platform)
         return cls(target.assistant_id, name, target.url, target.managed, auth)
 
     def migrations_url(self, sub: str) -> str:

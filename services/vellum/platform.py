@@ -34,7 +34,7 @@ MAX_PLATFORM_ANSWER = 4 << 20
 off and the listing fails."""
 ORGANIZATION_CACHE_SECONDS = 60.0
 AUTHENTICATION_FAILED = "Authentication failed. Run 'vellum login' to refresh."
-_NOT_LOGGED_IN = "not logged in to the Vellum platform: run 'vellum login'"
+NOT_LOGGED_IN = "not logged in to the Vellum platform: run 'vellum login'"
 
 
 def platform_url(
@@ -97,7 +97,7 @@ class PlatformClient:
         Raises PlatformError when not logged in or when the organization lookup fails.
         """
         if self._token is None:
-            raise PlatformError(_NOT_LOGGED_IN)
+            raise PlatformError(NOT_LOGGED_IN)
         if self._token.is_api_key:
             return {"Authorization": f"Bearer {self._token.value}"}
         session = {"X-Session-Token": self._token.value}
