@@ -10,18 +10,15 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from services.core.clock import utc_now
 from services.core.config import Config, load_config
 from services.core.paths import RoostPaths
 from services.terminal.tmux import TmuxServer, TmuxSocket
 from services.vellum.environment import VellumEnvironment
 from services.vellum.platform import platform_url
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

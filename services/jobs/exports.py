@@ -44,6 +44,7 @@ from urllib.parse import quote
 
 import httpx
 
+from services.core.clock import utc_now
 from services.core.errors import RoostError
 from services.core.http import (
     CONNECT_TIMEOUT,
@@ -178,10 +179,6 @@ class Timeouts:
     transfer: TransferLimits = field(default_factory=TransferLimits)
     """Every archive's body (a synchronous export's, a bucket download's): a stall (too few
     bytes in a window) or the deadline ends it."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Exporter:

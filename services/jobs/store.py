@@ -26,6 +26,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from services.core.clock import utc_now
 from services.core.errors import RoostError
 from services.core.files import FileError, read_text
 from services.core.paths import RoostPaths
@@ -301,7 +302,7 @@ class JobStore:
         legacy: Path | None = None,
         limit: int = HISTORY_LIMIT,
         owner: ProcessIdentity | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self.database = database
         self.legacy = legacy
