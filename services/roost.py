@@ -42,7 +42,8 @@ from services.fleet.model import (
 from services.fleet.sources import FleetSources, Update
 from services.jobs.backups import backup_with_repair, export_target, wake_repair
 from services.jobs.exports import Exporter, backup_destination
-from services.jobs.store import Job, JobStore
+from services.jobs.record import Job
+from services.jobs.store import JobStore
 from services.terminal.attach import Attacher, Attachment, Place
 from services.terminal.backend import Mode, TerminalBackend
 from services.terminal.tmux import TmuxListing

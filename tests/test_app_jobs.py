@@ -12,7 +12,8 @@ from pathlib import Path
 from textual.theme import BUILTIN_THEMES
 
 from services.core.paths import RoostPaths
-from services.jobs.store import Job, JobKind, JobRoute, JobState, JobStore
+from services.jobs.record import Job, JobKind, JobRoute, JobState
+from services.jobs.store import JobStore
 from tests.peers.vellum import Artifact, VellumPeer, in_progress_reply
 from tests.pilot import SIZE, make_app, table_names, wait_until
 from tests.test_state import end_process, record_in_process

@@ -12,8 +12,9 @@ from services.core.http import http_client
 from services.core.paths import RoostPaths
 from services.jobs.backups import backup_with_repair
 from services.jobs.exports import Exporter, ExportTarget
+from services.jobs.record import JobState
 from services.jobs.repair import RepairReport
-from services.jobs.store import JobState, JobStore
+from services.jobs.store import JobStore
 from services.vellum.auth import BearerAuth
 from tests.peers.vellum import Artifact, VellumPeer, archive_reply, refused_url
 from tests.test_cli import roost

@@ -32,7 +32,8 @@ from services.jobs.exports import (
     backup_destination,
     in_progress_job_id,
 )
-from services.jobs.store import Job, JobRoute, JobState, JobStore
+from services.jobs.record import Job, JobRoute, JobState
+from services.jobs.store import JobStore
 from services.vellum.auth import BearerAuth, PlatformAuth
 from services.vellum.environment import VellumEnvironment
 from services.vellum.platform import PlatformClient

@@ -25,7 +25,7 @@ import pytest
 from services.core.http import CREDENTIAL_HEADERS, TransferLimits, http_client
 from services.health.probes import probe_direct, probe_managed
 from services.jobs.exports import Exporter, ExportTarget, Timeouts
-from services.jobs.store import Job, JobState
+from services.jobs.record import Job, JobState
 from services.terminal.backend import SessionError, TerminalSize
 from services.terminal.remote import RemoteSession
 from services.vellum.auth import BearerAuth

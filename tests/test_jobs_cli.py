@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from services.core.paths import RoostPaths
-from services.jobs.store import JobState, JobStore
+from services.jobs.record import JobState
+from services.jobs.store import JobStore
 from tests.peers.vellum import Artifact, VellumPeer, archive_reply
 from tests.test_backup_cli import lockfile_for
 from tests.test_cli import ROOST, roost

@@ -19,15 +19,8 @@ import pytest
 from services.core.paths import RoostPaths
 from services.core.processes import ProcessIdentity, process_start
 from services.core.state import EVENTS_KEPT, MIGRATIONS, Event, StateDatabase, StateError
-from services.jobs.store import (
-    HISTORY_LIMIT,
-    LEGACY_NAME,
-    Job,
-    JobRoute,
-    JobState,
-    JobStore,
-    JobStoreError,
-)
+from services.jobs.record import Job, JobRoute, JobState
+from services.jobs.store import HISTORY_LIMIT, LEGACY_NAME, JobStore, JobStoreError
 from tests.test_jobs import T0, a_job
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +66,8 @@ def live_process() -> Iterator[ProcessIdentity]:
 
 RECORDER = """
 import json, sys
-from services.jobs.store import Job, JobStore
+from services.jobs.record import Job
+from services.jobs.store import JobStore
 from services.core.paths import RoostPaths
 store = JobStore.at(RoostPaths.resolve())
 store.load()
@@ -219,7 +213,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from services.jobs.store import Job, JobKind, JobRoute, JobState, JobStore
+from services.jobs.record import Job, JobKind, JobRoute, JobState
+from services.jobs.store import JobStore
 from services.core.paths import RoostPaths
 
 name, count = sys.argv[1], int(sys.argv[2])

@@ -45,7 +45,8 @@ from services.health.monitor import HealthMonitor, HealthPolicy, HealthScheduler
 from services.health.probes import HealthRecord
 from services.jobs.backups import backup_with_repair, export_target, wake_repair
 from services.jobs.exports import Exporter, backup_destination
-from services.jobs.store import Job, JobState, JobStore, abandoned
+from services.jobs.record import Job, JobState
+from services.jobs.store import JobStore, abandoned
 from services.terminal.attach import Attacher, Attachment, AttachRequest, HostPlace, Place
 from services.terminal.backend import Mode, TerminalSize
 from services.terminal.recording import Recorder

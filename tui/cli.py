@@ -38,7 +38,8 @@ from services.fleet.model import Assistant, Source, build_fleet, find_assistant
 from services.fleet.sources import FleetSources
 from services.jobs.backups import backup_with_repair, export_target, wake_repair
 from services.jobs.exports import Exporter, backup_destination
-from services.jobs.store import Job, JobState, JobStore
+from services.jobs.record import Job, JobState
+from services.jobs.store import JobStore
 from services.terminal.attach import Attacher, AttachRequest, Place
 from services.terminal.backend import Mode
 from services.terminal.execs import DEFAULT_TIMEOUT, ExecResult

@@ -17,7 +17,7 @@ from services.core.memo import Memo
 from services.core.safe_text import printable
 from services.fleet.model import TMUX_SESSION, Assistant, session_status
 from services.health.status import Bucket, bucket
-from services.jobs.store import Job, JobState
+from services.jobs.record import Job, JobState
 from services.terminal.tmux import TmuxSession
 from tui.formats import format_bytes, format_duration, job_eta, job_progress, job_result
 from widgets.keyed_table import Column, Row

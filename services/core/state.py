@@ -72,7 +72,7 @@ class StateError(RoostError):
 
 @dataclass(frozen=True)
 class JobRow:
-    """One job as stored: its snapshot (services/jobs/store.py `Job.to_json`, as JSON text), the
+    """One job as stored: its snapshot (services/jobs/record.py `Job.to_json`, as JSON text), the
     columns it is queried by, and the process that runs it (None: unknown, e.g. imported)."""
 
     id: str

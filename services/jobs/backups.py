@@ -26,8 +26,8 @@ from services.fleet.sources import FleetSources
 from services.health.probes import UNANSWERED
 from services.health.probing import Prober
 from services.jobs.exports import Exporter, ExportTarget
+from services.jobs.record import Job, JobState
 from services.jobs.repair import Repair, RepairReport, docker_wake, local_wake
-from services.jobs.store import Job, JobState
 from services.vellum.platform import PlatformClient
 
 

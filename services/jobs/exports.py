@@ -67,22 +67,18 @@ from services.jobs.downloads import (
     part_path,
     save_verified,
 )
-from services.jobs.store import (
+from services.jobs.polling import (
     FailureKind,
-    Job,
-    JobKind,
-    JobRoute,
-    JobState,
     PollFailure,
     PollPolicy,
     RuntimeJobStatus,
     Verdict,
-    end_interrupted,
     failure_for_status,
     is_sha256,
-    new_job_id,
     poll_runtime_job,
 )
+from services.jobs.record import Job, JobKind, JobRoute, JobState, new_job_id
+from services.jobs.store import end_interrupted
 from services.vellum.auth import AuthUnavailable, RuntimeAuth, runtime_auth
 from services.vellum.environment import VellumEnvironment
 from services.vellum.platform import PlatformClient

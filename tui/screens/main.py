@@ -27,7 +27,7 @@ from services.fleet.model import (
     filter_fleet,
     sort_fleet,
 )
-from services.jobs.store import Job
+from services.jobs.record import Job
 from services.terminal.attach import AttachRequest
 from services.terminal.backend import Mode
 from services.terminal.tmux import TmuxSession
