@@ -32,13 +32,8 @@ from services.docker.lifecycle import (
     wake_docker,
     wake_local,
 )
-from services.fleet.model import (
-    LOCAL_HOST,
-    Assistant,
-    FleetBuilder,
-    Source,
-    find_assistant,
-)
+from services.fleet.builder import FleetBuilder
+from services.fleet.model import LOCAL_HOST, Assistant, Source, find_assistant
 from services.fleet.sources import FleetSources, Update
 from services.jobs.backups import backup_with_repair, export_target, wake_repair
 from services.jobs.exports import Exporter, backup_destination

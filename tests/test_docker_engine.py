@@ -23,7 +23,8 @@ from services.core.config import Config, EngineConfig
 from services.docker.discovery import scan_engine
 from services.docker.engines import DEFAULT_DOCKER_HOST, Engine, configured_engines, connect, probe
 from services.docker.events import EngineEvents
-from services.fleet.model import Assistant, FleetSnapshot, Source, build_fleet
+from services.fleet.builder import build_fleet
+from services.fleet.model import Assistant, FleetSnapshot, Source
 from services.vellum.lockfile import LockfileRead
 
 IMAGE = "roost-test:latest"

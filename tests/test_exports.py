@@ -22,7 +22,7 @@ from services.core.http import http_client
 from services.core.paths import RoostPaths
 from services.core.processes import ProcessIdentity
 from services.core.state import StateDatabase
-from services.fleet.model import HealthTarget
+from services.health.target import HealthTarget
 from services.jobs.downloads import HANDOFF_BYTES
 from services.jobs.exports import (
     MANIFEST_HEADER,

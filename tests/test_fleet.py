@@ -13,20 +13,10 @@ from hypothesis import strategies as st
 
 from services.docker.discovery import ContainerState, EngineScan
 from services.docker.engines import Engine
-from services.fleet.model import (
-    FILTER_FIELDS,
-    Assistant,
-    FilterError,
-    FilterTerm,
-    FleetBuilder,
-    FleetSnapshot,
-    Source,
-    build_fleet,
-    filter_fleet,
-    health_targets,
-    parse_filter,
-    sort_fleet,
-)
+from services.fleet.builder import FleetBuilder, build_fleet, health_targets
+from services.fleet.filter import FilterError, FilterTerm, filter_fleet, parse_filter
+from services.fleet.model import FILTER_FIELDS, Assistant, FleetSnapshot, Source
+from services.fleet.sort import sort_fleet
 from services.health.probes import Health, HealthRecord
 from services.health.status import Bucket, bucket
 from services.terminal.tmux import TmuxListing, TmuxSession, TmuxState

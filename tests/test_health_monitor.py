@@ -7,10 +7,10 @@ import random
 
 import httpx
 
-from services.fleet.model import HealthTarget
 from services.health.monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
 from services.health.probes import Health, HealthRecord
 from services.health.probing import Prober
+from services.health.target import HealthTarget
 from services.vellum.environment import VellumEnvironment
 from tests.peers.vellum import VellumPeer, json_reply
 

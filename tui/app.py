@@ -39,7 +39,8 @@ from services.docker.lifecycle import (
     wake_docker,
     wake_local,
 )
-from services.fleet.model import Assistant, FleetBuilder, FleetSnapshot, Source, health_targets
+from services.fleet.builder import FleetBuilder, health_targets
+from services.fleet.model import Assistant, FleetSnapshot, Source
 from services.fleet.sources import FleetSources, Update, with_health
 from services.health.monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
 from services.health.probes import HealthRecord

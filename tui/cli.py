@@ -34,7 +34,8 @@ from services.docker.discovery import container_names
 from services.docker.engines import configured_engines
 from services.docker.lifecycle import Step, engine_of, sleep_docker, wake_docker, wake_local
 from services.doctor import Verdict, run_checks
-from services.fleet.model import Assistant, Source, build_fleet, find_assistant
+from services.fleet.builder import build_fleet
+from services.fleet.model import Assistant, Source, find_assistant
 from services.fleet.sources import FleetSources
 from services.jobs.backups import backup_with_repair, export_target, wake_repair
 from services.jobs.exports import Exporter, backup_destination

@@ -19,8 +19,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from services.fleet.model import HealthTarget
 from services.health.probes import UNANSWERED, Health, HealthRecord
+from services.health.target import HealthTarget
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import httpx
 
-from services.fleet.model import HealthTarget
 from services.health.probes import Health, probe_direct, probe_managed
+from services.health.target import HealthTarget
 from services.vellum.auth import bearer_token
 from services.vellum.environment import VellumEnvironment
 from services.vellum.platform import PlatformClient, PlatformError

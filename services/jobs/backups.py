@@ -21,7 +21,8 @@ from services.core.context import Context
 from services.core.errors import RoostError
 from services.docker.engines import configured_engines
 from services.docker.lifecycle import engine_of
-from services.fleet.model import Assistant, FleetSnapshot, health_target
+from services.fleet.builder import health_target
+from services.fleet.model import Assistant, FleetSnapshot
 from services.fleet.sources import FleetSources
 from services.health.probes import UNANSWERED
 from services.health.probing import Prober

@@ -56,7 +56,7 @@ from services.core.http import (
     timeout_text,
 )
 from services.core.safe_text import error_text, printable
-from services.fleet.model import HealthTarget
+from services.health.target import HealthTarget
 from services.jobs.downloads import (
     DownloadError,
     DownloadMismatch,

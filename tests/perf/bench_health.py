@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from services.core.http import http_client
-from services.fleet.model import HealthTarget
 from services.health.monitor import HealthMonitor, HealthPolicy, HealthScheduler
 from services.health.probing import Prober
+from services.health.target import HealthTarget
 from services.vellum.environment import VellumEnvironment
 from services.vellum.lockfile import read_lockfile
 from tests.perf import runner

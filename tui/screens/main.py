@@ -18,15 +18,9 @@ from textual.screen import Screen
 from textual.widgets import Header, Input, RichLog, Static
 
 from services.core.context import Context
-from services.fleet.model import (
-    FILTER_FIELDS,
-    SORT_KEYS,
-    Assistant,
-    FilterError,
-    Source,
-    filter_fleet,
-    sort_fleet,
-)
+from services.fleet.filter import FilterError, filter_fleet
+from services.fleet.model import FILTER_FIELDS, Assistant, Source
+from services.fleet.sort import SORT_KEYS, sort_fleet
 from services.jobs.record import Job
 from services.terminal.attach import AttachRequest
 from services.terminal.backend import Mode
