@@ -35,9 +35,10 @@ from services.docker.lifecycle import (
 from services.fleet.builder import FleetBuilder
 from services.fleet.model import LOCAL_HOST, Assistant, Source, find_assistant
 from services.fleet.sources import FleetSources, Update
-from services.jobs.backups import backup_with_repair, export_target, wake_repair
+from services.jobs.backups import export_target, wake_repair
 from services.jobs.exports import Exporter, backup_destination
 from services.jobs.record import Job
+from services.jobs.repair import backup_with_repair
 from services.jobs.store import JobStore
 from services.terminal.attach import Attacher, Attachment, Place
 from services.terminal.backend import Mode, TerminalBackend

@@ -5,18 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 from pathlib import Path
 
-from services.core.http import http_client
 from services.core.paths import RoostPaths
-from services.jobs.backups import backup_with_repair
-from services.jobs.exports import Exporter, ExportTarget
 from services.jobs.record import JobState
-from services.jobs.repair import RepairReport
 from services.jobs.store import JobStore
-from services.vellum.auth import BearerAuth
-from tests.peers.vellum import Artifact, VellumPeer, archive_reply, refused_url
+from tests.peers.vellum import Artifact, VellumPeer, archive_reply
 from tests.test_cli import roost
 
 
@@ -89,67 +83,3 @@ def test_an_existing_output_is_never_overwritten(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "already exists" in result.stderr
     assert output.read_text() == "precious"
-
-
-async def test_a_backup_that_finds_nothing_listening_wakes_once_and_retries(
-    tmp_path: Path,
-) -> None:
-    """The repair on connect: refused, woken (here: the runtime starts), retried, saved."""
-    held = socket.socket()
-    held.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
-    port = held.getsockname()[1]
-    peers: list[VellumPeer] = []
-
-    async def wake() -> RepairReport:
-        held.close()
-        peer = VellumPeer(port)
-        peer.start()
-        peer.runtime("ada")
-        peers.append(peer)
-        return RepairReport(True, "woke ada (started ada-assistant)")
-
-    target = ExportTarget(
-        "ada", "ada", f"http://127.0.0.1:{port}/rt/ada", False, BearerAuth(lambda: None)
-    )
-    try:
-        async with http_client() as http:
-            jobs = [
-                job
-                async for job in backup_with_repair(
-                    Exporter(http), target, tmp_path / "a.vbundle", wake
-                )
-            ]
-    finally:
-        held.close()
-        for peer in peers:
-            peer.close()
-    first_attempt = [job for job in jobs if job.id == jobs[0].id]
-    assert first_attempt[-1].state is JobState.FAILED and first_attempt[-1].unreachable
-    final = jobs[-1]
-    assert final.id != jobs[0].id and final.state is JobState.COMPLETE and final.verified
-    assert (
-        final.note
-        == "the first attempt found nothing listening; woke ada (started ada-assistant), retried"
-    )
-    assert len(peers) == 1  # woken once
-
-
-async def test_a_refused_backup_is_not_repaired_twice(tmp_path: Path) -> None:
-    wakes: list[int] = []
-
-    async def wake() -> RepairReport:
-        wakes.append(1)
-        return RepairReport(True, "woke it")
-
-    with refused_url() as url:
-        target = ExportTarget("x", "x", url, False, BearerAuth(lambda: None))
-        async with http_client() as http:
-            jobs = [
-                job
-                async for job in backup_with_repair(
-                    Exporter(http), target, tmp_path / "x.vbundle", wake
-                )
-            ]
-    assert wakes == [1]
-    assert jobs[-1].state is JobState.FAILED and jobs[-1].note and "retried" in jobs[-1].note
-    assert not (tmp_path / "x.vbundle").exists()

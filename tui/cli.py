@@ -37,9 +37,10 @@ from services.doctor import Verdict, run_checks
 from services.fleet.builder import build_fleet
 from services.fleet.model import Assistant, Source, find_assistant
 from services.fleet.sources import FleetSources
-from services.jobs.backups import backup_with_repair, export_target, wake_repair
+from services.jobs.backups import export_target, wake_repair
 from services.jobs.exports import Exporter, backup_destination
 from services.jobs.record import Job, JobState
+from services.jobs.repair import backup_with_repair
 from services.jobs.store import JobStore
 from services.terminal.attach import Attacher, AttachRequest, Place
 from services.terminal.backend import Mode

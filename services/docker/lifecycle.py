@@ -540,7 +540,7 @@ def wake_local(
         detail = f"cannot run the Vellum CLI ({error.strerror or error})"
         yield Step(Kind.DAEMON, assistant_id, Outcome.FAILED, detail)
         return
-    said = last_line(result.stderr if result.returncode else result.stdout) or last_line(
+    said = _last_line(result.stderr if result.returncode else result.stdout) or _last_line(
         result.stdout + result.stderr
     )
     if result.returncode:
@@ -552,7 +552,7 @@ def wake_local(
     )
 
 
-def last_line(text: str, limit: int = 200) -> str:
+def _last_line(text: str, limit: int = 200) -> str:
     """The last non-blank line of a command's output, trimmed for a one-line message."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1][:limit] if lines else ""

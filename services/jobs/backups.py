@@ -1,19 +1,11 @@
-"""A backup as roost runs it, from the TUI's `b` or `roost backup`: the export of one assistant
-of the fleet, with the repair on connect that the native Vellum client does.
-
-When the export of a docker or local assistant fails because nothing answers at its address
-(it is asleep), the assistant is woken once and backed up once more, as a new job whose note
-says what was done; a failure of that second attempt is reported, never repaired again. Other
-failures (401 after a fresh read of the token, 403, a corrupt archive...) are not repairs.
+"""A backup of one assistant of the fleet, from the TUI's `b` or `roost backup`: what to export
+from (its runtime URL and credentials) and how to wake it for the repair on connect
+(services/jobs/repair.py, which also holds the policy).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
-from collections.abc import AsyncGenerator
-from pathlib import Path
 
 import httpx
 
@@ -26,8 +18,7 @@ from services.fleet.model import Assistant, FleetSnapshot
 from services.fleet.sources import FleetSources
 from services.health.probes import UNANSWERED
 from services.health.probing import Prober
-from services.jobs.exports import Exporter, ExportTarget
-from services.jobs.record import Job, JobState
+from services.jobs.exports import ExportTarget
 from services.jobs.repair import Repair, RepairReport, docker_wake, local_wake
 from services.vellum.platform import PlatformClient
 
@@ -75,25 +66,3 @@ def wake_repair(
         return await docker_wake(engine, assistant.id, ready=ready)()
 
     return wake
-
-
-async def backup_with_repair(
-    exporter: Exporter, target: ExportTarget, destination: Path, wake: Repair | None
-) -> AsyncGenerator[Job, None]:
-    """The export's snapshots; after a failure because nothing answered, and only then, wake
-    the assistant once and yield a second export's snapshots (to the same destination: the
-    first left nothing there), each noting what was done."""
-    last: Job | None = None
-    async with contextlib.aclosing(exporter.backup(target, destination)) as jobs:
-        async for last in jobs:
-            yield last
-    if wake is None or last is None or last.state is not JobState.FAILED or not last.unreachable:
-        return
-    report = await wake()
-    if not report.ok:
-        yield dataclasses.replace(last, note=f"not repaired: {report.summary}")
-        return
-    note = f"the first attempt found nothing listening; {report.summary}, retried"
-    async with contextlib.aclosing(exporter.backup(target, destination)) as jobs:
-        async for job in jobs:
-            yield dataclasses.replace(job, note="; ".join(filter(None, (note, job.note))))
