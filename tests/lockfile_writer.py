@@ -1,4 +1,6 @@
-"""A second lockfile writer for the concurrency test in test_lockfile.py, run as its own process.
+"""The Vellum CLI's own lockfile writes, played by the tests: `save_entry` and `remove_entry`
+(roost itself only sets the active assistant and syncs managed entries), and, run as its own
+process, a second writer for the concurrency test in test_lockfile.py.
 
 Usage: python tests/lockfile_writer.py PREFIX COUNT
 
@@ -15,11 +17,36 @@ losing anything, so this writer tries that entry again, a bounded number of time
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 from services.vellum.environment import VellumEnvironment
-from services.vellum.lockfile import LockfileBusy, save_entry
+from services.vellum.lockfile import LockfileBusy, drop_entries, locked_update
 
 MAX_BUSY_PER_ENTRY = 50
+
+
+def save_entry(environment: VellumEnvironment, entry: Mapping[str, Any]) -> None:
+    """Put `entry` first, replacing any other entry with the same `assistantId`."""
+    assistant_id = entry.get("assistantId")
+    if not isinstance(assistant_id, str) or not assistant_id:
+        raise ValueError("a lockfile entry needs a non-empty string assistantId")
+    with locked_update(environment) as data:
+        others = [
+            e
+            for e in data.get("assistants", [])
+            if not (isinstance(e, dict) and e.get("assistantId") == assistant_id)
+        ]
+        data["assistants"] = [dict(entry), *others]
+
+
+def remove_entry(environment: VellumEnvironment, assistant_id: str) -> None:
+    """Remove the entry; if it was active, the first remaining one becomes active (or none is).
+
+    Removing an entry that is not there changes nothing.
+    """
+    with locked_update(environment) as data:
+        drop_entries(data, {assistant_id})
 
 
 def main(prefix: str, count: int) -> None:

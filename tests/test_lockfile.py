@@ -32,11 +32,10 @@ from services.vellum.lockfile import (
     locked_update,
     masked_fields,
     read_lockfile,
-    remove_entry,
-    save_entry,
     set_active,
     sync_managed,
 )
+from tests.lockfile_writer import remove_entry, save_entry
 
 WRITER = Path(__file__).with_name("lockfile_writer.py")
 LOCAL = {"assistantId": "local-1", "cloud": "local", "runtimeUrl": "http://127.0.0.1:7830"}

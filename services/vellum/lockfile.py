@@ -337,25 +337,6 @@ def locked_update(environment: VellumEnvironment) -> Iterator[dict[str, Any]]:
             _write(target, text)
 
 
-def save_entry(environment: VellumEnvironment, entry: Mapping[str, Any]) -> None:
-    """Put `entry` first, replacing any other entry with the same `assistantId`."""
-    assistant_id = entry.get("assistantId")
-    if not isinstance(assistant_id, str) or not assistant_id:
-        raise ValueError("a lockfile entry needs a non-empty string assistantId")
-    with locked_update(environment) as data:
-        others = [e for e in _assistants(data) if _id_of(e) != assistant_id]
-        data["assistants"] = [dict(entry), *others]
-
-
-def remove_entry(environment: VellumEnvironment, assistant_id: str) -> None:
-    """Remove the entry; if it was active, the first remaining one becomes active (or none is).
-
-    Removing an entry that is not there changes nothing.
-    """
-    with locked_update(environment) as data:
-        _drop(data, {assistant_id})
-
-
 def set_active(environment: VellumEnvironment, assistant_id: str) -> None:
     with locked_update(environment) as data:
         if assistant_id not in map(_id_of, _assistants(data)):
@@ -387,7 +368,7 @@ def sync_managed(
             e["assistantId"] for e in _assistants(data) if _id_of(e) and e.get("cloud") == MANAGED
         ]
         removed = tuple(dict.fromkeys(i for i in managed if i not in listed_ids))
-        _drop(data, set(removed))
+        drop_entries(data, set(removed))
         present = set(map(_id_of, _assistants(data)))
         new: list[dict[str, str]] = []
         for assistant_id, name in listed:
@@ -418,8 +399,9 @@ def _id_of(entry: object) -> str | None:
     return assistant_id if isinstance(assistant_id, str) else None
 
 
-def _drop(data: dict[str, Any], assistant_ids: set[str]) -> None:
-    """Remove these entries; when the active one goes, the first remaining entry takes over."""
+def drop_entries(data: dict[str, Any], assistant_ids: set[str]) -> None:
+    """Remove these entries from the data `locked_update` yields; when the active one goes, the
+    first remaining entry takes over, as the Vellum CLI does."""
     kept = [e for e in _assistants(data) if _id_of(e) not in assistant_ids]
     if len(kept) != len(_assistants(data)):
         data["assistants"] = kept
