@@ -36,21 +36,6 @@ from widgets.terminal_keys import WHEEL_DOWN, WHEEL_UP, encode_key, encode_mouse
 WHEEL_LINES = 3
 
 
-class CellLike(Protocol):
-    """A cell as pyte models it (plus `dim`)."""
-
-    @property
-    def data(self) -> str: ...
-
-    def __getitem__(self, index: slice) -> tuple[Any, ...]: ...
-
-
-class LineLike(Protocol):
-    serial: int
-
-    def __getitem__(self, x: int) -> Any: ...
-
-
 class CursorLike(Protocol):
     @property
     def x(self) -> int: ...
