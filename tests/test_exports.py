@@ -271,6 +271,7 @@ async def test_a_second_401_ends_the_backup_saying_what_to_do(
 
     assert final.state is JobState.FAILED
     assert final.error is not None and "refused (401)" in final.error
+    assert "vellum gateway token refresh" in final.error  # the command that renews it
     assert "guardian token" in final.error
     assert len(vellum_peer.requests) == 2
     assert files(dest.parent) == []

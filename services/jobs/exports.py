@@ -571,7 +571,7 @@ class Exporter:
         if response.status_code == 401:
             raise ExportError(
                 f"the {what} was refused (401) with a fresh read of the token; renew the"
-                " assistant's guardian token with the Vellum CLI"
+                " assistant's guardian token: vellum gateway token refresh"
             )
         raise ExportError(
             f"the {what} failed: the runtime answered {response.status_code}{_detail(answer)}"
