@@ -92,6 +92,8 @@ DEAD_PID = 2**22 + 1
 
 REFUSED = "http://127.0.0.1:9"
 """Nothing listens there: a probe is refused at once, so what it shows never varies."""
+DOWN_ENGINE = "unix:///nonexistent/lab.sock"
+"""The demo's Docker engine, which is down: the scenes are the same with or without Docker."""
 
 
 def demo_lockfile(directory: Path, healthy_url: str | None) -> None:
@@ -155,7 +157,6 @@ def demo_app(
     config = Config(
         terminal_shell=shell or f"{shlex.quote(sys.executable)} {shlex.quote(str(DEMO_AGENT))}",
         tmux_refresh_seconds=3600,
-        # An engine that is down, so the scene is the same with or without Docker here.
         docker_engines=(EngineConfig("lab", host=DOWN_ENGINE),),
     )
     context = dataclasses.replace(
@@ -170,8 +171,6 @@ def demo_app(
 
 
 DEMO_AGENT = Path(__file__).parent / "terminal" / "demo_agent.py"
-
-DOWN_ENGINE = "unix:///nonexistent/lab.sock"
 
 
 def demo_rows(app: App[Any]) -> int:
@@ -247,8 +246,10 @@ async def panes_grid(pilot: Pilot[None]) -> None:
 async def row_selected(pilot: Pilot[None], name: str) -> None:
     """The cursor on the assistants table's row `name`."""
     table = pilot.app.screen.query_one("#assistants", KeyedTable)
-    table.move_cursor(table_names(pilot.app).index(name))
-    await wait_until(pilot, lambda: table.selected_key is not None, f"{name}'s row")
+    index = table_names(pilot.app).index(name)
+    table.move_cursor(index)
+    key = table.rows_shown[index].key
+    await wait_until(pilot, lambda: table.selected_key == key, f"{name}'s row")
 
 
 async def toasts_gone(pilot: Pilot[None]) -> None:
@@ -297,7 +298,9 @@ def retire_inventory(name: str) -> Inventory:
 async def retire_asked(pilot: Pilot[None]) -> None:
     """The typed confirmation of `X` on a docker assistant. Planning a retire asks a Docker
     engine, which the demo has none of: the plan is made from a fixed inventory by the same
-    function, and the screen pushed as the app pushes it, so no engine is needed."""
+    function (`plan_retire`), and the screen pushed as the app pushes it, with its title and
+    first line as the app words them (tui/app.py: `_confirm_retire`, which has no text builder
+    of its own to call)."""
     await fleet_listed(pilot)
     await row_selected(pilot, RETIRED)
     engine = Engine("lab", DOWN_ENGINE, None, implicit=False)
