@@ -1,7 +1,8 @@
 """Regenerate the SVGs in screenshots/ by driving the real app: `python -m screenshots.generate`.
 
-Draws the same scenes as the snapshot tests (tests/demo.py): a private tmux server
-(`tmux -L roost-demo`) with a few sessions, 160x45 cells, a frozen clock. Never edit the SVGs.
+Draws the scenes of the snapshot tests (tests/demo.py) that the README may show, each with a
+private tmux server (`tmux -L roost-demo`) holding a few sessions (even the scenes the snapshots
+draw without tmux), 160x45 cells, a frozen clock. Never edit the SVGs.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ OUT = Path(__file__).resolve().parent
 
 
 async def shoot(name: str, scene: Scene, directory: Path, healthy_url: str) -> Path:
+    # A state database of its own: what one scene seeds (jobs, events) shows in no other.
+    os.environ["ROOST_STATE_DIR"] = str(directory / name / "state")
     with demo_server() as server:
-        app = demo_app(server, directory, healthy_url)
+        app = demo_app(server, directory, healthy_url, seed=scene.seed, shell=scene.shell)
         async with app.run_test(size=SIZE) as pilot:
-            await scene(pilot)
+            await scene.show(pilot)
             await pilot.pause()
             path = OUT / f"{name}.svg"
             app.save_screenshot(path.name, path=str(OUT))
@@ -33,7 +36,7 @@ async def shoot(name: str, scene: Scene, directory: Path, healthy_url: str) -> P
 def main() -> int:
     # Everything roost would write goes to a scratch directory, never to the user's files.
     scratch = tempfile.mkdtemp(prefix="roost-screenshots-")
-    for variable in ("ROOST_CONFIG_DIR", "ROOST_STATE_DIR", "ROOST_CACHE_DIR", "ROOST_LOG_DIR"):
+    for variable in ("ROOST_CONFIG_DIR", "ROOST_CACHE_DIR", "ROOST_LOG_DIR"):
         os.environ[variable] = f"{scratch}/{variable.lower()}"
     os.environ.pop("TMUX", None)
     # Unlike the snapshots, one assistant answers its health checks for real (its latency
@@ -41,6 +44,8 @@ def main() -> int:
     with VellumPeer() as peer:
         runtime = peer.runtime("ada", health=json_reply({"status": "healthy", "version": "0.7.4"}))
         for name, scene in SCENES.items():
+            if not scene.screenshot:
+                continue
             shot = asyncio.run(shoot(name, scene, Path(scratch), runtime.base_url))
             print(shot.relative_to(OUT.parent))
     return 0

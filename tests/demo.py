@@ -1,5 +1,6 @@
-"""A fixed scene for snapshots and screenshots: a private tmux server with a few sessions, and the
-app built with a host name and a clock that make every run draw the same screen."""
+"""Fixed scenes for snapshots and screenshots: a private tmux server with a few sessions (or, for
+the scenes that need none, a tmux that is not installed), state seeded into roost's database, and
+the app built with a host name and a clock that make every run draw the same screen."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import dataclasses
 import json
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +24,36 @@ from textual.pilot import Pilot
 
 from services.core.config import Config, EngineConfig
 from services.core.context import Context
+from services.core.processes import ProcessIdentity
+from services.core.state import Event, StateDatabase
+from services.docker.engines import Engine
+from services.docker.lifecycle import (
+    ALREADY_RUNNING,
+    STARTED,
+    STOPPED,
+    ContainerFacts,
+    Inventory,
+    Kind,
+    NetworkFacts,
+    Outcome,
+    Step,
+    VolumeFacts,
+    VolumeMount,
+    plan_retire,
+)
+from services.jobs.exports import backup_destination
+from services.jobs.store import Job, JobKind, JobRoute, JobState, JobStore
 from services.terminal.tmux import TmuxServer, TmuxSocket, TmuxState
 from services.vellum.registry import PID_FILE
 from tests.conftest import new_session
 from tests.pilot import table_names, wait_until
 from tui.app import RoostApp, create_app
+from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.panes import PanesScreen
+from tui.screens.pick import SessionPicker
 from tui.terminal_pane import TerminalPane
+from widgets.keyed_table import KeyedTable
 
 SOCKET_NAME = "roost-demo"
 SESSIONS = (("agent-claude", 3), ("agent-codex", 1), ("build", 2))
@@ -57,15 +82,25 @@ def demo_server() -> Iterator[TmuxServer]:
                 os.environ["TMUX_TMPDIR"] = previous
 
 
+NO_TMUX = TmuxServer(TmuxSocket(SOCKET_NAME), executable="/nonexistent/tmux")
+"""For the scenes that need no tmux: one that is never installed, so they draw the same screen
+whether this machine has tmux or not."""
+NO_TMUX_NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+"""The clock of the scenes without tmux (with it, the clock follows the sessions' activity)."""
+DEAD_PID = 2**22 + 1
+"""Past the largest PID Linux hands out: a process that is certainly not running."""
+
 REFUSED = "http://127.0.0.1:9"
 """Nothing listens there: a probe is refused at once, so what it shows never varies."""
+DOWN_ENGINE = "unix:///nonexistent/lab.sock"
+"""The demo's Docker engine, which is down: the scenes are the same with or without Docker."""
 
 
 def demo_lockfile(directory: Path, healthy_url: str | None) -> None:
     """A Vellum lockfile with an assistant of each kind and state. Without `healthy_url` every
     health answer is instant and the same each run (refused, not logged in, asleep)."""
     alive_dir, dead_dir = directory / "ada", directory / "bob"
-    for instance, pid in ((alive_dir, os.getpid()), (dead_dir, 2**22 + 1)):
+    for instance, pid in ((alive_dir, os.getpid()), (dead_dir, DEAD_PID)):
         (instance / PID_FILE).parent.mkdir(parents=True, exist_ok=True)
         (instance / PID_FILE).write_text(str(pid))
     entries: list[dict[str, object]] = [
@@ -95,20 +130,34 @@ def demo_lockfile(directory: Path, healthy_url: str | None) -> None:
     (directory / ".vellum.lock.json").write_text(json.dumps(document, indent=2) + "\n")
 
 
-def demo_app(server: TmuxServer, directory: Path, healthy_url: str | None = None) -> RoostApp:
-    """The app on `server` and a demo lockfile in `directory`, with ages frozen: its clock stands
-    2.5 minutes after the sessions began (they run `sleep`, so their activity never moves)."""
-    listing = server.list_sessions()
-    assert listing.state is TmuxState.RUNNING, listing.detail
-    frozen = max(session.activity for session in listing.sessions) + timedelta(seconds=150)
+Seed = Callable[[Context], None]
+"""Writes what a scene shows from roost's state (jobs, events) before the app starts."""
+
+
+def demo_app(
+    server: TmuxServer | None,
+    directory: Path,
+    healthy_url: str | None = None,
+    seed: Seed | None = None,
+    shell: str | None = None,
+) -> RoostApp:
+    """The app on `server` (None: tmux is not installed) and a demo lockfile in `directory`,
+    with ages frozen: its clock stands 2.5 minutes after the sessions began (they run `sleep`,
+    so their activity never moves), or at NO_TMUX_NOW without tmux. `t` runs `shell`, by
+    default the demo agent."""
+    if server is None:
+        server, frozen = NO_TMUX, NO_TMUX_NOW
+    else:
+        listing = server.list_sessions()
+        assert listing.state is TmuxState.RUNNING, listing.detail
+        frozen = max(session.activity for session in listing.sessions) + timedelta(seconds=150)
     demo_lockfile(directory, healthy_url)
     environ = {**os.environ, "VELLUM_LOCKFILE_DIR": str(directory)}
     environ.pop("DOCKER_HOST", None)
     config = Config(
-        terminal_shell=f"{shlex.quote(sys.executable)} {shlex.quote(str(DEMO_AGENT))}",
+        terminal_shell=shell or f"{shlex.quote(sys.executable)} {shlex.quote(str(DEMO_AGENT))}",
         tmux_refresh_seconds=3600,
-        # An engine that is down, so the scene is the same with or without Docker here.
-        docker_engines=(EngineConfig("lab", host="unix:///nonexistent/lab.sock"),),
+        docker_engines=(EngineConfig("lab", host=DOWN_ENGINE),),
     )
     context = dataclasses.replace(
         Context.load(environ, config=config),
@@ -116,13 +165,19 @@ def demo_app(server: TmuxServer, directory: Path, healthy_url: str | None = None
         hostname="workstation",
         clock=lambda: frozen,
     )
+    if seed is not None:
+        seed(context)
     return create_app(context)
 
 
 DEMO_AGENT = Path(__file__).parent / "terminal" / "demo_agent.py"
 
-DEMO_ROWS = 1 + len(SESSIONS) + 6 + 1
-"""This machine and its sessions, the lockfile's six entries, the engine that is down."""
+
+def demo_rows(app: App[Any]) -> int:
+    """This machine and its sessions, the lockfile's six entries, the engine that is down."""
+    tmux = app.context.tmux if isinstance(app, RoostApp) else None
+    sessions = 0 if tmux is NO_TMUX else len(SESSIONS)
+    return 1 + sessions + 6 + 1
 
 
 def probed(app: App[Any]) -> bool:
@@ -135,7 +190,7 @@ async def fleet_listed(pilot: Pilot[None]) -> None:
     """The main screen once every demo row is listed and probed."""
     await wait_until(
         pilot,
-        lambda: len(table_names(pilot.app)) == DEMO_ROWS and probed(pilot.app),
+        lambda: len(table_names(pilot.app)) == demo_rows(pilot.app) and probed(pilot.app),
         "the fleet",
     )
 
@@ -144,7 +199,7 @@ async def fleet_filtered(pilot: Pilot[None]) -> None:
     """The filter narrowed to this machine and the local assistants."""
     await fleet_listed(pilot)
     await pilot.press("slash", *"kind", "colon", *"local")
-    local_rows = 1 + len(SESSIONS) + 3  # ada, bob, and the entry with no cloud (local)
+    local_rows = demo_rows(pilot.app) - 4  # not cora, eve, gpu-box, nor the engine
     await wait_until(pilot, lambda: len(table_names(pilot.app)) == local_rows, "the filter")
 
 
@@ -188,12 +243,223 @@ async def panes_grid(pilot: Pilot[None]) -> None:
         await agent_drawn(pilot, pane)
 
 
-Scene = Callable[[Pilot[None]], Awaitable[None]]
+async def row_selected(pilot: Pilot[None], name: str) -> None:
+    """The cursor on the assistants table's row `name`."""
+    table = pilot.app.screen.query_one("#assistants", KeyedTable)
+    index = table_names(pilot.app).index(name)
+    table.move_cursor(index)
+    key = table.rows_shown[index].key
+    await wait_until(pilot, lambda: table.selected_key == key, f"{name}'s row")
+
+
+async def toasts_gone(pilot: Pilot[None]) -> None:
+    """No notification on screen: each stays for its own timeout, so when a snapshot is taken
+    would decide whether one shows. Clearing them takes those of the current screen away; those
+    drawn on a screen below it (a dialog's) go when they expire."""
+    app = pilot.app
+    app.clear_notifications()
+    await wait_until(
+        pilot, lambda: not any(s.query("Toast") for s in app.screen_stack), "the toasts to go"
+    )
+
+
+async def quit_asked(pilot: Pilot[None]) -> None:
+    """The quit key with a pane open: the question says what ends and what keeps running."""
+    await terminal_open(pilot)
+    await pilot.press("ctrl+right_square_bracket", "ctrl+q")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the question")
+
+
+RETIRED = "eve"
+"""The docker assistant the retire scene asks about."""
+
+
+def retire_inventory(name: str) -> Inventory:
+    """What an engine holds for a docker assistant the Vellum CLI made, and one other
+    container sharing a volume with it (which retire keeps)."""
+    volumes = tuple(VolumeFacts(f"{name}-{suffix}") for suffix in ("workspace", "data"))
+    containers = tuple(
+        ContainerFacts(
+            f"{index:x}" * 64,
+            f"{name}-{part}",
+            "exited",
+            mounts=(VolumeMount(f"{name}-workspace", "/workspace"),),
+            networks=(f"{name}-net",),
+        )
+        for index, part in enumerate(("assistant", "gateway", "credential-executor"), start=1)
+    )
+    other = ContainerFacts(
+        "f" * 64, "notebook", "running", mounts=(VolumeMount(f"{name}-data", "/data"),)
+    )
+    network = NetworkFacts("e" * 64, f"{name}-net")
+    return Inventory(containers=(*containers, other), networks=(network,), volumes=volumes)
+
+
+async def retire_asked(pilot: Pilot[None]) -> None:
+    """The typed confirmation of `X` on a docker assistant. Planning a retire asks a Docker
+    engine, which the demo has none of: the plan is made from a fixed inventory by the same
+    function (`plan_retire`), and the screen pushed as the app pushes it, with its title and
+    first line as the app words them (tui/app.py: `_confirm_retire`, which has no text builder
+    of its own to call)."""
+    await fleet_listed(pilot)
+    await row_selected(pilot, RETIRED)
+    engine = Engine("lab", DOWN_ENGINE, None, implicit=False)
+    plan = plan_retire(engine, RETIRED, retire_inventory(RETIRED))
+    lines = ["This removes, for good:", *plan.describe()]
+    await pilot.app.push_screen(TypedConfirmScreen(f"Retire {RETIRED}", lines, RETIRED))
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, TypedConfirmScreen), "retire")
+
+
+async def sessions_offered(pilot: Pilot[None]) -> None:
+    """`w` on this machine: which of its tmux sessions to watch."""
+    await fleet_listed(pilot)
+    await row_selected(pilot, "this machine")
+    await pilot.press("w")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, SessionPicker), "the picker")
+    await toasts_gone(pilot)
+
+
+def demo_jobs(context: Context) -> None:
+    """Four backups, newest first: one downloading, one interrupted (its roost process died
+    mid-export), one failed, one complete and verified. Written through the real JobStore,
+    as the processes that ran them would have."""
+    now = context.clock()
+    database = StateDatabase.at(context.paths)
+    folder = Path("/home/you/.local/share/roost")  # where the paths say; never written
+
+    def job(name: str, minutes_ago: float, route: JobRoute, state: JobState, **facts: Any) -> Job:
+        started = now - timedelta(minutes=minutes_ago)
+        return Job(
+            id=f"{started:%H%M%S}",
+            kind=JobKind.BACKUP,
+            assistant_id=name,
+            assistant_name=name,
+            route=route,
+            state=state,
+            destination=backup_destination(folder, name, started),
+            started_at=started,
+            **facts,
+        )
+
+    mib = 1 << 20
+    running = job(
+        "ada",
+        2,
+        JobRoute.SIGNED_URL,
+        JobState.DOWNLOADING,
+        runtime_job_id="export-7f3a",
+        bytes_done=276 * mib,
+        bytes_total=690 * mib,
+    )
+    interrupted = job("bob", 25, JobRoute.SYNC, JobState.EXPORTING)
+    failed = job(
+        "cora",
+        48,
+        JobRoute.SIGNED_URL,
+        JobState.FAILED,
+        finished_at=now - timedelta(minutes=47),
+        error="the runtime answered 503: an upgrade is in progress",
+    )
+    done = job(
+        "ada",
+        95,
+        JobRoute.SIGNED_URL,
+        JobState.COMPLETE,
+        finished_at=now - timedelta(minutes=88),
+        size=655 * mib,
+        sha256="9f2c" * 16,
+        verified=True,
+    )
+    done = dataclasses.replace(done, result_path=done.destination)
+    dead = ProcessIdentity(DEAD_PID, None, socket.gethostname())
+    JobStore(database, owner=dead).put(interrupted)
+    store = JobStore(database, now=context.clock)
+    for each in (done, failed, running):
+        store.put(each)
+    store.load()  # as the next roost to start would: the dead process's export is over
+
+
+def demo_events(context: Context) -> None:
+    """Status changes of the last run, as the events panel shows them at start: eve woken (one
+    container was up already), put to sleep, then its engine gone."""
+    now = context.clock()
+    steps = (
+        Step(Kind.CONTAINER, "eve-assistant", Outcome.DONE, STARTED),
+        Step(Kind.CONTAINER, "eve-gateway", Outcome.DONE, STARTED),
+        Step(Kind.CONTAINER, "eve-credential-executor", Outcome.UNCHANGED, ALREADY_RUNNING),
+        Step(Kind.CONTAINER, "eve-credential-executor", Outcome.DONE, STOPPED),
+        Step(Kind.CONTAINER, "eve-gateway", Outcome.DONE, STOPPED),
+        Step(Kind.CONTAINER, "eve-assistant", Outcome.DONE, STOPPED),
+        Step(Kind.ENGINE, "lab", Outcome.FAILED, "cannot connect: the engine is not running"),
+    )
+    minutes = (41, 41, 41, 12, 12, 12, 3)
+    events = [
+        Event(now - timedelta(minutes=ago, seconds=-index), str(step))
+        for index, (ago, step) in enumerate(zip(minutes, steps, strict=True))
+    ]
+    StateDatabase.at(context.paths).add_events(events)
+
+
+async def jobs_shown(pilot: Pilot[None]) -> None:
+    """The jobs table with the cursor in it: the newest job's details beside it."""
+    await fleet_listed(pilot)
+    await wait_until(
+        pilot,
+        lambda: len(pilot.app.screen.query_one("#jobs", KeyedTable).rows_shown) == 4,
+        "the jobs",
+    )
+    await pilot.press("j")
+
+
+async def events_shown(pilot: Pilot[None]) -> None:
+    """The events panel open on the last run's status changes."""
+    await fleet_listed(pilot)
+    await pilot.press("e")
+    await wait_until(pilot, lambda: pilot.app.screen.query_one("#events-panel").display, "events")
+
+
+MISSING_SHELL = "/opt/agents/bin/claude --resume"
+"""A `terminal.shell` naming a program that is not there."""
+
+
+async def pane_failed(pilot: Pilot[None]) -> None:
+    """`t` with a shell that cannot start: the pane stays, and its status line says why."""
+    await fleet_listed(pilot)
+    await pilot.press("t")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, PanesScreen), "the pane")
+    screen = pilot.app.screen
+    assert isinstance(screen, PanesScreen)
+    await wait_until(
+        pilot, lambda: bool(screen.panes) and screen.panes[0].connection.over, "the failure"
+    )
+    await toasts_gone(pilot)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A key screen: how the app gets there, and what roost's state holds before it starts."""
+
+    show: Callable[[Pilot[None]], Awaitable[None]]
+    seed: Seed | None = None
+    tmux: bool = True
+    """Whether it needs the demo's tmux server (without, tmux is not installed)."""
+    shell: str | None = None
+    """What `t` runs, when not the demo agent."""
+    screenshot: bool = True
+    """Whether screenshots/ shows it too (a screen worth showing in the README)."""
+
+
 SCENES: dict[str, Scene] = {
-    "main": fleet_listed,
-    "filter": fleet_filtered,
-    "help": help_open,
-    "terminal": terminal_open,
-    "panes": panes_grid,
+    "main": Scene(fleet_listed),
+    "filter": Scene(fleet_filtered),
+    "help": Scene(help_open),
+    "terminal": Scene(terminal_open),
+    "panes": Scene(panes_grid),
+    "sessions": Scene(sessions_offered),
+    "quit": Scene(quit_asked, tmux=False, screenshot=False),
+    "retire": Scene(retire_asked, tmux=False),
+    "jobs": Scene(jobs_shown, demo_jobs, tmux=False),
+    "events": Scene(events_shown, demo_events, tmux=False),
+    "pane-failed": Scene(pane_failed, tmux=False, shell=MISSING_SHELL, screenshot=False),
 }
 """Each key screen by name: the snapshot tests and screenshots/ draw these same scenes."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,21 +17,44 @@ from tests.demo import SCENES, Scene, demo_app, demo_server, fleet_filtered, fle
 from tests.pilot import SIZE
 
 
-@pytest.fixture
-def server() -> Iterator[TmuxServer]:
+@pytest.fixture(autouse=True)
+def utc_local_time() -> Iterator[None]:
+    """Times on screen are local: make local time UTC, so every machine draws the same."""
+    previous = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    yield
+    if previous is None:
+        os.environ.pop("TZ")
+    else:
+        os.environ["TZ"] = previous
+    time.tzset()
+
+
+@contextlib.contextmanager
+def scene_server(scene: Scene) -> Iterator[TmuxServer | None]:
+    """The demo's tmux server for a scene that needs one (skipped without tmux), else None."""
+    if not scene.tmux:
+        yield None
+        return
     require("tmux", "ROOST_REQUIRE_TMUX")
     with demo_server() as server:
         yield server
 
 
-@pytest.mark.parametrize("scene", sorted(SCENES))
-def test_key_screen(
-    snap_compare: Callable[..., bool], server: TmuxServer, scene: str, tmp_path: Path
+def snap_scene(
+    snap_compare: Callable[..., bool], scene: Scene, size: tuple[int, int], directory: Path
 ) -> None:
-    app = demo_app(server, tmp_path)
+    with scene_server(scene) as server:
+        app = demo_app(server, directory, seed=scene.seed, shell=scene.shell)
 
-    assert snap_compare(app, terminal_size=SIZE, run_before=SCENES[scene])
-    assert app.return_code == 0  # a crash can still draw a screen: make sure there was none
+        assert snap_compare(app, terminal_size=size, run_before=scene.show)
+        assert app.return_code == 0  # a crash can still draw a screen: make sure there was none
+
+
+@pytest.mark.parametrize("scene", sorted(SCENES))
+def test_key_screen(snap_compare: Callable[..., bool], scene: str, tmp_path: Path) -> None:
+    snap_scene(snap_compare, SCENES[scene], SIZE, tmp_path)
 
 
 async def detail_shown(pilot: Pilot[None]) -> None:
@@ -38,18 +64,17 @@ async def detail_shown(pilot: Pilot[None]) -> None:
 
 
 NARROW_SCENES: dict[str, Scene] = {
-    "main": fleet_listed,
-    "filter": fleet_filtered,
-    "help": help_open,
-    "detail": detail_shown,
+    "main": Scene(fleet_listed),
+    "filter": Scene(fleet_filtered),
+    "help": Scene(help_open),
+    "detail": Scene(detail_shown),
 }
 
 
 @pytest.mark.parametrize("scene", sorted(NARROW_SCENES))
-def test_key_screen_at_80x24(
-    snap_compare: Callable[..., bool], server: TmuxServer, scene: str, tmp_path: Path
-) -> None:
-    app = demo_app(server, tmp_path)
+def test_key_screen_at_80x24(snap_compare: Callable[..., bool], scene: str, tmp_path: Path) -> None:
+    snap_scene(snap_compare, NARROW_SCENES[scene], (80, 24), tmp_path)
 
-    assert snap_compare(app, terminal_size=(80, 24), run_before=NARROW_SCENES[scene])
-    assert app.return_code == 0
+
+def test_main_screen_at_200x50(snap_compare: Callable[..., bool], tmp_path: Path) -> None:
+    snap_scene(snap_compare, SCENES["main"], (200, 50), tmp_path)
