@@ -9,13 +9,11 @@ to the part that owns them.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import Provider
@@ -28,23 +26,18 @@ from services.core.context import Context
 from services.core.errors import RoostError
 from services.core.http import http_client
 from services.core.poller import Poller
-from services.core.state import Event
-from services.docker.engines import configured_engines
-from services.docker.events import EngineEvents
-from services.fleet.model import Assistant, FleetSnapshot, health_targets
-from services.fleet.sources import Update, with_health
-from services.health.monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
-from services.health.probes import HealthRecord
+from services.fleet.model import Assistant, FleetSnapshot
+from services.fleet.sources import Update
 from services.roost import Roost
 from services.terminal.attach import Attachment, AttachRequest
 from services.terminal.backend import Mode
 from tui.attaching import Attaching
 from tui.commands import PaletteCommands, commands
+from tui.events import EventLog
 from tui.jobs import Jobs
 from tui.keymap import Scope, binding_ids, check_keymap
 from tui.lifecycle import Lifecycle
 from tui.messages import (
-    EngineChanged,
     EventsNotSaved,
     LifecycleEnded,
     LifecycleFailed,
@@ -53,6 +46,7 @@ from tui.messages import (
     RetirePlanned,
     SleepPlanned,
 )
+from tui.refresh import FleetRefresh
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.main import JobTable, MainScreen
@@ -63,16 +57,6 @@ from tui.workers import Workers
 from widgets.terminal_view import TerminalView
 
 log = logging.getLogger(__name__)
-
-REGISTRY_SECONDS = 2.0
-"""The lockfile is re-read this often, so `vellum use` or a new assistant shows up at once."""
-HEALTH_BATCH_SECONDS = 0.5
-EVENTS_SAVE_SECONDS = 0.5
-"""Status changes are saved in batches at most this often: a health sweep is one write."""
-EVENTS_SHOWN = 200
-"""Events of earlier runs shown at start."""
-OTHER_ROOSTS_SECONDS = 2.0
-"""How often the console looks for jobs that other roost processes started, changed or left."""
 
 
 class RoostApp(App[None]):
@@ -112,14 +96,11 @@ class RoostApp(App[None]):
         self.http = http_client()
         self.roost = Roost(context, self.http)
         self.background = Workers(self, context.paths.log_file)
+        self.events = EventLog(self)
         self.jobs = Jobs(self)
         self.lifecycle = Lifecycle(self)
         self.attaching = Attaching(self)
-        self.pollers: dict[str, Poller] = {}
-        self._pending_health: dict[str, HealthRecord] = {}
-        self._engine_events: list[EngineEvents] = []
-        self._state_warned = False
-        self._unsaved_events: list[Event] = []
+        self.fleet_refresh = FleetRefresh(self)
         self.panes_screen = PanesScreen(leave_key=self._leave_keys()[0])
         """Kept while hidden: its panes stay connected behind the main screen."""
         self.set_keymap(dict(context.config.keys))
@@ -132,6 +113,10 @@ class RoostApp(App[None]):
     def fleet(self) -> tuple[Assistant, ...]:
         return self.roost.fleet
 
+    @property
+    def pollers(self) -> dict[str, Poller]:
+        return self.fleet_refresh.pollers
+
     def get_default_screen(self) -> Screen[None]:
         self.main_screen = MainScreen(self.context)
         return self.main_screen
@@ -139,7 +124,7 @@ class RoostApp(App[None]):
     async def on_mount(self) -> None:
         self.sub_title = self.context.hostname
         self.install_screen(self.panes_screen, "panes")  # popping it must not close its panes
-        await self._show_recent_events()
+        await self.events.show_recent()
         # The lockfile first: it names the platform URL, so nothing is ever sent to another.
         sources = self.roost.sources
         self.apply_update(await sources.registry())
@@ -148,44 +133,18 @@ class RoostApp(App[None]):
             sources.connect_platform(self.snapshot.lockfile.platform_base_url)
         except RoostError as error:
             self.notify(str(error), title="Platform token", severity="error", timeout=30)
-        config = self.context.config
-        steps: dict[str, tuple[float, Callable[[], Awaitable[None]]]] = {
-            "this machine": (config.tmux_refresh_seconds, self._look_at_this_machine),
-            "lockfile": (REGISTRY_SECONDS, self._read_registry),
-            "docker": (config.docker_refresh_seconds, self._scan_engines),
-            "job history": (OTHER_ROOSTS_SECONDS, self.jobs.follow_other_roosts),
-        }
-        if sources.platform is not None:
-            steps["platform"] = (config.platform_refresh_seconds, self._list_platform)
-        for name, (interval, step) in steps.items():
-            poller = Poller(name, interval, step, self._poll_failed)
-            self.pollers[name] = poller
-            self.background.run(poller.run(), name=name, group="pollers")
-        policy = HealthPolicy(
-            interval=config.health_interval_seconds, concurrency=config.health_concurrency
-        )
-        self.monitor = HealthMonitor(HealthScheduler(policy), sources.prober, self._health_result)
-        self.follow_fleet()
-        self.background.run(self.monitor.run(), name="health", group="pollers")
+        self.fleet_refresh.start()
         self.jobs.load()
-        for engine in configured_engines(config, self.context.environ):
-            self._follow_engine(EngineEvents(engine, self._engine_changed))
         if self.initial_attach is not None:
             self.post_message(MainScreen.AttachRequested(self.initial_attach))
-        self.app_suspend_signal.subscribe(self, lambda _: self.monitor.pause())
-        self.app_resume_signal.subscribe(self, lambda _: self.monitor.resume())
+        monitor = self.fleet_refresh.monitor
+        self.app_suspend_signal.subscribe(self, lambda _: monitor.pause())
+        self.app_resume_signal.subscribe(self, lambda _: monitor.resume())
 
     async def on_unmount(self) -> None:
-        for events in self._engine_events:
-            events.close()
-        unsaved, self._unsaved_events = self._unsaved_events, []
-        try:
-            await asyncio.to_thread(self.roost.jobs.database.add_events, unsaved)
-        except RoostError as error:  # nobody is left to tell but the log
-            log.warning("events not saved: %s", error)
+        self.fleet_refresh.close()
+        await self.events.close()
         await self.http.aclose()
-
-    # -- the fleet ---------------------------------------------------------------------------
 
     def apply_update(self, update: Update) -> bool:
         """Apply a source's update and show the fleet it makes; True when anything changed.
@@ -198,124 +157,16 @@ class RoostApp(App[None]):
         self.main_screen.fleet = self.fleet
         return True
 
-    def _poll_failed(self, name: str, error: BaseException) -> None:
-        """A source's step failed (the poller logged it with its traceback, and goes on)."""
-        what = error if isinstance(error, RoostError) else self.background.problem
-        self.notify(f"{name}: {what}", title="Refresh failed", severity="error", timeout=15)
-
-    async def _look_at_this_machine(self) -> None:
-        previous = self.snapshot.tmux
-        self.apply_update(await self.roost.sources.this_machine())
-        listing, tmux = self.snapshot.tmux, self.context.tmux
-        if listing and (previous is None or listing.state != previous.state):
-            log.info("%s: %s %s", tmux.describe(), listing.state.value, listing.detail)
-
-    async def _read_registry(self) -> None:
-        if self.apply_update(await self.roost.sources.registry()):
-            self.follow_fleet()
-
-    async def _scan_engines(self) -> None:
-        if self.apply_update(await self.roost.sources.engines()):
-            self.follow_fleet()
-
-    async def _list_platform(self) -> None:
-        update, lockfile_changed = await self.roost.sources.platform_listing()
-        self.apply_update(update)
-        if lockfile_changed:
-            self.pollers["lockfile"].wake()
-
-    def follow_fleet(self) -> None:
-        """Probe what is probeable now; forget the health of what no longer is (it sleeps)."""
-        targets = health_targets(self.snapshot, self.fleet)
-        self.monitor.follow(targets)
-        keys = {target.key for target in targets}
-        if set(self.snapshot.health) - keys:
-            self.apply_update(
-                lambda s: dataclasses.replace(
-                    s, health={k: v for k, v in s.health.items() if k in keys}
-                )
-            )
-
-    def _health_result(self, key: str, record: HealthRecord, change: Transition | None) -> None:
-        """One probe's result. Results are applied in batches, at most twice a second,
-        so a sweep of a thousand assistants is a few redraws, not a thousand."""
-        if not self.is_running:
-            return  # shutting down: the screen is going away
-        self._pending_health[key] = record
-        if change is not None:
-            name = next((a.name for a in self.fleet if a.key == key), key)
-            line = f"{name}: {change.before} → {change.after}"
-            log.info("health: %s", line)
-            self.event(line)
-        if len(self._pending_health) == 1:
-            self.set_timer(HEALTH_BATCH_SECONDS, self._apply_health)
-
-    def _apply_health(self) -> None:
-        records, self._pending_health = self._pending_health, {}
-        self.apply_update(with_health(records, self.context.clock()))
-
-    @work(thread=True, group="docker-events", exit_on_error=False)
-    def _follow_engine(self, events: EngineEvents) -> None:
-        self._engine_events.append(events)
-        events.run()
-
-    def _engine_changed(self) -> None:
-        """Called from an engine's event thread: rescan the engines now."""
-        self.post_message(EngineChanged())
-
     def on_engine_changed(self) -> None:
         self.pollers["docker"].wake()
 
-    # -- the events panel --------------------------------------------------------------------
-
-    def event(self, line: str) -> None:
-        """A status change: shown in the events panel, and saved for the next start."""
-        event = Event(self.context.clock(), line)
-        self.main_screen.add_event(event.at, event.line)
-        self._unsaved_events.append(event)
-        if len(self._unsaved_events) == 1:
-            self.set_timer(EVENTS_SAVE_SECONDS, self._save_events)
-
-    def _save_events(self) -> None:
-        events, self._unsaved_events = self._unsaved_events, []
-        if events:
-            self._write_events(events)
-
-    @work(thread=True, group="state", exit_on_error=False)
-    def _write_events(self, events: list[Event]) -> None:
-        try:
-            self.roost.jobs.database.add_events(events)
-        except RoostError as error:
-            self.post_message(EventsNotSaved(error))
-
     def on_events_not_saved(self, message: EventsNotSaved) -> None:
-        self.state_failed(message.error)
-
-    def state_failed(self, error: RoostError) -> None:
-        """The state database failed; said once, as the next failure would say the same."""
-        if not self._state_warned:
-            self._state_warned = True
-            self.notify(str(error), title="roost's state", severity="error", timeout=30)
-
-    async def _show_recent_events(self) -> None:
-        database = self.roost.jobs.database
-        try:
-            events = await asyncio.to_thread(database.recent_events, EVENTS_SHOWN)
-        except RoostError as error:
-            self.state_failed(error)
-            return
-        for event in events:
-            self.main_screen.add_event(event.at, event.line)
+        self.events.state_failed(message.error)
 
     # -- what the screens ask for ------------------------------------------------------------
 
     def on_main_screen_refresh_requested(self, message: MainScreen.RefreshRequested) -> None:
-        if message.assistant_key is not None:
-            self.monitor.reprobe([message.assistant_key])
-            return
-        for poller in self.pollers.values():
-            poller.wake()
-        self.monitor.reprobe()
+        self.fleet_refresh.refresh(message.assistant_key)
 
     def on_main_screen_use_requested(self, message: MainScreen.UseRequested) -> None:
         self.background.run(self._use(message.assistant), group="lockfile-writes", name="use")
@@ -375,7 +226,7 @@ class RoostApp(App[None]):
 
     def on_lifecycle_stepped(self, message: LifecycleStepped) -> None:
         # A step names what it acted on (the assistant, or its containers by name).
-        self.event(str(message.step))
+        self.events.add(str(message.step))
 
     def on_lifecycle_ended(self, message: LifecycleEnded) -> None:
         self.lifecycle.ended(message.assistant, message.action, message.summary, message.failed)

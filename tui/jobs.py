@@ -90,7 +90,7 @@ class Jobs:
         try:
             stale = await asyncio.to_thread(self._store.stale)
         except RoostError as error:
-            self._app.state_failed(error)
+            self._app.events.state_failed(error)
             return
         if stale:
             self.load(first=False)
@@ -152,7 +152,7 @@ class Jobs:
             try:
                 await asyncio.to_thread(self._store.put, job)
             except RoostError as error:  # the store still holds the job; the row is unsaved
-                self._app.state_failed(error)
+                self._app.events.state_failed(error)
             self._show()
 
     def _show(self) -> None:

@@ -142,20 +142,20 @@ class Lifecycle:
     def started(self, assistant: Assistant, action: Action) -> None:
         """The row says what is under way until the fleet shows what the action left."""
         doing = f"{DOING[action]}…"
-        self._app.event(f"{assistant.name}: {doing}")
+        self._app.events.add(f"{assistant.name}: {doing}")
         self._app.apply_update(
             lambda s: dataclasses.replace(s, actions={**s.actions, assistant.key: doing})
         )
 
     def failed(self, assistant: Assistant, action: Action, error: str) -> None:
         """A failure before any step (no engine, unreadable): in the events panel too."""
-        self._app.event(f"{assistant.name}: {action} failed: {error}")
+        self._app.events.add(f"{assistant.name}: {action} failed: {error}")
         self.ended(assistant, action, error, True)
 
     def _stopped(self, assistant: Assistant, action: Action, problem: str) -> None:
         """The worker stopped on a bug (already notified): in the events panel, and the
         assistant released."""
-        self._app.event(f"{assistant.name}: {action} failed: {problem}")
+        self._app.events.add(f"{assistant.name}: {action} failed: {problem}")
         self._settle(assistant)
 
     def ended(self, assistant: Assistant, action: Action, text: str, failed: bool) -> None:
@@ -184,4 +184,4 @@ class Lifecycle:
         finally:
             self._app.apply_update(settled)
             self._busy.pop(key, None)
-        self._app.follow_fleet()
+        self._app.fleet_refresh.follow_fleet()
