@@ -219,8 +219,7 @@ async def test_an_event_names_its_subject_once(
     monkeypatch.setenv("PATH", str(tmp_path / "nothing-on-path"))
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: "bob" in table_names(app), "bob's row")
-        app.screen.query_one("#assistants", KeyedTable).move_cursor(table_names(app).index("bob"))
+        await select_row(pilot, app, "bob")
         await pilot.press("e", "W")
         await wait_until(pilot, lambda: "the Vellum CLI is not on PATH" in events(app), "events")
         [line] = [line for line in events(app).splitlines() if "Vellum CLI" in line]
@@ -251,6 +250,12 @@ async def test_a_source_that_fails_unexpectedly_says_where_the_log_is(log_file: 
     assert_traceback_logged(log_file, "step_with_a_bug")
 
 
+async def select_row(pilot: Pilot[Any], app: RoostApp, name: str) -> None:
+    """Put the cursor on `name`'s row once it is shown."""
+    await wait_until(pilot, lambda: name in table_names(app), f"{name}'s row")
+    app.screen.query_one("#assistants", KeyedTable).move_cursor(table_names(app).index(name))
+
+
 def lockfile_entry(home: Path, name: str, url: str, cloud: str) -> None:
     entry = {"assistantId": name, "cloud": cloud, "runtimeUrl": url}
     (home / ".vellum.lock.json").write_text(json.dumps({"assistants": [entry]}))
@@ -276,8 +281,7 @@ async def test_a_job_worker_that_fails_on_a_bug_leaves_its_job_failed(
     monkeypatch.setattr(Exporter, "backup", backup_with_a_bug)
     app = make_app()
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await wait_until(pilot, lambda: "ada" in table_names(app), "ada's row")
-        app.screen.query_one("#assistants", KeyedTable).move_cursor(table_names(app).index("ada"))
+        await select_row(pilot, app, "ada")
         await pilot.press("b")
         await wait_until(
             pilot,
@@ -313,8 +317,7 @@ async def test_a_lifecycle_worker_that_fails_on_a_bug_releases_its_assistant(
     monkeypatch.setattr(Roost, "wake", wake_with_a_bug)
     app = make_app()
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await wait_until(pilot, lambda: "ada" in table_names(app), "ada's row")
-        app.screen.query_one("#assistants", KeyedTable).move_cursor(table_names(app).index("ada"))
+        await select_row(pilot, app, "ada")
         await pilot.press("e")
         problem = f"internal error; details are in {log_file}"
         for attempt in (1, 2):  # the first one left nothing busy behind

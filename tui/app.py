@@ -303,7 +303,11 @@ class RoostApp(App[None]):
     def _handle_exception(self, error: Exception) -> None:
         """An unexpected error anywhere in the app (a handler, a timer, a worker that exits on
         error) ends roost: the full traceback goes to the log (a failed worker's own error, not
-        Textual's wrapper, which has none), and the user sees one line naming the log file."""
+        Textual's wrapper, which has none), and the user sees one line naming the log file.
+
+        Textual 8.2 calls this private method from every handler, timer and worker, and offers
+        no public hook in its place (Textualize/textual#2818); roost's own workers never get
+        here (tui/workers.py), so it is left for the bugs nothing else catches."""
         cause = error.error if isinstance(error, WorkerFailed) else error
         log.error("internal error; roost stops", exc_info=cause)
         self._return_code = 1
