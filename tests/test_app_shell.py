@@ -29,9 +29,9 @@ from tests.peers.vellum import Artifact, VellumPeer
 from tests.pilot import SIZE, make_app, table_names, wait_until
 from tui.app import RoostApp
 from tui.commands import commands
+from tui.job_table import JobTable
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
-from tui.screens.main import JobTable
 from tui.screens.pick import SessionPicker
 from tui.terminal_pane import TerminalPane
 from widgets.keyed_table import KeyedTable

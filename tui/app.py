@@ -34,6 +34,7 @@ from services.terminal.backend import Mode
 from tui.attaching import Attaching
 from tui.commands import PaletteCommands, commands
 from tui.events import EventLog
+from tui.job_table import JobTable
 from tui.jobs import Jobs
 from tui.keymap import Scope, binding_ids, check_keymap
 from tui.lifecycle import Lifecycle
@@ -49,7 +50,7 @@ from tui.messages import (
 from tui.refresh import FleetRefresh
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
-from tui.screens.main import JobTable, MainScreen
+from tui.screens.main import MainScreen
 from tui.screens.panes import PanesScreen
 from tui.screens.pick import SessionPicker
 from tui.terminal_pane import TerminalPane
