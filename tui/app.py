@@ -307,8 +307,9 @@ class RoostApp(App[None]):
         Textual's wrapper, which has none), and the user sees one line naming the log file.
 
         Textual 8.2 calls this private method from every handler, timer and worker, and offers
-        no public hook in its place (Textualize/textual#2818); roost's own workers never get
-        here (tui/workers.py), so it is left for the bugs nothing else catches."""
+        no public hook in its place (Textualize/textual#2818); its own would print a traceback
+        with every frame's locals, tokens included. roost's own workers never get here
+        (tui/workers.py): it is left for the bugs nothing else catches."""
         cause = error.error if isinstance(error, WorkerFailed) else error
         log.error("internal error; roost stops", exc_info=cause)
         self._return_code = 1
