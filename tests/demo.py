@@ -42,7 +42,8 @@ from services.docker.lifecycle import (
     plan_retire,
 )
 from services.jobs.exports import backup_destination
-from services.jobs.store import Job, JobKind, JobRoute, JobState, JobStore
+from services.jobs.record import Job, JobKind, JobRoute, JobState
+from services.jobs.store import JobStore
 from services.terminal.tmux import TmuxServer, TmuxSocket, TmuxState
 from services.vellum.registry import PID_FILE
 from tests.conftest import new_session

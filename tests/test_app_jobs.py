@@ -18,9 +18,9 @@ from tests.peers.vellum import Artifact, VellumPeer, in_progress_reply
 from tests.pilot import SIZE, make_app, table_names, wait_until
 from tests.test_state import end_process, record_in_process
 from tui.app import RoostApp
+from tui.job_table import JobTable
 from tui.present import bucket_styles, job_row
 from tui.screens.confirm import ConfirmScreen
-from tui.screens.main import JobTable
 from widgets.keyed_table import KeyedTable
 
 STYLES = bucket_styles(BUILTIN_THEMES["textual-dark"])

@@ -3,9 +3,10 @@ behind (its traceback in the log, one line for the user)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,20 @@ from textual.widgets._toast import Toast
 from textual.worker import WorkerFailed
 
 from services.core.logs import configure_logging
+from services.core.paths import RoostPaths
+from services.docker.lifecycle import Kind, Outcome, Step
+from services.fleet.model import Assistant
+from services.jobs.exports import Exporter, ExportTarget
+from services.jobs.record import Job, JobState
+from services.jobs.store import JobStore
+from services.roost import Roost
+from tests.peers.vellum import Artifact, VellumPeer
 from tests.pilot import SIZE, make_app, table_names, wait_until
 from tui.app import RoostApp
 from tui.commands import commands
+from tui.job_table import JobTable
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
-from tui.screens.main import JobTable
 from tui.screens.pick import SessionPicker
 from tui.terminal_pane import TerminalPane
 from widgets.keyed_table import KeyedTable
@@ -211,8 +220,7 @@ async def test_an_event_names_its_subject_once(
     monkeypatch.setenv("PATH", str(tmp_path / "nothing-on-path"))
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: "bob" in table_names(app), "bob's row")
-        app.screen.query_one("#assistants", KeyedTable).move_cursor(table_names(app).index("bob"))
+        await select_row(pilot, app, "bob")
         await pilot.press("e", "W")
         await wait_until(pilot, lambda: "the Vellum CLI is not on PATH" in events(app), "events")
         [line] = [line for line in events(app).splitlines() if "Vellum CLI" in line]
@@ -241,3 +249,90 @@ async def test_a_source_that_fails_unexpectedly_says_where_the_log_is(log_file: 
         ]
 
     assert_traceback_logged(log_file, "step_with_a_bug")
+
+
+async def select_row(pilot: Pilot[Any], app: RoostApp, name: str) -> None:
+    """Put the cursor on `name`'s row once it is shown."""
+    await wait_until(pilot, lambda: name in table_names(app), f"{name}'s row")
+    app.screen.query_one("#assistants", KeyedTable).move_cursor(table_names(app).index(name))
+
+
+def lockfile_entry(home: Path, name: str, url: str, cloud: str) -> None:
+    entry = {"assistantId": name, "cloud": cloud, "runtimeUrl": url}
+    (home / ".vellum.lock.json").write_text(json.dumps({"assistants": [entry]}))
+
+
+async def test_a_job_worker_that_fails_on_a_bug_leaves_its_job_failed(
+    vellum_peer: VellumPeer, isolated_env: Path, log_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "running" for ever: FAILED in the table and in the store, and the user told."""
+    runtime = vellum_peer.runtime("ada")
+    runtime.migrations.artifact = Artifact(200_000)
+    lockfile_entry(isolated_env, "ada", runtime.base_url, "custom")
+    backup = Exporter.backup
+
+    async def backup_with_a_bug(
+        exporter: Exporter, target: ExportTarget, destination: Path
+    ) -> AsyncGenerator[Job]:
+        async with contextlib.aclosing(backup(exporter, target, destination)) as jobs:
+            async for job in jobs:
+                yield job  # the job is in the table, under way
+                deep_failure()
+
+    monkeypatch.setattr(Exporter, "backup", backup_with_a_bug)
+    app = make_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await select_row(pilot, app, "ada")
+        await pilot.press("b")
+        await wait_until(
+            pilot,
+            lambda: [job.state for job in app.main_screen.jobs] == [JobState.FAILED],
+            "the job failed",
+        )
+        problem = f"internal error; details are in {log_file}"
+        [job] = app.main_screen.jobs
+        assert job.error == problem
+        [row] = app.main_screen.query_one("#jobs", JobTable).rows_shown
+        assert [cell.plain for cell in row.cells][3] == "failed"
+        await wait_until(pilot, lambda: bool(toasts(app)), "a notification")
+        assert toasts(app) == [f"Internal error\nbackup stopped on an {problem}"]
+        assert app.is_running
+
+    assert [(j.id, j.state) for j in JobStore.at(RoostPaths.resolve()).load()] == [
+        (job.id, JobState.FAILED)
+    ]
+    assert_traceback_logged(log_file, "backup_with_a_bug")
+
+
+async def test_a_lifecycle_worker_that_fails_on_a_bug_releases_its_assistant(
+    isolated_env: Path, log_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "waking…" for ever: the failure in the events panel, the row back to what the fleet
+    shows, and the next W accepted."""
+    lockfile_entry(isolated_env, "ada", "http://127.0.0.1:9", "docker")
+
+    def wake_with_a_bug(roost: Roost, assistant: Assistant) -> Iterator[Step]:
+        yield Step(Kind.CONTAINER, f"{assistant.id}-assistant", Outcome.DONE, "started")
+        deep_failure()
+
+    monkeypatch.setattr(Roost, "wake", wake_with_a_bug)
+    app = make_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await select_row(pilot, app, "ada")
+        await pilot.press("e")
+        problem = f"internal error; details are in {log_file}"
+        for attempt in (1, 2):  # the first one left nothing busy behind
+            await pilot.press("W")
+            await wait_until(
+                pilot,
+                lambda attempt=attempt: (
+                    events(app).count(f"ada: wake failed: {problem}") == attempt
+                ),  # type: ignore[misc]
+                "the failure",
+            )
+            await wait_until(pilot, lambda: not app.snapshot.actions, "ada released")
+        assert "ada-assistant: started" in events(app)
+        assert toasts(app) == [f"Internal error\nwake of ada stopped on an {problem}"] * 2
+        assert not any("already" in n.message for n in app._notifications)
+
+    assert_traceback_logged(log_file, "wake_with_a_bug")

@@ -46,6 +46,7 @@ from services.docker.lifecycle import (
     wake_docker,
     wake_local,
 )
+from services.roost import Roost
 from tests.docker_fixtures import GONE, Sandbox
 from tests.pilot import SIZE, make_app, static_text, table_names, wait_until
 from tests.test_cli import roost
@@ -587,7 +588,7 @@ async def test_an_unexpected_error_ends_the_action_and_frees_the_assistant(
     def broken(*_: object) -> None:
         raise RuntimeError("a bug")  # stands for any bug below the worker
 
-    monkeypatch.setattr("tui.app.engine_of", broken)
+    monkeypatch.setattr(Roost, "engine", broken)
     app = make_app(config=Config(docker_engines=(EngineConfig("gone", host=GONE.host),)))
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "ada" in table_names(app), "the assistant's row")

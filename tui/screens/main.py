@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
-from textual import events
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Header, Input, RichLog, Static
 
 from services.core.context import Context
@@ -22,9 +23,11 @@ from services.fleet.filter import FilterError, filter_fleet
 from services.fleet.model import FILTER_FIELDS, Assistant, Source
 from services.fleet.sort import SORT_KEYS, sort_fleet
 from services.jobs.record import Job
+from services.roost import Action
 from services.terminal.attach import AttachRequest
 from services.terminal.backend import Mode
 from services.terminal.tmux import TmuxSession
+from tui.job_table import JOB_COLUMNS, JobTable
 from tui.present import (
     ASSISTANT_COLUMNS,
     FleetRows,
@@ -38,52 +41,7 @@ from tui.present import (
 from tui.screens.help import Section, bound_commands
 from widgets.detail_panel import DetailPanel
 from widgets.footer import PinnedFooter
-from widgets.keyed_table import Column, KeyedTable
-
-JOB_COLUMNS = (
-    Column("JOB", "job"),
-    Column("ASSISTANT", "assistant", max_width=24),
-    Column("TYPE", "type", priority=1),
-    Column("STATE", "state"),
-    Column("PROGRESS", "progress", max_width=24),
-    Column("ELAPSED", "elapsed", priority=3),
-    Column("ETA", "eta", priority=2),
-    Column("RESULT", "result", max_width=48, priority=4),
-)
-
-
-class JobTable(KeyedTable):
-    """The jobs, newest first, with the keys that act on the job under the cursor."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "job('detail')", "Detail", id="job_detail", tooltip="Show the job"),
-        Binding("r", "job('retry')", "Retry", id="job_retry", tooltip="Back up again"),
-        Binding(
-            "o",
-            "job('reveal')",
-            "Path",
-            id="job_reveal",
-            tooltip="Show the backup's path and copy it to the clipboard",
-        ),
-        Binding(
-            "x,delete",
-            "job('remove')",
-            "Remove",
-            id="job_remove",
-            tooltip="Remove a finished job from the list (its file stays)",
-        ),
-        Binding(
-            "escape",
-            "screen.focus_assistants",
-            "Back",
-            id="job_back",
-            tooltip="Back to the assistants",
-        ),
-    ]
-
-    def action_job(self, action: str) -> None:
-        self.screen.post_message(MainScreen.JobActionRequested(self.selected_key, action))
-
+from widgets.keyed_table import KeyedTable
 
 NO_JOBS = (
     "No jobs yet. A job is a long-running operation on an assistant, such as an export "
@@ -179,7 +137,7 @@ class MainScreen(Screen[None]):
         ),
         Binding(
             "w",
-            "attach('watch')",
+            "watch",
             "Watch",
             id="watch",
             tooltip="Watch the selected tmux session: read-only, your size never shrinks it",
@@ -200,7 +158,7 @@ class MainScreen(Screen[None]):
         ),
         Binding(
             "W",
-            "lifecycle('wake')",
+            "wake",
             "Wake",
             id="wake",
             show=False,
@@ -208,7 +166,7 @@ class MainScreen(Screen[None]):
         ),
         Binding(
             "Z",
-            "lifecycle('sleep')",
+            "sleep",
             "Sleep",
             id="sleep",
             show=False,
@@ -216,7 +174,7 @@ class MainScreen(Screen[None]):
         ),
         Binding(
             "X",
-            "lifecycle('retire')",
+            "retire",
             "Retire",
             id="retire",
             show=False,
@@ -268,7 +226,7 @@ class MainScreen(Screen[None]):
     class UseRequested(Message):
         """The user asked to make this assistant the active one."""
 
-        assistant_id: str
+        assistant: Assistant
 
     @dataclass
     class AttachRequested(Message):
@@ -287,18 +245,11 @@ class MainScreen(Screen[None]):
         assistant: Assistant
 
     @dataclass
-    class JobActionRequested(Message):
-        """Show, retry, reveal or remove the job `job_id` (from the jobs table's keys)."""
-
-        job_id: str | None
-        action: str
-
-    @dataclass
     class LifecycleRequested(Message):
         """The user asked to wake, sleep or retire this assistant."""
 
         assistant: Assistant
-        action: str
+        action: Action
 
     def __init__(self, context: Context) -> None:
         super().__init__()
@@ -313,16 +264,21 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header(icon="")
         with Vertical(id="left"):
-            with Vertical(id="assistants-panel", classes="panel"):
+            with Vertical(id="assistants-panel", classes="panel") as assistants:
+                assistants.border_title = "Assistants"
                 yield Input(placeholder=FILTER_HINT, id="filter")
                 yield Static(id="filter-error")
                 yield KeyedTable(ASSISTANT_COLUMNS, id="assistants")
-            with Vertical(id="events-panel", classes="panel"):
+            with Vertical(id="events-panel", classes="panel") as events:
+                events.border_title = "Events"
+                events.display = False
                 yield RichLog(id="events", max_lines=500, wrap=False)
-            with Vertical(id="jobs-panel", classes="panel"):
+            with Vertical(id="jobs-panel", classes="panel") as jobs:
+                jobs.border_title = "Jobs"
                 yield JobTable(JOB_COLUMNS, id="jobs")
                 yield Static(NO_JOBS, id="jobs-empty")
-        with VerticalScroll(id="detail-panel", classes="panel"):
+        with VerticalScroll(id="detail-panel", classes="panel") as detail:
+            detail.border_title = "Detail"
             yield DetailPanel(id="detail")
         yield PinnedFooter(("quit", "help"))
 
@@ -334,20 +290,40 @@ class MainScreen(Screen[None]):
 
     def reveal_detail(self) -> None:
         """Give the detail panel the focus, showing it first when it is hidden."""
-        panel = self.query_one("#detail-panel")
+        panel = self._panel("detail")
         if not panel.display:
             self.action_toggle_detail()
         self.call_after_refresh(panel.focus)
 
+    # -- the widgets, by what they are ----------------------------------------------------------
+
+    @property
+    def assistants_table(self) -> KeyedTable:
+        return self.query_exactly_one("#assistants", KeyedTable)
+
+    @property
+    def jobs_table(self) -> JobTable:
+        return self.query_exactly_one("#jobs", JobTable)
+
+    @property
+    def detail(self) -> DetailPanel:
+        return self.query_exactly_one("#detail", DetailPanel)
+
+    @property
+    def filter_input(self) -> Input:
+        return self.query_exactly_one("#filter", Input)
+
+    @property
+    def events_log(self) -> RichLog:
+        return self.query_exactly_one("#events", RichLog)
+
+    def _panel(self, name: str) -> Widget:
+        """The bordered panel `name` (assistants, events, jobs, detail)."""
+        return self.query_exactly_one(f"#{name}-panel")
+
     def on_mount(self) -> None:
         self.set_class(self.app.size.width < NARROW, "-narrow")
-        self.query_one("#assistants-panel").border_title = "Assistants"
-        self.query_one("#jobs-panel").border_title = "Jobs"
-        events = self.query_one("#events-panel")
-        events.border_title = "Events"
-        events.display = False
-        self.query_one("#detail-panel").border_title = "Detail"
-        self.query_one("#assistants", KeyedTable).focus()
+        self.assistants_table.focus()
         self._composed = True
         self._show_fleet()
         self.watch_jobs(self.jobs)
@@ -369,8 +345,8 @@ class MainScreen(Screen[None]):
             return
         styles = bucket_styles(self.app.current_theme)
         rows = self._rows.changed(changed, self.context.clock(), styles)
-        self.query_one("#assistants", KeyedTable).replace_rows(rows)
-        selected = self.query_one("#assistants", KeyedTable).selected_key
+        self.assistants_table.replace_rows(rows)
+        selected = self.assistants_table.selected_key
         if any(assistant.key == selected for assistant in changed):
             self._show_detail()
 
@@ -404,7 +380,7 @@ class MainScreen(Screen[None]):
         if not self._composed:
             return
         ordered = sort_fleet(self.fleet, self.sort_column, self.sort_reverse)
-        error = self.query_one("#filter-error", Static)
+        error = self.query_exactly_one("#filter-error", Static)
         try:
             shown = filter_fleet(ordered, self.filter_text)
         except FilterError as problem:  # the rows shown stay until the filter means something
@@ -413,9 +389,9 @@ class MainScreen(Screen[None]):
             return
         error.display = False
         styles = bucket_styles(self.app.current_theme)
-        table = self.query_one("#assistants", KeyedTable)
+        table = self.assistants_table
         table.show_rows(self._rows.rows(shown, self.context.clock(), styles))
-        panel = self.query_one("#assistants-panel")
+        panel = self._panel("assistants")
         total = len(self.fleet) + sum(len(a.sessions) for a in self.fleet)
         if self.filter_text.strip():
             subtitle = [f"{len(table.rows_shown)} of {total} shown"]
@@ -430,7 +406,7 @@ class MainScreen(Screen[None]):
 
     def selected(self) -> Assistant | None:
         """The assistant under the cursor, or the one whose session is under it."""
-        key = self.query_one("#assistants", KeyedTable).selected_key
+        key = self.assistants_table.selected_key
         for assistant in self.fleet:
             if key == assistant.key or (key or "").startswith(f"{assistant.key}/session:"):
                 return assistant
@@ -438,11 +414,11 @@ class MainScreen(Screen[None]):
 
     def selected_session(self, assistant: Assistant) -> TmuxSession | None:
         """The session of `assistant` under the cursor; None when the cursor is on its row."""
-        key = self.query_one("#assistants", KeyedTable).selected_key
+        key = self.assistants_table.selected_key
         return next((s for s in assistant.sessions if key == session_key(assistant, s)), None)
 
     def _show_detail(self) -> None:
-        detail = self.query_one("#detail", DetailPanel)
+        detail = self.detail
         assistant = self.selected()
         styles = bucket_styles(self.app.current_theme)
         now = self.context.clock()
@@ -455,26 +431,31 @@ class MainScreen(Screen[None]):
             attach = shlex.join(self.context.tmux.argv("attach", "-t", session.name))
             detail.show(session.name, session_facts(assistant, session, attach, now, styles))
 
-    def on_keyed_table_row_highlighted(self, event: KeyedTable.RowHighlighted) -> None:
-        if event.table.id == "assistants":
-            self._show_detail()
-        else:
-            self._show_job()
+    @on(KeyedTable.RowHighlighted, "#assistants")
+    def _assistant_highlighted(self) -> None:
+        self._show_detail()
+
+    @on(KeyedTable.RowHighlighted, "#jobs")
+    def _job_highlighted(self) -> None:
+        self._show_job()
+
+    @on(JobTable.DetailRequested)
+    def _job_detail_requested(self) -> None:
+        self.reveal_detail()
 
     def on_descendant_focus(self) -> None:
         if isinstance(self.focused, JobTable):
             self._show_job()
-        elif self.focused is self.query_one("#assistants"):
+        elif self.focused is self.assistants_table:
             self._show_detail()
 
     def watch_jobs(self, jobs: tuple[Job, ...]) -> None:
         if not self._composed:
             return
         now = self.context.clock()
-        table = self.query_one("#jobs", JobTable)
         styles = bucket_styles(self.app.current_theme)
-        table.show_rows([job_row(job, now, self._tick, styles) for job in jobs])
-        self.query_one("#jobs-empty").display = not jobs
+        self.jobs_table.show_rows([job_row(job, now, self._tick, styles) for job in jobs])
+        self.query_exactly_one("#jobs-empty").display = not jobs
         if isinstance(self.focused, JobTable):
             self._show_job()
 
@@ -484,19 +465,19 @@ class MainScreen(Screen[None]):
         self.watch_jobs(self.jobs)
 
     def selected_job(self) -> Job | None:
-        key = self.query_one("#jobs", JobTable).selected_key
+        key = self.jobs_table.selected_key
         return next((job for job in self.jobs if job.id == key), None)
 
     def _show_job(self) -> None:
         job = self.selected_job()
         if job is not None:
-            detail = self.query_one("#detail", DetailPanel)
             styles = bucket_styles(self.app.current_theme)
-            detail.show(f"job {job.id}", job_facts(job, self.context.clock(), styles))
+            self.detail.show(f"job {job.id}", job_facts(job, self.context.clock(), styles))
 
-    def on_keyed_table_header_selected(self, event: KeyedTable.HeaderSelected) -> None:
+    @on(KeyedTable.HeaderSelected, "#assistants")
+    def _header_selected(self, event: KeyedTable.HeaderSelected) -> None:
         column = event.column
-        if event.table.id == "assistants" and column in SORT_KEYS:
+        if column in SORT_KEYS:
             if column == self.sort_column:
                 self.sort_reverse = not self.sort_reverse
             else:
@@ -505,17 +486,17 @@ class MainScreen(Screen[None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.query_one("#assistants", KeyedTable).focus()
+    def on_input_submitted(self) -> None:
+        self.assistants_table.focus()
 
     def action_focus_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        self.filter_input.focus()
 
     def action_focus_jobs(self) -> None:
-        self.query_one("#jobs", JobTable).focus()
+        self.jobs_table.focus()
 
     def action_focus_assistants(self) -> None:
-        self.query_one("#assistants", KeyedTable).focus()
+        self.assistants_table.focus()
 
     def help_sections(self, panes: Screen[None], leave_key: str) -> list[Section]:
         """The keys that act elsewhere, for `?` on this screen: the jobs table's, and the
@@ -526,7 +507,7 @@ class MainScreen(Screen[None]):
         return [
             (
                 f"In the jobs table ({jobs_key} goes there)",
-                bound_commands(app, JobTable.BINDINGS, keymap, self.query_one("#jobs")),
+                bound_commands(app, JobTable.BINDINGS, keymap, self.jobs_table),
             ),
             (
                 f"In a terminal pane, after {leave_key}",
@@ -535,8 +516,8 @@ class MainScreen(Screen[None]):
         ]
 
     def action_clear_filter(self) -> None:
-        self.query_one("#filter", Input).value = ""
-        self.query_one("#assistants", KeyedTable).focus()
+        self.filter_input.value = ""
+        self.assistants_table.focus()
 
     def action_refresh(self) -> None:
         assistant = self.selected()
@@ -551,7 +532,7 @@ class MainScreen(Screen[None]):
         self.notify("Refreshing every source…", timeout=1.5)
 
     def action_toggle_events(self) -> None:
-        panel = self.query_one("#events-panel")
+        panel = self._panel("events")
         panel.display = not panel.display
 
     def add_event(self, when: datetime, line: str) -> None:
@@ -560,7 +541,7 @@ class MainScreen(Screen[None]):
             self._early_events.append((when, line))
             return
         stamp = when.astimezone().strftime("%H:%M:%S")
-        self.query_one("#events", RichLog).write(Text.assemble((stamp, "dim"), "  ", line))
+        self.events_log.write(Text.assemble((stamp, "dim"), "  ", line))
 
     def action_sort(self) -> None:
         index = SORTABLE.index(self.sort_column) + 1 if self.sort_column else 0
@@ -582,34 +563,42 @@ class MainScreen(Screen[None]):
         elif assistant.active:
             self.notify(f"{assistant.name} is already the active assistant.", title="Use")
         else:
-            self.post_message(self.UseRequested(assistant.id))
+            self.post_message(self.UseRequested(assistant))
 
-    def action_lifecycle(self, action: str) -> None:
+    def action_wake(self) -> None:
+        self._lifecycle(Action.WAKE)
+
+    def action_sleep(self) -> None:
+        self._lifecycle(Action.SLEEP)
+
+    def action_retire(self) -> None:
+        self._lifecycle(Action.RETIRE)
+
+    def _lifecycle(self, action: Action) -> None:
+        """Ask for `action` on the selected assistant (the app says whether it supports it)."""
         assistant = self.selected()
-        kinds = ("docker", "local") if action == "wake" else ("docker",)
-        if assistant is None or assistant.kind not in kinds:
-            what = " and ".join(kinds)
-            self.notify(
-                f"{action.capitalize()} is for {what} assistants.",
-                title=action.capitalize(),
-                severity="warning",
-            )
-            return
-        self.post_message(self.LifecycleRequested(assistant, action))
+        if assistant is not None:
+            self.post_message(self.LifecycleRequested(assistant, action))
 
     def action_terminal(self) -> None:
         host = next((a for a in self.fleet if a.source is Source.HOST), None)
         if host is not None:  # always there once the fleet is shown
             self.post_message(self.AttachRequested(AttachRequest(host, None, Mode.DRIVE)))
 
-    def action_attach(self, mode: str | None = None) -> None:
+    def action_attach(self) -> None:
+        self._open_session(None)
+
+    def action_watch(self) -> None:
+        self._open_session(Mode.WATCH)
+
+    def _open_session(self, mode: Mode | None) -> None:
+        """Open the selected session (or the assistant's terminal) in `mode` (None: the
+        configured mode for where it is)."""
         assistant = self.selected()
         if assistant is None:
             return
         session = self.selected_session(assistant)
-        request = AttachRequest(
-            assistant, session.name if session else None, Mode(mode) if mode else None
-        )
+        request = AttachRequest(assistant, session.name if session else None, mode)
         self.post_message(self.AttachRequested(request))
 
     def action_panes(self) -> None:
