@@ -33,8 +33,8 @@ from services.docker.lifecycle import (
     wake_local,
 )
 from services.fleet.model import (
-    LOCAL_HOST,
     Assistant,
+    AssistantKind,
     FleetBuilder,
     Source,
     find_assistant,
@@ -73,6 +73,23 @@ class Capabilities:
     def refusal(self, action: Action) -> str:
         """Why `action` is not offered; empty when it is."""
         return dict(self.refusals).get(action, "")
+
+
+TERMINAL_KINDS = frozenset(
+    {AssistantKind.THIS_MACHINE, AssistantKind.LOCAL, AssistantKind.DOCKER, AssistantKind.MANAGED}
+)
+"""The kinds whose terminal roost reaches: this machine's (where local assistants run too), a
+container's, and a managed assistant's through the platform's terminal sessions."""
+WAKE_KINDS = frozenset({AssistantKind.LOCAL, AssistantKind.DOCKER})
+"""The kinds roost wakes: a local daemon (through `vellum wake`), docker containers."""
+CONTAINER_KINDS = frozenset({AssistantKind.DOCKER})
+"""The kinds made of containers roost can stop and remove (sleep, retire)."""
+
+
+def known_kind(assistant: Assistant) -> AssistantKind | None:
+    """`assistant`'s kind; None for a lockfile cloud roost does not know, whose text may even
+    spell a kind's value (a `cloud` of "local host" is not this machine)."""
+    return assistant.kind if isinstance(assistant.kind, AssistantKind) else None
 
 
 class Roost:
@@ -134,26 +151,30 @@ class Roost:
         )
 
     def capabilities(self, assistant: Assistant) -> Capabilities:
-        """What can be done to `assistant`, and why not the rest."""
-        kind = assistant.kind
-        here = assistant.source is Source.HOST or kind in (LOCAL_HOST, "local")
+        """What can be done to `assistant`, and why not the rest: its kind decides, then
+        whether the lockfile lists it and whether it has a runtime."""
+        name, kind, known = assistant.name, assistant.kind, known_kind(assistant)
         refusals: dict[Action, str] = {}
-        if not (here or kind in ("docker", "vellum")):
+        if known not in TERMINAL_KINDS:
             refusals[Action.ATTACH] = (
-                f"{assistant.name} is a {kind} assistant: roost reaches it over HTTP only "
+                f"{name} is a {kind} assistant: roost reaches it over HTTP only "
                 "and has no terminal for it"
             )
         if assistant.source is not Source.LOCKFILE:
-            refusals[Action.USE] = f"{assistant.name} is not in the Vellum lockfile"
+            refusals[Action.USE] = f"{name} is not in the Vellum lockfile"
         if not assistant.runtime_url:
-            refusals[Action.BACKUP] = (
-                f"{assistant.name} has no runtime URL: there is nothing to export from"
+            refusals[Action.BACKUP] = f"{name} has no runtime URL: there is nothing to export from"
+        if known not in WAKE_KINDS:
+            refusals[Action.WAKE] = (
+                f"{name} is a {kind} assistant: roost wakes docker and local ones"
             )
-        if kind not in ("docker", "local"):
-            refusals[Action.WAKE] = "Wake is for docker and local assistants."
-        if kind != "docker":
-            refusals[Action.SLEEP] = "Sleep is for docker assistants."
-            refusals[Action.RETIRE] = "Retire is for docker assistants."
+        if known not in CONTAINER_KINDS:
+            # `vellum sleep` stops a local assistant's daemon; roost leaves that to it.
+            hint = f"; run `vellum sleep {assistant.id}`" if known is AssistantKind.LOCAL else ""
+            refusals[Action.SLEEP] = (
+                f"{name} is a {kind} assistant: roost puts docker ones to sleep{hint}"
+            )
+            refusals[Action.RETIRE] = f"{name} is a {kind} assistant: roost retires docker ones"
         return Capabilities(frozenset(Action) - refusals.keys(), tuple(refusals.items()))
 
     # -- jobs --------------------------------------------------------------------------------
@@ -196,7 +217,7 @@ class Roost:
     def wake(self, assistant: Assistant) -> Iterator[Step]:
         """Start a docker assistant's containers, or a local one's daemon, step by step."""
         self._require(assistant, Action.WAKE)
-        if assistant.kind == "local":
+        if assistant.kind is AssistantKind.LOCAL:
             return wake_local(assistant.id)
         return wake_docker(self.engine(assistant), assistant.id)
 

@@ -17,7 +17,7 @@ from services.core.config import Config, EngineConfig, RuntimeConfig
 from services.core.context import Context
 from services.core.errors import RoostError
 from services.docker.engines import Engine
-from services.fleet.model import Source
+from services.fleet.model import AssistantKind, Source
 from services.jobs.store import Job, JobState
 from services.roost import Action, Roost
 from services.terminal.attach import HostPlace
@@ -26,6 +26,7 @@ from services.vellum.lockfile import read_lockfile
 from tests.conftest import new_session
 from tests.docker_fixtures import Sandbox
 from tests.peers.vellum import Artifact, VellumPeer, refused_url
+from tests.test_cli import roost as roost_command
 from tests.test_lifecycle import fake_vellum
 
 KINDS = {
@@ -105,6 +106,40 @@ async def test_every_refusal_says_why_in_one_line(
             for action in set(Action) - capabilities.actions:
                 refusal = capabilities.refusal(action)
                 assert refusal and "\n" not in refusal
+
+
+async def test_a_cloud_roost_does_not_know_stays_its_text_and_is_reached_over_http_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Clouds that spell a kind roost gives other rows (this machine, a problem) name no kind.
+    odd = ["apple-container", "local host", "lockfile"]
+    entries = [{"assistantId": c, "cloud": c, "runtimeUrl": "http://127.0.0.1:9"} for c in odd]
+    write_lockfile(tmp_path, monkeypatch, *entries)
+    async with opened() as roost:
+        fleet = {a.id: a for a in await roost.sweep(health=False)}
+        for cloud in odd:
+            assistant = fleet[cloud]
+            assert assistant.kind == cloud and not isinstance(assistant.kind, AssistantKind)
+            assert set(roost.capabilities(assistant).actions) == {Action.BACKUP, Action.USE}
+
+    listed = roost_command("ps", "--json")
+    assert [row["kind"] for row in json.loads(listed.stdout)] == ["local host", *odd]
+
+
+def test_the_rows_of_sources_not_read_keep_their_kinds(tmp_path: Path) -> None:
+    (tmp_path / ".vellum.lock.json").write_text("{")
+    config = tmp_path / "roost-config"
+    config.mkdir()
+    gone = '[[docker.engines]]\nname = "gone"\nhost = "unix:///nonexistent/docker.sock"\n'
+    (config / "config.toml").write_text(gone)
+
+    listed = roost_command("ps", "--json", VELLUM_LOCKFILE_DIR=str(tmp_path))
+
+    assert {row["id"]: row["kind"] for row in json.loads(listed.stdout)} == {
+        "this machine": "local host",
+        "lockfile": "lockfile",
+        "engine gone": "docker engine",
+    }
 
 
 # --- choose, find, assistant ----------------------------------------------------------------

@@ -21,7 +21,7 @@ from services.core.context import Context
 from services.core.errors import RoostError
 from services.docker.engines import configured_engines
 from services.docker.lifecycle import engine_of
-from services.fleet.model import Assistant, FleetSnapshot, health_target
+from services.fleet.model import Assistant, AssistantKind, FleetSnapshot, health_target
 from services.fleet.sources import FleetSources
 from services.health.probes import UNANSWERED
 from services.health.probing import Prober
@@ -52,9 +52,9 @@ def wake_repair(
     context: Context, http: httpx.AsyncClient, snapshot: FleetSnapshot, assistant: Assistant
 ) -> Repair | None:
     """How to wake `assistant` before a second attempt: docker and local ones only."""
-    if assistant.kind == "local":
+    if assistant.kind is AssistantKind.LOCAL:
         return local_wake(assistant.id)
-    if assistant.kind != "docker":
+    if assistant.kind is not AssistantKind.DOCKER:
         return None
     target = health_target(snapshot, assistant)
 

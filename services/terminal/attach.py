@@ -27,7 +27,7 @@ from services.core.safe_text import printable
 from services.docker.discovery import container_names
 from services.docker.engines import Engine, configured_engines
 from services.docker.lifecycle import engine_of
-from services.fleet.model import LOCAL_HOST, Assistant, Source
+from services.fleet.model import Assistant, AssistantKind, Source
 from services.terminal.backend import Mode, SessionError, TerminalBackend, TerminalSize
 from services.terminal.container_commands import (
     container_tmux_sessions,
@@ -260,14 +260,16 @@ class Attacher:
 
     async def place(self, assistant: Assistant) -> Place:
         """Where `assistant`'s terminal lives. Raises RoostError when roost cannot reach one."""
-        if assistant.source is Source.HOST or assistant.kind in (LOCAL_HOST, "local"):
-            command = tuple(shlex.split(self.shell or self.environ.get("SHELL") or "/bin/sh"))
-            return HostPlace(command, self.environ.get("HOME"))
-        if assistant.kind == "docker":
-            return await asyncio.to_thread(self._container_of, assistant)
-        if assistant.kind == "vellum":
-            self._platform()
-            return ManagedPlace(assistant.id)
+        kind = assistant.kind if isinstance(assistant.kind, AssistantKind) else None
+        match kind:
+            case AssistantKind.THIS_MACHINE | AssistantKind.LOCAL:
+                command = tuple(shlex.split(self.shell or self.environ.get("SHELL") or "/bin/sh"))
+                return HostPlace(command, self.environ.get("HOME"))
+            case AssistantKind.DOCKER:
+                return await asyncio.to_thread(self._container_of, assistant)
+            case AssistantKind.MANAGED:
+                self._platform()
+                return ManagedPlace(assistant.id)
         raise RoostError(
             f"{assistant.name} is a {assistant.kind} assistant: roost reaches it over HTTP only "
             "and has no terminal for it"
