@@ -9,6 +9,7 @@ module; it may import every domain (see docs/architecture.md).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -138,11 +139,15 @@ class Roost:
 
     async def choose(self, name: str | None) -> Assistant:
         """An assistant of the lockfile by id or name, else the active one (the commands'
-        default). Raises RoostError."""
-        fleet = await self.sweep(health=False)
-        assert self.snapshot.lockfile is not None  # a sweep reads the lockfile
+        default). Reads the lockfile and the engines again (where a docker assistant runs),
+        nothing else: no platform listing, no health. Raises RoostError."""
+        for update in await asyncio.gather(self.sources.registry(), self.sources.engines()):
+            self.apply(update)
+        assert self.snapshot.lockfile is not None  # the registry's reading is there now
         entry = choose_target(self.snapshot.lockfile, name)
-        return next(a for a in fleet if a.id == entry.assistant_id and a.source is Source.LOCKFILE)
+        return next(
+            a for a in self.fleet if a.id == entry.assistant_id and a.source is Source.LOCKFILE
+        )
 
     def assistant(self, assistant_id: str) -> Assistant | None:
         """The lockfile's assistant `assistant_id` as last seen; None when it is gone."""
