@@ -37,17 +37,23 @@ from services.fleet.model import (
     Assistant,
     AssistantKind,
     FleetBuilder,
+    FleetSnapshot,
     Source,
     find_assistant,
+    health_target,
 )
 from services.fleet.sources import FleetSources, Update
-from services.jobs.backups import backup_with_repair, export_target, wake_repair
-from services.jobs.exports import Exporter, backup_destination
+from services.health.probes import UNANSWERED
+from services.health.probing import Prober
+from services.jobs.backups import backup_with_repair
+from services.jobs.exports import Exporter, ExportTarget, backup_destination
+from services.jobs.repair import Repair, RepairReport, docker_wake, local_wake
 from services.jobs.store import Job, JobStore
 from services.terminal.attach import Attacher, Attachment, Place
 from services.terminal.backend import Mode, TerminalBackend
 from services.terminal.tmux import TmuxListing
 from services.vellum.lockfile import choose_target, set_active
+from services.vellum.platform import PlatformClient
 
 
 class Action(StrEnum):
@@ -91,6 +97,32 @@ def known_kind(assistant: Assistant) -> AssistantKind | None:
     """`assistant`'s kind; None for a lockfile cloud roost does not know, whose text may even
     spell a kind's value (a `cloud` of "local host" is not this machine)."""
     return assistant.kind if isinstance(assistant.kind, AssistantKind) else None
+
+
+def capabilities_of(assistant: Assistant) -> Capabilities:
+    """What can be done to `assistant`, and why not the rest: its kind decides, then
+    whether the lockfile lists it and whether it has a runtime."""
+    name, kind, known = assistant.name, assistant.kind, known_kind(assistant)
+    refusals: dict[Action, str] = {}
+    if known not in TERMINAL_KINDS:
+        refusals[Action.ATTACH] = (
+            f"{name} is a {kind} assistant: roost reaches it over HTTP only "
+            "and has no terminal for it"
+        )
+    if assistant.source is not Source.LOCKFILE:
+        refusals[Action.USE] = f"{name} is not in the Vellum lockfile"
+    if not assistant.runtime_url:
+        refusals[Action.BACKUP] = f"{name} has no runtime URL: there is nothing to export from"
+    if known not in WAKE_KINDS:
+        refusals[Action.WAKE] = f"{name} is a {kind} assistant: roost wakes docker and local ones"
+    if known not in CONTAINER_KINDS:
+        # `vellum sleep` stops a local assistant's daemon; roost leaves that to it.
+        hint = f"; run `vellum sleep {assistant.id}`" if known is AssistantKind.LOCAL else ""
+        refusals[Action.SLEEP] = (
+            f"{name} is a {kind} assistant: roost puts docker ones to sleep{hint}"
+        )
+        refusals[Action.RETIRE] = f"{name} is a {kind} assistant: roost retires docker ones"
+    return Capabilities(frozenset(Action) - refusals.keys(), tuple(refusals.items()))
 
 
 class Roost:
@@ -156,31 +188,8 @@ class Roost:
         )
 
     def capabilities(self, assistant: Assistant) -> Capabilities:
-        """What can be done to `assistant`, and why not the rest: its kind decides, then
-        whether the lockfile lists it and whether it has a runtime."""
-        name, kind, known = assistant.name, assistant.kind, known_kind(assistant)
-        refusals: dict[Action, str] = {}
-        if known not in TERMINAL_KINDS:
-            refusals[Action.ATTACH] = (
-                f"{name} is a {kind} assistant: roost reaches it over HTTP only "
-                "and has no terminal for it"
-            )
-        if assistant.source is not Source.LOCKFILE:
-            refusals[Action.USE] = f"{name} is not in the Vellum lockfile"
-        if not assistant.runtime_url:
-            refusals[Action.BACKUP] = f"{name} has no runtime URL: there is nothing to export from"
-        if known not in WAKE_KINDS:
-            refusals[Action.WAKE] = (
-                f"{name} is a {kind} assistant: roost wakes docker and local ones"
-            )
-        if known not in CONTAINER_KINDS:
-            # `vellum sleep` stops a local assistant's daemon; roost leaves that to it.
-            hint = f"; run `vellum sleep {assistant.id}`" if known is AssistantKind.LOCAL else ""
-            refusals[Action.SLEEP] = (
-                f"{name} is a {kind} assistant: roost puts docker ones to sleep{hint}"
-            )
-            refusals[Action.RETIRE] = f"{name} is a {kind} assistant: roost retires docker ones"
-        return Capabilities(frozenset(Action) - refusals.keys(), tuple(refusals.items()))
+        """What can be done to `assistant`, and why not the rest (`capabilities_of`)."""
+        return capabilities_of(assistant)
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -216,8 +225,7 @@ class Roost:
     def engine(self, assistant: Assistant) -> Engine:
         """The engine the fleet saw a docker assistant on, else the one holding its containers.
         Raises RoostError."""
-        engines = configured_engines(self.context.config, self.context.environ)
-        return engine_of(assistant.id, engines, seen_on=assistant.where)
+        return engine_for(self.context, assistant)
 
     def wake(self, assistant: Assistant) -> Iterator[Step]:
         """Start a docker assistant's containers, or a local one's daemon, step by step."""
@@ -275,3 +283,55 @@ class Roost:
         """Make `assistant` the active one in the lockfile the vellum CLI shares (blocking)."""
         self._require(assistant, Action.USE)
         set_active(self.context.vellum, assistant.id)
+
+
+def engine_for(context: Context, assistant: Assistant) -> Engine:
+    """The engine the fleet saw docker assistant `assistant` on, else the one holding its
+    containers (blocking: it may scan the engines). Raises RoostError."""
+    engines = configured_engines(context.config, context.environ)
+    return engine_of(assistant.id, engines, seen_on=assistant.where)
+
+
+def export_target(
+    sources: FleetSources, snapshot: FleetSnapshot, assistant: Assistant
+) -> ExportTarget:
+    """What backing `assistant` up needs: its runtime URL and credentials, as its health probe
+    uses them. Raises RoostError when it has no runtime to export from."""
+    target = health_target(snapshot, assistant)
+    if target is None:
+        raise RoostError(capabilities_of(assistant).refusal(Action.BACKUP))
+    base_url = snapshot.lockfile.platform_base_url if snapshot.lockfile else None
+
+    def platform_now() -> PlatformClient | None:
+        sources.connect_platform(base_url)  # reads the token again: a new login counts
+        return sources.platform
+
+    return ExportTarget.of(target, assistant.name, sources.context.vellum, platform_now)
+
+
+def wake_repair(
+    context: Context, http: httpx.AsyncClient, snapshot: FleetSnapshot, assistant: Assistant
+) -> Repair | None:
+    """How to wake `assistant` before a backup's second attempt; None when roost cannot wake
+    it (its capabilities say so)."""
+    if Action.WAKE not in capabilities_of(assistant):
+        return None
+    if known_kind(assistant) is AssistantKind.LOCAL:
+        return local_wake(assistant.id)
+    target = health_target(snapshot, assistant)
+
+    async def ready() -> bool:
+        """The runtime answers (any answer): the retry can go."""
+        if target is None:
+            return True
+        health = await Prober(http, context.vellum, None)(target)
+        return health.status not in UNANSWERED
+
+    async def wake() -> RepairReport:
+        try:
+            engine = await asyncio.to_thread(engine_for, context, assistant)
+        except RoostError as error:
+            return RepairReport(False, str(error))
+        return await docker_wake(engine, assistant.id, ready=ready)()
+
+    return wake

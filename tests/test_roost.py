@@ -233,6 +233,20 @@ async def test_a_local_assistant_found_asleep_is_woken_once_and_backed_up_again(
     assert (jobs[-1].note or "").startswith("the first attempt found nothing listening; woke ada")
 
 
+async def test_an_assistant_roost_cannot_wake_is_not_repaired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with refused_url() as url:
+        write_lockfile(
+            tmp_path, monkeypatch, {"assistantId": "vm", "cloud": "gcp", "runtimeUrl": url}
+        )
+        async with opened() as roost:
+            jobs = await drain(roost.backup(await roost.choose("vm"), tmp_path / "vm.vbundle"))
+
+    assert jobs[-1].state is JobState.FAILED and jobs[-1].unreachable
+    assert len({job.id for job in jobs}) == 1 and jobs[-1].note is None
+
+
 async def test_resume_refuses_a_job_whose_assistant_is_gone(
     vellum_peer: VellumPeer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

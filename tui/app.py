@@ -43,9 +43,10 @@ from services.fleet.model import Assistant, FleetBuilder, FleetSnapshot, Source,
 from services.fleet.sources import FleetSources, Update, with_health
 from services.health.monitor import HealthMonitor, HealthPolicy, HealthScheduler, Transition
 from services.health.probes import HealthRecord
-from services.jobs.backups import backup_with_repair, export_target, wake_repair
+from services.jobs.backups import backup_with_repair
 from services.jobs.exports import Exporter, backup_destination
 from services.jobs.store import Job, JobState, JobStore, abandoned
+from services.roost import export_target, wake_repair
 from services.terminal.attach import Attacher, Attachment, AttachRequest, HostPlace, Place
 from services.terminal.backend import Mode, TerminalSize
 from services.terminal.recording import Recorder
