@@ -21,6 +21,7 @@ import httpx
 from services.core.context import Context
 from services.core.errors import RoostError
 from services.core.http import http_client
+from services.docker.discovery import container_names
 from services.docker.engines import Engine, configured_engines
 from services.docker.lifecycle import (
     RetirePlan,
@@ -49,7 +50,7 @@ from services.jobs.backups import backup_with_repair
 from services.jobs.exports import Exporter, ExportTarget, backup_destination
 from services.jobs.repair import Repair, RepairReport, docker_wake, local_wake
 from services.jobs.store import Job, JobStore
-from services.terminal.attach import Attacher, Attachment, Place
+from services.terminal.attach import Attacher, Attachment, ContainerPlace, ManagedPlace, Place
 from services.terminal.backend import Mode, TerminalBackend
 from services.terminal.tmux import TmuxListing
 from services.vellum.lockfile import choose_target, set_active
@@ -123,6 +124,19 @@ def capabilities_of(assistant: Assistant) -> Capabilities:
         )
         refusals[Action.RETIRE] = f"{name} is a {kind} assistant: roost retires docker ones"
     return Capabilities(frozenset(Action) - refusals.keys(), tuple(refusals.items()))
+
+
+@dataclass(frozen=True)
+class AttachRequest:
+    """Open a pane on `session` of `assistant` (None: choose one, or a new shell), watching or
+    driving (None: as configured): from the main screen's keys or `roost attach`."""
+
+    assistant: Assistant
+    session: str | None
+    mode: Mode | None
+    choose: bool = False
+    """Offer the session picker even where a new shell is the default (driving on this
+    machine): `roost attach` without SESSION."""
 
 
 class Roost:
@@ -262,8 +276,7 @@ class Roost:
 
     async def place(self, assistant: Assistant) -> Place:
         """Where `assistant`'s terminal lives. Raises RoostError when roost has none for it."""
-        self._require(assistant, Action.ATTACH)
-        return await self.attacher.place(assistant)
+        return await place_of(self.attacher, assistant)
 
     async def sessions(self, place: Place) -> TmuxListing:
         """The tmux sessions at `place`; failures come back as the listing's state."""
@@ -335,3 +348,32 @@ def wake_repair(
         return await docker_wake(engine, assistant.id, ready=ready)()
 
     return wake
+
+
+async def place_of(attacher: Attacher, assistant: Assistant) -> Place:
+    """Where `assistant`'s terminal lives: this machine for it and for local assistants, a
+    docker assistant's container, a managed assistant's platform sessions (logged in). Raises
+    RoostError when roost has none for it."""
+    refusal = capabilities_of(assistant).refusal(Action.ATTACH)
+    if refusal:
+        raise RoostError(refusal)
+    match known_kind(assistant):
+        case AssistantKind.DOCKER:
+            return await asyncio.to_thread(_container_of, attacher, assistant)
+        case AssistantKind.MANAGED:
+            attacher.logged_in()  # said now rather than by a pane that cannot connect
+            return ManagedPlace(assistant.id)
+    return attacher.here()
+
+
+def _container_of(attacher: Attacher, assistant: Assistant) -> ContainerPlace:
+    if assistant.source is Source.DOCKER_LABEL:
+        engine = next((e for e in attacher.engines if e.name == assistant.where), None)
+        if engine is None:
+            raise RoostError(f"engine {assistant.where!r} is no longer configured")
+        return attacher.container(engine, dict(assistant.facts)["container"])
+    # With one engine the container can only be there: no scan, and an engine that has gone
+    # away is reported by the session itself, in its pane.
+    only = attacher.engines[0] if len(attacher.engines) == 1 else None
+    engine = only or engine_of(assistant.id, attacher.engines, assistant.where)
+    return attacher.container(engine, container_names(assistant.id)[0])

@@ -46,8 +46,8 @@ from services.health.probes import HealthRecord
 from services.jobs.backups import backup_with_repair
 from services.jobs.exports import Exporter, backup_destination
 from services.jobs.store import Job, JobState, JobStore, abandoned
-from services.roost import export_target, wake_repair
-from services.terminal.attach import Attacher, Attachment, AttachRequest, HostPlace, Place
+from services.roost import AttachRequest, export_target, place_of, wake_repair
+from services.terminal.attach import Attacher, Attachment, HostPlace, Place
 from services.terminal.backend import Mode, TerminalSize
 from services.terminal.recording import Recorder
 from services.terminal.tmux import TmuxState
@@ -314,7 +314,7 @@ class RoostApp(App[None]):
         assistant, session, mode = request.assistant, request.session, request.mode
         title = f"Attach to {assistant.name}"
         try:
-            place = await self.attacher.place(assistant)
+            place = await place_of(self.attacher, assistant)
             here = isinstance(place, HostPlace)
             if session is None and (request.choose or mode is Mode.WATCH or not here):
                 session = await self._pick_session(assistant, place, mode)

@@ -31,8 +31,8 @@ from services.docker.lifecycle import Step
 from services.doctor import Verdict, run_checks
 from services.fleet.model import Assistant, Source
 from services.jobs.store import Job, JobState, JobStore
-from services.roost import Roost
-from services.terminal.attach import AttachRequest, Place
+from services.roost import AttachRequest, Roost
+from services.terminal.attach import Place
 from services.terminal.backend import Mode
 from services.terminal.execs import DEFAULT_TIMEOUT, ExecResult
 from services.terminal.tmux import TmuxListing, TmuxState

@@ -28,7 +28,7 @@ from services.fleet.model import (
     sort_fleet,
 )
 from services.jobs.store import Job
-from services.terminal.attach import AttachRequest
+from services.roost import AttachRequest
 from services.terminal.backend import Mode
 from services.terminal.tmux import TmuxSession
 from tui.present import (
