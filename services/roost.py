@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
@@ -52,7 +53,8 @@ from services.jobs.repair import Repair, RepairReport, docker_wake, local_wake
 from services.jobs.store import Job, JobStore
 from services.terminal.attach import Attacher, Attachment, ContainerPlace, ManagedPlace, Place
 from services.terminal.backend import Mode, TerminalBackend
-from services.terminal.tmux import TmuxListing
+from services.terminal.execs import ExecResult
+from services.terminal.tmux import TmuxListing, TmuxSession
 from services.vellum.lockfile import choose_target, set_active
 from services.vellum.platform import PlatformClient
 
@@ -124,6 +126,13 @@ def capabilities_of(assistant: Assistant) -> Capabilities:
         )
         refusals[Action.RETIRE] = f"{name} is a {kind} assistant: roost retires docker ones"
     return Capabilities(frozenset(Action) - refusals.keys(), tuple(refusals.items()))
+
+
+def require(assistant: Assistant, action: Action) -> None:
+    """Raise RoostError, saying why, unless `assistant` supports `action`."""
+    refusal = capabilities_of(assistant).refusal(action)
+    if refusal:
+        raise RoostError(refusal)
 
 
 @dataclass(frozen=True)
@@ -243,34 +252,29 @@ class Roost:
 
     def wake(self, assistant: Assistant) -> Iterator[Step]:
         """Start a docker assistant's containers, or a local one's daemon, step by step."""
-        self._require(assistant, Action.WAKE)
+        require(assistant, Action.WAKE)
         if assistant.kind is AssistantKind.LOCAL:
             return wake_local(assistant.id)
         return wake_docker(self.engine(assistant), assistant.id)
 
     def plan_sleep(self, assistant: Assistant) -> tuple[str, ...]:
         """The containers sleep would stop (only those running), to name in a confirmation."""
-        self._require(assistant, Action.SLEEP)
+        require(assistant, Action.SLEEP)
         return sleep_plan(self.engine(assistant), assistant.id)
 
     def sleep(self, assistant: Assistant) -> Iterator[Step]:
         """Stop a docker assistant's containers, step by step."""
-        self._require(assistant, Action.SLEEP)
+        require(assistant, Action.SLEEP)
         return sleep_docker(self.engine(assistant), assistant.id)
 
     def plan_retire(self, assistant: Assistant) -> RetirePlan:
         """What retiring a docker assistant removes for good, as it is now."""
-        self._require(assistant, Action.RETIRE)
+        require(assistant, Action.RETIRE)
         return inspect_retire(self.engine(assistant), assistant.id)
 
     def retire(self, plan: RetirePlan) -> Iterator[Step]:
         """Remove what `plan` names, step by step; nothing outside it."""
         return retire_docker(plan)
-
-    def _require(self, assistant: Assistant, action: Action) -> None:
-        refusal = self.capabilities(assistant).refusal(action)
-        if refusal:
-            raise RoostError(refusal)
 
     # -- terminals ---------------------------------------------------------------------------
 
@@ -281,6 +285,23 @@ class Roost:
     async def sessions(self, place: Place) -> TmuxListing:
         """The tmux sessions at `place`; failures come back as the listing's state."""
         return await self.attacher.sessions(place)
+
+    async def session(self, place: Place, name: str) -> TmuxSession:
+        """The tmux session `name` at `place`. Raises RoostError when there is none of that
+        name (listing those there are) or roost cannot list them."""
+        return await self.attacher.running_session(place, name)
+
+    async def run(
+        self,
+        place: Place,
+        argv: Sequence[str],
+        *,
+        timeout: float,  # noqa: ASYNC109 (the command's limit, enforced where it runs)
+        stdout: BinaryIO | None = None,
+        stderr: BinaryIO | None = None,
+    ) -> ExecResult:
+        """`argv` to completion at `place` (`roost exec`); output as `Attacher.run` says."""
+        return await self.attacher.run(place, argv, timeout=timeout, stdout=stdout, stderr=stderr)
 
     def new_shell(self, assistant: Assistant, place: Place) -> Attachment:
         """A new shell of `assistant` at `place` (numbered, for its pane's title)."""
@@ -294,7 +315,7 @@ class Roost:
 
     def use(self, assistant: Assistant) -> None:
         """Make `assistant` the active one in the lockfile the vellum CLI shares (blocking)."""
-        self._require(assistant, Action.USE)
+        require(assistant, Action.USE)
         set_active(self.context.vellum, assistant.id)
 
 
@@ -354,9 +375,7 @@ async def place_of(attacher: Attacher, assistant: Assistant) -> Place:
     """Where `assistant`'s terminal lives: this machine for it and for local assistants, a
     docker assistant's container, a managed assistant's platform sessions (logged in). Raises
     RoostError when roost has none for it."""
-    refusal = capabilities_of(assistant).refusal(Action.ATTACH)
-    if refusal:
-        raise RoostError(refusal)
+    require(assistant, Action.ATTACH)
     match known_kind(assistant):
         case AssistantKind.DOCKER:
             return await asyncio.to_thread(_container_of, attacher, assistant)

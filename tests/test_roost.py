@@ -329,6 +329,23 @@ async def test_place_and_sessions_of_this_machine(tmux_server: TmuxServer) -> No
     assert (first.title, second.title) == ("this machine · shell 1", "this machine · shell 2")
 
 
+async def test_a_session_by_name_and_a_command_run_at_a_place(
+    tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    new_session(tmux_server, "work")
+    async with opened() as roost:
+        place = await roost.place(await roost.find("local"))
+        assert (await roost.session(place, "work")).name == "work"
+        with pytest.raises(
+            RoostError, match=r"no tmux session 'nope' \(the sessions there are: work\)"
+        ):
+            await roost.session(place, "nope")
+        with (tmp_path / "out").open("wb") as out:
+            result = await roost.run(place, ["sh", "-c", "echo hi; exit 3"], timeout=10, stdout=out)
+
+    assert result.exit_code == 3 and (tmp_path / "out").read_bytes() == b"hi\n"
+
+
 async def test_place_is_refused_for_an_assistant_reached_over_http_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -624,7 +624,7 @@ def attach_session(args: argparse.Namespace) -> int:
         assistant = await roost.find(args.assistant)
         place = await roost.place(assistant)
         if args.session is not None:
-            await roost.attacher.running_session(place, args.session)
+            await roost.session(place, args.session)
         return assistant
 
     assistant = with_roost(find)
@@ -640,7 +640,7 @@ def exec_command(args: argparse.Namespace) -> int:
     async def run(roost: Roost) -> ExecResult:
         place = await _place(roost, args.assistant)
         sys.stdout.flush()
-        return await roost.attacher.run(
+        return await roost.run(
             place, command, timeout=args.timeout, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer
         )
 
