@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import BinaryIO
 
 import httpx
 
@@ -53,7 +52,6 @@ from services.jobs.repair import Repair, RepairReport, docker_wake, local_wake
 from services.jobs.store import Job, JobStore
 from services.terminal.attach import Attacher, Attachment, ContainerPlace, ManagedPlace, Place
 from services.terminal.backend import Mode, TerminalBackend
-from services.terminal.execs import ExecResult
 from services.terminal.tmux import TmuxListing, TmuxSession
 from services.vellum.lockfile import choose_target, set_active
 from services.vellum.platform import PlatformClient
@@ -290,18 +288,6 @@ class Roost:
         """The tmux session `name` at `place`. Raises RoostError when there is none of that
         name (listing those there are) or roost cannot list them."""
         return await self.attacher.running_session(place, name)
-
-    async def run(
-        self,
-        place: Place,
-        argv: Sequence[str],
-        *,
-        timeout: float,  # noqa: ASYNC109 (the command's limit, enforced where it runs)
-        stdout: BinaryIO | None = None,
-        stderr: BinaryIO | None = None,
-    ) -> ExecResult:
-        """`argv` to completion at `place` (`roost exec`); output as `Attacher.run` says."""
-        return await self.attacher.run(place, argv, timeout=timeout, stdout=stdout, stderr=stderr)
 
     def new_shell(self, assistant: Assistant, place: Place) -> Attachment:
         """A new shell of `assistant` at `place` (numbered, for its pane's title)."""

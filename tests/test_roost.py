@@ -341,7 +341,9 @@ async def test_a_session_by_name_and_a_command_run_at_a_place(
         ):
             await roost.session(place, "nope")
         with (tmp_path / "out").open("wb") as out:
-            result = await roost.run(place, ["sh", "-c", "echo hi; exit 3"], timeout=10, stdout=out)
+            result = await roost.attacher.run(
+                place, ["sh", "-c", "echo hi; exit 3"], timeout=10, stdout=out
+            )
 
     assert result.exit_code == 3 and (tmp_path / "out").read_bytes() == b"hi\n"
 

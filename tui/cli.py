@@ -468,7 +468,7 @@ def backup_assistant(args: argparse.Namespace) -> int:
     output = Path(args.output).expanduser().absolute() if args.output else None
     if output is not None and (output.exists() or output.is_dir()):
         raise RoostError(f"{output} already exists: choose a new file name")
-    job = asyncio.run(_backup(context, args.name, output))
+    job = with_roost(lambda roost: _backup(roost, args.name, output), context)
     if job.state is JobState.COMPLETE and job.verified and job.result_path is not None:
         say(str(job.result_path))
         print(f"size    {job.size} bytes ({format_bytes(job.size or 0)})")
@@ -487,21 +487,20 @@ def backup_assistant(args: argparse.Namespace) -> int:
     raise RoostError(f"backup {job.state.value}: {job.error or job.note or 'no reason given'}")
 
 
-async def _backup(context: Context, name: str | None, output: Path | None) -> Job:
+async def _backup(roost: Roost, name: str | None, output: Path | None) -> Job:
     """Run one backup, showing its progress, recording it in the jobs history."""
-    async with Roost.opened(context) as roost:
-        try:
-            await asyncio.to_thread(roost.jobs.load)
-        except RoostError as error:  # the backup goes on; the log says what was not saved
-            log.warning("job history not read: %s", error)
-        assistant = await roost.choose(name)
-        progress = _Progress(sys.stderr)
-        job: Job | None = None
-        async with contextlib.aclosing(roost.backup(assistant, output)) as jobs:
-            async for job in jobs:
-                progress.show(job)
-                await asyncio.to_thread(_record, roost.jobs, job)
-        progress.close()
+    try:
+        await asyncio.to_thread(roost.jobs.load)
+    except RoostError as error:  # the backup goes on; the log says what was not saved
+        log.warning("job history not read: %s", error)
+    assistant = await roost.choose(name)
+    progress = _Progress(sys.stderr)
+    job: Job | None = None
+    async with contextlib.aclosing(roost.backup(assistant, output)) as jobs:
+        async for job in jobs:
+            progress.show(job)
+            await asyncio.to_thread(_record, roost.jobs, job)
+    progress.close()
     assert job is not None
     return job
 
@@ -640,7 +639,7 @@ def exec_command(args: argparse.Namespace) -> int:
     async def run(roost: Roost) -> ExecResult:
         place = await _place(roost, args.assistant)
         sys.stdout.flush()
-        return await roost.run(
+        return await roost.attacher.run(
             place, command, timeout=args.timeout, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer
         )
 
