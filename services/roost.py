@@ -368,7 +368,7 @@ async def place_of(attacher: Attacher, assistant: Assistant) -> Place:
         case AssistantKind.MANAGED:
             attacher.logged_in()  # said now rather than by a pane that cannot connect
             return ManagedPlace(assistant.id)
-    return attacher.here()
+    return attacher.here()  # this machine, or a local assistant: it runs here
 
 
 def _container_of(attacher: Attacher, assistant: Assistant) -> ContainerPlace:
