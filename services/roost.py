@@ -9,6 +9,7 @@ module; it may import every domain (see docs/architecture.md).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import httpx
 from services.core.context import Context
 from services.core.errors import RoostError
 from services.core.http import http_client
+from services.docker.discovery import container_names
 from services.docker.engines import Engine, configured_engines
 from services.docker.lifecycle import (
     RetirePlan,
@@ -32,18 +34,20 @@ from services.docker.lifecycle import (
     wake_docker,
     wake_local,
 )
-from services.fleet.builder import FleetBuilder
-from services.fleet.model import LOCAL_HOST, Assistant, Source, find_assistant
+from services.fleet.builder import FleetBuilder, health_target
+from services.fleet.model import Assistant, AssistantKind, FleetSnapshot, Source, find_assistant
 from services.fleet.sources import FleetSources, Update
-from services.jobs.backups import export_target, wake_repair
-from services.jobs.exports import Exporter, backup_destination
+from services.health.probes import UNANSWERED
+from services.health.probing import Prober
+from services.jobs.exports import Exporter, ExportTarget, backup_destination
 from services.jobs.record import Job
-from services.jobs.repair import backup_with_repair
+from services.jobs.repair import Repair, RepairReport, backup_with_repair, docker_wake, local_wake
 from services.jobs.store import JobStore
-from services.terminal.attach import Attacher, Attachment, Place
+from services.terminal.attach import Attacher, Attachment, ContainerPlace, ManagedPlace, Place
 from services.terminal.backend import Mode, TerminalBackend
-from services.terminal.tmux import TmuxListing
+from services.terminal.tmux import TmuxListing, TmuxSession
 from services.vellum.lockfile import choose_target, set_active
+from services.vellum.platform import PlatformClient
 
 
 class Action(StrEnum):
@@ -70,6 +74,69 @@ class Capabilities:
     def refusal(self, action: Action) -> str:
         """Why `action` is not offered; empty when it is."""
         return dict(self.refusals).get(action, "")
+
+
+TERMINAL_KINDS = frozenset(
+    {AssistantKind.THIS_MACHINE, AssistantKind.LOCAL, AssistantKind.DOCKER, AssistantKind.MANAGED}
+)
+"""The kinds whose terminal roost reaches: this machine's (where local assistants run too), a
+container's, and a managed assistant's through the platform's terminal sessions."""
+WAKE_KINDS = frozenset({AssistantKind.LOCAL, AssistantKind.DOCKER})
+"""The kinds roost wakes: a local daemon (through `vellum wake`), docker containers."""
+CONTAINER_KINDS = frozenset({AssistantKind.DOCKER})
+"""The kinds made of containers roost can stop and remove (sleep, retire)."""
+
+
+def known_kind(assistant: Assistant) -> AssistantKind | None:
+    """`assistant`'s kind; None for a lockfile cloud roost does not know, whose text may even
+    spell a kind's value (a `cloud` of "local host" is not this machine)."""
+    return assistant.kind if isinstance(assistant.kind, AssistantKind) else None
+
+
+def capabilities_of(assistant: Assistant) -> Capabilities:
+    """What can be done to `assistant`, and why not the rest: its kind decides, then
+    whether the lockfile lists it and whether it has a runtime."""
+    name, kind, known = assistant.name, assistant.kind, known_kind(assistant)
+    refusals: dict[Action, str] = {}
+    if known not in TERMINAL_KINDS:
+        refusals[Action.ATTACH] = (
+            f"{name} is a {kind} assistant: roost reaches it over HTTP only "
+            "and has no terminal for it"
+        )
+    if assistant.source is not Source.LOCKFILE:
+        refusals[Action.USE] = f"{name} is not in the Vellum lockfile"
+    if not assistant.runtime_url:
+        refusals[Action.BACKUP] = f"{name} has no runtime URL: there is nothing to export from"
+    if known not in WAKE_KINDS:
+        refusals[Action.WAKE] = f"{name} is a {kind} assistant: roost wakes docker and local ones"
+    if known not in CONTAINER_KINDS:
+        # `vellum sleep` stops a local assistant's daemon; roost leaves that to it.
+        hint = f"; run `vellum sleep {assistant.id}`" if known is AssistantKind.LOCAL else ""
+        refusals[Action.SLEEP] = (
+            f"{name} is a {kind} assistant: roost puts docker ones to sleep{hint}"
+        )
+        refusals[Action.RETIRE] = f"{name} is a {kind} assistant: roost retires docker ones"
+    return Capabilities(frozenset(Action) - refusals.keys(), tuple(refusals.items()))
+
+
+def require(assistant: Assistant, action: Action) -> None:
+    """Raise RoostError, saying why, unless `assistant` supports `action`."""
+    refusal = capabilities_of(assistant).refusal(action)
+    if refusal:
+        raise RoostError(refusal)
+
+
+@dataclass(frozen=True)
+class AttachRequest:
+    """Open a pane on `session` of `assistant` (None: choose one, or a new shell), watching or
+    driving (None: as configured): from the main screen's keys or `roost attach`."""
+
+    assistant: Assistant
+    session: str | None
+    mode: Mode | None
+    choose: bool = False
+    """Offer the session picker even where a new shell is the default (driving on this
+    machine): `roost attach` without SESSION."""
 
 
 class Roost:
@@ -118,11 +185,15 @@ class Roost:
 
     async def choose(self, name: str | None) -> Assistant:
         """An assistant of the lockfile by id or name, else the active one (the commands'
-        default). Raises RoostError."""
-        fleet = await self.sweep(health=False)
-        assert self.snapshot.lockfile is not None  # a sweep reads the lockfile
+        default). Reads the lockfile and the engines again (where a docker assistant runs),
+        nothing else: no platform listing, no health. Raises RoostError."""
+        for update in await asyncio.gather(self.sources.registry(), self.sources.engines()):
+            self.apply(update)
+        assert self.snapshot.lockfile is not None  # the registry's reading is there now
         entry = choose_target(self.snapshot.lockfile, name)
-        return next(a for a in fleet if a.id == entry.assistant_id and a.source is Source.LOCKFILE)
+        return next(
+            a for a in self.fleet if a.id == entry.assistant_id and a.source is Source.LOCKFILE
+        )
 
     def assistant(self, assistant_id: str) -> Assistant | None:
         """The lockfile's assistant `assistant_id` as last seen; None when it is gone."""
@@ -131,27 +202,8 @@ class Roost:
         )
 
     def capabilities(self, assistant: Assistant) -> Capabilities:
-        """What can be done to `assistant`, and why not the rest."""
-        kind = assistant.kind
-        here = assistant.source is Source.HOST or kind in (LOCAL_HOST, "local")
-        refusals: dict[Action, str] = {}
-        if not (here or kind in ("docker", "vellum")):
-            refusals[Action.ATTACH] = (
-                f"{assistant.name} is a {kind} assistant: roost reaches it over HTTP only "
-                "and has no terminal for it"
-            )
-        if assistant.source is not Source.LOCKFILE:
-            refusals[Action.USE] = f"{assistant.name} is not in the Vellum lockfile"
-        if not assistant.runtime_url:
-            refusals[Action.BACKUP] = (
-                f"{assistant.name} has no runtime URL: there is nothing to export from"
-            )
-        if kind not in ("docker", "local"):
-            refusals[Action.WAKE] = "Wake is for docker and local assistants."
-        if kind != "docker":
-            refusals[Action.SLEEP] = "Sleep is for docker assistants."
-            refusals[Action.RETIRE] = "Retire is for docker assistants."
-        return Capabilities(frozenset(Action) - refusals.keys(), tuple(refusals.items()))
+        """What can be done to `assistant`, and why not the rest (`capabilities_of`)."""
+        return capabilities_of(assistant)
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -187,50 +239,48 @@ class Roost:
     def engine(self, assistant: Assistant) -> Engine:
         """The engine the fleet saw a docker assistant on, else the one holding its containers.
         Raises RoostError."""
-        engines = configured_engines(self.context.config, self.context.environ)
-        return engine_of(assistant.id, engines, seen_on=assistant.where)
+        return engine_for(self.context, assistant)
 
     def wake(self, assistant: Assistant) -> Iterator[Step]:
         """Start a docker assistant's containers, or a local one's daemon, step by step."""
-        self._require(assistant, Action.WAKE)
-        if assistant.kind == "local":
+        require(assistant, Action.WAKE)
+        if assistant.kind is AssistantKind.LOCAL:
             return wake_local(assistant.id)
         return wake_docker(self.engine(assistant), assistant.id)
 
     def plan_sleep(self, assistant: Assistant) -> tuple[str, ...]:
         """The containers sleep would stop (only those running), to name in a confirmation."""
-        self._require(assistant, Action.SLEEP)
+        require(assistant, Action.SLEEP)
         return sleep_plan(self.engine(assistant), assistant.id)
 
     def sleep(self, assistant: Assistant) -> Iterator[Step]:
         """Stop a docker assistant's containers, step by step."""
-        self._require(assistant, Action.SLEEP)
+        require(assistant, Action.SLEEP)
         return sleep_docker(self.engine(assistant), assistant.id)
 
     def plan_retire(self, assistant: Assistant) -> RetirePlan:
         """What retiring a docker assistant removes for good, as it is now."""
-        self._require(assistant, Action.RETIRE)
+        require(assistant, Action.RETIRE)
         return inspect_retire(self.engine(assistant), assistant.id)
 
     def retire(self, plan: RetirePlan) -> Iterator[Step]:
         """Remove what `plan` names, step by step; nothing outside it."""
         return retire_docker(plan)
 
-    def _require(self, assistant: Assistant, action: Action) -> None:
-        refusal = self.capabilities(assistant).refusal(action)
-        if refusal:
-            raise RoostError(refusal)
-
     # -- terminals ---------------------------------------------------------------------------
 
     async def place(self, assistant: Assistant) -> Place:
         """Where `assistant`'s terminal lives. Raises RoostError when roost has none for it."""
-        self._require(assistant, Action.ATTACH)
-        return await self.attacher.place(assistant)
+        return await place_of(self.attacher, assistant)
 
     async def sessions(self, place: Place) -> TmuxListing:
         """The tmux sessions at `place`; failures come back as the listing's state."""
         return await self.attacher.sessions(place)
+
+    async def session(self, place: Place, name: str) -> TmuxSession:
+        """The tmux session `name` at `place`. Raises RoostError when there is none of that
+        name (listing those there are) or roost cannot list them."""
+        return await self.attacher.running_session(place, name)
 
     def new_shell(self, assistant: Assistant, place: Place) -> Attachment:
         """A new shell of `assistant` at `place` (numbered, for its pane's title)."""
@@ -244,5 +294,84 @@ class Roost:
 
     def use(self, assistant: Assistant) -> None:
         """Make `assistant` the active one in the lockfile the vellum CLI shares (blocking)."""
-        self._require(assistant, Action.USE)
+        require(assistant, Action.USE)
         set_active(self.context.vellum, assistant.id)
+
+
+def engine_for(context: Context, assistant: Assistant) -> Engine:
+    """The engine the fleet saw docker assistant `assistant` on, else the one holding its
+    containers (blocking: it may scan the engines). Raises RoostError."""
+    engines = configured_engines(context.config, context.environ)
+    return engine_of(assistant.id, engines, seen_on=assistant.where)
+
+
+def export_target(
+    sources: FleetSources, snapshot: FleetSnapshot, assistant: Assistant
+) -> ExportTarget:
+    """What backing `assistant` up needs: its runtime URL and credentials, as its health probe
+    uses them. Raises RoostError when it has no runtime to export from."""
+    target = health_target(snapshot, assistant)
+    if target is None:
+        raise RoostError(capabilities_of(assistant).refusal(Action.BACKUP))
+    base_url = snapshot.lockfile.platform_base_url if snapshot.lockfile else None
+
+    def platform_now() -> PlatformClient | None:
+        sources.connect_platform(base_url)  # reads the token again: a new login counts
+        return sources.platform
+
+    return ExportTarget.of(target, assistant.name, sources.context.vellum, platform_now)
+
+
+def wake_repair(
+    context: Context, http: httpx.AsyncClient, snapshot: FleetSnapshot, assistant: Assistant
+) -> Repair | None:
+    """How to wake `assistant` before a backup's second attempt; None when roost cannot wake
+    it (its capabilities say so)."""
+    if Action.WAKE not in capabilities_of(assistant):
+        return None
+    if known_kind(assistant) is AssistantKind.LOCAL:
+        return local_wake(assistant.id)
+    target = health_target(snapshot, assistant)
+
+    async def ready() -> bool:
+        """The runtime answers (any answer): the retry can go."""
+        if target is None:
+            return True
+        health = await Prober(http, context.vellum, None)(target)
+        return health.status not in UNANSWERED
+
+    async def wake() -> RepairReport:
+        try:
+            engine = await asyncio.to_thread(engine_for, context, assistant)
+        except RoostError as error:
+            return RepairReport(False, str(error))
+        return await docker_wake(engine, assistant.id, ready=ready)()
+
+    return wake
+
+
+async def place_of(attacher: Attacher, assistant: Assistant) -> Place:
+    """Where `assistant`'s terminal lives: this machine for it and for local assistants, a
+    docker assistant's container, a managed assistant's platform sessions (logged in). Raises
+    RoostError when roost has none for it."""
+    require(assistant, Action.ATTACH)
+    match known_kind(assistant):
+        case AssistantKind.DOCKER:
+            return await asyncio.to_thread(_container_of, attacher, assistant)
+        case AssistantKind.MANAGED:
+            attacher.logged_in()  # said now rather than by a pane that cannot connect
+            return ManagedPlace(assistant.id)
+    return attacher.here()  # this machine, or a local assistant: it runs here
+
+
+def _container_of(attacher: Attacher, assistant: Assistant) -> ContainerPlace:
+    if assistant.source is Source.DOCKER_LABEL:
+        engine = next((e for e in attacher.engines if e.name == assistant.where), None)
+        if engine is None:
+            raise RoostError(f"engine {assistant.where!r} is no longer configured")
+        return attacher.container(engine, dict(assistant.facts)["container"])
+    # With one engine the container can only be there: no scan, and an engine that has gone
+    # away is reported by the session itself, in its pane.
+    only = attacher.engines[0] if len(attacher.engines) == 1 else None
+    engine = only or engine_of(assistant.id, attacher.engines, assistant.where)
+    return attacher.container(engine, container_names(assistant.id)[0])

@@ -15,7 +15,8 @@ from services.core.http import http_client
 from services.docker.engines import Engine
 from services.fleet.model import find_assistant
 from services.fleet.sources import FleetSources
-from services.terminal.attach import Attachment, AttachRequest, HostPlace
+from services.roost import AttachRequest
+from services.terminal.attach import Attachment, HostPlace
 from services.terminal.backend import Mode
 from services.terminal.tmux import TmuxServer
 from tests.docker_fixtures import Sandbox

@@ -8,12 +8,15 @@ it, whatever happened. Skipped without an engine unless ROOST_REQUIRE_DOCKER is 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ptyprocess import PtyProcess
 from textual.widgets import Input, RichLog
 
 from services.core.config import Config, EngineConfig
@@ -49,7 +52,7 @@ from services.docker.lifecycle import (
 from services.roost import Roost
 from tests.docker_fixtures import GONE, Sandbox
 from tests.pilot import SIZE, make_app, static_text, table_names, wait_until
-from tests.test_cli import roost
+from tests.test_cli import ROOST, roost
 from tests.test_docker_engine import IMAGE, LABEL
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from widgets.keyed_table import KeyedTable
@@ -429,6 +432,35 @@ def test_roost_wake_and_sleep_drive_the_containers(sandbox: Sandbox, tmp_path: P
     assert slept.returncode == 0, slept.stderr
     assert slept.stdout.splitlines()[0] == f"{name}-credential-executor: stopped"
     assert all(sandbox.state(c) == "exited" for c in containers.values())
+
+
+def test_roost_sleep_asks_naming_only_what_runs_and_a_no_stops_nothing(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    name = sandbox.name()
+    containers = sandbox.vellum_assistant(name)
+    containers["assistant"].start()
+    containers["gateway"].start()  # the credential executor stays stopped: not named
+    env = {**os.environ, **lockfile_with(tmp_path, name, "docker")}
+    process = PtyProcess.spawn([ROOST, "sleep", name], env=env, dimensions=(24, 80))
+    output = b""
+    try:
+        while b"[y/N] " not in output:
+            output += process.read(4096)
+        process.write(b"n\r")
+        with contextlib.suppress(EOFError):
+            while True:
+                output += process.read(4096)
+        process.wait()
+    finally:
+        if process.isalive():
+            process.terminate(force=True)
+
+    text = output.decode()
+    assert f"Stop {name}-gateway, {name}-assistant on engine " in text
+    assert "credential-executor" not in text
+    assert "Nothing stopped." in text and process.exitstatus == 1
+    assert sandbox.state(containers["assistant"]) == "running"
 
 
 def test_roost_wake_explains_kinds_it_cannot_wake(tmp_path: Path) -> None:

@@ -28,8 +28,8 @@ from services.core.http import http_client
 from services.core.poller import Poller
 from services.fleet.model import Assistant, FleetSnapshot
 from services.fleet.sources import Update
-from services.roost import Roost
-from services.terminal.attach import Attachment, AttachRequest
+from services.roost import AttachRequest, Roost
+from services.terminal.attach import Attachment
 from services.terminal.backend import Mode
 from tui.attaching import Attaching
 from tui.commands import PaletteCommands, commands

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from services.core.errors import RoostError
 from services.fleet.model import Assistant
-from services.terminal.attach import Attachment, AttachRequest, HostPlace, Place
+from services.roost import AttachRequest
+from services.terminal.attach import Attachment, HostPlace, Place
 from services.terminal.backend import Mode, TerminalSize
 from services.terminal.recording import Recorder
 from services.terminal.tmux import TmuxState

@@ -16,43 +16,34 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import TextIO
-
-import httpx
+from typing import Any, TextIO, TypeVar
 
 from services.core.config import Config, ConfigError
 from services.core.context import Context
 from services.core.errors import RoostError
-from services.core.http import http_client
 from services.core.logs import configure_logging
 from services.core.paths import RoostPaths
 from services.core.safe_text import error_text, printable
-from services.docker.discovery import container_names
-from services.docker.engines import configured_engines
-from services.docker.lifecycle import Step, engine_of, sleep_docker, wake_docker, wake_local
+from services.docker.lifecycle import Step
 from services.doctor import Verdict, run_checks
-from services.fleet.builder import build_fleet
-from services.fleet.model import Assistant, Source, find_assistant
-from services.fleet.sources import FleetSources
-from services.jobs.backups import export_target, wake_repair
-from services.jobs.exports import Exporter, backup_destination
+from services.fleet.model import Assistant, Source
 from services.jobs.record import Job, JobState
-from services.jobs.repair import backup_with_repair
 from services.jobs.store import JobStore
-from services.terminal.attach import Attacher, AttachRequest, Place
+from services.roost import AttachRequest, Roost
+from services.terminal.attach import Place
 from services.terminal.backend import Mode
 from services.terminal.execs import DEFAULT_TIMEOUT, ExecResult
 from services.terminal.tmux import TmuxListing, TmuxState
 from services.vellum.environment import VellumEnvironment
-from services.vellum.lockfile import LockfileEntry, choose_target, read_lockfile, set_active
 from tui.formats import format_bytes, job_progress, job_result
 
 log = logging.getLogger("roost")
 
 Handler = Callable[[argparse.Namespace], int]
+T = TypeVar("T")
 
 
 class UsageError(RoostError):
@@ -275,6 +266,20 @@ def load_context() -> Context:
     return context
 
 
+def with_roost(
+    operation: Callable[[Roost], Coroutine[Any, Any, T]], context: Context | None = None
+) -> T:
+    """`operation` on the application layer, in `context` (default: the command's, see
+    `load_context`), run to its end in an event loop of its own."""
+    context = context or load_context()
+
+    async def run() -> T:
+        async with Roost.opened(context) as roost:
+            return await operation(roost)
+
+    return asyncio.run(run())
+
+
 NO_TERMINAL = 2
 """The exit status of the console started without a terminal (a usage error)."""
 
@@ -362,7 +367,7 @@ PS_KEYS = ("name", "id", "kind", "status", "detail", "version", "runtime_url", "
 
 
 def list_assistants(args: argparse.Namespace) -> int:
-    fleet = asyncio.run(_sweep(load_context()))
+    fleet = with_roost(lambda roost: roost.sweep())
     # A source that could not be read is a row of its own, and the list may be incomplete.
     status = 1 if any(a.source is Source.PROBLEM for a in fleet) else 0
     if args.json:
@@ -390,12 +395,6 @@ def list_assistants(args: argparse.Namespace) -> int:
     return status
 
 
-async def _sweep(context: Context) -> tuple[Assistant, ...]:
-    async with http_client() as http:
-        _, fleet = await FleetSources(context, http).sweep()
-    return fleet
-
-
 def _info(assistant: Assistant) -> str:
     """What `vellum ps` calls INFO: why, else where it is, its version and latency."""
     parts = [assistant.detail] if assistant.detail else []
@@ -407,23 +406,20 @@ def _info(assistant: Assistant) -> str:
 
 
 def use_assistant(args: argparse.Namespace) -> int:
-    vellum = VellumEnvironment.resolve()
-    read = read_lockfile(vellum)
+    async def use(roost: Roost) -> Assistant:
+        assistant = await roost.choose(args.name)
+        if args.name is not None:
+            await asyncio.to_thread(roost.use, assistant)
+        return assistant
+
+    # `use` needs only the lockfile: a config.toml roost cannot read does not stop it.
+    assistant = with_roost(use, Context.load(config=Config()))
     if args.name is None:
-        entry = choose_target(read, None)
-        active = " (active)" if read.active == entry.assistant_id else " (the only one)"
-        say(f"{entry.display_name}{active}")
+        say(f"{assistant.name}{' (active)' if assistant.active else ' (the only one)'}")
         return 0
-    entry = choose_target(read, args.name)
-    set_active(vellum, entry.assistant_id)
-    log.info("active assistant set to %s", entry.assistant_id)
-    say(f"{entry.display_name} is now the active assistant")
+    log.info("active assistant set to %s", assistant.id)
+    say(f"{assistant.name} is now the active assistant")
     return 0
-
-
-def _lifecycle_target(name: str | None) -> tuple[Context, LockfileEntry]:
-    context = load_context()
-    return context, choose_target(read_lockfile(context.vellum), name)
 
 
 def _report(steps: Iterable[Step]) -> int:
@@ -436,35 +432,36 @@ def _report(steps: Iterable[Step]) -> int:
 
 
 def wake_assistant(args: argparse.Namespace) -> int:
-    context, entry = _lifecycle_target(args.name)
-    if entry.cloud == "docker":
-        engine = engine_of(entry.assistant_id, configured_engines(context.config, context.environ))
-        return _report(wake_docker(engine, entry.assistant_id))
-    if entry.cloud == "local":
-        return _report(wake_local(entry.assistant_id))
-    raise RoostError(
-        f"{entry.display_name} is a {entry.cloud} assistant: roost wakes docker and local ones"
-    )
+    async def wake(roost: Roost) -> int:
+        assistant = await roost.choose(args.name)
+        return await asyncio.to_thread(lambda: _report(roost.wake(assistant)))
+
+    return with_roost(wake)
 
 
 def sleep_assistant(args: argparse.Namespace) -> int:
-    context, entry = _lifecycle_target(args.name)
-    if entry.cloud != "docker":
-        hint = f"; run `vellum sleep {entry.assistant_id}`" if entry.cloud == "local" else ""
-        raise RoostError(
-            f"{entry.display_name} is a {entry.cloud} assistant: roost puts docker ones to "
-            f"sleep{hint}"
-        )
-    engine = engine_of(entry.assistant_id, configured_engines(context.config, context.environ))
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise RoostError("not at a terminal to confirm: add --yes to stop the containers")
-        names = ", ".join(reversed(container_names(entry.assistant_id)))
-        answer = input(f"Stop {names} on engine {engine.name}? [y/N] ")
-        if answer.strip().lower() not in {"y", "yes"}:
-            print("Nothing stopped.")
+    async def sleep(roost: Roost) -> int:
+        assistant = await roost.choose(args.name)
+        if not args.yes and not await asyncio.to_thread(_confirm_sleep, roost, assistant):
             return 1
-    return _report(sleep_docker(engine, entry.assistant_id))
+        return await asyncio.to_thread(lambda: _report(roost.sleep(assistant)))
+
+    return with_roost(sleep)
+
+
+def _confirm_sleep(roost: Roost, assistant: Assistant) -> bool:
+    """Ask before stopping what runs of `assistant` (blocking); False when the answer is no."""
+    names = roost.plan_sleep(assistant)  # a refusal comes first, terminal or not
+    if not sys.stdin.isatty():
+        raise RoostError("not at a terminal to confirm: add --yes to stop the containers")
+    if not names:
+        return True  # nothing to ask about: the steps say what is already stopped
+    engine = roost.engine(assistant)
+    answer = input(f"Stop {', '.join(names)} on engine {engine.name}? [y/N] ")
+    if answer.strip().lower() in {"y", "yes"}:
+        return True
+    print("Nothing stopped.")
+    return False
 
 
 def backup_assistant(args: argparse.Namespace) -> int:
@@ -472,7 +469,7 @@ def backup_assistant(args: argparse.Namespace) -> int:
     output = Path(args.output).expanduser().absolute() if args.output else None
     if output is not None and (output.exists() or output.is_dir()):
         raise RoostError(f"{output} already exists: choose a new file name")
-    job = asyncio.run(_backup(context, args.name, output))
+    job = with_roost(lambda roost: _backup(roost, args.name, output), context)
     if job.state is JobState.COMPLETE and job.verified and job.result_path is not None:
         say(str(job.result_path))
         print(f"size    {job.size} bytes ({format_bytes(job.size or 0)})")
@@ -491,37 +488,20 @@ def backup_assistant(args: argparse.Namespace) -> int:
     raise RoostError(f"backup {job.state.value}: {job.error or job.note or 'no reason given'}")
 
 
-async def _backup(context: Context, name: str | None, output: Path | None) -> Job:
+async def _backup(roost: Roost, name: str | None, output: Path | None) -> Job:
     """Run one backup, showing its progress, recording it in the jobs history."""
-    store = JobStore.at(context.paths)
     try:
-        await asyncio.to_thread(store.load)
+        await asyncio.to_thread(roost.jobs.load)
     except RoostError as error:  # the backup goes on; the log says what was not saved
         log.warning("job history not read: %s", error)
-    async with http_client() as http:
-        sources = FleetSources(context, http)
-        snapshot = sources.empty_snapshot()
-        for update in await asyncio.gather(sources.registry(), sources.engines()):
-            snapshot = update(snapshot)
-        assert snapshot.lockfile is not None
-        entry = choose_target(snapshot.lockfile, name)
-        fleet = build_fleet(snapshot)
-        assistant = next(a for a in fleet if a.id == entry.assistant_id)
-        exporter = Exporter(http)
-        target = export_target(sources, snapshot, assistant)
-        destination = output or backup_destination(
-            context.paths.data_dir, assistant.name, exporter.now()
-        )
-        wake = wake_repair(context, http, snapshot, assistant)
-        progress = _Progress(sys.stderr)
-        job: Job | None = None
-        async with contextlib.aclosing(
-            backup_with_repair(exporter, target, destination, wake)
-        ) as jobs:
-            async for job in jobs:
-                progress.show(job)
-                await asyncio.to_thread(_record, store, job)
-        progress.close()
+    assistant = await roost.choose(name)
+    progress = _Progress(sys.stderr)
+    job: Job | None = None
+    async with contextlib.aclosing(roost.backup(assistant, output)) as jobs:
+        async for job in jobs:
+            progress.show(job)
+            await asyncio.to_thread(_record, roost.jobs, job)
+    progress.close()
     assert job is not None
     return job
 
@@ -597,22 +577,16 @@ class _Progress:
 # -- sessions, attach, exec ------------------------------------------------------------------
 
 
-async def _place(context: Context, name: str, http: httpx.AsyncClient) -> tuple[Attacher, Place]:
-    """Where assistant `name` runs, and an attacher to reach it there."""
-    sources = FleetSources(context, http)
-    _, fleet = await sources.sweep(health=False)
-    assistant = find_assistant(fleet, name)
-    attacher = Attacher.of(context, http, lambda: sources.platform)
-    return attacher, await attacher.place(assistant)
+async def _place(roost: Roost, name: str) -> Place:
+    """Where assistant `name`'s terminal lives."""
+    return await roost.place(await roost.find(name))
 
 
 def list_sessions(args: argparse.Namespace) -> int:
-    async def look() -> TmuxListing:
-        async with http_client() as http:
-            attacher, place = await _place(load_context(), args.assistant, http)
-            return await attacher.sessions(place)
+    async def look(roost: Roost) -> TmuxListing:
+        return await roost.sessions(await _place(roost, args.assistant))
 
-    listing = asyncio.run(look())
+    listing = with_roost(look)
     if listing.state in (TmuxState.ERROR, TmuxState.NOT_INSTALLED):
         raise RoostError(listing.detail)
     if args.json:
@@ -646,18 +620,14 @@ def attach_session(args: argparse.Namespace) -> int:
     if _without_terminal():
         return NO_TERMINAL
 
-    async def find() -> Assistant:
-        async with http_client() as http:
-            sources = FleetSources(load_context(), http)
-            _, fleet = await sources.sweep(health=False)
-            assistant = find_assistant(fleet, args.assistant)
-            attacher = Attacher.of(sources.context, http, lambda: sources.platform)
-            place = await attacher.place(assistant)
-            if args.session is not None:
-                await attacher.running_session(place, args.session)
+    async def find(roost: Roost) -> Assistant:
+        assistant = await roost.find(args.assistant)
+        place = await roost.place(assistant)
+        if args.session is not None:
+            await roost.session(place, args.session)
         return assistant
 
-    assistant = asyncio.run(find())
+    assistant = with_roost(find)
     mode = Mode.WATCH if args.watch else None
     return run_tui(args, AttachRequest(assistant, args.session, mode, choose=True))
 
@@ -667,19 +637,14 @@ def exec_command(args: argparse.Namespace) -> int:
     if not command:
         raise UsageError("no command to run: roost exec ASSISTANT -- CMD [ARGS...]")
 
-    async def run() -> ExecResult:
-        async with http_client() as http:
-            attacher, place = await _place(load_context(), args.assistant, http)
-            sys.stdout.flush()
-            return await attacher.run(
-                place,
-                command,
-                timeout=args.timeout,
-                stdout=sys.stdout.buffer,
-                stderr=sys.stderr.buffer,
-            )
+    async def run(roost: Roost) -> ExecResult:
+        place = await _place(roost, args.assistant)
+        sys.stdout.flush()
+        return await roost.attacher.run(
+            place, command, timeout=args.timeout, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer
+        )
 
-    result = asyncio.run(run())
+    result = with_roost(run)
     sys.stdout.buffer.write(result.stdout)
     sys.stdout.buffer.flush()
     if result.dropped:

@@ -15,9 +15,9 @@ from services.core.safe_text import printable
 from services.docker.discovery import ContainerState, EngineScan, container_names
 from services.fleet.model import (
     HOST_KEY,
-    LOCAL_HOST,
     THIS_MACHINE,
     Assistant,
+    AssistantKind,
     FleetSnapshot,
     Source,
 )
@@ -115,7 +115,9 @@ class FleetBuilder:
                     entry.assistant_id == read.active,
                     snapshot.local_alive.get(entry.assistant_id),
                     snapshot.hostname,
-                    snapshot.engines if entry.cloud == "docker" else None,
+                    snapshot.engines
+                    if AssistantKind.of_cloud(entry.cloud) is AssistantKind.DOCKER
+                    else None,
                 )
                 rows.append(
                     self._memo.get(
@@ -126,7 +128,7 @@ class FleetBuilder:
                         ),
                     )
                 )
-        claimed = {a.id for a in rows if a.kind == "docker"}
+        claimed = {a.id for a in rows if a.kind is AssistantKind.DOCKER}
         for scan in snapshot.engines:
             if scan.error is not None:
                 if not scan.engine.implicit:
@@ -139,7 +141,9 @@ class FleetBuilder:
         rows += [_from_runtime(runtime) for runtime in snapshot.runtimes]
         if snapshot.platform_error:
             rows.append(
-                _problem("platform", "platform", "error (platform)", snapshot.platform_error)
+                _problem(
+                    "platform", AssistantKind.PLATFORM, "error (platform)", snapshot.platform_error
+                )
             )
         self._memo.keep_only(row.key for row in rows)
         return rows
@@ -164,7 +168,7 @@ def _this_machine(snapshot: FleetSnapshot) -> Assistant:
         key=HOST_KEY,
         id=THIS_MACHINE,
         name=THIS_MACHINE,
-        kind=LOCAL_HOST,
+        kind=AssistantKind.THIS_MACHINE,
         where=snapshot.hostname,
         status=status,
         detail=detail,
@@ -195,21 +199,22 @@ def _from_entry(
     entry: LockfileEntry, key: str, active: str | None, snapshot: FleetSnapshot
 ) -> Assistant:
     status, detail, where = "", "", _host_of(entry.runtime_url) or ""
+    kind = AssistantKind.of_cloud(entry.cloud)
     facts = list(entry.masked)
     if entry.problems:
         status, detail = "invalid", "; ".join(entry.problems)
     elif key != entry_key(entry.assistant_id):
         status, detail = "invalid", f"assistantId {entry.assistant_id!r} appears more than once"
-    elif entry.cloud == "local":
+    elif kind is AssistantKind.LOCAL:
         where = snapshot.hostname
         alive = snapshot.local_alive.get(entry.assistant_id)
         status = {True: "running", False: "sleeping", None: "unknown"}[alive]
         if alive is False:
             detail = "its daemon is not running (no live PID in vellum.pid)"
-    elif entry.cloud == "docker":
+    elif kind is AssistantKind.DOCKER:
         status, detail, where, container_facts = _docker_state(entry.assistant_id, snapshot)
         facts += container_facts
-    elif entry.cloud == "vellum":
+    elif kind is AssistantKind.MANAGED:
         status, where = "active", _host_of(entry.runtime_url) or "platform"
     else:
         status = "remote"
@@ -217,7 +222,7 @@ def _from_entry(
         key=key,
         id=entry.assistant_id,
         name=entry.display_name,
-        kind=entry.cloud,
+        kind=kind,
         where=where,
         status=status,
         detail=detail,
@@ -267,7 +272,7 @@ def _labelled(name: str, container: ContainerState, scan: EngineScan) -> Assista
         key=f"docker:{scan.engine.name}/{container.id}",
         id=name,
         name=printable(name),
-        kind="docker",
+        kind=AssistantKind.DOCKER,
         where=scan.engine.name,
         status="sleeping" if asleep else printable(container.state),
         detail=f"{printable(container.name)}: {printable(container.status)}" if asleep else "",
@@ -288,7 +293,7 @@ def _from_runtime(runtime: RuntimeConfig) -> Assistant:
         key=f"runtime:{runtime.name}",
         id=runtime.name,
         name=runtime.name,
-        kind="custom",
+        kind=AssistantKind.CUSTOM,
         where=_host_of(runtime.url) or runtime.url,
         status="remote",
         runtime_url=runtime.url,
@@ -303,7 +308,7 @@ def _from_runtime(runtime: RuntimeConfig) -> Assistant:
 def _engine_down(scan: EngineScan) -> Assistant:
     return _problem(
         f"engine:{scan.engine.name}",
-        "docker engine",
+        AssistantKind.DOCKER_ENGINE,
         "unreachable",
         f"{scan.engine.name} ({scan.engine.describe()}): {scan.error}",
         name=f"engine {scan.engine.name}",
@@ -311,14 +316,14 @@ def _engine_down(scan: EngineScan) -> Assistant:
 
 
 def _lockfile_problem(problem: str) -> Assistant:
-    return _problem(f"problem:{problem}", "lockfile", "error (lockfile)", problem)
+    return _problem(f"problem:{problem}", AssistantKind.LOCKFILE, "error (lockfile)", problem)
 
 
-def _problem(key: str, kind: str, status: str, detail: str, name: str = "") -> Assistant:
+def _problem(key: str, kind: AssistantKind, status: str, detail: str, name: str = "") -> Assistant:
     return Assistant(
         key=key,
-        id=name or kind,
-        name=name or kind,
+        id=name or kind.value,
+        name=name or kind.value,
         kind=kind,
         where="",
         status=status,
@@ -394,7 +399,7 @@ def _target(
         key=assistant.key,
         assistant_id=assistant.id,
         url=assistant.runtime_url,
-        managed=assistant.kind == "vellum",
+        managed=assistant.kind is AssistantKind.MANAGED,
         token_file=str(runtime.token_file) if runtime and runtime.token_file else None,
         inline_token=inline if isinstance(inline, str) else None,
         lockfile=lockfile,

@@ -22,7 +22,6 @@ from services.health.probes import HealthRecord
 from services.terminal.tmux import TmuxListing, TmuxSession
 from services.vellum.lockfile import LockfileRead
 
-LOCAL_HOST = "local host"
 TMUX_SESSION = "tmux session"
 THIS_MACHINE = "this machine"
 HOST_KEY = "host:this-machine"
@@ -38,6 +37,44 @@ class Source(StrEnum):
     PROBLEM = "problem"
 
 
+class AssistantKind(StrEnum):
+    """What a row of the fleet is: it decides what roost can do to an assistant
+    (`services.roost.Roost.capabilities`). The value is what the KIND column, `roost ps` and a
+    `kind:` filter show."""
+
+    THIS_MACHINE = "local host"
+    LOCAL = "local"
+    DOCKER = "docker"
+    MANAGED = "vellum"
+    GCP = "gcp"
+    AWS = "aws"
+    CUSTOM = "custom"
+    # Rows that stand for a source that could not be read (`Source.PROBLEM`).
+    LOCKFILE = "lockfile"
+    PLATFORM = "platform"
+    DOCKER_ENGINE = "docker engine"
+
+    @staticmethod
+    def of_cloud(cloud: str) -> AssistantKind | str:
+        """The kind a lockfile entry's `cloud` names. The lockfile's clouds are an open set:
+        one roost does not know stays its text, shown as it is (reached over HTTP only)."""
+        return _CLOUDS.get(cloud, cloud)
+
+
+_CLOUDS = {
+    kind.value: kind
+    for kind in (
+        AssistantKind.LOCAL,
+        AssistantKind.DOCKER,
+        AssistantKind.MANAGED,
+        AssistantKind.GCP,
+        AssistantKind.AWS,
+        AssistantKind.CUSTOM,
+    )
+}
+"""The kinds a lockfile's `cloud` can name (never this machine's nor a problem row's)."""
+
+
 @dataclass(frozen=True)
 class Assistant:
     """One row of the fleet, with the terminal sessions shown under it."""
@@ -46,7 +83,8 @@ class Assistant:
     """Unique and stable across refreshes: the table's row key."""
     id: str
     name: str
-    kind: str
+    kind: AssistantKind | str
+    """A lockfile `cloud` roost does not know is kept as its text (`AssistantKind.of_cloud`)."""
     where: str
     status: str
     """Lifecycle as its owner reports it: running, sleeping, exited, active (platform), ..."""

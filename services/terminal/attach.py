@@ -1,8 +1,9 @@
-"""Attaching to an assistant's terminal: where its sessions live, and the backend that reaches one.
+"""Attaching to a terminal at a place: the places sessions live, and the backend that reaches one.
 
-An `Attachment` names what a pane shows: a new shell, or one of the tmux sessions of an
-assistant, on this machine, in a Docker container or in a managed (Vellum) assistant. The
-`Attacher` turns it into a `TerminalBackend` in a mode: a tmux session is attached read-only
+An `Attachment` names what a pane shows: a new shell, or one of the tmux sessions at a place:
+this machine, a Docker container or a managed (Vellum) assistant. Which place is an assistant's
+is the application layer's decision (`services.roost.Roost.place`). The `Attacher` turns an
+attachment into a `TerminalBackend` in a mode: a tmux session is attached read-only
 when watched (`attach -r`, plus `-f ignore-size,read-only` where tmux has it, so a watcher can
 neither type nor shrink the driver's window) and normally when driven. A new shell is always
 driven: it is the operator's own. The same places answer `roost sessions` and `roost exec`.
@@ -24,10 +25,7 @@ import httpx
 from services.core.context import Context
 from services.core.errors import RoostError
 from services.core.safe_text import printable
-from services.docker.discovery import container_names
 from services.docker.engines import Engine, configured_engines
-from services.docker.lifecycle import engine_of
-from services.fleet.model import LOCAL_HOST, Assistant, Source
 from services.terminal.backend import Mode, SessionError, TerminalBackend, TerminalSize
 from services.terminal.container_commands import (
     container_tmux_sessions,
@@ -133,19 +131,6 @@ class Attachment:
         return self.session is not None
 
 
-@dataclass(frozen=True)
-class AttachRequest:
-    """Open a pane on `session` of `assistant` (None: choose one, or a new shell), watching or
-    driving (None: as configured): from the main screen's keys or `roost attach`."""
-
-    assistant: Assistant
-    session: str | None
-    mode: Mode | None
-    choose: bool = False
-    """Offer the session picker even where a new shell is the default (driving on this
-    machine): `roost attach` without SESSION."""
-
-
 class TmuxAttach(LocalPty):
     """A tmux client on this machine attached to one session; says so when it does not exist,
     unless it is to `revive` it: then a session of that name is made (running tmux's default
@@ -217,8 +202,8 @@ class ContainerWatch(DockerExec):
 
 
 class Attacher:
-    """Finds where an assistant's terminal lives, opens the backend for an attachment in a
-    mode, lists an assistant's tmux sessions and runs commands there."""
+    """Makes the places terminals live, opens the backend for an attachment in a mode, lists
+    the tmux sessions at a place and runs commands there."""
 
     def __init__(
         self,
@@ -258,38 +243,19 @@ class Attacher:
             platform=platform,
         )
 
-    async def place(self, assistant: Assistant) -> Place:
-        """Where `assistant`'s terminal lives. Raises RoostError when roost cannot reach one."""
-        if assistant.source is Source.HOST or assistant.kind in (LOCAL_HOST, "local"):
-            command = tuple(shlex.split(self.shell or self.environ.get("SHELL") or "/bin/sh"))
-            return HostPlace(command, self.environ.get("HOME"))
-        if assistant.kind == "docker":
-            return await asyncio.to_thread(self._container_of, assistant)
-        if assistant.kind == "vellum":
-            self._platform()
-            return ManagedPlace(assistant.id)
-        raise RoostError(
-            f"{assistant.name} is a {assistant.kind} assistant: roost reaches it over HTTP only "
-            "and has no terminal for it"
-        )
+    def here(self) -> HostPlace:
+        """This machine, where a new shell runs `[terminal] shell`, else `$SHELL`, else /bin/sh."""
+        command = tuple(shlex.split(self.shell or self.environ.get("SHELL") or "/bin/sh"))
+        return HostPlace(command, self.environ.get("HOME"))
 
-    def _container_of(self, assistant: Assistant) -> ContainerPlace:
-        facts = dict(assistant.facts)
-        if assistant.source is Source.DOCKER_LABEL:
-            engine = next((e for e in self.engines if e.name == assistant.where), None)
-            if engine is None:
-                raise RoostError(f"engine {assistant.where!r} is no longer configured")
-            container = facts["container"]
-        else:
-            # With one engine the container can only be there: no scan, and an engine that
-            # has gone away is reported by the session itself, in its pane.
-            only = self.engines[0] if len(self.engines) == 1 else None
-            engine = only or engine_of(assistant.id, self.engines, assistant.where)
-            container = container_names(assistant.id)[0]
+    def container(self, engine: Engine, container: str) -> ContainerPlace:
+        """Container `container` on `engine`, after asking its tmux's version (blocking)."""
         version = container_tmux_version(engine, container)
         return ContainerPlace(engine, container, supports_watch_flags(version))
 
-    def _platform(self) -> PlatformClient:
+    def logged_in(self) -> PlatformClient:
+        """The platform client, for a managed assistant's terminal. Raises RoostError when
+        not logged in."""
         platform = self.platform()
         if platform is None:
             raise RoostError(
@@ -334,7 +300,7 @@ class Attacher:
             return DockerExec(place.engine, place.container, argv)
         return RemoteSession(
             self.http,
-            self._platform(),
+            self.logged_in(),
             place.assistant_id,
             tmux_session=session,
             mode=mode,
@@ -365,7 +331,7 @@ class Attacher:
         if isinstance(place, ContainerPlace):
             return await asyncio.to_thread(container_tmux_sessions, place.engine, place.container)
         try:
-            sessions = await remote_tmux_sessions(self.http, self._platform(), place.assistant_id)
+            sessions = await remote_tmux_sessions(self.http, self.logged_in(), place.assistant_id)
         except RoostError as error:
             return TmuxListing(TmuxState.ERROR, detail=str(error))
         return TmuxListing(TmuxState.RUNNING, sessions)
@@ -411,7 +377,7 @@ class Attacher:
                 stderr=stderr,
             )
         return await remote_exec(
-            self.http, self._platform(), place.assistant_id, argv, timeout=timeout
+            self.http, self.logged_in(), place.assistant_id, argv, timeout=timeout
         )
 
 

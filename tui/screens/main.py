@@ -23,8 +23,7 @@ from services.fleet.filter import FilterError, filter_fleet
 from services.fleet.model import FILTER_FIELDS, Assistant, Source
 from services.fleet.sort import SORT_KEYS, sort_fleet
 from services.jobs.record import Job
-from services.roost import Action
-from services.terminal.attach import AttachRequest
+from services.roost import Action, AttachRequest
 from services.terminal.backend import Mode
 from services.terminal.tmux import TmuxSession
 from tui.job_table import JOB_COLUMNS, JobTable
