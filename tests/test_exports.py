@@ -1,4 +1,4 @@
-"""Backups of every kind against the loopback Vellum peer (PROTOCOL.md section 4).
+"""Backups of every kind against the loopback Vellum peer (docs/protocol.md §4).
 
 Polls never wait: the exporter's clock and sleep are a `NoWait` whose time passes only when the
 exporter sleeps, so a 2 s poll interval costs nothing and its length can be asserted.

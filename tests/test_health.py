@@ -1,4 +1,4 @@
-"""Health probes against runtimes on the loopback Vellum peer (PROTOCOL.md section 3)."""
+"""Health probes against runtimes on the loopback Vellum peer (docs/protocol.md §3)."""
 
 from __future__ import annotations
 

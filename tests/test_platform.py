@@ -1,4 +1,4 @@
-"""The platform client against the loopback Vellum peer (PROTOCOL.md section 2)."""
+"""The platform client against the loopback Vellum peer (docs/protocol.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Commands in a managed assistant through throwaway terminal sessions (PROTOCOL.md section 5):
+"""Commands in a managed assistant through throwaway terminal sessions (docs/protocol.md §5):
 `remote_exec` read with sentinels, and the tmux sessions of the assistant's tmux server, against
 the loopback platform whose sessions are real shells in real PTYs."""
 

@@ -1,4 +1,4 @@
-"""A managed assistant's terminal (PROTOCOL.md section 5) against the loopback platform, whose
+"""A managed assistant's terminal (docs/protocol.md §5) against the loopback platform, whose
 sessions are real programs in real PTYs: output without repeats across dropped streams, input
 that survives failing requests, tmux re-attached on a new session, watch mode, sizes, errors."""
 

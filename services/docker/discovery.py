@@ -1,4 +1,4 @@
-"""Finding assistants' containers on Docker engines (PROTOCOL.md section 6).
+"""Finding assistants' containers on Docker engines (docs/protocol.md §6).
 
 A lockfile `docker` entry named N owns the containers `N-assistant`, `N-gateway` and
 `N-credential-executor`; any container labelled `roost.assistant=<name>` is an assistant too,

@@ -1,4 +1,4 @@
-"""Waking, putting to sleep and retiring assistants, one reported step at a time (PROTOCOL.md 6).
+"""Waking, putting to sleep and retiring assistants, step by step (docs/protocol.md §6).
 
 Docker assistants: wake is `docker start` of `<name>-assistant`, `-gateway` and
 `-credential-executor` in that order, sleep is `docker stop` in reverse, as the Vellum CLI does

@@ -1,4 +1,4 @@
-"""Probing every assistant's health on its own schedule (PROTOCOL.md section 3).
+"""Probing every assistant's health on its own schedule (docs/protocol.md §3).
 
 `HealthScheduler` is the policy, a plain state machine with an injectable clock: each assistant
 is probed every `interval`, never twice at once; one that is unreachable or times out backs off

@@ -1,4 +1,4 @@
-"""Health probes of assistant runtimes (PROTOCOL.md section 3).
+"""Health probes of assistant runtimes (docs/protocol.md §3).
 
 A probe never raises: every outcome, timeouts and garbage answers included, becomes a `Health`
 whose status is the word the UI shows. One deadline bounds the whole request, body included, so

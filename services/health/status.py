@@ -1,4 +1,4 @@
-"""The one status vocabulary: every status falls in one bucket (PROTOCOL.md section 3).
+"""The one status vocabulary: every status falls in one bucket (docs/protocol.md §3).
 
 The table, the detail panel, the command line and the log all colour and sort by these buckets.
 """

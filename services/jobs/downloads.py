@@ -1,6 +1,6 @@
 """Saving an HTTP body to a file that is either whole and verified, or not there at all.
 
-PROTOCOL.md section 4, as roost does it: the bytes go to `<dest>.part`, hashed (sha256) while they
+docs/protocol.md §4, as roost does it: the bytes go to `<dest>.part`, hashed (sha256) while they
 stream, then fsync, then size and checksum are checked against what the runtime promised, and
 only then is the file renamed to `<dest>`. A checksum or size mismatch keeps the bytes as
 `<dest>.corrupt` for inspection; a transfer that breaks off (cut short, stalled, disk full,

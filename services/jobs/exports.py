@@ -1,4 +1,4 @@
-"""Backups (exports) of assistants, for every kind (PROTOCOL.md section 4).
+"""Backups (exports) of assistants, for every kind (docs/protocol.md §4).
 
 Local, docker and custom runtimes export synchronously: the answer to
 `POST <runtimeUrl>/v1/migrations/export` is the archive. Managed assistants take the signed-URL

@@ -1,4 +1,4 @@
-"""Polling a runtime's migration job (PROTOCOL.md section 4).
+"""Polling a runtime's migration job (docs/protocol.md §4).
 
 `poll_runtime_job` follows a runtime's job with the reference CLI's policy
 (`cli/src/lib/job-polling.ts`) plus jitter, with the clock, the sleep and the random source

@@ -1,8 +1,8 @@
 """Running one command to completion in an assistant's environment (`roost exec`).
 
 Every kind answers with the same `ExecResult`: on this machine a subprocess, in a Docker
-assistant an exec, in a managed one a terminal session read with sentinels (PROTOCOL.md
-section 5). A command that outlives its timeout is stopped; the result keeps what it printed
+assistant an exec, in a managed one a terminal session read with sentinels (docs/protocol.md
+§5). A command that outlives its timeout is stopped; the result keeps what it printed
 and the exit code is 124, as coreutils' `timeout` reports it.
 """
 

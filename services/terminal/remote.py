@@ -1,5 +1,5 @@
-"""A managed assistant's terminal, through the Vellum platform's terminal sessions (PROTOCOL.md
-section 5): plain HTTPS requests plus one Server-Sent-Events stream of output.
+"""A managed assistant's terminal, through the Vellum platform's terminal sessions (docs/protocol.md
+§5): plain HTTPS requests plus one Server-Sent-Events stream of output.
 
 Output: one task follows the events stream and queues what it carries for `read()`, each `seq`
 once (`EventDecoder`). When the stream drops, it reconnects: up to `len(backoff)` attempts, each

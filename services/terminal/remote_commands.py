@@ -1,5 +1,5 @@
 """Commands run to completion in a managed assistant, through a throwaway terminal session
-(PROTOCOL.md section 5): `roost exec` there, and the tmux sessions it holds.
+(docs/protocol.md §5): `roost exec` there, and the tmux sessions it holds.
 
 The platform offers no exec, only terminals, so a command is typed into a fresh shell as one line
 that echoes a start sentinel, runs the command, saves `$?`, echoes an end sentinel and an exit-code

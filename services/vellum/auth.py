@@ -1,4 +1,4 @@
-"""How roost authenticates to an assistant's runtime (PROTOCOL.md sections 1-4).
+"""How roost authenticates to an assistant's runtime (docs/protocol.md sections 1-4).
 
 Which credentials a runtime gets depends on its kind: a managed assistant's runtime takes the
 platform's headers (`PlatformClient.auth_headers`: an API key as a bearer, or a session token
@@ -56,7 +56,7 @@ class RuntimeCredentials(Protocol):
 
 def bearer_token(credentials: RuntimeCredentials, environment: VellumEnvironment) -> str | None:
     """A configured token file, else the guardian token the Vellum CLI leased, else the
-    lockfile's `bearerToken` (PROTOCOL.md section 2).
+    lockfile's `bearerToken` (docs/protocol.md §2).
 
     Raises TokenFileError when the token found cannot be used (unreadable, open to others, a
     line break in it...): sending none instead would only hide why the runtime refuses roost.

@@ -1,4 +1,4 @@
-"""Where the Vellum CLI keeps its files (PROTOCOL.md section 1); vellum/lockfile.py reads them.
+"""Where the Vellum CLI keeps its files (docs/protocol.md §1); vellum/lockfile.py reads them.
 
 roost shares these files with the Vellum CLI, so the rules here follow the reference exactly:
 environment name, lockfile candidates and the config dir that holds the tokens.

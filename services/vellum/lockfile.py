@@ -1,4 +1,4 @@
-"""The Vellum lockfile: read it, choose an assistant, write it safely (PROTOCOL.md section 1).
+"""The Vellum lockfile: read it, choose an assistant, write it safely (docs/protocol.md §1).
 
 The Vellum CLI reads and writes the same file, so writes follow its protocol exactly: the
 `<lockfile>.lock` directory lock, a temporary file renamed into place, 2-space JSON. Where the
@@ -36,7 +36,7 @@ MASK = "••••••••"
 """Shown instead of a secret: the same for every secret, so not even its length shows."""
 
 SECRET_FIELDS = frozenset({"bearerToken", "resources.signingKey", "guardianBootstrapSecret"})
-"""The secrets PROTOCOL.md names; any key containing one of `_SECRET_WORDS` is secret too."""
+"""The secrets docs/protocol.md names; any key containing one of `_SECRET_WORDS` is secret too."""
 _SECRET_WORDS = ("token", "secret", "signingkey", "password", "apikey")
 _IDENTIFYING = ("assistantId", "cloud", "runtimeUrl", "localUrl")
 

@@ -1,6 +1,6 @@
 """The Vellum platform: its URL, the headers that log roost in, and the assistants it manages.
 
-PROTOCOL.md section 2. HTTP trouble comes back as words for the user, never as a traceback; the
+docs/protocol.md §2. HTTP trouble comes back as words for the user, never as a traceback; the
 token travels only in request headers, never in a URL, a message or a log line.
 """
 

@@ -1,7 +1,7 @@
 """Reading the registry: the Vellum lockfile, plus whether each local assistant's daemon lives.
 
 A local assistant sleeps when its daemon's PID file is missing or names a dead process
-(PROTOCOL.md section 3): decided without any HTTP request.
+(docs/protocol.md §3): decided without any HTTP request.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Vellum tokens roost reads, never writes (PROTOCOL.md section 1).
+"""The Vellum tokens roost reads, never writes (docs/protocol.md §1).
 
 The platform token logs roost in to the Vellum platform; a guardian token authenticates it to one
 local or docker assistant. Both are secrets: the dataclasses holding them mask the value in their

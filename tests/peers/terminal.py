@@ -1,4 +1,4 @@
-"""The platform's terminal sessions (PROTOCOL.md section 5) for the loopback Vellum peer, on real
+"""The platform's terminal sessions (docs/protocol.md §5) for the loopback Vellum peer, on real
 PTYs: every session runs a real program (by default an interactive `/bin/sh` with the prompt
 `$ `) whose output is numbered by `seq`, kept, and streamed as Server-Sent Events.
 

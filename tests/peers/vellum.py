@@ -1,8 +1,8 @@
 """A loopback Vellum: the platform and any number of assistant runtimes on one HTTP server.
 
-Every test and benchmark that speaks PROTOCOL.md talks to this instead of the real platform. It is
-a real HTTP/1.1 server on 127.0.0.1 (an ephemeral port) in a background thread. Tests script what
-it answers and read back every request it received:
+Every test and benchmark that speaks docs/protocol.md talks to this instead of the real platform.
+It is a real HTTP/1.1 server on 127.0.0.1 (an ephemeral port) in a background thread. Tests
+script what it answers and read back every request it received:
 
     with VellumPeer() as peer:  # or take the `vellum_peer` fixture
         alpha = peer.runtime("alpha", bearer="secret")
@@ -10,12 +10,12 @@ it answers and read back every request it received:
         ...  # point the code under test at alpha.base_url or peer.url
         [request] = peer.requests_to(alpha.path + "/v1/health")
 
-Each runtime also plays the migrations endpoints (PROTOCOL.md section 4), scripted through its
+Each runtime also plays the migrations endpoints (docs/protocol.md §4), scripted through its
 `migrations`: the synchronous export, signed URLs, export-to-gcs jobs and their status, and the
 bucket behind the signed URLs (`/gcs/...`, no auth). Archives are `Artifact`s: deterministic bytes
 streamed in blocks, never built whole in memory, so a benchmark can serve hundreds of MiB.
 
-The platform's terminal sessions (PROTOCOL.md section 5) run real programs in real PTYs, scripted
+The platform's terminal sessions (docs/protocol.md §5) run real programs in real PTYs, scripted
 through `peer.terminals` (tests/peers/terminal.py); their output streams as Server-Sent Events.
 
 Routing is a table of (method, path pattern, handler); a handler turns a request into a `Reply`.
@@ -168,7 +168,7 @@ def archive_reply(
 
 
 def in_progress_reply(job_id: str, form: Literal["nested", "flat", "message"] = "message") -> Reply:
-    """409 for an export already running, in each body form PROTOCOL.md section 4 names;
+    """409 for an export already running, in each body form docs/protocol.md §4 names;
     `message` is what the real runtime sends."""
     bodies: dict[str, object] = {
         "nested": {"error": {"code": "export_in_progress", "job_id": job_id}},
@@ -216,7 +216,7 @@ JobStep = Reply | Mapping[str, object]
 
 @dataclass
 class Migrations:
-    """A runtime's migrations endpoints (PROTOCOL.md section 4), in both path forms.
+    """A runtime's migrations endpoints (docs/protocol.md §4), in both path forms.
 
     Each list of replies is answered first, one reply per request and in order; once it is empty
     the endpoint does its real job. Every endpoint but the bucket checks the runtime's bearer.
@@ -431,7 +431,7 @@ def _bucket_download(peer: VellumPeer, request: RecordedRequest, match: re.Match
 
 
 def _terminal(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
-    """PROTOCOL.md section 5, played by `peer.terminals` behind the platform credentials."""
+    """docs/protocol.md §5, played by `peer.terminals` behind the platform credentials."""
     refusal = peer.platform.authorization(request.headers)
     if refusal is not None:
         return refusal
