@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from services.context import Context
 from services.core.config import ConfigError
-from services.core.context import Context
 from services.docker.engines import configured_engines, probe
 from services.terminal.tmux import WATCH_FLAGS_VERSION, TmuxState, parse_version
 from services.vellum.lockfile import read_lockfile

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import httpx
 
-from services.core.context import Context
+from services.context import Context
 from services.core.errors import RoostError
 from services.core.http import http_client
+from services.core.mode import Mode
 from services.docker.discovery import container_names
 from services.docker.engines import Engine, configured_engines
 from services.docker.lifecycle import (
@@ -44,7 +45,7 @@ from services.jobs.record import Job
 from services.jobs.repair import Repair, RepairReport, backup_with_repair, docker_wake, local_wake
 from services.jobs.store import JobStore
 from services.terminal.attach import Attacher, Attachment, ContainerPlace, ManagedPlace, Place
-from services.terminal.backend import Mode, TerminalBackend
+from services.terminal.backend import TerminalBackend
 from services.terminal.tmux import TmuxListing, TmuxSession
 from services.vellum.lockfile import choose_target, set_active
 from services.vellum.platform import PlatformClient
@@ -151,7 +152,14 @@ class Roost:
         self.fleet: tuple[Assistant, ...] = self._builder.build(self.snapshot)
         self.jobs = JobStore.at(context.paths)
         self.exporter = Exporter(http)
-        self.attacher = Attacher.of(context, http, lambda: self.sources.platform)
+        self.attacher = Attacher(
+            context.tmux,
+            context.environ,
+            shell=context.config.terminal_shell,
+            engines=configured_engines(context.config, context.environ),
+            http=http,
+            platform=lambda: self.sources.platform,
+        )
 
     @classmethod
     @contextlib.asynccontextmanager

@@ -22,8 +22,8 @@ from typing import Any
 from textual.app import App
 from textual.pilot import Pilot
 
+from services.context import Context
 from services.core.config import Config, EngineConfig
-from services.core.context import Context
 from services.core.processes import ProcessIdentity
 from services.core.state import Event, StateDatabase
 from services.docker.engines import Engine

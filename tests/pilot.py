@@ -13,7 +13,7 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from services.core.context import Context
+from services.context import Context
 from tui.app import RoostApp, create_app
 from widgets.keyed_table import KeyedTable
 

@@ -11,8 +11,8 @@ import pytest
 from textual.widgets import Input
 from textual.widgets._footer import FooterKey
 
+from services.context import Context
 from services.core.config import Config, ConfigError
-from services.core.context import Context
 from services.terminal.tmux import TmuxServer, TmuxSocket
 from tests.conftest import new_session
 from tests.pilot import SIZE, make_app, static_text, table_names, wait_until

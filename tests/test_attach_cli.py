@@ -10,14 +10,14 @@ from pathlib import Path
 import docker
 import pytest
 
-from services.core.context import Context
+from services.context import Context
 from services.core.http import http_client
+from services.core.mode import Mode
 from services.docker.engines import Engine
 from services.fleet.model import find_assistant
 from services.fleet.sources import FleetSources
 from services.roost import AttachRequest
 from services.terminal.attach import Attachment, HostPlace
-from services.terminal.backend import Mode
 from services.terminal.tmux import TmuxServer
 from tests.docker_fixtures import Sandbox
 from tests.pilot import SIZE, wait_until

@@ -13,8 +13,8 @@ import docker
 import pytest
 
 from services.core.config import Config, EngineConfig
+from services.core.mode import Mode
 from services.docker.engines import Engine
-from services.terminal.backend import Mode
 from tests.docker_fixtures import Sandbox
 from tests.pilot import SIZE, make_app, table_names, wait_until
 from tests.test_app_jobs import select

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from services.core.config import Config
-from services.terminal.backend import Mode
+from services.core.mode import Mode
 from services.terminal.remote import RemoteSession
 from services.terminal.remote_commands import MAX_OUTPUT
 from tests.peers.terminal import API_KEY, ASSISTANT

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.context import Context
 from services.core.config import Config, ConfigError
-from services.core.context import Context
 from tests.test_cli import roost
 from tui.app import KEY_SCOPES, create_app
 from tui.keymap import (

@@ -19,8 +19,8 @@ from typing import Any
 from textual import events
 
 from services.core.config import Config
+from services.core.mode import Mode
 from services.fleet.model import HOST_KEY
-from services.terminal.backend import Mode
 from services.terminal.tmux import TmuxServer, TmuxSocket
 from tests.pilot import SIZE, make_app, wait_until
 from tui.app import RoostApp

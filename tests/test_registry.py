@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from services.core.context import Context
+from services.context import Context
 from services.fleet.sources import FleetSources
 from services.vellum.platform import PlatformClient
 from services.vellum.tokens import PlatformToken

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from services.terminal.backend import LinkNotice, Mode, SessionError, SessionLost, TerminalSize
+from services.core.mode import Mode
+from services.terminal.backend import LinkNotice, SessionError, SessionLost, TerminalSize
 from services.terminal.remote import (
     EventDecoder,
     RemoteSession,

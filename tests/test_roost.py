@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from services.context import Context
 from services.core.config import Config, EngineConfig, RuntimeConfig
-from services.core.context import Context
 from services.core.errors import RoostError
 from services.docker.engines import Engine
 from services.fleet.model import AssistantKind, Source

@@ -15,8 +15,8 @@ from textual import events
 from textual.pilot import Pilot
 
 from services.core.config import Config
+from services.core.mode import Mode
 from services.terminal.attach import Attachment, HostPlace
-from services.terminal.backend import Mode
 from services.terminal.backend import TerminalBackend as Backend
 from services.terminal.emulator import Emulator
 from tests.pilot import make_app, wait_until

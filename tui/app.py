@@ -22,15 +22,15 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerFailed
 
-from services.core.context import Context
+from services.context import Context
 from services.core.errors import RoostError
 from services.core.http import http_client
+from services.core.mode import Mode
 from services.core.poller import Poller
 from services.fleet.model import Assistant, FleetSnapshot
 from services.fleet.sources import Update
 from services.roost import AttachRequest, Roost
 from services.terminal.attach import Attachment
-from services.terminal.backend import Mode
 from tui.attaching import Attaching
 from tui.commands import PaletteCommands, commands
 from tui.events import EventLog

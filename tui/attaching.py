@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from services.core.errors import RoostError
+from services.core.mode import Mode
 from services.fleet.model import Assistant
 from services.roost import AttachRequest
 from services.terminal.attach import Attachment, HostPlace, Place
-from services.terminal.backend import Mode, TerminalSize
+from services.terminal.backend import TerminalSize
 from services.terminal.recording import Recorder
 from services.terminal.tmux import TmuxState
 from tui.screens.pick import NEW_SHELL, SessionPicker

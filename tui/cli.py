@@ -21,10 +21,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from services.context import Context
 from services.core.config import Config, ConfigError
-from services.core.context import Context
 from services.core.errors import RoostError
 from services.core.logs import configure_logging
+from services.core.mode import Mode
 from services.core.paths import RoostPaths
 from services.core.safe_text import error_text, printable
 from services.docker.lifecycle import Step
@@ -34,7 +35,6 @@ from services.jobs.record import Job, JobState
 from services.jobs.store import JobStore
 from services.roost import AttachRequest, Roost
 from services.terminal.attach import Place
-from services.terminal.backend import Mode
 from services.terminal.execs import DEFAULT_TIMEOUT, ExecResult
 from services.terminal.tmux import TmuxListing, TmuxState
 from services.vellum.environment import VellumEnvironment

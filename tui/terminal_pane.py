@@ -46,10 +46,10 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from services.core.errors import RoostError
+from services.core.mode import Mode
 from services.terminal.attach import Attachment
 from services.terminal.backend import (
     LinkNotice,
-    Mode,
     SessionLost,
     TerminalBackend,
     TerminalSize,

@@ -14,8 +14,8 @@ from typing import Any
 
 from services.core.errors import RoostError
 from services.core.files import FileError, read_toml
+from services.core.mode import Mode
 from services.core.paths import expand_user
-from services.terminal.backend import Mode
 
 DEFAULT_TMUX_REFRESH_SECONDS = 3.0
 DEFAULT_DOCKER_REFRESH_SECONDS = 30.0

@@ -15,7 +15,7 @@ from datetime import datetime
 
 import httpx
 
-from services.core.context import Context
+from services.context import Context
 from services.core.errors import RoostError
 from services.docker.discovery import scan_engines
 from services.docker.engines import configured_engines

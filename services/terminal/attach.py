@@ -22,11 +22,11 @@ from typing import BinaryIO
 
 import httpx
 
-from services.core.context import Context
 from services.core.errors import RoostError
+from services.core.mode import Mode
 from services.core.safe_text import printable
-from services.docker.engines import Engine, configured_engines
-from services.terminal.backend import Mode, SessionError, TerminalBackend, TerminalSize
+from services.docker.engines import Engine
+from services.terminal.backend import SessionError, TerminalBackend, TerminalSize
 from services.terminal.container_commands import (
     container_tmux_sessions,
     container_tmux_version,
@@ -224,24 +224,6 @@ class Attacher:
         self.platform = platform
         """The platform client when logged in (read when a managed assistant is reached)."""
         self._shells = 0
-
-    @classmethod
-    def of(
-        cls,
-        context: Context,
-        http: httpx.AsyncClient,
-        platform: Callable[[], PlatformClient | None],
-    ) -> Attacher:
-        """The attacher for `context`'s tmux server, shell and engines (the TUI's and the
-        command line's)."""
-        return cls(
-            context.tmux,
-            context.environ,
-            shell=context.config.terminal_shell,
-            engines=configured_engines(context.config, context.environ),
-            http=http,
-            platform=platform,
-        )
 
     def here(self) -> HostPlace:
         """This machine, where a new shell runs `[terminal] shell`, else `$SHELL`, else /bin/sh."""

@@ -13,7 +13,6 @@ new session the same way (for a tmux attach: the same tmux session again).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Protocol
 
 from services.core.errors import RoostError
@@ -27,13 +26,6 @@ class TerminalSize:
     def __post_init__(self) -> None:
         if self.columns < 1 or self.rows < 1:
             raise ValueError(f"a terminal needs at least one cell, not {self}")
-
-
-class Mode(StrEnum):
-    """How a pane holds a session: WATCH never sends input (pairing), DRIVE types into it."""
-
-    WATCH = "watch"
-    DRIVE = "drive"
 
 
 @dataclass(frozen=True)

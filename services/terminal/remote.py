@@ -50,8 +50,9 @@ from urllib.parse import quote
 import httpx
 
 from services.core.http import AnswerError, read_body, send, sse_lines, timeout
+from services.core.mode import Mode
 from services.core.safe_text import error_text
-from services.terminal.backend import LinkNotice, Mode, SessionError, SessionLost, TerminalSize
+from services.terminal.backend import LinkNotice, SessionError, SessionLost, TerminalSize
 from services.vellum.platform import AUTHENTICATION_FAILED, PlatformClient, PlatformError
 
 REQUEST_TIMEOUT = 10.0

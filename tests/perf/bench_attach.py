@@ -66,9 +66,10 @@ from typing import Any
 import docker.errors
 import httpx
 
+from services.core.mode import Mode
 from services.docker.engines import DEFAULT_DOCKER_HOST, Engine, connect, probe
 from services.terminal.attach import TmuxAttach
-from services.terminal.backend import LinkNotice, Mode, TerminalBackend, TerminalSize
+from services.terminal.backend import LinkNotice, TerminalBackend, TerminalSize
 from services.terminal.docker_exec import DockerExec
 from services.terminal.local import LocalPty
 from services.terminal.remote import RemoteSession

@@ -33,8 +33,8 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable
 
+from services.context import Context
 from services.core.config import Config
-from services.core.context import Context
 from services.health.probes import Health, HealthRecord
 from tests.perf import runner
 from tui.app import RoostApp, create_app

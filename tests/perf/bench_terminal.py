@@ -76,8 +76,9 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 
 import tui
+from services.core.mode import Mode
 from services.terminal.attach import Attachment, HostPlace
-from services.terminal.backend import Mode, TerminalBackend, TerminalSize
+from services.terminal.backend import TerminalBackend, TerminalSize
 from services.terminal.emulator import Emulator
 from services.terminal.local import LocalPty
 from tests.perf import runner

@@ -18,13 +18,13 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Header, Input, RichLog, Static
 
-from services.core.context import Context
+from services.context import Context
+from services.core.mode import Mode
 from services.fleet.filter import FilterError, filter_fleet
 from services.fleet.model import FILTER_FIELDS, Assistant, Source
 from services.fleet.sort import SORT_KEYS, sort_fleet
 from services.jobs.record import Job
 from services.roost import Action, AttachRequest
-from services.terminal.backend import Mode
 from services.terminal.tmux import TmuxSession
 from tui.job_table import JOB_COLUMNS, JobTable
 from tui.present import (

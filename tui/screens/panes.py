@@ -20,7 +20,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from services.terminal.backend import Mode
+from services.core.mode import Mode
 from tui.screens.confirm import ConfirmScreen
 from tui.terminal_pane import Connection, TerminalPane
 from widgets.terminal_view import TerminalView
