@@ -76,6 +76,12 @@ class Capabilities:
         """Why `action` is not offered; empty when it is."""
         return dict(self.refusals).get(action, "")
 
+    @staticmethod
+    def of(assistant: Assistant) -> Capabilities:
+        """What can be done to `assistant`, and why not the rest: its kind decides, then
+        whether the lockfile lists it and whether it has a runtime."""
+        return _capabilities_of(assistant)
+
 
 TERMINAL_KINDS = frozenset(
     {AssistantKind.THIS_MACHINE, AssistantKind.LOCAL, AssistantKind.DOCKER, AssistantKind.MANAGED}
@@ -88,16 +94,16 @@ CONTAINER_KINDS = frozenset({AssistantKind.DOCKER})
 """The kinds made of containers roost can stop and remove (sleep, retire)."""
 
 
-def known_kind(assistant: Assistant) -> AssistantKind | None:
+def _known_kind(assistant: Assistant) -> AssistantKind | None:
     """`assistant`'s kind; None for a lockfile cloud roost does not know, whose text may even
     spell a kind's value (a `cloud` of "local host" is not this machine)."""
     return assistant.kind if isinstance(assistant.kind, AssistantKind) else None
 
 
-def capabilities_of(assistant: Assistant) -> Capabilities:
+def _capabilities_of(assistant: Assistant) -> Capabilities:
     """What can be done to `assistant`, and why not the rest: its kind decides, then
     whether the lockfile lists it and whether it has a runtime."""
-    name, kind, known = assistant.name, assistant.kind, known_kind(assistant)
+    name, kind, known = assistant.name, assistant.kind, _known_kind(assistant)
     refusals: dict[Action, str] = {}
     if known not in TERMINAL_KINDS:
         refusals[Action.ATTACH] = (
@@ -105,8 +111,10 @@ def capabilities_of(assistant: Assistant) -> Capabilities:
             "and has no terminal for it"
         )
     if assistant.source is not Source.LOCKFILE:
-        refusals[Action.USE] = f"{name} is not in the Vellum lockfile"
-    if not assistant.runtime_url:
+        outside = f"{name} is not in the Vellum lockfile"
+        refusals[Action.USE] = f"{outside}: only its assistants can be the active one"
+        refusals[Action.BACKUP] = f"{outside}: roost backs up Vellum assistants"
+    elif not assistant.runtime_url:
         refusals[Action.BACKUP] = f"{name} has no runtime URL: there is nothing to export from"
     if known not in WAKE_KINDS:
         refusals[Action.WAKE] = f"{name} is a {kind} assistant: roost wakes docker and local ones"
@@ -120,9 +128,9 @@ def capabilities_of(assistant: Assistant) -> Capabilities:
     return Capabilities(frozenset(Action) - refusals.keys(), tuple(refusals.items()))
 
 
-def require(assistant: Assistant, action: Action) -> None:
+def _require(assistant: Assistant, action: Action) -> None:
     """Raise RoostError, saying why, unless `assistant` supports `action`."""
-    refusal = capabilities_of(assistant).refusal(action)
+    refusal = _capabilities_of(assistant).refusal(action)
     if refusal:
         raise RoostError(refusal)
 
@@ -210,8 +218,8 @@ class Roost:
         )
 
     def capabilities(self, assistant: Assistant) -> Capabilities:
-        """What can be done to `assistant`, and why not the rest (`capabilities_of`)."""
-        return capabilities_of(assistant)
+        """What can be done to `assistant`, and why not the rest (`_capabilities_of`)."""
+        return _capabilities_of(assistant)
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -220,8 +228,8 @@ class Roost:
         the job's snapshots; an export that finds nothing listening wakes a docker or local
         assistant once and tries again. Raises RoostError, before any job, when it has no
         runtime to export from."""
-        target = export_target(self.sources, self.snapshot, assistant)
-        wake = wake_repair(self.context, self.http, self.snapshot, assistant)
+        target = _export_target(self.sources, self.snapshot, assistant)
+        wake = _wake_repair(self.context, self.http, self.snapshot, assistant)
         return backup_with_repair(
             self.exporter, target, output or self._destination(assistant), wake
         )
@@ -232,11 +240,11 @@ class Roost:
         assistant = self.assistant(job.assistant_id)
         if assistant is None:
             raise RoostError("its assistant is gone")
-        return self.exporter.resume(export_target(self.sources, self.snapshot, assistant), job)
+        return self.exporter.resume(_export_target(self.sources, self.snapshot, assistant), job)
 
     def follow(self, assistant: Assistant, runtime_job: str) -> AsyncGenerator[Job]:
         """Follow an export the assistant's runtime already runs, into a new backup file."""
-        target = export_target(self.sources, self.snapshot, assistant)
+        target = _export_target(self.sources, self.snapshot, assistant)
         return self.exporter.follow(target, runtime_job, self._destination(assistant))
 
     def _destination(self, assistant: Assistant) -> Path:
@@ -247,28 +255,28 @@ class Roost:
     def engine(self, assistant: Assistant) -> Engine:
         """The engine the fleet saw a docker assistant on, else the one holding its containers.
         Raises RoostError."""
-        return engine_for(self.context, assistant)
+        return _engine_for(self.context, assistant)
 
     def wake(self, assistant: Assistant) -> Iterator[Step]:
         """Start a docker assistant's containers, or a local one's daemon, step by step."""
-        require(assistant, Action.WAKE)
+        _require(assistant, Action.WAKE)
         if assistant.kind is AssistantKind.LOCAL:
             return wake_local(assistant.id)
         return wake_docker(self.engine(assistant), assistant.id)
 
     def plan_sleep(self, assistant: Assistant) -> tuple[str, ...]:
         """The containers sleep would stop (only those running), to name in a confirmation."""
-        require(assistant, Action.SLEEP)
+        _require(assistant, Action.SLEEP)
         return sleep_plan(self.engine(assistant), assistant.id)
 
     def sleep(self, assistant: Assistant) -> Iterator[Step]:
         """Stop a docker assistant's containers, step by step."""
-        require(assistant, Action.SLEEP)
+        _require(assistant, Action.SLEEP)
         return sleep_docker(self.engine(assistant), assistant.id)
 
     def plan_retire(self, assistant: Assistant) -> RetirePlan:
         """What retiring a docker assistant removes for good, as it is now."""
-        require(assistant, Action.RETIRE)
+        _require(assistant, Action.RETIRE)
         return inspect_retire(self.engine(assistant), assistant.id)
 
     def retire(self, plan: RetirePlan) -> Iterator[Step]:
@@ -279,7 +287,7 @@ class Roost:
 
     async def place(self, assistant: Assistant) -> Place:
         """Where `assistant`'s terminal lives. Raises RoostError when roost has none for it."""
-        return await place_of(self.attacher, assistant)
+        return await _place_of(self.attacher, assistant)
 
     async def sessions(self, place: Place) -> TmuxListing:
         """The tmux sessions at `place`; failures come back as the listing's state."""
@@ -302,25 +310,25 @@ class Roost:
 
     def use(self, assistant: Assistant) -> None:
         """Make `assistant` the active one in the lockfile the vellum CLI shares (blocking)."""
-        require(assistant, Action.USE)
+        _require(assistant, Action.USE)
         set_active(self.context.vellum, assistant.id)
 
 
-def engine_for(context: Context, assistant: Assistant) -> Engine:
+def _engine_for(context: Context, assistant: Assistant) -> Engine:
     """The engine the fleet saw docker assistant `assistant` on, else the one holding its
     containers (blocking: it may scan the engines). Raises RoostError."""
     engines = configured_engines(context.config, context.environ)
     return engine_of(assistant.id, engines, seen_on=assistant.where)
 
 
-def export_target(
+def _export_target(
     sources: FleetSources, snapshot: FleetSnapshot, assistant: Assistant
 ) -> ExportTarget:
     """What backing `assistant` up needs: its runtime URL and credentials, as its health probe
     uses them. Raises RoostError when it has no runtime to export from."""
     target = health_target(snapshot, assistant)
     if target is None:
-        raise RoostError(capabilities_of(assistant).refusal(Action.BACKUP))
+        raise RoostError(_capabilities_of(assistant).refusal(Action.BACKUP))
     base_url = snapshot.lockfile.platform_base_url if snapshot.lockfile else None
 
     def platform_now() -> PlatformClient | None:
@@ -330,14 +338,14 @@ def export_target(
     return ExportTarget.of(target, assistant.name, sources.context.vellum, platform_now)
 
 
-def wake_repair(
+def _wake_repair(
     context: Context, http: httpx.AsyncClient, snapshot: FleetSnapshot, assistant: Assistant
 ) -> Repair | None:
     """How to wake `assistant` before a backup's second attempt; None when roost cannot wake
     it (its capabilities say so)."""
-    if Action.WAKE not in capabilities_of(assistant):
+    if Action.WAKE not in _capabilities_of(assistant):
         return None
-    if known_kind(assistant) is AssistantKind.LOCAL:
+    if _known_kind(assistant) is AssistantKind.LOCAL:
         return local_wake(assistant.id)
     target = health_target(snapshot, assistant)
 
@@ -350,7 +358,7 @@ def wake_repair(
 
     async def wake() -> RepairReport:
         try:
-            engine = await asyncio.to_thread(engine_for, context, assistant)
+            engine = await asyncio.to_thread(_engine_for, context, assistant)
         except RoostError as error:
             return RepairReport(False, str(error))
         return await docker_wake(engine, assistant.id, ready=ready)()
@@ -358,12 +366,12 @@ def wake_repair(
     return wake
 
 
-async def place_of(attacher: Attacher, assistant: Assistant) -> Place:
+async def _place_of(attacher: Attacher, assistant: Assistant) -> Place:
     """Where `assistant`'s terminal lives: this machine for it and for local assistants, a
     docker assistant's container, a managed assistant's platform sessions (logged in). Raises
     RoostError when roost has none for it."""
-    require(assistant, Action.ATTACH)
-    match known_kind(assistant):
+    _require(assistant, Action.ATTACH)
+    match _known_kind(assistant):
         case AssistantKind.DOCKER:
             return await asyncio.to_thread(_container_of, attacher, assistant)
         case AssistantKind.MANAGED:

@@ -336,3 +336,23 @@ async def test_a_lifecycle_worker_that_fails_on_a_bug_releases_its_assistant(
         assert not any("already" in n.message for n in app._notifications)
 
     assert_traceback_logged(log_file, "wake_with_a_bug")
+
+
+@pytest.mark.parametrize(("key", "title"), [("u", "Use"), ("b", "Backup")])
+async def test_use_and_backup_on_this_machine_say_why_not(key: str, title: str) -> None:
+    """The row's keys ask the assistant's capabilities, which say why in one line."""
+    app = make_app()
+
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_until(pilot, lambda: bool(app.fleet), "the fleet")  # this machine, selected
+        await pilot.press(key)
+        await wait_until(pilot, lambda: bool(toasts(app)), "a notification")
+
+        assert toasts(app) == [
+            f"{title}\nthis machine is not in the Vellum lockfile: "
+            + (
+                "only its assistants can be the active one"
+                if key == "u"
+                else "roost backs up Vellum assistants"
+            )
+        ]

@@ -84,7 +84,7 @@ async def test_capabilities_follow_the_kind(
         assert actions("box") == set(Action)
         assert actions("cloudy") == {Action.ATTACH, Action.BACKUP, Action.USE}
         assert actions("vm") == actions("ec2") == actions("own") == actions("odd") == remote
-        assert actions("mine") == {Action.BACKUP}  # config.toml's: not the lockfile's
+        assert actions("mine") == set()  # config.toml's runtimes are not the lockfile's
 
 
 async def test_every_refusal_says_why_in_one_line(
@@ -99,8 +99,9 @@ async def test_every_refusal_says_why_in_one_line(
         assert vm.refusal(Action.ATTACH) == (
             "vm is a gcp assistant: roost reaches it over HTTP only and has no terminal for it"
         )
-        assert host.refusal(Action.USE) == "this machine is not in the Vellum lockfile"
-        assert "no runtime URL" in host.refusal(Action.BACKUP)
+        outside = "this machine is not in the Vellum lockfile"
+        assert host.refusal(Action.USE) == f"{outside}: only its assistants can be the active one"
+        assert host.refusal(Action.BACKUP) == f"{outside}: roost backs up Vellum assistants"
         assert host.refusal(Action.ATTACH) == ""
         for capabilities in (host, vm):
             for action in set(Action) - capabilities.actions:
@@ -207,10 +208,13 @@ async def test_backup_yields_the_jobs_snapshots_up_to_a_verified_file(
 async def test_backup_of_an_assistant_without_a_runtime_is_refused_before_any_job(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A managed entry may come without a runtimeUrl (the platform's listing names none).
+    write_lockfile(tmp_path, monkeypatch, {"assistantId": "cloudless", "cloud": "vellum"})
     async with opened() as roost:
-        host = await roost.find("local")
-        with pytest.raises(RoostError, match="has no runtime URL"):
-            roost.backup(host)
+        with pytest.raises(RoostError, match="cloudless has no runtime URL"):
+            roost.backup(await roost.choose("cloudless"))
+        with pytest.raises(RoostError, match="not in the Vellum lockfile"):
+            roost.backup(await roost.find("local"))
 
 
 async def test_a_local_assistant_found_asleep_is_woken_once_and_backed_up_again(

@@ -18,7 +18,7 @@ from textual.message import Message
 
 from services.core.errors import RoostError
 from services.docker.lifecycle import RetirePlan, Step, summarize
-from services.fleet.model import Assistant, FleetSnapshot
+from services.fleet.model import Assistant, AssistantKind, FleetSnapshot
 from services.fleet.sources import Update
 from services.roost import Action
 from tui.messages import (
@@ -180,7 +180,8 @@ class Lifecycle:
 
         sources = self._roost.sources
         try:
-            update = await (sources.registry() if assistant.kind == "local" else sources.engines())
+            local = assistant.kind is AssistantKind.LOCAL
+            update = await (sources.registry() if local else sources.engines())
         finally:
             self._app.apply_update(settled)
             self._busy.pop(key, None)

@@ -24,7 +24,7 @@ from services.fleet.filter import FilterError, filter_fleet
 from services.fleet.model import FILTER_FIELDS, Assistant, Source
 from services.fleet.sort import SORT_KEYS, sort_fleet
 from services.jobs.record import Job
-from services.roost import Action, AttachRequest
+from services.roost import Action, AttachRequest, Capabilities
 from services.terminal.tmux import TmuxSession
 from tui.job_table import JOB_COLUMNS, JobTable
 from tui.present import (
@@ -552,14 +552,10 @@ class MainScreen(Screen[None]):
         self.sort_reverse = not self.sort_reverse
 
     def action_use(self) -> None:
-        assistant = self.selected()
-        if assistant is None or assistant.source is not Source.LOCKFILE:
-            self.notify(
-                "Only assistants from the Vellum lockfile can be the active one.",
-                title="Use",
-                severity="warning",
-            )
-        elif assistant.active:
+        assistant = self._allowed(Action.USE, "Use")
+        if assistant is None:
+            return
+        if assistant.active:
             self.notify(f"{assistant.name} is already the active assistant.", title="Use")
         else:
             self.post_message(self.UseRequested(assistant))
@@ -604,12 +600,18 @@ class MainScreen(Screen[None]):
         self.post_message(self.PanesRequested())
 
     def action_backup(self) -> None:
+        assistant = self._allowed(Action.BACKUP, "Backup")
+        if assistant is not None:
+            self.post_message(self.BackupRequested(assistant))
+
+    def _allowed(self, action: Action, title: str) -> Assistant | None:
+        """The selected assistant when it supports `action`; else None, having said why."""
         assistant = self.selected()
-        if assistant is None or assistant.source is not Source.LOCKFILE:
-            self.notify(
-                "Backups are for Vellum assistants (the lockfile's).",
-                title="Backup",
-                severity="warning",
-            )
-            return
-        self.post_message(self.BackupRequested(assistant))
+        if assistant is None:
+            refusal = "Select an assistant first."
+        else:
+            refusal = Capabilities.of(assistant).refusal(action)
+        if refusal:
+            self.notify(refusal, title=title, severity="warning")
+            return None
+        return assistant
