@@ -104,11 +104,16 @@ def _capabilities_of(assistant: Assistant) -> Capabilities:
     """What can be done to `assistant`, and why not the rest: its kind decides, then
     whether the lockfile lists it and whether it has a runtime."""
     name, kind, known = assistant.name, assistant.kind, _known_kind(assistant)
+    # What the row is, as a refusal opens: this machine is no assistant of any kind.
+    what = (
+        f"{name} is not an assistant"
+        if known is AssistantKind.THIS_MACHINE
+        else f"{name} is a {kind} assistant"
+    )
     refusals: dict[Action, str] = {}
     if known not in TERMINAL_KINDS:
         refusals[Action.ATTACH] = (
-            f"{name} is a {kind} assistant: roost reaches it over HTTP only "
-            "and has no terminal for it"
+            f"{what}: roost reaches it over HTTP only and has no terminal for it"
         )
     if assistant.source is not Source.LOCKFILE:
         outside = f"{name} is not in the Vellum lockfile"
@@ -117,14 +122,12 @@ def _capabilities_of(assistant: Assistant) -> Capabilities:
     elif not assistant.runtime_url:
         refusals[Action.BACKUP] = f"{name} has no runtime URL: there is nothing to export from"
     if known not in WAKE_KINDS:
-        refusals[Action.WAKE] = f"{name} is a {kind} assistant: roost wakes docker and local ones"
+        refusals[Action.WAKE] = f"{what}: roost wakes docker and local ones"
     if known not in CONTAINER_KINDS:
         # `vellum sleep` stops a local assistant's daemon; roost leaves that to it.
         hint = f"; run `vellum sleep {assistant.id}`" if known is AssistantKind.LOCAL else ""
-        refusals[Action.SLEEP] = (
-            f"{name} is a {kind} assistant: roost puts docker ones to sleep{hint}"
-        )
-        refusals[Action.RETIRE] = f"{name} is a {kind} assistant: roost retires docker ones"
+        refusals[Action.SLEEP] = f"{what}: roost puts docker ones to sleep{hint}"
+        refusals[Action.RETIRE] = f"{what}: roost retires docker ones"
     return Capabilities(frozenset(Action) - refusals.keys(), tuple(refusals.items()))
 
 
