@@ -49,6 +49,7 @@ from services.vellum.registry import PID_FILE
 from tests.conftest import new_session
 from tests.pilot import table_names, wait_until
 from tui.app import RoostApp, create_app
+from tui.lifecycle import retire_question
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.panes import PanesScreen
@@ -299,15 +300,13 @@ def retire_inventory(name: str) -> Inventory:
 async def retire_asked(pilot: Pilot[None]) -> None:
     """The typed confirmation of `X` on a docker assistant. Planning a retire asks a Docker
     engine, which the demo has none of: the plan is made from a fixed inventory by the same
-    function (`plan_retire`), and the screen pushed as the app pushes it, with its title and
-    first line as the app words them (tui/app.py: `_confirm_retire`, which has no text builder
-    of its own to call)."""
+    function (`plan_retire`), and the question is the one the console asks
+    (tui/lifecycle.py: `retire_question`)."""
     await fleet_listed(pilot)
     await row_selected(pilot, RETIRED)
     engine = Engine("lab", DOWN_ENGINE, None, implicit=False)
     plan = plan_retire(engine, RETIRED, retire_inventory(RETIRED))
-    lines = ["This removes, for good:", *plan.describe()]
-    await pilot.app.push_screen(TypedConfirmScreen(f"Retire {RETIRED}", lines, RETIRED))
+    await pilot.app.push_screen(retire_question(RETIRED, RETIRED, plan))
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, TypedConfirmScreen), "retire")
 
 

@@ -121,8 +121,7 @@ class Lifecycle:
             self._app.notify(f"Nothing of {assistant.name} is left to remove.", title="Retire")
             self._busy.pop(assistant.key, None)
             return
-        lines = ["This removes, for good:", *plan.describe()]
-        screen = TypedConfirmScreen(f"Retire {assistant.name}", lines, assistant.id)
+        screen = retire_question(assistant.name, assistant.id, plan)
         steps = partial(self._roost.retire, plan)
         self._app.push_screen(screen, self._answered(assistant, Action.RETIRE, steps))
 
@@ -186,3 +185,9 @@ class Lifecycle:
             self._app.apply_update(settled)
             self._busy.pop(key, None)
         self._app.fleet_refresh.follow_fleet()
+
+
+def retire_question(name: str, assistant_id: str, plan: RetirePlan) -> TypedConfirmScreen:
+    """The question before a retire: everything `plan` removes, confirmed by typing the id."""
+    lines = ["This removes, for good:", *plan.describe()]
+    return TypedConfirmScreen(f"Retire {name}", lines, assistant_id)
