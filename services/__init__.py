@@ -1,5 +1,7 @@
-"""Everything roost does to the world: paths, config, tmux, Docker, HTTP, PTYs, pollers.
+"""Everything roost does to the world, as plain typed Python shared by the commands, the console
+and the tests: the application layer (`roost.py`, one method per operation; `doctor.py`), the
+start-up `context.py`, and the domain packages below them (fleet, jobs, terminal, health, vellum,
+docker, core). docs/architecture.md draws the layers; pyproject.toml's import contracts keep them.
 
-Plain typed Python with no Textual and no Rich, so the command line, the TUI and the tests all
-share it (an import-linter contract and a fresh-interpreter test keep it that way).
+No Textual and no Rich here (an import-linter contract and a fresh-interpreter test keep it so).
 """
