@@ -223,7 +223,7 @@ async def test_input_arrives_whole_and_in_order_while_requests_fail(
     terminals.input_failure_rate = 0.1
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789 .,;:-_/é✓\n"
     text = "".join(random.Random(3).choice(alphabet) for _ in range(5000))
-    async with running(session(remote, batch_delay=0.005)) as reader:
+    async with running(session(remote)) as reader:
         await until(lambda: reader.shows("READY"), "raw mode")
         for start in range(0, len(text), 50):
             typed = text[start : start + 50].encode()
@@ -236,6 +236,27 @@ async def test_input_arrives_whole_and_in_order_while_requests_fail(
     failed = [status for kind, status in terminals.failures if kind == "input"]
     assert failed and set(failed) == {503}
     assert len(remote.requests("input")) >= 10 + len(failed)  # many requests, some retried
+
+
+async def test_keys_typed_while_a_request_is_out_go_together_in_the_next(remote: Remote) -> None:
+    """The first key goes at once, alone: no batching window holds it for the keys that follow.
+    The keys typed while its request is out go in one request after it (each written on its
+    own): one request at a time, and no more requests than that."""
+    terminals = remote.terminals
+    terminals.argv = ["/bin/sh", "-c", "stty raw -echo; echo READY; exec cat >/dev/null"]
+    async with running(session(remote)) as reader:
+        await until(lambda: reader.shows("READY"), "raw mode")
+        terminals.delay = 0.3  # every answer is held: the first key's request stays out a while
+        reader.backend.write(b"a")
+        for _ in range(5):
+            await asyncio.sleep(0)  # a few turns of the loop, no time: the sender takes the key
+        for key in (b"b", b"c", b"d"):
+            reader.backend.write(key)
+            await asyncio.sleep(0)
+        await until(lambda: terminals.latest.received == b"abcd", "every key")
+        terminals.delay = 0.0
+    inputs = [r for r in remote.peer.requests if r.path.endswith("/input/")]
+    assert [json.loads(r.body)["data"] for r in inputs] == ["a", "bcd"]
 
 
 @pytest.fixture

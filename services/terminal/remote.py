@@ -17,13 +17,14 @@ and `exit_status` stays None. A tmux pane's shell is disposable, so it gets a ne
 that ends before it carried new output counts as a failed attempt, so a session that dies as
 soon as it starts ends in `SessionLost` instead of a loop.
 
-Input: keystrokes are batched for `batch_delay` from the first of them (a batch waiting behind
-a request in flight has used that time), posted one request at a time so their order holds,
-and a request that failed (no answer, 429, 5xx) is retried with capped backoff before later
-input goes out. Input for a session that is gone is dropped: it was meant for a shell that no
-longer exists. Any other refusal (401/403, another 4xx) ends the session with a SessionError
-raised by `read()`, rather than dropping keystrokes silently. In watch mode `write()` sends nothing
-at all: the tmux attach line is the only input a watcher ever sends.
+Input: one request at a time, so order holds. A key typed while none is out goes at once; what
+is typed while one is out goes together in the next (up to INPUT_BATCH characters), so typing
+costs a round trip, not a batching window (docs/protocol.md §5). A request that failed (no
+answer, 429, 5xx) is retried with capped backoff before later input goes out. Input for a
+session that is gone is dropped: it was meant for a shell that no longer exists. Any other
+refusal (401/403, another 4xx) ends the session with a SessionError raised by `read()`, rather
+than dropping keystrokes silently. In watch mode `write()` sends nothing at all: the tmux attach
+line is the only input a watcher ever sends.
 
 Sizes: resizes are debounced for `resize_delay`, and the size is sent again after every
 reconnect. `close()` always deletes the session (404 is fine, errors are ignored).
@@ -175,7 +176,6 @@ class RemoteSession:
         description: str | None = None,
         startup_line: str | None = None,
         backoff: Sequence[float] = (1.0, 2.0, 4.0),
-        batch_delay: float = 0.03,
         resize_delay: float = 0.15,
     ) -> None:
         if tmux_session is not None and startup_line is not None:
@@ -190,7 +190,6 @@ class RemoteSession:
         )
         self._startup = attach_line(tmux_session, mode) if tmux_session else startup_line
         self._backoff = tuple(backoff)
-        self._batch_delay = batch_delay
         self._resize_delay = resize_delay
         self._sessions_url = (
             f"{platform.base_url}/v1/assistants/{quote(assistant_id, safe='')}/terminal/sessions/"
@@ -204,8 +203,6 @@ class RemoteSession:
         self._end: bytes | SessionError | None = None
         """`b""` once the session ended or was closed, the error once it failed."""
         self._input = ""
-        self._batch_opened = 0.0
-        """When the first key of the batch in `_input` was queued (monotonic)."""
         self._utf8 = codecs.getincrementaldecoder("utf-8")("replace")
         self._input_ready = asyncio.Event()
         self._size_changed = asyncio.Event()
@@ -426,8 +423,6 @@ class RemoteSession:
 
     def _queue_input(self, text: str) -> None:
         if text:
-            if not self._input:
-                self._batch_opened = time.monotonic()
             self._input += text
             self._input_ready.set()
 
@@ -435,11 +430,8 @@ class RemoteSession:
         """Post the queued input in order, one request at a time."""
         while True:
             await self._input_ready.wait()
-            # A burst of keys goes out as one request. The window opens with its first key, so
-            # the time it waited behind the request before counts: a key typed while a request
-            # is out waits for that request, and for the rest of the window only.
-            opened_for = time.monotonic() - self._batch_opened
-            await asyncio.sleep(max(0.0, self._batch_delay - opened_for))
+            # Whatever is queued goes now: one key when none was out, or all that was typed
+            # while the last request was.
             batch, self._input = self._input[:INPUT_BATCH], self._input[INPUT_BATCH:]
             if not self._input:
                 self._input_ready.clear()

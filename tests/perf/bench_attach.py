@@ -18,9 +18,8 @@ load that comes and goes hits them alike:
 - `docker_exec`: `cat` in a DockerExec in a running container of the test image, on the engine
   `DOCKER_HOST` names; `{"skipped": why}` without one (a failure under ROOST_REQUIRE_DOCKER=1);
 - `remote`: a RemoteSession on the loopback Vellum peer (its own process, so its threads do not
-  share this interpreter), whose PTY runs `cat`: it includes the deliberate input batching
-  (`batch_delay`, RemoteSession's default, 30 ms); `remote_no_batching` is the same with
-  `batch_delay=0`, the cost of the protocol itself (a POST per key, the echo back over the SSE
+  share this interpreter), whose PTY runs `cat`: a key goes at once when no input request is
+  out, so this is the cost of the protocol itself (a POST per key, the echo back over the SSE
   stream). The peer sends with TCP_NODELAY, as production servers do.
 `vs_local_pty` gives each one's median and p95 over the baseline's and the milliseconds added.
 
@@ -46,7 +45,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import inspect
 import json
 import os
 import platform
@@ -94,8 +92,6 @@ WITHIN = 30.0
 QUIET_AFTER = 0.2
 """Seconds after the expected output in which a session must print nothing more."""
 MIB = 1 << 20
-REMOTE_BATCH_DELAY: float = inspect.signature(RemoteSession).parameters["batch_delay"].default
-"""What a remote pane batches input for: RemoteSession's default."""
 MAIN = {"keys": 200, "blocks": 4, "output_mib": 16, "rounds": 5}
 QUICK = {"keys": 40, "blocks": 2, "output_mib": 4, "rounds": 2}
 KEY_CHARACTERS = [
@@ -364,9 +360,7 @@ async def keypress_to_echo(
     if isinstance(place, DockerPlace):
         backends["docker_exec"] = (DockerExec(place.engine, place.container, ["cat"]), {})
     remote.peer.run(["cat"])
-    for name, delay in (("remote", REMOTE_BATCH_DELAY), ("remote_no_batching", 0.0)):
-        session = RemoteSession(remote.http, remote.client, ASSISTANT, batch_delay=delay)
-        backends[name] = (session, {"batch_delay_ms": delay * 1000})
+    backends["remote"] = (RemoteSession(remote.http, remote.client, ASSISTANT), {})
     typists: dict[str, Typist] = {}
     try:
         for name, (backend, extra) in backends.items():
@@ -403,13 +397,12 @@ async def keypress_to_echo(
         for name, result in results.items()
         if name != "local_pty" and "median" in result
     }
-    remotes = ["remote", "remote_no_batching"]
     return {
         "keys": keys,
         "warmup_keys": WARMUP_KEYS,
         "blocks": blocks,
         "terminal": f"{SIZE.columns}x{SIZE.rows}",
-        **{name: results[name] for name in ["local_pty", "local_tmux", "docker_exec", *remotes]},
+        **{name: results[name] for name in ["local_pty", "local_tmux", "docker_exec", "remote"]},
         "vs_local_pty": results["vs_local_pty"],
         "note": TIMED_NOTE,
     }
