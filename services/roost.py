@@ -80,7 +80,32 @@ class Capabilities:
     def of(assistant: Assistant) -> Capabilities:
         """What can be done to `assistant`, and why not the rest: its kind decides, then
         whether the lockfile lists it and whether it has a runtime."""
-        return _capabilities_of(assistant)
+        name, kind, known = assistant.name, assistant.kind, _known_kind(assistant)
+        # What the row is, as a refusal opens: this machine is no assistant of any kind.
+        what = (
+            f"{name} is not an assistant"
+            if known is AssistantKind.THIS_MACHINE
+            else f"{name} is a {kind} assistant"
+        )
+        refusals: dict[Action, str] = {}
+        if known not in TERMINAL_KINDS:
+            refusals[Action.ATTACH] = (
+                f"{what}: roost reaches it over HTTP only and has no terminal for it"
+            )
+        if assistant.source is not Source.LOCKFILE:
+            outside = f"{name} is not in the Vellum lockfile"
+            refusals[Action.USE] = f"{outside}: only its assistants can be the active one"
+            refusals[Action.BACKUP] = f"{outside}: roost backs up Vellum assistants"
+        elif not assistant.runtime_url:
+            refusals[Action.BACKUP] = f"{name} has no runtime URL: there is nothing to export from"
+        if known not in WAKE_KINDS:
+            refusals[Action.WAKE] = f"{what}: roost wakes docker and local ones"
+        if known not in CONTAINER_KINDS:
+            # `vellum sleep` stops a local assistant's daemon; roost leaves that to it.
+            hint = f"; run `vellum sleep {assistant.id}`" if known is AssistantKind.LOCAL else ""
+            refusals[Action.SLEEP] = f"{what}: roost puts docker ones to sleep{hint}"
+            refusals[Action.RETIRE] = f"{what}: roost retires docker ones"
+        return Capabilities(frozenset(Action) - refusals.keys(), tuple(refusals.items()))
 
 
 TERMINAL_KINDS = frozenset(
@@ -100,40 +125,9 @@ def _known_kind(assistant: Assistant) -> AssistantKind | None:
     return assistant.kind if isinstance(assistant.kind, AssistantKind) else None
 
 
-def _capabilities_of(assistant: Assistant) -> Capabilities:
-    """What can be done to `assistant`, and why not the rest: its kind decides, then
-    whether the lockfile lists it and whether it has a runtime."""
-    name, kind, known = assistant.name, assistant.kind, _known_kind(assistant)
-    # What the row is, as a refusal opens: this machine is no assistant of any kind.
-    what = (
-        f"{name} is not an assistant"
-        if known is AssistantKind.THIS_MACHINE
-        else f"{name} is a {kind} assistant"
-    )
-    refusals: dict[Action, str] = {}
-    if known not in TERMINAL_KINDS:
-        refusals[Action.ATTACH] = (
-            f"{what}: roost reaches it over HTTP only and has no terminal for it"
-        )
-    if assistant.source is not Source.LOCKFILE:
-        outside = f"{name} is not in the Vellum lockfile"
-        refusals[Action.USE] = f"{outside}: only its assistants can be the active one"
-        refusals[Action.BACKUP] = f"{outside}: roost backs up Vellum assistants"
-    elif not assistant.runtime_url:
-        refusals[Action.BACKUP] = f"{name} has no runtime URL: there is nothing to export from"
-    if known not in WAKE_KINDS:
-        refusals[Action.WAKE] = f"{what}: roost wakes docker and local ones"
-    if known not in CONTAINER_KINDS:
-        # `vellum sleep` stops a local assistant's daemon; roost leaves that to it.
-        hint = f"; run `vellum sleep {assistant.id}`" if known is AssistantKind.LOCAL else ""
-        refusals[Action.SLEEP] = f"{what}: roost puts docker ones to sleep{hint}"
-        refusals[Action.RETIRE] = f"{what}: roost retires docker ones"
-    return Capabilities(frozenset(Action) - refusals.keys(), tuple(refusals.items()))
-
-
 def _require(assistant: Assistant, action: Action) -> None:
     """Raise RoostError, saying why, unless `assistant` supports `action`."""
-    refusal = _capabilities_of(assistant).refusal(action)
+    refusal = Capabilities.of(assistant).refusal(action)
     if refusal:
         raise RoostError(refusal)
 
@@ -163,11 +157,13 @@ class Roost:
         self.fleet: tuple[Assistant, ...] = self._builder.build(self.snapshot)
         self.jobs = JobStore.at(context.paths)
         self.exporter = Exporter(http)
+        self.engines = configured_engines(context.config, context.environ)
+        """The Docker engines roost watches (config.toml's, else `DOCKER_HOST`'s)."""
         self.attacher = Attacher(
             context.tmux,
             context.environ,
             shell=context.config.terminal_shell,
-            engines=configured_engines(context.config, context.environ),
+            engines=self.engines,
             http=http,
             platform=lambda: self.sources.platform,
         )
@@ -221,8 +217,8 @@ class Roost:
         )
 
     def capabilities(self, assistant: Assistant) -> Capabilities:
-        """What can be done to `assistant`, and why not the rest (`_capabilities_of`)."""
-        return _capabilities_of(assistant)
+        """What can be done to `assistant`, and why not the rest (`Capabilities.of`)."""
+        return Capabilities.of(assistant)
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -232,7 +228,7 @@ class Roost:
         assistant once and tries again. Raises RoostError, before any job, when it has no
         runtime to export from."""
         target = _export_target(self.sources, self.snapshot, assistant)
-        wake = _wake_repair(self.context, self.http, self.snapshot, assistant)
+        wake = _wake_repair(self, assistant)
         return backup_with_repair(
             self.exporter, target, output or self._destination(assistant), wake
         )
@@ -258,7 +254,7 @@ class Roost:
     def engine(self, assistant: Assistant) -> Engine:
         """The engine the fleet saw a docker assistant on, else the one holding its containers.
         Raises RoostError."""
-        return _engine_for(self.context, assistant)
+        return engine_of(assistant.id, self.engines, seen_on=assistant.where)
 
     def wake(self, assistant: Assistant) -> Iterator[Step]:
         """Start a docker assistant's containers, or a local one's daemon, step by step."""
@@ -317,13 +313,6 @@ class Roost:
         set_active(self.context.vellum, assistant.id)
 
 
-def _engine_for(context: Context, assistant: Assistant) -> Engine:
-    """The engine the fleet saw docker assistant `assistant` on, else the one holding its
-    containers (blocking: it may scan the engines). Raises RoostError."""
-    engines = configured_engines(context.config, context.environ)
-    return engine_of(assistant.id, engines, seen_on=assistant.where)
-
-
 def _export_target(
     sources: FleetSources, snapshot: FleetSnapshot, assistant: Assistant
 ) -> ExportTarget:
@@ -331,7 +320,7 @@ def _export_target(
     uses them. Raises RoostError when it has no runtime to export from."""
     target = health_target(snapshot, assistant)
     if target is None:
-        raise RoostError(_capabilities_of(assistant).refusal(Action.BACKUP))
+        raise RoostError(Capabilities.of(assistant).refusal(Action.BACKUP))
     base_url = snapshot.lockfile.platform_base_url if snapshot.lockfile else None
 
     def platform_now() -> PlatformClient | None:
@@ -341,27 +330,25 @@ def _export_target(
     return ExportTarget.of(target, assistant.name, sources.context.vellum, platform_now)
 
 
-def _wake_repair(
-    context: Context, http: httpx.AsyncClient, snapshot: FleetSnapshot, assistant: Assistant
-) -> Repair | None:
+def _wake_repair(roost: Roost, assistant: Assistant) -> Repair | None:
     """How to wake `assistant` before a backup's second attempt; None when roost cannot wake
     it (its capabilities say so)."""
-    if Action.WAKE not in _capabilities_of(assistant):
+    if Action.WAKE not in Capabilities.of(assistant):
         return None
     if _known_kind(assistant) is AssistantKind.LOCAL:
         return local_wake(assistant.id)
-    target = health_target(snapshot, assistant)
+    target = health_target(roost.snapshot, assistant)
 
     async def ready() -> bool:
         """The runtime answers (any answer): the retry can go."""
         if target is None:
             return True
-        health = await Prober(http, context.vellum, None)(target)
+        health = await Prober(roost.http, roost.context.vellum, None)(target)
         return health.status not in UNANSWERED
 
     async def wake() -> RepairReport:
         try:
-            engine = await asyncio.to_thread(_engine_for, context, assistant)
+            engine = await asyncio.to_thread(roost.engine, assistant)
         except RoostError as error:
             return RepairReport(False, str(error))
         return await docker_wake(engine, assistant.id, ready=ready)()

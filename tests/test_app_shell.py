@@ -241,8 +241,8 @@ async def test_a_source_that_fails_unexpectedly_says_where_the_log_is(log_file: 
 
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await wait_until(pilot, lambda: bool(app.fleet), "the fleet")
-        app.pollers["lockfile"].step = step_with_a_bug
-        app.pollers["lockfile"].wake()
+        app.fleet_refresh.pollers["lockfile"].step = step_with_a_bug
+        app.fleet_refresh.pollers["lockfile"].wake()
         await wait_until(pilot, lambda: bool(toasts(app)), "a notification")
         assert toasts(app) == [
             f"Refresh failed\nlockfile: internal error; details are in {log_file}"

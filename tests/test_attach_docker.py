@@ -149,7 +149,9 @@ async def test_an_engine_gone_away_is_said_and_opens_no_pane(
     async with app.run_test(size=SIZE) as pilot:
         await open_rows(pilot, app, name)
         take_away(engine_link)
-        app.pollers["docker"].wake()  # the fleet learns the engine is gone: where it was is lost
+        app.fleet_refresh.pollers[
+            "docker"
+        ].wake()  # the fleet learns the engine is gone: where it was is lost
 
         def rescanned() -> bool:
             return any(a.id == name and a.where == "" for a in app.fleet)

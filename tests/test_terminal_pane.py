@@ -39,7 +39,7 @@ async def terminal(
         config=Config(terminal_scrollback=scrollback),
     )
     async with app.run_test(size=size) as pilot:
-        await app.open_pane(Attachment("test", HostPlace(tuple(argv))), mode)
+        await app.attaching.open_pane(Attachment("test", HostPlace(tuple(argv))), mode)
         pane = app.panes_screen.panes[-1]
         yield pilot, pane
 
@@ -245,7 +245,7 @@ async def test_a_shell_whose_tmux_history_cannot_be_read_scrolls_its_own() -> No
     app = make_app(environ={**os.environ, "PS1": "$ ", "ENV": ""})
     async with app.run_test(size=(60, 12)) as pilot:
         attachment = Attachment("test", HostPlace(("sh",)), shell_session="no-such-session")
-        await app.open_pane(attachment, Mode.DRIVE)
+        await app.attaching.open_pane(attachment, Mode.DRIVE)
         [pane] = app.panes_screen.panes
         view = pane.view
         await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "sh")

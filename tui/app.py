@@ -25,12 +25,9 @@ from textual.worker import Worker, WorkerFailed
 from services.context import Context
 from services.core.errors import RoostError
 from services.core.http import http_client
-from services.core.mode import Mode
-from services.core.poller import Poller
 from services.fleet.model import Assistant, FleetSnapshot
 from services.fleet.sources import Update
 from services.roost import AttachRequest, Roost
-from services.terminal.attach import Attachment
 from tui.attaching import Attaching
 from tui.commands import PaletteCommands, commands
 from tui.events import EventLog
@@ -114,10 +111,6 @@ class RoostApp(App[None]):
     def fleet(self) -> tuple[Assistant, ...]:
         return self.roost.fleet
 
-    @property
-    def pollers(self) -> dict[str, Poller]:
-        return self.fleet_refresh.pollers
-
     def get_default_screen(self) -> Screen[None]:
         self.main_screen = MainScreen(self.context)
         return self.main_screen
@@ -159,7 +152,7 @@ class RoostApp(App[None]):
         return True
 
     def on_engine_changed(self) -> None:
-        self.pollers["docker"].wake()
+        self.fleet_refresh.pollers["docker"].wake()
 
     def on_events_not_saved(self, message: EventsNotSaved) -> None:
         self.events.state_failed(message.error)
@@ -180,15 +173,11 @@ class RoostApp(App[None]):
             return
         log.info("active assistant is now %s", assistant.id)
         self.notify(f"{assistant.id} is now the active assistant.", title="Use")
-        self.pollers["lockfile"].wake()
+        self.fleet_refresh.pollers["lockfile"].wake()
 
     def on_main_screen_attach_requested(self, message: MainScreen.AttachRequested) -> None:
         opening = self.attaching.open(message.request)
         self.background.run(opening, group="attach", name="attach", exclusive=True)
-
-    async def open_pane(self, attachment: Attachment, mode: Mode) -> None:
-        """Show the panes screen with a new pane on `attachment`, current and typing."""
-        await self.attaching.open_pane(attachment, mode)
 
     def on_main_screen_panes_requested(self) -> None:
         if not self.panes_screen.panes:
@@ -317,8 +306,7 @@ class RoostApp(App[None]):
             self._exception = error
             self._exception_event.set()
             self.bell()
-            log_file = self.context.paths.log_file
-            self.panic(Text(f"roost stopped on an internal error; details are in {log_file}"))
+            self.panic(Text(f"roost stopped on an {self.background.problem}"))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         self.background.state_changed(event)

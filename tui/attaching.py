@@ -55,7 +55,6 @@ class Attaching:
         if attachment.session is None:
             mode = Mode.DRIVE  # a new shell is the operator's own
         elif mode is None:
-            here = isinstance(place, HostPlace)
             mode = self._config.local_mode if here else self._config.remote_mode
         await self.open_pane(attachment, mode)
 

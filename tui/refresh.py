@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from services.core.errors import RoostError
 from services.core.poller import Poller
-from services.docker.engines import configured_engines
 from services.docker.events import EngineEvents
 from services.fleet.builder import health_targets
 from services.fleet.sources import with_health
@@ -65,7 +64,7 @@ class FleetRefresh:
             background.run(poller.run(), name=name, group="pollers")
         self.follow_fleet()
         background.run(self.monitor.run(), name="health", group="pollers")
-        for engine in configured_engines(config, self._app.context.environ):
+        for engine in self._roost.engines:
             events = EngineEvents(engine, self._engine_changed)
             self._engine_events.append(events)
             background.run(events.run, name="docker events", group="docker-events", thread=True)

@@ -1029,13 +1029,18 @@ TMUX_DECSTBM_IGNORES_ORIGIN = (
 VT100_DA = Step("\x1b[?1;2c", label="<ESC[?1;2c: the DA reply of a VT100 with AVO>")
 """vttest waits for the answer to its device-attributes query; the recorder types it."""
 
-session(
-    "vttest",
-    ["vttest"],
-    80,
-    24,
+
+def vttest(
+    steps: list[Step],
+    descriptions: dict[str, str],
+    divergences: dict[str, Divergence] | None = None,
+) -> None:
+    """A vttest session at 80x24: the answer to its device-attributes query, then `steps`."""
+    session("vttest", ["vttest"], 80, 24, [VT100_DA, *steps], descriptions, divergences=divergences)
+
+
+vttest(
     [
-        VT100_DA,
         Step("1\r", cut="vttest_cursor_box"),
         Step("\r", cut="vttest_cursor_box_132"),
         Step("\r", cut="vttest_autowrap"),
@@ -1056,13 +1061,8 @@ session(
     },
 )
 
-session(
-    "vttest",
-    ["vttest"],
-    80,
-    24,
+vttest(
     [
-        VT100_DA,
         Step("2\r", cut="vttest_wrap_around"),
         Step("\r", cut="vttest_tab_stops"),
         Step("\r"),
@@ -1099,13 +1099,8 @@ session(
     },
 )
 
-session(
-    "vttest",
-    ["vttest"],
-    80,
-    24,
+vttest(
     [
-        VT100_DA,
         Step("8\r", cut="vttest_accordion"),
         Step("\r", cut="vttest_accordion_end"),
         Step("\r", cut="vttest_insert_mode"),
@@ -1126,12 +1121,8 @@ session(
     },
 )
 
-session(
-    "vttest",
-    ["vttest"],
-    80,
-    24,
-    [VT100_DA, Step("3\r", cut="vttest_character_sets")],
+vttest(
+    [Step("3\r", cut="vttest_character_sets")],
     {
         "vttest_character_sets": "vttest's table of character sets (ASCII, British, DEC "
         "special graphics, the alternate ROMs) selected into G0 with SI and G1 with SO",
@@ -1149,17 +1140,13 @@ def vttest_iso6429(
     menu: str, tests: dict[str, tuple[str, str]], divergences: dict[str, Divergence]
 ) -> None:
     """One vttest session through menu 11.`menu`: each test's screen a stream, RETURN back."""
-    steps = [VT100_DA, Step("11\r"), Step(f"{menu}\r")]
+    steps = [Step("11\r"), Step(f"{menu}\r")]
     for choice, (name, _) in tests.items():
         steps += [Step(f"{choice}\r", cut=name), Step("\r")]
-    session(
-        "vttest",
-        ["vttest"],
-        80,
-        24,
+    vttest(
         steps,
         {name: f"vttest, menu 11.{menu}: {what}" for name, what in tests.values()},
-        divergences=divergences,
+        divergences,
     )
 
 
@@ -1205,7 +1192,7 @@ vttest_iso6429(
 )
 
 
-ALTERNATE_STEPS = [VT100_DA, Step("11\r"), Step("8\r"), Step("7\r")]
+ALTERNATE_STEPS = [Step("11\r"), Step("8\r"), Step("7\r")]
 for choice, mode in (("3", "47"), ("4", "1047"), ("5", "1049")):
     ALTERNATE_STEPS += [
         Step(f"{choice}\r"),
@@ -1214,11 +1201,7 @@ for choice, mode in (("3", "47"), ("4", "1047"), ("5", "1049")):
         Step("\r", cut=f"vttest_alternate_{mode}_restored"),
         Step("\r"),
     ]
-session(
-    "vttest",
-    ["vttest"],
-    80,
-    24,
+vttest(
     ALTERNATE_STEPS,
     {
         f"vttest_alternate_{mode}_{state}": f"vttest, menu 11.8.7: mode {mode}, {what}"
