@@ -157,13 +157,16 @@ class Jobs:
             self._show()
 
     def _show(self) -> None:
-        self._app.main_screen.jobs = self._store.jobs
+        if self._app.is_running:  # not while shutting down: the screen is going away
+            self._app.main_screen.jobs = self._store.jobs
 
     def _start_ticker(self) -> None:
         if self._ticker is None:
             self._ticker = self._app.set_interval(TICK_SECONDS, self._tick)
 
     def _tick(self) -> None:
+        if not self._app.is_running:
+            return  # a tick due while shutting down: the screen is going away
         screen = self._app.main_screen
         if any(not job.state.finished for job in screen.jobs):
             screen.tick()

@@ -136,6 +136,8 @@ class FleetRefresh:
             self._app.set_timer(HEALTH_BATCH_SECONDS, self._apply_health)
 
     def _apply_health(self) -> None:
+        if not self._app.is_running:
+            return  # a batch due while shutting down: the screen is going away
         records, self._pending_health = self._pending_health, {}
         self._app.apply_update(with_health(records, self._app.context.clock()))
 
