@@ -40,13 +40,14 @@ from services.fleet.model import Assistant, AssistantKind, FleetSnapshot, Source
 from services.fleet.sources import FleetSources, Update
 from services.health.probes import UNANSWERED
 from services.health.probing import Prober
-from services.jobs.exports import Exporter, ExportTarget, backup_destination
+from services.jobs.exports import Exporter, backup_destination
 from services.jobs.record import Job
 from services.jobs.repair import Repair, RepairReport, backup_with_repair, docker_wake, local_wake
 from services.jobs.store import JobStore
 from services.terminal.attach import Attacher, Attachment, ContainerPlace, ManagedPlace, Place
 from services.terminal.backend import TerminalBackend
 from services.terminal.tmux import TmuxListing, TmuxSession
+from services.vellum.auth import RuntimeEndpoint
 from services.vellum.lockfile import choose_target, set_active
 from services.vellum.platform import PlatformClient
 
@@ -227,7 +228,7 @@ class Roost:
         the job's snapshots; an export that finds nothing listening wakes a docker or local
         assistant once and tries again. Raises RoostError, before any job, when it has no
         runtime to export from."""
-        target = _export_target(self.sources, self.snapshot, assistant)
+        target = _endpoint(self.sources, self.snapshot, assistant)
         wake = _wake_repair(self, assistant)
         return backup_with_repair(
             self.exporter, target, output or self._destination(assistant), wake
@@ -239,11 +240,11 @@ class Roost:
         assistant = self.assistant(job.assistant_id)
         if assistant is None:
             raise RoostError("its assistant is gone")
-        return self.exporter.resume(_export_target(self.sources, self.snapshot, assistant), job)
+        return self.exporter.resume(_endpoint(self.sources, self.snapshot, assistant), job)
 
     def follow(self, assistant: Assistant, runtime_job: str) -> AsyncGenerator[Job]:
         """Follow an export the assistant's runtime already runs, into a new backup file."""
-        target = _export_target(self.sources, self.snapshot, assistant)
+        target = _endpoint(self.sources, self.snapshot, assistant)
         return self.exporter.follow(target, runtime_job, self._destination(assistant))
 
     def _destination(self, assistant: Assistant) -> Path:
@@ -313,9 +314,9 @@ class Roost:
         set_active(self.context.vellum, assistant.id)
 
 
-def _export_target(
+def _endpoint(
     sources: FleetSources, snapshot: FleetSnapshot, assistant: Assistant
-) -> ExportTarget:
+) -> RuntimeEndpoint:
     """What backing `assistant` up needs: its runtime URL and credentials, as its health probe
     uses them. Raises RoostError when it has no runtime to export from."""
     target = health_target(snapshot, assistant)
@@ -327,7 +328,7 @@ def _export_target(
         sources.connect_platform(base_url)  # reads the token again: a new login counts
         return sources.platform
 
-    return ExportTarget.of(target, assistant.name, sources.context.vellum, platform_now)
+    return RuntimeEndpoint.of(target, assistant.name, sources.context.vellum, platform_now)
 
 
 def _wake_repair(roost: Roost, assistant: Assistant) -> Repair | None:

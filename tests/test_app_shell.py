@@ -22,10 +22,11 @@ from services.core.logs import configure_logging
 from services.core.paths import RoostPaths
 from services.docker.lifecycle import Kind, Outcome, Step
 from services.fleet.model import Assistant
-from services.jobs.exports import Exporter, ExportTarget
+from services.jobs.exports import Exporter
 from services.jobs.record import Job, JobState
 from services.jobs.store import JobStore
 from services.roost import Roost
+from services.vellum.auth import RuntimeEndpoint
 from tests.peers.vellum import Artifact, VellumPeer
 from tests.pilot import SIZE, make_app, table_names, wait_until
 from tui.app import RoostApp
@@ -272,7 +273,7 @@ async def test_a_job_worker_that_fails_on_a_bug_leaves_its_job_failed(
     backup = Exporter.backup
 
     async def backup_with_a_bug(
-        exporter: Exporter, target: ExportTarget, destination: Path
+        exporter: Exporter, target: RuntimeEndpoint, destination: Path
     ) -> AsyncGenerator[Job]:
         async with contextlib.aclosing(backup(exporter, target, destination)) as jobs:
             async for job in jobs:

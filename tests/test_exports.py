@@ -27,14 +27,15 @@ from services.jobs.downloads import HANDOFF_BYTES
 from services.jobs.exports import (
     MANIFEST_HEADER,
     Exporter,
-    ExportTarget,
     Timeouts,
     backup_destination,
     in_progress_job_id,
+    migrations_url,
+    signed_url_endpoint,
 )
 from services.jobs.record import Job, JobRoute, JobState
 from services.jobs.store import JobStore
-from services.vellum.auth import BearerAuth, PlatformAuth
+from services.vellum.auth import BearerAuth, PlatformAuth, RuntimeEndpoint
 from services.vellum.environment import VellumEnvironment
 from services.vellum.platform import PlatformClient
 from services.vellum.tokens import PlatformToken
@@ -110,14 +111,14 @@ def dest(tmp_path: Path) -> Path:
     return tmp_path / "backups" / "alpha.vbundle"
 
 
-def direct(runtime: Runtime, tokens: list[str] | None = None) -> ExportTarget:
+def direct(runtime: Runtime, tokens: list[str] | None = None) -> RuntimeEndpoint:
     """A local/docker/custom target whose token reads give `tokens` in turn (the last repeats)."""
     reads = list(tokens or [GUARDIAN])
 
     def read() -> str:
         return reads.pop(0) if len(reads) > 1 else reads[0]
 
-    return ExportTarget("alpha-id", "alpha", runtime.base_url, False, BearerAuth(read))
+    return RuntimeEndpoint("alpha-id", "alpha", runtime.base_url, False, BearerAuth(read))
 
 
 class Platform:
@@ -134,8 +135,8 @@ class Platform:
         return PlatformClient(self.http, self.peer.url, PlatformToken(self.key, Path("/t")))
 
 
-def managed(runtime: Runtime, platform: Platform) -> ExportTarget:
-    return ExportTarget("mia-id", "mia", runtime.base_url, True, PlatformAuth(platform))
+def managed(runtime: Runtime, platform: Platform) -> RuntimeEndpoint:
+    return RuntimeEndpoint("mia-id", "mia", runtime.base_url, True, PlatformAuth(platform))
 
 
 async def run(jobs: AsyncGenerator[Job, None]) -> list[Job]:
@@ -218,7 +219,7 @@ async def test_the_guardian_token_file_is_what_a_direct_target_sends(
     token_file.write_text(json.dumps({"accessToken": GUARDIAN}), encoding="utf-8")
     health = HealthTarget("alpha", "alpha-id", alpha.base_url, managed=False)
 
-    target = ExportTarget.of(health, "alpha", environment, lambda: None)
+    target = RuntimeEndpoint.of(health, "alpha", environment, lambda: None)
     final = (await run(exporter.backup(target, dest)))[-1]
 
     assert final.state is JobState.COMPLETE
@@ -295,7 +296,7 @@ async def test_an_unreachable_runtime_ends_the_backup(
     http: httpx.AsyncClient, exporter: Exporter, dest: Path
 ) -> None:
     with refused_url() as url:
-        target = ExportTarget("alpha-id", "alpha", url, False, BearerAuth(lambda: None))
+        target = RuntimeEndpoint("alpha-id", "alpha", url, False, BearerAuth(lambda: None))
         final = (await run(exporter.backup(target, dest)))[-1]
 
     assert final.state is JobState.FAILED
@@ -703,7 +704,7 @@ async def test_a_truncated_bucket_download_leaves_nothing(
 
 
 async def start_then_stop_roost(
-    exporter: Exporter, target: ExportTarget, dest: Path, until: JobState
+    exporter: Exporter, target: RuntimeEndpoint, dest: Path, until: JobState
 ) -> Job:
     """Run a backup until it reaches `until`, record it as a roost process would, then stop
     (that process: one with this PID that started earlier)."""
@@ -817,21 +818,21 @@ async def test_resuming_a_finished_job_changes_nothing(
 
 def test_managed_and_direct_targets_use_their_path_forms() -> None:
     auth = BearerAuth(lambda: None)
-    managed_target = ExportTarget("id/1", "m", "https://p.example/", True, auth)
-    direct_target = ExportTarget("id-2", "d", "http://127.0.0.1:7821", False, auth)
+    managed_target = RuntimeEndpoint("id/1", "m", "https://p.example/", True, auth)
+    direct_target = RuntimeEndpoint("id-2", "d", "http://127.0.0.1:7821", False, auth)
 
-    assert managed_target.migrations_url("jobs/j") == (
+    assert migrations_url(managed_target, "jobs/j") == (
         "https://p.example/v1/assistants/id%2F1/migrations/jobs/j"
     )
-    assert managed_target.signed_url_endpoint == "https://p.example/v1/migrations/signed-url/"
-    assert direct_target.migrations_url("export") == "http://127.0.0.1:7821/v1/migrations/export"
+    assert signed_url_endpoint(managed_target) == "https://p.example/v1/migrations/signed-url/"
+    assert migrations_url(direct_target, "export") == "http://127.0.0.1:7821/v1/migrations/export"
 
 
 def test_a_health_target_makes_an_export_target_of_the_same_kind() -> None:
     environment = VellumEnvironment.resolve()
     health = HealthTarget("k", "mia-id", "https://p.example", managed=True)
 
-    target = ExportTarget.of(health, "mia", environment, lambda: None)
+    target = RuntimeEndpoint.of(health, "mia", environment, lambda: None)
 
     assert (target.assistant_id, target.name, target.managed) == ("mia-id", "mia", True)
     assert isinstance(target.auth, PlatformAuth)

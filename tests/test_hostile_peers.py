@@ -24,11 +24,11 @@ import pytest
 
 from services.core.http import CREDENTIAL_HEADERS, TransferLimits, http_client
 from services.health.probes import probe_direct, probe_managed
-from services.jobs.exports import Exporter, ExportTarget, Timeouts
+from services.jobs.exports import Exporter, Timeouts
 from services.jobs.record import Job, JobState
 from services.terminal.backend import SessionError, TerminalSize
 from services.terminal.remote import RemoteSession
-from services.vellum.auth import BearerAuth
+from services.vellum.auth import BearerAuth, RuntimeEndpoint
 from services.vellum.platform import PlatformClient
 from services.vellum.tokens import PlatformToken
 from tests.peers.terminal import API_KEY, ASSISTANT, FLOOD_SIZE, Remote
@@ -185,11 +185,11 @@ def test_an_endless_platform_list_is_cut_off_at_its_cap(
 
 
 BACKUP = """
-from services.jobs.exports import Exporter, ExportTarget
-from services.vellum.auth import BearerAuth
+from services.jobs.exports import Exporter
+from services.vellum.auth import BearerAuth, RuntimeEndpoint
 
 async def scenario(http: httpx.AsyncClient) -> str:
-    target = ExportTarget("asst-1", "mia", url, True, BearerAuth(lambda: None))
+    target = RuntimeEndpoint("asst-1", "mia", url, True, BearerAuth(lambda: None))
     last = None
     async for job in Exporter(http).backup(target, Path.home() / "mia.vbundle"):
         last = job
@@ -290,7 +290,7 @@ async def test_calls_slower_than_httpxs_default_but_within_their_own_timeout_suc
     vellum_peer.platform.assistants_override = json_reply({"results": []}, delay=slow)
     mia = vellum_peer.runtime("mia")
     mia.migrations.start_replies.append(json_reply({"detail": "busy"}, status=400, delay=slow))
-    target = ExportTarget("asst-1", "mia", mia.base_url, True, BearerAuth(lambda: None))
+    target = RuntimeEndpoint("asst-1", "mia", mia.base_url, True, BearerAuth(lambda: None))
 
     async with http_client() as http:
         platform = PlatformClient(http, vellum_peer.url, PlatformToken(API_KEY, Path("/x")))
@@ -333,7 +333,7 @@ async def test_a_trickling_export_is_ended_by_the_watchdog(
 ) -> None:
     alpha = vellum_peer.runtime("alpha")
     alpha.migrations.export_replies.append(trickling_archive())
-    target = ExportTarget("alpha", "alpha", alpha.base_url, False, BearerAuth(lambda: None))
+    target = RuntimeEndpoint("alpha", "alpha", alpha.base_url, False, BearerAuth(lambda: None))
 
     async with http_client() as http:
         exporter = Exporter(http, timeouts=Timeouts(transfer=limits))
@@ -353,7 +353,7 @@ async def test_a_timeout_message_quotes_the_figure_that_applied(
 ) -> None:
     alpha = vellum_peer.runtime("alpha")
     alpha.migrations.export_replies.append(Reply(delay=2.0))
-    target = ExportTarget("alpha", "alpha", alpha.base_url, False, BearerAuth(lambda: None))
+    target = RuntimeEndpoint("alpha", "alpha", alpha.base_url, False, BearerAuth(lambda: None))
 
     async with http_client() as http:
         exporter = Exporter(http, timeouts=Timeouts(export=0.3))

@@ -12,10 +12,10 @@ from pathlib import Path
 from services.core.http import http_client
 from services.docker.engines import Engine
 from services.docker.lifecycle import Outcome
-from services.jobs.exports import Exporter, ExportTarget
+from services.jobs.exports import Exporter
 from services.jobs.record import Job, JobState
 from services.jobs.repair import Repair, RepairReport, backup_with_repair, docker_wake, local_wake
-from services.vellum.auth import BearerAuth
+from services.vellum.auth import BearerAuth, RuntimeEndpoint
 from tests.docker_fixtures import Sandbox
 from tests.peers.vellum import VellumPeer, refused_url
 from tests.test_lifecycle import fake_vellum
@@ -23,7 +23,7 @@ from tests.test_lifecycle import fake_vellum
 # --- The policy, on a real backup -------------------------------------------------------------
 
 
-async def backed_up(target: ExportTarget, destination: Path, wake: Repair | None) -> list[Job]:
+async def backed_up(target: RuntimeEndpoint, destination: Path, wake: Repair | None) -> list[Job]:
     async with http_client() as http:
         return [job async for job in backup_with_repair(Exporter(http), target, destination, wake)]
 
@@ -45,7 +45,7 @@ async def test_a_backup_that_finds_nothing_listening_wakes_once_and_retries(
         peers.append(peer)
         return RepairReport(True, "woke ada (started ada-assistant)")
 
-    target = ExportTarget(
+    target = RuntimeEndpoint(
         "ada", "ada", f"http://127.0.0.1:{port}/rt/ada", False, BearerAuth(lambda: None)
     )
     try:
@@ -79,7 +79,7 @@ async def test_a_refused_backup_is_not_repaired_twice(tmp_path: Path) -> None:
         return RepairReport(True, "woke it")
 
     with refused_url() as url:
-        target = ExportTarget("x", "x", url, False, BearerAuth(lambda: None))
+        target = RuntimeEndpoint("x", "x", url, False, BearerAuth(lambda: None))
         async with http_client() as http:
             jobs = [
                 job
@@ -103,7 +103,7 @@ async def test_a_failure_with_an_answer_is_not_repaired(
         wakes.append(1)
         return RepairReport(True, "woke it")
 
-    target = ExportTarget("ada", "ada", runtime.base_url, False, BearerAuth(lambda: None))
+    target = RuntimeEndpoint("ada", "ada", runtime.base_url, False, BearerAuth(lambda: None))
     jobs = await backed_up(target, tmp_path / "a.vbundle", wake)
 
     assert wakes == []
@@ -117,7 +117,7 @@ async def test_a_failed_wake_is_not_followed_by_a_retry(tmp_path: Path) -> None:
         return RepairReport(False, "could not wake x (engine default: connection refused)")
 
     with refused_url() as url:
-        target = ExportTarget("x", "x", url, False, BearerAuth(lambda: None))
+        target = RuntimeEndpoint("x", "x", url, False, BearerAuth(lambda: None))
         jobs = await backed_up(target, tmp_path / "x.vbundle", wake)
 
     assert {job.id for job in jobs} == {jobs[0].id}

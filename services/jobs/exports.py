@@ -16,7 +16,7 @@ job is closing its generator (`contextlib.aclosing`): the partial download is re
 caller records `job.ended(JobState.CANCELLED, ...)`. Retrying is starting a new backup.
 
     exporter = Exporter(http)
-    target = ExportTarget.of(health_target, name, vellum_environment, connect_platform)
+    target = RuntimeEndpoint.of(health_target, name, vellum_environment, connect_platform)
     destination = backup_destination(paths.data_dir, name, exporter.now())
     async with contextlib.aclosing(exporter.backup(target, destination)) as jobs:
         async for job in jobs:
@@ -56,7 +56,6 @@ from services.core.http import (
     timeout_text,
 )
 from services.core.safe_text import error_text, printable
-from services.health.target import HealthTarget
 from services.jobs.downloads import (
     DownloadError,
     DownloadMismatch,
@@ -79,9 +78,7 @@ from services.jobs.polling import (
 )
 from services.jobs.record import Job, JobKind, JobRoute, JobState, new_job_id
 from services.jobs.store import end_interrupted
-from services.vellum.auth import AuthUnavailable, RuntimeAuth, runtime_auth
-from services.vellum.environment import VellumEnvironment
-from services.vellum.platform import PlatformClient
+from services.vellum.auth import AuthUnavailable, RuntimeEndpoint
 
 MANIFEST_HEADER = "X-Vbundle-Manifest-Sha256"
 DEFAULT_DESCRIPTION = "roost backup"
@@ -100,39 +97,13 @@ class ExportError(RoostError):
         """More fields of the final snapshot, e.g. `in_progress_job_id`."""
 
 
-@dataclass(frozen=True)
-class ExportTarget:
-    """What a backup needs to know about one assistant."""
+def migrations_url(target: RuntimeEndpoint, sub: str) -> str:
+    return target.url(f"migrations/{sub}")
 
-    assistant_id: str
-    name: str
-    runtime_url: str
-    managed: bool
-    """Managed by the platform: the signed-URL route, platform headers, per-assistant paths."""
-    auth: RuntimeAuth = field(compare=False, repr=False)
 
-    @classmethod
-    def of(
-        cls,
-        target: HealthTarget,
-        name: str,
-        environment: VellumEnvironment,
-        connect_platform: Callable[[], PlatformClient | None],
-    ) -> ExportTarget:
-        """From the fleet's health target: the same URL and credentials as its health probe.
-        `connect_platform` makes a client with the platform token read now (None: logged out)."""
-        auth = runtime_auth(target, environment, connect_platform)
-        return cls(target.assistant_id, name, target.url, target.managed, auth)
-
-    def migrations_url(self, sub: str) -> str:
-        base = self.runtime_url.rstrip("/")
-        if self.managed:
-            return f"{base}/v1/assistants/{quote(self.assistant_id, safe='')}/migrations/{sub}"
-        return f"{base}/v1/migrations/{sub}"
-
-    @property
-    def signed_url_endpoint(self) -> str:
-        return f"{self.runtime_url.rstrip('/')}/v1/migrations/signed-url/"
+def signed_url_endpoint(target: RuntimeEndpoint) -> str:
+    """Signed URLs are asked of the runtime itself, for managed assistants too."""
+    return f"{target.runtime_url.rstrip('/')}/v1/migrations/signed-url/"
 
 
 def backup_destination(data_dir: Path, name: str, when: datetime) -> Path:
@@ -201,7 +172,7 @@ class Exporter:
         self.sleep = sleep
         self.rand = rand
 
-    def new_job(self, target: ExportTarget, destination: Path) -> Job:
+    def new_job(self, target: RuntimeEndpoint, destination: Path) -> Job:
         started = self.now()
         return Job(
             id=new_job_id(started),
@@ -214,14 +185,14 @@ class Exporter:
             started_at=started,
         )
 
-    def backup(self, target: ExportTarget, destination: Path) -> AsyncGenerator[Job, None]:
+    def backup(self, target: RuntimeEndpoint, destination: Path) -> AsyncGenerator[Job, None]:
         """Back `target` up to `destination` (see `backup_destination`)."""
         job = self.new_job(target, destination)
         steps = self._signed_url_backup if target.managed else self._sync_backup
         return self._run(job, steps(target, job))
 
     def follow(
-        self, target: ExportTarget, runtime_job_id: str, destination: Path
+        self, target: RuntimeEndpoint, runtime_job_id: str, destination: Path
     ) -> AsyncGenerator[Job, None]:
         """Follow an export the runtime already runs (the id a 409 named) until it ends.
 
@@ -237,7 +208,7 @@ class Exporter:
         )
         return self._run(job, self._poll_then_download(target, job))
 
-    def resume(self, target: ExportTarget, job: Job) -> AsyncGenerator[Job, None]:
+    def resume(self, target: RuntimeEndpoint, job: Job) -> AsyncGenerator[Job, None]:
         """Carry on with a job whose process ended before it did (`JobStore.interrupted`, once
         claimed). A synchronous export died with its connection: it fails, saying so. A runtime
         job is polled again (404: LOST); one whose archive was known complete is downloaded
@@ -257,7 +228,7 @@ class Exporter:
         except AuthUnavailable as error:
             yield job.ended(JobState.FAILED, self.now(), f"no credentials: {error}")
 
-    async def _resume(self, target: ExportTarget, job: Job) -> AsyncGenerator[Job, None]:
+    async def _resume(self, target: RuntimeEndpoint, job: Job) -> AsyncGenerator[Job, None]:
         if job.state.finished:
             return
         if job.route is JobRoute.SYNC or job.runtime_job_id is None:
@@ -275,7 +246,7 @@ class Exporter:
 
     # The synchronous route -----------------------------------------------------------------
 
-    async def _sync_backup(self, target: ExportTarget, job: Job) -> AsyncGenerator[Job, None]:
+    async def _sync_backup(self, target: RuntimeEndpoint, job: Job) -> AsyncGenerator[Job, None]:
         job = replace(job, state=JobState.EXPORTING)
         yield job
         headers = await target.auth.headers()
@@ -284,7 +255,7 @@ class Exporter:
         body = {"description": self.description}
         for attempt in (1, 2):
             request = self.http.build_request(
-                "POST", target.migrations_url("export"), json=body, headers=headers, timeout=limits
+                "POST", migrations_url(target, "export"), json=body, headers=headers, timeout=limits
             )
             response = await self._send(request, "the export")
             async with contextlib.aclosing(response):
@@ -302,14 +273,16 @@ class Exporter:
 
     # The signed-URL route ------------------------------------------------------------------
 
-    async def _signed_url_backup(self, target: ExportTarget, job: Job) -> AsyncGenerator[Job, None]:
-        upload = await self._call(target, target.signed_url_endpoint, {"operation": "upload"})
+    async def _signed_url_backup(
+        self, target: RuntimeEndpoint, job: Job
+    ) -> AsyncGenerator[Job, None]:
+        upload = await self._call(target, signed_url_endpoint(target), {"operation": "upload"})
         upload_url, bundle_key = upload.get("url"), upload.get("bundle_key")
         if not isinstance(upload_url, str) or not isinstance(bundle_key, str):
             raise ExportError("the runtime sent no upload URL")
         started = await self._call(
             target,
-            target.migrations_url("export-to-gcs"),
+            migrations_url(target, "export-to-gcs"),
             {"upload_url": upload_url, "description": self.description},
         )
         runtime_job_id = started.get("job_id")
@@ -328,10 +301,10 @@ class Exporter:
                 yield job
 
     async def _poll_then_download(
-        self, target: ExportTarget, job: Job
+        self, target: RuntimeEndpoint, job: Job
     ) -> AsyncGenerator[Job, None]:
         assert job.runtime_job_id is not None
-        url = target.migrations_url(f"jobs/{quote(job.runtime_job_id, safe='')}")
+        url = migrations_url(target, f"jobs/{quote(job.runtime_job_id, safe='')}")
 
         async def fetch() -> RuntimeJobStatus:
             return RuntimeJobStatus.parse(await self._poll_once(target, url))
@@ -392,7 +365,7 @@ class Exporter:
             async for job in steps:
                 yield job
 
-    async def _download(self, target: ExportTarget, job: Job) -> AsyncGenerator[Job, None]:
+    async def _download(self, target: RuntimeEndpoint, job: Job) -> AsyncGenerator[Job, None]:
         """Ask for a download URL and fetch it without credentials; once more with a fresh URL
         when the bucket refuses the first (it may have expired while roost waited)."""
         assert job.bundle_key is not None
@@ -401,7 +374,7 @@ class Exporter:
         ask = {"operation": "download", "bundle_key": job.bundle_key}
         limits = timeout(self.timeouts.transfer.stall_seconds, connect=self.timeouts.connect)
         for attempt in (1, 2):
-            answer = await self._call(target, target.signed_url_endpoint, ask)
+            answer = await self._call(target, signed_url_endpoint(target), ask)
             url = answer.get("url")
             if not isinstance(url, str) or not url:
                 raise ExportError("the runtime sent no download URL")
@@ -464,7 +437,7 @@ class Exporter:
             raise ExportError(str(error)) from None
 
     async def _call(
-        self, target: ExportTarget, url: str, body: Mapping[str, object]
+        self, target: RuntimeEndpoint, url: str, body: Mapping[str, object]
     ) -> dict[str, Any]:
         """POST a JSON request; a 401 refreshes the credentials once. The answer must be a 2xx
         JSON object; a 409 ends the job naming the export in progress."""
@@ -483,7 +456,7 @@ class Exporter:
             return answer
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _poll_once(self, target: ExportTarget, url: str) -> bytes:
+    async def _poll_once(self, target: RuntimeEndpoint, url: str) -> bytes:
         try:
             headers = await target.auth.headers()
         except AuthUnavailable as error:

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from services.docker.engines import Engine
 from services.docker.lifecycle import Outcome, Step, summarize, wake_docker, wake_local
-from services.jobs.exports import Exporter, ExportTarget
+from services.jobs.exports import Exporter
 from services.jobs.record import Job, JobState
+from services.vellum.auth import RuntimeEndpoint
 
 READY_TIMEOUT = 60.0
 """How long a woken docker assistant gets to answer before the retry goes ahead anyway (the
@@ -97,7 +98,7 @@ async def _until(ready: Callable[[], Awaitable[bool]], seconds: float, interval:
 
 
 async def backup_with_repair(
-    exporter: Exporter, target: ExportTarget, destination: Path, wake: Repair | None
+    exporter: Exporter, target: RuntimeEndpoint, destination: Path, wake: Repair | None
 ) -> AsyncGenerator[Job, None]:
     """The export's snapshots; after a failure because nothing answered, and only then, wake
     the assistant once and yield a second export's snapshots (to the same destination: the

@@ -14,8 +14,10 @@ Vellum CLI may have renewed it meanwhile), the platform headers are built again.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote
 
 from services.core.errors import RoostError
 from services.vellum.environment import VellumEnvironment
@@ -51,6 +53,11 @@ class RuntimeCredentials(Protocol):
     @property
     def lockfile(self) -> str:
         """The file `inline_token` comes from, for errors about it."""
+        ...
+
+    @property
+    def url(self) -> str:
+        """The runtime's base URL."""
         ...
 
 
@@ -153,3 +160,37 @@ class PlatformAuth:
             return await client.auth_headers()
         except PlatformError as error:
             raise AuthUnavailable(str(error)) from None
+
+
+@dataclass(frozen=True)
+class RuntimeEndpoint:
+    """One assistant's runtime as roost calls it: where, how its paths are formed, and the
+    credentials it takes. Backups, the activity stream and answers all go through one."""
+
+    assistant_id: str
+    name: str
+    runtime_url: str
+    managed: bool
+    """Managed by the platform: platform headers and per-assistant paths
+    (`<base>/v1/assistants/<id>/<path>`); otherwise `<runtimeUrl>/v1/<path>` with a bearer."""
+    auth: RuntimeAuth = field(compare=False, repr=False)
+
+    @classmethod
+    def of(
+        cls,
+        credentials: RuntimeCredentials,
+        name: str,
+        environment: VellumEnvironment,
+        connect_platform: Callable[[], PlatformClient | None],
+    ) -> RuntimeEndpoint:
+        """From the fleet's health target: the same URL and credentials as its health probe.
+        `connect_platform` makes a client with the platform token read now (None: logged out)."""
+        auth = runtime_auth(credentials, environment, connect_platform)
+        return cls(credentials.assistant_id, name, credentials.url, credentials.managed, auth)
+
+    def url(self, path: str) -> str:
+        """The URL of the runtime's `path` (`migrations/export`, `events`, ...)."""
+        base = self.runtime_url.rstrip("/")
+        if self.managed:
+            return f"{base}/v1/assistants/{quote(self.assistant_id, safe='')}/{path}"
+        return f"{base}/v1/{path}"
