@@ -48,10 +48,11 @@ async def test_this_machine_and_every_session_of_its_server(tmux_server: TmuxSer
             "test-host",
             "● running",
         ]
-        assert [c.plain for c in first.cells[1:8]] == [
+        assert [c.plain for c in first.cells[1:9]] == [
             "tmux session",
             "test-host",
             "● detached",
+            "",
             "",
             "",
             "",
@@ -267,7 +268,8 @@ async def test_the_filter_names_an_unknown_field_and_keeps_the_rows(
         app.screen.query_one("#filter", Input).value = "colour:red"
         await wait_until(pilot, lambda: error.display, "the filter's error")
         assert static_text(app, "#filter-error").startswith(
-            "unknown field 'colour'; fields: name, kind, where, status, health, source, version"
+            "unknown field 'colour'; fields: name, kind, where, status, health, source, version, "
+            "activity"
         )
         assert len(table_names(app)) == 3  # nothing lost while the filter means nothing
 
@@ -282,7 +284,7 @@ async def test_the_list_counts_its_rows_in_words_and_names_the_sort_column() -> 
     async with app.run_test(size=SIZE) as pilot:
         panel = app.screen.query_one("#assistants-panel")
         await wait_until(pilot, lambda: panel.border_subtitle == "1 row", "one row")
-        await pilot.press(*"s" * 9)  # name, kind, where, status, health, latency, version ...
+        await pilot.press(*"s" * 10)  # name, kind, where, status, activity, health, latency ...
         assert panel.border_subtitle == "1 row · sorted by seen"
 
 

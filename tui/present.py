@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.color import Color
 from textual.theme import Theme
 
+from services.activity.model import Activity
 from services.core.memo import Memo
 from services.core.safe_text import printable
 from services.fleet.model import TMUX_SESSION, Assistant, session_status
@@ -27,6 +28,7 @@ ASSISTANT_COLUMNS = (
     Column("KIND", "kind", max_width=13, priority=6),
     Column("WHERE", "where", max_width=18, priority=5),
     Column("STATUS", "status", max_width=18),
+    Column("ACTIVITY", "activity", max_width=32, priority=8),
     Column("HEALTH", "health", max_width=18, priority=7),
     Column("LATENCY", "latency", priority=3),
     Column("VERSION", "version", max_width=12, priority=1),
@@ -34,7 +36,7 @@ ASSISTANT_COLUMNS = (
     Column("SEEN", "last_seen", priority=2),
 )
 """Name and status always show, each cut to its column; the others give way on a narrow screen,
-version first, health last."""
+version first, health and then activity last."""
 
 SYMBOLS = {Bucket.GOOD: "●", Bucket.WARN: "▲", Bucket.BAD: "✖", Bucket.ASLEEP: "◌"}
 FLAPPING = "↯"
@@ -115,6 +117,15 @@ def format_age(then: datetime, now: datetime) -> str:
     return f"{seconds}s"
 
 
+def activity_line(activity: Activity | None, now: datetime) -> str:
+    """`! needs you · bash (high risk) · 3m`: symbol, state, what, and for how long (empty
+    when roost follows no stream for the assistant)."""
+    if activity is None:
+        return ""
+    parts = [f"{activity.state.symbol} {activity.state}", activity.detail]
+    return " · ".join([*filter(None, parts), format_age(activity.since, now)])
+
+
 def format_latency(latency_ms: float | None) -> str:
     if latency_ms is None:
         return ""
@@ -160,6 +171,7 @@ def assistant_row(assistant: Assistant, now: datetime, styles: dict[Bucket, str]
             Text(assistant.kind),
             Text(assistant.where),
             status_text(assistant.status, styles),
+            Text(activity_line(assistant.activity, now)),
             health_text(assistant, styles),
             Text(format_latency(assistant.latency_ms), justify="right"),
             Text(assistant.version or ""),
@@ -180,6 +192,7 @@ def session_row(
             Text(TMUX_SESSION, style=dim),
             Text(assistant.where, style=dim),
             status_text(session_status(session), styles),
+            Text(""),
             Text(""),
             Text(""),
             Text(""),

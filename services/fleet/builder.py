@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from services.activity.model import Activity
 from services.core.config import RuntimeConfig
 from services.core.memo import Memo
 from services.core.safe_text import printable
@@ -50,23 +51,27 @@ class FleetBuilder:
         self._plain: tuple[Assistant, ...] = ()
         self._health: Mapping[str, HealthRecord] = {}
         self._seen: Mapping[str, datetime] = {}
+        self._activity: Mapping[str, Activity] = {}
         self._fleet: tuple[Assistant, ...] = ()
         self._host_inputs: tuple[object, ...] = ()
 
     def build(self, snapshot: FleetSnapshot) -> tuple[Assistant, ...]:
         plain = (self._this_machine(snapshot), *self._registry(snapshot))
-        changed = _changed_keys(self._health, snapshot.health) | _changed_keys(
-            self._seen, snapshot.last_seen
+        changed = (
+            _changed_keys(self._health, snapshot.health)
+            | _changed_keys(self._seen, snapshot.last_seen)
+            | _changed_keys(self._activity, snapshot.activity)
         )
         reuse = len(plain) == len(self._plain)
         fleet = tuple(
             self._fleet[index]
             if reuse and row is self._plain[index] and row.key not in changed
-            else _with_health(row, snapshot)
+            else _with_activity(_with_health(row, snapshot), snapshot)
             for index, row in enumerate(plain)
         )
         self._plain, self._fleet = plain, fleet
         self._health, self._seen = snapshot.health, snapshot.last_seen
+        self._activity = snapshot.activity
         if snapshot.actions:  # few and short-lived: made anew each build while they last
             return tuple(
                 replace(row, status=snapshot.actions[row.key])
@@ -353,6 +358,11 @@ def _with_health(assistant: Assistant, snapshot: FleetSnapshot) -> Assistant:
         last_error=record.last_error,
         flapping=record.flapping,
     )
+
+
+def _with_activity(assistant: Assistant, snapshot: FleetSnapshot) -> Assistant:
+    activity = snapshot.activity.get(assistant.key)
+    return assistant if activity is None else replace(assistant, activity=activity)
 
 
 def _host_of(url: str | None) -> str | None:

@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
 
+from services.activity.model import Activity
 from services.core.config import RuntimeConfig
 from services.core.errors import RoostError
 from services.docker.discovery import EngineScan
@@ -107,6 +108,9 @@ class Assistant:
     last_error: str = ""
     flapping: bool = False
     """The health status changed three times or more within two minutes."""
+    activity: Activity | None = None
+    """What it is doing, from its event stream (docs/protocol.md §7); None when roost does not
+    follow one for it (no runtime, or a front end that follows no streams)."""
 
     @cached_property
     def search_text(self) -> SearchText:
@@ -138,6 +142,8 @@ class FleetSnapshot:
     platform_error: str | None = None
     health: Mapping[str, HealthRecord] = field(default_factory=dict)
     last_seen: Mapping[str, datetime] = field(default_factory=dict)
+    activity: Mapping[str, Activity] = field(default_factory=dict)
+    """key -> what the assistant is doing (the console's activity follower)."""
     actions: Mapping[str, str] = field(default_factory=dict)
     """assistant key -> the lifecycle action under way (`stopping…`), shown as its status."""
 
@@ -182,6 +188,7 @@ FILTER_FIELDS: Mapping[str, Callable[[Assistant], str]] = {
     "health": lambda a: a.health,
     "source": lambda a: a.source.value,
     "version": lambda a: a.version or "",
+    "activity": lambda a: f"{a.activity.state} {a.activity.detail}" if a.activity else "",
 }
 """`field:value` filter tokens; a bare word matches any of them. The language is in
 fleet/filter.py; the fields are here because each `Assistant` keeps its `search_text`."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from services.activity.model import ActivityState
 from services.fleet.model import HOST_KEY, Assistant
 from services.health.status import Bucket, bucket
 
@@ -18,6 +19,11 @@ SORT_KEYS: Mapping[str, Callable[[Assistant], tuple[object, ...]]] = {
     "health": lambda a: (not a.health, _TRIAGE[bucket(a.health)], a.health, a.name.lower()),
     "latency": lambda a: (a.latency_ms is None, a.latency_ms or 0.0, a.name.lower()),
     "version": lambda a: (a.version or "", a.name.lower()),
+    "activity": lambda a: (
+        a.activity.state.triage if a.activity else len(ActivityState),
+        a.activity.since.timestamp() if a.activity else 0.0,  # the longest waiting first
+        a.name.lower(),
+    ),
     "sessions": lambda a: (-len(a.sessions), a.name.lower()),
     "last_seen": lambda a: (a.last_seen is None, -(a.last_seen.timestamp() if a.last_seen else 0)),
 }

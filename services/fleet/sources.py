@@ -15,6 +15,7 @@ from datetime import datetime
 
 import httpx
 
+from services.activity.model import Activity
 from services.context import Context
 from services.core.errors import RoostError
 from services.docker.discovery import scan_engines
@@ -48,6 +49,15 @@ def with_health(records: Mapping[str, HealthRecord], now: datetime) -> Update:
             health={**latest.health, **records},
             last_seen={**latest.last_seen, **dict.fromkeys(answered, now)},
         )
+
+    return update
+
+
+def with_activity(activities: Mapping[str, Activity]) -> Update:
+    """Merge these assistants' activity (key -> its latest)."""
+
+    def update(latest: FleetSnapshot) -> FleetSnapshot:
+        return dataclasses.replace(latest, activity={**latest.activity, **activities})
 
     return update
 
