@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import httpx
 
 from services.core.errors import RoostError
+from services.core.safe_text import printable
 
 KEEPALIVE_CONNECTIONS = 32
 MAX_CONNECTIONS = 64
@@ -54,6 +55,19 @@ def http_client() -> httpx.AsyncClient:
     )
     return httpx.AsyncClient(
         limits=limits,
+        follow_redirects=False,
+        timeout=timeout(DEFAULT_TIMEOUT),
+        headers={"Accept-Encoding": "identity"},
+    )
+
+
+def stream_client() -> httpx.AsyncClient:
+    """A client for many long-lived event streams (one per assistant): no cap on connections
+    (each stream holds one for ever, and a cap would queue the rest behind them) and no
+    keep-alive pool (a stream's connection is never reused; the few requests beside the
+    streams open their own). Otherwise as `http_client()`."""
+    return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
         follow_redirects=False,
         timeout=timeout(DEFAULT_TIMEOUT),
         headers={"Accept-Encoding": "identity"},
@@ -197,6 +211,38 @@ async def sse_lines(
             raise _too_large(response, "line", max_line)
     if pending:  # a last line: ended by a CR, or not ended at all
         yield pending.removesuffix(b"\r").decode("utf-8", "replace")
+
+
+def parse_json(body: bytes) -> object:
+    """`body` parsed as JSON, or None when it is not JSON."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
+        return None
+
+
+async def error_body(response: httpx.Response, cap: int) -> bytes:
+    """What came with a refusal, to explain it; nothing when it is unreadable or too large."""
+    try:
+        return await read_body(response, cap)
+    except (httpx.HTTPError, AnswerError):
+        return b""
+
+
+def answer_detail(answer: object) -> str:
+    """`: <message>` from an error answer's usual fields (`error.message`, `error`, `detail`,
+    `message`), shortened and safe to show; else nothing."""
+    if not isinstance(answer, dict):
+        return ""
+    error = answer.get("error")
+    for value in (
+        error.get("message") if isinstance(error, dict) else error,
+        answer.get("detail"),
+        answer.get("message"),
+    ):
+        if isinstance(value, str) and value.strip():
+            return f": {printable(value.strip()[:200])}"
+    return ""
 
 
 def _too_large(response: httpx.Response, what: str, cap: int) -> AnswerTooLarge:
