@@ -60,6 +60,12 @@ class StreamPolicy:
     max_line: int = MAX_LINE
     max_event: int = MAX_EVENT
 
+    def retry_delay(self, failures: int, spread: float) -> float:
+        """Seconds before the next attempt after `failures` failed ones in a row (0: after a
+        session that proved itself); `spread` in [-1, 1] picks where in the jitter it falls."""
+        delay = min(self.backoff * 2 ** max(failures - 1, 0), self.max_backoff)
+        return delay * (1 + self.jitter * spread)
+
 
 @dataclass(frozen=True)
 class ActivityBatch:
@@ -243,8 +249,7 @@ class ActivityFollower:
             stream.tracker.disconnected(self.clock(), why)
             self._changed(key)
             failures = 0 if proved else failures + 1
-            delay = min(policy.backoff * 2 ** max(failures - 1, 0), policy.max_backoff)
-            await asyncio.sleep(delay * (1 + policy.jitter * self.rng.uniform(-1, 1)))
+            await asyncio.sleep(policy.retry_delay(failures, self.rng.uniform(-1, 1)))
 
     async def _session(self, key: str, stream: _Stream) -> tuple[str, bool]:
         """Open the stream, reconcile, read it until it ends. Returns why it ended and whether
