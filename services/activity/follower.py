@@ -63,7 +63,7 @@ class StreamPolicy:
     def retry_delay(self, failures: int, spread: float) -> float:
         """Seconds before the next attempt after `failures` failed ones in a row (0: after a
         session that proved itself); `spread` in [-1, 1] picks where in the jitter it falls."""
-        delay = min(self.backoff * 2 ** max(failures - 1, 0), self.max_backoff)
+        delay = min(self.backoff * 2.0 ** max(failures - 1, 0), self.max_backoff)
         return delay * (1 + self.jitter * spread)
 
 
@@ -283,7 +283,7 @@ class ActivityFollower:
             task = asyncio.current_task()
             if not stream.stale or task is None or task.uncancel() > 0:
                 raise
-            why = f"no heartbeat for {policy.stale_after:g} s"
+            why = f"nothing received for {policy.stale_after:g} s"
         except Exception as error:  # a bug: logged, and the stream starts over
             log.exception("the activity stream of %s failed", key)
             why = f"internal error: {error_text(error)}"
