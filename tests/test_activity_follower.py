@@ -18,6 +18,7 @@ from services.core.http import stream_client
 from services.vellum.auth import RuntimeEndpoint
 from tests.peers.vellum import Runtime, VellumPeer, json_reply
 from tests.test_activity_client import TOKEN, endpoint_of
+from tests.test_activity_tracker import T0
 
 FAST = StreamPolicy(backoff=0.05, max_backoff=0.2, jitter=0.1, batch=0.01)
 
@@ -33,12 +34,16 @@ class Following:
         activity = self.follower.activity(key)
         return activity.state if activity is not None else None
 
-    def batched(self, key: str) -> ActivityState | None:
-        """The state the batches last carried for `key`."""
+    def batched_activity(self, key: str) -> Activity | None:
+        """The activity the batches last carried for `key`."""
         for batch in reversed(self.batches):
             if key in batch.activities:
-                return batch.activities[key].state
+                return batch.activities[key]
         return None
+
+    def batched(self, key: str) -> ActivityState | None:
+        activity = self.batched_activity(key)
+        return activity.state if activity is not None else None
 
     @property
     def changes(self) -> list[str]:
@@ -67,7 +72,9 @@ async def following(
 ) -> AsyncIterator[Following]:
     async with stream_client() as http:
         batches: list[ActivityBatch] = []
-        follower = ActivityFollower(ActivityClient(http), batches.append, policy=policy)
+        follower = ActivityFollower(
+            ActivityClient(http), batches.append, policy=policy, clock=lambda: T0
+        )
         result = Following(follower)
         result.batches = batches
         follower.follow(endpoints)
@@ -231,12 +238,9 @@ async def test_following_a_changing_fleet(vellum_peer: VellumPeer, runtime: Runt
         assert not follower.inbox
         assert follower.activity("local:ada") is None
         await until(
-            lambda: any(
-                b.activities.get("local:ada")
-                == Activity(
-                    ActivityState.UNKNOWN, UNFOLLOWED, b.activities["local:ada"].since, UNFOLLOWED
-                )
-                for b in seen.batches
+            lambda: (
+                seen.batched_activity("local:ada")
+                == Activity(ActivityState.UNKNOWN, UNFOLLOWED, T0, UNFOLLOWED)
             ),
             "a batch saying ada is no longer followed",
         )

@@ -7,6 +7,7 @@ assistant is *unknown* until it is back: the task waits (exponential backoff wit
 by a session that proved itself: one that carried an event or lived `stale_after`) and starts
 over. A stream that carries nothing, not even a heartbeat, for `stale_after` is dropped and
 opened again: a runtime that vanished without closing the connection looks exactly like that.
+At most `openings` streams open (connect and reconcile) at once; those that are open read on.
 
 What changed is handed on in batches (`ActivityBatch`, at most one per `batch` seconds), never
 one call per event. Costs are per event only where an event matters: a heartbeat or an ignored
@@ -59,6 +60,9 @@ class StreamPolicy:
     """Events kept per assistant for its timeline."""
     max_line: int = MAX_LINE
     max_event: int = MAX_EVENT
+    openings: int = 64
+    """Streams opening (connecting and reading the pending list) at once at most: a console
+    starting with a thousand assistants opens them in waves, not all in one burst."""
 
     def retry_delay(self, failures: int, spread: float) -> float:
         """Seconds before the next attempt after `failures` failed ones in a row (0: after a
@@ -129,6 +133,7 @@ class ActivityFollower:
         self._dirty: set[str] = set()
         self._gone: dict[str, Activity] = {}
         self._flush_timer: asyncio.TimerHandle | None = None
+        self._openings = asyncio.Semaphore(self.policy.openings)
         self._inboxes: dict[str, tuple[Interaction, ...]] = {}
         """The trackers' inboxes that are not empty, as last merged."""
         self._inbox: tuple[Interaction, ...] | None = ()
@@ -252,31 +257,39 @@ class ActivityFollower:
             await asyncio.sleep(policy.retry_delay(failures, self.rng.uniform(-1, 1)))
 
     async def _session(self, key: str, stream: _Stream) -> tuple[str, bool]:
-        """Open the stream, reconcile, read it until it ends. Returns why it ended and whether
-        it proved itself (carried an event, or lived `stale_after`)."""
+        """Wait for a turn to open, open the stream, reconcile, read it until it ends. Returns
+        why it ended and whether it proved itself (carried an event, or lived `stale_after`)."""
         loop = asyncio.get_running_loop()
         tracker, policy = stream.tracker, self.policy
-        opened = stream.last = loop.time()
-        carried = False
+        carried = opening = False
         stream.stale = False
+        stream.busy = True  # waiting for a turn: silence means nothing yet
+        opened = stream.last = loop.time()
         self._watch(stream)
-        events = self.client.events(
-            stream.endpoint, self.client_id, max_line=policy.max_line, max_event=policy.max_event
-        )
         try:
+            await self._openings.acquire()
+            opening = True
+            stream.busy = False
+            opened = stream.last = loop.time()
+            events = self.client.events(
+                stream.endpoint,
+                self.client_id,
+                max_line=policy.max_line,
+                max_event=policy.max_event,
+            )
             async with contextlib.aclosing(events):
-                connected = False
                 async for event in events:
                     stream.last = loop.time()
                     if event is not None:
                         carried = True
                         tracker.apply(event, self.clock())
                         self._changed(key)
-                    elif not connected:
-                        connected = True
+                    elif opening:
                         tracker.connected(self.clock())
                         await self._reconcile(key, stream)
-            return "the stream ended", carried  # pragma: no cover - events() raises at its end
+                        opening = False
+                        self._openings.release()
+            why = "the stream ended"  # events() raises when it ends; this is only a net
         except ActivityError as error:
             why = str(error)
         except asyncio.CancelledError:
@@ -288,10 +301,13 @@ class ActivityFollower:
             log.exception("the activity stream of %s failed", key)
             why = f"internal error: {error_text(error)}"
         finally:
+            if opening:
+                self._openings.release()
             self._unwatch(stream)
         return why, carried or loop.time() - opened >= policy.stale_after
 
     async def _reconcile(self, key: str, stream: _Stream) -> None:
+        """Take in the pending list; the stream is not read meanwhile (busy)."""
         tracker = stream.tracker
         stream.busy = True
         try:

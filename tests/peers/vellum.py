@@ -706,6 +706,9 @@ class VellumPeer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024
+    """The listen backlog (socketserver's default is 5): hundreds of clients connecting at once
+    (event streams) must not have their SYNs dropped and retried a second or more later."""
 
     def __init__(self, peer: VellumPeer, port: int) -> None:
         self.allow_reuse_address = True
