@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+import tracemalloc
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
 import pytest
 
@@ -35,7 +36,7 @@ from services.core.http import http_client
 from services.vellum.auth import BearerAuth, RuntimeEndpoint
 from tests.peers.activity import ActivityScript
 from tests.peers.vellum import Reply as PeerReply
-from tests.peers.vellum import Runtime, VellumPeer, json_reply, refused_url
+from tests.peers.vellum import Runtime, VellumPeer, flood_reply, json_reply, refused_url
 from tests.test_activity_tracker import T0
 
 TOKEN = "guardian-token-123"
@@ -430,3 +431,59 @@ async def test_an_unreachable_runtime_is_an_answer_refused(client: ActivityClien
         asked = interaction("r1", InteractionKind.CONFIRMATION)
         with pytest.raises(AnswerRefused, match=r"^gone: the answer was not sent: unreachable"):
             await client.answer(endpoint, asked, Allow(Decision.ALLOW))
+
+
+async def test_an_endless_line_costs_no_more_than_its_cap(
+    runtime: Runtime, client: ActivityClient
+) -> None:
+    """32 MiB without a line end: the stream ends at the 1 MiB cap, holding about that much."""
+    flood = flood_reply(b"data: ", b"x" * 4096, content_type="text/event-stream")
+    runtime.activity.stream_replies.append(flood)
+    tracemalloc.start()
+    try:
+        with pytest.raises(StreamError, match="line larger than 1 MiB"):
+            async for _ in client.events(endpoint_of(runtime), "c"):
+                pass
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+
+
+async def test_requests_read_a_refused_bearer_again_once(
+    vellum_peer: VellumPeer, runtime: Runtime, client: ActivityClient
+) -> None:
+    tokens = iter(["stale-token-000", TOKEN])
+    listing = await client.pending(endpoint_of(runtime, lambda: next(tokens)), ())
+    assert listing.items == ()
+    sent = [
+        r.headers["authorization"]
+        for r in vellum_peer.requests_to(runtime.path + "/v1/pending-interactions")
+    ]
+    assert sent == ["Bearer stale-token-000", f"Bearer {TOKEN}"]
+
+
+class ApiKey:
+    """Platform headers for a managed assistant: an API key."""
+
+    async def headers(self) -> Mapping[str, str]:
+        return {"Authorization": "Bearer vak_test_key"}
+
+    async def refresh(self) -> Mapping[str, str]:
+        return await self.headers()
+
+
+async def test_a_managed_assistant_is_reached_through_its_per_assistant_paths(
+    vellum_peer: VellumPeer, client: ActivityClient
+) -> None:
+    vellum_peer.platform.api_keys.add("vak_test_key")
+    script = vellum_peer.managed_activity("asst-9")
+    endpoint = RuntimeEndpoint("asst-9", "cloudy", vellum_peer.url, True, ApiKey())
+    async with reading(client, endpoint, script) as reader:
+        script.complete("c1")
+        assert await reader.next_event() == Completed("c1")
+    request_id = script.confirmation("c1", "bash", {})
+    asked = interaction(request_id, InteractionKind.CONFIRMATION)
+    assert await client.answer(endpoint, asked, Allow(Decision.ALLOW)) is Outcome.ACCEPTED
+    paths = {request.path for request in vellum_peer.requests}
+    assert {"/v1/assistants/asst-9/events", "/v1/assistants/asst-9/confirm"} <= paths

@@ -232,14 +232,11 @@ class ActivityClient:
             if item.request is None and item.conversation and item.request_id not in known
         }
         if missing:
-            views = await asyncio.gather(
-                *(self.details(endpoint, conversation) for conversation in sorted(missing)),
-                return_exceptions=True,
-            )
+            views = await self._views(endpoint, sorted(missing))
             detailed = {
                 detail.request_id: detail
                 for view in views
-                if not isinstance(view, BaseException)
+                if not isinstance(view, ActivityError)
                 for detail in view
             }
             items = tuple(_with_details(item, detailed.get(item.request_id)) for item in items)
@@ -248,19 +245,26 @@ class ActivityClient:
     async def _per_conversation(
         self, endpoint: RuntimeEndpoint, conversations: tuple[str, ...]
     ) -> PendingList:
+        views = await self._views(endpoint, conversations)
+        items = [item for view in views if not isinstance(view, ActivityError) for item in view]
+        complete = not any(isinstance(view, ActivityError) for view in views)
+        return PendingList(tuple(items), complete=complete, per_conversation=True)
+
+    async def _views(
+        self, endpoint: RuntimeEndpoint, conversations: Iterable[str]
+    ) -> list[tuple[PendingItem, ...] | ActivityError]:
+        """Each conversation's view, read at once; a view that failed is its error (anything
+        else than an ActivityError is a bug, and raised)."""
         views = await asyncio.gather(
             *(self.details(endpoint, conversation) for conversation in conversations),
             return_exceptions=True,
         )
-        items: list[PendingItem] = []
+        results: list[tuple[PendingItem, ...] | ActivityError] = []
         for view in views:
-            if isinstance(view, ActivityError):
-                continue
-            if isinstance(view, BaseException):
+            if isinstance(view, BaseException) and not isinstance(view, ActivityError):
                 raise view
-            items.extend(view)
-        complete = not any(isinstance(view, BaseException) for view in views)
-        return PendingList(tuple(items), complete=complete, per_conversation=True)
+            results.append(view)
+        return results
 
     async def details(
         self, endpoint: RuntimeEndpoint, conversation: str
