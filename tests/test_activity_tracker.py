@@ -20,7 +20,13 @@ from services.activity.model import (
     InteractionKind,
     SecretRequest,
 )
-from services.activity.tracker import MAX_CONVERSATIONS, QUIET_STREAM, STREAM, AssistantActivity
+from services.activity.tracker import (
+    MAX_CONVERSATIONS,
+    MAX_ITEMS,
+    QUIET_STREAM,
+    STREAM,
+    AssistantActivity,
+)
 
 T0 = datetime(2026, 12, 2, 19, 0, tzinfo=UTC)
 
@@ -302,3 +308,16 @@ def test_conversations_are_bounded_forgetting_the_least_recently_active() -> Non
     assert len(known) == MAX_CONVERSATIONS
     assert "c0" not in known
     assert known[-1] == "c10"
+
+
+def test_the_inbox_is_bounded_keeping_the_oldest() -> None:
+    activity = connected()
+    for number in range(MAX_ITEMS + 5):
+        activity.apply(confirmation(f"r{number}"), at(number))
+    listed = PendingItem("late", "c1", InteractionKind.CONFIRMATION)
+    activity.reconcile(PendingList((listed,), complete=False), at(999))
+    assert len(activity.inbox) == MAX_ITEMS
+    assert activity.inbox[-1].request_id == f"r{MAX_ITEMS - 1}"
+    activity.apply(Resolved("r0", "c1", "approved", "confirmation"), at(1000))
+    activity.apply(confirmation("r0-again"), at(1001))
+    assert activity.inbox[-1].request_id == "r0-again"

@@ -133,7 +133,8 @@ class ActivityFollower:
         self._dirty: set[str] = set()
         self._gone: dict[str, Activity] = {}
         self._flush_timer: asyncio.TimerHandle | None = None
-        self._openings = asyncio.Semaphore(self.policy.openings)
+        self._openings: asyncio.Semaphore | None = None
+        """Turns to open a stream; made in the loop that runs the follower."""
         self._inboxes: dict[str, tuple[Interaction, ...]] = {}
         """The trackers' inboxes that are not empty, as last merged."""
         self._inbox: tuple[Interaction, ...] | None = ()
@@ -177,6 +178,7 @@ class ActivityFollower:
     async def run(self) -> None:
         """Follow the streams until cancelled; cancelling closes every stream."""
         self._loop = asyncio.get_running_loop()
+        self._openings = asyncio.Semaphore(self.policy.openings)
         for key, stream in self._streams.items():
             self._start(key, stream)
         if self._dirty:
@@ -239,6 +241,7 @@ class ActivityFollower:
     def _start(self, key: str, stream: _Stream) -> None:
         assert self._loop is not None
         stream.task = self._loop.create_task(self._follow(key, stream), name=f"activity {key}")
+        stream.task.add_done_callback(_log_bug)
 
     def _stop(self, stream: _Stream) -> None:
         if stream.task is not None:
@@ -260,14 +263,15 @@ class ActivityFollower:
         """Wait for a turn to open, open the stream, reconcile, read it until it ends. Returns
         why it ended and whether it proved itself (carried an event, or lived `stale_after`)."""
         loop = asyncio.get_running_loop()
-        tracker, policy = stream.tracker, self.policy
+        tracker, policy, openings = stream.tracker, self.policy, self._openings
+        assert openings is not None
         carried = opening = False
         stream.stale = False
         stream.busy = True  # waiting for a turn: silence means nothing yet
         opened = stream.last = loop.time()
         self._watch(stream)
         try:
-            await self._openings.acquire()
+            await openings.acquire()
             opening = True
             stream.busy = False
             opened = stream.last = loop.time()
@@ -288,7 +292,7 @@ class ActivityFollower:
                         tracker.connected(self.clock())
                         await self._reconcile(key, stream)
                         opening = False
-                        self._openings.release()
+                        openings.release()
             why = "the stream ended"  # events() raises when it ends; this is only a net
         except ActivityError as error:
             why = str(error)
@@ -302,7 +306,7 @@ class ActivityFollower:
             why = f"internal error: {error_text(error)}"
         finally:
             if opening:
-                self._openings.release()
+                openings.release()
             self._unwatch(stream)
         return why, carried or loop.time() - opened >= policy.stale_after
 
@@ -386,3 +390,9 @@ class ActivityFollower:
             self.on_batch(batch)
         except Exception:  # the receiver's bug must not stop the streams
             log.exception("an activity batch could not be applied")
+
+
+def _log_bug(task: asyncio.Task[None]) -> None:
+    """A stream's task ended other than by being cancelled: a bug, which stops that stream."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the activity stream task %s failed", task.get_name(), exc_info=task.exception())

@@ -18,7 +18,7 @@ The state, first rule that holds:
 age says how long the assistant has been working, not how long this tool has run. Each phase
 change carries an `activityVersion` per conversation; one older than the newest seen arrived
 late and is ignored. Memory is bounded: a fixed timeline, the conversations most recently
-active (`MAX_CONVERSATIONS`), and the pending items.
+active (`MAX_CONVERSATIONS`), and at most `MAX_ITEMS` pending items.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ from services.core.clock import utc_now
 MAX_CONVERSATIONS = 64
 """Conversations remembered per assistant (their newest version and phase); the least recently
 active is forgotten first. An older runtime's pending list is asked for these."""
+MAX_ITEMS = 256
+"""Pending items per assistant: a runtime that asks without end fills no more memory (items past
+this are not kept until earlier ones go; the pending list brings them back then)."""
 WORKING_PHASES = frozenset({"thinking", "streaming", "tool_running"})
 AWAITING = "awaiting_confirmation"
 ERROR_TERMINAL = "error_terminal"
@@ -155,7 +158,8 @@ class AssistantActivity:
                 event.request,
                 *_tool_and_risk(event.request),
             )
-            self._add(item)
+            if not self._add(item):
+                return
             self._note(now, f"asks: {item.summary}")
         elif isinstance(event, Resolved):
             resolved = self._items.pop(event.request_id, None)
@@ -185,10 +189,10 @@ class AssistantActivity:
         for entry in pending.items:
             known = self._items.get(entry.request_id)
             if known is None:
-                self._listed.add(entry.request_id)
                 item = self._interaction(entry, now)
-                self._add(item)
-                self._note(now, f"asks: {item.summary}")
+                if self._add(item):
+                    self._listed.add(entry.request_id)
+                    self._note(now, f"asks: {item.summary}")
             elif known.request is None and entry.request is not None:
                 self._add(self._interaction(entry, known.since))
         self._settle(now)
@@ -207,10 +211,14 @@ class AssistantActivity:
             entry.risk,
         )
 
-    def _add(self, item: Interaction) -> None:
+    def _add(self, item: Interaction) -> bool:
+        """Keep `item`; False when it is new and the inbox is full."""
+        if item.request_id not in self._items and len(self._items) >= MAX_ITEMS:
+            return False
         self._items[item.request_id] = item
         if item.conversation:
             self._conversation(item.conversation)
+        return True
 
     def _phase(self, event: PhaseChanged, now: datetime) -> bool:
         """Take a phase change; False when it is stale (an older version arriving late)."""
@@ -262,9 +270,13 @@ class AssistantActivity:
         current = self._activity
         if since is None:
             since = current.since if state is current.state else now
-        activity = Activity(state, detail, since, evidence)
-        if activity != current:
-            self._activity = activity
+        if (state, detail, since, evidence) != (
+            current.state,
+            current.detail,
+            current.since,
+            current.evidence,
+        ):
+            self._activity = Activity(state, detail, since, evidence)
 
     def _state(self) -> tuple[ActivityState, str, datetime | None, str]:
         """The state, its detail, when it began (None: when the state did, or now) and its
