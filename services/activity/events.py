@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from services.activity.model import (
     Choice,
@@ -43,9 +44,9 @@ class EventError(ValueError):
     """A message of a type roost uses, without what it must carry."""
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One dispatched SSE frame. Comments (`: heartbeat`) are frames of their own."""
+class Frame(NamedTuple):
+    """One dispatched SSE frame. Comments (`: heartbeat`) are frames of their own. A tuple:
+    one is made per event, and a tuple is made fastest."""
 
     event: str
     id: str
@@ -76,9 +77,17 @@ class SseParser:
             return self._dispatch()
         if line[0] == ":":
             return HEARTBEAT
-        name, _, value = line.partition(":")
-        if value[:1] == " ":
-            value = value[1:]
+        # The three lines of every event first, without splitting them (the hot path).
+        if line.startswith("data: "):
+            name, value = "data", line[6:]
+        elif line.startswith("event: "):
+            name, value = "event", line[7:]
+        elif line.startswith("id: "):
+            name, value = "id", line[4:]
+        else:
+            name, _, value = line.partition(":")
+            if value[:1] == " ":
+                value = value[1:]
         if name == "data":
             if self._data is None:
                 self._data = value
