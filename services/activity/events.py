@@ -368,7 +368,7 @@ def sendable(value: object) -> bool:
 
 def _id(payload: Mapping[str, object], key: str, kind: str, *, required: bool = True) -> str:
     value = payload.get(key)
-    if value is None and not required:
+    if value in (None, "") and not required:
         return ""
     if not sendable(value):
         raise EventError(f"{kind} without a usable {key}")
