@@ -29,6 +29,7 @@ from services.activity.model import (
     Outcome,
     Questions,
     Reply,
+    Request,
     Secret,
     TextAnswer,
 )
@@ -85,17 +86,10 @@ async def reading(
         yield Reader(events)
 
 
-def interaction(request_id: str, kind: InteractionKind, request: object = None) -> Interaction:
-    return Interaction(
-        "local:kit",
-        "kit",
-        "kit",
-        request_id,
-        kind,
-        "c1",
-        T0,
-        request,  # type: ignore[arg-type]
-    )
+def interaction(
+    request_id: str, kind: InteractionKind, request: Request | None = None
+) -> Interaction:
+    return Interaction("local:kit", "kit", "kit", request_id, kind, "c1", T0, request)
 
 
 # -- the event stream ------------------------------------------------------------------------
