@@ -8,12 +8,15 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime
 
 import pytest
 
 from services.activity.client import ActivityClient
+from services.activity.events import Event
 from services.activity.follower import ActivityBatch, ActivityFollower, StreamPolicy
 from services.activity.model import UNFOLLOWED, Activity, ActivityState
+from services.activity.tracker import AssistantActivity
 from services.core.http import stream_client
 from services.vellum.auth import RuntimeEndpoint
 from tests.peers.vellum import Runtime, VellumPeer, json_reply
@@ -306,3 +309,50 @@ async def test_two_hundred_streams_in_one_loop(vellum_peer: VellumPeer) -> None:
         await until(lambda: len(seen.last_inbox) == len(asked), "ten items", within=20)
         assert set(seen.last_inbox) == set(asked)
         assert sum(r.activity.opened for r in runtimes) == 200
+
+
+async def test_a_moved_runtime_is_followed_at_its_new_place_as_the_same_assistant(
+    vellum_peer: VellumPeer, runtime: Runtime
+) -> None:
+    runtime.activity.heartbeat_seconds = 0.05  # the peer sees a hang-up when it next writes
+    moved = vellum_peer.runtime("kit-moved", bearer=TOKEN)
+    async with following({"local:kit": endpoint_of(runtime)}) as seen:
+        await until(lambda: seen.state("local:kit") is ActivityState.IDLE, "connected")
+        first = runtime.activity.confirmation("c1", "bash", {})
+        await until(lambda: seen.last_inbox == [first], "the item")
+        elsewhere = RuntimeEndpoint("kit", "kit", moved.base_url, False, endpoint_of(runtime).auth)
+        seen.follower.follow({"local:kit": elsewhere})
+        await until(lambda: runtime.activity.streams == 0, "the old stream closed")
+        await until(lambda: moved.activity.streams == 1, "the new stream open")
+        again = moved.activity.confirmation("c1", "curl", {})
+        await until(lambda: seen.last_inbox == [again], "reconciled at the new place")
+    texts = [entry.text for entry in seen.follower.timeline("local:kit")]
+    assert texts.count("stream connected") == 2  # one timeline: the same assistant
+    assert "stream down: its runtime changed: opening it again" in texts
+    assert all(
+        batch.activities["local:kit"].evidence != UNFOLLOWED
+        for batch in seen.batches
+        if "local:kit" in batch.activities
+    )
+
+
+async def test_a_bug_in_one_event_restarts_the_stream_and_is_logged(
+    runtime: Runtime, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = AssistantActivity.apply
+    broken = {"once": True}
+
+    def apply(self: AssistantActivity, event: Event, now: datetime) -> None:
+        if broken.pop("once", False):
+            raise RuntimeError("a tracker bug")
+        original(self, event, now)
+
+    monkeypatch.setattr(AssistantActivity, "apply", apply)
+    async with following({"local:kit": endpoint_of(runtime)}) as seen:
+        await until(lambda: seen.state("local:kit") is ActivityState.IDLE, "connected")
+        runtime.activity.activity("c1", "thinking")
+        await until(lambda: runtime.activity.opened == 2, "opened again")
+        runtime.activity.activity("c1", "streaming")
+        await until(lambda: seen.state("local:kit") is ActivityState.WORKING, "events flow")
+    assert "the activity stream of local:kit failed" in caplog.text
+    assert "RuntimeError: a tracker bug" in caplog.text

@@ -159,6 +159,7 @@ class ActivityFollower:
                 # Moved or renamed: the same assistant and items, through a new stream.
                 tracker = old.tracker
                 tracker.name = endpoint.name
+                tracker.disconnected(self.clock(), "its runtime changed: opening it again")
             else:
                 tracker = AssistantActivity(
                     key,
