@@ -1026,12 +1026,15 @@ def _diff_lines(request: Confirmation) -> list[str]:
     )
 
 
+Response = OptionAnswer | TextAnswer | SkipAnswer
+
+
 def answer_request(args: argparse.Namespace) -> int:
-    form = _answer_form(args)
+    form, responses = _answer_form(args)
 
     async def answer(roost: Roost) -> tuple[Interaction, AnswerRecord]:
         item = (await roost.inbox()).find(args.id)
-        reply = await asyncio.to_thread(_answer_of, args, form, item)
+        reply = await asyncio.to_thread(_answer_of, args, form, responses, item)
         return item, await roost.answer(item, reply, FRONT_END)
 
     item, record = with_roost(answer)
@@ -1045,15 +1048,27 @@ def answer_request(args: argparse.Namespace) -> int:
     raise RoostError(f"{what} not answered: {record.detail or record.outcome}")
 
 
-def _answer_form(args: argparse.Namespace) -> InteractionKind:
-    """Which kind of request the options answer; raises UsageError when they mix kinds or
-    lack what they need (before anything is asked of a runtime)."""
-    question = bool(args.option or args.text or args.skip or args.close)
+def _answer_form(args: argparse.Namespace) -> tuple[InteractionKind, dict[str, Response]]:
+    """Which kind of request the options answer, and a question's responses by question id.
+    Raises UsageError when they mix kinds or lack what they need, before any runtime is asked."""
+    responses: dict[str, Response] = {}
+
+    def add(response: Response) -> None:
+        if response.question_id in responses:
+            raise UsageError(f"question {response.question_id} is answered twice")
+        responses[response.question_id] = response
+
+    for text in args.option:
+        add(OptionAnswer(*_pair(text, "--option QID=OID")))
+    for text in args.text:
+        add(TextAnswer(*_pair(text, "--text QID=TEXT")))
+    for question in args.skip:
+        add(SkipAnswer(question))
     forms = [
         kind
         for kind, given in (
             (InteractionKind.CONFIRMATION, args.decision is not None),
-            (InteractionKind.QUESTION, question),
+            (InteractionKind.QUESTION, bool(responses or args.close)),
             (InteractionKind.SECRET, args.secret),
         )
         if given
@@ -1066,11 +1081,11 @@ def _answer_form(args: argparse.Namespace) -> InteractionKind:
         raise UsageError("--always PATTERN and --scope SCOPE go together")
     if args.always is not None and args.decision != Decision.ALLOW:
         raise UsageError("--always goes with allow")
-    if args.close and (args.option or args.text or args.skip):
+    if args.close and responses:
         raise UsageError("--close dismisses the whole batch: no --option, --text or --skip")
     if args.transient and not args.secret:
         raise UsageError("--transient goes with --secret")
-    return forms[0]
+    return forms[0], responses
 
 
 HOW_TO_ANSWER = {
@@ -1080,7 +1095,12 @@ HOW_TO_ANSWER = {
 }
 
 
-def _answer_of(args: argparse.Namespace, form: InteractionKind, item: Interaction) -> Answer:
+def _answer_of(
+    args: argparse.Namespace,
+    form: InteractionKind,
+    responses: dict[str, Response],
+    item: Interaction,
+) -> Answer:
     """The answer the options give `item`, checked against what it asks (blocking: a secret
     is read from standard input). Raises RoostError."""
     if form is not item.kind:
@@ -1088,7 +1108,7 @@ def _answer_of(args: argparse.Namespace, form: InteractionKind, item: Interactio
     if form is InteractionKind.CONFIRMATION:
         return _allow(args, item)
     if form is InteractionKind.QUESTION:
-        return Reply(close=True) if args.close else _reply(args, item)
+        return Reply(close=True) if args.close else _reply(responses, item)
     return Secret(_read_secret(item), "transient_send" if args.transient else "store")
 
 
@@ -1110,28 +1130,13 @@ def _allow(args: argparse.Namespace, item: Interaction) -> Allow:
     return Allow(decision, args.always, args.scope)
 
 
-def _reply(args: argparse.Namespace, item: Interaction) -> Reply:
-    """The responses the options give, every question they do not name skipped."""
-    given: dict[str, OptionAnswer | TextAnswer | SkipAnswer] = {}
-
-    def add(response: OptionAnswer | TextAnswer | SkipAnswer) -> None:
-        if response.question_id in given:
-            raise UsageError(f"question {response.question_id} is answered twice")
-        given[response.question_id] = response
-
-    for text in args.option:
-        question, option = _pair(text, "--option QID=OID")
-        add(OptionAnswer(question, option))
-    for text in args.text:
-        question, words = _pair(text, "--text QID=TEXT")
-        add(TextAnswer(question, words))
-    for question in args.skip:
-        add(SkipAnswer(question))
+def _reply(responses: dict[str, Response], item: Interaction) -> Reply:
+    """The responses checked against the questions asked, every question not named skipped."""
     request = item.request
     if not isinstance(request, Questions):  # details unknown: the runtime judges them
-        return Reply(tuple(given.values()))
+        return Reply(tuple(responses.values()))
     questions = {question.id: question for question in request.questions}
-    for response in given.values():
+    for response in responses.values():
         asked = questions.get(response.question_id)
         if asked is None:
             choices = ", ".join(questions) or "none"
@@ -1142,7 +1147,7 @@ def _reply(args: argparse.Namespace, item: Interaction) -> Reply:
                 f"question {asked.id} has no option {response.option_id!r}:"
                 f" {', '.join(options) or 'answer it with --text'}"
             )
-    return Reply(tuple(given.get(q, SkipAnswer(q)) for q in questions))
+    return Reply(tuple(responses.get(q, SkipAnswer(q)) for q in questions))
 
 
 def _pair(text: str, form: str) -> tuple[str, str]:
