@@ -9,8 +9,25 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.activity.model import (
+    Allow,
+    Answer,
+    Choice,
+    Decision,
+    Interaction,
+    InteractionKind,
+    OptionAnswer,
+    Question,
+    Questions,
+    Reply,
+    Secret,
+    SkipAnswer,
+    TextAnswer,
+)
+from services.core.errors import RoostError
 from services.core.paths import RoostPaths
 from services.core.state import AnswerRow, StateDatabase
+from services.roost import InboxReading, answered_text
 from tests.test_cli import roost
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -107,3 +124,85 @@ def test_an_empty_history_says_so_on_stderr() -> None:
     assert result.returncode == 0
     assert result.stdout == ""
     assert result.stderr == "no answers yet\n"
+
+
+# Finding an item and saying what was answered ------------------------------------------------
+
+
+def an_item(request_id: str, assistant_id: str = "asst-1", **fields: object) -> Interaction:
+    return Interaction(
+        f"lockfile:{assistant_id}",
+        assistant_id,
+        assistant_id.upper(),
+        request_id,
+        InteractionKind.CONFIRMATION,
+        "conversation-1",
+        T0,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_an_item_is_found_by_its_id_a_unique_prefix_or_its_request_id() -> None:
+    first, second = an_item("request-1"), an_item("request-2", "asst-2")
+    reading = InboxReading((first, second))
+
+    assert reading.find(first.id) is first
+    assert reading.find(first.id[:4].upper()) is first
+    assert reading.find("request-2") is second
+    with pytest.raises(RoostError, match="no pending request has the id 'zzzz' \\(2 are"):
+        reading.find("zzzz")
+    with pytest.raises(RoostError, match="no pending request"):
+        reading.find(first.id[:3])  # too short to be a prefix
+
+
+def test_a_prefix_two_items_share_names_both() -> None:
+    items = [an_item(f"request-{n}") for n in range(200)]
+    by_prefix: dict[str, list[Interaction]] = {}
+    for item in items:
+        by_prefix.setdefault(item.id[:4], []).append(item)
+    shared = next(group for group in by_prefix.values() if len(group) > 1)  # 200 of 65536
+
+    with pytest.raises(RoostError, match=f"names 2 pending requests: {shared[0].id} "):
+        InboxReading(tuple(shared)).find(shared[0].id[:4])
+
+
+def test_nothing_found_names_the_assistants_not_asked() -> None:
+    reading = InboxReading((), ("beta: unreachable (connection refused)",))
+
+    with pytest.raises(RoostError) as raised:
+        reading.find("abcd")
+
+    assert str(raised.value) == (
+        "no pending request has the id 'abcd' (none is); not asked: beta: unreachable"
+        " (connection refused)"
+    )
+
+
+QUESTIONS = Questions(
+    (
+        Question("q1", "Which branch?", options=(Choice("main", "The main branch"),)),
+        Question("q2", "Why?"),
+    )
+)
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (Allow(Decision.ALLOW), "allow"),
+        (Allow(Decision.DENY), "deny"),
+        (Allow(Decision.ALLOW, "npm test*", "project"), "always allow: npm test* (project)"),
+        (Reply(close=True), "closed"),
+        (
+            Reply((OptionAnswer("q1", "main"), TextAnswer("q2", "it's late"))),
+            'q1 = The main branch; q2: "it\'s late"',
+        ),
+        (Reply((OptionAnswer("q1", "other"), SkipAnswer("q2"))), "q1 = other; q2: skipped"),
+        (Secret("hunter2-hunter2", "store"), "secret (value not recorded)"),
+        (Secret("hunter2-hunter2", "transient_send"), "secret (value not recorded)"),
+    ],
+)
+def test_what_was_answered_is_said_in_words_never_a_secrets_value(
+    answer: Answer, words: str
+) -> None:
+    assert answered_text(an_item("request-1", request=QUESTIONS), answer) == words
