@@ -388,7 +388,9 @@ class Roost:
         except RoostError as error:
             detail = error_text(error)
         except Exception:
-            await asyncio.to_thread(self._record, interaction, answer, front_end, outcome, "bug")
+            await asyncio.to_thread(
+                self._record, interaction, answer, front_end, outcome, "internal error"
+            )
             raise
         return await asyncio.to_thread(
             self._record, interaction, answer, front_end, outcome, detail
