@@ -13,14 +13,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
 import httpx
 
-from services.activity.client import ActivityClient, AnswerRefused, PendingItem, PendingList
+from services.activity.client import ActivityClient, AnswerRefused
 from services.activity.model import (
     Activity,
     ActivityState,
@@ -582,12 +582,13 @@ PER_CONVERSATION = (
 )
 NO_STREAM = "pending list (no event stream)"
 """The evidence of an activity read from the pending list alone: nothing pending is not idle."""
+PER_CONVERSATION_EVIDENCE = "pending list per conversation only (no event stream)"
 
 
 @dataclass(frozen=True)
 class InboxReading:
     """What waits for a human, as the runtimes' pending lists say now: the items, oldest
-    first, and one line per assistant (or conversation) that could not be asked, naming it."""
+    first, and one line per assistant that could not be asked (or only in part), naming it."""
 
     items: tuple[Interaction, ...]
     problems: tuple[str, ...] = ()
@@ -623,9 +624,9 @@ class _Pending:
 async def _pending_of(
     client: ActivityClient, key: str, endpoint: RuntimeEndpoint, now: datetime
 ) -> _Pending:
-    """What `endpoint` has pending now, with each item's details (read from its
-    conversation's view: the unfiltered list names items only); and the activity that shows,
-    which is *needs you* or *unknown*: without an event stream nothing says idle or working."""
+    """What `endpoint` has pending now, each item with its details, and the activity that
+    shows: *needs you*, else *unknown*, since without an event stream nothing says idle or
+    working (the tracker, which knows no stream here, makes the items)."""
     name = endpoint.name
     try:
         pending = await client.pending(endpoint, ())
@@ -633,43 +634,16 @@ async def _pending_of(
         why = error_text(error)
         unknown = Activity(ActivityState.UNKNOWN, "", now, f"pending list unreadable: {why}")
         return _Pending((), unknown, (f"{name}: {why}",))
-    pending, problems = await _with_details(client, endpoint, pending)
-    if not pending.complete:
-        problems = (f"{name}: {PER_CONVERSATION}", *problems)
-    tracker = AssistantActivity(key, endpoint.assistant_id, name)
+    tracker = AssistantActivity(key, endpoint.assistant_id, name, since=now)
     tracker.reconcile(pending, now)
-    activity = tracker.activity
-    if activity.state is not ActivityState.NEEDS_YOU:
-        evidence = NO_STREAM if pending.complete else "pending list per conversation only"
-        detail = "nothing pending" if pending.complete else ""
-        activity = Activity(ActivityState.UNKNOWN, detail, now, evidence)
-    return _Pending(tracker.inbox, activity, problems)
-
-
-async def _with_details(
-    client: ActivityClient, endpoint: RuntimeEndpoint, pending: PendingList
-) -> tuple[PendingList, tuple[str, ...]]:
-    """`pending` with the details of each item that came without (from its conversation's
-    view), and one line per conversation whose view could not be read (its items stay, named
-    by the list alone)."""
-    conversations = sorted(
-        {item.conversation for item in pending.items if item.request is None and item.conversation}
-    )
-
-    async def view(conversation: str) -> tuple[PendingItem, ...] | str:
-        try:
-            return await client.details(endpoint, conversation)
-        except RoostError as error:
-            return f"{endpoint.name}: conversation {conversation}: {error_text(error)}"
-
-    views = await asyncio.gather(*(view(conversation) for conversation in conversations))
-    known = {
-        item.request_id: item for found in views if not isinstance(found, str) for item in found
-    }
-    items = tuple(
-        known.get(item.request_id, item) if item.request is None else item for item in pending.items
-    )
-    return replace(pending, items=items), tuple(v for v in views if isinstance(v, str))
+    if tracker.inbox:
+        oldest = tracker.inbox[0]
+        needs = Activity(ActivityState.NEEDS_YOU, oldest.summary, oldest.since, NO_STREAM)
+        return _Pending(tracker.inbox, needs)
+    if pending.per_conversation:
+        unknown = Activity(ActivityState.UNKNOWN, "", now, PER_CONVERSATION_EVIDENCE)
+        return _Pending((), unknown, (f"{name}: {PER_CONVERSATION}",))
+    return _Pending((), Activity(ActivityState.UNKNOWN, "nothing pending", now, NO_STREAM))
 
 
 def _unasked(snapshot: FleetSnapshot, assistant: Assistant) -> str:
