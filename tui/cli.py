@@ -860,7 +860,8 @@ def show_inbox(args: argparse.Namespace) -> int:
         print(json.dumps([_item_json(item) for item in reading.items], indent=2))
         return status
     if not reading.items:
-        print("nothing pending", file=sys.stderr)
+        if not reading.problems:  # else what was not asked may be pending
+            print("nothing pending", file=sys.stderr)
         return status
     now = _now()
     width = max(len("ASSISTANT"), *(len(item.assistant) for item in reading.items)) + 2
