@@ -31,10 +31,11 @@ from services.activity.model import (
     SkipAnswer,
     TextAnswer,
 )
+from services.context import Context
 from services.core.errors import RoostError
 from services.core.paths import RoostPaths
 from services.core.state import AnswerRow, StateDatabase
-from services.roost import InboxReading, answered_text
+from services.roost import InboxReading, Roost, answered_text
 from tests.peers.vellum import Runtime, VellumPeer, json_reply, refused_url
 from tests.test_cli import ROOST, roost
 
@@ -647,3 +648,73 @@ def test_ps_shows_what_each_assistant_needs_and_never_guesses_idle(
         "nothing pending",
     )
     datetime.fromisoformat(activities["beta"]["since"])
+
+
+# Which runtimes are asked ------------------------------------------------------------------
+
+API_KEY = "vak_" + "k" * 40
+
+
+def log_in(vellum_peer: VellumPeer, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """roost logged in to the loopback platform with an API key."""
+    monkeypatch.setenv("VELLUM_PLATFORM_URL", vellum_peer.url)
+    vellum_peer.platform.api_keys.add(API_KEY)
+    token = home / ".config/vellum/platform-token"
+    token.parent.mkdir(parents=True)
+    token.write_text(API_KEY + "\n")
+    token.chmod(0o600)
+
+
+async def test_every_assistant_with_a_running_runtime_is_followed_and_no_other(
+    vellum_peer: VellumPeer, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log_in(vellum_peer, isolated_env, monkeypatch)
+    vellum_peer.platform.assistants = [{"id": "cora", "name": "cora", "status": "active"}]
+    own = vellum_peer.runtime("own", bearer=TOKEN)
+    entries = [
+        {"assistantId": "own", "cloud": "custom", "runtimeUrl": own.base_url},
+        {"assistantId": "cora", "cloud": "vellum", "runtimeUrl": vellum_peer.url},
+        {
+            "assistantId": "asleep",
+            "cloud": "local",
+            "runtimeUrl": "http://127.0.0.1:9",
+            "resources": {"instanceDir": str(isolated_env)},  # no vellum.pid: not running
+        },
+        {"assistantId": "bare", "cloud": "custom"},
+    ]
+    (isolated_env / ".vellum.lock.json").write_text(json.dumps({"assistants": entries}))
+
+    async with Roost.opened(Context.load()) as application:
+        await application.sweep(health=False)
+        endpoints = application.activity_endpoints()
+        reading = await application.inbox(["asleep", "bare"])
+
+    assert {endpoint.assistant_id: endpoint.url("events") for endpoint in endpoints.values()} == {
+        "own": f"{own.base_url}/v1/events",
+        "cora": f"{vellum_peer.url}/v1/assistants/cora/events",
+    }
+    assert reading.items == ()
+    assert sorted(reading.problems) == [
+        "asleep: it is sleeping: its runtime is not running",
+        "bare: it has no runtime to ask",
+    ]
+
+
+def test_a_managed_assistant_is_asked_and_answered_through_the_platform(
+    vellum_peer: VellumPeer, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log_in(vellum_peer, isolated_env, monkeypatch)
+    vellum_peer.platform.assistants = [{"id": "cora", "name": "cora", "status": "active"}]
+    entry = {"assistantId": "cora", "cloud": "vellum", "runtimeUrl": vellum_peer.url}
+    (isolated_env / ".vellum.lock.json").write_text(json.dumps({"assistants": [entry]}))
+    script = vellum_peer.managed_activity("cora")
+    request = script.confirmation("conv-1", "bash", {"command": "ls"})
+
+    [row] = inbox_json()
+    result = answered(str(row["id"]), "allow")
+
+    assert (row["assistant"], row["request_id"]) == ("cora", request)
+    assert result.returncode == 0, result.stderr
+    assert [(a.endpoint, a.request_id) for a in script.answers] == [("confirm", request)]
+    [confirm] = vellum_peer.requests_to("/v1/assistants/cora/confirm")
+    assert confirm.headers["authorization"] == f"Bearer {API_KEY}"
