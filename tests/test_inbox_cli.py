@@ -115,11 +115,19 @@ def test_an_answer_that_makes_no_sense_is_a_usage_error_before_any_runtime_is_as
     assert why in result.stderr
 
 
-def test_the_history_takes_no_names() -> None:
-    result = roost("inbox", "--history", "alpha")
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        (("--history", "alpha"), "--history lists every answer"),
+        (("--limit", "3"), "--limit goes with --history"),
+        (("--history", "--limit", "0"), "must be 1 or more, not 0"),
+    ],
+)
+def test_the_inbox_refuses_options_that_do_not_go_together(args: tuple[str, ...], why: str) -> None:
+    result = roost("inbox", *args)
 
     assert result.returncode == 2
-    assert "--history lists every answer" in result.stderr
+    assert result.stderr.startswith("usage: roost inbox ") and why in result.stderr
 
 
 # History -----------------------------------------------------------------------------------

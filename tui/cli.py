@@ -290,7 +290,6 @@ def build_parser() -> argparse.ArgumentParser:
     inbox.add_argument(
         "--limit",
         type=_count,
-        default=100,
         metavar="N",
         help="with --history: at most N answers (default 100)",
     )
@@ -843,7 +842,9 @@ def show_inbox(args: argparse.Namespace) -> int:
     if args.history:
         if args.names or args.show:
             raise UsageError("--history lists every answer: no NAME, no --show")
-        return _show_history(args)
+        return _show_history(args.json, args.limit or 100)
+    if args.limit is not None:
+        raise UsageError("--limit goes with --history")
     reading = with_roost(lambda roost: roost.inbox(args.names))
     for problem in reading.problems:
         say(f"roost: {problem}", file=sys.stderr)
@@ -872,12 +873,12 @@ def show_inbox(args: argparse.Namespace) -> int:
     return status
 
 
-def _show_history(args: argparse.Namespace) -> int:
+def _show_history(as_json: bool, limit: int) -> int:
     async def read(roost: Roost) -> list[AnswerRecord]:
-        return await asyncio.to_thread(roost.history, args.limit)
+        return await asyncio.to_thread(roost.history, limit)
 
     records = with_roost(read)
-    if args.json:
+    if as_json:
         print(json.dumps([_record_json(record) for record in records], indent=2))
         return 0
     if not records:
