@@ -63,7 +63,18 @@ def test_ps_probes_every_assistant_and_marks_the_active_one(
 
     assert all(
         list(row)
-        == ["name", "id", "kind", "status", "detail", "version", "runtime_url", "active", "source"]
+        == [
+            "name",
+            "id",
+            "kind",
+            "status",
+            "detail",
+            "version",
+            "runtime_url",
+            "active",
+            "source",
+            "activity",
+        ]
         for row in rows.values()
     )
     assert (rows["good"]["status"], rows["good"]["version"]) == ("healthy", "2.1")
