@@ -22,6 +22,20 @@ from typing import Any
 from textual.app import App
 from textual.pilot import Pilot
 
+from services.activity.follower import ActivityBatch
+from services.activity.model import (
+    Activity,
+    ActivityState,
+    Choice,
+    Confirmation,
+    Diff,
+    Interaction,
+    InteractionKind,
+    Question,
+    Questions,
+    SecretRequest,
+    TrustOption,
+)
 from services.context import Context
 from services.core.config import Config, EngineConfig
 from services.core.processes import ProcessIdentity
@@ -52,6 +66,7 @@ from tui.app import RoostApp, create_app
 from tui.lifecycle import retire_question
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
+from tui.screens.inbox import InboxScreen
 from tui.screens.panes import PanesScreen
 from tui.screens.pick import SessionPicker
 from tui.terminal_pane import TerminalPane
@@ -435,6 +450,111 @@ async def pane_failed(pilot: Pilot[None]) -> None:
     await toasts_gone(pilot)
 
 
+OLD_TEST = """import { run } from "./runner";
+
+export async function suite() {
+  await run("unit", { parallel: false });
+}
+"""
+NEW_TEST = """import { run } from "./runner";
+
+export async function suite() {
+  await run("unit", { parallel: true, retries: 2 });
+  await run("integration");
+}
+"""
+
+
+def demo_inbox(app: RoostApp) -> ActivityBatch:
+    """What the follower would report for the demo fleet: ada waits on a file edit (with its
+    diff) and a high-risk command, gpu-box on two questions, eve on a secret; cora works."""
+    now = app.context.clock()
+    keys = {a.id: a.key for a in app.fleet}
+
+    def item(name: str, minutes: float, kind: InteractionKind, request: object) -> Interaction:
+        return Interaction(
+            assistant_key=keys[name],
+            assistant_id=name,
+            assistant=name,
+            request_id=f"req-{name}-{minutes}",
+            kind=kind,
+            conversation=f"conv-{name}-7f3a",
+            since=now - timedelta(minutes=minutes),
+            request=request,  # type: ignore[arg-type]
+        )
+
+    edit = Confirmation(
+        tool="file_edit",
+        input_json=json.dumps(
+            {"path": "test/suite.ts", "old_string": "parallel: false", "new_string": "..."},
+            indent=2,
+        ),
+        risk="medium",
+        risk_reason="writes a file in the workspace",
+        execution_target="sandbox",
+        patterns=(TrustOption("test/**", "test/**"), TrustOption("any file", "**")),
+        scopes=(TrustOption("this project", "project"), TrustOption("everywhere", "global")),
+        diff=Diff("test/suite.ts", OLD_TEST, NEW_TEST),
+    )
+    command = Confirmation(
+        tool="bash",
+        input_json=json.dumps({"command": "rm -rf build && npm ci"}, indent=2),
+        risk="high",
+        risk_reason="deletes files outside the sandbox",
+        execution_target="host",
+    )
+    questions = Questions(
+        (
+            Question(
+                "q1",
+                "Which GPU should the training run use?",
+                options=(Choice("a100", "A100 (80 GB)"), Choice("l4", "L4", "cheaper, slower")),
+            ),
+            Question("q2", "Anything to tell the reviewers?", placeholder="a note"),
+        )
+    )
+    secret = SecretRequest("github", "token", "A token with repo scope")
+    inbox = (
+        item("ada", 6, InteractionKind.CONFIRMATION, edit),
+        item("ada", 4, InteractionKind.CONFIRMATION, command),
+        item("gpu-box", 2.5, InteractionKind.QUESTION, questions),
+        item("eve", 1, InteractionKind.SECRET, secret),
+    )
+    activities = {
+        each.assistant_key: Activity(
+            ActivityState.NEEDS_YOU, each.summary, each.since, "event stream"
+        )
+        for each in reversed(inbox)  # an assistant's oldest item says what it waits for
+    }
+    activities[keys["cora"]] = Activity(
+        ActivityState.WORKING,
+        "tool_running · Running the test suite",
+        now - timedelta(seconds=12),
+        "event stream",
+    )
+    return ActivityBatch(activities, inbox, (), ())
+
+
+async def inbox_open(pilot: Pilot[None]) -> None:
+    """The inbox over the demo fleet, the oldest item (a file edit with its diff) selected."""
+    await fleet_listed(pilot)
+    app = pilot.app
+    assert isinstance(app, RoostApp)
+    app.activity.show_batch(demo_inbox(app))
+    await pilot.press("i")
+    await wait_until(pilot, lambda: isinstance(app.screen, InboxScreen), "the inbox")
+    await wait_until(pilot, lambda: app.screen.query_one("#inbox-detail").region.height > 3, "it")
+
+
+async def activity_shown(pilot: Pilot[None]) -> None:
+    """The fleet with its activity: four items need you (the count in the title), cora works."""
+    await fleet_listed(pilot)
+    app = pilot.app
+    assert isinstance(app, RoostApp)
+    app.activity.show_batch(demo_inbox(app))
+    await row_selected(pilot, "ada")
+
+
 @dataclass(frozen=True)
 class Scene:
     """A key screen: how the app gets there, and what roost's state holds before it starts."""
@@ -461,5 +581,7 @@ SCENES: dict[str, Scene] = {
     "jobs": Scene(jobs_shown, demo_jobs, tmux=False),
     "events": Scene(events_shown, demo_events, tmux=False),
     "pane-failed": Scene(pane_failed, tmux=False, shell=MISSING_SHELL, screenshot=False),
+    "inbox": Scene(inbox_open, tmux=False),
+    "activity": Scene(activity_shown, tmux=False),
 }
 """Each key screen by name: the snapshot tests and screenshots/ draw these same scenes."""

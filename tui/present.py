@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.color import Color
 from textual.theme import Theme
 
-from services.activity.model import Activity
+from services.activity.model import Activity, ActivityState, TimelineEntry
 from services.core.memo import Memo
 from services.core.safe_text import printable
 from services.fleet.model import TMUX_SESSION, Assistant, session_status
@@ -23,12 +23,13 @@ from services.terminal.tmux import TmuxSession
 from tui.formats import format_bytes, format_duration, job_eta, job_progress, job_result
 from widgets.keyed_table import Column, Row
 
+ACTIVITY_WIDTH = 32
 ASSISTANT_COLUMNS = (
     Column("NAME", "name", max_width=28),
     Column("KIND", "kind", max_width=13, priority=6),
     Column("WHERE", "where", max_width=18, priority=5),
     Column("STATUS", "status", max_width=18),
-    Column("ACTIVITY", "activity", max_width=32, priority=8),
+    Column("ACTIVITY", "activity", max_width=ACTIVITY_WIDTH, priority=8),
     Column("HEALTH", "health", max_width=18, priority=7),
     Column("LATENCY", "latency", priority=3),
     Column("VERSION", "version", max_width=12, priority=1),
@@ -117,13 +118,53 @@ def format_age(then: datetime, now: datetime) -> str:
     return f"{seconds}s"
 
 
-def activity_line(activity: Activity | None, now: datetime) -> str:
+def activity_line(activity: Activity | None, now: datetime, width: int | None = None) -> str:
     """`! needs you · bash (high risk) · 3m`: symbol, state, what, and for how long (empty
-    when roost follows no stream for the assistant)."""
+    when roost follows no stream for the assistant). Within `width` the detail is cut, never
+    the state or the age."""
     if activity is None:
         return ""
-    parts = [f"{activity.state.symbol} {activity.state}", activity.detail]
-    return " · ".join([*filter(None, parts), format_age(activity.since, now)])
+    state, age = f"{activity.state.symbol} {activity.state}", format_age(activity.since, now)
+    detail = activity.detail
+    if detail and width is not None:
+        room = width - len(state) - len(age) - 6  # two " · " separators
+        if len(detail) > room:
+            detail = detail[: max(0, room - 1)] + "…" if room > 1 else ""
+    return " · ".join(filter(None, (state, detail, age)))
+
+
+ACTIVITY_BUCKETS = {
+    ActivityState.NEEDS_YOU: Bucket.WARN,
+    ActivityState.ERRORED: Bucket.BAD,
+    ActivityState.WORKING: Bucket.GOOD,
+}
+"""The colour of each activity state that has one; idle is plain and unknown dim. The symbols
+(`ActivityState.symbol`) tell them apart without colour."""
+
+
+def activity_text(
+    activity: Activity | None,
+    now: datetime,
+    styles: dict[Bucket, str],
+    width: int | None = None,
+) -> Text:
+    """`activity_line` in its state's colour, bold when it needs you."""
+    if activity is None:
+        return Text("")
+    state = activity.state
+    kind = ACTIVITY_BUCKETS.get(state)
+    style = styles[kind] if kind else "dim" if state is ActivityState.UNKNOWN else ""
+    if state is ActivityState.NEEDS_YOU:
+        style += " bold"
+    return Text(activity_line(activity, now, width), style=style.strip())
+
+
+def inbox_title(count: int, styles: dict[Bucket, str]) -> Text:
+    """The inbox count as the assistants panel shows it, always: `! 3 need you`, or `inbox 0`."""
+    if not count:
+        return Text("inbox 0")
+    verb = "needs" if count == 1 else "need"
+    return Text(f"! {count} {verb} you", style=f"bold {styles[Bucket.WARN]}")
 
 
 def format_latency(latency_ms: float | None) -> str:
@@ -171,7 +212,7 @@ def assistant_row(assistant: Assistant, now: datetime, styles: dict[Bucket, str]
             Text(assistant.kind),
             Text(assistant.where),
             status_text(assistant.status, styles),
-            Text(activity_line(assistant.activity, now)),
+            activity_text(assistant.activity, now, styles, ACTIVITY_WIDTH),
             health_text(assistant, styles),
             Text(format_latency(assistant.latency_ms), justify="right"),
             Text(assistant.version or ""),
@@ -247,22 +288,37 @@ class FleetRows:
 
     def _assistant_row(self, assistant: Assistant, now: datetime, styles: dict[Bucket, str]) -> Row:
         seen = format_age(assistant.last_seen, now) if assistant.last_seen else ""
+        activity = assistant.activity
+        busy_for = format_age(activity.since, now) if activity else ""
         return self._memo.get(
             assistant.key,
-            (assistant, seen, styles),
+            (assistant, seen, busy_for, styles),
             lambda: assistant_row(assistant, now, styles),
         )
 
 
+def moment(when: datetime, now: datetime) -> str:
+    """A local date and time with its age: `2026-03-14 09:27:30 (2m ago)`."""
+    local = when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return f"{local} ({format_age(when, now)} ago)"
+
+
 def assistant_facts(
-    assistant: Assistant, now: datetime, styles: dict[Bucket, str]
+    assistant: Assistant,
+    now: datetime,
+    styles: dict[Bucket, str],
+    timeline: Sequence[TimelineEntry] = (),
 ) -> list[tuple[str, str | Text]]:
+    """Everything about an assistant for the detail panel, its activity's recent events
+    (`timeline`, oldest first) after its activity."""
     facts: list[tuple[str, str | Text]] = [
         ("id", assistant.id),
         ("kind", assistant.kind),
         ("where", assistant.where or "—"),
         ("status", status_text(assistant.status, styles)),
     ]
+    if assistant.activity is not None:
+        facts.extend(activity_facts(assistant.activity, timeline, now, styles))
     if assistant.health:
         facts.append(("health", health_text(assistant, styles)))
     if assistant.flapping:
@@ -290,6 +346,23 @@ def assistant_facts(
     return facts
 
 
+def activity_facts(
+    activity: Activity,
+    timeline: Sequence[TimelineEntry],
+    now: datetime,
+    styles: dict[Bucket, str],
+) -> list[tuple[str, str | Text]]:
+    """The activity, how roost knows it, since when, then the last events (time, what)."""
+    facts: list[tuple[str, str | Text]] = [
+        ("activity", activity_text(activity, now, styles)),
+        ("evidence", activity.evidence),
+        ("since", moment(activity.since, now)),
+    ]
+    for entry in timeline:
+        facts.append((entry.at.astimezone().strftime("%H:%M:%S"), Text(entry.text, style="dim")))
+    return facts
+
+
 def session_facts(
     assistant: Assistant,
     session: TmuxSession,
@@ -297,10 +370,6 @@ def session_facts(
     now: datetime,
     styles: dict[Bucket, str],
 ) -> list[tuple[str, str | Text]]:
-    def moment(when: datetime) -> str:
-        local = when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        return f"{local} ({format_age(when, now)} ago)"
-
     return [
         ("kind", TMUX_SESSION),
         ("on", f"{assistant.name} ({assistant.where})"),
@@ -308,8 +377,8 @@ def session_facts(
         ("session id", printable(session.id)),
         ("windows", str(session.windows)),
         ("clients", str(session.attached)),
-        ("created", moment(session.created)),
-        ("activity", moment(session.activity)),
+        ("created", moment(session.created, now)),
+        ("activity", moment(session.activity, now)),
         ("attach", attach_command),
     ]
 
