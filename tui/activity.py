@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from services.activity.client import ActivityClient
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 AGE_SECONDS = 1.0
 """Ages on screen (the ACTIVITY column, the inbox) move on this often: they count seconds."""
+BELL = "\a"
 NOTIFICATION_TEXT = 200
 """A desktop notification's text is cut to this many characters."""
 
@@ -143,13 +144,22 @@ class Activities:
 class Notifier:
     """Tells the user when something new needs them: the terminal bell, a desktop notification
     where the terminal has them (`[notifications]` in config.toml turns either off), and a
-    toast. One per batch of new items, however many it holds."""
+    toast. One per batch of new items, however many it holds.
 
-    def __init__(self, app: RoostApp, environ: Mapping[str, str] = os.environ) -> None:
+    `write` puts bytes on the terminal (tests pass their own): the bell goes that way too."""
+
+    def __init__(
+        self,
+        app: RoostApp,
+        *,
+        environ: Mapping[str, str] = os.environ,
+        write: Callable[[str], None] | None = None,
+    ) -> None:
         self._app = app
         config = app.context.config
         self._bell, self._desktop = config.notify_bell, config.notify_desktop
         self._environ = environ
+        self._write = write or (lambda sequence: write_to_terminal(app, sequence))
         self._told: set[str] = set()
         """The items already notified (each one once, even if a reconnect lists it again)."""
 
@@ -165,10 +175,10 @@ class Notifier:
             title, body = f"{len(new)} need you", "Press i in roost to see the inbox."
         self._app.notify(body, title=title, severity="warning", timeout=8)
         if self._bell:
-            self._app.bell()
+            self._write(BELL)
         sequence = desktop_notification(self._environ, title, body) if self._desktop else None
         if sequence is not None:
-            write_to_terminal(self._app, sequence)
+            self._write(sequence)
 
     def forget_all_but(self, inbox: Sequence[Interaction]) -> None:
         """Forget the items that left the inbox, so the memory stays bounded."""
@@ -204,8 +214,9 @@ def _osc_text(text: str) -> str:
 def write_to_terminal(app: RoostApp, sequence: str) -> None:
     """Write an escape sequence to the terminal roost runs in.
 
-    Textual 8.2 has no public way to write one (only `bell` and `copy_to_clipboard`, which
-    write through the same private driver): this is the one place roost uses it."""
+    Textual 8.2 has no public way to write one (`bell` and `copy_to_clipboard` write through
+    the same private driver, each its own sequence only): this is the one place roost uses it.
+    A headless app (a test) has no terminal: nothing is written."""
     driver = app._driver
     if driver is not None and not app.is_headless:
         driver.write(sequence)

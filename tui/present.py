@@ -23,7 +23,7 @@ from services.terminal.tmux import TmuxSession
 from tui.formats import format_bytes, format_duration, job_eta, job_progress, job_result
 from widgets.keyed_table import Column, Row
 
-ACTIVITY_WIDTH = 32
+ACTIVITY_WIDTH = 36
 ASSISTANT_COLUMNS = (
     Column("NAME", "name", max_width=28),
     Column("KIND", "kind", max_width=13, priority=6),
