@@ -24,8 +24,6 @@ from services.fleet.sources import with_activity
 from tui.screens.inbox import InboxScreen
 
 if TYPE_CHECKING:
-    from textual.timer import Timer
-
     from tui.app import RoostApp
 
 log = logging.getLogger(__name__)
@@ -50,13 +48,12 @@ class Activities:
         """As the last batch had it, less what was answered here since."""
         self._sending: set[str] = set()
         """The items an answer is on its way for: a second key press sends nothing more."""
-        self._ticker: Timer | None = None
 
     def start(self) -> None:
         """Follow the fleet's streams (after the first look at the fleet's sources)."""
         self._app.main_screen.timeline = self.follower.timeline
         self._app.background.run(self.follower.run(), group="activity", name="activity")
-        self._ticker = self._app.set_interval(AGE_SECONDS, self._tick)
+        self._app.set_interval(AGE_SECONDS, self._tick)
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -60,14 +60,22 @@ MAX_LINES = 2000
 a request is capped at 4 MiB, but a screen of it is what an operator reads."""
 
 
-def inbox_row(item: Interaction, now: datetime) -> Row:
+def high_risk(item: Interaction) -> bool:
+    """Whether an answer to `item` is confirmed first (known from the pending list too)."""
+    request = item.request
+    if isinstance(request, Confirmation):
+        return request.high_risk
+    return Confirmation(item.tool, "", item.risk).high_risk
+
+
+def inbox_row(item: Interaction, now: datetime, styles: dict[Bucket, str]) -> Row:
     return Row(
         item.id,
         (
             Text(printable(item.assistant), style="bold"),
             Text(str(item.kind)),
             Text(format_age(item.since, now), justify="right"),
-            Text(printable(item.summary)),
+            Text(printable(item.summary), style=styles[Bucket.BAD] if high_risk(item) else ""),
             Text(printable(item.conversation), style="dim"),
         ),
     )
@@ -284,8 +292,8 @@ class InboxScreen(Screen[None]):
         """Show the items again at the clock's time (their ages move on)."""
         if not self._composed:
             return
-        now = self.clock()
-        self.table.show_rows([inbox_row(item, now) for item in self.items])
+        now, styles = self.clock(), bucket_styles(self.app.current_theme)
+        self.table.show_rows([inbox_row(item, now, styles) for item in self.items])
         self._show_selected()
 
     def selected(self) -> Interaction | None:
