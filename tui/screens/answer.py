@@ -101,6 +101,7 @@ class QuestionsForm(AnswerDialog[Reply]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog", id="questions-form") as dialog:
             dialog.border_title = f"Questions from {printable(self.interaction.assistant)}"
+            dialog.border_subtitle = "ctrl+s: send · esc: cancel"
             for index, question in enumerate(self.request.questions):
                 heading = Text(f"{index + 1}. {printable(question.question)}", style="bold")
                 if question.description:
@@ -114,11 +115,16 @@ class QuestionsForm(AnswerDialog[Reply]):
                                 label.append(f"  {printable(option.description)}", style="dim")
                             yield RadioButton(label, name=option.id)
                 placeholder = printable(question.placeholder) or "or type an answer"
-                yield Input(placeholder=placeholder, id=f"text-{index}", classes="answer-text")
+                yield Input(
+                    placeholder=placeholder,
+                    id=f"text-{index}",
+                    classes="answer-text",
+                    compact=True,
+                )
             yield Static(
                 Text(
                     "tab: next field    ctrl+s: send    esc: cancel\n"
-                    "A question with no option picked and no text is skipped.",
+                    "Free text wins over an option; a question with neither is skipped.",
                     style="dim",
                 )
             )

@@ -364,11 +364,12 @@ class InboxScreen(Screen[None]):
             self.post_message(self.AnswerRequested(item, answer))
             return
         rule = f" from now on ({answer.pattern}, {answer.scope})" if answer.pattern else ""
-        question = (
-            f"{printable(item.assistant)} asks to run {printable(request.tool)}, "
-            f"rated {printable(request.risk)} risk"
-            + (f": {printable(request.risk_reason)}" if request.risk_reason else "")
-            + f".\n\nAllow it{printable(rule)}?"
+        reason = f": {request.risk_reason}" if request.risk_reason else ""
+        where = f" It runs on the {request.execution_target}." if request.execution_target else ""
+        question = printable(
+            f"{item.assistant} asks to run {request.tool}, rated {request.risk} risk{reason}."
+            f"{where}\n\nAllow it{rule}?",
+            keep_newlines=True,
         )
 
         def confirmed(yes: bool | None) -> None:
