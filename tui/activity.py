@@ -45,7 +45,7 @@ class Activities:
         self.follower = ActivityFollower(ActivityClient(self._http), self.show_batch)
         self.notifier = Notifier(app)
         self.inbox: tuple[Interaction, ...] = ()
-        """As the last batch had it, less what was answered here since."""
+        """As the last batch had it."""
         self._sending: set[str] = set()
         """The items an answer is on its way for: a second key press sends nothing more."""
 
@@ -76,7 +76,6 @@ class Activities:
         app.main_screen.show_detail()  # the selected assistant's timeline may have moved on
         if batch.arrived:
             self.notifier.arrived(batch.arrived)
-        self.notifier.forget_all_but(batch.inbox)
 
     def _show_inbox(self, inbox: tuple[Interaction, ...]) -> None:
         self.inbox = inbox
@@ -124,8 +123,7 @@ class Activities:
             self._sending.discard(interaction.id)
             del answer  # a secret's value lives no longer than its request
         if record.outcome in (Outcome.ACCEPTED, Outcome.ALREADY_ANSWERED):
-            self.follower.answered(interaction)
-            self._show_inbox(tuple(item for item in self.inbox if item.id != interaction.id))
+            self.follower.answered(interaction)  # it leaves in the follower's next batch
         if record.outcome is Outcome.ALREADY_ANSWERED:
             self._app.notify("Already answered elsewhere.", title=title, timeout=4)
         elif record.outcome is Outcome.ACCEPTED:
@@ -141,7 +139,8 @@ class Activities:
 class Notifier:
     """Tells the user when something new needs them: the terminal bell, a desktop notification
     where the terminal has them (`[notifications]` in config.toml turns either off), and a
-    toast. One per batch of new items, however many it holds.
+    toast. One per batch of new items, however many it holds (the follower reports each item
+    as arrived once).
 
     `write` puts bytes on the terminal (tests pass their own): the bell goes that way too."""
 
@@ -157,29 +156,19 @@ class Notifier:
         self._bell, self._desktop = config.notify_bell, config.notify_desktop
         self._environ = environ
         self._write = write or (lambda sequence: write_to_terminal(app, sequence))
-        self._told: set[str] = set()
-        """The items already notified (each one once, even if a reconnect lists it again)."""
 
     def arrived(self, items: Sequence[Interaction]) -> None:
-        new = [item for item in items if item.id not in self._told]
-        if not new:
-            return
-        self._told.update(item.id for item in new)
-        if len(new) == 1:
-            title = f"{printable(new[0].assistant)} needs you"
-            body = printable(new[0].summary)
+        if len(items) == 1:
+            title = f"{printable(items[0].assistant)} needs you"
+            body = printable(items[0].summary)
         else:
-            title, body = f"{len(new)} need you", "Press i in roost to see the inbox."
+            title, body = f"{len(items)} need you", "Press i in roost to see the inbox."
         self._app.notify(body, title=title, severity="warning", timeout=8)
         if self._bell:
             self._write(BELL)
         sequence = desktop_notification(self._environ, title, body) if self._desktop else None
         if sequence is not None:
             self._write(sequence)
-
-    def forget_all_but(self, inbox: Sequence[Interaction]) -> None:
-        """Forget the items that left the inbox, so the memory stays bounded."""
-        self._told.intersection_update(item.id for item in inbox)
 
 
 def desktop_notification(environ: Mapping[str, str], title: str, body: str) -> str | None:
