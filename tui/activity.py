@@ -42,7 +42,9 @@ class Activities:
         self._app = app
         # Long-lived streams: a client of their own, with no pool limit shared with requests.
         self._http = stream_client()
-        self.follower = ActivityFollower(ActivityClient(self._http), self.show_batch)
+        self.follower = ActivityFollower(
+            ActivityClient(self._http), self.show_batch, clock=app.context.clock
+        )
         self.notifier = Notifier(app)
         self.inbox: tuple[Interaction, ...] = ()
         """As the last batch had it."""

@@ -89,6 +89,9 @@ class QuestionsForm(AnswerDialog[Reply]):
     """Each question of a batch with its options and a free-text field: text wins over an
     option, and a question with neither is skipped. ctrl+s sends the whole batch."""
 
+    AUTO_FOCUS = "RadioSet, Input"
+    """The first question's options (or text), not the scrolling dialog around them."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send", id="questions_send", tooltip="Send these answers"),
         Binding("escape", "cancel", "Cancel", id="questions_cancel"),
