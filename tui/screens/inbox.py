@@ -127,13 +127,14 @@ def _facts(rows: list[tuple[str, str | Text]]) -> Table:
     return grid
 
 
-def interaction_detail(item: Interaction, now: datetime, styles: dict[Bucket, str]) -> Group:
-    """Everything the item asks, as an operator decides on it."""
+def interaction_detail(item: Interaction, styles: dict[Bucket, str]) -> Group:
+    """Everything the item asks, as an operator decides on it (its age is in the list: this
+    is drawn again only when another item is selected or the item changes)."""
     facts: list[tuple[str, str | Text]] = [
         ("assistant", item.assistant),
         ("conversation", item.conversation or "—"),
         ("kind", str(item.kind)),
-        ("waiting", f"{format_age(item.since, now)} (since roost learned of it)"),
+        ("since", item.since.astimezone().strftime("%Y-%m-%d %H:%M:%S")),
         ("id", f"{item.id} (for roost answer)"),
     ]
     parts: list[RenderableType] = [Text(printable(item.summary), style="bold"), Text()]
@@ -254,6 +255,8 @@ class InboxScreen(Screen[None]):
         self._initial = items
         self._composed = False
         """The app may set `items` before the widgets exist: they show them once mounted."""
+        self._shown: Interaction | None = None
+        """The item the detail panel shows."""
 
     def compose(self) -> ComposeResult:
         yield Header(icon="")
@@ -305,12 +308,14 @@ class InboxScreen(Screen[None]):
 
     def _show_selected(self) -> None:
         item = self.selected()
+        if item is self._shown:
+            return
+        self._shown = item
         detail = self.query_exactly_one("#inbox-detail", Static)
         if item is None:
             detail.update(Text(""))
-            return
-        styles = bucket_styles(self.app.current_theme)
-        detail.update(interaction_detail(item, self.clock(), styles))
+        else:
+            detail.update(interaction_detail(item, bucket_styles(self.app.current_theme)))
 
     # -- answering -------------------------------------------------------------------------
 
