@@ -60,11 +60,6 @@ def http_client() -> httpx.AsyncClient:
     )
 
 
-def stream_client() -> httpx.AsyncClient:
-    """SCRATCH stand-in for lane DOMAIN's stream_client; dropped later."""
-    return http_client()
-
-
 def timeout(
     seconds: float, *, connect: float | None = None, endless_reads: bool = False
 ) -> httpx.Timeout:
