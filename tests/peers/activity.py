@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from tests.peers.terminal import _json_object
+from tests.peers.terminal import json_object
 
 if TYPE_CHECKING:
     from tests.peers.vellum import Reply
@@ -344,7 +344,7 @@ class ActivityScript:
             return ActivityAnswer(reply=scripted)
         if not self.guardian:
             return ActivityAnswer(403, {"error": "Only the guardian may answer"})
-        request = _json_object(body)
+        request = json_object(body)
         request_id = request.get("requestId")
         if not isinstance(request_id, str):
             return ActivityAnswer(400, {"error": "requestId is required"})

@@ -47,7 +47,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from tests.peers.activity import ActivityScript
-from tests.peers.terminal import FLOOD_SIZE, Terminals
+from tests.peers.terminal import FLOOD_SIZE, Terminals, json_object
 
 
 @dataclass(frozen=True)
@@ -364,14 +364,6 @@ def _migrations_call(
     return answer(runtime, runtime.migrations)
 
 
-def _request_json(request: RecordedRequest) -> dict[str, Any]:
-    try:
-        value = json.loads(request.body)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _sync_export(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
     return _migrations_call(
         peer,
@@ -385,7 +377,7 @@ def _sync_export(peer: VellumPeer, request: RecordedRequest, match: re.Match[str
 
 def _signed_url(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
     def answer(runtime: Runtime, migrations: Migrations) -> Reply:
-        body = _request_json(request)
+        body = json_object(request.body)
         if body.get("operation") == "upload":
             key = f"bundle-{peer.serial()}"
         elif body.get("operation") == "download" and isinstance(body.get("bundle_key"), str):
@@ -404,7 +396,7 @@ def _export_to_gcs(peer: VellumPeer, request: RecordedRequest, match: re.Match[s
         scripted = peer.take(migrations.start_replies)
         if scripted is not None:
             return scripted
-        upload_url = _request_json(request).get("upload_url")
+        upload_url = json_object(request.body).get("upload_url")
         if not isinstance(upload_url, str):
             return json_reply({"detail": "upload_url is required"}, status=400)
         job_id = f"export-{peer.serial()}"
@@ -714,6 +706,9 @@ class VellumPeer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024
+    """The listen backlog (socketserver's default is 5): hundreds of clients connecting at once
+    (event streams) must not have their SYNs dropped and retried a second or more later."""
 
     def __init__(self, peer: VellumPeer, port: int) -> None:
         self.allow_reuse_address = True
