@@ -24,6 +24,7 @@ from textual.pilot import Pilot
 
 from services.activity.follower import ActivityBatch
 from services.activity.model import (
+    UNFOLLOWED,
     Activity,
     ActivityState,
     Choice,
@@ -198,9 +199,10 @@ def demo_rows(app: App[Any]) -> int:
 
 
 def probed(app: App[Any]) -> bool:
-    """Every demo assistant has its health: the screen will not change any more."""
+    """Every demo assistant has its health, and those with one their activity (their streams
+    are refused): the screen will not change any more."""
     fleet = getattr(app, "fleet", ())
-    return sum(1 for a in fleet if a.health) == 4
+    return sum(1 for a in fleet if a.health) == 4 and all(a.activity for a in fleet if a.health)
 
 
 async def fleet_listed(pilot: Pilot[None]) -> None:
@@ -535,9 +537,25 @@ def demo_inbox(app: RoostApp) -> ActivityBatch:
     return ActivityBatch(activities, inbox, (), ())
 
 
+async def streams_stopped(pilot: Pilot[None]) -> None:
+    """The console follows no event stream any more (the demo's runtimes refuse them), so what
+    a scene then gives it by hand (`RoostApp.activity.show_batch`) is what stays on screen."""
+    app = pilot.app
+    assert isinstance(app, RoostApp)
+    followed = app.roost.activity_endpoints().keys()
+    app.activity.follower.follow({})
+
+    def stopped() -> bool:
+        activity = {a.key: a.activity for a in app.fleet}
+        return all((a := activity.get(key)) and a.evidence == UNFOLLOWED for key in followed)
+
+    await wait_until(pilot, stopped, "the streams stopped")
+
+
 async def inbox_open(pilot: Pilot[None]) -> None:
     """The inbox over the demo fleet, the oldest item (a file edit with its diff) selected."""
     await fleet_listed(pilot)
+    await streams_stopped(pilot)
     app = pilot.app
     assert isinstance(app, RoostApp)
     app.activity.show_batch(demo_inbox(app))
@@ -549,10 +567,11 @@ async def inbox_open(pilot: Pilot[None]) -> None:
 async def activity_shown(pilot: Pilot[None]) -> None:
     """The fleet with its activity: four items need you (the count in the title), cora works."""
     await fleet_listed(pilot)
+    await streams_stopped(pilot)
     app = pilot.app
     assert isinstance(app, RoostApp)
     app.activity.show_batch(demo_inbox(app))
-    await row_selected(pilot, "ada")
+    await row_selected(pilot, "cora")  # (ada's facts name a temporary directory)
 
 
 @dataclass(frozen=True)
