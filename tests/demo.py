@@ -21,6 +21,7 @@ from typing import Any
 
 from textual.app import App
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from services.activity.follower import ActivityBatch
 from services.activity.model import (
@@ -220,6 +221,7 @@ async def fleet_filtered(pilot: Pilot[None]) -> None:
     await pilot.press("slash", *"kind", "colon", *"local")
     local_rows = demo_rows(pilot.app) - 4  # not cora, eve, gpu-box, nor the engine
     await wait_until(pilot, lambda: len(table_names(pilot.app)) == local_rows, "the filter")
+    steady_cursors(pilot)
 
 
 async def help_open(pilot: Pilot[None]) -> None:
@@ -325,6 +327,14 @@ async def retire_asked(pilot: Pilot[None]) -> None:
     plan = plan_retire(engine, RETIRED, retire_inventory(RETIRED))
     await pilot.app.push_screen(retire_question(RETIRED, RETIRED, plan))
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, TypedConfirmScreen), "retire")
+    steady_cursors(pilot)
+
+
+def steady_cursors(pilot: Pilot[None]) -> None:
+    """The text fields' cursors stop blinking (shown): when the snapshot is taken would
+    otherwise decide whether one shows."""
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
 
 
 async def sessions_offered(pilot: Pilot[None]) -> None:
