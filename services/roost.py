@@ -220,36 +220,13 @@ class Roost:
 
     def activity_endpoints(self) -> dict[str, RuntimeEndpoint]:
         """SCRATCH stand-in for lane APP's (dropped later)."""
-        from services.fleet.builder import health_targets
-
-        keys = {t.key for t in health_targets(self.snapshot, self.fleet)}
-        return {
-            a.key: _endpoint(self.sources, self.snapshot, a) for a in self.fleet if a.key in keys
-        }
+        return {}
 
     async def answer(
         self, interaction: Interaction, answer: Answer, front_end: str
     ) -> AnswerRecord:
         """SCRATCH stand-in for lane APP's (dropped later)."""
-        from datetime import UTC, datetime
-
-        from services.activity.client import ActivityClient
-        from services.activity.model import Outcome
-
-        assistant = next(a for a in self.fleet if a.key == interaction.assistant_key)
-        endpoint = _endpoint(self.sources, self.snapshot, assistant)
-        outcome = await ActivityClient(self.http).answer(endpoint, interaction, answer)
-        return AnswerRecord(
-            datetime.now(UTC),
-            interaction.assistant_id,
-            interaction.assistant,
-            interaction.request_id,
-            interaction.kind,
-            interaction.summary,
-            "scratch",
-            front_end,
-            outcome,
-        )
+        raise RoostError("not yet")
 
     def capabilities(self, assistant: Assistant) -> Capabilities:
         """What can be done to `assistant`, and why not the rest (`Capabilities.of`)."""
