@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 
-from services.activity.model import Answer, AnswerRecord, Interaction
 from services.context import Context
 from services.core.errors import RoostError
 from services.core.http import http_client
@@ -217,16 +216,6 @@ class Roost:
         return next(
             (a for a in self.fleet if a.id == assistant_id and a.source is Source.LOCKFILE), None
         )
-
-    def activity_endpoints(self) -> dict[str, RuntimeEndpoint]:
-        """SCRATCH stand-in for lane APP's (dropped later)."""
-        return {}
-
-    async def answer(
-        self, interaction: Interaction, answer: Answer, front_end: str
-    ) -> AnswerRecord:
-        """SCRATCH stand-in for lane APP's (dropped later)."""
-        raise RoostError("not yet")
 
     def capabilities(self, assistant: Assistant) -> Capabilities:
         """What can be done to `assistant`, and why not the rest (`Capabilities.of`)."""
