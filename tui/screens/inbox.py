@@ -41,7 +41,8 @@ from services.activity.model import (
 )
 from services.core.safe_text import printable
 from services.health.status import Bucket
-from tui.present import bucket_styles, format_age
+from tui.formats import format_age
+from tui.present import bucket_styles
 from tui.screens.answer import AnswerDialog, QuestionsForm, SecretPrompt, TrustPicker
 from tui.screens.confirm import ConfirmScreen
 from widgets.footer import PinnedFooter
