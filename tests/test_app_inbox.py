@@ -4,9 +4,13 @@ answers sent from it against the Vellum peer."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Input, OptionList
 
 from services.activity.follower import ActivityBatch
 from services.activity.model import (
@@ -22,10 +26,14 @@ from services.activity.model import (
     Request,
     SecretRequest,
 )
+from services.core.paths import RoostPaths
+from tests.demo import streams_stopped
+from tests.peers.vellum import Runtime, VellumPeer, json_reply
 from tests.pilot import SIZE, make_app, static_text, table_names, wait_until
 from tui.activity import BELL, Notifier, desktop_notification
 from tui.app import RoostApp
-from tui.screens.answer import QuestionsForm
+from tui.screens.answer import QuestionsForm, SecretPrompt, TrustPicker
+from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.inbox import InboxScreen
 from widgets.keyed_table import KeyedTable
@@ -147,61 +155,55 @@ def inbox_rows(app: RoostApp) -> list[str]:
     return [row.key for row in table.rows_shown]
 
 
-async def started(pilot: object, app: RoostApp, *names: str) -> None:
-    await wait_until(pilot, lambda: all(n in table_names(app) for n in names), "the rows")  # type: ignore[arg-type]
+async def started(pilot: Pilot[None], app: RoostApp, *names: str) -> None:
+    await wait_until(pilot, lambda: all(n in table_names(app) for n in names), "the rows")
 
 
-async def test_the_column_the_count_and_the_detail_show_activity(isolated_env: Path) -> None:
-    lockfile(isolated_env, {"ada": REFUSED, "cora": REFUSED})
+async def test_the_column_the_count_and_the_detail_show_activity(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    ada, cora = vellum_peer.runtime("ada"), vellum_peer.runtime("cora")
+    lockfile(isolated_env, {"ada": ada.base_url, "cora": cora.base_url})
     clock = Clock()
     app = make_app(clock=clock)
     async with app.run_test(size=SIZE) as pilot:
-        await started(pilot, app, "ada", "cora")
+        await followed(pilot, app, ada)
+        await followed(pilot, app, cora)
         title = str(app.main_screen.query_one("#assistants-panel").border_title)
         assert "inbox 0" in title
-        working = Activity(
-            ActivityState.WORKING,
-            "tool_running · Running the test suite",
-            START - timedelta(seconds=5),
-            "event stream",
-        )
-        first = item(app, "ada", bash("high"), ago=120)
-        app.activity.show_batch(
-            batch(
-                first,
-                item(app, "ada", QUESTIONS, ago=30),
-                activities={
-                    key_of(app, "ada"): Activity(
-                        ActivityState.NEEDS_YOU, first.summary, first.since, "event stream"
-                    ),
-                    key_of(app, "cora"): working,
-                },
-                changes=("ada: idle → needs you",),
-            )
-        )
-        await wait_until(pilot, lambda: "needs you" in cells(app, "ada")["activity"], "ada's")
-        assert cells(app, "ada")["activity"] == "! needs you · bash (high risk) · 2m"
-        assert cells(app, "cora")["activity"] == "▶ working · tool_running · Run… · 5s"
-        title = str(app.main_screen.query_one("#assistants-panel").border_title)
-        assert "! 2 need you" in title
+        cora.activity.activity("c1", "thinking")
+        cora.activity.activity("c1", "tool_running", status_text="Running the test suite")
+        ada.activity.confirmation("c1", "bash", {"command": "rm -rf build"}, risk="high")
+        ada.activity.question("c2")
+        await wait_until(pilot, lambda: app.main_screen.inbox_count == 2, "the count")
+        assert "! 2 need you" in str(app.main_screen.query_one("#assistants-panel").border_title)
+        await wait_until(pilot, lambda: "working" in cells(app, "cora")["activity"], "cora's")
+        assert cells(app, "ada")["activity"] == "! needs you · bash (high risk) · 0s"
+        assert cells(app, "cora")["activity"] == "▶ working · tool_running · Run… · 0s"
 
         # The ages move on by themselves, as the clock does.
-        clock.now += timedelta(seconds=3)
-        await wait_until(pilot, lambda: cells(app, "cora")["activity"].endswith("· 8s"), "8s")
+        clock.now += timedelta(seconds=75)
+        await wait_until(pilot, lambda: cells(app, "cora")["activity"].endswith("· 1m"), "1m")
 
-        # The detail panel: the activity, its evidence, since when.
+        # The detail panel: the activity, its evidence, since when, the last events.
         app.main_screen.assistants_table.move_cursor(table_names(app).index("cora"))
         await pilot.press("d")
         await wait_until(pilot, lambda: "evidence" in static_text(app, "#detail"), "detail")
         detail = static_text(app, "#detail")
-        assert "▶ working · tool_running · Running the test suite · 8s" in detail
-        assert "event stream" in detail
+        assert "▶ working · tool_running · Running the test suite · 1m" in detail
+        timeline = app.activity.follower.timeline(key_of(app, "cora"))
+        assert len(timeline) >= 2
+        assert all(entry.text in detail for entry in timeline)
+        cora.activity.error("c1", "the model refused")
+        await wait_until(pilot, lambda: "model refused" in static_text(app, "#detail"), "live")
 
-        # The events panel has the change.
+        # The events panel has the changes.
         await pilot.press("e")
         log = app.main_screen.events_log
         await wait_until(
-            pilot, lambda: any("ada: idle → needs you" in line.text for line in log.lines), "it"
+            pilot,
+            lambda: any("ada: " in line.text and "needs you" in line.text for line in log.lines),
+            "it",
         )
 
 
@@ -212,6 +214,7 @@ async def test_the_inbox_lists_oldest_first_and_shows_each_kind_in_full(
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app, "ada", "cora")
+        await streams_stopped(pilot)
         diff = Diff("src/app.py", "a = 1\nb = 2\n", "a = 1\nb = 3\n")
         edit = Confirmation(
             tool="file_edit",
@@ -259,6 +262,7 @@ async def test_a_huge_input_and_odd_text_are_shown_safely(isolated_env: Path) ->
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app, "ada")
+        await streams_stopped(pilot)
         huge = json.dumps({"lines": [f"line {n}" for n in range(50_000)]}, indent=2)
         odd = Confirmation(
             tool="bash\x1b]0;pwned\x07",
@@ -281,6 +285,7 @@ async def test_a_dialog_closes_when_its_item_is_resolved_elsewhere(isolated_env:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app, "ada")
+        await streams_stopped(pilot)
         questions, secret = item(app, "ada", QUESTIONS, ago=20), item(app, "ada", SECRET)
         app.activity.show_batch(batch(questions, secret))
         await pilot.press("i")
@@ -294,17 +299,18 @@ async def test_a_dialog_closes_when_its_item_is_resolved_elsewhere(isolated_env:
         assert app.main_screen.inbox_count == 1
 
 
-async def test_notifications_ring_once_per_item_and_batch(isolated_env: Path) -> None:
+async def test_notifications_ring_once_per_batch(isolated_env: Path) -> None:
     lockfile(isolated_env, {"ada": REFUSED, "cora": REFUSED})
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app, "ada", "cora")
+        await streams_stopped(pilot)
         written: list[str] = []
         environ = {"TERM_PROGRAM": "iTerm.app"}
         app.activity.notifier = Notifier(app, environ=environ, write=written.append)
         one = item(app, "ada", bash())
         app.activity.show_batch(batch(one, arrived=(one,)))
-        app.activity.show_batch(batch(one, arrived=(one,)))  # listed again: told once
+        app.activity.show_batch(batch(one))  # nothing new: nothing said
         many = tuple(item(app, "cora", bash(), ago=n) for n in range(5))
         app.activity.show_batch(batch(one, *many, arrived=many))
         assert written == [
@@ -323,6 +329,7 @@ async def test_notifications_can_be_turned_off(isolated_env: Path) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app, "ada")
+        await streams_stopped(pilot)
         written: list[str] = []
         environ = {"TERM_PROGRAM": "iTerm.app"}
         app.activity.notifier = Notifier(app, environ=environ, write=written.append)
@@ -341,3 +348,202 @@ def test_a_desktop_notification_only_where_the_terminal_has_one() -> None:
     assert sequence(TERM="foot") == "\x1b]777;notify;ada, needs you;bash\\e\x1b\\"
     assert sequence(TERM_PROGRAM="ghostty") == "\x1b]9;ada, needs you: bash\\e\x1b\\"
     assert sequence(WT_SESSION="1") == "\x1b]9;ada, needs you: bash\\e\x1b\\"
+
+
+# -- answers, against the Vellum peer -----------------------------------------------------------
+
+
+async def followed(pilot: Pilot[None], app: RoostApp, runtime: Runtime) -> None:
+    """The console follows `runtime`'s event stream (events emitted now reach it)."""
+    await started(pilot, app, runtime.name)
+    await wait_until(pilot, lambda: runtime.activity.streams == 1, "the event stream")
+
+
+async def in_the_inbox(pilot: Pilot[None], app: RoostApp, count: int) -> None:
+    """The inbox open with `count` items, the first selected, its details known."""
+    if not isinstance(app.screen, InboxScreen):
+        await pilot.press("i")
+    await wait_until(pilot, lambda: len(app.activity.inbox) == count, f"{count} items")
+    await wait_until(pilot, lambda: len(inbox_rows(app)) == count, "the rows")
+    screen = inbox_screen(app)
+    await wait_until(pilot, lambda: all(i.request for i in screen.items), "the details")
+
+
+def answered(runtime: Runtime) -> list[tuple[str, dict[str, object]]]:
+    return [(answer.endpoint, dict(answer.body)) for answer in runtime.activity.answers]
+
+
+async def peer_app(vellum_peer: VellumPeer, home: Path) -> tuple[RoostApp, Runtime]:
+    runtime = vellum_peer.runtime("ada")
+    lockfile(home, {"ada": runtime.base_url})
+    return make_app(), runtime
+
+
+async def test_allow_and_deny_reach_the_runtime_and_the_items_leave(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    app, runtime = await peer_app(vellum_peer, isolated_env)
+    async with app.run_test(size=SIZE) as pilot:
+        await followed(pilot, app, runtime)
+        first = runtime.activity.confirmation("c1", "bash", {"command": "ls"})
+        second = runtime.activity.confirmation("c1", "bash", {"command": "rm x"})
+        await in_the_inbox(pilot, app, 2)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: len(inbox_rows(app)) == 1, "the allowed one gone")
+        await pilot.press("d")
+        await wait_until(pilot, lambda: not inbox_rows(app), "the denied one gone")
+        assert answered(runtime) == [
+            ("confirm", {"requestId": first, "decision": "allow"}),
+            ("confirm", {"requestId": second, "decision": "deny"}),
+        ]
+        await wait_until(pilot, lambda: app.main_screen.inbox_count == 0, "the count")
+        history = await asyncio.to_thread(app.roost.history)
+        assert [(r.answered, r.front_end) for r in history] == [
+            ("deny", "console"),
+            ("allow", "console"),
+        ]
+
+
+async def test_high_risk_asks_first(vellum_peer: VellumPeer, isolated_env: Path) -> None:
+    app, runtime = await peer_app(vellum_peer, isolated_env)
+    async with app.run_test(size=SIZE) as pilot:
+        await followed(pilot, app, runtime)
+        request = runtime.activity.confirmation(
+            "c1", "bash", {"command": "rm -rf /"}, risk="high", execution_target="host"
+        )
+        await in_the_inbox(pilot, app, 1)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "runs on the host" in app.screen.question
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, InboxScreen), "no")
+        assert runtime.activity.answers == []
+        await pilot.press("a", "y")
+        await wait_until(pilot, lambda: bool(runtime.activity.answers), "the answer")
+        assert answered(runtime) == [("confirm", {"requestId": request, "decision": "allow"})]
+
+
+async def test_always_allow_sends_a_trust_rule_then_allows(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    app, runtime = await peer_app(vellum_peer, isolated_env)
+    async with app.run_test(size=SIZE) as pilot:
+        await followed(pilot, app, runtime)
+        request = runtime.activity.confirmation(
+            "c1",
+            "bash",
+            {"command": "npm test"},
+            patterns=("npm test", "npm *"),
+            scopes=("project", "everywhere"),
+        )
+        await in_the_inbox(pilot, app, 1)
+        await pilot.press("A")
+        await wait_until(pilot, lambda: isinstance(app.screen, TrustPicker), "the picker")
+        options = app.screen.query_one(OptionList)
+        assert options.option_count == 4
+        await pilot.press("down", "enter")  # npm test, everywhere
+        await wait_until(pilot, lambda: len(runtime.activity.answers) == 2, "two requests")
+        [(rule, body), confirm] = answered(runtime)
+        assert rule == "trust-rules"
+        assert (body["pattern"], body["scope"]) == ("npm test", "everywhere")
+        assert confirm == ("confirm", {"requestId": request, "decision": "allow"})
+
+
+async def test_questions_by_option_text_skip_and_close(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    app, runtime = await peer_app(vellum_peer, isolated_env)
+    questions: list[dict[str, object]] = [
+        {
+            "id": "db",
+            "question": "Which database?",
+            "options": [{"id": "pg", "label": "Postgres"}, {"id": "my", "label": "MySQL"}],
+        },
+        {"id": "why", "question": "Why?", "options": [], "freeTextPlaceholder": "a reason"},
+        {"id": "later", "question": "Anything else?", "options": []},
+    ]
+    async with app.run_test(size=SIZE) as pilot:
+        await followed(pilot, app, runtime)
+        asked = runtime.activity.question("c1", questions)
+        dismissed = runtime.activity.question("c2")
+        await in_the_inbox(pilot, app, 2)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, QuestionsForm), "the form")
+        # MySQL for the first, text for the second (tab: past the first's text), the third empty.
+        await pilot.press("down", "enter", "tab", "tab", *"it is what we run", "ctrl+s")
+        await wait_until(pilot, lambda: bool(runtime.activity.answers), "the answer")
+        assert answered(runtime) == [
+            (
+                "question-response",
+                {
+                    "requestId": asked,
+                    "kind": "submit",
+                    "responses": [
+                        {"questionId": "db", "kind": "option", "optionId": "my"},
+                        {"questionId": "why", "kind": "free_text", "text": "it is what we run"},
+                        {"questionId": "later", "kind": "skip"},
+                    ],
+                },
+            )
+        ]
+        await wait_until(pilot, lambda: inbox_rows(app) == [app.activity.inbox[0].id], "one")
+        await pilot.press("c")
+        await wait_until(pilot, lambda: len(runtime.activity.answers) == 2, "closed")
+        assert answered(runtime)[1] == (
+            "question-response",
+            {"requestId": dismissed, "kind": "close"},
+        )
+
+
+async def test_an_item_answered_elsewhere_leaves_quietly(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    app, runtime = await peer_app(vellum_peer, isolated_env)
+    async with app.run_test(size=SIZE) as pilot:
+        await followed(pilot, app, runtime)
+        first = runtime.activity.confirmation("c1", "bash", {"command": "ls"})
+        runtime.activity.confirmation("c1", "bash", {"command": "pwd"})
+        await in_the_inbox(pilot, app, 2)
+        runtime.activity.resolve(first)  # the runtime says so: the item leaves
+        await wait_until(pilot, lambda: len(inbox_rows(app)) == 1, "it leaves")
+
+        # An answer to an item someone else took meanwhile: 404, said quietly, gone.
+        runtime.activity.answer_replies.append(json_reply({"error": "gone"}, status=404))
+        await pilot.press("a")
+        await wait_until(pilot, lambda: not inbox_rows(app), "it leaves too")
+        await wait_until(pilot, lambda: "Already answered elsewhere." in toasts(app), "told")
+        assert not [n for n in app._notifications if n.severity == "error"]
+
+
+SECRET_VALUE = "hunter2-do-not-keep-7f3a"
+
+
+async def test_a_secret_typed_in_the_inbox_appears_nowhere(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    app, runtime = await peer_app(vellum_peer, isolated_env)
+    async with app.run_test(size=SIZE) as pilot:
+        await followed(pilot, app, runtime)
+        request = runtime.activity.secret("c1", "github", "token", "A token with repo scope")
+        await in_the_inbox(pilot, app, 1)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, SecretPrompt), "the prompt")
+        field = app.screen.query_one("#secret-value", Input)
+        assert field.password
+        await pilot.press(*SECRET_VALUE, "enter")
+        await wait_until(pilot, lambda: bool(runtime.activity.answers), "the answer")
+        assert answered(runtime) == [
+            ("secret", {"requestId": request, "value": SECRET_VALUE, "delivery": "store"})
+        ]
+        assert field.value == ""
+        await wait_until(pilot, lambda: not inbox_rows(app), "it leaves")
+        await pilot.press("escape", "e")
+        shown = [line.text for line in app.main_screen.events_log.lines]
+        told = toasts(app)
+    assert any("github" in line for line in shown)  # the answer is in the events panel...
+    assert not any(SECRET_VALUE in text for text in shown + told)  # ...not its value
+    paths = RoostPaths.resolve()
+    for path in [*paths.state_dir.rglob("*"), *paths.log_dir.rglob("*")]:
+        if path.is_file():
+            assert SECRET_VALUE.encode() not in path.read_bytes(), path
