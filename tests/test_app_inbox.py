@@ -171,6 +171,8 @@ async def test_the_column_the_count_and_the_detail_show_activity(
         await followed(pilot, app, cora)
         title = str(app.main_screen.query_one("#assistants-panel").border_title)
         assert "inbox 0" in title
+        # Idle first: a change is an events panel line once a first state was shown.
+        await wait_until(pilot, lambda: "idle" in cells(app, "ada")["activity"], "ada idle")
         cora.activity.activity("c1", "thinking")
         cora.activity.activity("c1", "tool_running", status_text="Running the test suite")
         ada.activity.confirmation("c1", "bash", {"command": "rm -rf build"}, risk="high")
