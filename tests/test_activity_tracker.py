@@ -278,6 +278,8 @@ def test_details_from_a_later_list_or_the_stream_fill_a_listed_item_keeping_its_
     activity.apply(confirmation("r1"), at(4))
     assert activity.inbox[0].since == at(2)
     assert activity.activity.evidence == STREAM
+    asked = [entry for entry in activity.timeline if entry.text.startswith("asks: ")]
+    assert [entry.at for entry in asked] == [at(2)]  # learned twice, asked once
 
 
 def test_an_unchanged_activity_is_the_same_object() -> None:

@@ -179,7 +179,7 @@ async def test_the_column_the_count_and_the_detail_show_activity(
         ada.activity.question("c2")
         await wait_until(pilot, lambda: app.main_screen.inbox_count == 2, "the count")
         assert "! 2 need you" in str(app.main_screen.query_one("#assistants-panel").border_title)
-        await wait_until(pilot, lambda: "working" in cells(app, "cora")["activity"], "cora's")
+        await wait_until(pilot, lambda: "tool_running" in cells(app, "cora")["activity"], "cora's")
         assert cells(app, "ada")["activity"] == "! needs you · bash (high risk) · 0s"
         assert cells(app, "cora")["activity"] == "▶ working · tool_running · Run… · 0s"
 
@@ -421,6 +421,14 @@ async def test_high_risk_asks_first(vellum_peer: VellumPeer, isolated_env: Path)
         await pilot.press("n")
         await wait_until(pilot, lambda: isinstance(app.screen, InboxScreen), "no")
         assert runtime.activity.answers == []
+        await pilot.press("d")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, ConfirmScreen), "a denial's question"
+        )
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.question.endswith("Deny it?")
+        await pilot.press("n")
+        await wait_until(pilot, lambda: isinstance(app.screen, InboxScreen), "no again")
         await pilot.press("a", "y")
         await wait_until(pilot, lambda: bool(runtime.activity.answers), "the answer")
         assert answered(runtime) == [("confirm", {"requestId": request, "decision": "allow"})]

@@ -160,7 +160,8 @@ class AssistantActivity:
             )
             if not self._add(item):
                 return
-            self._note(now, f"asks: {item.summary}")
+            if known is None:  # an item the pending list brought first is not asked twice
+                self._note(now, f"asks: {item.summary}")
         elif isinstance(event, Resolved):
             resolved = self._items.pop(event.request_id, None)
             if resolved is None:

@@ -344,8 +344,7 @@ class InboxScreen(Screen[None]):
 
     def action_deny(self) -> None:
         if found := self._confirmation("a, d and A"):
-            item, _ = found
-            self.post_message(self.AnswerRequested(item, Allow(Decision.DENY)))
+            self._send(*found, Allow(Decision.DENY))
 
     def action_always_allow(self) -> None:
         found = self._confirmation("a, d and A")
@@ -364,8 +363,9 @@ class InboxScreen(Screen[None]):
         self.app.push_screen(TrustPicker(item, request), picked)
 
     def _send(self, item: Interaction, request: Confirmation, answer: Allow) -> None:
-        """Send an allow, asking first when the risk is high (a denial goes at once: it can
-        do no harm)."""
+        """Send an answer to a confirmation, asking first when the risk is high: a request the
+        runtime rates high gets a second look whichever way it is answered (a denial can stop
+        an agent's work as surely as an allow can let a tool loose)."""
         if not request.high_risk:
             self.post_message(self.AnswerRequested(item, answer))
             return
@@ -374,7 +374,7 @@ class InboxScreen(Screen[None]):
         where = f" It runs on the {request.execution_target}." if request.execution_target else ""
         question = printable(
             f"{item.assistant} asks to run {request.tool}, rated {request.risk} risk{reason}."
-            f"{where}\n\nAllow it{rule}?",
+            f"{where}\n\n{answer.decision.value.capitalize()} it{rule}?",
             keep_newlines=True,
         )
 
