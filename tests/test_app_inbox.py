@@ -217,7 +217,7 @@ async def test_the_inbox_lists_oldest_first_and_shows_each_kind_in_full(
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app, "ada", "cora")
         await streams_stopped(pilot)
-        diff = Diff("src/app.py", "a = 1\nb = 2\n", "a = 1\nb = 3\n")
+        diff = Diff("src/app.py", "a = 1\nb = 2\n", "a = 1\nb = 3\n\tc = 4\n")
         edit = Confirmation(
             tool="file_edit",
             input_json=json.dumps({"path": "src/app.py"}, indent=2),
@@ -241,6 +241,7 @@ async def test_the_inbox_lists_oldest_first_and_shows_each_kind_in_full(
         for expected in ("file_edit", "medium", "writes a file", "sandbox", '"path"'):
             assert expected in detail
         assert "-b = 2" in detail and "+b = 3" in detail  # a diff, marked without colour
+        assert "+        c = 4" in detail  # a tab set out, not escaped
 
         await pilot.press("down")
         await wait_until(pilot, lambda: "Which database?" in static_text(app, "#inbox-detail"), "q")

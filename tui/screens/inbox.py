@@ -83,9 +83,11 @@ def inbox_row(item: Interaction, now: datetime, styles: dict[Bucket, str]) -> Ro
 
 
 def _lines(text: str) -> tuple[list[str], int]:
-    """The first MAX_LINES lines of `text`, each made printable, and how many were left out."""
+    """The first MAX_LINES lines of `text`, each made printable (tabs set out as a terminal
+    would, not escaped: a diff of a Makefile reads as one), and how many were left out."""
     lines = text.splitlines()
-    return [printable(line) for line in lines[:MAX_LINES]], max(0, len(lines) - MAX_LINES)
+    shown = [printable(line.expandtabs(8)) for line in lines[:MAX_LINES]]
+    return shown, max(0, len(lines) - MAX_LINES)
 
 
 def _more(left_out: int) -> Text:
