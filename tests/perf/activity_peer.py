@@ -15,6 +15,8 @@ Prints its URL, then serves until its stdin closes, for the assistants `a0` .. `
   event resolves (`interaction_resolved`), so the inbox stays small however long it runs. The
   others are `assistant_activity_state` events with each conversation's `activityVersion`
   rising, through thinking, tool_running and streaming;
+- `GET /control/heartbeats?on=0|1`: stop or resume the heartbeats (a reader's memory is
+  measured while nothing arrives);
 - `GET /control/stop`, `GET /control/stats[?streams=N]` (once N streams are open): the counts so
   far as JSON (`streams` open, `sent`,
   `confirmations`, `heartbeats`, `dropped`, and the peer's own `cpu_ms`).
@@ -63,6 +65,23 @@ NOTHING_PENDING = answer("200 OK", json.dumps({"interactions": []}).encode())
 NOT_FOUND = answer("404 Not Found")
 
 
+TAG_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+TAG_PERIOD = len(TAG_DIGITS) ** 3
+"""Milliseconds after which tags repeat (46.6 s): far beyond any latency measured."""
+
+
+def tag(sent: float) -> str:
+    """Three base-36 digits: the monotonic time `sent`, in milliseconds modulo TAG_PERIOD."""
+    value = int(sent * 1000) % TAG_PERIOD
+    return "".join(TAG_DIGITS[value // 36**power % 36] for power in (2, 1, 0))
+
+
+def tag_age(tagged: str, now: float) -> float:
+    """Seconds since the moment `tagged` (a `tag`) was made, as of the monotonic time `now`."""
+    made = int(tagged, 36)
+    return ((int(now * 1000) - made) % TAG_PERIOD) / 1000
+
+
 def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
@@ -95,6 +114,7 @@ class Peer:
     heartbeats: int = 0
     dropped: int = 0
     emitting: asyncio.Task[None] | None = None
+    beating: bool = True
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     """Set (and replaced) whenever a stream opens or closes."""
 
@@ -160,8 +180,8 @@ class Peer:
                     "type": "confirmation_request",
                     "requestId": request,
                     "conversationId": stream.conversation,
-                    "toolName": "bash",
-                    "input": {"command": f"make step-{stream.turn} sent {sent:.6f}"},
+                    "toolName": f"bash#{tag(sent)}",
+                    "input": {"command": f"make step-{stream.turn}"},
                     "riskLevel": "low",
                     "executionTarget": "sandbox",
                     "allowlistOptions": [],
@@ -180,7 +200,7 @@ class Peer:
                 "phase": PHASES[stream.turn % len(PHASES)],
                 "anchor": "assistant_turn",
                 "reason": "tool_started",
-                "statusText": f"step {stream.turn} sent {sent:.6f}",
+                "statusText": f"#{tag(sent)} step {stream.turn} sent {sent:.6f}",
                 "sentAt": sent,
             },
         )
@@ -208,7 +228,7 @@ class Peer:
         """A heartbeat on every stream every HEARTBEAT seconds, spread over the interval."""
         slices = 50
         for tick in itertools.count():
-            for stream in list(self.streams.values()):
+            for stream in list(self.streams.values()) if self.beating else ():
                 if stream.index % slices == tick % slices:
                     self.write(stream, HEARTBEAT_CHUNK)
                     self.heartbeats += 1
@@ -228,6 +248,8 @@ class Peer:
         elif path == "/control/stop" and self.emitting is not None:
             self.emitting.cancel()
             self.emitting = None
+        elif path == "/control/heartbeats":
+            self.beating = query["on"][0] == "1"
         elif path == "/control/stats" and "streams" in query:
             while len(self.streams) < int(query["streams"][0]):
                 await self.changed.wait()
