@@ -432,26 +432,36 @@ def main(quick: bool) -> dict[str, Any]:
     for name, reader in readers.items():
         with activity_peer(scale.streams) as url:
             results[name] = in_fresh_process(reader, url, scale)
-    bare, follower = results["bare_httpx"], results["roost_follower"]
-    inbox = results["console"]["inbox_open"]["latency"].get("inbox", {})
     return {
         "streams": scale.streams,
         "scale": {"quick": quick, **asdict(scale), "file_limit": limit},
         **results,
-        "ratios": {
-            "follower_cpu_vs_bare": follower["cpu_s_per_1000_events"]
-            / bare["cpu_s_per_1000_events"],
-            "console_cpu_vs_bare": results["console"]["main_screen"]["cpu_s_per_1000_events"]
-            / bare["cpu_s_per_1000_events"],
-            "follower_rss_per_idle_stream_vs_bare": follower["rss_kib_per_idle_stream"]
-            / bare["rss_kib_per_idle_stream"],
-            "follower_kib_per_idle_stream_vs_target": follower["rss_kib_per_idle_stream"]
-            / TARGETS["kib_per_idle_stream"],
-            "inbox_p95_vs_target": inbox["p95_ms"] / TARGETS["inbox_p95_ms"]
-            if "p95_ms" in inbox
-            else None,
-        },
+        "ratios": ratios(scale, results),
         "targets": TARGETS,
+    }
+
+
+def ratios(scale: Scale, results: dict[str, Any]) -> dict[str, float | None]:
+    """roost against the bare reader and against the targets. CPU above idle: what the events
+    cost beyond the heartbeats' steady cost (a reader at a whole CPU has nothing above)."""
+    bare, follower, console = results["bare_httpx"], results["roost_follower"], results["console"]
+
+    def above_idle(reader: dict[str, Any], window: dict[str, Any]) -> float:
+        return (window["cpu_share"] - reader["idle_cpu_share"]) / scale.rate * 1000
+
+    inbox = console["inbox_open"]["latency"].get("inbox", {})
+    cpu_per_event = bare["cpu_s_per_1000_events"]
+    return {
+        "follower_cpu_vs_bare": follower["cpu_s_per_1000_events"] / cpu_per_event,
+        "follower_cpu_above_idle_vs_bare": above_idle(follower, follower) / above_idle(bare, bare),
+        "console_cpu_vs_bare": console["main_screen"]["cpu_s_per_1000_events"] / cpu_per_event,
+        "follower_rss_per_idle_stream_vs_bare": follower["rss_kib_per_idle_stream"]
+        / bare["rss_kib_per_idle_stream"],
+        "follower_kib_per_idle_stream_vs_target": follower["rss_kib_per_idle_stream"]
+        / TARGETS["kib_per_idle_stream"],
+        "console_inbox_p95_vs_target": inbox["p95_ms"] / TARGETS["inbox_p95_ms"]
+        if "p95_ms" in inbox
+        else None,
     }
 
 
