@@ -447,7 +447,8 @@ def ratios(scale: Scale, results: dict[str, Any]) -> dict[str, float | None]:
     bare, follower, console = results["bare_httpx"], results["roost_follower"], results["console"]
 
     def above_idle(reader: dict[str, Any], window: dict[str, Any]) -> float:
-        return (window["cpu_share"] - reader["idle_cpu_share"]) / scale.rate * 1000
+        share: float = window["cpu_share"] - reader["idle_cpu_share"]
+        return share / scale.rate * 1000
 
     inbox = console["inbox_open"]["latency"].get("inbox", {})
     cpu_per_event = bare["cpu_s_per_1000_events"]
