@@ -11,17 +11,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
 import httpx
 
+from services.activity.client import ActivityClient, AnswerRefused
+from services.activity.model import (
+    Activity,
+    ActivityState,
+    Allow,
+    Answer,
+    AnswerRecord,
+    Interaction,
+    InteractionKind,
+    OptionAnswer,
+    Outcome,
+    Questions,
+    Secret,
+    SkipAnswer,
+    TextAnswer,
+)
+from services.activity.tracker import AssistantActivity
 from services.context import Context
 from services.core.errors import RoostError
 from services.core.http import http_client
 from services.core.mode import Mode
+from services.core.safe_text import error_text
+from services.core.state import AnswerRow, StateDatabase
 from services.docker.discovery import container_names
 from services.docker.engines import Engine, configured_engines
 from services.docker.lifecycle import (
@@ -35,11 +56,12 @@ from services.docker.lifecycle import (
     wake_docker,
     wake_local,
 )
-from services.fleet.builder import FleetBuilder, health_target
+from services.fleet.builder import FleetBuilder, health_target, health_targets
 from services.fleet.model import Assistant, AssistantKind, FleetSnapshot, Source, find_assistant
-from services.fleet.sources import FleetSources, Update
+from services.fleet.sources import FleetSources, Update, with_activity
 from services.health.probes import UNANSWERED
-from services.health.probing import Prober
+from services.health.probing import DEFAULT_CONCURRENCY, Prober
+from services.health.target import HealthTarget
 from services.jobs.exports import Exporter, backup_destination
 from services.jobs.record import Job
 from services.jobs.repair import Repair, RepairReport, backup_with_repair, docker_wake, local_wake
@@ -50,6 +72,8 @@ from services.terminal.tmux import TmuxListing, TmuxSession
 from services.vellum.auth import RuntimeEndpoint
 from services.vellum.lockfile import choose_target, set_active
 from services.vellum.platform import PlatformClient
+
+log = logging.getLogger(__name__)
 
 
 class Action(StrEnum):
@@ -157,6 +181,9 @@ class Roost:
         self._builder = FleetBuilder()
         self.fleet: tuple[Assistant, ...] = self._builder.build(self.snapshot)
         self.jobs = JobStore.at(context.paths)
+        self.state = StateDatabase.at(context.paths)
+        """Where answers are recorded (the jobs have theirs in `jobs`)."""
+        self.activity_client = ActivityClient(http)
         self.exporter = Exporter(http)
         self.engines = configured_engines(context.config, context.environ)
         """The Docker engines roost watches (config.toml's, else `DOCKER_HOST`'s)."""
@@ -188,10 +215,17 @@ class Roost:
         self.fleet = self._builder.build(snapshot)
         return True
 
-    async def sweep(self, *, health: bool = True) -> tuple[Assistant, ...]:
-        """Every source once, health last unless `health` is False; the fleet it makes."""
-        snapshot, _ = await self.sources.sweep(health=health)
+    async def sweep(self, *, health: bool = True, activity: bool = False) -> tuple[Assistant, ...]:
+        """Every source once, then together health (unless `health` is False) and, with
+        `activity`, each runtime's pending list (`roost ps`, which follows no event stream);
+        the fleet it makes."""
+        snapshot, fleet = await self.sources.sweep(health=False)
         self.apply(lambda _: snapshot)
+        steps = [self.sources.health(snapshot, fleet)] if health else []
+        if activity:
+            steps.append(self._pending_activity())
+        for update in await asyncio.gather(*steps):
+            self.apply(update)
         return self.fleet
 
     async def find(self, name: str) -> Assistant:
@@ -306,6 +340,153 @@ class Roost:
         """The backend that carries `attachment`'s bytes in `mode` (started by its pane)."""
         return self.attacher.backend(attachment, mode, revive=revive)
 
+    # -- activity and the needs-you inbox ------------------------------------------------------
+
+    def activity_endpoints(self) -> dict[str, RuntimeEndpoint]:
+        """The runtime of every assistant that has one and is not asleep or invalid (what
+        health probes), by fleet key: what the console follows and `roost inbox` asks."""
+        names = {assistant.key: assistant.name for assistant in self.fleet}
+        return {
+            target.key: _runtime_endpoint(self.sources, self.snapshot, target, names[target.key])
+            for target in health_targets(self.snapshot, self.fleet)
+        }
+
+    async def inbox(self, names: Sequence[str] = ()) -> InboxReading:
+        """What waits for a human now on the assistants called `names` (default: every one
+        roost can ask), read from each runtime's pending list with the details of each item;
+        an assistant that cannot be asked is one line of the reading's problems. Raises
+        RoostError for a name that is no assistant."""
+        fleet = await self.sweep(health=False)
+        endpoints = self.activity_endpoints()
+        problems: list[str] = []
+        if names:
+            chosen = {find_assistant(fleet, name).key: name for name in names}
+            for key in chosen.keys() - endpoints.keys():
+                assistant = next(a for a in fleet if a.key == key)
+                problems.append(f"{assistant.name}: {_unasked(self.snapshot, assistant)}")
+            endpoints = {key: endpoints[key] for key in chosen if key in endpoints}
+        readings = await self._read_pending(endpoints)
+        items = sorted(
+            (item for reading in readings.values() for item in reading.items),
+            key=lambda item: item.since,
+        )
+        problems += [line for reading in readings.values() for line in reading.problems]
+        return InboxReading(tuple(items), tuple(problems))
+
+    async def answer(
+        self, interaction: Interaction, answer: Answer, front_end: str
+    ) -> AnswerRecord:
+        """Send `answer` to the runtime that asked, and record it whatever comes of it (never
+        a secret's value): accepted, already answered (404: someone else did), refused (403:
+        roost is not the guardian) or failed, with why."""
+        outcome, detail = Outcome.FAILED, ""
+        try:
+            endpoint = self._endpoint_of_key(interaction.assistant_key)
+            outcome = await self.activity_client.answer(endpoint, interaction, answer)
+        except AnswerRefused as error:
+            outcome, detail = Outcome.REFUSED, error_text(error)
+        except RoostError as error:
+            detail = error_text(error)
+        except Exception:
+            await asyncio.to_thread(
+                self._record, interaction, answer, front_end, outcome, "internal error"
+            )
+            raise
+        return await asyncio.to_thread(
+            self._record, interaction, answer, front_end, outcome, detail
+        )
+
+    def history(self, limit: int = 100) -> list[AnswerRecord]:
+        """The answers recorded, newest first (blocking). Raises StateError."""
+        records = []
+        for row in self.state.answers(limit):
+            try:
+                kind, outcome = InteractionKind(row.kind), Outcome(row.outcome)
+            except ValueError:  # written by a newer roost: its words are not this one's
+                log.info(
+                    "answer history: skipped a row of kind %r, outcome %r", row.kind, row.outcome
+                )
+                continue
+            records.append(
+                AnswerRecord(
+                    row.at,
+                    row.assistant_id,
+                    row.assistant,
+                    row.request_id,
+                    kind,
+                    row.asked,
+                    row.answered,
+                    row.front_end,
+                    outcome,
+                    row.detail,
+                )
+            )
+        return records
+
+    def _record(
+        self,
+        interaction: Interaction,
+        answer: Answer,
+        front_end: str,
+        outcome: Outcome,
+        detail: str,
+    ) -> AnswerRecord:
+        """Keep one answer in the history (blocking). A history that cannot be written is
+        logged: the answer went (or not) all the same, and its outcome is still returned."""
+        record = AnswerRecord(
+            self.context.clock(),
+            interaction.assistant_id,
+            interaction.assistant,
+            interaction.request_id,
+            interaction.kind,
+            interaction.summary,
+            answered_text(interaction, answer),
+            front_end,
+            outcome,
+            detail,
+        )
+        row = AnswerRow(
+            record.at,
+            record.assistant_id,
+            record.assistant,
+            record.request_id,
+            str(record.kind),
+            record.asked,
+            record.answered,
+            record.front_end,
+            str(record.outcome),
+            record.detail,
+        )
+        try:
+            self.state.add_answer(row)
+        except RoostError as error:
+            log.warning("answer to %s not recorded: %s", interaction.request_id, error)
+        return record
+
+    def _endpoint_of_key(self, key: str) -> RuntimeEndpoint:
+        """The runtime of the fleet's assistant `key`, as last seen. Raises RoostError."""
+        assistant = next((a for a in self.fleet if a.key == key), None)
+        target = health_target(self.snapshot, assistant) if assistant else None
+        if assistant is None or target is None:
+            raise RoostError("its assistant is gone, or has no runtime any more")
+        return _runtime_endpoint(self.sources, self.snapshot, target, assistant.name)
+
+    async def _pending_activity(self) -> Update:
+        """Every followed assistant's activity as its pending list shows it now."""
+        readings = await self._read_pending(self.activity_endpoints())
+        return with_activity({key: reading.activity for key, reading in readings.items()})
+
+    async def _read_pending(self, endpoints: Mapping[str, RuntimeEndpoint]) -> dict[str, _Pending]:
+        """Each runtime's pending list, read at once (a few at a time)."""
+        now = self.context.clock()
+        gate = asyncio.Semaphore(DEFAULT_CONCURRENCY)
+
+        async def read(key: str, endpoint: RuntimeEndpoint) -> tuple[str, _Pending]:
+            async with gate:
+                return key, await _pending_of(self.activity_client, key, endpoint, now)
+
+        return dict(await asyncio.gather(*(read(k, e) for k, e in endpoints.items())))
+
     # -- the Vellum lockfile -----------------------------------------------------------------
 
     def use(self, assistant: Assistant) -> None:
@@ -322,13 +503,20 @@ def _endpoint(
     target = health_target(snapshot, assistant)
     if target is None:
         raise RoostError(Capabilities.of(assistant).refusal(Action.BACKUP))
+    return _runtime_endpoint(sources, snapshot, target, assistant.name)
+
+
+def _runtime_endpoint(
+    sources: FleetSources, snapshot: FleetSnapshot, target: HealthTarget, name: str
+) -> RuntimeEndpoint:
+    """The runtime `target` names, with the credentials its health probe sends."""
     base_url = snapshot.lockfile.platform_base_url if snapshot.lockfile else None
 
     def platform_now() -> PlatformClient | None:
         sources.connect_platform(base_url)  # reads the token again: a new login counts
         return sources.platform
 
-    return RuntimeEndpoint.of(target, assistant.name, sources.context.vellum, platform_now)
+    return RuntimeEndpoint.of(target, name, sources.context.vellum, platform_now)
 
 
 def _wake_repair(roost: Roost, assistant: Assistant) -> Repair | None:
@@ -382,3 +570,113 @@ def _container_of(attacher: Attacher, assistant: Assistant) -> ContainerPlace:
     only = attacher.engines[0] if len(attacher.engines) == 1 else None
     engine = only or engine_of(assistant.id, attacher.engines, assistant.where)
     return attacher.container(engine, container_names(assistant.id)[0])
+
+
+# -- activity and the needs-you inbox ----------------------------------------------------------
+
+SECRET_ANSWERED = "secret (value not recorded)"
+"""What the history says was answered to a secret request, whatever the value."""
+PER_CONVERSATION = (
+    "its runtime lists pending requests only per conversation (an older runtime), and a"
+    " command follows no conversation: the console's inbox shows them"
+)
+NO_STREAM = "pending list (no event stream)"
+"""The evidence of an activity read from the pending list alone: nothing pending is not idle."""
+PER_CONVERSATION_EVIDENCE = "pending list per conversation only (no event stream)"
+
+
+@dataclass(frozen=True)
+class InboxReading:
+    """What waits for a human, as the runtimes' pending lists say now: the items, oldest
+    first, and one line per assistant that could not be asked (or only in part), naming it."""
+
+    items: tuple[Interaction, ...]
+    problems: tuple[str, ...] = ()
+
+    def find(self, reference: str) -> Interaction:
+        """The item `reference` names: its id, a unique prefix of it (4 digits or more), or
+        its request id. Raises RoostError saying what is pending instead."""
+        wanted = reference.strip().lower()
+        for matches in (
+            [item for item in self.items if item.id == wanted],
+            [item for item in self.items if item.request_id == reference],
+            [item for item in self.items if len(wanted) >= 4 and item.id.startswith(wanted)],
+        ):
+            if len(matches) == 1:
+                return matches[0]
+            if matches:
+                ids = ", ".join(f"{item.id} ({item.assistant})" for item in matches)
+                raise RoostError(f"{reference!r} names {len(matches)} pending requests: {ids}")
+        pending = f"{len(self.items)} are: `roost inbox` lists them" if self.items else "none is"
+        unread = "".join(f"; not asked: {problem}" for problem in self.problems)
+        raise RoostError(f"no pending request has the id {reference!r} ({pending}){unread}")
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """One runtime's pending list as read once."""
+
+    items: tuple[Interaction, ...]
+    activity: Activity
+    problems: tuple[str, ...] = ()
+
+
+async def _pending_of(
+    client: ActivityClient, key: str, endpoint: RuntimeEndpoint, now: datetime
+) -> _Pending:
+    """What `endpoint` has pending now, each item with its details, and the activity that
+    shows: *needs you*, else *unknown*, since without an event stream nothing says idle or
+    working (the tracker, which knows no stream here, makes the items)."""
+    name = endpoint.name
+    try:
+        pending = await client.pending(endpoint, ())
+    except RoostError as error:
+        why = error_text(error)
+        unknown = Activity(ActivityState.UNKNOWN, "", now, f"pending list unreadable: {why}")
+        return _Pending((), unknown, (f"{name}: {why}",))
+    tracker = AssistantActivity(key, endpoint.assistant_id, name, since=now)
+    tracker.reconcile(pending, now)
+    if tracker.inbox:
+        oldest = tracker.inbox[0]
+        needs = Activity(ActivityState.NEEDS_YOU, oldest.summary, oldest.since, NO_STREAM)
+        return _Pending(tracker.inbox, needs)
+    if pending.per_conversation:
+        unknown = Activity(ActivityState.UNKNOWN, "", now, PER_CONVERSATION_EVIDENCE)
+        return _Pending((), unknown, (f"{name}: {PER_CONVERSATION}",))
+    return _Pending((), Activity(ActivityState.UNKNOWN, "nothing pending", now, NO_STREAM))
+
+
+def _unasked(snapshot: FleetSnapshot, assistant: Assistant) -> str:
+    """Why an assistant's runtime is not asked what is pending."""
+    if health_target(snapshot, assistant) is None:
+        return "it has no runtime to ask"
+    return f"it is {assistant.status}: its runtime is not running"
+
+
+def answered_text(interaction: Interaction, answer: Answer) -> str:
+    """What was answered, in words, as the history keeps it: `allow`, `always allow: npm test
+    (project)`, `q1 = Yes; q2: "later"`, `closed`; for a secret, never its value."""
+    if isinstance(answer, Secret):
+        return SECRET_ANSWERED
+    if isinstance(answer, Allow):
+        if answer.pattern is not None or answer.scope is not None:
+            return f"always {answer.decision}: {answer.pattern} ({answer.scope})"
+        return str(answer.decision)
+    if answer.close:
+        return "closed"
+    request = interaction.request
+    labels = {
+        (question.id, choice.id): choice.label
+        for question in (request.questions if isinstance(request, Questions) else ())
+        for choice in question.options
+    }
+    words = []
+    for response in answer.responses:
+        if isinstance(response, OptionAnswer):
+            key = (response.question_id, response.option_id)
+            words.append(f"{response.question_id} = {labels.get(key, response.option_id)}")
+        elif isinstance(response, TextAnswer):
+            words.append(f"{response.question_id}: {response.text!r}")
+        elif isinstance(response, SkipAnswer):
+            words.append(f"{response.question_id}: skipped")
+    return "; ".join(words) or "submitted"

@@ -55,18 +55,20 @@ def table(app: RoostApp) -> KeyedTable:
     return app.screen.query_one("#assistants", KeyedTable)
 
 
-def cell(app: RoostApp, name: str, column: int) -> str:
+def cell(app: RoostApp, name: str, column: str) -> str:
+    """The cell of row `name` in the column whose key is `column`."""
+    index = [c.key for c in table(app).columns].index(column)
     for row in table(app).rows_shown:
         if row.cells[0].plain.lstrip("* ") == name:
-            return row.cells[column].plain
+            return row.cells[index].plain
     raise AssertionError(f"no row {name!r}")
 
 
 async def probed(pilot: Pilot[None], app: RoostApp) -> None:
     """Until the lockfile's rows are listed and zed (healthy) and amy (no answer) probed."""
     await wait_until(pilot, lambda: "zed" in table_names(app), "the lockfile rows")
-    await wait_until(pilot, lambda: cell(app, "zed", 4) == "● healthy", "zed's health")
-    await wait_until(pilot, lambda: cell(app, "amy", 4) != "", "amy's probe")
+    await wait_until(pilot, lambda: cell(app, "zed", "health") == "● healthy", "zed's health")
+    await wait_until(pilot, lambda: cell(app, "amy", "health") != "", "amy's probe")
 
 
 async def test_lockfile_assistants_are_listed_probed_and_the_active_one_marked(
@@ -79,11 +81,14 @@ async def test_lockfile_assistants_are_listed_probed_and_the_active_one_marked(
         await probed(pilot, app)
 
         assert table_names(app)[1:] == ["zed", "amy", "kit", "engine default"]
-        assert cell(app, "kit", 0) == "* kit"
-        assert cell(app, "zed", 6) == "9.9"
+        assert cell(app, "kit", "name") == "* kit"
+        assert cell(app, "zed", "version") == "9.9"
         # Its engine cannot be asked and its runtime does not answer.
-        assert (cell(app, "amy", 3), cell(app, "amy", 4)) == ("✖ unreachable", "✖ unreachable")
-        assert cell(app, "engine default", 3) == "✖ unreachable"
+        assert (cell(app, "amy", "status"), cell(app, "amy", "health")) == (
+            "✖ unreachable",
+            "✖ unreachable",
+        )
+        assert cell(app, "engine default", "status") == "✖ unreachable"
         # Not logged in: the platform is never asked anything.
         assert [r.path for r in vellum_peer.requests] == ["/rt/zed/v1/health"] * len(
             vellum_peer.requests
@@ -103,9 +108,9 @@ async def test_u_makes_the_selected_assistant_active_in_the_lockfile(
         table(app).move_cursor(table_names(app).index("zed"))
         await pilot.press("u")
 
-        await wait_until(pilot, lambda: cell(app, "zed", 0) == "* zed", "the new mark")
+        await wait_until(pilot, lambda: cell(app, "zed", "name") == "* zed", "the new mark")
         assert json.loads(path.read_text())["activeAssistant"] == "zed"
-        assert cell(app, "kit", 0) == "  kit"
+        assert cell(app, "kit", "name") == "  kit"
 
         table(app).move_cursor(0)  # this machine: not in the lockfile
         await pilot.press("u")
@@ -177,7 +182,7 @@ async def test_a_malformed_lockfile_is_an_error_row_and_is_not_rewritten(
 
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: "lockfile" in table_names(app), "the error row")
-        assert cell(app, "lockfile", 3) == "✖ error (lockfile)"
+        assert cell(app, "lockfile", "status") == "✖ error (lockfile)"
         table(app).move_cursor(1)
         await pilot.press("u")
         await pilot.pause()
@@ -193,12 +198,12 @@ async def test_status_changes_are_listed_in_the_events_panel_kept_and_r_reprobes
     app = make_app()
 
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: cell(app, "zed", 4) == "● healthy", "zed's health")
+        await wait_until(pilot, lambda: cell(app, "zed", "health") == "● healthy", "zed's health")
         zed.health = json_reply({"status": "degraded", "message": "db slow"})
         table(app).move_cursor(table_names(app).index("zed"))
         await pilot.press("r")  # re-probe now, not in ten seconds
 
-        await wait_until(pilot, lambda: cell(app, "zed", 4) == "▲ degraded", "the re-probe")
+        await wait_until(pilot, lambda: cell(app, "zed", "health") == "▲ degraded", "the re-probe")
         await pilot.press("e")
         events = app.screen.query_one("#events", RichLog)
         assert events.display

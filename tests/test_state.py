@@ -1,5 +1,6 @@
 """roost's state database and the job history in it: concurrent roost processes (real ones),
-jobs whose process died, schema migrations, the import of the old `jobs.jsonl`, and events."""
+jobs whose process died, schema migrations, the import of the old `jobs.jsonl`, events and the
+answer history."""
 
 from __future__ import annotations
 
@@ -16,9 +17,17 @@ from pathlib import Path
 
 import pytest
 
+from services.core import state
 from services.core.paths import RoostPaths
 from services.core.processes import ProcessIdentity, process_start
-from services.core.state import EVENTS_KEPT, MIGRATIONS, Event, StateDatabase, StateError
+from services.core.state import (
+    EVENTS_KEPT,
+    MIGRATIONS,
+    AnswerRow,
+    Event,
+    StateDatabase,
+    StateError,
+)
 from services.jobs.record import Job, JobRoute, JobState
 from services.jobs.store import HISTORY_LIMIT, LEGACY_NAME, JobStore, JobStoreError
 from tests.test_jobs import T0, a_job
@@ -355,6 +364,19 @@ def test_an_older_database_is_migrated_keeping_its_rows(paths: RoostPaths) -> No
         assert connection.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
 
 
+def test_a_database_before_the_answers_gains_them_keeping_its_events(paths: RoostPaths) -> None:
+    old = StateDatabase(paths.state_database, MIGRATIONS[:2])
+    old.add_events([Event(T0, "alpha: healthy → down")])
+
+    database = StateDatabase.at(paths)
+    database.add_answer(an_answer(1))
+
+    assert database.recent_events(10) == [Event(T0, "alpha: healthy → down")]
+    assert database.answers(10) == [an_answer(1)]
+    with sqlite3.connect(paths.state_database) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (3,)
+
+
 def test_a_database_from_a_newer_roost_is_refused_and_untouched(paths: RoostPaths) -> None:
     JobStore.at(paths).put(a_job(1))
     future = len(MIGRATIONS) + 1
@@ -495,3 +517,49 @@ def test_a_store_knows_when_other_processes_changed_the_history(paths: RoostPath
     assert [job.state for job in store.load()] == [JobState.FAILED, JobState.DOWNLOADING]
     assert store.jobs[1].bytes_done == 10  # this process's own progress is kept
     assert not store.stale()
+
+
+# Answers -------------------------------------------------------------------------------------
+
+
+def an_answer(number: int, outcome: str = "accepted") -> AnswerRow:
+    return AnswerRow(
+        T0 + timedelta(seconds=number),
+        "asst-1",
+        "alpha",
+        f"request-{number}",
+        "confirmation",
+        "bash (high risk)",
+        "allow",
+        "command line",
+        outcome,
+        "" if outcome == "accepted" else "not the guardian",
+    )
+
+
+def test_answers_are_read_newest_first_as_written(paths: RoostPaths) -> None:
+    database = StateDatabase.at(paths)
+    assert database.answers(5) == []
+    assert not paths.state_dir.exists()  # reading created nothing
+    database.add_answer(an_answer(1))
+    database.add_answer(an_answer(2, "refused"))
+    database.add_answer(an_answer(3, "already answered"))
+
+    read = StateDatabase.at(paths).answers(2)
+
+    assert read == [an_answer(3, "already answered"), an_answer(2, "refused")]
+
+
+def test_the_answer_history_is_bounded_dropping_the_oldest(
+    paths: RoostPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state, "ANSWERS_KEPT", 3)
+    database = StateDatabase.at(paths)
+    for number in range(5):
+        database.add_answer(an_answer(number))
+
+    assert [row.request_id for row in database.answers(10)] == [
+        "request-4",
+        "request-3",
+        "request-2",
+    ]

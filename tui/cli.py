@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import difflib
+import getpass
 import json
 import logging
 import os
@@ -17,10 +19,29 @@ import shlex
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Iterable, Sequence
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+from services.activity.model import (
+    Activity,
+    Allow,
+    Answer,
+    AnswerRecord,
+    Confirmation,
+    Decision,
+    Interaction,
+    InteractionKind,
+    OptionAnswer,
+    Outcome,
+    Questions,
+    Reply,
+    Secret,
+    SecretRequest,
+    SkipAnswer,
+    TextAnswer,
+)
 from services.context import Context
 from services.core.config import Config, ConfigError
 from services.core.errors import RoostError
@@ -38,7 +59,7 @@ from services.terminal.attach import Place
 from services.terminal.execs import DEFAULT_TIMEOUT, ExecResult
 from services.terminal.tmux import TmuxListing, TmuxState
 from services.vellum.environment import VellumEnvironment
-from tui.formats import format_bytes, job_progress, job_result
+from tui.formats import activity_line, format_age, format_bytes, job_progress, job_result
 
 log = logging.getLogger("roost")
 
@@ -242,7 +263,116 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seconds before the command is stopped (default {DEFAULT_TIMEOUT:g})",
     )
     run.set_defaults(handler=exec_command)
+
+    inbox = commands.add_parser(
+        "inbox",
+        help="list what assistants wait on you for (a tool to allow, questions, a secret)",
+        description="List every request an assistant waits on a human for, oldest first, as "
+        "each runtime's pending list says now: confirmations (a tool to allow or deny), "
+        "question batches and secrets. Answer them with `roost answer ID`. An assistant that "
+        "cannot be asked is one line on stderr, the others are listed all the same, and the "
+        "exit status is 1: the list may be incomplete.",
+    )
+    inbox.add_argument(
+        "names", nargs="*", metavar="NAME", help="only these assistants (id or name)"
+    )
+    inbox.add_argument("--json", action="store_true", help="print a JSON list (or object)")
+    inbox.add_argument(
+        "--show",
+        metavar="ID",
+        help="show one request whole: a tool's full input and diff, each question's options",
+    )
+    inbox.add_argument(
+        "--history",
+        action="store_true",
+        help="list the answers roost sent instead (newest first; never a secret's value)",
+    )
+    inbox.add_argument(
+        "--limit",
+        type=_count,
+        metavar="N",
+        help="with --history: at most N answers (default 100)",
+    )
+    inbox.set_defaults(handler=show_inbox)
+
+    answer = commands.add_parser(
+        "answer",
+        help="answer a request of the inbox without attaching",
+        description="Answer the pending request ID (from `roost inbox`: its id, a unique prefix "
+        "of 4 digits or more, or its request id): allow or deny a confirmation, answer a "
+        "question batch, or send a secret read from standard input. Exit status 0 when the "
+        "assistant accepted it, and when someone had already answered it (a note says so); 1 "
+        "otherwise. Every answer is recorded (`roost inbox --history`), a secret's value never.",
+        usage="roost answer [-h] ID {allow,deny} [--always PATTERN --scope SCOPE]\n"
+        "       roost answer ID [--option QID=OID]... [--text QID=TEXT]... [--skip QID]...\n"
+        "       roost answer ID --close\n"
+        "       roost answer ID --secret [--transient]",
+    )
+    answer.add_argument("id", metavar="ID", help="the request's id, as `roost inbox` lists it")
+    answer.add_argument(
+        "decision",
+        nargs="?",
+        choices=[str(decision) for decision in Decision],
+        help="a confirmation: allow or deny the tool",
+    )
+    answer.add_argument(
+        "--always",
+        metavar="PATTERN",
+        help="with allow: allow what matches PATTERN from now on (one of the request's "
+        "patterns, `roost inbox --show ID`); needs --scope",
+    )
+    answer.add_argument(
+        "--scope",
+        metavar="SCOPE",
+        help="with --always: where that rule holds (one of the request's scopes)",
+    )
+    answer.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="QID=OID",
+        help="a question: choose option OID for question QID (once per question)",
+    )
+    answer.add_argument(
+        "--text",
+        action="append",
+        default=[],
+        metavar="QID=TEXT",
+        help="a question: answer question QID in free text",
+    )
+    answer.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="QID",
+        help="a question: leave QID unanswered (so is every question not named)",
+    )
+    answer.add_argument(
+        "--close", action="store_true", help="a question: dismiss the whole batch unanswered"
+    )
+    answer.add_argument(
+        "--secret",
+        action="store_true",
+        help="a secret: read its value from standard input (not echoed at a terminal), never "
+        "from the command line",
+    )
+    answer.add_argument(
+        "--transient",
+        action="store_true",
+        help="with --secret: the assistant uses the value once instead of storing it",
+    )
+    answer.set_defaults(handler=answer_request)
     return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {text}")
+    return value
 
 
 def _seconds(text: str) -> float:
@@ -363,11 +493,24 @@ def run_doctor(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-PS_KEYS = ("name", "id", "kind", "status", "detail", "version", "runtime_url", "active", "source")
+PS_KEYS = (
+    "name",
+    "id",
+    "kind",
+    "status",
+    "detail",
+    "version",
+    "runtime_url",
+    "active",
+    "source",
+    "activity",
+)
+ACTIVITY_WIDTH = 40
+"""The ACTIVITY column's widest text: what a tool waits for can be long."""
 
 
 def list_assistants(args: argparse.Namespace) -> int:
-    fleet = with_roost(lambda roost: roost.sweep())
+    fleet = with_roost(lambda roost: roost.sweep(activity=True))
     # A source that could not be read is a row of its own, and the list may be incomplete.
     status = 1 if any(a.source is Source.PROBLEM for a in fleet) else 0
     if args.json:
@@ -382,17 +525,46 @@ def list_assistants(args: argparse.Namespace) -> int:
                 "runtime_url": a.runtime_url,
                 "active": a.active,
                 "source": a.source.value,
+                "activity": _activity_json(a.activity),
             }
             for a in fleet
         ]
         print(json.dumps(rows, indent=2))
         return status
+    now = _now()
+    activities = {a.key: _cut(activity_line(a.activity, now), ACTIVITY_WIDTH) for a in fleet}
     width = max(len(a.name) for a in fleet) + 2
-    print(f"  {'NAME':<{width}}{'KIND':<15}{'STATUS':<20}INFO")
+    active_width = max(len("ACTIVITY"), *map(len, activities.values())) + 2
+    print(f"  {'NAME':<{width}}{'KIND':<15}{'STATUS':<20}{'ACTIVITY':<{active_width}}INFO")
     for a in fleet:
         mark = "*" if a.active else " "
-        say(f"{mark} {a.name:<{width}}{a.kind:<15}{a.summary:<20}{_info(a)}".rstrip())
+        activity = activities[a.key]
+        say(
+            f"{mark} {a.name:<{width}}{a.kind:<15}{a.summary:<20}{activity:<{active_width}}"
+            f"{_info(a)}".rstrip()
+        )
     return status
+
+
+def _activity_json(activity: Activity | None) -> dict[str, str] | None:
+    """An assistant's activity as `roost ps --json` gives it; None when roost asks it nothing
+    (no runtime, asleep)."""
+    if activity is None:
+        return None
+    return {
+        "state": str(activity.state),
+        "detail": activity.detail,
+        "since": activity.since.isoformat(),
+        "evidence": activity.evidence,
+    }
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _info(assistant: Assistant) -> str:
@@ -656,3 +828,349 @@ def exec_command(args: argparse.Namespace) -> int:
     if result.timed_out:
         say(f"roost: {shlex.join(command)} timed out after {args.timeout:g} s", file=sys.stderr)
     return result.exit_code
+
+
+# -- the needs-you inbox ---------------------------------------------------------------------
+
+FRONT_END = "command line"
+"""How the answer history names answers sent with `roost answer`."""
+SECRET_CAP = 64 * 1024
+"""The longest secret read from standard input."""
+
+
+def show_inbox(args: argparse.Namespace) -> int:
+    if args.history:
+        if args.names or args.show:
+            raise UsageError("--history lists every answer: no NAME, no --show")
+        return _show_history(args.json, args.limit or 100)
+    if args.limit is not None:
+        raise UsageError("--limit goes with --history")
+    reading = with_roost(lambda roost: roost.inbox(args.names))
+    for problem in reading.problems:
+        say(f"roost: {problem}", file=sys.stderr)
+    status = 1 if reading.problems else 0
+    if args.show:
+        item = reading.find(args.show)
+        if args.json:
+            print(json.dumps(_item_json(item), indent=2))
+        else:
+            for line in _item_lines(item):
+                say(line)
+        return status
+    if args.json:
+        print(json.dumps([_item_json(item) for item in reading.items], indent=2))
+        return status
+    if not reading.items:
+        if not reading.problems:  # else what was not asked may be pending
+            print("nothing pending", file=sys.stderr)
+        return status
+    now = _now()
+    width = max(len("ASSISTANT"), *(len(item.assistant) for item in reading.items)) + 2
+    print(f"{'ID':<12}{'ASSISTANT':<{width}}{'KIND':<14}{'AGE':<6}WHAT")
+    for item in reading.items:
+        age = format_age(item.since, now)
+        say(f"{item.id:<12}{item.assistant:<{width}}{item.kind:<14}{age:<6}{item.summary}")
+    return status
+
+
+def _show_history(as_json: bool, limit: int) -> int:
+    async def read(roost: Roost) -> list[AnswerRecord]:
+        return await asyncio.to_thread(roost.history, limit)
+
+    records = with_roost(read)
+    if as_json:
+        print(json.dumps([_record_json(record) for record in records], indent=2))
+        return 0
+    if not records:
+        print("no answers yet", file=sys.stderr)
+        return 0
+    width = max(len("ASSISTANT"), *(len(record.assistant) for record in records)) + 2
+    print(f"{'WHEN':<18}{'ASSISTANT':<{width}}{'KIND':<14}{'OUTCOME':<18}ANSWERED  (ASKED)")
+    for record in records:
+        when = record.at.astimezone().strftime("%Y-%m-%d %H:%M")
+        line = f"{when:<18}{record.assistant:<{width}}{record.kind:<14}{record.outcome:<18}"
+        say(f"{line}{record.answered}  ({record.asked})")
+    return 0
+
+
+def _record_json(record: AnswerRecord) -> dict[str, str]:
+    return {
+        "at": record.at.isoformat(),
+        "assistant": record.assistant,
+        "assistant_id": record.assistant_id,
+        "request_id": record.request_id,
+        "kind": str(record.kind),
+        "asked": record.asked,
+        "answered": record.answered,
+        "front_end": record.front_end,
+        "outcome": str(record.outcome),
+        "detail": record.detail,
+    }
+
+
+def _item_json(item: Interaction) -> dict[str, object]:
+    """One inbox item for scripts: what identifies it, then what it asks (by kind)."""
+    row: dict[str, object] = {
+        "id": item.id,
+        "assistant": item.assistant,
+        "assistant_id": item.assistant_id,
+        "request_id": item.request_id,
+        "kind": str(item.kind),
+        "conversation": item.conversation,
+        "summary": item.summary,
+        "since": item.since.isoformat(),
+    }
+    request = item.request
+    if item.kind is InteractionKind.CONFIRMATION:
+        row |= {"tool": item.tool, "risk": item.risk}
+    if isinstance(request, Confirmation):
+        diff = request.diff
+        row |= {
+            "tool": request.tool,
+            "risk": request.risk,
+            "risk_reason": request.risk_reason,
+            "execution_target": request.execution_target,
+            "input": _json_or_text(request.input_json),
+            "diff": None
+            if diff is None
+            else {
+                "file_path": diff.file_path,
+                "old": diff.old,
+                "new": diff.new,
+                "is_new_file": diff.is_new_file,
+            },
+            "patterns": [
+                {"label": o.label, "pattern": o.value, "description": o.description}
+                for o in request.patterns
+            ],
+            "scopes": [
+                {"label": o.label, "scope": o.value, "description": o.description}
+                for o in request.scopes
+            ],
+            "persistent_decisions_allowed": request.persistent_decisions_allowed,
+        }
+    elif isinstance(request, Questions):
+        row["questions"] = [
+            {
+                "id": question.id,
+                "question": question.question,
+                "description": question.description,
+                "options": [
+                    {"id": c.id, "label": c.label, "description": c.description}
+                    for c in question.options
+                ],
+                "placeholder": question.placeholder,
+            }
+            for question in request.questions
+        ]
+    elif isinstance(request, SecretRequest):
+        row |= {"service": request.service, "field": request.field, "label": request.label}
+    return row
+
+
+def _json_or_text(text: str) -> object:
+    """A tool's input as the JSON it is (its text when it is not JSON)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _item_lines(item: Interaction) -> list[str]:
+    """One inbox item whole, for a person: the lines `roost inbox --show ID` prints."""
+    lines = [
+        f"id            {item.id}",
+        f"assistant     {item.assistant} ({item.assistant_id})",
+        f"request       {item.request_id}",
+        f"conversation  {item.conversation or '(not said)'}",
+        f"kind          {item.kind}",
+        f"asks          {item.summary}",
+    ]
+    request = item.request
+    if request is None:
+        return [*lines, "details       (not read: its runtime did not give them)"]
+    if isinstance(request, Confirmation):
+        risk = f"{request.risk}: {request.risk_reason}" if request.risk_reason else request.risk
+        lines += [f"tool          {request.tool}", f"risk          {risk or '(not said)'}"]
+        lines.append(f"runs on       {request.execution_target or '(not said)'}")
+        lines += ["input", *(f"  {line}" for line in request.input_json.splitlines())]
+        if request.diff is not None:
+            lines += ["diff", *(f"  {line}" for line in _diff_lines(request))]
+        if request.persistent_decisions_allowed and request.patterns and request.scopes:
+            lines.append("always allow  (roost answer ID allow --always PATTERN --scope SCOPE)")
+            lines += [f"  pattern {o.value}  {o.label}" for o in request.patterns]
+            lines += [f"  scope   {o.value}  {o.label}" for o in request.scopes]
+    elif isinstance(request, Questions):
+        for question in request.questions:
+            lines.append(f"question {question.id}: {question.question}")
+            if question.description:
+                lines.append(f"  {question.description}")
+            lines += [f"  option {c.id}: {c.label}" for c in question.options]
+            if question.placeholder:
+                lines.append(f"  free text: {question.placeholder}")
+    else:
+        lines += [
+            f"service       {request.service}",
+            f"field         {request.field}",
+            f"label         {request.label}",
+        ]
+    return lines
+
+
+def _diff_lines(request: Confirmation) -> list[str]:
+    diff = request.diff
+    assert diff is not None
+    before = "/dev/null" if diff.is_new_file else diff.file_path
+    return list(
+        difflib.unified_diff(
+            diff.old.splitlines(), diff.new.splitlines(), before, diff.file_path, lineterm=""
+        )
+    )
+
+
+Response = OptionAnswer | TextAnswer | SkipAnswer
+
+
+def answer_request(args: argparse.Namespace) -> int:
+    form, responses = _answer_form(args)
+
+    async def answer(roost: Roost) -> tuple[Interaction, AnswerRecord]:
+        item = (await roost.inbox()).find(args.id)
+        reply = await asyncio.to_thread(_answer_of, args, form, responses, item)
+        return item, await roost.answer(item, reply, FRONT_END)
+
+    item, record = with_roost(answer)
+    what = f"{item.id} ({item.assistant}: {item.summary})"
+    if record.outcome is Outcome.ACCEPTED:
+        say(f"{what}: {record.answered}")
+        return 0
+    if record.outcome is Outcome.ALREADY_ANSWERED:
+        say(f"roost: {what} was already answered elsewhere; nothing sent", file=sys.stderr)
+        return 0
+    raise RoostError(f"{what} not answered: {record.detail or record.outcome}")
+
+
+def _answer_form(args: argparse.Namespace) -> tuple[InteractionKind, dict[str, Response]]:
+    """Which kind of request the options answer, and a question's responses by question id.
+    Raises UsageError when they mix kinds or lack what they need, before any runtime is asked."""
+    responses: dict[str, Response] = {}
+
+    def add(response: Response) -> None:
+        if response.question_id in responses:
+            raise UsageError(f"question {response.question_id} is answered twice")
+        responses[response.question_id] = response
+
+    for text in args.option:
+        add(OptionAnswer(*_pair(text, "--option QID=OID")))
+    for text in args.text:
+        add(TextAnswer(*_pair(text, "--text QID=TEXT")))
+    for question in args.skip:
+        add(SkipAnswer(question))
+    forms = [
+        kind
+        for kind, given in (
+            (InteractionKind.CONFIRMATION, args.decision is not None),
+            (InteractionKind.QUESTION, bool(responses or args.close)),
+            (InteractionKind.SECRET, args.secret),
+        )
+        if given
+    ]
+    if len(forms) != 1:
+        raise UsageError(
+            "answer with one of: allow|deny, --option/--text/--skip (or --close), --secret"
+        )
+    if (args.always is None) != (args.scope is None):
+        raise UsageError("--always PATTERN and --scope SCOPE go together")
+    if args.always is not None and args.decision != Decision.ALLOW:
+        raise UsageError("--always goes with allow")
+    if args.close and responses:
+        raise UsageError("--close dismisses the whole batch: no --option, --text or --skip")
+    if args.transient and not args.secret:
+        raise UsageError("--transient goes with --secret")
+    return forms[0], responses
+
+
+HOW_TO_ANSWER = {
+    InteractionKind.CONFIRMATION: "allow or deny",
+    InteractionKind.QUESTION: "--option, --text, --skip or --close",
+    InteractionKind.SECRET: "--secret",
+}
+
+
+def _answer_of(
+    args: argparse.Namespace,
+    form: InteractionKind,
+    responses: dict[str, Response],
+    item: Interaction,
+) -> Answer:
+    """The answer the options give `item`, checked against what it asks (blocking: a secret
+    is read from standard input). Raises RoostError."""
+    if form is not item.kind:
+        raise RoostError(f"{item.id} is a {item.kind}: answer it with {HOW_TO_ANSWER[item.kind]}")
+    if form is InteractionKind.CONFIRMATION:
+        return _allow(args, item)
+    if form is InteractionKind.QUESTION:
+        return Reply(close=True) if args.close else _reply(responses, item)
+    return Secret(_read_secret(item), "transient_send" if args.transient else "store")
+
+
+def _allow(args: argparse.Namespace, item: Interaction) -> Allow:
+    decision = Decision(args.decision)
+    request = item.request
+    if args.always is None:
+        return Allow(decision)
+    if isinstance(request, Confirmation):  # else the runtime judges the rule alone
+        if not request.persistent_decisions_allowed:
+            raise RoostError(f"{item.id} cannot be always allowed: its runtime allows it once")
+        for given, options, what in (
+            (args.always, request.patterns, "pattern"),
+            (args.scope, request.scopes, "scope"),
+        ):
+            if given not in (option.value for option in options):
+                choices = ", ".join(option.value for option in options) or "none"
+                raise RoostError(f"no {what} {given!r} in {item.id}; its {what}s: {choices}")
+    return Allow(decision, args.always, args.scope)
+
+
+def _reply(responses: dict[str, Response], item: Interaction) -> Reply:
+    """The responses checked against the questions asked, every question not named skipped."""
+    request = item.request
+    if not isinstance(request, Questions):  # details unknown: the runtime judges them
+        return Reply(tuple(responses.values()))
+    questions = {question.id: question for question in request.questions}
+    for response in responses.values():
+        asked = questions.get(response.question_id)
+        if asked is None:
+            choices = ", ".join(questions) or "none"
+            raise RoostError(f"{item.id} has no question {response.question_id!r}: {choices}")
+        options = [choice.id for choice in asked.options]
+        if isinstance(response, OptionAnswer) and response.option_id not in options:
+            raise RoostError(
+                f"question {asked.id} has no option {response.option_id!r}:"
+                f" {', '.join(options) or 'answer it with --text'}"
+            )
+    return Reply(tuple(responses.get(q, SkipAnswer(q)) for q in questions))
+
+
+def _pair(text: str, form: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not (key and equals and value):
+        raise UsageError(f"expected {form}, not {text!r}")
+    return key, value
+
+
+def _read_secret(item: Interaction) -> str:
+    """The secret's value from standard input: typed without echo at a terminal, else all of
+    it (one line ending dropped). Never an argument: the command line shows in `ps`."""
+    request = item.request
+    what = (request.label or request.field) if isinstance(request, SecretRequest) else "the secret"
+    if sys.stdin.isatty():
+        value = getpass.getpass(printable(f"{what} for {item.assistant} (not shown): "))
+    else:
+        value = sys.stdin.read(SECRET_CAP + 1)
+        if len(value) > SECRET_CAP:
+            raise RoostError(f"the secret on standard input is over {SECRET_CAP} characters")
+        value = value.removesuffix("\n").removesuffix("\r")
+    if not value:
+        raise RoostError("the secret is empty: nothing sent")
+    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from services.activity.model import Activity
 from services.jobs.record import Job
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -56,3 +57,21 @@ def job_result(job: Job) -> str:
     if job.result_path is not None and job.size is not None:
         return f"{job.result_path} ({format_bytes(job.size)})"
     return job.error or job.note or ""
+
+
+def format_age(then: datetime, now: datetime) -> str:
+    """A short age: seconds while recent, then minutes, hours, days (always rounded down)."""
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def activity_line(activity: Activity | None, now: datetime) -> str:
+    """`! needs you · bash (high risk) · 3m`: symbol, state, what, and for how long (empty
+    when roost follows no stream for the assistant)."""
+    if activity is None:
+        return ""
+    parts = [f"{activity.state.symbol} {activity.state}", activity.detail]
+    return " · ".join([*filter(None, parts), format_age(activity.since, now)])

@@ -13,14 +13,21 @@ from rich.text import Text
 from textual.color import Color
 from textual.theme import Theme
 
-from services.activity.model import Activity
 from services.core.memo import Memo
 from services.core.safe_text import printable
 from services.fleet.model import TMUX_SESSION, Assistant, session_status
 from services.health.status import Bucket, bucket
 from services.jobs.record import Job, JobState
 from services.terminal.tmux import TmuxSession
-from tui.formats import format_bytes, format_duration, job_eta, job_progress, job_result
+from tui.formats import (
+    activity_line,
+    format_age,
+    format_bytes,
+    format_duration,
+    job_eta,
+    job_progress,
+    job_result,
+)
 from widgets.keyed_table import Column, Row
 
 ASSISTANT_COLUMNS = (
@@ -106,24 +113,6 @@ def _luminance(colour: Color) -> float:
 
     red, green, blue = colour.rgb
     return 0.2126 * linear(red) + 0.7152 * linear(green) + 0.0722 * linear(blue)
-
-
-def format_age(then: datetime, now: datetime) -> str:
-    """A short age: seconds while recent, then minutes, hours, days (always rounded down)."""
-    seconds = max(0, int((now - then).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def activity_line(activity: Activity | None, now: datetime) -> str:
-    """`! needs you · bash (high risk) · 3m`: symbol, state, what, and for how long (empty
-    when roost follows no stream for the assistant)."""
-    if activity is None:
-        return ""
-    parts = [f"{activity.state.symbol} {activity.state}", activity.detail]
-    return " · ".join([*filter(None, parts), format_age(activity.since, now)])
 
 
 def format_latency(latency_ms: float | None) -> str:

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
 
 from services.core.errors import RoostError
+from services.core.safe_text import printable
 
 KEEPALIVE_CONNECTIONS = 32
 MAX_CONNECTIONS = 64
@@ -39,7 +39,6 @@ CREDENTIAL_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "x-session-token", "vellum-organization-id"}
 )
 """Header names (lower case) that prove who roost is: they stay with the first origin."""
-_LINE_END = re.compile(rb"\r\n|\r|\n")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -54,6 +53,19 @@ def http_client() -> httpx.AsyncClient:
     )
     return httpx.AsyncClient(
         limits=limits,
+        follow_redirects=False,
+        timeout=timeout(DEFAULT_TIMEOUT),
+        headers={"Accept-Encoding": "identity"},
+    )
+
+
+def stream_client() -> httpx.AsyncClient:
+    """A client for many long-lived event streams (one per assistant): no cap on connections
+    (each stream holds one for ever, and a cap would queue the rest behind them) and no
+    keep-alive pool (a stream's connection is never reused; the few requests beside the
+    streams open their own). Otherwise as `http_client()`."""
+    return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
         follow_redirects=False,
         timeout=timeout(DEFAULT_TIMEOUT),
         headers={"Accept-Encoding": "identity"},
@@ -175,28 +187,63 @@ async def sse_lines(
     """The lines of a Server-Sent-Events stream, without their ends (CRLF, LF or CR), as text.
 
     A line longer than `max_line` bytes, or an event (the lines up to a blank one) longer than
-    `max_event`, raises AnswerTooLarge before more of it is held."""
+    `max_event`, raises AnswerTooLarge before more of it is held. Each chunk is split at C speed
+    (`bytes.split`); one with a CR in it has its line ends made LF first, a CR at its very end
+    held back, since it may be the first half of a CRLF split between two chunks."""
     pending = b""
     event = 0
     async for chunk in response.aiter_raw():
-        data = pending + chunk
-        start = 0
-        for match in _LINE_END.finditer(data):
-            if match.end() == len(data) and match[0] == b"\r":
-                break  # perhaps the first half of a CRLF split between two chunks
-            line = data[start : match.start()]
-            start = match.end()
+        data = pending + chunk if pending else chunk
+        held = b""
+        if b"\r" in data:
+            if data.endswith(b"\r"):
+                data, held = data[:-1], b"\r"
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = data.split(b"\n")
+        pending = lines.pop() + held
+        for line in lines:
             if len(line) > max_line:
                 raise _too_large(response, "line", max_line)
             event = event + len(line) if line else 0
             if event > max_event:
                 raise _too_large(response, "event", max_event)
             yield line.decode("utf-8", "replace")
-        pending = data[start:]
         if len(pending) > max_line:
             raise _too_large(response, "line", max_line)
     if pending:  # a last line: ended by a CR, or not ended at all
         yield pending.removesuffix(b"\r").decode("utf-8", "replace")
+
+
+def parse_json(body: bytes) -> object:
+    """`body` parsed as JSON, or None when it is not JSON."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
+        return None
+
+
+async def error_body(response: httpx.Response, cap: int) -> bytes:
+    """What came with a refusal, to explain it; nothing when it is unreadable or too large."""
+    try:
+        return await read_body(response, cap)
+    except (httpx.HTTPError, AnswerError):
+        return b""
+
+
+def answer_detail(answer: object) -> str:
+    """`: <message>` from an error answer's usual fields (`error.message`, `error`, `detail`,
+    `message`), shortened and safe to show; else nothing."""
+    if not isinstance(answer, dict):
+        return ""
+    error = answer.get("error")
+    for value in (
+        error.get("message") if isinstance(error, dict) else error,
+        answer.get("detail"),
+        answer.get("message"),
+    ):
+        if isinstance(value, str) and value.strip():
+            return f": {printable(value.strip()[:200])}"
+    return ""
 
 
 def _too_large(response: httpx.Response, what: str, cap: int) -> AnswerTooLarge:

@@ -12,7 +12,8 @@ file, and opening the database runs the steps it lacks in one transaction. A dat
 by a newer roost (a version past the list) is refused, never touched.
 
 Tables: `jobs` (one row per job, updated in place: the job's snapshot as JSON, a few columns to
-query by, and the process that runs it) and `events` (the status changes of the events panel).
+query by, and the process that runs it), `events` (the status changes of the events panel) and
+`answers` (every answer roost sent to an assistant's request, in words: never a secret's value).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from services.core.processes import ProcessIdentity
 BUSY_TIMEOUT_SECONDS = 10.0
 """How long a writer waits for another process's transaction before giving up."""
 EVENTS_KEPT = 1000
+ANSWERS_KEPT = 10_000
+"""The answer history keeps this many rows, the newest: years of answers by hand, a bounded file
+should a script answer in a loop."""
 
 Migration = tuple[str, ...]
 """The statements of one schema step, run in one transaction with the version it reaches."""
@@ -63,6 +67,22 @@ MIGRATIONS: tuple[Migration, ...] = (
             line TEXT NOT NULL
         )""",
     ),
+    # 3: the answers roost sent to assistants' requests.
+    (
+        """CREATE TABLE answers (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            assistant_id TEXT NOT NULL,
+            assistant TEXT NOT NULL,
+            request_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            asked TEXT NOT NULL,
+            answered TEXT NOT NULL,
+            front_end TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            detail TEXT NOT NULL
+        )""",
+    ),
 )
 
 
@@ -89,6 +109,23 @@ class JobRow:
 class Event:
     at: datetime
     line: str
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    """One answer as stored, in plain text (the activity domain's `AnswerRecord` maps to it:
+    the core imports no domain). `answered` says what was answered in words, never a secret."""
+
+    at: datetime
+    assistant_id: str
+    assistant: str
+    request_id: str
+    kind: str
+    asked: str
+    answered: str
+    front_end: str
+    outcome: str
+    detail: str = ""
 
 
 class StateDatabase:
@@ -205,6 +242,47 @@ class StateDatabase:
                 with contextlib.suppress(TypeError, ValueError):
                     events.append(Event(datetime.fromisoformat(at), str(line)))
             return events
+
+    # Answers -------------------------------------------------------------------------------
+
+    def add_answer(self, row: AnswerRow) -> None:
+        """Record one answer; only the newest `ANSWERS_KEPT` are kept."""
+        with self._writing() as connection:
+            connection.execute(
+                "INSERT INTO answers (at, assistant_id, assistant, request_id, kind, asked,"
+                " answered, front_end, outcome, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.at.isoformat(),
+                    row.assistant_id,
+                    row.assistant,
+                    row.request_id,
+                    row.kind,
+                    row.asked,
+                    row.answered,
+                    row.front_end,
+                    row.outcome,
+                    row.detail,
+                ),
+            )
+            connection.execute(
+                "DELETE FROM answers WHERE id <= (SELECT max(id) FROM answers) - ?", (ANSWERS_KEPT,)
+            )
+
+    def answers(self, limit: int) -> list[AnswerRow]:
+        """The newest `limit` answers, newest first; one with an unreadable time is skipped."""
+        with self._reading() as connection:
+            if connection is None:
+                return []
+            cursor = connection.execute(
+                "SELECT at, assistant_id, assistant, request_id, kind, asked, answered, front_end,"
+                " outcome, detail FROM answers ORDER BY id DESC LIMIT ?",
+                (limit,),
+            )
+            rows = []
+            for at, *texts in cursor:
+                with contextlib.suppress(TypeError, ValueError):
+                    rows.append(AnswerRow(datetime.fromisoformat(at), *map(str, texts)))
+            return rows
 
     # Connections ---------------------------------------------------------------------------
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import re
 import time
@@ -50,12 +49,15 @@ from services.core.http import (
     CONNECT_TIMEOUT,
     AnswerError,
     TransferLimits,
+    answer_detail,
+    error_body,
+    parse_json,
     read_body,
     send,
     timeout,
     timeout_text,
 )
-from services.core.safe_text import error_text, printable
+from services.core.safe_text import error_text
 from services.jobs.downloads import (
     DownloadError,
     DownloadMismatch,
@@ -450,7 +452,7 @@ class Exporter:
             if status == 409:
                 raise _in_progress(answer)
             if not 200 <= status < 300:
-                raise ExportError(f"the runtime answered {status}{_detail(answer)}")
+                raise ExportError(f"the runtime answered {status}{answer_detail(answer)}")
             if not isinstance(answer, dict):
                 raise ExportError("the runtime's answer is not a JSON object")
             return answer
@@ -495,7 +497,7 @@ class Exporter:
             ) from None
         except AnswerError as error:
             raise ExportError(f"the runtime's answer was refused: {error}") from None
-        return status, _parse_json(answer)
+        return status, parse_json(answer)
 
     async def _exchange(
         self,
@@ -538,7 +540,7 @@ class Exporter:
     async def _refuse_unless_success(self, response: httpx.Response, what: str) -> None:
         if response.is_success:
             return
-        answer = _parse_json(await _error_body(response))
+        answer = parse_json(await error_body(response, MAX_ANSWER_BYTES))
         if response.status_code == 409:
             raise _in_progress(answer)
         if response.status_code == 401:
@@ -547,7 +549,7 @@ class Exporter:
                 " assistant's guardian token: vellum gateway token refresh"
             )
         raise ExportError(
-            f"the {what} failed: the runtime answered {response.status_code}{_detail(answer)}"
+            f"the {what} failed: the runtime answered {response.status_code}{answer_detail(answer)}"
         )
 
 
@@ -559,36 +561,6 @@ def _in_progress(answer: object) -> ExportError:
         f"another export is already in progress on the runtime: {job_id}",
         in_progress_job_id=job_id,
     )
-
-
-async def _error_body(response: httpx.Response) -> bytes:
-    """What came with a refusal, to explain it; nothing when it is unreadable or too large."""
-    try:
-        return await read_body(response, MAX_ANSWER_BYTES)
-    except (httpx.HTTPError, AnswerError):
-        return b""
-
-
-def _parse_json(body: bytes) -> object:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-
-
-def _detail(answer: object) -> str:
-    """`: <message>` from an error answer's usual fields, else nothing."""
-    if not isinstance(answer, dict):
-        return ""
-    error = answer.get("error")
-    for value in (
-        error.get("message") if isinstance(error, dict) else error,
-        answer.get("detail"),
-        answer.get("message"),
-    ):
-        if isinstance(value, str) and value.strip():
-            return f": {printable(value.strip()[:200])}"
-    return ""
 
 
 def _text(value: object) -> str | None:

@@ -237,7 +237,7 @@ class Terminals:
             return status
 
     def _create(self, assistant_id: str, body: bytes) -> TerminalAnswer:
-        size = _json_object(body)
+        size = json_object(body)
         cols, rows = size.get("cols"), size.get("rows")
         if not (isinstance(cols, int) and isinstance(rows, int) and cols > 0 and rows > 0):
             return TerminalAnswer(400, {"detail": "cols and rows are required"}, delay=self.delay)
@@ -264,7 +264,7 @@ class Terminals:
         return TerminalAnswer(201, {self.id_key: session.id}, delay=self.delay)
 
     def _input(self, session: PtySession, body: bytes) -> TerminalAnswer:
-        data = _json_object(body).get("data")
+        data = json_object(body).get("data")
         if not isinstance(data, str):
             return TerminalAnswer(400, {"detail": "data must be text"}, delay=self.delay)
         encoded = data.encode()
@@ -279,7 +279,7 @@ class Terminals:
         return TerminalAnswer(200, {}, delay=self.delay)
 
     def _resize(self, session: PtySession, body: bytes) -> TerminalAnswer:
-        size = _json_object(body)
+        size = json_object(body)
         cols, rows = size.get("cols"), size.get("rows")
         if not (isinstance(cols, int) and isinstance(rows, int) and cols > 0 and rows > 0):
             return TerminalAnswer(400, {"detail": "cols and rows are required"}, delay=self.delay)
@@ -377,7 +377,7 @@ def _endless_line() -> Generator[bytes, None, None]:
         yield block
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def json_object(body: bytes) -> dict[str, Any]:
     try:
         value = json.loads(body)
     except ValueError:

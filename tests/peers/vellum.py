@@ -18,6 +18,10 @@ streamed in blocks, never built whole in memory, so a benchmark can serve hundre
 The platform's terminal sessions (docs/protocol.md §5) run real programs in real PTYs, scripted
 through `peer.terminals` (tests/peers/terminal.py); their output streams as Server-Sent Events.
 
+Each runtime plays its activity and interactions (docs/protocol.md §7: the event stream, the
+pending list, the answers), scripted through `runtime.activity` (tests/peers/activity.py); a
+managed assistant's are at the platform root, scripted through `peer.managed_activity(id)`.
+
 Routing is a table of (method, path pattern, handler); a handler turns a request into a `Reply`.
 Closing is prompt: delayed and hanging answers wait on an event that closing sets, and open
 connections are shut down so that every handler thread ends before `close()` returns.
@@ -38,11 +42,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Self, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from tests.peers.terminal import FLOOD_SIZE, Terminals
+from tests.peers.activity import ActivityScript
+from tests.peers.terminal import FLOOD_SIZE, Terminals, json_object
 
 
 @dataclass(frozen=True)
@@ -210,6 +215,10 @@ class RecordedRequest:
     def path(self) -> str:
         return urlsplit(self.target).path
 
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(urlsplit(self.target).query))
+
 
 JobStep = Reply | Mapping[str, object]
 
@@ -256,6 +265,12 @@ class Runtime:
     bearer: str | None = None
     """When set, both answer 401 unless `Authorization: Bearer <bearer>` comes with the request."""
     migrations: Migrations = field(default_factory=Migrations)
+    activity: ActivityScript = field(init=False)
+    """Its §7 side (events, pending list, answers), in both path forms; its assistant id is
+    the runtime's name."""
+
+    def __post_init__(self) -> None:
+        self.activity = ActivityScript(self.name)
 
     @property
     def path(self) -> str:
@@ -349,14 +364,6 @@ def _migrations_call(
     return answer(runtime, runtime.migrations)
 
 
-def _request_json(request: RecordedRequest) -> dict[str, Any]:
-    try:
-        value = json.loads(request.body)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _sync_export(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
     return _migrations_call(
         peer,
@@ -370,7 +377,7 @@ def _sync_export(peer: VellumPeer, request: RecordedRequest, match: re.Match[str
 
 def _signed_url(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
     def answer(runtime: Runtime, migrations: Migrations) -> Reply:
-        body = _request_json(request)
+        body = json_object(request.body)
         if body.get("operation") == "upload":
             key = f"bundle-{peer.serial()}"
         elif body.get("operation") == "download" and isinstance(body.get("bundle_key"), str):
@@ -389,7 +396,7 @@ def _export_to_gcs(peer: VellumPeer, request: RecordedRequest, match: re.Match[s
         scripted = peer.take(migrations.start_replies)
         if scripted is not None:
             return scripted
-        upload_url = _request_json(request).get("upload_url")
+        upload_url = json_object(request.body).get("upload_url")
         if not isinstance(upload_url, str):
             return json_reply({"detail": "upload_url is required"}, status=400)
         job_id = f"export-{peer.serial()}"
@@ -452,11 +459,43 @@ def _terminal(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) 
     return json_reply(answer.body, status=answer.status, delay=answer.delay)
 
 
+def _runtime_activity(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    runtime = peer.runtimes.get(match["runtime"])
+    if runtime is None:
+        return NOT_FOUND
+    if not runtime.authorized(request):
+        return UNAUTHORIZED
+    return _activity_reply(runtime.activity, request, match)
+
+
+def _managed_activity(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    """docs/protocol.md §7 for a managed assistant, behind the platform credentials."""
+    script = peer.managed.get(match["assistant"])
+    if script is None:
+        return NOT_FOUND
+    return peer.platform.authorization(request.headers) or _activity_reply(script, request, match)
+
+
+def _activity_reply(
+    script: ActivityScript, request: RecordedRequest, match: re.Match[str]
+) -> Reply:
+    answer = script.answer(match["endpoint"], request.query, request.body)
+    if answer.reply is not None:
+        return answer.reply
+    if answer.events is not None:
+        return Reply(answer.status, content_type="text/event-stream", events=answer.events)
+    return json_reply(answer.body, status=answer.status)
+
+
 RUNTIME_PREFIX = "/rt"
 BUCKET_PREFIX = "/gcs"
 _MIGRATIONS = rf"{RUNTIME_PREFIX}/(?P<runtime>[^/]+)/v1/(?:assistants/[^/]+/)?migrations"
 _TERMINAL = r"/v1/assistants/(?P<assistant>[^/]+)/terminal/sessions/"
 _TERMINAL_SESSION = rf"{_TERMINAL}(?P<session>[^/]+)/"
+_STREAMED = r"(?P<endpoint>events|pending-interactions)/?"
+_ANSWERED = r"(?P<endpoint>confirm|trust-rules|question-response|secret)/?"
+_RUNTIME = rf"{RUNTIME_PREFIX}/(?P<runtime>[^/]+)/v1/(?:assistants/[^/]+/)?"
+_MANAGED = r"/v1/assistants/(?P<assistant>[^/]+)/"
 _ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = (
     ("GET", re.compile(r"/v1/organizations/"), _organizations),
     ("GET", re.compile(r"/v1/assistants/"), _platform_assistants),
@@ -476,6 +515,10 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = (
     ("GET", re.compile(rf"{_TERMINAL_SESSION}(?P<action>events)/"), _terminal),
     ("POST", re.compile(rf"{_TERMINAL_SESSION}(?P<action>input|resize)/"), _terminal),
     ("DELETE", re.compile(_TERMINAL_SESSION), _terminal),
+    ("GET", re.compile(_RUNTIME + _STREAMED), _runtime_activity),
+    ("POST", re.compile(_RUNTIME + _ANSWERED), _runtime_activity),
+    ("GET", re.compile(_MANAGED + _STREAMED), _managed_activity),
+    ("POST", re.compile(_MANAGED + _ANSWERED), _managed_activity),
 )
 
 
@@ -488,6 +531,8 @@ class VellumPeer:
         self.runtimes: dict[str, Runtime] = {}
         self.terminals = Terminals()
         """The platform's terminal sessions, on real PTYs (tests/peers/terminal.py)."""
+        self.managed: dict[str, ActivityScript] = {}
+        """Managed assistants' §7 sides, by assistant id (see `managed_activity`)."""
         self._requests: list[RecordedRequest] = []
         self.lock = threading.Lock()
         """Guards the recorded requests and every scripted list handlers consume."""
@@ -512,6 +557,12 @@ class VellumPeer:
         runtime = Runtime(name, base_url, health, managed_health, bearer)
         self.runtimes[name] = runtime
         return runtime
+
+    def managed_activity(self, assistant_id: str) -> ActivityScript:
+        """The §7 side of a managed assistant, at `<url>/v1/assistants/<id>/...` behind the
+        platform credentials; made on first use (other ids answer 404)."""
+        with self.lock:
+            return self.managed.setdefault(assistant_id, ActivityScript(assistant_id))
 
     @property
     def requests(self) -> tuple[RecordedRequest, ...]:
@@ -542,6 +593,11 @@ class VellumPeer:
     def close(self) -> None:
         self._stopping.set()
         self.terminals.close()  # ends every event stream, so no handler waits on one
+        for script in [
+            *(runtime.activity for runtime in self.runtimes.values()),
+            *self.managed.values(),
+        ]:
+            script.close()  # ends every activity stream
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join()
@@ -650,6 +706,9 @@ class VellumPeer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024
+    """The listen backlog (socketserver's default is 5): hundreds of clients connecting at once
+    (event streams) must not have their SYNs dropped and retried a second or more later."""
 
     def __init__(self, peer: VellumPeer, port: int) -> None:
         self.allow_reuse_address = True
