@@ -18,14 +18,17 @@ Prints its URL, then serves until its stdin closes, for the assistants `a0` .. `
 - `GET /control/heartbeats?on=0|1`: stop or resume the heartbeats (a reader's memory is
   measured while nothing arrives);
 - `GET /control/stop`, `GET /control/stats[?streams=N]` (once N streams are open): the counts so
-  far as JSON (`streams` open, `sent`,
-  `confirmations`, `heartbeats`, `dropped`, and the peer's own `cpu_ms`).
+  far as JSON (`streams` open, `sent`, `confirmations`, `heartbeats`, `dropped`, and the peer's
+  own `cpu_ms`).
 
 Every event says when it was sent, on the monotonic clock (which every process of one machine
-shares): `sentAt` in its message, and again where roost shows it, in a tool's `statusText`
-(`step <n> sent <t>`) and in a confirmation's `requestId` (`bench-<i>-<n>-<t>`) and input
-(`make step-<n> sent <t>`), so a reader can
-tell each event's latency from what it displays. The test peer (tests/peers/vellum.py) is a
+shares): `sentAt` in its message, and again where roost shows it: in full in a `statusText`
+(`#<tag> step <n> sent <t>`) and a confirmation's `requestId` (`bench-<i>-<n>-<t>`), and as a
+`#<tag>` short enough to survive a narrow column (`tag`: the send time in milliseconds, modulo
+36**3, in base 36) at the start of the `statusText` and in the confirmation's tool name
+(`bash#<tag>`), so a reader can tell each event's latency from what it shows, even on screen.
+
+The test peer (tests/peers/vellum.py) is a
 thread per connection; this one is a plain asyncio server that writes thousands of events a
 second without measuring itself instead of the reader.
 """
