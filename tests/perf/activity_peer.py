@@ -28,9 +28,8 @@ shares): `sentAt` in its message, and again where roost shows it: in full in a `
 36**3, in base 36) at the start of the `statusText` and in the confirmation's tool name
 (`bash#<tag>`), so a reader can tell each event's latency from what it shows, even on screen.
 
-The test peer (tests/peers/vellum.py) is a
-thread per connection; this one is a plain asyncio server that writes thousands of events a
-second without measuring itself instead of the reader.
+The test peer (tests/peers/vellum.py) is a thread per connection; this one is a plain asyncio
+server that writes thousands of events a second without measuring itself instead of the reader.
 """
 
 from __future__ import annotations
