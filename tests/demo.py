@@ -21,7 +21,23 @@ from typing import Any
 
 from textual.app import App
 from textual.pilot import Pilot
+from textual.widgets import Input
 
+from services.activity.follower import ActivityBatch
+from services.activity.model import (
+    UNFOLLOWED,
+    Activity,
+    ActivityState,
+    Choice,
+    Confirmation,
+    Diff,
+    Interaction,
+    InteractionKind,
+    Question,
+    Questions,
+    SecretRequest,
+    TrustOption,
+)
 from services.context import Context
 from services.core.config import Config, EngineConfig
 from services.core.processes import ProcessIdentity
@@ -52,6 +68,7 @@ from tui.app import RoostApp, create_app
 from tui.lifecycle import retire_question
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
+from tui.screens.inbox import InboxScreen
 from tui.screens.panes import PanesScreen
 from tui.screens.pick import SessionPicker
 from tui.terminal_pane import TerminalPane
@@ -183,9 +200,10 @@ def demo_rows(app: App[Any]) -> int:
 
 
 def probed(app: App[Any]) -> bool:
-    """Every demo assistant has its health: the screen will not change any more."""
+    """Every demo assistant has its health, and those with one their activity (their streams
+    are refused): the screen will not change any more."""
     fleet = getattr(app, "fleet", ())
-    return sum(1 for a in fleet if a.health) == 4
+    return sum(1 for a in fleet if a.health) == 4 and all(a.activity for a in fleet if a.health)
 
 
 async def fleet_listed(pilot: Pilot[None]) -> None:
@@ -203,6 +221,7 @@ async def fleet_filtered(pilot: Pilot[None]) -> None:
     await pilot.press("slash", *"kind", "colon", *"local")
     local_rows = demo_rows(pilot.app) - 4  # not cora, eve, gpu-box, nor the engine
     await wait_until(pilot, lambda: len(table_names(pilot.app)) == local_rows, "the filter")
+    steady_cursors(pilot)
 
 
 async def help_open(pilot: Pilot[None]) -> None:
@@ -308,6 +327,14 @@ async def retire_asked(pilot: Pilot[None]) -> None:
     plan = plan_retire(engine, RETIRED, retire_inventory(RETIRED))
     await pilot.app.push_screen(retire_question(RETIRED, RETIRED, plan))
     await wait_until(pilot, lambda: isinstance(pilot.app.screen, TypedConfirmScreen), "retire")
+    steady_cursors(pilot)
+
+
+def steady_cursors(pilot: Pilot[None]) -> None:
+    """The text fields' cursors stop blinking (shown): when the snapshot is taken would
+    otherwise decide whether one shows."""
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False
 
 
 async def sessions_offered(pilot: Pilot[None]) -> None:
@@ -435,6 +462,128 @@ async def pane_failed(pilot: Pilot[None]) -> None:
     await toasts_gone(pilot)
 
 
+OLD_TEST = """import { run } from "./runner";
+
+export async function suite() {
+  await run("unit", { parallel: false });
+}
+"""
+NEW_TEST = """import { run } from "./runner";
+
+export async function suite() {
+  await run("unit", { parallel: true, retries: 2 });
+  await run("integration");
+}
+"""
+
+
+def demo_inbox(app: RoostApp) -> ActivityBatch:
+    """What the follower would report for the demo fleet: ada waits on a file edit (with its
+    diff) and a high-risk command, gpu-box on two questions, eve on a secret; cora works."""
+    now = app.context.clock()
+    keys = {a.id: a.key for a in app.fleet}
+
+    def item(name: str, minutes: float, kind: InteractionKind, request: object) -> Interaction:
+        return Interaction(
+            assistant_key=keys[name],
+            assistant_id=name,
+            assistant=name,
+            request_id=f"req-{name}-{minutes}",
+            kind=kind,
+            conversation=f"conv-{name}-7f3a",
+            since=now - timedelta(minutes=minutes),
+            request=request,  # type: ignore[arg-type]
+        )
+
+    edit = Confirmation(
+        tool="file_edit",
+        input_json=json.dumps(
+            {"path": "test/suite.ts", "old_string": "parallel: false", "new_string": "..."},
+            indent=2,
+        ),
+        risk="medium",
+        risk_reason="writes a file in the workspace",
+        execution_target="sandbox",
+        patterns=(TrustOption("test/**", "test/**"), TrustOption("any file", "**")),
+        scopes=(TrustOption("this project", "project"), TrustOption("everywhere", "global")),
+        diff=Diff("test/suite.ts", OLD_TEST, NEW_TEST),
+    )
+    command = Confirmation(
+        tool="bash",
+        input_json=json.dumps({"command": "rm -rf build && npm ci"}, indent=2),
+        risk="high",
+        risk_reason="deletes files outside the sandbox",
+        execution_target="host",
+    )
+    questions = Questions(
+        (
+            Question(
+                "q1",
+                "Which GPU should the training run use?",
+                options=(Choice("a100", "A100 (80 GB)"), Choice("l4", "L4", "cheaper, slower")),
+            ),
+            Question("q2", "Anything to tell the reviewers?", placeholder="a note"),
+        )
+    )
+    secret = SecretRequest("github", "token", "A token with repo scope")
+    inbox = (
+        item("ada", 6, InteractionKind.CONFIRMATION, edit),
+        item("ada", 4, InteractionKind.CONFIRMATION, command),
+        item("gpu-box", 2.5, InteractionKind.QUESTION, questions),
+        item("eve", 1, InteractionKind.SECRET, secret),
+    )
+    activities = {
+        each.assistant_key: Activity(
+            ActivityState.NEEDS_YOU, each.summary, each.since, "event stream"
+        )
+        for each in reversed(inbox)  # an assistant's oldest item says what it waits for
+    }
+    activities[keys["cora"]] = Activity(
+        ActivityState.WORKING,
+        "tool_running · Running the test suite",
+        now - timedelta(seconds=12),
+        "event stream",
+    )
+    return ActivityBatch(activities, inbox, (), ())
+
+
+async def streams_stopped(pilot: Pilot[None]) -> None:
+    """The console follows no event stream any more (the demo's runtimes refuse them), so what
+    a scene then gives it by hand (`RoostApp.activity.show_batch`) is what stays on screen."""
+    app = pilot.app
+    assert isinstance(app, RoostApp)
+    followed = app.roost.activity_endpoints().keys()
+    app.activity.follower.follow({})
+
+    def stopped() -> bool:
+        activity = {a.key: a.activity for a in app.fleet}
+        return all((a := activity.get(key)) and a.evidence == UNFOLLOWED for key in followed)
+
+    await wait_until(pilot, stopped, "the streams stopped")
+
+
+async def inbox_open(pilot: Pilot[None]) -> None:
+    """The inbox over the demo fleet, the oldest item (a file edit with its diff) selected."""
+    await fleet_listed(pilot)
+    await streams_stopped(pilot)
+    app = pilot.app
+    assert isinstance(app, RoostApp)
+    app.activity.show_batch(demo_inbox(app))
+    await pilot.press("i")
+    await wait_until(pilot, lambda: isinstance(app.screen, InboxScreen), "the inbox")
+    await wait_until(pilot, lambda: app.screen.query_one("#inbox-detail").region.height > 3, "it")
+
+
+async def activity_shown(pilot: Pilot[None]) -> None:
+    """The fleet with its activity: four items need you (the count in the title), cora works."""
+    await fleet_listed(pilot)
+    await streams_stopped(pilot)
+    app = pilot.app
+    assert isinstance(app, RoostApp)
+    app.activity.show_batch(demo_inbox(app))
+    await row_selected(pilot, "cora")  # (ada's facts name a temporary directory)
+
+
 @dataclass(frozen=True)
 class Scene:
     """A key screen: how the app gets there, and what roost's state holds before it starts."""
@@ -461,5 +610,7 @@ SCENES: dict[str, Scene] = {
     "jobs": Scene(jobs_shown, demo_jobs, tmux=False),
     "events": Scene(events_shown, demo_events, tmux=False),
     "pane-failed": Scene(pane_failed, tmux=False, shell=MISSING_SHELL, screenshot=False),
+    "inbox": Scene(inbox_open, tmux=False),
+    "activity": Scene(activity_shown, tmux=False),
 }
 """Each key screen by name: the snapshot tests and screenshots/ draw these same scenes."""

@@ -89,12 +89,14 @@ async def test_lockfile_assistants_are_listed_probed_and_the_active_one_marked(
             "✖ unreachable",
         )
         assert cell(app, "engine default", "status") == "✖ unreachable"
-        # Not logged in: the platform is never asked anything.
-        assert [r.path for r in vellum_peer.requests] == ["/rt/zed/v1/health"] * len(
-            vellum_peer.requests
-        )
-        sent = vellum_peer.requests[0].headers["authorization"]
-        assert sent == f"Bearer {SECRET}"
+        # Not logged in: the platform is never asked anything; zed's runtime is probed and
+        # its activity followed, with its bearer.
+        paths = {r.path for r in vellum_peer.requests}
+        assert "/rt/zed/v1/health" in paths
+        assert paths <= {
+            f"/rt/zed/v1/{path}" for path in ("health", "events", "pending-interactions")
+        }
+        assert {r.headers["authorization"] for r in vellum_peer.requests} == {f"Bearer {SECRET}"}
 
 
 async def test_u_makes_the_selected_assistant_active_in_the_lockfile(

@@ -91,6 +91,8 @@ refresh = "ctrl+r,f5"
         ('[terminal]\nscrollback = "lots"\n', "terminal.scrollback", "whole number, not a string"),
         ('[terminal]\nshell = ""\n', "terminal.shell", "must not be empty"),
         ("[health]\nconcurrency = 0\n", "health.concurrency", "between 1 and 512, not 0"),
+        ('[notifications]\nbell = "yes"\n', "notifications.bell", "true or false, not a string"),
+        ("[notifications]\nsound = true\n", "notifications.sound", "unknown key"),
     ],
 )
 def test_errors_name_the_file_the_key_and_the_problem(
@@ -189,6 +191,12 @@ def test_terminal_settings_are_read(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, '[terminal]\nscrollback = 500\nshell = "zsh -l"\n'))
     assert (config.terminal_scrollback, config.terminal_shell) == (500, "zsh -l")
     assert Config().terminal_scrollback == 10_000
+
+
+def test_notifications_are_on_unless_turned_off(tmp_path: Path) -> None:
+    assert (Config().notify_bell, Config().notify_desktop) == (True, True)
+    config = load_config(write(tmp_path, "[notifications]\ndesktop = false\n"))
+    assert (config.notify_bell, config.notify_desktop) == (True, False)
 
 
 def test_platform_and_runtimes_are_read(tmp_path: Path) -> None:

@@ -46,7 +46,15 @@ class PyteWithWideFixes(pyte.Screen):
     `cjk_emoji` stream): a wide character that does not fit in the last column wraps first
     (pyte writes half of it there), and overwriting a wide character's left half blanks its
     right half (pyte leaves an empty placeholder). And a tab with a wrap pending leaves it
-    pending, as xterm and tmux do (the oracle's `tab_at_margin`; pyte moves back a column)."""
+    pending, as xterm and tmux do (the oracle's `tab_at_margin`; pyte moves back a column). And
+    a deleted line goes even when the line that moves up into it was never written (pyte then
+    leaves it in place; xterm and tmux move every line below the cursor up)."""
+
+    def delete_lines(self, count: int | None = None) -> None:
+        bottom = (self.margins or pyte.screens.Margins(0, self.lines - 1)).bottom
+        for row in range(self.cursor.y + (count or 1), bottom + 1):
+            self.buffer[row]  # a row read is a row written: pyte moves it up
+        super().delete_lines(count)
 
     def tab(self) -> None:
         if self.cursor.x < self.columns:

@@ -63,7 +63,18 @@ def test_ps_probes_every_assistant_and_marks_the_active_one(
 
     assert all(
         list(row)
-        == ["name", "id", "kind", "status", "detail", "version", "runtime_url", "active", "source"]
+        == [
+            "name",
+            "id",
+            "kind",
+            "status",
+            "detail",
+            "version",
+            "runtime_url",
+            "active",
+            "source",
+            "activity",
+        ]
         for row in rows.values()
     )
     assert (rows["good"]["status"], rows["good"]["version"]) == ("healthy", "2.1")
@@ -74,7 +85,7 @@ def test_ps_probes_every_assistant_and_marks_the_active_one(
     assert [r.path for r in vellum_peer.requests if not r.path.startswith("/rt/")] == []
 
     text = roost("ps", VELLUM_PLATFORM_URL=vellum_peer.url).stdout.splitlines()
-    assert text[0].split() == ["NAME", "KIND", "STATUS", "INFO"]
+    assert text[0].split() == ["NAME", "KIND", "STATUS", "ACTIVITY", "INFO"]
     assert [line for line in text if line.startswith("*")] == [
         next(line for line in text if " sick " in line)
     ]

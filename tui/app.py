@@ -1,9 +1,9 @@
 """The roost App and its factory, the one way to build the app (the command and the tests).
 
 `RoostApp` is the composition root: it builds one `Roost` (every operation the console runs)
-and the parts that show them (jobs, lifecycle, attach, the workers' failures), keeps the fleet
-refreshed (pollers, health, Docker events, the events panel), and routes the screens' requests
-to the part that owns them.
+and the parts that show them (jobs, lifecycle, attach, activity and the inbox, the workers'
+failures), keeps the fleet refreshed (pollers, health, Docker events, the events panel), and
+routes the screens' requests to the part that owns them.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from services.core.http import http_client
 from services.fleet.model import Assistant, FleetSnapshot
 from services.fleet.sources import Update
 from services.roost import AttachRequest, Roost
+from tui.activity import Activities
 from tui.attaching import Attaching
 from tui.commands import PaletteCommands, commands
 from tui.events import EventLog
@@ -45,8 +46,10 @@ from tui.messages import (
     SleepPlanned,
 )
 from tui.refresh import FleetRefresh
+from tui.screens.answer import QuestionsForm, SecretPrompt, TrustPicker
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
+from tui.screens.inbox import InboxScreen
 from tui.screens.main import MainScreen
 from tui.screens.panes import PanesScreen
 from tui.screens.pick import SessionPicker
@@ -98,6 +101,7 @@ class RoostApp(App[None]):
         self.jobs = Jobs(self)
         self.lifecycle = Lifecycle(self)
         self.attaching = Attaching(self)
+        self.activity = Activities(self)
         self.fleet_refresh = FleetRefresh(self)
         self.panes_screen = PanesScreen(leave_key=self._leave_keys()[0])
         """Kept while hidden: its panes stay connected behind the main screen."""
@@ -138,6 +142,7 @@ class RoostApp(App[None]):
     async def on_unmount(self) -> None:
         self.fleet_refresh.close()
         await self.events.close()
+        await self.activity.close()
         await self.http.aclose()
 
     def apply_update(self, update: Update) -> bool:
@@ -187,6 +192,12 @@ class RoostApp(App[None]):
             )
             return
         self.push_screen(self.panes_screen)
+
+    def on_main_screen_inbox_requested(self) -> None:
+        self.activity.open_inbox()
+
+    def on_inbox_screen_answer_requested(self, message: InboxScreen.AnswerRequested) -> None:
+        self.activity.answer(message.interaction, message.answer)
 
     def on_main_screen_backup_requested(self, message: MainScreen.BackupRequested) -> None:
         self.jobs.backup(message.assistant)
@@ -320,6 +331,10 @@ KEY_SCOPES = (
     Scope("a confirmation", (RoostApp.BINDINGS, ConfirmScreen.BINDINGS)),
     Scope("a typed confirmation", (RoostApp.BINDINGS, TypedConfirmScreen.BINDINGS)),
     Scope("the session picker", (RoostApp.BINDINGS, SessionPicker.BINDINGS)),
+    Scope("the inbox", (RoostApp.BINDINGS, InboxScreen.BINDINGS)),
+    Scope("always allow", (RoostApp.BINDINGS, TrustPicker.BINDINGS)),
+    Scope("a question batch", (RoostApp.BINDINGS, QuestionsForm.BINDINGS)),
+    Scope("a secret", (RoostApp.BINDINGS, SecretPrompt.BINDINGS)),
 )
 """Every binding roost has, grouped as they are active together (a new screen goes here)."""
 KNOWN_BINDING_IDS = binding_ids(KEY_SCOPES)

@@ -68,10 +68,16 @@ def format_age(then: datetime, now: datetime) -> str:
     return f"{seconds}s"
 
 
-def activity_line(activity: Activity | None, now: datetime) -> str:
+def activity_line(activity: Activity | None, now: datetime, width: int | None = None) -> str:
     """`! needs you · bash (high risk) · 3m`: symbol, state, what, and for how long (empty
-    when roost follows no stream for the assistant)."""
+    when roost follows no stream for the assistant). Within `width` the detail is cut, never
+    the state or the age."""
     if activity is None:
         return ""
-    parts = [f"{activity.state.symbol} {activity.state}", activity.detail]
-    return " · ".join([*filter(None, parts), format_age(activity.since, now)])
+    state, age = f"{activity.state.symbol} {activity.state}", format_age(activity.since, now)
+    detail = activity.detail
+    if detail and width is not None:
+        room = width - len(state) - len(age) - 6  # two " · " separators
+        if len(detail) > room:
+            detail = detail[: max(0, room - 1)] + "…" if room > 1 else ""
+    return " · ".join(filter(None, (state, detail, age)))

@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.color import Color
 from textual.theme import Theme
 
+from services.activity.model import Activity, ActivityState, TimelineEntry
 from services.core.memo import Memo
 from services.core.safe_text import printable
 from services.fleet.model import TMUX_SESSION, Assistant, session_status
@@ -30,12 +31,13 @@ from tui.formats import (
 )
 from widgets.keyed_table import Column, Row
 
+ACTIVITY_WIDTH = 36
 ASSISTANT_COLUMNS = (
     Column("NAME", "name", max_width=28),
     Column("KIND", "kind", max_width=13, priority=6),
     Column("WHERE", "where", max_width=18, priority=5),
     Column("STATUS", "status", max_width=18),
-    Column("ACTIVITY", "activity", max_width=32, priority=8),
+    Column("ACTIVITY", "activity", max_width=ACTIVITY_WIDTH, priority=8),
     Column("HEALTH", "health", max_width=18, priority=7),
     Column("LATENCY", "latency", priority=3),
     Column("VERSION", "version", max_width=12, priority=1),
@@ -115,6 +117,40 @@ def _luminance(colour: Color) -> float:
     return 0.2126 * linear(red) + 0.7152 * linear(green) + 0.0722 * linear(blue)
 
 
+ACTIVITY_BUCKETS = {
+    ActivityState.NEEDS_YOU: Bucket.WARN,
+    ActivityState.ERRORED: Bucket.BAD,
+    ActivityState.WORKING: Bucket.GOOD,
+}
+"""The colour of each activity state that has one; idle is plain and unknown dim. The symbols
+(`ActivityState.symbol`) tell them apart without colour."""
+
+
+def activity_text(
+    activity: Activity | None,
+    now: datetime,
+    styles: dict[Bucket, str],
+    width: int | None = None,
+) -> Text:
+    """`activity_line` in its state's colour, bold when it needs you."""
+    if activity is None:
+        return Text("")
+    state = activity.state
+    kind = ACTIVITY_BUCKETS.get(state)
+    style = styles[kind] if kind else "dim" if state is ActivityState.UNKNOWN else ""
+    if state is ActivityState.NEEDS_YOU:
+        style += " bold"
+    return Text(activity_line(activity, now, width), style=style.strip())
+
+
+def inbox_title(count: int, styles: dict[Bucket, str]) -> Text:
+    """The inbox count as the assistants panel shows it, always: `! 3 need you`, or `inbox 0`."""
+    if not count:
+        return Text("inbox 0")
+    verb = "needs" if count == 1 else "need"
+    return Text(f"! {count} {verb} you", style=f"bold {styles[Bucket.WARN]}")
+
+
 def format_latency(latency_ms: float | None) -> str:
     if latency_ms is None:
         return ""
@@ -160,7 +196,7 @@ def assistant_row(assistant: Assistant, now: datetime, styles: dict[Bucket, str]
             Text(assistant.kind),
             Text(assistant.where),
             status_text(assistant.status, styles),
-            Text(activity_line(assistant.activity, now)),
+            activity_text(assistant.activity, now, styles, ACTIVITY_WIDTH),
             health_text(assistant, styles),
             Text(format_latency(assistant.latency_ms), justify="right"),
             Text(assistant.version or ""),
@@ -236,22 +272,37 @@ class FleetRows:
 
     def _assistant_row(self, assistant: Assistant, now: datetime, styles: dict[Bucket, str]) -> Row:
         seen = format_age(assistant.last_seen, now) if assistant.last_seen else ""
+        activity = assistant.activity
+        busy_for = format_age(activity.since, now) if activity else ""
         return self._memo.get(
             assistant.key,
-            (assistant, seen, styles),
+            (assistant, seen, busy_for, styles),
             lambda: assistant_row(assistant, now, styles),
         )
 
 
+def moment(when: datetime, now: datetime) -> str:
+    """A local date and time with its age: `2026-03-14 09:27:30 (2m ago)`."""
+    local = when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return f"{local} ({format_age(when, now)} ago)"
+
+
 def assistant_facts(
-    assistant: Assistant, now: datetime, styles: dict[Bucket, str]
+    assistant: Assistant,
+    now: datetime,
+    styles: dict[Bucket, str],
+    timeline: Sequence[TimelineEntry] = (),
 ) -> list[tuple[str, str | Text]]:
+    """Everything about an assistant for the detail panel, its activity's recent events
+    (`timeline`, oldest first) after its activity."""
     facts: list[tuple[str, str | Text]] = [
         ("id", assistant.id),
         ("kind", assistant.kind),
         ("where", assistant.where or "—"),
         ("status", status_text(assistant.status, styles)),
     ]
+    if assistant.activity is not None:
+        facts.extend(activity_facts(assistant.activity, timeline, now, styles))
     if assistant.health:
         facts.append(("health", health_text(assistant, styles)))
     if assistant.flapping:
@@ -279,6 +330,23 @@ def assistant_facts(
     return facts
 
 
+def activity_facts(
+    activity: Activity,
+    timeline: Sequence[TimelineEntry],
+    now: datetime,
+    styles: dict[Bucket, str],
+) -> list[tuple[str, str | Text]]:
+    """The activity, how roost knows it, since when, then the last events (time, what)."""
+    facts: list[tuple[str, str | Text]] = [
+        ("activity", activity_text(activity, now, styles)),
+        ("evidence", activity.evidence),
+        ("since", moment(activity.since, now)),
+    ]
+    for entry in timeline:
+        facts.append((entry.at.astimezone().strftime("%H:%M:%S"), Text(entry.text, style="dim")))
+    return facts
+
+
 def session_facts(
     assistant: Assistant,
     session: TmuxSession,
@@ -286,10 +354,6 @@ def session_facts(
     now: datetime,
     styles: dict[Bucket, str],
 ) -> list[tuple[str, str | Text]]:
-    def moment(when: datetime) -> str:
-        local = when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        return f"{local} ({format_age(when, now)} ago)"
-
     return [
         ("kind", TMUX_SESSION),
         ("on", f"{assistant.name} ({assistant.where})"),
@@ -297,8 +361,8 @@ def session_facts(
         ("session id", printable(session.id)),
         ("windows", str(session.windows)),
         ("clients", str(session.attached)),
-        ("created", moment(session.created)),
-        ("activity", moment(session.activity)),
+        ("created", moment(session.created, now)),
+        ("activity", moment(session.activity, now)),
         ("attach", attach_command),
     ]
 

@@ -1,5 +1,6 @@
-"""What keeps the fleet on screen current: a poller per source, the health monitor, and the
-Docker engines' events, each applying its updates through the app (`RoostApp.apply_update`)."""
+"""What keeps the fleet on screen current: a poller per source, the health monitor, the
+Docker engines' events and the assistants' activity streams (tui/activity.py), each applying
+its updates through the app (`RoostApp.apply_update`)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ class FleetRefresh:
             poller = Poller(name, interval, step, self._poll_failed)
             self.pollers[name] = poller
             background.run(poller.run(), name=name, group="pollers")
+        self._app.activity.start()
         self.follow_fleet()
         background.run(self.monitor.run(), name="health", group="pollers")
         for engine in self._roost.engines:
@@ -109,7 +111,9 @@ class FleetRefresh:
             self.pollers["lockfile"].wake()
 
     def follow_fleet(self) -> None:
-        """Probe what is probeable now; forget the health of what no longer is (it sleeps)."""
+        """Probe what is probeable now and follow its activity; forget the health of what no
+        longer is (it sleeps)."""
+        self._app.activity.follow_fleet()
         snapshot = self._roost.snapshot
         targets = health_targets(snapshot, self._roost.fleet)
         self.monitor.follow(targets)

@@ -87,6 +87,11 @@ class Config:
     """The same for a Docker or managed assistant's tmux session."""
     recordings_mb: int = DEFAULT_RECORDINGS_MB
     """Megabytes of asciicast recordings kept (oldest removed first); 0 records nothing."""
+    notify_bell: bool = True
+    """Ring the terminal bell when something new needs you (`[notifications] bell`)."""
+    notify_desktop: bool = True
+    """Send a desktop notification through the terminal, where it supports one
+    (`[notifications] desktop`)."""
 
 
 def load_config(path: Path) -> Config:
@@ -130,7 +135,18 @@ class _Reader:
 
     def config(self, document: Mapping[str, Any]) -> Config:
         self.only(
-            document, {"tmux", "docker", "platform", "runtimes", "health", "keys", "terminal"}, ""
+            document,
+            {
+                "tmux",
+                "docker",
+                "platform",
+                "runtimes",
+                "health",
+                "keys",
+                "terminal",
+                "notifications",
+            },
+            "",
         )
         tmux = self.table(document, "tmux", "tmux")
         self.only(tmux, {"socket", "refresh_seconds"}, "tmux.")
@@ -149,6 +165,8 @@ class _Reader:
             {"scrollback", "shell", "local_mode", "remote_mode", "recordings_mb"},
             "terminal.",
         )
+        notifications = self.table(document, "notifications", "notifications")
+        self.only(notifications, {"bell", "desktop"}, "notifications.")
         shell = self.string(terminal, "shell", "terminal.shell")
         if shell is not None and not shell.strip():
             raise self.fail("terminal.shell", "must not be empty")
@@ -191,6 +209,8 @@ class _Reader:
                 DEFAULT_RECORDINGS_MB,
                 (0, MAX_RECORDINGS_MB),
             ),
+            notify_bell=self.boolean(notifications, "bell", "notifications."),
+            notify_desktop=self.boolean(notifications, "desktop", "notifications."),
         )
 
     def mode(self, table: Mapping[str, Any], key: str) -> Mode:
@@ -213,6 +233,13 @@ class _Reader:
         low, high = bounds
         if not low <= value <= high:
             raise self.fail(f"{prefix}{key}", f"must be between {low} and {high}, not {value}")
+        return value
+
+    def boolean(self, table: Mapping[str, Any], key: str, prefix: str) -> bool:
+        """An on/off switch, on when absent."""
+        value = table.get(key, True)
+        if not isinstance(value, bool):
+            raise self.fail(f"{prefix}{key}", f"must be true or false, not {_toml_type(value)}")
         return value
 
     def url(self, table: Mapping[str, Any], key: str, where: str) -> str | None:

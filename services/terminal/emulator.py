@@ -992,12 +992,23 @@ class Emulator(Screen):
             self._blank_with_background(*range(y, min(y + count, bottom + 1)))
 
     def delete_lines(self, count: int | None = None) -> None:
+        """DL: every line from the cursor down moves up `count` rows. pyte leaves a line in
+        place when the one `count` below it was never written (a row absent from its buffer)."""
         top, bottom = self.margins or (0, self.lines - 1)
         count = min(count or 1, self.lines)
         y = self.cursor.y
-        super().delete_lines(count)
-        if top <= y <= bottom:
-            self._blank_with_background(*range(max(y, bottom - count + 1), bottom + 1))
+        if not top <= y <= bottom:
+            return
+        self.dirty.update(range(y, self.lines))
+        buffer = self.buffer
+        for row in range(y, bottom + 1):
+            below = buffer.pop(row + count, None) if row + count <= bottom else None
+            if below is None:
+                buffer.pop(row, None)
+            else:
+                buffer[row] = below
+        self.carriage_return()
+        self._blank_with_background(*range(max(y, bottom - count + 1), bottom + 1))
 
     # -- cursor ----------------------------------------------------------------------------
 

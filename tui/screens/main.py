@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
@@ -18,6 +19,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Header, Input, RichLog, Static
 
+from services.activity.model import TimelineEntry
 from services.context import Context
 from services.core.mode import Mode
 from services.fleet.filter import FilterError, filter_fleet
@@ -32,6 +34,7 @@ from tui.present import (
     FleetRows,
     assistant_facts,
     bucket_styles,
+    inbox_title,
     job_facts,
     job_row,
     session_facts,
@@ -87,6 +90,13 @@ class MainScreen(Screen[None]):
             id="refresh_all",
             show=False,
             tooltip="Look at every source again and probe every assistant now",
+        ),
+        Binding(
+            "i",
+            "inbox",
+            "Inbox",
+            id="inbox",
+            tooltip="What every assistant waits for from you: answer it there",
         ),
         Binding(
             "j",
@@ -214,6 +224,8 @@ class MainScreen(Screen[None]):
     filter_text: var[str] = var("", init=False)
     sort_column: var[str | None] = var(None, init=False)
     sort_reverse: var[bool] = var(False, init=False)
+    inbox_count: var[int] = var(0, init=False)
+    """How many items wait in the inbox (the app's activity part sets this)."""
 
     @dataclass
     class RefreshRequested(Message):
@@ -238,6 +250,10 @@ class MainScreen(Screen[None]):
         """The user asked to see the open terminal panes again."""
 
     @dataclass
+    class InboxRequested(Message):
+        """The user asked to see the needs-you inbox."""
+
+    @dataclass
     class BackupRequested(Message):
         """The user asked to back this assistant up."""
 
@@ -259,12 +275,14 @@ class MainScreen(Screen[None]):
         self._early_events: list[tuple[datetime, str]] = []
         """Likewise events (those of the last run, read at start)."""
         self._tick = 0
+        self.timeline: Callable[[str], Sequence[TimelineEntry]] = lambda key: ()
+        """An assistant's recent activity events by fleet key (the activity part sets this)."""
 
     def compose(self) -> ComposeResult:
         yield Header(icon="")
         with Vertical(id="left"):
             with Vertical(id="assistants-panel", classes="panel") as assistants:
-                assistants.border_title = "Assistants"
+                assistants.border_title = self._assistants_title()
                 yield Input(placeholder=FILTER_HINT, id="filter")
                 yield Static(id="filter-error")
                 yield KeyedTable(ASSISTANT_COLUMNS, id="assistants")
@@ -335,6 +353,7 @@ class MainScreen(Screen[None]):
         """Statuses take their colours from the theme: draw them again in the new one."""
         self._show_fleet()
         self.watch_jobs(self.jobs)
+        self.watch_inbox_count()
 
     def watch_fleet(self, previous: tuple[Assistant, ...], fleet: tuple[Assistant, ...]) -> None:
         changed = self._changed_in_place(previous, fleet)
@@ -347,7 +366,7 @@ class MainScreen(Screen[None]):
         self.assistants_table.replace_rows(rows)
         selected = self.assistants_table.selected_key
         if any(assistant.key == selected for assistant in changed):
-            self._show_detail()
+            self.show_detail()
 
     def _changed_in_place(
         self, previous: tuple[Assistant, ...], fleet: tuple[Assistant, ...]
@@ -365,6 +384,28 @@ class MainScreen(Screen[None]):
                     return None
                 changed.append(new)
         return changed
+
+    def _assistants_title(self) -> Text:
+        """The assistants panel's title, with the inbox count: always in view."""
+        count = inbox_title(self.inbox_count, bucket_styles(self.app.current_theme))
+        return Text.assemble("Assistants · ", count)
+
+    def watch_inbox_count(self) -> None:
+        if self._composed:
+            self._panel("assistants").border_title = self._assistants_title()
+
+    def tick_ages(self) -> None:
+        """Move the activity ages on (the activity part calls this every second while any
+        assistant has an activity): only rows whose age text changed are drawn again."""
+        if not self._composed:
+            return
+        table = self.assistants_table
+        shown = {row.key: row for row in table.rows_shown}
+        active = [a for a in self.fleet if a.activity is not None and a.key in shown]
+        styles = bucket_styles(self.app.current_theme)
+        rows = self._rows.changed(active, self.context.clock(), styles)
+        table.replace_rows([row for row in rows if row is not shown[row.key]])
+        self.show_detail()
 
     def watch_filter_text(self) -> None:
         self._show_fleet()
@@ -401,7 +442,7 @@ class MainScreen(Screen[None]):
             subtitle.append(f"sorted by {label}{' ↑' if self.sort_reverse else ''}")
         if panel.border_subtitle != (text := " · ".join(subtitle)):
             panel.border_subtitle = text
-        self._show_detail()
+        self.show_detail()
 
     def selected(self) -> Assistant | None:
         """The assistant under the cursor, or the one whose session is under it."""
@@ -416,7 +457,10 @@ class MainScreen(Screen[None]):
         key = self.assistants_table.selected_key
         return next((s for s in assistant.sessions if key == session_key(assistant, s)), None)
 
-    def _show_detail(self) -> None:
+    def show_detail(self) -> None:
+        """Show the selected row's facts (again: showing the same ones costs nothing)."""
+        if isinstance(self.focused, JobTable):
+            return  # the detail panel shows the selected job
         detail = self.detail
         assistant = self.selected()
         styles = bucket_styles(self.app.current_theme)
@@ -425,14 +469,15 @@ class MainScreen(Screen[None]):
         if assistant is None:
             detail.show("Nothing selected", [("", Text("No row matches the filter.", style="dim"))])
         elif session is None:
-            detail.show(assistant.name, assistant_facts(assistant, now, styles))
+            timeline = self.timeline(assistant.key)
+            detail.show(assistant.name, assistant_facts(assistant, now, styles, timeline))
         else:
             attach = shlex.join(self.context.tmux.argv("attach", "-t", session.name))
             detail.show(session.name, session_facts(assistant, session, attach, now, styles))
 
     @on(KeyedTable.RowHighlighted, "#assistants")
     def _assistant_highlighted(self) -> None:
-        self._show_detail()
+        self.show_detail()
 
     @on(KeyedTable.RowHighlighted, "#jobs")
     def _job_highlighted(self) -> None:
@@ -446,7 +491,7 @@ class MainScreen(Screen[None]):
         if isinstance(self.focused, JobTable):
             self._show_job()
         elif self.focused is self.assistants_table:
-            self._show_detail()
+            self.show_detail()
 
     def watch_jobs(self, jobs: tuple[Job, ...]) -> None:
         if not self._composed:
@@ -595,6 +640,9 @@ class MainScreen(Screen[None]):
         session = self.selected_session(assistant)
         request = AttachRequest(assistant, session.name if session else None, mode)
         self.post_message(self.AttachRequested(request))
+
+    def action_inbox(self) -> None:
+        self.post_message(self.InboxRequested())
 
     def action_panes(self) -> None:
         self.post_message(self.PanesRequested())
