@@ -15,6 +15,14 @@ from tests.conftest import require
 
 PERF = Path(__file__).resolve().parent / "perf"
 REPORT_KEYS = {
+    "bench_activity": {
+        "streams",
+        "bare_httpx",
+        "roost_follower",
+        "console",
+        "ratios",
+        "targets",
+    },
     "bench_attach": {"keypress_to_echo_ms", "remote_output", "machine", "setup"},
     "bench_backup": {"roost_mb_s", "bare_httpx_mb_s", "ratio", "roost_peak_rss_mib", "quick"},
     "bench_fleet": {"assistants", "in_process", "end_to_end_tmux", "ratios", "targets"},
