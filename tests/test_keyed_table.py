@@ -123,3 +123,19 @@ async def test_columns_give_way_by_priority_and_cells_keep_to_their_column() -> 
         assert "seen" not in table.columns_shown  # hidden first, to make room
         await pilot.pause()
         assert table.virtual_size.width <= table.scrollable_content_region.width
+
+
+async def test_the_rows_in_view_are_those_under_the_header_where_it_is_scrolled() -> None:
+    app = TableApp()
+    async with app.run_test(size=(40, 6)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.focus()
+        table.show_rows(rows(*(f"r{i:02d}" for i in range(30))))
+        await pilot.pause()
+        height = table.size.height
+        assert [row.key for row in table.rows_in_view] == [f"r{i:02d}" for i in range(height - 1)]
+        await pilot.press("end")
+        top = int(table.scroll_y)
+        assert top > 0
+        assert [row.key for row in table.rows_in_view][-1] == "r29"
+        assert table.rows_in_view[0].key == f"r{top:02d}"

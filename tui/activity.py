@@ -41,9 +41,9 @@ class Activities:
     def __init__(self, app: RoostApp) -> None:
         self._app = app
         # Long-lived streams: a client of their own, with no pool limit shared with requests.
-        self._http = stream_client()
+        self._streams = stream_client()
         self.follower = ActivityFollower(
-            ActivityClient(self._http), self.show_batch, clock=app.context.clock
+            ActivityClient(app.roost.http, self._streams), self.show_batch, clock=app.context.clock
         )
         self.notifier = Notifier(app)
         self.inbox: tuple[Interaction, ...] = ()
@@ -58,7 +58,7 @@ class Activities:
         self._app.set_interval(AGE_SECONDS, self._tick)
 
     async def close(self) -> None:
-        await self._http.aclose()
+        await self._streams.aclose()
 
     def follow_fleet(self) -> None:
         """Follow exactly the assistants whose runtime can be followed now."""

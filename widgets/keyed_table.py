@@ -143,6 +143,12 @@ class KeyedTable(ScrollView, can_focus=True):
         return tuple(self._rows)
 
     @property
+    def rows_in_view(self) -> tuple[Row, ...]:
+        """The rows the table shows now, below its header (scrolled to)."""
+        top = int(self.scroll_y)
+        return tuple(self._rows[top : top + max(0, self.size.height - 1)])
+
+    @property
     def selected_key(self) -> str | None:
         if not 0 <= self.cursor_row < len(self._rows):
             return None

@@ -118,11 +118,18 @@ class PendingList:
 
 
 class ActivityClient:
-    """Calls a runtime's activity API through one httpx client (`core/http.py`'s
-    `stream_client()` for a follower of many streams)."""
+    """Calls a runtime's activity API: requests through `http`, event streams through
+    `streams` (default: `http` too).
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    A follower of many streams gives them a client of their own (`core/http.py`'s
+    `stream_client()`): httpcore looks at every connection of its pool on each new request, so
+    a pending list asked through the pool that holds a thousand open streams costs a thousand
+    checks (about 25 ms of CPU each, measured by tests/perf/bench_activity.py), and opening the
+    streams of a large fleet grows with its square."""
+
+    def __init__(self, http: httpx.AsyncClient, streams: httpx.AsyncClient | None = None) -> None:
         self.http = http
+        self.streams = streams or http
         self.malformed = 0
         """Malformed events seen on every stream (each was skipped)."""
 
@@ -178,7 +185,7 @@ class ActivityClient:
                 )
             except AuthUnavailable as error:
                 raise StreamError(f"{who}: no credentials: {error}") from None
-            request = self.http.build_request(
+            request = self.streams.build_request(
                 "GET",
                 url,
                 headers={**credentials, **headers},
@@ -186,7 +193,7 @@ class ActivityClient:
             )
             try:
                 async with asyncio.timeout(REQUEST_TIMEOUT):
-                    response = await send(self.http, request)
+                    response = await send(self.streams, request)
             except (TimeoutError, httpx.TimeoutException):
                 raise StreamError(
                     f"{who}: no answer within {REQUEST_TIMEOUT:g} s to the event stream"

@@ -52,7 +52,7 @@ from textual.screen import Screen
 from services.activity.client import ActivityClient
 from services.activity.follower import ActivityBatch, ActivityFollower
 from services.activity.model import ActivityState
-from services.core.http import stream_client
+from services.core.http import http_client, stream_client
 from services.vellum.auth import BearerAuth, RuntimeEndpoint
 from tests.perf import runner
 from tests.perf.activity_peer import tag_age
@@ -329,8 +329,8 @@ async def _roost_follower(url: str, scale: Scale) -> dict[str, Any]:
             probe.sent_at("inbox", float(item.request_id.rsplit("-", 1)[1]))
         batched.set()
 
-    async with stream_client() as http:
-        follower = ActivityFollower(ActivityClient(http), on_batch)
+    async with stream_client() as streams, http_client() as http:
+        follower = ActivityFollower(ActivityClient(http, streams), on_batch)
         running = asyncio.create_task(follower.run())
 
         async def open_streams(count: int) -> None:

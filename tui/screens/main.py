@@ -396,11 +396,13 @@ class MainScreen(Screen[None]):
 
     def tick_ages(self) -> None:
         """Move the activity ages on (the activity part calls this every second while any
-        assistant has an activity): only rows whose age text changed are drawn again."""
+        assistant has an activity): only rows in view whose age text changed are drawn again.
+        A thousand rows made anew each second kept a core busy (tests/perf/bench_activity.py);
+        a row scrolled into view shows its age as of the last full pass, until the next tick."""
         if not self._composed:
             return
         table = self.assistants_table
-        shown = {row.key: row for row in table.rows_shown}
+        shown = {row.key: row for row in table.rows_in_view}
         active = [a for a in self.fleet if a.activity is not None and a.key in shown]
         styles = bucket_styles(self.app.current_theme)
         rows = self._rows.changed(active, self.context.clock(), styles)
