@@ -430,11 +430,12 @@ def _without_terminal() -> bool:
 def run_tui(args: argparse.Namespace, attach: AttachRequest | None = None) -> int:
     if _without_terminal():
         return NO_TERMINAL
-    from tui.app import create_app  # Textual loads only when the TUI runs.
+    from tui.app import collect_garbage_less_often, create_app  # Textual loads only here.
 
     context = Context.load()  # create_app checks [keys]
     log.info("roost %s starting", version("roost"))
     app = create_app(context, attach)
+    collect_garbage_less_often()
     app.run()
     return app.return_code or 0
 

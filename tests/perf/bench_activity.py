@@ -57,7 +57,7 @@ from services.vellum.auth import BearerAuth, RuntimeEndpoint
 from tests.perf import runner
 from tests.perf.activity_peer import tag_age
 from tests.perf.bench_fleet import roost_app
-from tui.app import RoostApp
+from tui.app import RoostApp, collect_garbage_less_often
 
 
 @dataclass(frozen=True)
@@ -402,7 +402,9 @@ def console(url: str, scale: Scale) -> dict[str, Any]:
             VELLUM_PLATFORM_URL="http://127.0.0.1:9",
         )
         write_lockfile(Path(scratch), url, scale.streams)
-        return asyncio.run(_console(url, scale, roost_app(Path(scratch))))
+        app = roost_app(Path(scratch))
+        collect_garbage_less_often()  # as `roost` does before it runs the console
+        return asyncio.run(_console(url, scale, app))
 
 
 async def _console(url: str, scale: Scale, app: RoostApp) -> dict[str, Any]:
