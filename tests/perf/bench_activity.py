@@ -31,14 +31,12 @@ import os
 import re
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -104,22 +102,9 @@ def raise_file_limit(streams: int) -> int:
     return int(soft)
 
 
-@contextmanager
-def activity_peer(streams: int) -> Iterator[str]:
+def activity_peer(streams: int) -> AbstractContextManager[str]:
     """The peer in its own process; its URL."""
-    peer = subprocess.Popen(
-        [sys.executable, "-m", "tests.perf.activity_peer", str(streams)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert peer.stdout is not None
-        yield peer.stdout.readline().strip()
-    finally:
-        assert peer.stdin is not None
-        peer.stdin.close()
-        peer.wait(timeout=30)
+    return runner.peer_process("tests.perf.activity_peer", str(streams))
 
 
 def in_fresh_process(function: Callable[..., dict[str, Any]], *args: object) -> dict[str, Any]:

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -46,22 +44,9 @@ QUICK = Scale(sweep_count=100, idle_count=20, idle_seconds=5.0)
 IDLE_APP = "from textual.app import App\nApp().run()\n"
 
 
-@contextmanager
-def fleet_peer(count: int, delay: float, directory: Path) -> Iterator[str]:
+def fleet_peer(count: int, delay: float, directory: Path) -> AbstractContextManager[str]:
     """The peer in its own process (so its threads do not share roost's interpreter)."""
-    peer = subprocess.Popen(
-        [sys.executable, "-m", "tests.perf.fleet_peer", str(count), str(delay), str(directory)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert peer.stdout is not None
-        yield peer.stdout.readline().strip()
-    finally:
-        assert peer.stdin is not None
-        peer.stdin.close()
-        peer.wait(timeout=30)
+    return runner.peer_process("tests.perf.fleet_peer", str(count), str(delay), str(directory))
 
 
 def targets(directory: Path) -> list[HealthTarget]:

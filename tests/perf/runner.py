@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import json
-from collections.abc import Callable, Coroutine, Sequence
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 Report = dict[str, Any]
@@ -30,3 +33,23 @@ def run(
     if inspect.iscoroutine(report):
         report = asyncio.run(report)
     print(json.dumps(report, indent=2))
+
+
+@contextlib.contextmanager
+def peer_process(module: str, *args: str) -> Iterator[str]:
+    """A peer (`python -m module args...`) in its own process, so that its threads or its
+    event loop never share roost's interpreter; yields the first line it prints (its URL).
+    Closing its standard input tells it to stop."""
+    peer = subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert peer.stdout is not None
+        yield peer.stdout.readline().strip()
+    finally:
+        assert peer.stdin is not None
+        peer.stdin.close()
+        peer.wait(timeout=30)
