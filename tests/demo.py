@@ -553,6 +553,9 @@ async def streams_stopped(pilot: Pilot[None]) -> None:
     app = pilot.app
     assert isinstance(app, RoostApp)
     followed = app.roost.activity_endpoints().keys()
+    # A later refresh of the fleet (an engine's first scan, under load) must not follow them
+    # again: the console stops looking for streams to follow, then drops those it has.
+    app.activity.follow_fleet = lambda: None  # type: ignore[method-assign]
     app.activity.follower.follow({})
 
     def stopped() -> bool:
