@@ -35,6 +35,7 @@ from services.activity.model import (
     Secret,
     SkipAnswer,
     TextAnswer,
+    interaction_id,
 )
 from services.activity.tracker import AssistantActivity
 from services.context import Context
@@ -74,6 +75,9 @@ from services.vellum.lockfile import choose_target, set_active
 from services.vellum.platform import PlatformClient
 
 log = logging.getLogger(__name__)
+
+ANSWERS_LOOKED_AT = 1000
+"""How far back `Roost.answered` looks for an answer already sent."""
 
 
 class Action(StrEnum):
@@ -396,6 +400,21 @@ class Roost:
             self._record, interaction, answer, front_end, outcome, detail
         )
 
+    def answered(self, reference: str) -> AnswerRecord | None:
+        """The answer roost already got accepted for the request `reference` names (its id, a
+        prefix of 4 or more, or its request id), newest first; None when roost sent none
+        (blocking). Raises StateError."""
+        wanted = reference.strip().lower()
+        for record in self.history(ANSWERS_LOOKED_AT):
+            known = interaction_id(record.assistant_id, record.request_id)
+            if record.outcome is Outcome.ACCEPTED and (
+                known == wanted
+                or record.request_id == reference
+                or (len(wanted) >= 4 and known.startswith(wanted))
+            ):
+                return record
+        return None
+
     def history(self, limit: int = 100) -> list[AnswerRecord]:
         """The answers recorded, newest first (blocking). Raises StateError."""
         records = []
@@ -607,7 +626,9 @@ class InboxReading:
             if matches:
                 ids = ", ".join(f"{item.id} ({item.assistant})" for item in matches)
                 raise RoostError(f"{reference!r} names {len(matches)} pending requests: {ids}")
-        pending = f"{len(self.items)} are: `roost inbox` lists them" if self.items else "none is"
+        pending = (
+            f"{len(self.items)} pending: `roost inbox` lists them" if self.items else "none pending"
+        )
         unread = "".join(f"; not asked: {problem}" for problem in self.problems)
         raise RoostError(f"no pending request has the id {reference!r} ({pending}){unread}")
 

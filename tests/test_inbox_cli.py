@@ -210,7 +210,7 @@ def test_an_item_is_found_by_its_id_a_unique_prefix_or_its_request_id() -> None:
     assert reading.find(first.id) is first
     assert reading.find(first.id[:4].upper()) is first
     assert reading.find("request-2") is second
-    with pytest.raises(RoostError, match="no pending request has the id 'zzzz' \\(2 are"):
+    with pytest.raises(RoostError, match="no pending request has the id 'zzzz' \\(2 pending"):
         reading.find("zzzz")
     with pytest.raises(RoostError, match="no pending request"):
         reading.find(first.id[:3])  # too short to be a prefix
@@ -234,7 +234,7 @@ def test_nothing_found_names_the_assistants_not_asked() -> None:
         reading.find("abcd")
 
     assert str(raised.value) == (
-        "no pending request has the id 'abcd' (none is); not asked: beta: unreachable"
+        "no pending request has the id 'abcd' (none pending); not asked: beta: unreachable"
         " (connection refused)"
     )
 
@@ -517,6 +517,20 @@ def test_an_item_someone_else_answered_meanwhile_is_a_quiet_note(alpha: Runtime)
     assert history()[0]["outcome"] == "already answered"
 
 
+def test_answering_again_what_roost_answered_is_a_quiet_note(alpha: Runtime) -> None:
+    request = alpha.activity.confirmation("conv-1", "bash", {"command": "ls"})
+    first = answered(request, "allow")
+
+    again = answered(request, "deny")  # no longer pending: roost's own answer says why
+
+    assert first.returncode == again.returncode == 0, first.stderr + again.stderr
+    assert again.stdout == ""
+    assert again.stderr.startswith(f"roost: {request} (alpha: bash (low risk)) was already ")
+    assert "answered: allow, from the command line at " in again.stderr
+    assert [a.body["decision"] for a in alpha.activity.answers] == ["allow"]  # nothing more sent
+    assert len(history()) == 1
+
+
 def test_roost_not_being_the_guardian_is_one_line_and_recorded(alpha: Runtime) -> None:
     request = alpha.activity.confirmation("conv-1", "bash", {"command": "ls"})
     alpha.activity.guardian = False
@@ -535,7 +549,7 @@ def test_nothing_pending_with_that_id_is_one_line(alpha: Runtime) -> None:
     result = answered("0123456789", "allow")
 
     assert result.returncode == 1
-    assert result.stderr == "roost: no pending request has the id '0123456789' (none is)\n"
+    assert result.stderr == "roost: no pending request has the id '0123456789' (none pending)\n"
 
 
 # The secret ----------------------------------------------------------------------------------

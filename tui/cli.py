@@ -1035,12 +1035,28 @@ Response = OptionAnswer | TextAnswer | SkipAnswer
 def answer_request(args: argparse.Namespace) -> int:
     form, responses = _answer_form(args)
 
-    async def answer(roost: Roost) -> tuple[Interaction, AnswerRecord]:
-        item = (await roost.inbox()).find(args.id)
+    async def answer(roost: Roost) -> tuple[Interaction, AnswerRecord] | AnswerRecord:
+        reading = await roost.inbox()
+        try:
+            item = reading.find(args.id)
+        except RoostError:
+            earlier = await asyncio.to_thread(roost.answered, args.id)
+            if earlier is None:
+                raise
+            return earlier  # answered before, by roost: not pending any more
         reply = await asyncio.to_thread(_answer_of, args, form, responses, item)
         return item, await roost.answer(item, reply, FRONT_END)
 
-    item, record = with_roost(answer)
+    answered = with_roost(answer)
+    if isinstance(answered, AnswerRecord):
+        say(
+            f"roost: {args.id} ({answered.assistant}: {answered.asked}) was already answered: "
+            f"{answered.answered}, from the {answered.front_end} at "
+            f"{answered.at.astimezone():%Y-%m-%d %H:%M}; nothing sent",
+            file=sys.stderr,
+        )
+        return 0
+    item, record = answered
     what = f"{item.id} ({item.assistant}: {item.summary})"
     if record.outcome is Outcome.ACCEPTED:
         say(f"{what}: {record.answered}")
