@@ -23,6 +23,7 @@ from services.core.processes import ProcessIdentity, process_start
 from services.core.state import (
     EVENTS_KEPT,
     MIGRATIONS,
+    AgentEventRow,
     AnswerRow,
     Event,
     StateDatabase,
@@ -374,7 +375,23 @@ def test_a_database_before_the_answers_gains_them_keeping_its_events(paths: Roos
     assert database.recent_events(10) == [Event(T0, "alpha: healthy → down")]
     assert database.answers(10) == [an_answer(1)]
     with sqlite3.connect(paths.state_database) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (3,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (len(MIGRATIONS),)
+
+
+def test_agent_events_come_back_in_order_after_a_number_and_only_the_newest_are_kept(
+    paths: RoostPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state, "AGENT_EVENTS_KEPT", 3)
+    database = StateDatabase.at(paths)
+    database.add_agent_events(
+        [AgentEventRow(0, T0, "claude", "srv.sock", f"%{n}", f'{{"n": {n}}}') for n in range(5)]
+    )
+
+    kept = database.agent_events()
+    assert [row.pane for row in kept] == ["%2", "%3", "%4"]
+    assert [row.pane for row in database.agent_events(after=kept[0].id)] == ["%3", "%4"]
+    assert [row.pane for row in database.agent_events(limit=1)] == ["%4"]
+    assert kept[0].at == T0 and kept[0].payload == '{"n": 2}'
 
 
 def test_a_database_from_a_newer_roost_is_refused_and_untouched(paths: RoostPaths) -> None:

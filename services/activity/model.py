@@ -22,6 +22,8 @@ class ActivityState(StrEnum):
     ERRORED = "errored"
     WORKING = "working"
     IDLE = "idle"
+    STOPPED = "stopped"
+    """The agent's process has ended (its session closed, or the pane's command exited)."""
     UNKNOWN = "unknown"
     """No live evidence: the stream is down or was never up. Never shown as idle."""
 
@@ -41,6 +43,7 @@ _SYMBOLS = {
     ActivityState.ERRORED: "✗",
     ActivityState.WORKING: "▶",
     ActivityState.IDLE: "·",
+    ActivityState.STOPPED: "■",
     ActivityState.UNKNOWN: "?",
 }
 
@@ -147,6 +150,19 @@ Request = Confirmation | Questions | SecretRequest
 
 
 @dataclass(frozen=True)
+class PaneTarget:
+    """Where a coding agent's prompt is answered: by typing into its tmux pane (services/agents),
+    not over HTTP."""
+
+    server: str
+    """The tmux server's socket path."""
+    pane: str
+    """tmux's pane id (`%3`)."""
+    agent: str
+    """Which agent asks (`claude`, `codex`, `gemini`): it decides the keys that answer."""
+
+
+@dataclass(frozen=True)
 class Interaction:
     """One item of the needs-you inbox."""
 
@@ -166,6 +182,8 @@ class Interaction:
     tool: str = ""
     """A confirmation's tool, known even before its details (the pending list names it)."""
     risk: str = ""
+    pane: PaneTarget | None = None
+    """Set for a coding agent's prompt: answered by typing into this pane."""
 
     @property
     def id(self) -> str:

@@ -13,7 +13,8 @@ by a newer roost (a version past the list) is refused, never touched.
 
 Tables: `jobs` (one row per job, updated in place: the job's snapshot as JSON, a few columns to
 query by, and the process that runs it), `events` (the status changes of the events panel) and
-`answers` (every answer roost sent to an assistant's request, in words: never a secret's value).
+`answers` (every answer roost sent to an assistant's request, in words: never a secret's value)
+and `agent_events` (what coding agents' hooks reported, services/agents).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ EVENTS_KEPT = 1000
 ANSWERS_KEPT = 10_000
 """The answer history keeps this many rows, the newest: years of answers by hand, a bounded file
 should a script answer in a loop."""
+AGENT_EVENTS_KEPT = 5_000
+"""Coding agents' hook events kept, the newest: hours of a busy fleet, enough to know each pane's
+latest state after a restart."""
 
 Migration = tuple[str, ...]
 """The statements of one schema step, run in one transaction with the version it reaches."""
@@ -83,6 +87,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             detail TEXT NOT NULL
         )""",
     ),
+    # 4: what coding agents' hooks reported (services/agents).
+    (
+        """CREATE TABLE agent_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            server TEXT NOT NULL,
+            pane TEXT NOT NULL,
+            payload TEXT NOT NULL
+        )""",
+    ),
 )
 
 
@@ -126,6 +141,20 @@ class AnswerRow:
     front_end: str
     outcome: str
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class AgentEventRow:
+    """One coding agent's hook event as stored (services/agents reads it): the agent, the tmux
+    server and pane it ran in (empty outside tmux), and its payload as JSON text."""
+
+    id: int
+    """Ascending: a reader asks for the rows after the last one it has."""
+    at: datetime
+    agent: str
+    server: str
+    pane: str
+    payload: str
 
 
 class StateDatabase:
@@ -282,6 +311,46 @@ class StateDatabase:
             for at, *texts in cursor:
                 with contextlib.suppress(TypeError, ValueError):
                     rows.append(AnswerRow(datetime.fromisoformat(at), *map(str, texts)))
+            return rows
+
+    # Coding agents' events ----------------------------------------------------------------
+
+    def add_agent_events(self, rows: Sequence[AgentEventRow]) -> None:
+        """Record these events (their `id` is ignored: the database numbers them); only the
+        newest `AGENT_EVENTS_KEPT` are kept."""
+        if not rows:
+            return
+        with self._writing() as connection:
+            connection.executemany(
+                "INSERT INTO agent_events (at, agent, server, pane, payload)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    (row.at.isoformat(), row.agent, row.server, row.pane, row.payload)
+                    for row in rows
+                ],
+            )
+            connection.execute(
+                "DELETE FROM agent_events WHERE id <= (SELECT max(id) FROM agent_events) - ?",
+                (AGENT_EVENTS_KEPT,),
+            )
+
+    def agent_events(self, after: int = 0, limit: int = AGENT_EVENTS_KEPT) -> list[AgentEventRow]:
+        """The newest `limit` events numbered after `after`, oldest first; one with an
+        unreadable time is skipped."""
+        with self._reading() as connection:
+            if connection is None:
+                return []
+            cursor = connection.execute(
+                "SELECT id, at, agent, server, pane, payload FROM (SELECT * FROM agent_events"
+                " WHERE id > ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+                (after, limit),
+            )
+            rows = []
+            for number, at, *texts in cursor:
+                with contextlib.suppress(TypeError, ValueError):
+                    rows.append(
+                        AgentEventRow(int(number), datetime.fromisoformat(at), *map(str, texts))
+                    )
             return rows
 
     # Connections ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from services.core.errors import RoostError
+from services.core.safe_text import printable
 
 WATCH_FLAGS_VERSION = (3, 2)
 """`attach -f read-only,ignore-size` (a watcher that cannot shrink the driver) needs this tmux."""
@@ -31,7 +32,20 @@ _SEPARATOR = "\x1f"  # tmux passes the ASCII unit separator through untouched; n
 LIST_FORMAT = _SEPARATOR.join(f"#{{{name}}}" for name in _FIELDS)
 """`tmux list-sessions -F LIST_FORMAT` prints lines that `parse_sessions` reads, wherever tmux
 runs (here, in a container, or in a remote session)."""
-_PANE_FORMAT = f"#{{session_id}}{_SEPARATOR}#{{pane_dead}}"
+_PANE_FIELDS = (
+    "socket_path",
+    "session_id",
+    "pane_id",
+    "pane_pid",
+    "pane_dead",
+    "window_activity",
+    "window_bell_flag",
+    "window_silence_flag",
+    "pane_current_command",
+    "pane_title",  # last: a program sets it (OSC 0/2), so it may hold anything
+)
+PANE_FORMAT = _SEPARATOR.join(f"#{{{name}}}" for name in _PANE_FIELDS)
+"""`tmux list-panes -a -F PANE_FORMAT` prints lines that `parse_panes` reads."""
 NO_SERVER = re.compile(
     r"no server running|error connecting to .*\((No such file|Connection refused)"
 )
@@ -74,13 +88,39 @@ class TmuxSession:
 
 
 @dataclass(frozen=True)
+class TmuxPane:
+    """One pane as `list-panes -a` shows it: the cheap evidence of what runs in it."""
+
+    id: str
+    """tmux's pane id (`%3`), what `$TMUX_PANE` holds inside it."""
+    session_id: str
+    pid: int
+    dead: bool
+    """Its command has exited (the pane stays on screen with `remain-on-exit`)."""
+    activity: datetime
+    """The last output in its window (tmux keeps it per window)."""
+    bell: bool
+    """Its window rang the bell since someone last looked at it."""
+    silence: bool
+    """Its window fell silent (only with `monitor-silence` set)."""
+    command: str
+    """The pane's foreground command (`claude`, `node`, `bash`), as printable text."""
+    title: str
+    """What the program set with OSC 0/2 (tmux's host name when none), as printable text."""
+
+
+@dataclass(frozen=True)
 class TmuxListing:
-    """One look at a server: its state and, when running, its sessions (in tmux's order)."""
+    """One look at a server: its state and, when running, its sessions (in tmux's order) and
+    every pane of them."""
 
     state: TmuxState
     sessions: tuple[TmuxSession, ...] = ()
     detail: str = ""
     """Why the state is what it is, in words for the user (empty when running)."""
+    panes: tuple[TmuxPane, ...] = ()
+    socket_path: str = ""
+    """The server's socket, as `$TMUX` names it in its panes (empty until listed)."""
 
 
 def parse_version(text: str) -> tuple[int, int] | None:
@@ -180,31 +220,72 @@ class TmuxServer:
             sessions = parse_sessions(result.stdout)
         except ValueError:
             return TmuxListing(TmuxState.ERROR, detail="unexpected list-sessions output")
-        return TmuxListing(TmuxState.RUNNING, self._with_panes(sessions))
+        return self._with_panes(TmuxListing(TmuxState.RUNNING, sessions))
 
-    def _with_panes(self, sessions: tuple[TmuxSession, ...]) -> tuple[TmuxSession, ...]:
-        """Count each session's panes and dead panes (one more call; a failure leaves 0)."""
+    def _with_panes(self, listing: TmuxListing) -> TmuxListing:
+        """Every pane, and each session's count of panes and dead panes (one more call; a
+        failure leaves none)."""
         try:
-            result = self._run(self.argv("list-panes", "-a", "-F", _PANE_FORMAT))
+            result = self._run(self.argv("list-panes", "-a", "-F", PANE_FORMAT))
         except (OSError, subprocess.TimeoutExpired):
-            return sessions
+            return listing
+        socket_path, panes = parse_panes(result.stdout) if result.returncode == 0 else ("", ())
         counts: dict[str, list[int]] = {}
-        for line in result.stdout.splitlines():
-            session_id, _, dead = line.partition(_SEPARATOR)
-            count = counts.setdefault(session_id, [0, 0])
+        for pane in panes:
+            count = counts.setdefault(pane.session_id, [0, 0])
             count[0] += 1
-            count[1] += dead == "1"
-        return tuple(
+            count[1] += pane.dead
+        sessions = tuple(
             replace(session, panes=counts[session.id][0], dead_panes=counts[session.id][1])
             if session.id in counts
             else session
-            for session in sessions
+            for session in listing.sessions
         )
+        return replace(listing, sessions=sessions, panes=panes, socket_path=socket_path)
+
+    def capture_pane(self, pane: str) -> str:
+        """The text on pane `pane`'s screen now, wrapped lines joined, without attributes.
+        Raises RoostError when tmux cannot say (the pane is gone)."""
+        return self._command(f"read pane {pane}", "capture-pane", "-p", "-J", "-t", pane)
+
+    def send_keys(self, pane: str, *keys: str, literal: bool = False) -> None:
+        """Type into pane `pane`: tmux key names (`Enter`, `Escape`, `1`), or with `literal`
+        the text itself. Raises RoostError when tmux cannot (the pane is gone)."""
+        flags = ("-l",) if literal else ()
+        self._command(f"type into pane {pane}", "send-keys", "-t", pane, *flags, "--", *keys)
 
 
 def parse_sessions(text: str) -> tuple[TmuxSession, ...]:
     """The sessions in `list-sessions -F LIST_FORMAT` output; ValueError on any other line."""
     return tuple(_parse_session(line) for line in text.splitlines() if line)
+
+
+def parse_panes(text: str) -> tuple[str, tuple[TmuxPane, ...]]:
+    """The socket path and the panes in `list-panes -a -F PANE_FORMAT` output; a line that is
+    not one is skipped (a title may hold anything, but it comes last)."""
+    socket_path, panes = "", []
+    for line in text.splitlines():
+        fields = line.split(_SEPARATOR, len(_PANE_FIELDS) - 1)
+        if len(fields) != len(_PANE_FIELDS):
+            continue
+        path, session_id, pane_id, pid, dead, activity, bell, silence, command, title = fields
+        try:
+            pane = TmuxPane(
+                id=pane_id,
+                session_id=session_id,
+                pid=int(pid or 0),
+                dead=dead == "1",
+                activity=datetime.fromtimestamp(int(activity or 0), UTC),
+                bell=bell == "1",
+                silence=silence == "1",
+                command=printable(command),
+                title=printable(title),
+            )
+        except (ValueError, OverflowError, OSError):
+            continue
+        socket_path = socket_path or path
+        panes.append(pane)
+    return socket_path, tuple(panes)
 
 
 PIN_HOOK = "73"
