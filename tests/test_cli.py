@@ -242,3 +242,23 @@ def test_doctor_checks_the_token_files_config_toml_names(tmp_path: Path) -> None
     assert any(f"chmod 600 {platform_token}" in line for line in found["FAIL"])
     assert any(str(lab_token) in line for line in found["OK"])
     assert "secret-value" not in result.stdout + result.stderr
+
+
+def test_ps_lists_each_tmux_session_as_a_row_under_this_machine(tmux_server: TmuxServer) -> None:
+    new_session(tmux_server, "build", windows=2)
+    new_session(tmux_server, "api")
+
+    listed = roost("ps", "--json")
+    text = roost("ps")
+
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    host = next(row for row in rows if row["kind"] == "local host")
+    sessions = [row for row in rows if row["kind"] == "tmux session"]
+    assert [(row["name"], row["detail"], row["status"]) for row in sessions] == [
+        ("api", "1 window", "detached"),
+        ("build", "2 windows", "detached"),
+    ]
+    assert all(row["where"] == host["where"] and row["on"] == host["id"] for row in sessions)
+    assert all(row["activity"] is None for row in sessions)  # no agent in them
+    assert "├ api" in text.stdout and "└ build" in text.stdout

@@ -11,12 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.activity.model import Activity, ActivityState
 from services.docker.discovery import ContainerState, EngineScan
 from services.docker.engines import Engine
 from services.fleet.builder import FleetBuilder, build_fleet, health_targets
 from services.fleet.filter import FilterError, FilterTerm, filter_fleet, parse_filter
-from services.fleet.model import FILTER_FIELDS, Assistant, FleetSnapshot, Source
+from services.fleet.model import FILTER_FIELDS, HOST_KEY, Assistant, FleetSnapshot, Source
 from services.fleet.sort import sort_fleet
+from services.fleet.sources import with_session_activity
 from services.health.probes import Health, HealthRecord
 from services.health.status import Bucket, bucket
 from services.terminal.tmux import TmuxListing, TmuxSession, TmuxState
@@ -63,6 +65,37 @@ def test_this_machine_counts_its_sessions_and_names_its_server() -> None:
     assert host.detail == "2 tmux sessions"
     assert dict(host.facts) == {"tmux": "tmux 3.3a", "server": "tmux -L t"}
     assert [s.name for s in host.sessions] == ["a", "b"]
+
+
+def test_the_agents_in_sessions_show_on_them_and_the_most_urgent_on_this_machine() -> None:
+    listing = TmuxListing(TmuxState.RUNNING, (session("build"), session("api"), session("sh")))
+    working = Activity(ActivityState.WORKING, "Bash npm test", T0, "hook PreToolUse")
+    asking = Activity(ActivityState.NEEDS_YOU, "Bash rm -rf dist", T0, "hook PermissionRequest")
+    builder = FleetBuilder()
+    before = builder.build(snapshot(tmux=listing))
+    agents = with_session_activity(HOST_KEY, {"$build": working, "$api": asking})
+
+    [host] = builder.build(agents(snapshot(tmux=listing)))
+
+    assert host is not before[0]
+    assert dict(host.session_activity) == {"$build": working, "$api": asking}
+    assert host.activity == replace(asking, detail="api: Bash rm -rf dist")
+
+
+def test_session_activity_is_replaced_whole_and_an_unchanged_look_changes_nothing() -> None:
+    listing = TmuxListing(TmuxState.RUNNING, (session("build"), session("api")))
+    working = Activity(ActivityState.WORKING, "Bash", T0, "hook PreToolUse")
+    own = Activity(ActivityState.IDLE, "", T0, "event stream")
+    first = with_session_activity(HOST_KEY, {"$build": working, "$api": working})(
+        snapshot(tmux=listing, activity={"lockfile:x": own})
+    )
+
+    assert with_session_activity(HOST_KEY, {"$build": working, "$api": working})(first) is first
+    second = with_session_activity(HOST_KEY, {"$api": working})(first)
+
+    assert second.activity == {"lockfile:x": own, f"{HOST_KEY}/session:$api": working}
+    [host] = build_fleet(second)
+    assert dict(host.session_activity) == {"$api": working}
 
 
 @pytest.mark.parametrize("state", [TmuxState.NO_SERVER, TmuxState.NOT_INSTALLED, TmuxState.ERROR])

@@ -67,6 +67,7 @@ def test_ps_probes_every_assistant_and_marks_the_active_one(
             "name",
             "id",
             "kind",
+            "where",
             "status",
             "detail",
             "version",

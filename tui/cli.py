@@ -18,7 +18,8 @@ import os
 import shlex
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -51,7 +52,7 @@ from services.core.paths import RoostPaths
 from services.core.safe_text import error_text, printable
 from services.docker.lifecycle import Step
 from services.doctor import Verdict, run_checks
-from services.fleet.model import Assistant, Source
+from services.fleet.model import TMUX_SESSION, Assistant, Source, session_status
 from services.jobs.record import Job, JobState
 from services.jobs.store import JobStore
 from services.roost import AttachRequest, Roost
@@ -494,18 +495,6 @@ def run_doctor(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-PS_KEYS = (
-    "name",
-    "id",
-    "kind",
-    "status",
-    "detail",
-    "version",
-    "runtime_url",
-    "active",
-    "source",
-    "activity",
-)
 ACTIVITY_WIDTH = 40
 """The ACTIVITY column's widest text: what a tool waits for can be long."""
 
@@ -514,37 +503,75 @@ def list_assistants(args: argparse.Namespace) -> int:
     fleet = with_roost(lambda roost: roost.sweep(activity=True))
     # A source that could not be read is a row of its own, and the list may be incomplete.
     status = 1 if any(a.source is Source.PROBLEM for a in fleet) else 0
+    rows = [row for a in fleet for row in (_ps_row(a), *_session_rows(a))]
     if args.json:
-        rows = [
-            {
-                "name": a.name,
-                "id": a.id,
-                "kind": a.kind,
-                "status": a.summary,
-                "detail": a.detail,
-                "version": a.version,
-                "runtime_url": a.runtime_url,
-                "active": a.active,
-                "source": a.source.value,
-                "activity": _activity_json(a.activity),
-            }
-            for a in fleet
-        ]
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([row.json for row in rows], indent=2))
         return status
     now = _now()
-    activities = {a.key: _cut(activity_line(a.activity, now), ACTIVITY_WIDTH) for a in fleet}
-    width = max(len(a.name) for a in fleet) + 2
-    active_width = max(len("ACTIVITY"), *map(len, activities.values())) + 2
+    activities = [_cut(activity_line(row.activity, now), ACTIVITY_WIDTH) for row in rows]
+    width = max(len(row.shown_name) for row in rows) + 2
+    active_width = max(len("ACTIVITY"), *map(len, activities)) + 2
     print(f"  {'NAME':<{width}}{'KIND':<15}{'STATUS':<20}{'ACTIVITY':<{active_width}}INFO")
-    for a in fleet:
-        mark = "*" if a.active else " "
-        activity = activities[a.key]
+    for row, activity in zip(rows, activities, strict=True):
         say(
-            f"{mark} {a.name:<{width}}{a.kind:<15}{a.summary:<20}{activity:<{active_width}}"
-            f"{_info(a)}".rstrip()
+            f"{row.mark} {row.shown_name:<{width}}{row.kind:<15}{row.status:<20}"
+            f"{activity:<{active_width}}{row.info}".rstrip()
         )
     return status
+
+
+@dataclass(frozen=True)
+class _PsRow:
+    """One line of `roost ps`: an assistant, or a tmux session under this machine."""
+
+    json: Mapping[str, object]
+    shown_name: str
+    kind: str
+    status: str
+    activity: Activity | None
+    info: str
+    mark: str = " "
+
+
+def _ps_row(a: Assistant) -> _PsRow:
+    json_row = {
+        "name": a.name,
+        "id": a.id,
+        "kind": a.kind,
+        "where": a.where,
+        "status": a.summary,
+        "detail": a.detail,
+        "version": a.version,
+        "runtime_url": a.runtime_url,
+        "active": a.active,
+        "source": a.source.value,
+        "activity": _activity_json(a.activity),
+    }
+    mark = "*" if a.active else " "
+    return _PsRow(json_row, a.name, a.kind, a.summary, a.activity, _info(a), mark)
+
+
+def _session_rows(a: Assistant) -> list[_PsRow]:
+    """A row per tmux session of `a`, as the console shows them under it."""
+    rows = []
+    for index, session in enumerate(a.sessions):
+        activity = a.session_activity.get(session.id)
+        name, status = printable(session.name), session_status(session)
+        info = f"{session.windows} window{'' if session.windows == 1 else 's'}"
+        json_row = {
+            "name": name,
+            "id": session.id,
+            "kind": TMUX_SESSION,
+            "where": a.where,
+            "status": status,
+            "detail": info,
+            "on": a.id,
+            "source": a.source.value,
+            "activity": _activity_json(activity),
+        }
+        branch = "└" if index == len(a.sessions) - 1 else "├"
+        rows.append(_PsRow(json_row, f"{branch} {name}", TMUX_SESSION, status, activity, info))
+    return rows
 
 
 def _activity_json(activity: Activity | None) -> dict[str, str] | None:

@@ -16,7 +16,7 @@ from textual.theme import Theme
 from services.activity.model import Activity, ActivityState, TimelineEntry
 from services.core.memo import Memo
 from services.core.safe_text import printable
-from services.fleet.model import TMUX_SESSION, Assistant, session_status
+from services.fleet.model import TMUX_SESSION, Assistant, session_key, session_status
 from services.health.status import Bucket, bucket
 from services.jobs.record import Job, JobState
 from services.terminal.tmux import TmuxSession
@@ -183,10 +183,6 @@ def status_text(status: str, styles: dict[Bucket, str]) -> Text:
     return Text(f"{SYMBOLS[kind]} {status}", style=styles[kind])
 
 
-def session_key(assistant: Assistant, session: TmuxSession) -> str:
-    return f"{assistant.key}/session:{session.id}"
-
-
 def assistant_row(assistant: Assistant, now: datetime, styles: dict[Bucket, str]) -> Row:
     mark = f"{ACTIVE_MARK} " if assistant.active else "  "
     return Row(
@@ -211,13 +207,13 @@ def session_row(
 ) -> Row:
     dim = "dim"
     return Row(
-        session_key(assistant, session),
+        session_key(assistant.key, session.id),
         (
             Text(f"  {'└' if last else '├'} {printable(session.name)}"),
             Text(TMUX_SESSION, style=dim),
             Text(assistant.where, style=dim),
             status_text(session_status(session), styles),
-            Text(""),
+            activity_text(assistant.session_activity.get(session.id), now, styles, ACTIVITY_WIDTH),
             Text(""),
             Text(""),
             Text(""),
@@ -247,10 +243,19 @@ class FleetRows:
             rows.append(self._assistant_row(assistant, now, styles))
             for index, session in enumerate(sessions):
                 last = index == len(sessions) - 1
+                agent = assistant.session_activity.get(session.id)
+                busy_for = format_age(agent.since, now) if agent else ""
                 rows.append(
                     self._memo.get(
-                        session_key(assistant, session),
-                        (assistant, session, last, format_age(session.activity, now), styles),
+                        session_key(assistant.key, session.id),
+                        (
+                            assistant,
+                            session,
+                            last,
+                            format_age(session.activity, now),
+                            busy_for,
+                            styles,
+                        ),
                         lambda a=assistant, s=session, last=last: session_row(  # type: ignore[misc]
                             a, s, last, now, styles
                         ),
@@ -261,7 +266,7 @@ class FleetRows:
     def forget_all_but(self, fleet: Sequence[Assistant]) -> None:
         """Drop the rows of assistants and sessions that are gone."""
         self._memo.keep_only(
-            [a.key for a in fleet] + [session_key(a, s) for a in fleet for s in a.sessions]
+            [a.key for a in fleet] + [session_key(a.key, s.id) for a in fleet for s in a.sessions]
         )
 
     def changed(
@@ -354,6 +359,9 @@ def session_facts(
     now: datetime,
     styles: dict[Bucket, str],
 ) -> list[tuple[str, str | Text]]:
+    """A tmux session's facts, with what the coding agent in it is doing and how roost knows."""
+    agent = assistant.session_activity.get(session.id)
+    doing = activity_facts(agent, (), now, styles) if agent else []
     return [
         ("kind", TMUX_SESSION),
         ("on", f"{assistant.name} ({assistant.where})"),
@@ -362,7 +370,8 @@ def session_facts(
         ("windows", str(session.windows)),
         ("clients", str(session.attached)),
         ("created", moment(session.created, now)),
-        ("activity", moment(session.activity, now)),
+        ("last output", moment(session.activity, now)),
+        *doing,
         ("attach", attach_command),
     ]
 

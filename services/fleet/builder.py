@@ -21,6 +21,8 @@ from services.fleet.model import (
     AssistantKind,
     FleetSnapshot,
     Source,
+    session_key,
+    session_owner,
 )
 from services.health.probes import UNANSWERED, HealthRecord
 from services.health.target import HealthTarget
@@ -60,7 +62,7 @@ class FleetBuilder:
         changed = (
             _changed_keys(self._health, snapshot.health)
             | _changed_keys(self._seen, snapshot.last_seen)
-            | _changed_keys(self._activity, snapshot.activity)
+            | {session_owner(key) for key in _changed_keys(self._activity, snapshot.activity)}
         )
         reuse = len(plain) == len(self._plain)
         fleet = tuple(
@@ -361,8 +363,26 @@ def _with_health(assistant: Assistant, snapshot: FleetSnapshot) -> Assistant:
 
 
 def _with_activity(assistant: Assistant, snapshot: FleetSnapshot) -> Assistant:
+    """Its own activity, or (this machine) its sessions' agents' and the most urgent of them,
+    named after its session."""
     activity = snapshot.activity.get(assistant.key)
-    return assistant if activity is None else replace(assistant, activity=activity)
+    if not assistant.sessions or not snapshot.activity:
+        return assistant if activity is None else replace(assistant, activity=activity)
+    sessions = {
+        session.id: (session.name, found)
+        for session in assistant.sessions
+        if (found := snapshot.activity.get(session_key(assistant.key, session.id)))
+    }
+    if not sessions:
+        return assistant if activity is None else replace(assistant, activity=activity)
+    if activity is None:
+        name, urgent = min(sessions.values(), key=lambda pair: pair[1].state.triage)
+        activity = replace(urgent, detail=f"{printable(name)}: {urgent.detail}".rstrip(": "))
+    return replace(
+        assistant,
+        activity=activity,
+        session_activity={key: found for key, (_, found) in sessions.items()},
+    )
 
 
 def _host_of(url: str | None) -> str | None:

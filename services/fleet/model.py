@@ -110,7 +110,11 @@ class Assistant:
     """The health status changed three times or more within two minutes."""
     activity: Activity | None = None
     """What it is doing, from its event stream (docs/protocol.md §7); None when roost does not
-    follow one for it (no runtime, or a front end that follows no streams)."""
+    follow one for it (no runtime, or a front end that follows no streams). For this machine,
+    the most urgent of its sessions' coding agents."""
+    session_activity: Mapping[str, Activity] = field(default_factory=dict)
+    """tmux session id -> what the coding agents in that session are doing (services/agents);
+    sessions with no agent roost knows of are not in it."""
 
     @cached_property
     def search_text(self) -> SearchText:
@@ -146,6 +150,20 @@ class FleetSnapshot:
     """key -> what the assistant is doing (the console's activity follower)."""
     actions: Mapping[str, str] = field(default_factory=dict)
     """assistant key -> the lifecycle action under way (`stopping…`), shown as its status."""
+
+
+def session_key(assistant_key: str, session_id: str) -> str:
+    """The key of the row of tmux session `session_id` shown under `assistant_key`: the table's,
+    and the fleet snapshot's `activity` key for what the agents in it are doing."""
+    return f"{assistant_key}{SESSION_MARK}{session_id}"
+
+
+SESSION_MARK = "/session:"
+
+
+def session_owner(key: str) -> str:
+    """The assistant key a `session_key` belongs to (any other key is its own)."""
+    return key.partition(SESSION_MARK)[0]
 
 
 def session_status(session: TmuxSession) -> str:

@@ -21,7 +21,7 @@ from services.core.errors import RoostError
 from services.docker.discovery import scan_engines
 from services.docker.engines import configured_engines
 from services.fleet.builder import build_fleet, health_targets
-from services.fleet.model import Assistant, FleetSnapshot
+from services.fleet.model import Assistant, FleetSnapshot, session_key, session_owner
 from services.health.probes import HealthRecord
 from services.health.probing import Prober, probe_all
 from services.terminal.tmux import TmuxState
@@ -58,6 +58,22 @@ def with_activity(activities: Mapping[str, Activity]) -> Update:
 
     def update(latest: FleetSnapshot) -> FleetSnapshot:
         return dataclasses.replace(latest, activity={**latest.activity, **activities})
+
+    return update
+
+
+def with_session_activity(owner: str, activities: Mapping[str, Activity]) -> Update:
+    """Replace what the agents in `owner`'s tmux sessions are doing (session id -> activity):
+    sessions left out have no agent any more."""
+    mine = {session_key(owner, session_id): found for session_id, found in activities.items()}
+
+    def update(latest: FleetSnapshot) -> FleetSnapshot:
+        kept = {k: v for k, v in latest.activity.items() if session_owner(k) != owner or k == owner}
+        if kept.keys() | mine.keys() == latest.activity.keys() and all(
+            latest.activity[k] == v for k, v in mine.items()
+        ):
+            return latest
+        return dataclasses.replace(latest, activity={**kept, **mine})
 
     return update
 

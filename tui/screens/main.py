@@ -23,7 +23,7 @@ from services.activity.model import TimelineEntry
 from services.context import Context
 from services.core.mode import Mode
 from services.fleet.filter import FilterError, filter_fleet
-from services.fleet.model import FILTER_FIELDS, Assistant, Source
+from services.fleet.model import FILTER_FIELDS, Assistant, Source, session_key
 from services.fleet.sort import SORT_KEYS, sort_fleet
 from services.jobs.record import Job
 from services.roost import Action, AttachRequest, Capabilities
@@ -38,7 +38,6 @@ from tui.present import (
     job_facts,
     job_row,
     session_facts,
-    session_key,
 )
 from tui.screens.help import Section, bound_commands
 from widgets.detail_panel import DetailPanel
@@ -457,7 +456,9 @@ class MainScreen(Screen[None]):
     def selected_session(self, assistant: Assistant) -> TmuxSession | None:
         """The session of `assistant` under the cursor; None when the cursor is on its row."""
         key = self.assistants_table.selected_key
-        return next((s for s in assistant.sessions if key == session_key(assistant, s)), None)
+        return next(
+            (s for s in assistant.sessions if key == session_key(assistant.key, s.id)), None
+        )
 
     def show_detail(self) -> None:
         """Show the selected row's facts (again: showing the same ones costs nothing)."""
