@@ -45,6 +45,7 @@ from services.terminal.local import CLOSE_GRACE, READ_SIZE, LocalPty
 TERMINAL_ENVIRONMENT = {"TERM": "xterm-256color", "COLORTERM": "truecolor", "LANG": "C.UTF-8"}
 _PLAIN_SOCKETS = ("http+docker://localhost", "http://")
 """How the SDK names the engines it reaches over a plain socket (unix, TCP without TLS)."""
+CLI_RESIGNAL_SECONDS = 0.5
 
 SHELL_SCRIPT = """\
 command -v tmux >/dev/null 2>&1 && exec tmux new-session -A -s "$1"
@@ -217,8 +218,21 @@ class DockerExec:
         self._size = size
         if self._cli is not None:
             self._cli.resize(size)
+            self._signal_size_again()
         elif self._client is not None and self._exec_id is not None and not self._closed:
             self._apply_size(self._client, self._exec_id)
+
+    def _signal_size_again(self) -> None:
+        """The docker CLI watches SIGWINCH only once its exec has started (it passes the first
+        size with the exec), so a resize in that moment was lost: signal the size once more a
+        moment after each resize."""
+        if self._resizer is None or self._resizer.done():
+            self._resizer = asyncio.get_running_loop().create_task(self._resignal())
+
+    async def _resignal(self) -> None:
+        await asyncio.sleep(CLI_RESIGNAL_SECONDS)
+        if self._cli is not None:
+            self._cli.signal_size()
 
     def _apply_size(self, client: docker.DockerClient, exec_id: str) -> None:
         """Send the latest size to the engine, one request at a time (sizes that came and went

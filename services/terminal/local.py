@@ -139,6 +139,13 @@ class LocalPty:
             with contextlib.suppress(OSError):
                 self._process.setwinsize(size.rows, size.columns)
 
+    def signal_size(self) -> None:
+        """Tell the program its size again (SIGWINCH to its process group), for programs that
+        can miss the signal the kernel sends on a change (it sends none when nothing changed)."""
+        if self._process is not None and not self._closed and self._exit_status is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signal.SIGWINCH)
+
     async def _reap(self) -> None:
         process = self._process
         if process is None or self._exit_status is not None:
