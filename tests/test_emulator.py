@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tracemalloc
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyte.screens import wcwidth
 
+from services.core.safe_text import is_printable
 from services.terminal.emulator import (
     MAX_REPLIES,
     MAX_STRING,
@@ -28,6 +30,7 @@ from services.terminal.emulator import (
     EmulatorError,
     MouseTracking,
 )
+from services.terminal.signals import MAX_SIGNAL_TEXT
 from tests.terminal.oracle import Grid, emulator_grid, normalise
 
 
@@ -458,7 +461,12 @@ _escape_piece = st.sampled_from(
 )
 _string_piece = st.builds(
     lambda opener, body, end: opener + body + end,
-    st.sampled_from(["\x1b]0;", "\x1b]2;", "\x1b]8;;", "\x1b]52;c;", "\x1bP", "\x1b_", "\x9d"]),
+    st.sampled_from(
+        [
+            *("\x1b]0;", "\x1b]2;", "\x1b]8;;", "\x1b]52;c;", "\x1bP", "\x1b_", "\x9d"),
+            *("\x1b]9;", "\x1b]777;notify;", "\x1b]99;;", "\x1b]99;i=1:d=0;", "\x1b]99;e=1;"),
+        ]
+    ),
     st.text(max_size=40),
     st.sampled_from(["\x07", "\x1b\\", "\x9c", ""]),
 )
@@ -530,6 +538,9 @@ def assert_invariants(screen: Emulator) -> None:
     assert screen.history_count >= len(screen.history)
 
 
+SIGNALLED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def feed_in_turn(data: bytes, size: tuple[int, int], scrollback: int, plan: list[Any]) -> None:
     """Feed `data` to a new emulator of `size` by `plan`, checking the invariants each step."""
     columns, lines = size
@@ -548,6 +559,9 @@ def feed_in_turn(data: bytes, size: tuple[int, int], scrollback: int, plan: list
     screen.take_dirty()
     replies = screen.take_replies()
     assert len(replies) <= MAX_REPLIES
+    signals = screen.take_signals(lambda: SIGNALLED_AT)
+    assert all(is_printable(signal.text) for signal in signals)
+    assert all(len(signal.text) <= MAX_SIGNAL_TEXT for signal in signals)
     assert all(isinstance(cell, Cell) for line in screen.buffer.values() for cell in line.values())
     if len(data) <= MAX_STRING and not any(isinstance(step, Resize) for step in plan):
         # How the input was cut into reads changes nothing (below the cap on strings).
@@ -556,6 +570,7 @@ def feed_in_turn(data: bytes, size: tuple[int, int], scrollback: int, plan: list
         assert grid(whole) == grid(screen)
         assert (whole.cursor.x, whole.cursor.y) == (screen.cursor.x, screen.cursor.y)
         assert (whole.take_replies(), whole.history_count) == (replies, screen.history_count)
+        assert whole.take_signals(lambda: SIGNALLED_AT) == signals
 
 
 fuzz_settings = settings(

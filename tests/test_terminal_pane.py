@@ -6,12 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 from textual import events
+from textual.message import Message
 from textual.pilot import Pilot
 
 from services.core.config import Config
@@ -19,6 +20,7 @@ from services.core.mode import Mode
 from services.terminal.attach import Attachment, HostPlace
 from services.terminal.backend import TerminalBackend as Backend
 from services.terminal.emulator import Emulator
+from services.terminal.signals import SignalKind
 from tests.pilot import make_app, wait_until
 from tui.screens.panes import PanesScreen
 from tui.terminal_pane import Connection, TerminalPane
@@ -32,13 +34,15 @@ async def terminal(
     size: tuple[int, int],
     scrollback: int = 1000,
     mode: Mode = Mode.DRIVE,
+    message_hook: Callable[[Message], None] | None = None,
 ) -> AsyncIterator[tuple[Pilot[None], TerminalPane]]:
-    """roost with a pane running `argv` (a `$ ` prompt for shells)."""
+    """roost with a pane running `argv` (a `$ ` prompt for shells); `message_hook` sees every
+    message each widget the message reaches gets."""
     app = make_app(
         environ={**os.environ, "PS1": "$ ", "ENV": ""},
         config=Config(terminal_scrollback=scrollback),
     )
-    async with app.run_test(size=size) as pilot:
+    async with app.run_test(size=size, message_hook=message_hook) as pilot:
         await app.attaching.open_pane(Attachment("test", HostPlace(tuple(argv))), mode)
         pane = app.panes_screen.panes[-1]
         yield pilot, pane
@@ -278,3 +282,30 @@ async def test_a_visual_bell_inverts_the_view_and_leaves_the_cells() -> None:
         await run_in_shell(pilot, view, r"printf '\033[?5l'; echo normal", "normal")
         await wait_until(pilot, lambda: reverse_of(view, row, "PLAIN") is False, "normal")
         assert reverse_of(view, row, "REV") is True
+
+
+@pytest.mark.parametrize("mode", [Mode.DRIVE, Mode.WATCH])
+async def test_a_notification_and_bells_go_up_in_one_signals_message(mode: Mode) -> None:
+    """What Claude Code sends when it waits for a permission: one message for the frame,
+    whether the pane drives or only watches."""
+    posted: dict[int, TerminalPane.Signals] = {}  # a message bubbles: the hook sees it often
+
+    def hook(message: Message) -> None:
+        if isinstance(message, TerminalPane.Signals):
+            posted[id(message)] = message
+
+    script = r"printf '\033]9;Claude needs your permission\007\007\007ready\n'; exec cat"
+    async with terminal(["sh", "-c", script], size=(60, 8), mode=mode, message_hook=hook) as (
+        pilot,
+        pane,
+    ):
+        await wait_until(pilot, lambda: on_screen(pane.view, "ready"), "the output")
+        await wait_until(pilot, lambda: bool(posted), "the signals")
+        await pilot.pause()
+        [message] = posted.values()
+        assert message.pane is pane and message.attachment is pane.attachment
+        assert [(signal.kind, signal.text) for signal in message.signals] == [
+            (SignalKind.BELL, ""),
+            (SignalKind.NOTIFICATION, "Claude needs your permission"),
+        ]
+        assert not on_screen(pane.view, "Claude")  # nothing of it is drawn

@@ -15,6 +15,10 @@ nothing is sent (not even the emulator's answers to the program's queries) and t
 says so. Size changes are sent after the view has kept its new size for `RESIZE_DEBOUNCE`, so
 dragging a split does not storm the program with SIGWINCH.
 
+What the output says besides the screen (a new title, bells, desktop notifications: evidence of
+what a coding agent in the session is doing) goes up in one `Signals` message per frame at
+most, whether the pane drives or watches.
+
 A pane outlives its backends: switching a tmux attach between watching and driving attaches
 again in the new mode, and a session that ended or was lost can be started again; the screen
 stays in place meanwhile. Every byte shown is also appended to the pane's recording.
@@ -56,6 +60,7 @@ from services.terminal.backend import (
 )
 from services.terminal.emulator import Emulator
 from services.terminal.recording import Recorder
+from services.terminal.signals import TerminalSignal
 from services.terminal.tmux import capture_as_stream
 from widgets.terminal_view import TerminalView
 
@@ -146,6 +151,19 @@ class TerminalPane(Vertical, can_focus=True):
         """The pane's mode or connection changed (for the tab bar)."""
 
         pane: TerminalPane
+
+    @dataclass
+    class Signals(Message):
+        """The session's output changed the title, rang the bell or sent desktop notifications
+        in the last frame (coalesced: one bell however many rang, the latest title)."""
+
+        pane: TerminalPane
+        signals: tuple[TerminalSignal, ...]
+
+        @property
+        def attachment(self) -> Attachment:
+            """Which session said it: the assistant, its place and the tmux session."""
+            return self.pane.attachment
 
     def __init__(
         self,
@@ -321,6 +339,9 @@ class TerminalPane(Vertical, can_focus=True):
         replies = self.emulator.take_replies()
         if replies and self.mode is Mode.DRIVE and self.backend is not None:
             self.backend.write(replies)  # a watcher answers nothing: that would be input
+        signals = self.emulator.take_signals()
+        if signals:  # a watcher reports them too: watching is reading
+            self.post_message(self.Signals(self, signals))
         if not self.emulator.synchronized:
             self.view.refresh_changes()
         if self.queued < HIGH_WATER // 2:

@@ -16,6 +16,9 @@ operations on it) but stops short of what a live agent needs, so `Emulator` adds
   mouse and focus reporting modes, application cursor and keypad modes, the title (OSC 0/2)
   and its stack (`CSI 22 t`, `CSI 23 t`), the bell, DEC line drawing (`ESC ( 0`), `REP`,
   `SU`/`SD`, `CBT`/`CHT`, `SCOSC`/`SCORC`.
+- **Signals** of what a coding agent in the pane is doing: desktop notifications (OSC 9, 777
+  and 99, parsed by `services/terminal/signals.py`), handed over with title changes and bells
+  by `take_signals()`. Only OSC sequences reach that parsing: plain output pays nothing.
 - **Change tracking a renderer can trust.** Every line object carries a serial number; `dirty`
   holds the rows whose *content* changed since `take_dirty()`, and a scroll moves those marks
   with the lines instead of marking the whole screen, so a renderer keyed on serials rebuilds
@@ -52,6 +55,7 @@ import time
 import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from enum import Enum
 from itertools import count, repeat
 from typing import Any, NamedTuple, cast
@@ -59,6 +63,16 @@ from typing import Any, NamedTuple, cast
 from pyte import charsets
 from pyte import modes as mo
 from pyte.screens import Margins, Screen, StaticDefaultDict, wcwidth
+
+from services.core.clock import utc_now
+from services.terminal.signals import (
+    KittyNotifications,
+    SignalKind,
+    TerminalSignal,
+    osc9_notification,
+    osc777_notification,
+    signal_text,
+)
 
 DEFAULT_SCROLLBACK = 10_000
 MAX_PARAMETER = 9999
@@ -73,6 +87,8 @@ MAX_TITLES = 10
 """Titles kept by XTWINOPS 22 (push), as in xterm; a deeper push drops the oldest."""
 SYNC_TIMEOUT = 0.5
 """Seconds a renderer holds a frame for synchronized output before drawing anyway."""
+MAX_NOTIFICATIONS = 16
+"""Desktop notifications kept until `take_signals()`; a flood keeps the newest."""
 
 
 class EmulatorError(Exception):
@@ -312,6 +328,12 @@ class Emulator(Screen):
         self._cells_attrs: Cell | None = None
         self._cells_of_cursor = _Cells(Cell(" "))
         self._numbers_memo: dict[str, tuple[int, ...]] = {}
+        self.bells = 0
+        """Bells rung since the start (a reset does not unring them)."""
+        self._notifications: deque[str] = deque(maxlen=MAX_NOTIFICATIONS)
+        self._kitty = KittyNotifications()
+        self._signalled: tuple[str, int] = ("", 0)
+        """The title and the bell count as `take_signals()` last handed them over."""
         self._control = {
             "\r": self.carriage_return,
             "\n": self.linefeed,
@@ -389,7 +411,6 @@ class Emulator(Screen):
         self.title = ""
         self.icon_name = ""
         self._titles: deque[tuple[str | None, str | None]] = deque(maxlen=MAX_TITLES)
-        self.bells = 0
         self.charset = 0
         self.g0_charset = charsets.LAT1_MAP
         self.g1_charset = charsets.LAT1_MAP
@@ -443,6 +464,26 @@ class Emulator(Screen):
         """What the terminal answers the application (DA, DSR), in order, since the last call."""
         replies, self._replies, self._reply_size = self._replies, [], 0
         return "".join(replies).encode()
+
+    def take_signals(self, clock: Callable[[], datetime] = utc_now) -> tuple[TerminalSignal, ...]:
+        """What the output said besides the screen since the last call: the title if it changed
+        (the latest), one bell however many rang, then the notifications in order. A renderer
+        asks every frame: when nothing happened this is two comparisons."""
+        title, bells = self.title, self.bells
+        if (title, bells) == self._signalled and not self._notifications:
+            return ()
+        at = clock()
+        signals = []
+        if title != self._signalled[0]:
+            signals.append(TerminalSignal(SignalKind.TITLE, signal_text(title), at))
+        if bells != self._signalled[1]:
+            signals.append(TerminalSignal(SignalKind.BELL, "", at))
+        signals.extend(
+            TerminalSignal(SignalKind.NOTIFICATION, text, at) for text in self._notifications
+        )
+        self._notifications.clear()
+        self._signalled = (title, bells)
+        return tuple(signals)
 
     def write_process_input(self, data: str) -> None:
         if self._reply_size + len(data) <= MAX_REPLIES:
@@ -645,6 +686,17 @@ class Emulator(Screen):
             self.set_icon_name(param)
         if code in {"0", "2"}:
             self.set_title(param)
+        elif code == "9":
+            self._notify(osc9_notification(param))
+        elif code == "777":
+            self._notify(osc777_notification(param))
+        elif code == "99":
+            self._notify(self._kitty.feed(param))
+
+    def _notify(self, text: str | None) -> None:
+        """Keep a desktop notification's text for `take_signals()`; one without is none."""
+        if text is not None and (text := signal_text(text)):
+            self._notifications.append(text)
 
     def _csi(self, params: str, inter: str, final: str) -> None:
         if inter:
