@@ -142,8 +142,11 @@ def test_a_claude_turn_with_a_permission_dialog() -> None:
         ]
     )
     agent = watch.panes(at(25))["%1"]
-    assert agent.activity.state is ActivityState.NEEDS_YOU
-    assert agent.activity.since == at(13)
+    assert (agent.activity.state, agent.activity.detail, agent.activity.since) == (
+        ActivityState.NEEDS_YOU,
+        "permission: Bash: npm test",
+        at(13),
+    )
     assert "hook PermissionRequest 12s ago" in agent.activity.evidence
     item = agent.interaction
     assert item is not None and watch.inbox() == (item,)
@@ -229,7 +232,11 @@ def test_an_elicitation_is_a_question_and_idle_prompt_is_idle() -> None:
     assert item.kind is InteractionKind.QUESTION
     assert isinstance(item.request, Questions)
     assert [q.question for q in item.request.questions] == ["Which account should the deploy use?"]
-    assert watch.panes(at(4))["%1"].activity.state is ActivityState.NEEDS_YOU
+    asking = watch.panes(at(4))["%1"].activity
+    assert (asking.state, asking.detail) == (
+        ActivityState.NEEDS_YOU,
+        "question: Which account should the deploy use?",
+    )
 
     watch.feed([hook(70, "Notification", notification_type="idle_prompt", message="waiting")])
     assert watch.inbox() == ()
@@ -369,7 +376,7 @@ def test_agents_known_by_their_command_only_wait_for_the_screen() -> None:
     assert "screen: claude spinner 1s ago" in working.evidence
 
     watch.screen("%5", None, at(2))
-    assert watch.panes(at(3))["%5"].activity.detail == "no rule matched the screen"
+    assert watch.panes(at(3))["%5"].activity.detail == "no hook events; no rule matched the screen"
 
     # the agent exits: one known by its command only is no agent any more, one whose screen
     # was read has stopped
@@ -388,7 +395,7 @@ def test_working_without_news_for_minutes_is_unknown_never_idle() -> None:
     assert watch.panes(at(200))["%1"].activity.state is ActivityState.WORKING
     stale = watch.panes(at(12 + 6 * 60))["%1"].activity
     assert stale.state is ActivityState.UNKNOWN
-    assert stale.detail == "no hook event or output for 6 min"
+    assert stale.detail == "working 6 min ago, no hook event or output since"
     assert "%1" in watch.suspects(at(12 + 6 * 60))
 
 
@@ -677,3 +684,35 @@ def test_parse_panes_reads_a_real_line() -> None:
     assert socket_path == SERVER
     assert (found.id, found.command, found.bell, found.activity) == ("%3", "claude", True, T0)
     assert found.title == "✳ Claude Code\\e]0;x"
+
+
+def test_a_turn_interrupted_in_the_terminal_is_found_on_screen() -> None:
+    """Esc fires no hook: working with output but no hook event for a while is checked."""
+    watch = watch_with(pane(output=0))
+    watch.feed([hook(0, "PreToolUse", tool_name="Bash", tool_input=BASH_INPUT)])
+    watch.observe(listing(pane(output=20)), at(20))
+    assert watch.suspects(at(20)) == []  # hooks spoke 20 s ago: nothing to doubt yet
+    watch.observe(listing(pane(output=40)), at(40))
+    assert watch.suspects(at(40)) == ["%1"]
+    watch.screen("%1", IDLE_ON_SCREEN, at(41))
+    activity = watch.panes(at(42))["%1"].activity
+    assert (activity.state, activity.since) == (ActivityState.IDLE, at(41))
+    assert "hook PreToolUse 42s ago; screen: claude prompt box 1s ago" in activity.evidence
+    watch.observe(listing(pane(output=45)), at(45))
+    assert watch.suspects(at(50)) == []  # checked 9 s ago
+    assert watch.suspects(at(57)) == ["%1"]
+
+
+def test_a_screen_read_right_after_a_hook_event_does_not_outweigh_it() -> None:
+    watch = watch_with(pane(output=0))
+    watch.feed([hook(10, "UserPromptSubmit", prompt="go")])
+    watch.screen("%1", IDLE_ON_SCREEN, at(11))  # drawn before the agent's own redraw
+    assert watch.panes(at(12))["%1"].activity.state is ActivityState.WORKING
+
+
+def test_working_on_screen_only_goes_stale_too() -> None:
+    watch = watch_with(pane(command="aider", output=0))
+    working = ScreenReading("claude", ScreenState.WORKING, "claude spinner", "Pondering…")
+    watch.screen("%1", working, at(1))
+    assert watch.panes(at(200))["%1"].activity.state is ActivityState.WORKING
+    assert watch.panes(at(400))["%1"].activity.state is ActivityState.UNKNOWN

@@ -129,6 +129,8 @@ class _Pending:
     conversation: str
     request: Request | None
     tool: str
+    detail: str
+    """What the pane's state says of it: `permission: Bash: npm test`."""
     source: str
     """`hook PermissionRequest`, `screen: claude permission dialog`: its evidence."""
 
@@ -211,7 +213,7 @@ class AgentWatch:
                 del self._panes[pane_id]
         for listed in listing.panes:
             known = self._panes.get(listed.id)
-            if known is None and not self._could_be_agent(listed):
+            if known is None and not self._agent_of(listed):
                 continue
             pane = known or self._pane(listed.id, now)
             before = pane.listed
@@ -237,8 +239,6 @@ class AgentWatch:
             known.bell_at = signal.at
         elif signal.kind is SignalKind.TITLE:
             known.title_changed = signal.at
-            if not known.agent and known.listed and known.listed.command in AGENT_COMMANDS:
-                known.agent = known.listed.command
 
     def screen(self, pane: str, reading: ScreenReading | None, now: datetime) -> None:
         """Take a screen reading of `pane` (None: no rule matched). A prompt from the hooks
@@ -363,7 +363,9 @@ class AgentWatch:
         elif name == "PermissionRequest":
             tool = event.text("tool_name")
             self._set(pane, ActivityState.WORKING, _tool_detail(tool, payload), at, keep=True)
-            self._ask(pane, event, at, tool, _confirmation(tool, payload.get("tool_input")))
+            request = _confirmation(tool, payload.get("tool_input"))
+            detail = _line("permission: " + _tool_detail(tool, payload))
+            self._ask(pane, event, at, InteractionKind.CONFIRMATION, request, tool, detail)
         elif name == "Notification":
             self._notification(pane, event, at)
         elif name == "Stop" or name == "AfterAgent":
@@ -396,11 +398,15 @@ class AgentWatch:
                 tool = match[1] if match else _line(message) or "permission"
                 details = event.payload.get("details")  # Gemini CLI's ToolPermission
                 request = _confirmation(tool, details) if isinstance(details, Mapping) else None
-                self._ask(pane, event, at, tool, request)
+                detail = _line(f"permission: {tool}")
+                self._ask(pane, event, at, InteractionKind.CONFIRMATION, request, tool, detail)
         elif kind == "elicitation_dialog":
             if pane.pending is None:
                 question = Question("answer", _line(message) or "a question", "")
-                self._ask(pane, event, at, "", Questions((question,)), InteractionKind.QUESTION)
+                detail = _line(f"question: {question.question}")
+                self._ask(
+                    pane, event, at, InteractionKind.QUESTION, Questions((question,)), "", detail
+                )
         elif kind == "idle_prompt":
             pane.pending = None
             if pane.state is not ActivityState.IDLE:
@@ -411,15 +417,17 @@ class AgentWatch:
         pane: _Pane,
         event: AgentEvent,
         at: datetime,
-        tool: str,
+        kind: InteractionKind,
         request: Request | None,
-        kind: InteractionKind = InteractionKind.CONFIRMATION,
+        tool: str,
+        detail: str,
     ) -> None:
+        """A prompt the event reports. Its id is the tool call's when the agent names it,
+        else the event's (the same in every roost process reading the same record)."""
         use = event.text("tool_use_id")
         request_id = use or f"{event.pane}:{event.id or int(at.timestamp() * 1000)}"
-        pending = _Pending(
-            request_id, kind, at, pane.conversation, request, tool, f"hook {event.name}"
-        )
+        source = f"hook {event.name}"
+        pending = _Pending(request_id, kind, at, pane.conversation, request, tool, detail, source)
         exited = pane.shell_since or (pane.listed is not None and pane.listed.dead)
         if not exited and not self._is_retired(pane, pending):
             pane.pending = pending
@@ -448,10 +456,8 @@ class AgentWatch:
                 ActivityState.STOPPED, f"back to {listed.command}", pane.shell_since, evidence
             )
         if pane.pending is not None:
-            item = self._interaction(pane, pane.pending)
-            return Activity(
-                ActivityState.NEEDS_YOU, _line(item.summary), pane.pending.since, evidence
-            )
+            pending = pane.pending
+            return Activity(ActivityState.NEEDS_YOU, pending.detail, pending.since, evidence)
         if pane.state is ActivityState.STOPPED:
             assert pane.since is not None
             return Activity(pane.state, pane.detail, pane.since, evidence)
@@ -460,19 +466,19 @@ class AgentWatch:
             state = _SCREEN_STATES[reading.state]
             assert pane.read_at is not None
             since = pane.since if pane.state is state and pane.since else pane.read_at
-            return Activity(state, _line(reading.detail or reading.rule), since, evidence)
-        if pane.state is not None and pane.since is not None:
-            if pane.state is ActivityState.WORKING and self._stale(pane, now):
-                why = f"no hook event or output for {_age(now - self._last_sign(pane))}"
-                return Activity(ActivityState.UNKNOWN, why, self._last_sign(pane), evidence)
-            return Activity(pane.state, pane.detail, pane.since, evidence)
-        since = pane.first_seen or now
-        why = (
-            "no hook events; screen not read yet"
-            if pane.read_at is None
-            else "no rule matched the screen"
-        )
-        return Activity(ActivityState.UNKNOWN, why, since, evidence)
+            detail = _line(reading.detail or reading.rule)
+        elif pane.state is not None and pane.since is not None:
+            state, detail, since = pane.state, pane.detail, pane.since
+        else:
+            why = "screen not read yet" if pane.read_at is None else "no rule matched the screen"
+            return Activity(
+                ActivityState.UNKNOWN, f"no hook events; {why}", pane.first_seen or now, evidence
+            )
+        if state is ActivityState.WORKING and self._stale(pane, now):
+            last = self._last_sign(pane)
+            why = f"working {_age(now - last)} ago, no hook event or output since"
+            return Activity(ActivityState.UNKNOWN, why, last, evidence)
+        return Activity(state, detail, since, evidence)
 
     def _evidence(self, pane: _Pane, now: datetime) -> str:
         parts = []
@@ -601,9 +607,6 @@ class AgentWatch:
                 self._panes.popitem(last=False)
         return pane
 
-    def _could_be_agent(self, listed: TmuxPane) -> bool:
-        return bool(self._agent_of(listed))
-
     @staticmethod
     def _agent_of(listed: TmuxPane) -> str:
         """The agent a pane runs, by its command, or by its title when the command is one an
@@ -631,26 +634,16 @@ def _screen_pending(pane: _Pane, reading: ScreenReading, now: datetime) -> _Pend
     every roost process reading the same dialog names it alike."""
     shown = "\0".join([pane.id, reading.rule, reading.detail, *(o.label for o in reading.options)])
     request_id = "screen:" + hashlib.sha256(shown.encode()).hexdigest()[:12]
+    source = f"screen: {reading.rule}"
     if reading.state is ScreenState.QUESTION:
         question = Question("answer", reading.detail or "a question")
-        return _Pending(
-            request_id,
-            InteractionKind.QUESTION,
-            now,
-            pane.conversation,
-            Questions((question,)),
-            "",
-            f"screen: {reading.rule}",
-        )
-    return _Pending(
-        request_id,
-        InteractionKind.CONFIRMATION,
-        now,
-        pane.conversation,
-        None,
-        reading.detail or "permission",
-        f"screen: {reading.rule}",
-    )
+        request = Questions((question,))
+        detail = _line(f"question: {question.question}")
+        return _Pending(request_id, InteractionKind.QUESTION, now, pane.conversation, request,
+                        "", detail, source)  # fmt: skip
+    tool = reading.detail or "permission"
+    return _Pending(request_id, InteractionKind.CONFIRMATION, now, pane.conversation, None,
+                    tool, _line(f"permission: {tool}"), source)  # fmt: skip
 
 
 def _confirmation(tool: str, tool_input: object) -> Confirmation:
