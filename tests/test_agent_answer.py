@@ -31,7 +31,9 @@ from services.activity.model import (
     TextAnswer,
 )
 from services.agents.answer import GONE, Unanswerable, answer_in_pane, keys_for
+from services.agents.model import AgentEvent
 from services.agents.screens import MenuOption, ScreenReading, ScreenState, read_screen
+from services.agents.watch import AgentWatch
 from services.core.safe_text import is_printable
 from services.terminal.tmux import TmuxServer, TmuxSocket
 from tests.peers.agent_panes import AgentPane, start_agent
@@ -180,14 +182,16 @@ def test_another_command_on_screen_gets_nothing(
     agent = start_agent(tmux_server, tmp_path, "--command", "rm -rf build")
     agent.wait_for(DIALOG)
 
-    asked_npm = answer_in_pane(elsewhere, confirmation(agent), ALLOW)
-    asked_edit = answer_in_pane(elsewhere, _edit(confirmation(agent)), ALLOW)
+    npm = confirmation(agent)
+    edit = _edit(npm)
+    edit_notified = replace(npm, tool="Edit", request=None)  # a notification names only the tool
+    for asked in (npm, edit, edit_notified):
+        assert answer_in_pane(elsewhere, asked, ALLOW) == (Outcome.ALREADY_ANSWERED, GONE)
 
-    assert asked_npm == asked_edit == (Outcome.ALREADY_ANSWERED, GONE)
     assert DIALOG in agent.screen()
     # Had `1` been typed, the command would have run: the dialog still takes a denial.
-    rm = confirmation(agent, command="rm -rf build")
-    assert answer_in_pane(elsewhere, rm, DENY) == (Outcome.ACCEPTED, "")
+    bash_notified = replace(npm, tool="Bash", request=None)
+    assert answer_in_pane(elsewhere, bash_notified, DENY) == (Outcome.ACCEPTED, "")
     agent.wait_for("ANSWER: deny")
 
 
@@ -325,6 +329,28 @@ def test_the_fake_agent_fails_and_ends_as_scripted(tmux_server: TmuxServer, tmp_
     assert "FAILED: rate_limit" in screen
     assert agent.event_names() == ["SessionStart", "UserPromptSubmit", "StopFailure", "SessionEnd"]
     assert agent.events()[2]["payload"]["error"] == "rate_limit"
+
+
+def test_the_watchs_inbox_item_is_answered_in_its_pane(
+    tmux_server: TmuxServer, tmp_path: Path, elsewhere: TmuxServer
+) -> None:
+    """From the hooks' events through the watch's inbox to the keys: the item the watch makes
+    of a PermissionRequest names the pane and the request that `answer_in_pane` checks."""
+    agent = start_agent(tmux_server, tmp_path)
+    agent.wait_for(DIALOG)
+    listing = tmux_server.list_sessions()
+    watch = AgentWatch(listing.socket_path, "host", clock=lambda: SINCE)
+    events = [
+        AgentEvent(SINCE, "claude", record["tmux"].split(",")[0], record["pane"], record["payload"])
+        for record in agent.events()
+    ]
+    watch.feed(events)
+    watch.observe(listing, SINCE)
+
+    [item] = watch.inbox()
+    assert item.kind is InteractionKind.CONFIRMATION and item.tool == "Bash"
+    assert answer_in_pane(elsewhere, item, ALLOW) == (Outcome.ACCEPTED, "")
+    agent.wait_for("ANSWER: allow")
 
 
 # -- keys for the sample screens of the screen rules -----------------------------------------

@@ -126,7 +126,8 @@ def answer_in_pane(
 
 def _same_prompt(interaction: Interaction, reading: ScreenReading) -> bool:
     """Whether `reading` shows the prompt `interaction` asks: a dialog for a confirmation, a
-    question for a question, naming the same command or file (or question) when both say."""
+    question for a question, naming the same command or file, else the same tool (or the same
+    question) when both say."""
     wanted = {
         InteractionKind.CONFIRMATION: ScreenState.PERMISSION,
         InteractionKind.QUESTION: ScreenState.QUESTION,
@@ -141,7 +142,9 @@ def _same_prompt(interaction: Interaction, reading: ScreenReading) -> bool:
     if isinstance(request, Confirmation):
         subject = _subject(request)
         return not subject or subject in on_screen
-    return True
+    tool = _normal(interaction.tool).lower()  # known from a notification or the screen only
+    name = tool.rsplit("__", 1)[-1]  # an MCP tool (`mcp__exa__web_search`) shows its own name
+    return not tool or tool in on_screen.lower() or name in on_screen.lower()
 
 
 def _subject(request: Confirmation) -> str:
