@@ -252,7 +252,9 @@ class TmuxServer:
         """Type into pane `pane`: tmux key names (`Enter`, `Escape`, `1`), or with `literal`
         the text itself. Raises RoostError when tmux cannot (the pane is gone)."""
         flags = ("-l",) if literal else ()
-        self._command(f"type into pane {pane}", "send-keys", "-t", pane, *flags, "--", *keys)
+        # tmux ends a command at an argument ending in `;` (dropping it) unless it is `\;`.
+        typed = (key[:-1] + "\\;" if key.endswith(";") else key for key in keys)
+        self._command(f"type into pane {pane}", "send-keys", "-t", pane, *flags, "--", *typed)
 
 
 def parse_sessions(text: str) -> tuple[TmuxSession, ...]:
