@@ -28,11 +28,12 @@ import re
 import select
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing itself takes milliseconds to import; mypy knows this name
 if TYPE_CHECKING:
+    from typing import Any
+
     from services.core.paths import RoostPaths
 
 SPOOL_VERSION = 1
@@ -54,8 +55,8 @@ THEN = "--then"
 STDIN_AGENTS = frozenset({"claude", "gemini"})
 """Agents that pipe the payload to stdin; Codex passes it as the last argument."""
 
-_SPOOL_NAME = re.compile(r"(\d+)-(\d+)\.json")
-_QUOTED_FIELD = re.compile(rb'"([a-z_-]{1,32})"\s*:\s*("(?:[^"\\]|\\.){0,512}")')
+_QUOTED_FIELD = rb'"([a-z_-]{1,32})"\s*:\s*("(?:[^"\\]|\\.){0,512}")'
+"""Compiled only for a payload that needs it (re caches it)."""
 _KEPT_FIELDS = {"codex": ("type", "thread-id", "turn-id")}
 """The fields worth keeping of a payload too large or broken to parse, per agent (the event's
 name first); the first occurrence of each is taken."""
@@ -106,8 +107,10 @@ def spool_directory(environ: Mapping[str, str]) -> Path:
 
 def spool_name(name: str) -> tuple[int, int] | None:
     """A spool file's (time_ns, pid), or None when `name` is not one."""
-    match = _SPOOL_NAME.fullmatch(name)
-    return (int(match[1]), int(match[2])) if match else None
+    stem, dash, pid = name.removesuffix(".json").partition("-")
+    if name.endswith(".json") and dash and stem.isdecimal() and pid.isdecimal():
+        return int(stem), int(pid)
+    return None
 
 
 def read_stdin(
@@ -160,7 +163,7 @@ def parse_payload(data: bytes, problem: str, agent: str) -> dict[str, Any]:
             problem = f"not a JSON object but {type(payload).__name__}"
     fields = _KEPT_FIELDS.get(agent, _CLAUDE_FIELDS)
     minimal: dict[str, Any] = {fields[0]: ""}
-    for match in _QUOTED_FIELD.finditer(data):
+    for match in re.finditer(_QUOTED_FIELD, data):
         key = match[1].decode()
         if key in fields and not minimal.get(key):
             try:
@@ -181,7 +184,7 @@ def spool_event(
     now = time.time_ns()
     record = {
         "v": SPOOL_VERSION,
-        "at": datetime.fromtimestamp(now / 1e9, UTC).isoformat(),
+        "at": _iso_utc(now),
         "agent": agent,
         "server": tmux_socket(environ.get("TMUX", "")),
         "pane": environ.get("TMUX_PANE", ""),
@@ -207,6 +210,13 @@ def spool_event(
     path = directory / f"{now}-{os.getpid()}.json"
     write_atomic(path, data)
     return path
+
+
+def _iso_utc(time_ns: int) -> str:
+    """`datetime.isoformat` of a UTC time, without loading datetime."""
+    seconds, nanoseconds = divmod(time_ns, 1_000_000_000)
+    day_time = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{day_time}.{nanoseconds // 1000:06d}+00:00"
 
 
 class SpoolFull(Exception):
@@ -235,7 +245,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 def _note(environ: Mapping[str, str], agent: str, problem: str) -> None:
     """Keep `problem` as the spool's last error, if the spool can be written at all."""
     try:
-        line = f"{datetime.now(UTC).isoformat(timespec='seconds')} {agent or '?'}: {problem}"
+        line = f"{_iso_utc(time.time_ns())} {agent or '?'}: {problem}"
         write_atomic(
             spool_directory(environ) / LAST_ERROR_NAME,
             line.replace("\n", " ")[:1000].encode("utf-8", "replace") + b"\n",

@@ -132,8 +132,8 @@ class Change:
         return [
             line.rstrip("\r\n")
             for line in difflib.unified_diff(
-                (self.before or "").splitlines(keepends=True),
-                self.after.splitlines(keepends=True),
+                _lines(self.before or ""),
+                _lines(self.after),
                 fromfile=f"{self.path}" if self.before is not None else "/dev/null",
                 tofile=f"{self.path}",
             )
@@ -290,6 +290,13 @@ def status(agent: Agent, files: AgentFiles) -> HookStatus:
     return HookStatus(
         agent, path, text is not None, events, missing, _restrictions(agent, files, data)
     )
+
+
+def _lines(text: str) -> list[str]:
+    """`text`'s lines with their ends, split at "\n" only (TOML's and JSON's line end; a
+    string may hold the other characters `str.splitlines` splits at)."""
+    pieces = text.split("\n")
+    return [piece + "\n" for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
 
 
 # Reading and writing -------------------------------------------------------------------------
@@ -498,7 +505,7 @@ def _set_notify(
     parsing it again; raises HookError when it cannot be done by editing one line."""
     if document.get(CODEX_KEY) == notify:
         return before or ""
-    lines = (before or "").splitlines(keepends=True)
+    lines = _lines(before or "")
     number = _notify_line(lines) if CODEX_KEY in document else None
     if number is None and CODEX_KEY in document:
         raise HookError(f"{path}: cannot find its top-level notify line: change it by hand")
@@ -518,13 +525,12 @@ def _set_notify(
             indent = body[: len(body) - len(body.lstrip())]
             lines[number] = f"{indent}notify = {_toml_array(notify)}{comment}{line[len(body) :]}"
     else:
-        # Before any table, after the comments that open the file: always top level.
+        # Before any table, after the comments that open the file (or first, when the file is
+        # all comments): always top level, and no line of theirs changes.
         at = 0
         while at < len(lines) and (not lines[at].strip() or lines[at].lstrip().startswith("#")):
             at += 1
-        if at and not lines[at - 1].endswith("\n"):
-            lines[at - 1] += "\n"
-        lines.insert(at, f"notify = {_toml_array(notify or [])}\n")
+        lines.insert(at if at < len(lines) else 0, f"notify = {_toml_array(notify or [])}\n")
     after = "".join(lines)
     expected = {key: value for key, value in document.items() if key != CODEX_KEY}
     if notify is not None:
