@@ -225,6 +225,27 @@ def test_stdin_never_closed_does_not_hold_the_hook(spool: Path) -> None:
             assert isinstance(payload, dict) and "still open" in payload["unreadable"]
 
 
+def test_a_closed_stdin_is_a_minimal_event(spool: Path) -> None:
+    ran = subprocess.run(
+        ["sh", "-c", 'exec "$0" hook claude <&-', str(ROOST)], capture_output=True, timeout=30
+    )
+    assert_silent(ran)
+    [record] = spooled(spool)
+    assert record["payload"] == {
+        "hook_event_name": "",
+        "unreadable": "stdin unreadable (Bad file descriptor)",
+    }
+
+
+def test_a_lone_surrogate_reaches_the_database_as_a_question_mark(
+    tmp_path: Path, spool: Path
+) -> None:
+    assert_silent(run_hook("claude", payload=b'{"hook_event_name": "Stop", "x": "a\\udc80b"}'))
+    database = StateDatabase(tmp_path / "state.db")
+    assert drain(spool, database) == 1
+    assert json.loads(database.agent_events()[0].payload) == {"hook_event_name": "Stop", "x": "a?b"}
+
+
 def test_a_full_spool_drops_the_event_and_says_so(spool: Path) -> None:
     spool.mkdir(parents=True)
     for number in range(hook.MAX_SPOOL_FILES):
@@ -273,6 +294,8 @@ def test_drain_records_the_events_and_sets_a_bad_file_aside(tmp_path: Path, spoo
     write_events(spool, 3)
     (spool / "1-1.json").write_text('{"v": 1, "at": "yesterday"')  # oldest, and truncated
     (spool / "2-1.json").write_text('{"v": 99}')  # a newer roost's format
+    hostile = '{"v":1,"at":"2026-12-02T22:00:00+00:00","agent":"x","server":"","pane":"",'
+    (spool / "3-1.json").write_text(hostile + '"payload":{"a":"\\udc80"}}')
     database = StateDatabase(tmp_path / "state.db")
     assert drain(spool, database) == 3
     rows = database.agent_events()
@@ -282,10 +305,10 @@ def test_drain_records_the_events_and_sets_a_bad_file_aside(tmp_path: Path, spoo
         "toolu_2",
     ]
     assert [row.pane for row in rows] == ["%0", "%1", "%2"]
-    assert sorted(p.name for p in spool.iterdir()) == ["1-1.json.bad", "2-1.json.bad"]
+    assert sorted(p.name for p in spool.iterdir()) == [f"{n}-1.json.bad" for n in (1, 2, 3)]
     assert (spool / "1-1.json.bad").read_text() == '{"v": 1, "at": "yesterday"', "never lost"
     assert drain(spool, database) == 0
-    assert spool_status(spool).bad == 2
+    assert spool_status(spool).bad == 3
 
 
 def test_drain_takes_the_oldest_first_up_to_its_limit(tmp_path: Path, spool: Path) -> None:

@@ -125,9 +125,12 @@ def read_stdin(
     size = 0
     while True:
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            return bytes(kept), f"stdin still open after {seconds:g} s"
-        chunk = os.read(fd, 65536)
+        try:
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return bytes(kept), f"stdin still open after {seconds:g} s"
+            chunk = os.read(fd, 65536)
+        except OSError as error:  # closed, or not something to read
+            return bytes(kept), f"stdin unreadable ({error.strerror})"
         if not chunk:
             break
         size += len(chunk)
@@ -190,10 +193,8 @@ def spool_event(
         "pane": environ.get("TMUX_PANE", ""),
         "payload": payload,
     }
-    data = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode(
-        "utf-8",
-        "backslashreplace",  # a lone surrogate becomes the JSON escape it came from
-    )
+    # A lone surrogate (JSON allows "\udc80") becomes "?": the database refuses it.
+    data = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace")
     if len(data) > MAX_SPOOL_FILE:
         key = _KEPT_FIELDS.get(agent, _CLAUDE_FIELDS)[0]
         name = payload.get(key)
@@ -201,7 +202,7 @@ def spool_event(
             key: name[:512] if isinstance(name, str) else "",
             "unreadable": f"{len(data)} bytes as JSON, more than {MAX_SPOOL_FILE}",
         }
-        data = json.dumps(record, ensure_ascii=False).encode("utf-8", "backslashreplace")
+        data = json.dumps(record, ensure_ascii=False).encode("utf-8", "replace")
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     with os.scandir(directory) as entries:
         full = sum(1 for _ in entries) >= MAX_SPOOL_FILES

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import time
@@ -83,9 +84,14 @@ def read_spool(directory: Path, limit: int = 1000) -> list[AgentEvent]:
 def drain(directory: Path, database: StateDatabase, limit: int = 1000) -> int:
     """Move the oldest `limit` events of `directory` into `database`'s `agent_events`; returns
     how many. Raises StateError when the database cannot be written (the files then stay)."""
-    if not directory.is_dir():
+    try:
+        lock = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
         return 0
-    with _locked(directory):
+    except OSError as error:
+        log.warning("agent spool %s cannot be read: %s", directory, error.strerror)
+        return 0
+    with _locked(lock):
         events: list[AgentEvent] = []
         ingested: list[Path] = []
         for path in _oldest(directory, limit):
@@ -122,6 +128,10 @@ def read_record(path: Path) -> AgentEvent:
     payload = record.get("payload")
     if not isinstance(payload, dict):
         raise SpoolError("payload is not a JSON object")
+    try:  # what the database could not store (sqlite refuses lone surrogates)
+        json.dumps([agent, server, pane, payload], ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise SpoolError("a text holds a lone surrogate") from None
     return AgentEvent(_time(record.get("at")), str(agent), str(server), str(pane), payload)
 
 
@@ -154,7 +164,10 @@ def _time(value: Any) -> datetime:
 def _oldest(directory: Path, limit: int) -> list[Path]:
     try:
         names = _names(directory)
-    except (FileNotFoundError, NotADirectoryError):
+    except FileNotFoundError:
+        return []
+    except OSError as error:
+        log.warning("agent spool %s cannot be listed: %s", directory, error.strerror)
         return []
     spooled = sorted((key, name) for name in names if (key := spool_name(name)) is not None)
     return [directory / name for _, name in spooled[:limit]]
@@ -194,9 +207,9 @@ def _remove_stale_temps(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """One drainer at a time (the console, `roost ps`): none records what another already did."""
-    fd = os.open(directory, os.O_RDONLY | os.O_CLOEXEC)
+def _locked(fd: int) -> Iterator[None]:
+    """One drainer at a time (the console, `roost ps`): none records what another already did.
+    Closing `fd`, the spool directory, releases it."""
     try:
         with contextlib.suppress(OSError):  # a file system without locks: drain all the same
             fcntl.flock(fd, fcntl.LOCK_EX)
