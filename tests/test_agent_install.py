@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ptyprocess import PtyProcessUnicode
 
 from services.agents.hook import THEN
 from services.agents.install import (
@@ -434,3 +436,29 @@ def test_the_roost_command_is_recognised_by_its_name() -> None:
     assert not is_roost_hook(["/x/roost", "hook", "claude"], "codex")
     assert not is_roost_hook(["/x/roost-old", "hook", "codex"], "codex")
     assert not is_roost_hook(["roost", "hook"], "codex")
+
+
+def test_at_a_terminal_each_change_is_shown_and_asked(isolated_env: Path) -> None:
+    settings_file = isolated_env / ".claude" / "settings.json"
+    write(settings_file, "{}")
+    for answer, installed in (("n", False), ("y", True)):
+        process = PtyProcessUnicode.spawn(
+            [str(Path(sys.executable).parent / "roost"), "hooks", "install", "claude"],
+            env=dict(os.environ),
+            dimensions=(50, 200),
+        )
+        seen = ""
+        deadline = time.monotonic() + 60
+        while "[y/N]" not in seen:
+            assert time.monotonic() < deadline, f"no question: {seen!r}"
+            seen += process.read(4096)
+        assert "+++ " in seen and "hook claude" in seen, "the diff comes first"
+        process.write(f"{answer}\r")
+        while process.isalive() or process.exitstatus is None:
+            try:
+                seen += process.read(4096)
+            except EOFError:
+                break
+        process.wait()
+        assert process.exitstatus == 0, seen
+        assert status(Agent.CLAUDE, AgentFiles.resolve(os.environ)).installed is installed

@@ -90,13 +90,16 @@ def main(argv: Sequence[str], environ: Mapping[str, str] | None = None, stdin: i
 
 def spool_dir(paths: RoostPaths, environ: Mapping[str, str]) -> Path:
     """Where hooks write their events and roost reads them: `$ROOST_AGENT_SPOOL`, else the
-    state dir's `agent-spool`."""
+    state dir's `agent-spool`. Raises RoostError when the variable names an unknown user's home."""
+    from services.core.paths import expand_user  # loaded already: the caller holds `paths`
+
     override = environ.get(SPOOL_VARIABLE, "")
-    return Path(override).expanduser() if override else paths.state_dir / SPOOL_DIR_NAME
+    return expand_user(override) if override else paths.state_dir / SPOOL_DIR_NAME
 
 
 def spool_directory(environ: Mapping[str, str]) -> Path:
-    """`spool_dir` for a hook: the paths module (platformdirs) is loaded only when needed."""
+    """`spool_dir` for a hook, which loads the paths module (platformdirs: tens of milliseconds,
+    tests/perf/bench_hook.py) only when `$ROOST_AGENT_SPOOL` does not say where the spool is."""
     override = environ.get(SPOOL_VARIABLE, "")
     if override:
         return Path(override).expanduser()
