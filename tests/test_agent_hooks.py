@@ -333,3 +333,29 @@ def test_a_database_that_cannot_be_written_leaves_the_files(tmp_path: Path, spoo
 def test_drain_of_a_missing_spool_is_nothing(tmp_path: Path) -> None:
     assert drain(tmp_path / "nowhere", StateDatabase(tmp_path / "state.db")) == 0
     assert read_spool(tmp_path / "nowhere") == []
+
+
+def test_the_hook_loads_no_more_than_it_needs(tmp_path: Path) -> None:
+    """What keeps the hook fast (tests/perf/bench_hook.py measures it): the launcher never
+    loads the command line, and the hook only the standard library and, without
+    $ROOST_AGENT_SPOOL, the paths module."""
+    report = tmp_path / "modules.json"
+    script = (
+        "import json, sys\n"
+        "sys.argv = ['roost', 'hook', 'claude']\n"
+        "from tui import launcher\n"
+        "launcher.main()\n"
+        f"open({str(report)!r}, 'w').write(json.dumps(sorted(sys.modules)))\n"
+    )
+    hook_only = {"tui", "tui.launcher", "services", "services.agents", "services.agents.hook"}
+    paths = {"services.core", "services.core.paths", "services.core.errors"}
+    for spool_variable, expected in ((True, hook_only), (False, hook_only | paths)):
+        env = {**os.environ}
+        if spool_variable:
+            env[hook.SPOOL_VARIABLE] = str(tmp_path / "spool")
+        subprocess.run([sys.executable, "-c", script], input=b"{}", env=env, check=True, timeout=30)
+        loaded = set(json.loads(report.read_text()))
+        ours = {name for name in loaded if name.split(".")[0] in {"services", "tui", "widgets"}}
+        assert ours - {"services.core.safe_text"} == expected  # paths escapes its errors
+        assert "textual" not in loaded and "sqlite3" not in loaded
+        assert ("platformdirs" in loaded) is not spool_variable
