@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -43,6 +44,18 @@ from services.activity.model import (
     SkipAnswer,
     TextAnswer,
 )
+from services.agents.hook import main as hook_main
+from services.agents.install import (
+    AgentFiles,
+    Change,
+    apply,
+    plan_install,
+    plan_uninstall,
+    roost_executable,
+)
+from services.agents.install import status as hook_status
+from services.agents.model import Agent
+from services.agents.spool import spool_dir, spool_status
 from services.context import Context
 from services.core.config import Config, ConfigError
 from services.core.errors import RoostError
@@ -363,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --secret: the assistant uses the value once instead of storing it",
     )
     answer.set_defaults(handler=answer_request)
+    add_hook_commands(commands)
     return parser
 
 
@@ -1218,3 +1232,222 @@ def _read_secret(item: Interaction) -> str:
     if not value:
         raise RoostError("the secret is empty: nothing sent")
     return value
+
+
+# Coding agents' hooks: `roost hook` (what the hooks run) and `roost hooks` (putting them in the
+# agents' settings, taking them out, checking them) ------------------------------------------
+
+
+def add_hook_commands(commands: argparse._SubParsersAction[_Command]) -> None:
+    agents = ", ".join(map(str, Agent))
+    hook = commands.add_parser(
+        "hook",
+        help="record a coding agent's event (what roost's hooks in the agents run)",
+        description="Record one event of a coding agent for roost, from the hook `roost hooks "
+        "install` put in its settings: the payload (Claude Code and Gemini CLI: standard "
+        "input; Codex: the last argument) and the tmux pane ($TMUX, $TMUX_PANE) go into one "
+        "file of roost's agent spool. Prints nothing and exits 0 whatever happens, so the "
+        "agent never notices; `roost hooks status` shows the last problem.",
+        usage="roost hook [-h] AGENT [--then PROG [ARGS...]] [PAYLOAD]",
+    )
+    hook.add_argument("agent", metavar="AGENT", help=f"the agent whose hook runs ({agents})")
+    hook.add_argument(
+        "args",
+        nargs=argparse.REMAINDER,
+        metavar="ARGS",
+        help="Codex: `--then PROG ARGS...` (the user's own notify program, started with the "
+        "payload once roost is done), then the payload",
+    )
+    hook.set_defaults(handler=record_hook)
+
+    hooks = commands.add_parser(
+        "hooks",
+        help="install, remove or check roost's hooks in Claude Code, Codex and Gemini CLI",
+        description="roost learns what coding agents do from hooks in their own settings "
+        "(~/.claude/settings.json, ~/.codex/config.toml, ~/.gemini/settings.json): each event "
+        "runs `roost hook AGENT`. Changes are merged with your own hooks, shown as a diff "
+        "and asked for first; a backup of each file is kept beside it.",
+    )
+    actions = hooks.add_subparsers(
+        title="actions", metavar="ACTION", parser_class=_Command, required=True
+    )
+    choice = {
+        "nargs": "?",
+        "default": "all",
+        "choices": [*map(str, Agent), "all"],
+        "metavar": "AGENT",
+        "help": f"{agents} or all (the default: the agents set up here)",
+    }
+    install = actions.add_parser(
+        "install",
+        help="put roost's hook in the agents' settings",
+        description="Add `roost hook AGENT` to the agent's settings for the events roost "
+        "follows, beside your own hooks; with Codex, which runs one notify program, yours "
+        "runs after roost's. Installing again changes nothing. Without --yes, each change "
+        "is shown as a diff and asked for (at a terminal; elsewhere --yes is required).",
+    )
+    install.add_argument("agent", **choice)  # type: ignore[arg-type]
+    install.add_argument("--yes", action="store_true", help="change the files without asking")
+    install.add_argument(
+        "--dry-run", action="store_true", help="show the changes as diffs, change nothing"
+    )
+    install.add_argument(
+        "--force",
+        action="store_true",
+        help="install even where the agent's settings keep hooks from running "
+        "(managed settings, disableAllHooks)",
+    )
+    install.set_defaults(handler=install_hooks)
+
+    uninstall = actions.add_parser(
+        "uninstall",
+        help="take roost's hooks out of the agents' settings",
+        description="Remove every `roost hook AGENT` entry from the agent's settings, and "
+        "what roost left empty; Codex's notify becomes your own program again.",
+    )
+    uninstall.add_argument("agent", **choice)  # type: ignore[arg-type]
+    uninstall.add_argument("--yes", action="store_true", help="change the files without asking")
+    uninstall.add_argument(
+        "--dry-run", action="store_true", help="show the changes as diffs, change nothing"
+    )
+    uninstall.set_defaults(handler=uninstall_hooks, force=False)
+
+    state = actions.add_parser(
+        "status",
+        help="show where roost's hooks are installed and what waits in the spool",
+        description="For each agent: its settings file, the events roost's hook is installed "
+        "for, and settings that keep hooks from running; then the spool the hooks write to, "
+        "how many events wait there, and the last problem a hook had.",
+    )
+    state.add_argument("--json", action="store_true", help="print one JSON object")
+    state.set_defaults(handler=show_hooks)
+
+
+def record_hook(args: argparse.Namespace) -> int:
+    return hook_main([args.agent, *args.args])
+
+
+def install_hooks(args: argparse.Namespace) -> int:
+    files = AgentFiles.resolve(os.environ)
+    roost = roost_executable(sys.argv[0], sys.executable)
+    agents = _agents(args, files)
+    return _change_hooks(args, [(a, partial(plan_install, a, files, roost)) for a in agents])
+
+
+def uninstall_hooks(args: argparse.Namespace) -> int:
+    files = AgentFiles.resolve(os.environ)
+    agents = list(Agent) if args.agent == "all" else [Agent(args.agent)]
+    return _change_hooks(args, [(agent, partial(plan_uninstall, agent, files)) for agent in agents])
+
+
+def _agents(args: argparse.Namespace, files: AgentFiles) -> list[Agent]:
+    """The agents named, or with `all` those set up here (their settings directory exists)."""
+    if args.agent != "all":
+        return [Agent(args.agent)]
+    agents = []
+    for agent in Agent:
+        if files.of(agent).parent.is_dir():
+            agents.append(agent)
+        else:
+            say(
+                f"{agent}: skipped, {files.of(agent).parent} does not exist "
+                f"(`roost hooks install {agent}` installs all the same)"
+            )
+    return agents
+
+
+def _change_hooks(
+    args: argparse.Namespace, plans: Sequence[tuple[Agent, Callable[[], Change]]]
+) -> int:
+    """Plan every agent's change, then show, ask and apply them one file at a time."""
+    failed = False
+    pending: list[Change] = []
+    for agent, plan in plans:
+        try:
+            change = plan()
+        except RoostError as error:
+            say(f"roost: {agent}: {error_text(error)}", file=sys.stderr)
+            failed = True
+            continue
+        if not change.changed:
+            say(change.summary)
+        elif change.restrictions and not args.force:
+            for reason in change.restrictions:
+                say(f"roost: {agent}: hooks would not run: {reason}", file=sys.stderr)
+            say(f"roost: {agent}: nothing changed (--force installs all the same)", file=sys.stderr)
+            failed = True
+        else:
+            pending.append(change)
+    if pending and not (args.yes or args.dry_run or sys.stdin.isatty()):
+        raise UsageError("not at a terminal to confirm: pass --yes (or --dry-run to see the diff)")
+    for change in pending:
+        if args.dry_run or not args.yes:
+            for line in change.diff():
+                say(line)
+        if args.dry_run:
+            say(f"(dry run) {change.summary}")
+            continue
+        if not args.yes and not _confirmed(f"Change {change.path}? [y/N] "):
+            say(f"{change.agent}: {change.path} left as it was")
+            continue
+        backup = apply(change, datetime.now(UTC))
+        say(change.summary + (f" (the file as it was: {backup})" if backup else ""))
+        for reason in change.restrictions:
+            say(f"roost: warning: {change.agent}: hooks will not run: {reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _confirmed(question: str) -> bool:
+    return input(printable(question)).strip().lower() in {"y", "yes"}
+
+
+def show_hooks(args: argparse.Namespace) -> int:
+    files = AgentFiles.resolve(os.environ)
+    agents = [hook_status(agent, files) for agent in Agent]
+    spool = spool_status(spool_dir(RoostPaths.resolve(), os.environ))
+    if args.json:
+        report = {
+            "agents": [
+                {
+                    "agent": str(s.agent),
+                    "config": str(s.path),
+                    "exists": s.exists,
+                    "installed": s.installed,
+                    "events": list(s.events),
+                    "missing": list(s.missing),
+                    "then": list(s.chained),
+                    "restrictions": list(s.restrictions),
+                    "problem": s.problem,
+                }
+                for s in agents
+            ],
+            "spool": {
+                "directory": str(spool.directory),
+                "waiting": spool.waiting,
+                "bad": spool.bad,
+                "last_error": spool.last_error,
+            },
+        }
+        print(json.dumps(report, indent=2))
+        return 0
+    for s in agents:
+        if s.problem:
+            state = "unreadable"
+        elif not s.installed:
+            state = "not installed"
+        else:
+            state = f"installed ({len(s.events)} events)" if s.missing else "installed"
+        absent = "" if s.exists else "  (absent)"
+        say(f"{s.agent:<8}{state:<24}{s.path}{absent}")
+        notes = [s.problem] if s.problem else []
+        if s.installed and s.missing:
+            notes.append(f"missing: {', '.join(s.missing)} (`roost hooks install {s.agent}`)")
+        if s.chained:
+            notes.append(f"then runs your notify: {shlex.join(s.chained)}")
+        notes += [f"hooks will not run: {reason}" for reason in s.restrictions]
+        for note in notes:
+            say(f"{'':<8}{note}")
+    bad = f", {spool.bad} unreadable set aside (*.bad)" if spool.bad else ""
+    say(f"{'spool':<8}{spool.waiting} events waiting{bad} in {spool.directory}")
+    say(f"{'':<8}last hook error: {spool.last_error or 'none'}")
+    return 0
