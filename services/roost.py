@@ -38,6 +38,9 @@ from services.activity.model import (
     interaction_id,
 )
 from services.activity.tracker import AssistantActivity
+from services.agents.answer import answer_in_pane
+from services.agents.monitor import AgentMonitor
+from services.agents.spool import spool_dir
 from services.context import Context
 from services.core.errors import RoostError
 from services.core.http import http_client
@@ -58,8 +61,16 @@ from services.docker.lifecycle import (
     wake_local,
 )
 from services.fleet.builder import FleetBuilder, health_target, health_targets
-from services.fleet.model import Assistant, AssistantKind, FleetSnapshot, Source, find_assistant
-from services.fleet.sources import FleetSources, Update, with_activity
+from services.fleet.model import (
+    HOST_KEY,
+    Assistant,
+    AssistantKind,
+    FleetSnapshot,
+    Source,
+    find_assistant,
+    session_key,
+)
+from services.fleet.sources import FleetSources, Update, with_activity, with_session_activity
 from services.health.probes import UNANSWERED
 from services.health.probing import DEFAULT_CONCURRENCY, Prober
 from services.health.target import HealthTarget
@@ -69,6 +80,7 @@ from services.jobs.repair import Repair, RepairReport, backup_with_repair, docke
 from services.jobs.store import JobStore
 from services.terminal.attach import Attacher, Attachment, ContainerPlace, ManagedPlace, Place
 from services.terminal.backend import TerminalBackend
+from services.terminal.signals import TerminalSignal
 from services.terminal.tmux import TmuxListing, TmuxSession
 from services.vellum.auth import RuntimeEndpoint
 from services.vellum.lockfile import choose_target, set_active
@@ -188,6 +200,10 @@ class Roost:
         self.state = StateDatabase.at(context.paths)
         """Where answers are recorded (the jobs have theirs in `jobs`)."""
         self.activity_client = ActivityClient(http)
+        self.agents = AgentMonitor(
+            context.tmux, self.state, spool_dir(context.paths, context.environ), HOST_KEY
+        )
+        """The coding agents in this machine's tmux sessions (services/agents)."""
         self.exporter = Exporter(http)
         self.engines = configured_engines(context.config, context.environ)
         """The Docker engines roost watches (config.toml's, else `DOCKER_HOST`'s)."""
@@ -227,7 +243,7 @@ class Roost:
         self.apply(lambda _: snapshot)
         steps = [self.sources.health(snapshot, fleet)] if health else []
         if activity:
-            steps.append(self._pending_activity())
+            steps += [self._pending_activity(), self.look_at_agents()]
         for update in await asyncio.gather(*steps):
             self.apply(update)
         return self.fleet
@@ -355,23 +371,52 @@ class Roost:
             for target in health_targets(self.snapshot, self.fleet)
         }
 
+    async def look_at_agents(self) -> Update:
+        """What the coding agents in this machine's tmux sessions are doing now (one look:
+        their hooks' new events, the panes as last listed, the screens worth reading)."""
+        look = self.agents.look
+        report = await asyncio.to_thread(look, self.snapshot.tmux, self.context.clock())
+        return with_session_activity(HOST_KEY, report.sessions)
+
+    def agent_signals(self, session: str, signals: Sequence[TerminalSignal]) -> None:
+        """What an attached pane's output said (titles, bells, notifications), as evidence for
+        the agents in the tmux session `session` of this machine (its panes, as last listed)."""
+        listing = self.snapshot.tmux
+        if listing is None:
+            return
+        ids = {s.id for s in listing.sessions if s.name == session}
+        for pane in listing.panes:
+            if pane.session_id in ids:
+                for signal in signals:
+                    self.agents.signal(pane.id, signal, signal.at)
+
     async def inbox(self, names: Sequence[str] = ()) -> InboxReading:
         """What waits for a human now on the assistants called `names` (default: every one
-        roost can ask), read from each runtime's pending list with the details of each item;
-        an assistant that cannot be asked is one line of the reading's problems. Raises
-        RoostError for a name that is no assistant."""
+        roost can ask), read from each runtime's pending list with the details of each item,
+        and the coding agents' prompts in this machine's tmux sessions (a name may be one of
+        those sessions); an assistant that cannot be asked is one line of the reading's
+        problems. Raises RoostError for a name that is no assistant nor session."""
         fleet = await self.sweep(health=False)
+        self.apply(await self.look_at_agents())
+        agent_items = self.agents.report.inbox
         endpoints = self.activity_endpoints()
         problems: list[str] = []
         if names:
-            chosen = {find_assistant(fleet, name).key: name for name in names}
-            for key in chosen.keys() - endpoints.keys():
+            host = next(a for a in fleet if a.key == HOST_KEY)
+            by_name = {s.name: session_key(HOST_KEY, s.id) for s in host.sessions}
+            chosen = {
+                find_assistant(fleet, name).key: name for name in names if name not in by_name
+            }
+            if HOST_KEY not in chosen:
+                wanted = {by_name[name] for name in names if name in by_name}
+                agent_items = tuple(i for i in agent_items if i.assistant_key in wanted)
+            for key in chosen.keys() - endpoints.keys() - {HOST_KEY}:
                 assistant = next(a for a in fleet if a.key == key)
                 problems.append(f"{assistant.name}: {_unasked(self.snapshot, assistant)}")
             endpoints = {key: endpoints[key] for key in chosen if key in endpoints}
         readings = await self._read_pending(endpoints)
         items = sorted(
-            (item for reading in readings.values() for item in reading.items),
+            (*agent_items, *(item for reading in readings.values() for item in reading.items)),
             key=lambda item: item.since,
         )
         problems += [line for reading in readings.values() for line in reading.problems]
@@ -385,8 +430,11 @@ class Roost:
         roost is not the guardian) or failed, with why."""
         outcome, detail = Outcome.FAILED, ""
         try:
-            endpoint = self._endpoint_of_key(interaction.assistant_key)
-            outcome = await self.activity_client.answer(endpoint, interaction, answer)
+            if interaction.pane is not None:
+                outcome, detail = await self._answer_in_pane(interaction, answer)
+            else:
+                endpoint = self._endpoint_of_key(interaction.assistant_key)
+                outcome = await self.activity_client.answer(endpoint, interaction, answer)
         except AnswerRefused as error:
             outcome, detail = Outcome.REFUSED, error_text(error)
         except RoostError as error:
@@ -399,6 +447,23 @@ class Roost:
         return await asyncio.to_thread(
             self._record, interaction, answer, front_end, outcome, detail
         )
+
+    async def _answer_in_pane(
+        self, interaction: Interaction, answer: Answer
+    ) -> tuple[Outcome, str]:
+        """Type `answer` into the coding agent's pane, once its prompt is seen still there
+        (services/agents/answer.py); the item leaves the inbox unless typing failed."""
+        if self.context.config.local_mode is Mode.WATCH:
+            return Outcome.REFUSED, WATCHING
+        if isinstance(answer, Secret):
+            return Outcome.REFUSED, "a coding agent's prompt takes no secret"
+        outcome, detail = await asyncio.to_thread(
+            answer_in_pane, self.context.tmux, interaction, answer
+        )
+        if outcome is not Outcome.FAILED:
+            note = detail or f"answered: {answered_text(interaction, answer)}"
+            self.agents.retire(interaction, note, self.context.clock())
+        return outcome, detail
 
     def answered(self, reference: str) -> AnswerRecord | None:
         """The answer roost already got accepted for the request `reference` names (its id, a
@@ -598,6 +663,10 @@ SECRET_ANSWERED = "secret (value not recorded)"
 PER_CONVERSATION = (
     "its runtime lists pending requests only per conversation (an older runtime), and a"
     " command follows no conversation: the console's inbox shows them"
+)
+WATCHING = (
+    'this console only watches local sessions ([terminal] local_mode = "watch" in config.toml):'
+    " answering would type into the agent's pane"
 )
 NO_STREAM = "pending list (no event stream)"
 """The evidence of an activity read from the pending list alone: nothing pending is not idle."""

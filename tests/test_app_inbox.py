@@ -289,7 +289,7 @@ async def test_a_dialog_closes_when_its_item_is_resolved_elsewhere(isolated_env:
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app, "ada")
         await streams_stopped(pilot)
-        questions, secret = item(app, "ada", QUESTIONS, ago=20), item(app, "ada", SECRET)
+        questions, secret = item(app, "ada", QUESTIONS, ago=90), item(app, "ada", SECRET)
         app.activity.show_batch(batch(questions, secret))
         await pilot.press("i")
         await wait_until(pilot, lambda: len(inbox_rows(app)) == 2, "the items")

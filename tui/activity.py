@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from services.activity.client import ActivityClient
 from services.activity.follower import ActivityBatch, ActivityFollower
-from services.activity.model import Answer, Interaction, Outcome
+from services.activity.model import Activity, Answer, Interaction, Outcome
 from services.core.errors import RoostError
 from services.core.http import stream_client
 from services.core.safe_text import printable
@@ -47,7 +47,12 @@ class Activities:
         )
         self.notifier = Notifier(app)
         self.inbox: tuple[Interaction, ...] = ()
-        """As the last batch had it."""
+        """Everything that waits for a human, oldest first: the streams' items as their last
+        batch had them, and the coding agents' as their last look did."""
+        self._streams_inbox: tuple[Interaction, ...] = ()
+        self._agents_inbox: tuple[Interaction, ...] = ()
+        self._agents: dict[str, Activity] = {}
+        """tmux session id -> what its agents did at the last look (for the events panel)."""
         self._sending: set[str] = set()
         """The items an answer is on its way for: a second key press sends nothing more."""
 
@@ -74,12 +79,40 @@ class Activities:
         for line in batch.changes:
             log.info("activity: %s", line)
             app.events.add(line)
-        self._show_inbox(batch.inbox)
+        self._streams_inbox = batch.inbox
+        self._show_inbox()
         app.main_screen.show_detail()  # the selected assistant's timeline may have moved on
         if batch.arrived:
             self.notifier.arrived(batch.arrived)
 
-    def _show_inbox(self, inbox: tuple[Interaction, ...]) -> None:
+    async def look_at_agents(self) -> None:
+        """One look at the coding agents in this machine's tmux sessions (a poller's step):
+        their rows, the events panel, their prompts in the inbox, a notification for new ones."""
+        app = self._app
+        app.apply_update(await app.roost.look_at_agents())
+        if not app.is_running:
+            return
+        report = app.roost.agents.report
+        names = {s.id: s.name for a in app.roost.fleet for s in a.sessions}
+        for session_id, activity in report.sessions.items():
+            before = self._agents.get(session_id)
+            if before is None or before.state is not activity.state:
+                name = printable(names.get(session_id, session_id))
+                line = f"{name}: {activity.state.symbol} {activity.state} {activity.detail}"
+                log.info("agents: %s", line)
+                app.events.add(line.rstrip())
+        self._agents = dict(report.sessions)
+        known = {item.id for item in self._agents_inbox}
+        arrived = [item for item in report.inbox if item.id not in known]
+        self._agents_inbox = report.inbox
+        self._show_inbox()
+        if arrived:
+            self.notifier.arrived(arrived)
+
+    def _show_inbox(self) -> None:
+        inbox = tuple(
+            sorted((*self._streams_inbox, *self._agents_inbox), key=lambda item: item.since)
+        )
         self.inbox = inbox
         self._app.main_screen.inbox_count = len(inbox)
         for screen in self._app.screen_stack:
@@ -125,7 +158,11 @@ class Activities:
             self._sending.discard(interaction.id)
             del answer  # a secret's value lives no longer than its request
         if record.outcome in (Outcome.ACCEPTED, Outcome.ALREADY_ANSWERED):
-            self.follower.answered(interaction)  # it leaves in the follower's next batch
+            if interaction.pane is None:
+                self.follower.answered(interaction)  # it leaves in the follower's next batch
+            else:
+                self._agents_inbox = self._app.roost.agents.report.inbox
+                self._show_inbox()
         if record.outcome is Outcome.ALREADY_ANSWERED:
             self._app.notify("Already answered elsewhere.", title=title, timeout=4)
         elif record.outcome is Outcome.ACCEPTED:

@@ -29,6 +29,7 @@ from services.core.http import http_client
 from services.fleet.model import Assistant, FleetSnapshot
 from services.fleet.sources import Update
 from services.roost import AttachRequest, Roost
+from services.terminal.attach import HostPlace
 from tui.activity import Activities
 from tui.attaching import Attaching
 from tui.commands import PaletteCommands, commands
@@ -193,6 +194,13 @@ class RoostApp(App[None]):
             )
             return
         self.push_screen(self.panes_screen)
+
+    def on_terminal_pane_signals(self, message: TerminalPane.Signals) -> None:
+        """A title, bell or notification from a tmux session of this machine is evidence of
+        what the coding agents in it do."""
+        attachment = message.attachment
+        if isinstance(attachment.place, HostPlace) and attachment.tmux_session is not None:
+            self.roost.agent_signals(attachment.tmux_session, message.signals)
 
     def on_main_screen_inbox_requested(self) -> None:
         self.activity.open_inbox()

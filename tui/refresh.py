@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 REGISTRY_SECONDS = 2.0
 """The lockfile is re-read this often, so `vellum use` or a new assistant shows up at once."""
+AGENTS_SECONDS = 1.0
+"""How often the console reads what coding agents' hooks reported (a directory listing when
+nothing did) and looks again at their panes as last listed."""
 HEALTH_BATCH_SECONDS = 0.5
 OTHER_ROOSTS_SECONDS = 2.0
 """How often the console looks for jobs that other roost processes started, changed or left."""
@@ -56,6 +59,7 @@ class FleetRefresh:
             "lockfile": (REGISTRY_SECONDS, self._read_registry),
             "docker": (config.docker_refresh_seconds, self._scan_engines),
             "job history": (OTHER_ROOSTS_SECONDS, self._app.jobs.follow_other_roosts),
+            "agents": (AGENTS_SECONDS, self._app.activity.look_at_agents),
         }
         if self._roost.sources.platform is not None:
             steps["platform"] = (config.platform_refresh_seconds, self._list_platform)

@@ -300,6 +300,11 @@ class AgentWatch:
                 chosen.append(pane.id)
         return chosen
 
+    def agent_of(self, pane: str) -> str:
+        """The agent known to run in `pane` (empty when none is)."""
+        known = self._panes.get(pane)
+        return known.agent if known is not None else ""
+
     def panes(self, now: datetime) -> dict[str, PaneAgent]:
         """Every pane known to run an agent, with its state and its pending prompt."""
         result = {}

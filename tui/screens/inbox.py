@@ -140,6 +140,9 @@ def interaction_detail(item: Interaction, styles: dict[Bucket, str]) -> Group:
         ("since", item.since.astimezone().strftime("%Y-%m-%d %H:%M:%S")),
         ("id", f"{item.id} (for roost answer)"),
     ]
+    if item.pane is not None:
+        where = f"{item.pane.agent} in tmux pane {item.pane.pane}"
+        facts.append(("answered", f"by typing into {where}, once its prompt is seen still there"))
     parts: list[RenderableType] = [Text(printable(item.summary), style="bold"), Text()]
     request = item.request
     if isinstance(request, Confirmation):
