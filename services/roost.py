@@ -36,6 +36,7 @@ from services.activity.model import (
     SkipAnswer,
     TextAnswer,
     interaction_id,
+    session_key,
 )
 from services.activity.tracker import AssistantActivity
 from services.agents.answer import answer_in_pane
@@ -68,7 +69,6 @@ from services.fleet.model import (
     FleetSnapshot,
     Source,
     find_assistant,
-    session_key,
 )
 from services.fleet.sources import FleetSources, Update, with_activity, with_session_activity
 from services.health.probes import UNANSWERED

@@ -13,10 +13,10 @@ from rich.text import Text
 from textual.color import Color
 from textual.theme import Theme
 
-from services.activity.model import Activity, ActivityState, TimelineEntry
+from services.activity.model import Activity, ActivityState, TimelineEntry, session_key
 from services.core.memo import Memo
 from services.core.safe_text import printable
-from services.fleet.model import TMUX_SESSION, Assistant, session_key, session_status
+from services.fleet.model import TMUX_SESSION, Assistant, session_status
 from services.health.status import Bucket, bucket
 from services.jobs.record import Job, JobState
 from services.terminal.tmux import TmuxSession

@@ -294,7 +294,7 @@ def _confirmation(payload: Mapping[str, object]) -> Confirmation:
     allowed = payload.get("persistentDecisionsAllowed")
     return Confirmation(
         tool=tool,
-        input_json=_json_text(payload.get("input", {})),
+        input_json=json_text(payload.get("input", {})),
         risk=text_field(payload, "riskLevel"),
         risk_reason=text_field(payload, "riskReason"),
         execution_target=text_field(payload, "executionTarget"),
@@ -387,7 +387,7 @@ def _lines(value: object) -> str:
     return printable(value, keep_newlines=True) if isinstance(value, str) else ""
 
 
-def _json_text(value: object) -> str:
+def json_text(value: object) -> str:
     """A tool's input as indented JSON, whole and safe to show (JSON escapes the controls in
     its strings; `printable` takes care of bidi overrides)."""
     if isinstance(value, str):

@@ -309,3 +309,17 @@ class TimelineEntry:
     at: datetime
     text: str
     """Safe for a terminal (activity/events.py makes it so)."""
+
+
+def session_key(assistant_key: str, session_id: str) -> str:
+    """The key of the row of tmux session `session_id` shown under `assistant_key`: the table's,
+    and the fleet snapshot's `activity` key for what the agents in it are doing."""
+    return f"{assistant_key}{SESSION_MARK}{session_id}"
+
+
+SESSION_MARK = "/session:"
+
+
+def session_owner(key: str) -> str:
+    """The assistant key a `session_key` belongs to (any other key is its own)."""
+    return key.partition(SESSION_MARK)[0]

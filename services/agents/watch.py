@@ -18,13 +18,13 @@ reading that no longer shows it.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from services.activity.events import EventError, json_text
 from services.activity.model import (
     Activity,
     ActivityState,
@@ -35,6 +35,7 @@ from services.activity.model import (
     Question,
     Questions,
     Request,
+    session_key,
 )
 from services.agents.model import Agent, AgentEvent
 from services.agents.screens import ScreenReading, ScreenState
@@ -576,7 +577,7 @@ class AgentWatch:
         name = self._session_names.get(session_id, "")
         assistant_id = f"tmux:{name or session_id or pane.id}"
         return Interaction(
-            assistant_key=f"{self.host_key}/session:{session_id}",
+            assistant_key=session_key(self.host_key, session_id),
             assistant_id=assistant_id,
             assistant=name or pane.id,
             request_id=pending.request_id,
@@ -653,12 +654,10 @@ def _screen_pending(pane: _Pane, reading: ScreenReading, now: datetime) -> _Pend
 
 def _confirmation(tool: str, tool_input: object) -> Confirmation:
     try:
-        text = json.dumps(
-            tool_input if tool_input is not None else {}, indent=2, ensure_ascii=False
-        )
-    except (TypeError, ValueError, RecursionError):
+        text = json_text(tool_input if tool_input is not None else {})
+    except EventError:
         text = "{}"
-    return Confirmation(tool=tool, input_json=printable(text, keep_newlines=True))
+    return Confirmation(tool=tool, input_json=text)
 
 
 def _tool_detail(tool: str, payload: Mapping[str, object]) -> str:

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from services.activity.model import Activity
+from services.activity.model import Activity, session_key, session_owner
 from services.core.config import RuntimeConfig
 from services.core.memo import Memo
 from services.core.safe_text import printable
@@ -21,8 +21,6 @@ from services.fleet.model import (
     AssistantKind,
     FleetSnapshot,
     Source,
-    session_key,
-    session_owner,
 )
 from services.health.probes import UNANSWERED, HealthRecord
 from services.health.target import HealthTarget

@@ -15,13 +15,13 @@ from datetime import datetime
 
 import httpx
 
-from services.activity.model import Activity
+from services.activity.model import Activity, session_key, session_owner
 from services.context import Context
 from services.core.errors import RoostError
 from services.docker.discovery import scan_engines
 from services.docker.engines import configured_engines
 from services.fleet.builder import build_fleet, health_targets
-from services.fleet.model import Assistant, FleetSnapshot, session_key, session_owner
+from services.fleet.model import Assistant, FleetSnapshot
 from services.health.probes import HealthRecord
 from services.health.probing import Prober, probe_all
 from services.terminal.tmux import TmuxState

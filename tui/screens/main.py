@@ -19,11 +19,11 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Header, Input, RichLog, Static
 
-from services.activity.model import TimelineEntry
+from services.activity.model import TimelineEntry, session_key
 from services.context import Context
 from services.core.mode import Mode
 from services.fleet.filter import FilterError, filter_fleet
-from services.fleet.model import FILTER_FIELDS, Assistant, Source, session_key
+from services.fleet.model import FILTER_FIELDS, Assistant, Source
 from services.fleet.sort import SORT_KEYS, sort_fleet
 from services.jobs.record import Job
 from services.roost import Action, AttachRequest, Capabilities
