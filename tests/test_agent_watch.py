@@ -16,10 +16,12 @@ from hypothesis import strategies as st
 
 from services.activity.model import (
     ActivityState,
+    Choice,
     Confirmation,
     Decision,
     InteractionKind,
     PaneTarget,
+    Question,
     Questions,
 )
 from services.agents.model import AgentEvent
@@ -151,8 +153,10 @@ def test_a_claude_turn_with_a_permission_dialog() -> None:
     item = agent.interaction
     assert item is not None and watch.inbox() == (item,)
     assert item.kind is InteractionKind.CONFIRMATION
-    assert item.request == Confirmation(tool="Bash", input_json=json.dumps(BASH_INPUT, indent=2))
-    assert item.tool == "Bash" and item.summary == "Bash"
+    assert item.request == Confirmation(
+        tool="Bash", input_json=json.dumps(BASH_INPUT, indent=2), subject="npm test"
+    )
+    assert item.tool == "Bash" and item.summary == "Bash: npm test"
     assert item.pane == PaneTarget(SERVER, "%1", "claude")
     assert item.conversation == "s1"
     assert (item.assistant_key, item.assistant_id, item.assistant) == (
@@ -241,6 +245,55 @@ def test_an_elicitation_is_a_question_and_idle_prompt_is_idle() -> None:
     watch.feed([hook(70, "Notification", notification_type="idle_prompt", message="waiting")])
     assert watch.inbox() == ()
     assert watch.panes(at(71))["%1"].activity.state is ActivityState.IDLE
+
+
+def test_claude_question_menu_is_a_question_with_its_choices() -> None:
+    """AskUserQuestion (PreToolUse, no permission asked): the first question with its options;
+    its elicitation notification adds nothing, its PostToolUse clears it."""
+    asked = {
+        "questions": [
+            {
+                "question": "Which branch should I deploy?",
+                "header": "Deploy",
+                "options": [
+                    {"label": "main", "description": "The release branch"},
+                    {"label": "staging"},
+                    {"description": "no label: left out"},
+                ],
+                "multiSelect": False,
+            },
+            {"question": "And then?", "header": "Next", "options": []},
+        ]
+    }
+    watch = watch_with(pane())
+    ask = hook(3, "PreToolUse", tool_name="AskUserQuestion", tool_input=asked, tool_use_id="t1")
+    told = hook(4, "Notification", notification_type="elicitation_dialog", message="Claude needs…")
+    watch.feed([ask, told])
+    (item,) = watch.inbox()
+    assert (item.kind, item.request_id) == (InteractionKind.QUESTION, "t1")
+    assert item.request == Questions(
+        (
+            Question(
+                "Deploy",
+                "Which branch should I deploy?",
+                "",
+                (Choice("main", "main", "The release branch"), Choice("staging", "staging")),
+            ),
+        )
+    )
+    assert watch.panes(at(5))["%1"].activity.detail == "question: Which branch should I deploy?"
+    answered = {"answers": {"Which branch should I deploy?": "main"}}
+    done = hook(9, "PostToolUse", tool_name="AskUserQuestion", tool_response=answered)
+    watch.feed([done])
+    assert watch.inbox() == ()
+
+
+def test_a_question_menu_without_questions_is_no_item() -> None:
+    watch = watch_with(pane())
+    for number, tool_input in enumerate(({}, {"questions": []}, {"questions": ["x"]}, "x"), 1):
+        watch.feed([hook(number, "PreToolUse", tool_name="AskUserQuestion", tool_input=tool_input)])
+    assert watch.inbox() == ()
+    assert watch.panes(at(5))["%1"].activity.state is ActivityState.WORKING
 
 
 def test_stop_failure_is_errored_and_session_end_is_stopped() -> None:

@@ -106,6 +106,9 @@ class Confirmation:
     scopes: tuple[TrustOption, ...] = ()
     persistent_decisions_allowed: bool = True
     diff: Diff | None = None
+    subject: str = ""
+    """What the tool acts on, one line (`npm test`, `src/cart.py`): a coding agent's prompt
+    says; a runtime's does not."""
 
     @property
     def high_risk(self) -> bool:
@@ -196,7 +199,8 @@ class Interaction:
         request = self.request
         if isinstance(request, Confirmation):
             risk = f" ({request.risk} risk)" if request.risk else ""
-            return f"{request.tool}{risk}"
+            subject = f": {request.subject}" if request.subject else ""
+            return f"{request.tool}{subject}{risk}"
         if isinstance(request, Questions):
             first = request.questions[0].question if request.questions else "questions"
             more = len(request.questions) - 1

@@ -28,6 +28,7 @@ from services.activity.events import EventError, json_text
 from services.activity.model import (
     Activity,
     ActivityState,
+    Choice,
     Confirmation,
     Interaction,
     InteractionKind,
@@ -72,6 +73,9 @@ FORGET_UNLISTED = timedelta(seconds=30)
 MAX_PANES = 512
 MAX_RETIRED = 512
 _DETAIL_CHARS = 120
+ASK_TOOL = "AskUserQuestion"
+"""Claude Code's tool for a question with choices (PreToolUse names it; it needs no permission)."""
+MAX_CHOICES = 16
 
 _WORKING_EVENTS = frozenset(
     {
@@ -357,6 +361,10 @@ class AgentWatch:
                 self._set(pane, ActivityState.IDLE, "session started", at)
         elif name == "UserPromptSubmit" or name == "BeforeAgent":
             self._set(pane, ActivityState.WORKING, _line("prompt: " + _raw(event, "prompt")), at)
+        elif name == "PreToolUse" and (questions := _asked(event)) is not None:
+            self._set(pane, ActivityState.WORKING, "asking a question", at, keep=True)
+            detail = _line(f"question: {questions.questions[0].question}")
+            self._ask(pane, event, at, InteractionKind.QUESTION, questions, "", detail)
         elif name in _WORKING_EVENTS:
             tool = event.text("tool_name")
             self._set(
@@ -657,19 +665,48 @@ def _confirmation(tool: str, tool_input: object) -> Confirmation:
         text = json_text(tool_input if tool_input is not None else {})
     except EventError:
         text = "{}"
-    return Confirmation(tool=tool, input_json=text)
+    return Confirmation(tool=tool, input_json=text, subject=_line(_subject(tool_input)))
 
 
-def _tool_detail(tool: str, payload: Mapping[str, object]) -> str:
-    """`Bash: npm test`, `Edit: src/cart.py`: the tool and what it acts on, one line."""
-    tool_input = payload.get("tool_input")
-    subject = ""
+def _asked(event: AgentEvent) -> Questions | None:
+    """The question Claude Code's question menu shows first (its AskUserQuestion tool asks up
+    to four, one screen each: the inbox offers the one on screen), with its choices; None for
+    any other tool."""
+    tool_input = event.payload.get("tool_input")
+    if event.text("tool_name") != ASK_TOOL or not isinstance(tool_input, Mapping):
+        return None
+    asked = tool_input.get("questions")
+    first = asked[0] if isinstance(asked, list) and asked else None
+    if not isinstance(first, Mapping) or not isinstance(first.get("question"), str):
+        return None
+    options = first.get("options")
+    choices = tuple(
+        Choice(_line(option["label"]), _line(option["label"]), _line(_text(option, "description")))
+        for option in (options if isinstance(options, list) else [])[:MAX_CHOICES]
+        if isinstance(option, Mapping) and isinstance(option.get("label"), str)
+    )
+    header = _line(_text(first, "header"))
+    return Questions((Question(header or "answer", _line(first["question"]), "", choices),))
+
+
+def _text(mapping: Mapping[str, object], key: str) -> str:
+    value = mapping.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _subject(tool_input: object) -> str:
+    """What a tool acts on (its command, file, URL...), as sent; empty when it does not say."""
     if isinstance(tool_input, Mapping):
         for key in ("command", "file_path", "path", "url", "pattern", "query", "description"):
             value = tool_input.get(key)
             if isinstance(value, str) and value.strip():
-                subject = value
-                break
+                return value
+    return ""
+
+
+def _tool_detail(tool: str, payload: Mapping[str, object]) -> str:
+    """`Bash: npm test`, `Edit: src/cart.py`: the tool and what it acts on, one line."""
+    subject = _subject(payload.get("tool_input"))
     return _line(f"{tool}: {subject}" if subject else tool)
 
 
