@@ -580,3 +580,27 @@ def test_the_answer_history_is_bounded_dropping_the_oldest(
         "request-3",
         "request-2",
     ]
+
+
+def test_a_second_database_of_the_same_file_keeps_the_first_ones_lock(paths: RoostPaths) -> None:
+    """The console has two (the jobs' and the answers'). POSIX locks go with any close of the
+    file in the process: had the second closed a descriptor of its own, the first's lock was
+    gone, and another roost closing took itself for the last user and removed the WAL the
+    console still wrote to (its writes lost, then 'disk I/O error')."""
+    row = AgentEventRow(0, T0, "claude", "sock", "%1", "{}")
+    StateDatabase.at(paths).add_agent_events([row])
+    held = held_locks(paths.state_database)
+    assert held, "SQLite holds a lock on a database in WAL mode"
+    StateDatabase.at(paths).add_agent_events([row])
+    assert held_locks(paths.state_database) == held
+
+
+def held_locks(path: Path) -> list[str]:
+    """The POSIX locks this process holds on `path` (Linux's /proc/locks)."""
+    inode = f":{path.stat().st_ino} "
+    with open("/proc/locks") as locks:
+        return [
+            " ".join(line.split()[1:4])
+            for line in locks
+            if inode in line and f" {os.getpid()} " in line
+        ]
