@@ -26,7 +26,7 @@ from services.activity.model import (
 )
 from services.agents.model import AgentEvent
 from services.agents.screens import MenuOption, ScreenReading, ScreenState
-from services.agents.watch import MAX_PANES, AgentWatch
+from services.agents.watch import AGENT_RULE, MAX_PANES, AgentWatch
 from services.terminal.signals import SignalKind, TerminalSignal
 from services.terminal.tmux import (
     PANE_FORMAT,
@@ -153,9 +153,11 @@ def test_a_claude_turn_with_a_permission_dialog() -> None:
     item = agent.interaction
     assert item is not None and watch.inbox() == (item,)
     assert item.kind is InteractionKind.CONFIRMATION
-    assert item.request == Confirmation(
-        tool="Bash", input_json=json.dumps(BASH_INPUT, indent=2), subject="npm test"
-    )
+    assert isinstance(item.request, Confirmation)
+    assert (item.request.tool, item.request.subject) == ("Bash", "npm test")
+    assert item.request.input_json == json.dumps(BASH_INPUT, indent=2)
+    rule = (item.request.patterns[0].value, item.request.scopes[0].value)
+    assert rule == (AGENT_RULE, AGENT_RULE)  # always allow: what the dialog offers
     assert item.tool == "Bash" and item.summary == "Bash: npm test"
     assert item.pane == PaneTarget(SERVER, "%1", "claude")
     assert item.conversation == "s1"

@@ -36,6 +36,7 @@ from services.activity.model import (
     Question,
     Questions,
     Request,
+    TrustOption,
     session_key,
 )
 from services.agents.model import Agent, AgentEvent
@@ -76,6 +77,13 @@ _DETAIL_CHARS = 120
 ASK_TOOL = "AskUserQuestion"
 """Claude Code's tool for a question with choices (PreToolUse names it; it needs no permission)."""
 MAX_CHOICES = 16
+AGENT_RULE = "agent"
+"""The pattern and scope of "always allow" on a coding agent's prompt: the rule its own dialog
+offers ("don't ask again for npm test commands in this project"), picked on screen."""
+_AGENT_RULE = (
+    TrustOption("the one the agent's dialog offers (don't ask again...)", AGENT_RULE),
+    TrustOption("as the agent's dialog says (this session or project)", AGENT_RULE),
+)
 
 _WORKING_EVENTS = frozenset(
     {
@@ -665,7 +673,9 @@ def _confirmation(tool: str, tool_input: object) -> Confirmation:
         text = json_text(tool_input if tool_input is not None else {})
     except EventError:
         text = "{}"
-    return Confirmation(tool=tool, input_json=text, subject=_line(_subject(tool_input)))
+    subject = _line(_subject(tool_input))
+    pattern, scope = _AGENT_RULE
+    return Confirmation(tool, text, patterns=(pattern,), scopes=(scope,), subject=subject)
 
 
 def _asked(event: AgentEvent) -> Questions | None:
