@@ -452,7 +452,8 @@ class Roost:
         self, interaction: Interaction, answer: Answer
     ) -> tuple[Outcome, str]:
         """Type `answer` into the coding agent's pane, once its prompt is seen still there
-        (services/agents/answer.py); the item leaves the inbox unless typing failed."""
+        (services/agents/answer.py); the item leaves the inbox once typed or gone from the
+        screen (a refused answer leaves it, and the dialog, as they were)."""
         if self.context.config.local_mode is Mode.WATCH:
             return Outcome.REFUSED, WATCHING
         if isinstance(answer, Secret):
@@ -460,7 +461,7 @@ class Roost:
         outcome, detail = await asyncio.to_thread(
             answer_in_pane, self.context.tmux, interaction, answer
         )
-        if outcome is not Outcome.FAILED:
+        if outcome in (Outcome.ACCEPTED, Outcome.ALREADY_ANSWERED):  # typed, or the dialog gone
             note = detail or f"answered: {answered_text(interaction, answer)}"
             self.agents.retire(interaction, note, self.context.clock())
         return outcome, detail

@@ -215,7 +215,8 @@ def test_a_permission_notification_without_a_request_makes_an_item() -> None:
         ]
     )
     (item,) = watch.inbox()
-    assert (item.kind, item.tool, item.request) == (InteractionKind.CONFIRMATION, "Bash", None)
+    assert (item.kind, item.tool) == (InteractionKind.CONFIRMATION, "Bash")
+    assert isinstance(item.request, Confirmation) and item.request.input_json == ""  # not said
     # the PermissionRequest's notification, 6 s after it, adds nothing
     watch.feed([hook(7, "PermissionRequest", tool_name="Bash", tool_input=BASH_INPUT)])
     watch.feed([hook(13, "Notification", notification_type="permission_prompt", message="x")])

@@ -598,7 +598,7 @@ def test_a_second_database_of_the_same_file_keeps_the_first_ones_lock(paths: Roo
 def held_locks(path: Path) -> list[str]:
     """The POSIX locks this process holds on `path` (Linux's /proc/locks)."""
     inode = f":{path.stat().st_ino} "
-    with open("/proc/locks") as locks:
+    with Path("/proc/locks").open() as locks:
         return [
             " ".join(line.split()[1:4])
             for line in locks

@@ -1271,13 +1271,7 @@ def add_hook_commands(commands: argparse._SubParsersAction[_Command]) -> None:
     actions = hooks.add_subparsers(
         title="actions", metavar="ACTION", parser_class=_Command, required=True
     )
-    choice = {
-        "nargs": "?",
-        "default": "all",
-        "choices": [*map(str, Agent), "all"],
-        "metavar": "AGENT",
-        "help": f"{agents} or all (the default: the agents set up here)",
-    }
+    choices = [*map(str, Agent), "all"]
     install = actions.add_parser(
         "install",
         help="put roost's hook in the agents' settings",
@@ -1286,7 +1280,14 @@ def add_hook_commands(commands: argparse._SubParsersAction[_Command]) -> None:
         "runs after roost's. Installing again changes nothing. Without --yes, each change "
         "is shown as a diff and asked for (at a terminal; elsewhere --yes is required).",
     )
-    install.add_argument("agent", **choice)  # type: ignore[arg-type]
+    install.add_argument(
+        "agent",
+        nargs="?",
+        default="all",
+        choices=choices,
+        metavar="AGENT",
+        help=f"{agents} or all (the default: those set up here)",
+    )
     install.add_argument("--yes", action="store_true", help="change the files without asking")
     install.add_argument(
         "--dry-run", action="store_true", help="show the changes as diffs, change nothing"
@@ -1305,7 +1306,14 @@ def add_hook_commands(commands: argparse._SubParsersAction[_Command]) -> None:
         description="Remove every `roost hook AGENT` entry from the agent's settings, and "
         "what roost left empty; Codex's notify becomes your own program again.",
     )
-    uninstall.add_argument("agent", **choice)  # type: ignore[arg-type]
+    uninstall.add_argument(
+        "agent",
+        nargs="?",
+        default="all",
+        choices=choices,
+        metavar="AGENT",
+        help=f"{agents} or all (the default)",
+    )
     uninstall.add_argument("--yes", action="store_true", help="change the files without asking")
     uninstall.add_argument(
         "--dry-run", action="store_true", help="show the changes as diffs, change nothing"

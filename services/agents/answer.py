@@ -139,7 +139,7 @@ def _same_prompt(interaction: Interaction, reading: ScreenReading) -> bool:
     if isinstance(request, Questions) and request.questions and on_screen:
         asked = _normal(request.questions[0].question)
         return not asked or asked in on_screen or on_screen in asked
-    if isinstance(request, Confirmation):
+    if isinstance(request, Confirmation) and request.input_json:
         subject = _subject(request)
         return not subject or subject in on_screen
     tool = _normal(interaction.tool).lower()  # known from a notification or the screen only

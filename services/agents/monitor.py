@@ -61,9 +61,10 @@ class AgentMonitor:
         """Everything new since the last look, and what it makes of each agent now."""
         if listing is None or listing.state is not TmuxState.RUNNING or not listing.socket_path:
             return self.report  # nothing listed yet (or no server): nothing to say of panes
-        events = self._new_events()
         with self._lock:
             watch = self._watch_of(listing.socket_path)
+        events = self._new_events()
+        with self._lock:
             watch.feed(events)
             watch.observe(listing, now)
             suspects = {pane: watch.agent_of(pane) for pane in watch.suspects(now)}

@@ -419,7 +419,7 @@ class AgentWatch:
                 match = _PERMISSION_TOOL.search(message)
                 tool = match[1] if match else _line(message) or "permission"
                 details = event.payload.get("details")  # Gemini CLI's ToolPermission
-                request = _confirmation(tool, details) if isinstance(details, Mapping) else None
+                request = _confirmation(tool, details if isinstance(details, Mapping) else None)
                 detail = _line(f"permission: {tool}")
                 self._ask(pane, event, at, InteractionKind.CONFIRMATION, request, tool, detail)
         elif kind == "elicitation_dialog":
@@ -664,13 +664,16 @@ def _screen_pending(pane: _Pane, reading: ScreenReading, now: datetime) -> _Pend
         return _Pending(request_id, InteractionKind.QUESTION, now, pane.conversation, request,
                         "", detail, source)  # fmt: skip
     tool = reading.detail or "permission"
-    return _Pending(request_id, InteractionKind.CONFIRMATION, now, pane.conversation, None,
+    asked = _confirmation(tool, None)
+    return _Pending(request_id, InteractionKind.CONFIRMATION, now, pane.conversation, asked,
                     tool, _line(f"permission: {tool}"), source)  # fmt: skip
 
 
 def _confirmation(tool: str, tool_input: object) -> Confirmation:
+    """A prompt's request: its input as sent (none when only a notification or the screen told
+    of it), and "always allow" as the agent's dialog offers it."""
     try:
-        text = json_text(tool_input if tool_input is not None else {})
+        text = json_text(tool_input) if tool_input is not None else ""
     except EventError:
         text = "{}"
     subject = _line(_subject(tool_input))

@@ -441,11 +441,15 @@ class StateDatabase:
     def _create(self) -> None:
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            # SQLite gives its -wal and -shm files the database file's mode. Only a new file is
-            # opened here: closing a descriptor of one SQLite has open drops every POSIX lock
-            # this process holds on it, so another process closing would take itself for the
-            # last user and remove the WAL still being written to.
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        except OSError as error:
+            raise StateError(f"cannot create {self.path} ({error.strerror})") from None
+        # SQLite gives its -wal and -shm files the database file's mode. Only a new file is
+        # opened here: closing a descriptor of one SQLite has open drops every POSIX lock this
+        # process holds on it, so another process closing would take itself for the last user
+        # and remove the WAL still being written to.
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        try:
+            os.close(os.open(self.path, flags, 0o600))
         except FileExistsError:
             pass
         except OSError as error:

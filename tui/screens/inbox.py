@@ -183,6 +183,8 @@ def _confirmation_body(request: Confirmation, styles: dict[Bucket, str]) -> list
     body: list[RenderableType] = []
     if request.diff is not None:
         body += [Text("\ndiff", style="bold"), diff_text(request.diff, styles)]
+    if not request.input_json:
+        return [*body, Text("\ninput not said (known from a notification or the screen)", "dim")]
     lines, left_out = _lines(request.input_json)
     body += [
         Text("\ninput", style="bold"),
