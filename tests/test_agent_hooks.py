@@ -352,8 +352,9 @@ def test_the_hook_loads_no_more_than_it_needs(tmp_path: Path) -> None:
     hook_only = {"tui", "tui.launcher", "services", "services.agents", "services.agents.hook"}
     paths = {"services.core", "services.core.paths", "services.core.errors"}
     heavy = {"platformdirs", "dataclasses", "inspect", "typing", "tempfile", "textual", "sqlite3"}
+    # Without $ROOST_STATE_DIR the state dir is under the isolated $XDG_STATE_HOME (conftest.py).
     state = {key: value for key, value in os.environ.items() if key != "ROOST_STATE_DIR"}
-    environments = {  # the XDG state dir of the default: the isolated environment's
+    environments = {
         "spool variable": ({**os.environ, hook.SPOOL_VARIABLE: str(tmp_path / "s")}, hook_only),
         "ROOST_STATE_DIR": (dict(os.environ), hook_only | paths),
         "XDG_STATE_HOME": (state, hook_only | paths),
