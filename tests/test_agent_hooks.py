@@ -18,8 +18,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.agents import hook
-from services.agents.spool import drain, read_spool, spool_status
+from services.agents.spool import drain, read_spool, spool_dir, spool_status
 from services.core.errors import RoostError
+from services.core.paths import RoostPaths
 from services.core.state import StateDatabase
 from services.terminal.tmux import TmuxServer
 from tests.conftest import new_session
@@ -338,7 +339,8 @@ def test_drain_of_a_missing_spool_is_nothing(tmp_path: Path) -> None:
 def test_the_hook_loads_no_more_than_it_needs(tmp_path: Path) -> None:
     """What keeps the hook fast (tests/perf/bench_hook.py measures it): the launcher never
     loads the command line, and the hook only the standard library and, without
-    $ROOST_AGENT_SPOOL, the paths module."""
+    $ROOST_AGENT_SPOOL, the paths module, which finds the state dir without platformdirs (nor
+    dataclasses, typing, ...: tens of milliseconds)."""
     report = tmp_path / "modules.json"
     script = (
         "import json, sys\n"
@@ -349,13 +351,46 @@ def test_the_hook_loads_no_more_than_it_needs(tmp_path: Path) -> None:
     )
     hook_only = {"tui", "tui.launcher", "services", "services.agents", "services.agents.hook"}
     paths = {"services.core", "services.core.paths", "services.core.errors"}
-    for spool_variable, expected in ((True, hook_only), (False, hook_only | paths)):
-        env = {**os.environ}
-        if spool_variable:
-            env[hook.SPOOL_VARIABLE] = str(tmp_path / "spool")
+    heavy = {"platformdirs", "dataclasses", "inspect", "typing", "tempfile", "textual", "sqlite3"}
+    # Without $ROOST_STATE_DIR the state dir is under the isolated $XDG_STATE_HOME (conftest.py).
+    state = {key: value for key, value in os.environ.items() if key != "ROOST_STATE_DIR"}
+    environments = {
+        "spool variable": ({**os.environ, hook.SPOOL_VARIABLE: str(tmp_path / "s")}, hook_only),
+        "ROOST_STATE_DIR": (dict(os.environ), hook_only | paths),
+        "XDG_STATE_HOME": (state, hook_only | paths),
+    }
+    for name, (env, expected) in environments.items():
         subprocess.run([sys.executable, "-c", script], input=b"{}", env=env, check=True, timeout=30)
         loaded = set(json.loads(report.read_text()))
-        ours = {name for name in loaded if name.split(".")[0] in {"services", "tui", "widgets"}}
-        assert ours - {"services.core.safe_text"} == expected  # paths escapes its errors
-        assert "textual" not in loaded and "sqlite3" not in loaded
-        assert ("platformdirs" in loaded) is not spool_variable
+        ours = {
+            module for module in loaded if module.split(".")[0] in {"services", "tui", "widgets"}
+        }
+        assert ours == expected, name
+        assert not loaded & heavy, name
+    xdg_spool = Path(os.environ["XDG_STATE_HOME"], "roost", hook.SPOOL_DIR_NAME)
+    assert len(spooled(xdg_spool)) == 1
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"ROOST_STATE_DIR": "~/elsewhere"},
+        {"ROOST_STATE_DIR": ""},
+        {"ROOST_STATE_DIR": None, "XDG_STATE_HOME": "/srv/state/"},
+        {"ROOST_STATE_DIR": None, "XDG_STATE_HOME": None},
+        {"ROOST_STATE_DIR": None, "XDG_STATE_HOME": "relative"},
+        {"ROOST_STATE_DIR": None, "XDG_STATE_HOME": "", "HOME": "/"},
+        {"ROOST_STATE_DIR": "/x", hook.SPOOL_VARIABLE: "~/spool"},
+    ],
+)
+def test_the_hook_writes_where_roost_reads(
+    changes: dict[str, str | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hook finds its spool without resolving all of RoostPaths; roost reads it from them."""
+    for variable, value in changes.items():
+        if value is None:
+            monkeypatch.delenv(variable, raising=False)
+        else:
+            monkeypatch.setenv(variable, value)
+    assert hook.spool_directory(os.environ) == spool_dir(RoostPaths.resolve(), os.environ)

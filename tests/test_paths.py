@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
+import platformdirs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from services.core.paths import RoostPaths
+from services.core.paths import APP_NAME, RoostPaths, platform_state_dir, state_dir
 
 
 def test_defaults_follow_the_platform_conventions(
@@ -49,3 +53,53 @@ def test_resolving_creates_nothing(tmp_path: Path) -> None:
     RoostPaths.resolve({"ROOST_CONFIG_DIR": str(tmp_path / "never")})
 
     assert not (tmp_path / "never").exists()
+
+
+HOMES = st.sampled_from(["/home/u", "/home/u/", "/", "//srv/u", "relative", "", None])
+XDG_VALUES = st.one_of(
+    st.sampled_from(["/x/state", "/x/state/", "/", "relative/state", "", " ", "~/state", None]),
+    st.text(alphabet="/ab ~.", max_size=8),
+)
+
+
+@given(home=HOMES, xdg=XDG_VALUES, android=st.booleans())
+def test_the_state_dir_is_platformdirs_own(
+    home: str | None, xdg: str | None, android: bool
+) -> None:
+    """The hook's way to the state dir, which spares it loading platformdirs, gives what
+    platformdirs gives, whatever $HOME and $XDG_STATE_HOME say."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for variable, value in (("HOME", home), ("XDG_STATE_HOME", xdg)):
+            if value is None:
+                monkeypatch.delenv(variable, raising=False)
+            else:
+                monkeypatch.setenv(variable, value)
+        if android:
+            monkeypatch.setenv("ANDROID_DATA", "/data")
+        try:
+            expected = Path(platformdirs.user_state_dir(APP_NAME))
+        except RuntimeError:  # no home directory to be found: platformdirs' error stands
+            with pytest.raises(RuntimeError):
+                platform_state_dir()
+        else:
+            assert platform_state_dir() == expected
+            assert state_dir({}) == expected
+            assert RoostPaths.resolve({}).state_dir == expected
+
+
+def test_the_state_dir_variable_wins(tmp_path: Path) -> None:
+    assert state_dir({"ROOST_STATE_DIR": str(tmp_path)}) == tmp_path
+
+
+def test_paths_are_a_frozen_value(tmp_path: Path) -> None:
+    paths = RoostPaths.resolve({"ROOST_STATE_DIR": str(tmp_path)})
+    same = RoostPaths.resolve({"ROOST_STATE_DIR": str(tmp_path)})
+    other = RoostPaths.resolve({"ROOST_STATE_DIR": str(tmp_path / "other")})
+
+    assert paths == same and hash(paths) == hash(same)
+    assert paths != other and copy.deepcopy(paths) == paths
+    assert repr(paths).startswith(f"RoostPaths(config_dir={paths.config_dir!r}, state_dir=")
+    with pytest.raises(AttributeError):
+        paths.state_dir = tmp_path
+    with pytest.raises(AttributeError):
+        del paths.log_dir

@@ -16,8 +16,9 @@ status` shows.
 Codex runs one `notify` program with the payload as its last argument; `--then PROG ARGS...`
 chains the user's own program, started detached with the payload appended once roost is done.
 
-The agent waits for this process, so it imports only the standard library (and the paths module
-when `$ROOST_AGENT_SPOOL` does not say where the spool is): see tests/perf/bench_hook.py.
+The agent waits for this process, so it imports only the standard library (and the paths module,
+itself light, when `$ROOST_AGENT_SPOOL` does not say where the spool is): see
+tests/perf/bench_hook.py.
 """
 
 from __future__ import annotations
@@ -98,14 +99,14 @@ def spool_dir(paths: RoostPaths, environ: Mapping[str, str]) -> Path:
 
 
 def spool_directory(environ: Mapping[str, str]) -> Path:
-    """`spool_dir` for a hook, which loads the paths module (platformdirs: tens of milliseconds,
-    tests/perf/bench_hook.py) only when `$ROOST_AGENT_SPOOL` does not say where the spool is."""
+    """`spool_dir` for a hook, which needs only the state dir of all `RoostPaths` (the paths
+    module finds it without loading platformdirs: tests/perf/bench_hook.py)."""
     override = environ.get(SPOOL_VARIABLE, "")
     if override:
         return Path(override).expanduser()
-    from services.core.paths import RoostPaths
+    from services.core.paths import state_dir
 
-    return spool_dir(RoostPaths.resolve(environ), environ)
+    return state_dir(environ) / SPOOL_DIR_NAME
 
 
 def spool_name(name: str) -> tuple[int, int] | None:

@@ -1,19 +1,21 @@
 """Where roost keeps its files: the one place that knows, from platformdirs plus overrides.
 
 Nothing here creates a directory; the code that writes a file creates its parent when it writes.
+
+Every agent hook imports this module to find its spool (services/agents/hook.py), and the agent
+waits for the hook: so it loads only the standard library up front (platformdirs loads tempfile,
+dataclasses loads inspect: tens of milliseconds, tests/perf/bench_hook.py), and `state_dir` finds
+the usual Linux state directory without platformdirs.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 from services.core.errors import RoostError
-from services.core.safe_text import printable
 
 APP_NAME = "roost"
 
@@ -26,13 +28,56 @@ def expand_user(text: str) -> Path:
     try:
         return Path(text).expanduser()
     except RuntimeError:
+        from services.core.safe_text import printable  # only for the error: re patterns to build
+
         user = printable(text.split("/", 1)[0])
         raise RoostError(f"{user} is not a home directory here (no such user)") from None
 
 
-@dataclass(frozen=True)
+def _override(environ: Mapping[str, str], variable: str) -> Path | None:
+    """The directory `variable` names, None when it is unset or empty.
+
+    Raises RoostError when it names the home of an unknown user.
+    """
+    value = environ.get(variable, "")
+    if not value:
+        return None
+    try:
+        return expand_user(value)
+    except RoostError as error:
+        raise RoostError(f"${variable}: {error}") from None
+
+
+def state_dir(environ: Mapping[str, str]) -> Path:
+    """roost's state directory: `$ROOST_STATE_DIR`, else the platform's (`platform_state_dir`).
+
+    Raises RoostError when the variable names the home of an unknown user.
+    """
+    return _override(environ, "ROOST_STATE_DIR") or platform_state_dir()
+
+
+def platform_state_dir() -> Path:
+    """`platformdirs.user_state_dir(APP_NAME)`, worked out here where every platformdirs release
+    pyproject.toml accepts agrees: on Linux, `$XDG_STATE_HOME/roost` when that is an absolute
+    path, `~/.local/state/roost` when it is unset or empty and `$HOME` is absolute. Anything else
+    (another platform, Android, a relative variable) is platformdirs' to say; tests/test_paths.py
+    holds the two to the same answers. Like platformdirs, reads the process environment."""
+    if sys.platform == "linux" and "ANDROID_DATA" not in os.environ:
+        xdg = os.environ.get("XDG_STATE_HOME", "")
+        if Path(xdg).is_absolute():
+            return Path(xdg, APP_NAME)
+        if not xdg and Path(os.environ.get("HOME", "")).is_absolute():
+            return Path("~/.local/state", APP_NAME).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir(APP_NAME))
+
+
 class RoostPaths:
-    """Roost's own directories, resolved once at start-up."""
+    """Roost's own directories, resolved once at start-up: a frozen value like a frozen
+    dataclass (compared, hashed and shown by its fields, in their order), written out because
+    loading dataclasses would cost every agent hook its largest share of time (see the module's
+    docstring)."""
 
     config_dir: Path
     state_dir: Path
@@ -40,6 +85,33 @@ class RoostPaths:
     log_dir: Path
     data_dir: Path
     """What roost makes for the user to keep: backups."""
+
+    def __init__(
+        self, config_dir: Path, state_dir: Path, cache_dir: Path, log_dir: Path, data_dir: Path
+    ) -> None:
+        self.__dict__.update(
+            config_dir=config_dir,
+            state_dir=state_dir,
+            cache_dir=cache_dir,
+            log_dir=log_dir,
+            data_dir=data_dir,
+        )
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} of frozen RoostPaths")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r} of frozen RoostPaths")
+
+    def __eq__(self, other: object) -> bool:
+        return vars(self) == vars(other) if isinstance(other, RoostPaths) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(vars(self).values()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={value!r}" for name, value in vars(self).items())
+        return f"RoostPaths({fields})"
 
     @property
     def config_file(self) -> Path:
@@ -65,20 +137,16 @@ class RoostPaths:
 
         Raises RoostError when a variable names the home of an unknown user.
         """
+        import platformdirs
+
         env = os.environ if environ is None else environ
 
         def pick(variable: str, default: str) -> Path:
-            override = env.get(variable, "")
-            if not override:
-                return Path(default)
-            try:
-                return expand_user(override)
-            except RoostError as error:
-                raise RoostError(f"${variable}: {error}") from None
+            return _override(env, variable) or Path(default)
 
         return cls(
             config_dir=pick("ROOST_CONFIG_DIR", platformdirs.user_config_dir(APP_NAME)),
-            state_dir=pick("ROOST_STATE_DIR", platformdirs.user_state_dir(APP_NAME)),
+            state_dir=state_dir(env),
             cache_dir=pick("ROOST_CACHE_DIR", platformdirs.user_cache_dir(APP_NAME)),
             log_dir=pick("ROOST_LOG_DIR", platformdirs.user_log_dir(APP_NAME)),
             data_dir=pick("ROOST_DATA_DIR", platformdirs.user_data_dir(APP_NAME)),

@@ -9,13 +9,17 @@ the same machine, after one run of each that writes the bytecode (as an install 
 `$PYTHONDONTWRITEBYTECODE` says):
 
 - `hook`: the installed `roost` console script, `roost hook claude` with a realistic PreToolUse
-  payload on stdin and an empty spool (the default spool dir: platformdirs is loaded);
+  payload on stdin and an empty spool (the default spool dir, under `$XDG_STATE_HOME`: the paths
+  module is loaded, platformdirs is not);
 - `hook_spool_variable`: the same with `$ROOST_AGENT_SPOOL` set (the paths module not loaded);
 - `hook_5000_files`: the same as `hook` with 5,000 files already waiting in the spool;
 - `python` and `python_no_site`: `python -c pass` and `python -S -c pass` from the same
   environment, the floor any Python hook stands on.
 
-`ratios` divide the hook's p50 by python's; the target is a hook well under 100 ms.
+`ratios` divide the hook's p50 by python's; the target is a hook well under 100 ms. In a
+development venv, `pip install -e` leaves an import hook (a .pth file) that loads pathlib and re
+into every Python at start-up, `python` included: there both floors are higher and the hook
+pays less above them than in an installed roost, where its own imports (re, json, pathlib) count.
 """
 
 from __future__ import annotations
