@@ -2,7 +2,8 @@
 
 Draws the scenes of the snapshot tests (tests/demo.py) that the README may show, each with a
 private tmux server (`tmux -L roost-demo`) holding a few sessions (even the scenes the snapshots
-draw without tmux), 160x45 cells, a frozen clock. Never edit the SVGs.
+draw without tmux; fake coding agents in some), 160x45 cells, a frozen clock. Never edit the
+SVGs.
 """
 
 from __future__ import annotations
@@ -21,10 +22,15 @@ OUT = Path(__file__).resolve().parent
 
 
 async def shoot(name: str, scene: Scene, directory: Path, healthy_url: str) -> Path:
-    # A state database of its own: what one scene seeds (jobs, events) shows in no other.
-    os.environ["ROOST_STATE_DIR"] = str(directory / name / "state")
-    with demo_server() as server:
-        app = demo_app(server, directory, healthy_url, seed=scene.seed, shell=scene.shell)
+    # A state database and files of its own: what one scene seeds (jobs, events, agents'
+    # projects) shows in no other.
+    place = directory / name
+    place.mkdir()
+    os.environ["ROOST_STATE_DIR"] = str(place / "state")
+    with demo_server(scene.sessions) as server:
+        app = demo_app(
+            server, place, healthy_url, seed=scene.seed, shell=scene.shell, agents=scene.agents
+        )
         async with app.run_test(size=SIZE) as pilot:
             await scene.show(pilot)
             await pilot.pause()
@@ -38,6 +44,9 @@ def main() -> int:
     scratch = tempfile.mkdtemp(prefix="roost-screenshots-")
     for variable in ("ROOST_CONFIG_DIR", "ROOST_CACHE_DIR", "ROOST_LOG_DIR"):
         os.environ[variable] = f"{scratch}/{variable.lower()}"
+    home = Path(scratch) / "home"  # the demo's agents write their settings there
+    home.mkdir()
+    os.environ["HOME"] = str(home)
     os.environ.pop("TMUX", None)
     # Unlike the snapshots, one assistant answers its health checks for real (its latency
     # varies from run to run, which a screenshot may show and a snapshot may not).

@@ -1,6 +1,7 @@
 """Fixed scenes for snapshots and screenshots: a private tmux server with a few sessions (or, for
-the scenes that need none, a tmux that is not installed), state seeded into roost's database, and
-the app built with a host name and a clock that make every run draw the same screen."""
+the scenes that need none, a tmux that is not installed), perhaps fake coding agents at work in
+some, state seeded into roost's database, and the app built with a host name and a clock that
+make every run draw the same screen."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ from services.activity.model import (
     SecretRequest,
     TrustOption,
 )
+from services.agents.hook import spool_name
 from services.context import Context
 from services.core.config import Config, EngineConfig
 from services.core.processes import ProcessIdentity
@@ -57,12 +59,14 @@ from services.docker.lifecycle import (
     VolumeMount,
     plan_retire,
 )
+from services.fleet.model import HOST_KEY
 from services.jobs.exports import backup_destination
 from services.jobs.record import Job, JobKind, JobRoute, JobState
 from services.jobs.store import JobStore
-from services.terminal.tmux import TmuxServer, TmuxSocket, TmuxState
+from services.terminal.tmux import TmuxListing, TmuxServer, TmuxSocket, TmuxState
 from services.vellum.registry import PID_FILE
 from tests.conftest import new_session
+from tests.peers.agent_panes import start_agent
 from tests.pilot import table_names, wait_until
 from tui.app import RoostApp, create_app
 from tui.lifecycle import retire_question
@@ -75,12 +79,42 @@ from tui.terminal_pane import TerminalPane
 from widgets.keyed_table import KeyedTable
 
 SOCKET_NAME = "roost-demo"
-SESSIONS = (("agent-claude", 3), ("agent-codex", 1), ("build", 2))
+Sessions = tuple[tuple[str, int], ...]
+"""Sessions running `sleep` (so their activity never moves): name, windows."""
+SESSIONS: Sessions = (("agent-claude", 3), ("agent-codex", 1), ("build", 2))
+
+
+class DemoTmux(TmuxServer):
+    """The demo's server (`tmux -L roost-demo`), knowing its sessions by name, with the times of
+    those a scene pins (`pinned`: name -> created, last output) on the scene's clock: tmux
+    stamps them with the wall clock, which no snapshot may show."""
+
+    def __init__(self) -> None:
+        super().__init__(TmuxSocket(SOCKET_NAME))
+        self.names: list[str] = []
+        self.pinned: dict[str, tuple[datetime, datetime]] = {}
+
+    def list_sessions(self) -> TmuxListing:
+        listing = super().list_sessions()
+        names = {session.id: session.name for session in listing.sessions}
+        sessions = tuple(
+            dataclasses.replace(session, created=pin[0], activity=pin[1])
+            if (pin := self.pinned.get(session.name))
+            else session
+            for session in listing.sessions
+        )
+        panes = tuple(
+            dataclasses.replace(pane, activity=pin[1])
+            if (pin := self.pinned.get(names.get(pane.session_id, "")))
+            else pane
+            for pane in listing.panes
+        )
+        return dataclasses.replace(listing, sessions=sessions, panes=panes)
 
 
 @contextmanager
-def demo_server() -> Iterator[TmuxServer]:
-    """A fresh private server (`tmux -L roost-demo`) holding SESSIONS, killed afterwards.
+def demo_server(sessions: Sessions = SESSIONS) -> Iterator[DemoTmux]:
+    """A fresh private server (`tmux -L roost-demo`) holding `sessions`, killed afterwards.
 
     Its socket lives in a directory of its own (TMUX_TMPDIR, which every tmux started meanwhile
     inherits), so runs side by side on one machine never share it or kill each other's.
@@ -88,10 +122,11 @@ def demo_server() -> Iterator[TmuxServer]:
     with tempfile.TemporaryDirectory(prefix="roost-demo-") as directory:
         previous = os.environ.get("TMUX_TMPDIR")
         os.environ["TMUX_TMPDIR"] = directory
-        server = TmuxServer(TmuxSocket(SOCKET_NAME))
+        server = DemoTmux()
         try:
-            for name, windows in SESSIONS:
+            for name, windows in sessions:
                 new_session(server, name, windows=windows)
+                server.names.append(name)
             yield server
         finally:
             subprocess.run(server.argv("kill-server"), capture_output=True, check=False)
@@ -153,26 +188,180 @@ Seed = Callable[[Context], None]
 """Writes what a scene shows from roost's state (jobs, events) before the app starts."""
 
 
+@dataclass(frozen=True)
+class DemoAgent:
+    """The fake coding agent `agent` (tests/peers/fake_agent.py) in the session `session` of
+    the demo's server, its hooks running `roost hook`, and when, in seconds before AGENTS_NOW,
+    its session began, its last hook ran and it last printed."""
+
+    session: str
+    agent: str
+    arguments: tuple[str, ...]
+    shows: str
+    """What its screen shows once it is where the scene wants it."""
+    state: ActivityState
+    """What roost makes of it then."""
+    created: int
+    event: int
+    output: int
+    answer: tuple[str, str] | None = None
+    """What its screen shows first, and the key typed into the pane then."""
+
+
+AGENTS_NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
+"""The clock of the scenes with agents. Before any machine's own: the agent watch takes an
+event stamped later than its wall clock for one of a clock running ahead."""
+EVENT_STEP = timedelta(seconds=2)
+"""Between an agent's hook events, the last at its `event` time."""
+AGENTS = (
+    DemoAgent(
+        "api",
+        "claude",
+        ("--session-id", "7c0a4f1e-2b9d-4e63-9a07-5d1f3c8e6b24"),
+        "Do you want to proceed?",
+        ActivityState.NEEDS_YOU,
+        created=1040,
+        event=42,
+        output=38,  # it printed since its dialog came up, so roost reads its screen
+    ),
+    DemoAgent(
+        "web",
+        "codex",
+        ("--work", "--session-id", "0195a3c2-81c0-7800-8aa1-bbab2a035a53"),
+        "esc to interrupt",
+        ActivityState.WORKING,  # Codex reports only finished turns: its screen says it works
+        created=610,
+        event=0,  # (no hook has run)
+        output=1,
+    ),
+    DemoAgent(
+        "docs",
+        "gemini",
+        ("--session-id", "d4b8e2a6-3f1c-4c9e-8b57-2e6a9f0c1d83"),
+        "ANSWER: allow",
+        ActivityState.IDLE,
+        created=1655,
+        event=193,
+        output=193,
+        answer=("Allow execution", "1"),
+    ),
+    DemoAgent(
+        "ml",
+        "claude",
+        ("--fail", "rate_limit", "--session-id", "b61d0c9a-5e27-4f08-a3c4-7d92e1f6a0b5"),
+        "FAILED: rate_limit",
+        ActivityState.ERRORED,
+        created=2330,
+        event=297,
+        output=297,
+    ),
+    DemoAgent(
+        "infra",
+        "codex",
+        ("--end", "--session-id", "0195a2f7-4c3e-7a10-9d6b-58e0c4a1f2d9"),
+        "SESSION END",
+        ActivityState.STOPPED,  # its pane stays on screen, dead (`remain-on-exit`)
+        created=3105,
+        event=1322,
+        output=1321,
+        answer=("Would you like to run", "y"),
+    ),
+)
+"""One of each state: waiting on a permission dialog for `npm test`, working, done, failed on a
+rate limit, ended."""
+ASKING = "api"
+"""The session of the agent that waits on its dialog."""
+AGENT_SESSIONS: Sessions = (("build", 2),)
+"""The sessions beside the agents': one with no agent in it."""
+SLEEPING_FOR = timedelta(minutes=75)
+"""How long before AGENTS_NOW those began (and last printed)."""
+ROOST = Path(sys.executable).parent / "roost"
+"""The console script the agents' hooks run."""
+
+
+def start_agents(server: DemoTmux, agents: Sequence[DemoAgent], directory: Path) -> Path:
+    """Start `agents` one after the other in `server`, each waited for until its screen shows
+    where the scene wants it (its hooks have run by then), then pin every time roost will see
+    on the scene's clock: the sessions' (DemoTmux.pinned) and the events' in the hooks' spool,
+    which this returns (`$ROOST_AGENT_SPOOL`: roost drains it once it runs).
+
+    Gemini reads its hooks from `~/.gemini` (`$HOME` is a scratch directory here): one agent at
+    a time, each reads the hooks it was started with."""
+    spool, programs = directory / "agent-spool", directory / "bin"
+    programs.mkdir(parents=True)
+    began = AGENTS_NOW - SLEEPING_FOR
+    server.pinned = dict.fromkeys(server.names, (began, began))
+    last_event: dict[str, datetime] = {}
+    for each in agents:
+        program = programs / each.agent  # so tmux lists the pane's command as the agent's
+        if not program.exists():
+            program.symlink_to(sys.executable)
+        hook = f"ROOST_AGENT_SPOOL={shlex.quote(str(spool))} {shlex.quote(str(ROOST))}"
+        pane = start_agent(
+            server,
+            directory / each.session,
+            *each.arguments,
+            agent=each.agent,
+            hook=f"{hook} hook {each.agent}",
+            session=each.session,
+            python=str(program),
+        )
+        if each.answer is not None:
+            asks, key = each.answer
+            pane.wait_for(asks)
+            server.send_keys(pane.pane, key)
+        pane.wait_for(each.shows)
+        server.names.append(each.session)
+        server.pinned[each.session] = (
+            AGENTS_NOW - timedelta(seconds=each.created),
+            AGENTS_NOW - timedelta(seconds=each.output),
+        )
+        last_event[pane.pane] = AGENTS_NOW - timedelta(seconds=each.event)
+    pin_events(spool, last_event)
+    return spool
+
+
+def pin_events(spool: Path, last_event: dict[str, datetime]) -> None:
+    """Stamp the spooled events of each pane EVENT_STEP apart, its last at `last_event[pane]`,
+    in the order the hooks wrote them."""
+    records: dict[str, list[tuple[Path, dict[str, Any]]]] = {}
+    for _, path in sorted(
+        (key, path) for path in spool.iterdir() if (key := spool_name(path.name))
+    ):
+        record = json.loads(path.read_text())
+        records.setdefault(record["pane"], []).append((path, record))
+    for pane, written in records.items():
+        for back, (path, record) in enumerate(reversed(written)):
+            record["at"] = (last_event[pane] - back * EVENT_STEP).isoformat()
+            path.write_text(json.dumps(record))
+
+
 def demo_app(
-    server: TmuxServer | None,
+    server: DemoTmux | None,
     directory: Path,
     healthy_url: str | None = None,
     seed: Seed | None = None,
     shell: str | None = None,
+    agents: Sequence[DemoAgent] = (),
 ) -> RoostApp:
     """The app on `server` (None: tmux is not installed) and a demo lockfile in `directory`,
     with ages frozen: its clock stands 2.5 minutes after the sessions began (they run `sleep`,
-    so their activity never moves), or at NO_TMUX_NOW without tmux. `t` runs `shell`, by
-    default the demo agent."""
+    so their activity never moves), at AGENTS_NOW with `agents` at work in the server, or at
+    NO_TMUX_NOW without tmux. `t` runs `shell`, by default the demo agent."""
+    environ = {**os.environ, "VELLUM_LOCKFILE_DIR": str(directory)}
+    environ.pop("DOCKER_HOST", None)
+    tmux: TmuxServer
     if server is None:
-        server, frozen = NO_TMUX, NO_TMUX_NOW
+        tmux, frozen = NO_TMUX, NO_TMUX_NOW
+    elif agents:
+        environ["ROOST_AGENT_SPOOL"] = str(start_agents(server, agents, directory / "agents"))
+        tmux, frozen = server, AGENTS_NOW
     else:
         listing = server.list_sessions()
         assert listing.state is TmuxState.RUNNING, listing.detail
         frozen = max(session.activity for session in listing.sessions) + timedelta(seconds=150)
+        tmux = server
     demo_lockfile(directory, healthy_url)
-    environ = {**os.environ, "VELLUM_LOCKFILE_DIR": str(directory)}
-    environ.pop("DOCKER_HOST", None)
     config = Config(
         terminal_shell=shell or f"{shlex.quote(sys.executable)} {shlex.quote(str(DEMO_AGENT))}",
         tmux_refresh_seconds=3600,
@@ -180,7 +369,7 @@ def demo_app(
     )
     context = dataclasses.replace(
         Context.load(environ, config=config),
-        tmux=server,
+        tmux=tmux,
         hostname="workstation",
         clock=lambda: frozen,
     )
@@ -195,7 +384,7 @@ DEMO_AGENT = Path(__file__).parent / "terminal" / "demo_agent.py"
 def demo_rows(app: App[Any]) -> int:
     """This machine and its sessions, the lockfile's six entries, the engine that is down."""
     tmux = app.context.tmux if isinstance(app, RoostApp) else None
-    sessions = 0 if tmux is NO_TMUX else len(SESSIONS)
+    sessions = len(tmux.names) if isinstance(tmux, DemoTmux) else 0
     return 1 + sessions + 6 + 1
 
 
@@ -587,6 +776,45 @@ async def activity_shown(pilot: Pilot[None]) -> None:
     await row_selected(pilot, "cora")  # (ada's facts name a temporary directory)
 
 
+async def agents_seen(pilot: Pilot[None]) -> None:
+    """The fleet once roost has made out every demo agent: each session's row has its state,
+    the one that needs you resting on its hook and on its screen, and the inbox has its dialog."""
+    await fleet_listed(pilot)
+    app = pilot.app
+    assert isinstance(app, RoostApp)
+    wanted = {each.session: each.state for each in AGENTS}
+
+    def seen() -> bool:
+        host = next(a for a in app.fleet if a.key == HOST_KEY)
+        names = {session.id: session.name for session in host.sessions}
+        shown = {names.get(key): found for key, found in host.session_activity.items()}
+        return (
+            {name: found.state for name, found in shown.items()} == wanted
+            and "screen shows the dialog" in shown[ASKING].evidence
+            and len(app.activity.inbox) == 1
+        )
+
+    await wait_until(pilot, seen, "the agents")
+    await pilot.pause()  # the app takes the notification ("api needs you") first
+    await toasts_gone(pilot)
+
+
+async def agents_shown(pilot: Pilot[None]) -> None:
+    """The agents' sessions, the cursor on the one that needs you: the detail panel says what
+    it asks and what roost knows it from."""
+    await agents_seen(pilot)
+    await row_selected(pilot, ASKING)
+
+
+async def agent_inbox(pilot: Pilot[None]) -> None:
+    """The inbox with the agent's permission dialog selected (the only item)."""
+    await agents_seen(pilot)
+    app = pilot.app
+    await pilot.press("i")
+    await wait_until(pilot, lambda: isinstance(app.screen, InboxScreen), "the inbox")
+    await wait_until(pilot, lambda: app.screen.query_one("#inbox-detail").region.height > 3, "it")
+
+
 @dataclass(frozen=True)
 class Scene:
     """A key screen: how the app gets there, and what roost's state holds before it starts."""
@@ -599,6 +827,10 @@ class Scene:
     """What `t` runs, when not the demo agent."""
     screenshot: bool = True
     """Whether screenshots/ shows it too (a screen worth showing in the README)."""
+    sessions: Sessions = SESSIONS
+    """The sessions of the demo's tmux server that run `sleep`."""
+    agents: tuple[DemoAgent, ...] = ()
+    """Coding agents started in sessions of their own too (the clock is then AGENTS_NOW)."""
 
 
 SCENES: dict[str, Scene] = {
@@ -615,5 +847,7 @@ SCENES: dict[str, Scene] = {
     "pane-failed": Scene(pane_failed, tmux=False, shell=MISSING_SHELL, screenshot=False),
     "inbox": Scene(inbox_open, tmux=False),
     "activity": Scene(activity_shown, tmux=False),
+    "agents": Scene(agents_shown, sessions=AGENT_SESSIONS, agents=AGENTS),
+    "agents-inbox": Scene(agent_inbox, sessions=AGENT_SESSIONS, agents=AGENTS),
 }
 """Each key screen by name: the snapshot tests and screenshots/ draw these same scenes."""

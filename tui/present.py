@@ -121,9 +121,11 @@ ACTIVITY_BUCKETS = {
     ActivityState.NEEDS_YOU: Bucket.WARN,
     ActivityState.ERRORED: Bucket.BAD,
     ActivityState.WORKING: Bucket.GOOD,
+    ActivityState.STOPPED: Bucket.ASLEEP,
 }
-"""The colour of each activity state that has one; idle is plain and unknown dim. The symbols
-(`ActivityState.symbol`) tell them apart without colour."""
+"""The colour of each activity state that has one (an agent that ended is drawn as a sleeping
+assistant is); idle is plain and unknown dim. The symbols (`ActivityState.symbol`) tell them
+apart without colour."""
 
 
 def activity_text(

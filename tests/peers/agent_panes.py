@@ -90,9 +90,13 @@ def start_agent(
     agent: str = "claude",
     hook: str | None = None,
     size: tuple[int, int] = (100, 30),
+    session: str | None = None,
+    python: str = sys.executable,
 ) -> AgentPane:
-    """Start the fake `agent` with `arguments` in a new session of `server`, working in
-    `directory/project`, its hooks running `hook` (a shell command; the recorder by default)."""
+    """Start the fake `agent` with `arguments` in a new session of `server` (named `session`,
+    else tmux's next number), working in `directory/project`, its hooks running `hook` (a shell
+    command; the recorder by default). tmux lists the pane's command by the name of `python`
+    (a link named `claude` to the interpreter makes it `claude`)."""
     records = directory / "hook-records.jsonl"
     command = hook or shlex.join([sys.executable, str(HOOK_RECORDER), str(records)])
     project = directory / "project"
@@ -106,10 +110,11 @@ def start_agent(
     notify = ["sh", "-c", f'{command} "$1"', "notify"]  # the payload comes as its last argument
     _write(codex / "config.toml", f"notify = {json.dumps(notify)}\n")
     columns, rows = map(str, size)
-    argv = [sys.executable, str(FAKE_AGENT), "--agent", agent, *arguments]
+    argv = [python, str(FAKE_AGENT), "--agent", agent, *arguments]
+    named = ("-s", session) if session else ()
     result = subprocess.run(
         server.argv(
-            *("new-session", "-d", "-P", "-F", "#{pane_id}", "-x", columns, "-y", rows),
+            *("new-session", "-d", *named, "-P", "-F", "#{pane_id}", "-x", columns, "-y", rows),
             *("-c", str(project), "-e", f"CLAUDE_CONFIG_DIR={claude}"),
             *("-e", f"CODEX_HOME={codex}", "-e", "LANG=C.UTF-8", shlex.join(argv)),
             # In the same command, so set before the agent can exit: its last screen stays.

@@ -2,7 +2,7 @@
 turn of Claude Code, Codex or Gemini CLI as a supervisor sees it, from outside.
 
     python fake_agent.py [--agent claude|codex|gemini] [--command CMD] [--question]
-                         [--fail ERROR] [--notification] [--end] [--session-id ID]
+                         [--fail ERROR] [--work] [--notification] [--end] [--session-id ID]
 
 It reports its events exactly as the real agent would (../shared/AGENT-SIGNALS.md):
 
@@ -22,9 +22,11 @@ from its terminal (raw for the whole run, so nothing typed early is lost). Claud
 Enter, `p`/`2`, `n`/`3`/Esc. Other keys are ignored. `--question` asks a question instead: Claude's
 question menu (a digit picks a choice; `3`, "Type something.", then takes a line ended by Enter;
 Esc cancels), a plain question answered in the composer for the others. `--fail ERROR` ends the
-turn in that API error. The dialog is erased once answered (the screen is drawn again from its
-transcript), and the outcome printed plainly, after the hooks of the turn have run, so a test
-waits for it on the screen (capture-pane) and then reads the hooks' records:
+turn in that API error; `--work` never ends it: the agent runs the command, its working line
+(spinner, "esc to interrupt") at the bottom, until the pane closes. The dialog is erased once
+answered (the screen is drawn again from its transcript), and the outcome printed plainly, after
+the hooks of the turn have run, so a test waits for it on the screen (capture-pane) and then
+reads the hooks' records:
 
     ANSWER: allow | always | deny | <the choice or the line typed> | cancel
     FAILED: <error>      SESSION END
@@ -253,6 +255,8 @@ def claude_turn(agent: Agent, arguments: argparse.Namespace) -> None:
     tool_use_id = "toolu_01FakeAgent" + agent.session_id[:8]
     tool_input = {"command": agent.command, "description": "Run the test suite"}
     agent.hook("PreToolUse", tool_name="Bash", tool_input=tool_input, tool_use_id=tool_use_id)
+    if arguments.work:
+        work(agent, f"⏺ Bash({agent.command})", "✻ Running the test suite… (esc to interrupt)")
     suggestion = {
         "type": "addRules",
         "rules": [{"toolName": "Bash", "ruleContent": f"{agent.command}:*"}],
@@ -356,6 +360,14 @@ def claude_question(agent: Agent) -> None:
     agent.say(f"ANSWER: {answer}")
 
 
+def work(agent: Agent, *lines: str) -> None:
+    """Stay busy with the turn (`--work`), `lines` at the bottom, until the terminal closes."""
+    agent.say(*lines)
+    while read_key_bytes():
+        pass
+    raise SystemExit("the terminal closed")
+
+
 def read_line() -> str:
     """One line typed at the terminal, read in raw mode (so keys typed before it asked are
     kept) and echoed as it arrives, without its end."""
@@ -381,6 +393,8 @@ def codex_turn(agent: Agent, arguments: argparse.Namespace) -> None:
     if arguments.fail:
         agent.say(f"■ {arguments.fail}", "", f"FAILED: {arguments.fail}")
         return
+    if arguments.work:
+        work(agent, "• Running the test suite (18s • esc to interrupt)")
     if arguments.question:
         agent.say(f"• {QUESTION}", "")
         agent.draw(f"{CODEX_CURSOR} ")
@@ -449,6 +463,8 @@ def gemini_turn(agent: Agent, arguments: argparse.Namespace) -> None:
         return
     tool_input = {"command": agent.command, "description": "Run the test suite"}
     agent.hook("BeforeTool", tool_name="run_shell_command", tool_input=tool_input)
+    if arguments.work:
+        work(agent, "⠹ Running the test suite (esc to cancel, 18s)")
     agent.hook(
         "Notification",
         notification_type="ToolPermission",
@@ -497,6 +513,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--command", default="npm test", help="the shell command it asks to run")
     parser.add_argument("--question", action="store_true", help="ask a question instead")
     parser.add_argument("--fail", metavar="ERROR", help="end the turn in this API error")
+    parser.add_argument("--work", action="store_true", help="work on the turn until closed")
     parser.add_argument(
         "--notification", action="store_true", help="report the dialog with a Notification too"
     )

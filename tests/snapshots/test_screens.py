@@ -11,9 +11,17 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from services.terminal.tmux import TmuxServer
 from tests.conftest import require
-from tests.demo import SCENES, Scene, demo_app, demo_server, fleet_filtered, fleet_listed, help_open
+from tests.demo import (
+    SCENES,
+    DemoTmux,
+    Scene,
+    demo_app,
+    demo_server,
+    fleet_filtered,
+    fleet_listed,
+    help_open,
+)
 from tests.pilot import SIZE
 
 
@@ -32,13 +40,13 @@ def utc_local_time() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def scene_server(scene: Scene) -> Iterator[TmuxServer | None]:
+def scene_server(scene: Scene) -> Iterator[DemoTmux | None]:
     """The demo's tmux server for a scene that needs one (skipped without tmux), else None."""
     if not scene.tmux:
         yield None
         return
     require("tmux", "ROOST_REQUIRE_TMUX")
-    with demo_server() as server:
+    with demo_server(scene.sessions) as server:
         yield server
 
 
@@ -46,7 +54,7 @@ def snap_scene(
     snap_compare: Callable[..., bool], scene: Scene, size: tuple[int, int], directory: Path
 ) -> None:
     with scene_server(scene) as server:
-        app = demo_app(server, directory, seed=scene.seed, shell=scene.shell)
+        app = demo_app(server, directory, seed=scene.seed, shell=scene.shell, agents=scene.agents)
 
         assert snap_compare(app, terminal_size=size, run_before=scene.show)
         assert app.return_code == 0  # a crash can still draw a screen: make sure there was none
