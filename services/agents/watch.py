@@ -381,7 +381,7 @@ class AgentWatch:
             self._set(pane, ActivityState.IDLE, _line("done: " + said) if said else "done", at)
         elif name == "StopFailure":
             error = event.text("error") or "failed"
-            message = _raw(event, "error_message") or _raw(event, "message")
+            message = _raw(event, "error_details") or _raw(event, "message")
             self._set(
                 pane, ActivityState.ERRORED, _line(f"{error}: {message}" if message else error), at
             )
