@@ -16,10 +16,12 @@ from hypothesis import strategies as st
 
 from services.activity.model import (
     ActivityState,
+    Choice,
     Confirmation,
     Decision,
     InteractionKind,
     PaneTarget,
+    Question,
     Questions,
 )
 from services.agents.model import AgentEvent
@@ -241,6 +243,58 @@ def test_an_elicitation_is_a_question_and_idle_prompt_is_idle() -> None:
     watch.feed([hook(70, "Notification", notification_type="idle_prompt", message="waiting")])
     assert watch.inbox() == ()
     assert watch.panes(at(71))["%1"].activity.state is ActivityState.IDLE
+
+
+def test_ask_user_question_is_a_question_with_its_choices_until_answered() -> None:
+    asked = {
+        "questions": [
+            {
+                "question": "Which branch?",
+                "header": "Deploy",
+                "options": [
+                    {"label": "main", "description": "The release branch"},
+                    {"label": "staging"},
+                    {"description": "no label: not a choice"},
+                    "junk",
+                ],
+                "multiSelect": False,
+            },
+            {"question": "Why?", "options": []},
+            {"options": [{"label": "no question"}]},
+        ]
+    }
+    watch = watch_with(pane())
+    use: dict[str, Any] = {
+        "tool_name": "AskUserQuestion",
+        "tool_input": asked,
+        "tool_use_id": "toolu_q",
+    }
+    watch.feed([hook(2, "PreToolUse", **use)])
+    (item,) = watch.inbox()
+    assert (item.kind, item.request_id) == (InteractionKind.QUESTION, "toolu_q")
+    assert item.request == Questions(
+        (
+            Question(
+                "answer",
+                "Which branch?",
+                options=(
+                    Choice("main", "main", "The release branch"),
+                    Choice("staging", "staging"),
+                ),
+            ),
+            Question("answer-2", "Why?"),
+        )
+    )
+    activity = watch.panes(at(3))["%1"].activity
+    assert (activity.state, activity.detail) == (ActivityState.NEEDS_YOU, "question: Which branch?")
+    # Its notification adds nothing; the tool's end clears it.
+    watch.feed([hook(3, "Notification", notification_type="elicitation_dialog", message="x")])
+    assert [i.request_id for i in watch.inbox()] == ["toolu_q"]
+    watch.feed([hook(9, "PostToolUse", **use, tool_response={"answers": {}})])
+    assert watch.inbox() == ()
+    # Any other tool's input with questions asks nothing.
+    watch.feed([hook(10, "PreToolUse", tool_name="Task", tool_input=asked)])
+    assert watch.inbox() == ()
 
 
 def test_stop_failure_is_errored_and_session_end_is_stopped() -> None:

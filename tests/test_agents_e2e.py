@@ -126,6 +126,42 @@ def test_a_permission_dialog_is_seen_answered_and_recorded_from_the_command_line
     assert len(json_of("inbox", "--history")) == 1
 
 
+def test_a_question_is_listed_with_its_choices_and_one_is_picked_from_the_command_line(
+    tmux_server: TmuxServer, tmp_path: Path, isolated_env: Path
+) -> None:
+    install("claude", isolated_env)
+    agent = start_agent(tmux_server, tmp_path, "--question", installed=True)
+    agent.wait_for("Enter to select")
+
+    activity = session_activity()
+    assert activity is not None
+    assert (activity["state"], activity["detail"]) == (
+        "needs you",
+        "question: Which branch should I deploy?",
+    )
+    [item] = json_of("inbox")
+    assert (item["kind"], item["request_id"]) == ("question", "toolu_01FakeQuestion5e55a0e1")
+    [question] = item["questions"]
+    assert (question["id"], question["question"]) == ("answer", "Which branch should I deploy?")
+    assert [(o["id"], o["description"]) for o in question["options"]] == [
+        ("main", "The release branch"),
+        ("staging", "What QA tries first"),
+    ]
+    wrong = roost("answer", item["id"], "--option", "answer=prod")
+    assert wrong.returncode == 1 and "has no option 'prod': main, staging" in wrong.stderr
+
+    answered = roost("answer", item["id"], "--option", "answer=staging")
+
+    assert answered.returncode == 0, answered.stderr
+    agent.wait_for("ANSWER: staging")
+    assert json_of("inbox") == []
+    activity = session_activity()
+    assert activity is not None
+    assert (activity["state"], activity["detail"]) == ("idle", "done: You said: staging")
+    [record] = json_of("inbox", "--history")
+    assert (record["answered"], record["outcome"]) == ("answer = staging", "accepted")
+
+
 def test_answering_a_dialog_no_longer_on_screen_types_nothing_and_says_so(
     tmux_server: TmuxServer, tmp_path: Path, isolated_env: Path
 ) -> None:

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from services.activity.model import (
     Activity,
     ActivityState,
+    Choice,
     Confirmation,
     Interaction,
     InteractionKind,
@@ -104,6 +105,12 @@ _CLEARING_EVENTS = frozenset(
 )
 """Events after which no earlier prompt of the same session can still be waiting."""
 _PERMISSION_TOOL = re.compile(r"permission to use (.+?)\s*$")
+ASK_TOOL = "AskUserQuestion"
+"""Claude Code's tool that asks the user in a menu: its PreToolUse names the questions and
+their choices, so the prompt is known whole as soon as it is shown (a Notification, when one
+comes, says only the question)."""
+MAX_QUESTIONS = 8
+MAX_CHOICES = 16
 
 
 @dataclass(frozen=True)
@@ -365,6 +372,10 @@ class AgentWatch:
                 at,
                 keep=True,
             )
+            questions = _questions(payload.get("tool_input")) if tool == ASK_TOOL else None
+            if name == "PreToolUse" and questions is not None:
+                detail = _line(f"question: {questions.questions[0].question}")
+                self._ask(pane, event, at, InteractionKind.QUESTION, questions, "", detail)
         elif name == "PermissionRequest":
             tool = event.text("tool_name")
             self._set(pane, ActivityState.WORKING, _tool_detail(tool, payload), at, keep=True)
@@ -659,6 +670,34 @@ def _confirmation(tool: str, tool_input: object) -> Confirmation:
     except (TypeError, ValueError, RecursionError):
         text = "{}"
     return Confirmation(tool=tool, input_json=printable(text, keep_newlines=True))
+
+
+def _questions(tool_input: object) -> Questions | None:
+    """The questions of an AskUserQuestion's input, with their choices by label (what its menu
+    shows, so what an answer picks); None when it holds none. The first question's id is
+    `answer`, as for a question known from a notification or the screen."""
+    asked = tool_input.get("questions") if isinstance(tool_input, Mapping) else None
+    entries = [
+        entry
+        for entry in (asked if isinstance(asked, list) else ())[:MAX_QUESTIONS]
+        if isinstance(entry, Mapping) and _line(_text_of(entry, "question"))
+    ]
+    questions = []
+    for number, entry in enumerate(entries, 1):
+        options = entry.get("options")
+        choices = tuple(
+            Choice(label, label, _line(_text_of(option, "description")))
+            for option in (options if isinstance(options, list) else ())[:MAX_CHOICES]
+            if isinstance(option, Mapping) and (label := _line(_text_of(option, "label")))
+        )
+        question_id = "answer" if number == 1 else f"answer-{number}"
+        questions.append(Question(question_id, _line(_text_of(entry, "question")), "", choices))
+    return Questions(tuple(questions)) if questions else None
+
+
+def _text_of(mapping: Mapping[str, object], key: str) -> str:
+    value = mapping.get(key)
+    return value if isinstance(value, str) else ""
 
 
 def _tool_detail(tool: str, payload: Mapping[str, object]) -> str:
