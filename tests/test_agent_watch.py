@@ -277,9 +277,9 @@ def test_claude_question_menu_is_a_question_with_its_choices() -> None:
     assert item.request == Questions(
         (
             Question(
-                "Deploy",
+                "answer",
                 "Which branch should I deploy?",
-                "",
+                "Deploy",
                 (Choice("main", "main", "The release branch"), Choice("staging", "staging")),
             ),
         )

@@ -164,7 +164,9 @@ class Activities:
                 self._agents_inbox = self._app.roost.agents.report.inbox
                 self._show_inbox()
         if record.outcome is Outcome.ALREADY_ANSWERED:
-            self._app.notify("Already answered elsewhere.", title=title, timeout=4)
+            # An agent's dialog gone from its screen says so (it may have been interrupted).
+            said = printable(record.detail) or "Already answered elsewhere."
+            self._app.notify(said, title=title, timeout=4)
         elif record.outcome is Outcome.ACCEPTED:
             self._app.events.add(
                 f"{printable(interaction.assistant)}: {printable(record.asked)}"

@@ -1103,7 +1103,10 @@ def answer_request(args: argparse.Namespace) -> int:
         say(f"{what}: {record.answered}")
         return 0
     if record.outcome is Outcome.ALREADY_ANSWERED:
-        say(f"roost: {what} was already answered elsewhere; nothing sent", file=sys.stderr)
+        if record.detail:  # an agent's dialog gone from its screen (perhaps interrupted)
+            say(f"roost: {what}: {record.detail}", file=sys.stderr)
+        else:
+            say(f"roost: {what} was already answered elsewhere; nothing sent", file=sys.stderr)
         return 0
     raise RoostError(f"{what} not answered: {record.detail or record.outcome}")
 

@@ -398,7 +398,7 @@ class AgentWatch:
             self._set(pane, ActivityState.IDLE, _line("done: " + said) if said else "done", at)
         elif name == "StopFailure":
             error = event.text("error") or "failed"
-            message = _raw(event, "error_message") or _raw(event, "message")
+            message = _raw(event, "error_details") or _raw(event, "message")
             self._set(
                 pane, ActivityState.ERRORED, _line(f"{error}: {message}" if message else error), at
             )
@@ -698,8 +698,8 @@ def _asked(event: AgentEvent) -> Questions | None:
         for option in (options if isinstance(options, list) else [])[:MAX_CHOICES]
         if isinstance(option, Mapping) and isinstance(option.get("label"), str)
     )
-    header = _line(_text(first, "header"))
-    return Questions((Question(header or "answer", _line(first["question"]), "", choices),))
+    header = _line(_text(first, "header"))  # the menu's tab: `Deploy`
+    return Questions((Question("answer", _line(first["question"]), header, choices),))
 
 
 def _text(mapping: Mapping[str, object], key: str) -> str:

@@ -9,7 +9,9 @@
 Its hooks (Claude Code and Gemini CLI settings, Codex's `notify`) run `hook`, by default
 `hook_recorder.py`, which appends each payload with the pane it came from to `records`.
 Everything it reads lives under `directory`: the agents' settings directories are given to the
-pane explicitly, so no setting of the machine's own agents is ever read.
+pane explicitly, so no setting of the machine's own agents is ever read. With `installed`, it
+reads the settings under `$HOME` instead (the test's own home: what `roost hooks install` wrote
+there), and nothing is written for it.
 """
 
 from __future__ import annotations
@@ -89,26 +91,32 @@ def start_agent(
     *arguments: str,
     agent: str = "claude",
     hook: str | None = None,
+    installed: bool = False,
     size: tuple[int, int] = (100, 30),
     session: str | None = None,
     python: str = sys.executable,
 ) -> AgentPane:
     """Start the fake `agent` with `arguments` in a new session of `server` (named `session`,
     else tmux's next number), working in `directory/project`, its hooks running `hook` (a shell
-    command; the recorder by default). tmux lists the pane's command by the name of `python`
-    (a link named `claude` to the interpreter makes it `claude`)."""
+    command; the recorder by default), or with `installed` those of the settings under `$HOME`.
+    tmux lists the pane's command by the name of `python` (a link named `claude` to the
+    interpreter makes it `claude`)."""
     records = directory / "hook-records.jsonl"
     command = hook or shlex.join([sys.executable, str(HOOK_RECORDER), str(records)])
     project = directory / "project"
     project.mkdir(parents=True, exist_ok=True)
-    claude, codex, home = directory / "claude", directory / "codex", Path.home()
-    entry = [{"matcher": "", "hooks": [{"type": "command", "command": command}]}]
-    _write(claude / "settings.json", json.dumps({"hooks": dict.fromkeys(CLAUDE_EVENTS, entry)}))
-    _write(
-        home / ".gemini/settings.json", json.dumps({"hooks": dict.fromkeys(GEMINI_EVENTS, entry)})
-    )
-    notify = ["sh", "-c", f'{command} "$1"', "notify"]  # the payload comes as its last argument
-    _write(codex / "config.toml", f"notify = {json.dumps(notify)}\n")
+    home = Path.home()
+    claude, codex = directory / "claude", directory / "codex"
+    if installed:
+        claude, codex = home / ".claude", home / ".codex"
+    else:
+        entry = [{"matcher": "", "hooks": [{"type": "command", "command": command}]}]
+        hooks = {"hooks": dict.fromkeys(CLAUDE_EVENTS, entry)}
+        _write(claude / "settings.json", json.dumps(hooks))
+        hooks = {"hooks": dict.fromkeys(GEMINI_EVENTS, entry)}
+        _write(home / ".gemini/settings.json", json.dumps(hooks))
+        notify = ["sh", "-c", f'{command} "$1"', "notify"]  # the payload: its last argument
+        _write(codex / "config.toml", f"notify = {json.dumps(notify)}\n")
     columns, rows = map(str, size)
     argv = [python, str(FAKE_AGENT), "--agent", agent, *arguments]
     named = ("-s", session) if session else ()
