@@ -106,7 +106,7 @@ def test_a_permission_dialog_is_seen_answered_and_recorded_from_the_command_line
     answered = roost("answer", item["id"], "allow")
 
     assert answered.returncode == 0, answered.stderr
-    assert answered.stdout == f"{item['id']} (0: Bash): allow\n"
+    assert answered.stdout == f"{item['id']} (0: Bash: npm test): allow\n"
     screen = agent.wait_for("ANSWER: allow")
     assert DIALOG not in screen
     assert json_of("inbox") == []
@@ -116,7 +116,11 @@ def test_a_permission_dialog_is_seen_answered_and_recorded_from_the_command_line
     assert activity["evidence"].startswith("hook Stop")
     [record] = json_of("inbox", "--history")
     assert record["request_id"] == item["request_id"] == "toolu_01FakeAgent5e55a0e1"
-    assert (record["assistant"], record["asked"], record["answered"]) == ("0", "Bash", "allow")
+    assert (record["assistant"], record["asked"], record["answered"]) == (
+        "0",
+        "Bash: npm test",
+        "allow",
+    )
     assert (record["outcome"], record["front_end"]) == ("accepted", "command line")
 
     again = roost("answer", item["id"], "allow")  # the history knows it: nothing more typed
@@ -176,7 +180,7 @@ def test_answering_a_dialog_no_longer_on_screen_types_nothing_and_says_so(
 
     assert answered.returncode == 0, answered.stderr
     assert answered.stdout == ""
-    assert answered.stderr == f"roost: {item['id']} (0: Bash): {GONE}\n"
+    assert answered.stderr == f"roost: {item['id']} (0: Bash: npm test): {GONE}\n"
     [record] = json_of("inbox", "--history")
     assert (record["outcome"], record["detail"]) == ("already answered", GONE)
     agent.server.send_keys(agent.pane, "3")  # a `1` typed would have allowed it
