@@ -20,7 +20,7 @@ from services.activity.model import Activity, Interaction
 from services.agents.model import AgentEvent
 from services.agents.screens import read_screen
 from services.agents.spool import drain, read_spool
-from services.agents.watch import AgentWatch, PaneAgent
+from services.agents.watch import AgentWatch, PaneAgent, by_session
 from services.core.errors import RoostError
 from services.core.state import StateDatabase
 from services.terminal.signals import TerminalSignal
@@ -77,7 +77,8 @@ class AgentMonitor:
         with self._lock:
             for pane, reading in readings.items():
                 watch.screen(pane, reading, now)
-            self.report = AgentReport(watch.sessions(now), watch.panes(now), watch.inbox())
+            panes = watch.panes(now)
+            self.report = AgentReport(by_session(panes.values()), panes, watch.inbox())
             return self.report
 
     def signal(self, pane: str, signal: TerminalSignal, now: datetime) -> None:

@@ -176,6 +176,19 @@ class _Pane:
     """How the last prompt ended (`answered in the console`), shown for a while as evidence."""
 
 
+def by_session(agents: Iterable[PaneAgent]) -> dict[str, Activity]:
+    """Each tmux session's most urgent agent among `agents` (needs you first, then the oldest)."""
+    best: dict[str, Activity] = {}
+    for agent in agents:
+        if not agent.session_id:
+            continue
+        current = best.get(agent.session_id)
+        key = (agent.activity.state.triage, agent.activity.since)
+        if current is None or key < (current.state.triage, current.since):
+            best[agent.session_id] = agent.activity
+    return best
+
+
 class AgentWatch:
     """Everything known of the coding agents on one tmux server (socket path)."""
 
@@ -332,16 +345,8 @@ class AgentWatch:
         return result
 
     def sessions(self, now: datetime) -> dict[str, Activity]:
-        """Each tmux session's most urgent agent (needs you first, then the oldest)."""
-        best: dict[str, Activity] = {}
-        for agent in self.panes(now).values():
-            if not agent.session_id:
-                continue
-            current = best.get(agent.session_id)
-            key = (agent.activity.state.triage, agent.activity.since)
-            if current is None or key < (current.state.triage, current.since):
-                best[agent.session_id] = agent.activity
-        return best
+        """Each tmux session's most urgent agent (`by_session` of `panes`)."""
+        return by_session(self.panes(now).values())
 
     def inbox(self) -> tuple[Interaction, ...]:
         """The prompts agents wait on, oldest first."""
