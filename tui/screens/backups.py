@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -63,6 +64,37 @@ def backup_row(
             Text(printable(shown)),
         ),
     )
+
+
+def backup_facts(entry: BackupEntry, directory: Path) -> Table:
+    """Everything known of one backup: its file and folder (`o` gives the whole path), exact
+    size, hash and the job that made it."""
+    record = entry.record
+    when = "%Y-%m-%d %H:%M:%S"
+    if record is None:
+        facts = [("record", "none: roost did not save this file, so nothing vouches for it")]
+    else:
+        verified = record.verified_at.astimezone().strftime(when) if record.verified_at else None
+        facts = [
+            ("sha256", record.sha256),
+            ("recorded size", f"{record.size} bytes"),
+            ("job", record.job_id or "—"),
+            ("last verified", verified or "not since a check found it changed"),
+        ]
+    in_folder = entry.path.parent == directory
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for label, value in [
+        ("file", entry.path.name),
+        ("folder", "roost's backups folder" if in_folder else str(entry.path.parent)),
+        ("state", str(entry.verification)),
+        ("created", entry.created_at.astimezone().strftime(when)),
+        ("size", f"{entry.size} bytes ({format_bytes(entry.size)})"),
+        *facts,
+    ]:
+        grid.add_row(label, Text(printable(value)))
+    return grid
 
 
 class BackupsScreen(Screen[None]):
@@ -133,6 +165,9 @@ class BackupsScreen(Screen[None]):
             panel.border_title = f"Backups of {printable(self.assistant)}"
             yield KeyedTable(BACKUP_COLUMNS, id="backups")
             yield Static(Text("Reading the backups…"), id="backups-empty")
+        with Vertical(id="backups-detail-panel", classes="panel") as detail:
+            detail.border_title = "Selected backup"
+            yield Static(id="backups-detail")
         yield Static(id="backups-status")
         yield PinnedFooter(("back", "help"))
 
@@ -157,6 +192,7 @@ class BackupsScreen(Screen[None]):
         now, styles = self.clock(), bucket_styles(self.app.current_theme)
         rows = [backup_row(entry, self.directory, now, styles) for entry in entries]
         self.table.show_rows(rows)
+        self._show_selected()
         empty = self.query_exactly_one("#backups-empty", Static)
         empty.update(
             Text(
@@ -170,6 +206,14 @@ class BackupsScreen(Screen[None]):
         self.query_exactly_one(
             "#backups-panel"
         ).border_subtitle = f"{len(entries)} files · {recorded} recorded · {format_bytes(total)}"
+
+    def on_keyed_table_row_highlighted(self) -> None:
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        entry = self.selected_entry
+        detail = self.query_exactly_one("#backups-detail", Static)
+        detail.update(Text("") if entry is None else backup_facts(entry, self.directory))
 
     def show_status(self, line: str) -> None:
         """A line under the list: a check's progress, or how it went."""
