@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.theme import BUILTIN_THEMES
+from textual.worker import WorkerState
 
 from services.core.paths import RoostPaths
 from services.core.state import StateDatabase
-from services.jobs.library import BackupLibrary, backups_dir
+from services.jobs.library import HASH_CHUNK_BYTES, BackupLibrary, Hashing, backups_dir
 from services.jobs.record import JobState
 from tests.peers.vellum import Artifact, VellumPeer
 from tests.pilot import SIZE, make_app, table_names, wait_until
@@ -198,3 +201,43 @@ def test_a_file_outside_the_backups_directory_shows_its_whole_path(tmp_path: Pat
     }
 
     assert rows == {inside: inside.name, outside: str(outside)}
+
+
+async def test_leaving_while_a_check_runs_lets_it_finish_quietly(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    runtime = vellum_peer.runtime("ada")
+    lockfile(isolated_env, "ada", runtime.base_url)
+    bundle = saved("ada", b"x" * (3 * HASH_CHUNK_BYTES), "20260101-000000")
+    library().database.set_backup_verified(bundle, None)
+    app = make_app()
+    hashing, leave = threading.Event(), threading.Event()
+    real = app.roost.verify_backup
+
+    def held(path: Path) -> Iterator[Hashing]:
+        """The real check, held after its first chunk until the screen is gone."""
+        for report in real(path):
+            yield report
+            if report.done:
+                hashing.set()
+                assert leave.wait(10)
+
+    app.roost.verify_backup = held  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await open_backups(pilot, app, "ada")
+        await pilot.press("v")
+        await wait_until(pilot, hashing.is_set, "the check under way")
+        checks = [w for w in app.workers if w.group == "backup-checks"]
+        await pilot.press("escape")
+        assert app.screen is app.main_screen
+        leave.set()
+        await wait_until(pilot, lambda: all(w.is_finished for w in checks), "the check")
+        await pilot.pause()
+        reads = [w for w in app.workers if w.group == "backups"]
+        await wait_until(pilot, lambda: all(w.is_finished for w in reads), "the reading")
+
+        assert checks and [w.state for w in checks + reads] == [WorkerState.SUCCESS] * len(
+            checks + reads
+        )
+        record = library().find(bundle)
+        assert record is not None and record.verified_at is not None

@@ -138,7 +138,7 @@ class BackupLibrary:
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self.database = database
-        self.directory = directory
+        self.directory = same_path(directory)
         self.keep = keep
         self.now = now
         self._held: Counter[Path] = Counter()

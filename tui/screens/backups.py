@@ -183,11 +183,16 @@ class BackupsScreen(Screen[None]):
     @property
     def selected_entry(self) -> BackupEntry | None:
         """The backup under the cursor."""
-        key = self.table.selected_key
+        key = self.table.selected_key if self._shown else None
         return next((entry for entry in self.entries if str(entry.path) == key), None)
 
+    @property
+    def _shown(self) -> bool:
+        """Composed and still on the app's stack: a worker may finish after esc left it."""
+        return self._composed and self.is_attached
+
     def watch_entries(self, entries: tuple[BackupEntry, ...]) -> None:
-        if not self._composed:
+        if not self._shown:
             return
         now, styles = self.clock(), bucket_styles(self.app.current_theme)
         rows = [backup_row(entry, self.directory, now, styles) for entry in entries]
@@ -211,12 +216,16 @@ class BackupsScreen(Screen[None]):
         self._show_selected()
 
     def _show_selected(self) -> None:
+        if not self._shown:
+            return
         entry = self.selected_entry
         detail = self.query_exactly_one("#backups-detail", Static)
         detail.update(Text("") if entry is None else backup_facts(entry, self.directory))
 
     def show_status(self, line: str) -> None:
         """A line under the list: a check's progress, or how it went."""
+        if not self._shown:
+            return
         self.query_exactly_one("#backups-status", Static).update(Text(printable(line)))
 
     # -- the keys --------------------------------------------------------------------------------
