@@ -118,6 +118,14 @@ def file_name_part(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "assistant"
 
 
+def file_owner(path: Path) -> str:
+    """The assistant an unrecorded file's name points at: `<name>-<UTC time>.vbundle` as roost
+    names them, else the file's stem."""
+    stem = path.name.removesuffix(BUNDLE_SUFFIX)
+    match = _STAMPED.match(stem)
+    return match["name"] if match else stem
+
+
 def same_path(path: Path) -> Path:
     """`path` as records hold it: absolute, symlinks left as they are."""
     return Path(os.path.normpath(path.absolute()))
@@ -172,7 +180,7 @@ class BackupLibrary:
         recorded = {record.path for record in records}
         wanted = None if assistant is None else file_name_part(assistant)
         for path, status in self._bundles():
-            owner = _owner(path)
+            owner = file_owner(path)
             if path not in recorded and wanted in (None, owner):
                 created = datetime.fromtimestamp(status.st_mtime, UTC)
                 entries.append(
@@ -337,11 +345,3 @@ def _state_of(record: BackupRecord, status: os.stat_result | None) -> Verificati
     if not stat.S_ISREG(status.st_mode) or status.st_size != record.size:
         return Verification.CHANGED
     return Verification.VERIFIED if record.verified_at is not None else Verification.CHANGED
-
-
-def _owner(path: Path) -> str:
-    """The assistant an unrecorded file's name points at: `<name>-<UTC time>.vbundle` as roost
-    names them, else the file's stem."""
-    stem = path.name.removesuffix(BUNDLE_SUFFIX)
-    match = _STAMPED.match(stem)
-    return match["name"] if match else stem
