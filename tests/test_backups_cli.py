@@ -16,7 +16,8 @@ from services.jobs.record import JobState
 from services.jobs.store import JobStore
 from tests.peers.vellum import Artifact, VellumPeer
 from tests.test_backup_cli import lockfile_for
-from tests.test_cli import roost
+from tests.test_cli import in_a_terminal, roost, screen_text
+from tui.cli import BIG_FILE
 
 
 def library() -> BackupLibrary:
@@ -136,3 +137,17 @@ def test_a_bad_keep_is_one_line_naming_the_file_and_key(tmp_path: Path) -> None:
     assert result.stderr == (
         f"roost: {config}: backups.keep: must be between 1 and 100000, not -3\n"
     )
+
+
+def test_verify_draws_progress_for_a_big_file_on_a_terminal() -> None:
+    path = saved("ada", b"", "20260101-000000")
+    size = 3 * BIG_FILE // 2
+    with path.open("wb") as file:
+        file.truncate(size)  # sparse: zeros to hash, none on disk
+    library().record("ada", path, size, hashlib.sha256(bytes(size)).hexdigest(), None)
+
+    output, status = in_a_terminal("backups", "--verify")
+
+    assert status == 0, output
+    assert "verifying ada: " in output and "of 48.0 MiB" in output
+    assert screen_text(output.encode()).rstrip().endswith("1 verified")

@@ -826,11 +826,14 @@ def _check_json(entry: BackupEntry, check: BackupCheck) -> dict[str, object]:
     }
 
 
+BIG_FILE = 32 << 20
+"""`roost backups --verify` draws a file's progress on a terminal from this size up: a
+smaller one is hashed before a bar could be read."""
+
+
 class _HashProgress:
     """A file's hashing, redrawn in place on a terminal when it is big enough to wait for;
     nothing otherwise."""
-
-    BIG = 32 << 20
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -838,7 +841,7 @@ class _HashProgress:
         self.drawn = False
 
     def show(self, assistant: str, report: Hashing) -> None:
-        if not self.tty or report.total < self.BIG or report.check is not None:
+        if not self.tty or report.total < BIG_FILE or report.check is not None:
             return
         share = report.done / report.total if report.total else 1.0
         bar = "█" * int(share * 30)
