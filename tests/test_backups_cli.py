@@ -151,3 +151,23 @@ def test_verify_draws_progress_for_a_big_file_on_a_terminal() -> None:
     assert status == 0, output
     assert "verifying ada: " in output and "of 48.0 MiB" in output
     assert screen_text(output.encode()).rstrip().endswith("1 verified")
+
+
+def test_a_hostile_file_name_is_shown_escaped() -> None:
+    folder = library().directory
+    folder.mkdir(parents=True)
+    hostile = folder / "ada\x1b[2J\x07-20260101-000000.vbundle"
+    hostile.write_bytes(b"x")
+    os.utime(hostile, (1_780_000_000, 1_780_000_000))  # mid-2026, whatever the time zone
+
+    listing = roost("backups")
+    checked = roost("backups", "--verify")
+
+    for result in (listing, checked):
+        assert "\x1b" not in result.stdout + result.stderr
+        assert "\x07" not in result.stdout + result.stderr
+    header, row = listing.stdout.splitlines()
+    assert row.startswith("ada\\e[2J\\x07  2026-")  # the columns stay aligned
+    assert row.endswith("unrecorded  " + str(folder / "ada\\e[2J\\x07-20260101-000000.vbundle"))
+    assert header.index("CREATED") == row.index("2026-")
+    assert "unrecorded" in checked.stdout and checked.returncode == 0

@@ -738,13 +738,14 @@ def list_backups(args: argparse.Namespace) -> int:
             print(json.dumps([_backup_json(entry) for entry in entries], indent=2))
             return 0
         now = _now()
-        width = max(len("ASSISTANT"), *(len(entry.assistant) for entry in entries)) + 2
+        names = [printable(entry.assistant) for entry in entries]  # as wide as they show
+        width = max(len("ASSISTANT"), *map(len, names)) + 2
         print(f"{'ASSISTANT':<{width}}{'CREATED':<18}{'SIZE':>10}  {'AGE':<6}{'STATE':<12}PATH")
-        for entry in entries:
+        for name, entry in zip(names, entries, strict=True):
             created = entry.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
             size, age = format_bytes(entry.size), format_age(entry.created_at, now)
             say(
-                f"{entry.assistant:<{width}}{created:<18}{size:>10}  {age:<6}"
+                f"{name:<{width}}{created:<18}{size:>10}  {age:<6}"
                 f"{entry.verification:<12}{entry.path}"
             )
         return 0
