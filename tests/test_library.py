@@ -300,6 +300,22 @@ def test_retention_spares_a_held_file_and_keeps_everything_by_default(
     assert [r.path for r in library.retain("alpha")] == [held]
 
 
+def test_retention_leaves_files_saved_outside_the_backups_folder_alone(
+    library: BackupLibrary, save: Save, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "archive" / "alpha.vbundle"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(b"kept by hand")
+    library.record("alpha", elsewhere, 12, hashlib.sha256(b"kept by hand").hexdigest(), None)
+    inside = [save() for _ in range(2)]
+    library.keep = 1
+
+    deleted = library.retain("alpha")
+
+    assert [r.path for r in deleted] == [inside[0]]
+    assert elsewhere.exists() and library.find(elsewhere) is not None
+
+
 def test_retention_forgets_missing_files_and_keeps_one_it_cannot_remove(
     library: BackupLibrary, save: Save
 ) -> None:

@@ -9,9 +9,9 @@ hashes the file again (streamed, in chunks, reporting progress) and says whether
 backups directory that roost did not record is UNRECORDED, listed but never trusted.
 
 Retention (`[backups] keep = N`, config.toml) runs after each new backup: an assistant's oldest
-recorded files beyond its newest N are deleted with their records, but never its newest verified
-one, nor a file in use (`holding`, e.g. the source of a restore). It returns what it deleted for
-the job to list.
+recorded files in the backups directory beyond its newest N are deleted with their records, but
+never its newest verified one, nor a file in use (`holding`, e.g. the source of a restore), nor
+one saved elsewhere. It returns what it deleted for the job to list.
 
 Blocking I/O (SQLite, hashing): a TUI runs it in a thread worker, the exporter in a thread.
 """
@@ -268,12 +268,18 @@ class BackupLibrary:
                     del self._held[path]
 
     def retain(self, assistant: str) -> tuple[BackupRecord, ...]:
-        """Apply `keep` to `assistant`'s backups: delete the files and records past its newest
-        `keep`, sparing its newest verified one and any held file. What was deleted, newest
-        first; a file that cannot be removed is logged and kept, with its record."""
+        """Apply `keep` to `assistant`'s backups in the backups directory: delete the files and
+        records past its newest `keep`, sparing its newest verified one and any held file.
+        Files saved elsewhere (`roost backup --output`) are the user's to keep: never counted,
+        never deleted. What was deleted, newest first; a file that cannot be removed is logged
+        and kept, with its record."""
         if self.keep is None:
             return ()
-        records = self.database.backups(assistant)
+        records = [
+            record
+            for record in self.database.backups(assistant)
+            if record.path.parent == self.directory
+        ]
         if len(records) <= self.keep:
             return ()
         newest_verified = next(
