@@ -123,7 +123,8 @@ async def test_help_lists_every_binding_and_closes() -> None:
             for id in KNOWN_BINDING_IDS
             if id.startswith(("inbox_", "trust_", "questions_", "secret_"))
         }
-        assert set(listed) == KNOWN_BINDING_IDS - elsewhere - jobs - panes - inbox
+        backups = {id for id in KNOWN_BINDING_IDS if id.startswith("backups_")}  # `?` there
+        assert set(listed) == KNOWN_BINDING_IDS - elsewhere - jobs - panes - inbox - backups
         # The keys of the jobs table and of the panes are listed too, under their own headings.
         [(jobs_heading, job_keys), (panes_heading, pane_keys)] = app.screen.sections
         assert jobs_heading == "In the jobs table (j goes there)"

@@ -32,6 +32,7 @@ from services.roost import AttachRequest, Roost
 from services.terminal.attach import HostPlace
 from tui.activity import Activities
 from tui.attaching import Attaching
+from tui.backups import Backups
 from tui.commands import PaletteCommands, commands
 from tui.events import EventLog
 from tui.job_table import JobTable
@@ -49,6 +50,7 @@ from tui.messages import (
 )
 from tui.refresh import FleetRefresh
 from tui.screens.answer import QuestionsForm, SecretPrompt, TrustPicker
+from tui.screens.backups import BackupsScreen
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.inbox import InboxScreen
@@ -101,6 +103,7 @@ class RoostApp(App[None]):
         self.background = Workers(self, context.paths.log_file)
         self.events = EventLog(self)
         self.jobs = Jobs(self)
+        self.backups = Backups(self)
         self.lifecycle = Lifecycle(self)
         self.attaching = Attaching(self)
         self.activity = Activities(self)
@@ -210,6 +213,15 @@ class RoostApp(App[None]):
 
     def on_main_screen_backup_requested(self, message: MainScreen.BackupRequested) -> None:
         self.jobs.backup(message.assistant)
+
+    def on_main_screen_backups_requested(self, message: MainScreen.BackupsRequested) -> None:
+        self.backups.open(message.assistant)
+
+    def on_backups_screen_verify_requested(self, message: BackupsScreen.VerifyRequested) -> None:
+        self.backups.verify(message.screen, message.paths)
+
+    def on_backups_screen_delete_requested(self, message: BackupsScreen.DeleteRequested) -> None:
+        self.backups.delete(message.screen, message.entry.path)
 
     def on_job_table_retry_requested(self, message: JobTable.RetryRequested) -> None:
         self.jobs.retry(message.job_id)
@@ -341,6 +353,7 @@ KEY_SCOPES = (
     Scope("a typed confirmation", (RoostApp.BINDINGS, TypedConfirmScreen.BINDINGS)),
     Scope("the session picker", (RoostApp.BINDINGS, SessionPicker.BINDINGS)),
     Scope("the inbox", (RoostApp.BINDINGS, InboxScreen.BINDINGS)),
+    Scope("the backups screen", (RoostApp.BINDINGS, BackupsScreen.BINDINGS)),
     Scope("always allow", (RoostApp.BINDINGS, TrustPicker.BINDINGS)),
     Scope("a question batch", (RoostApp.BINDINGS, QuestionsForm.BINDINGS)),
     Scope("a secret", (RoostApp.BINDINGS, SecretPrompt.BINDINGS)),

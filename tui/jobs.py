@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from textual.timer import Timer
 
 from services.core.errors import RoostError
+from services.core.safe_text import printable
 from services.fleet.model import Assistant
 from services.jobs.record import Job, JobState
 from services.jobs.store import abandoned
@@ -129,7 +130,15 @@ class Jobs:
         if job.in_progress_job_id:
             self._offer_to_follow(job)
         elif job.state is JobState.COMPLETE:
-            self._app.notify(f"{job.result_path} ({format_bytes(job.size or 0)})", title=title)
+            for path in job.pruned:
+                self._app.events.add(
+                    f"{job.assistant_name}: retention deleted {printable(str(path))}"
+                )
+            pruned = f"\nretention deleted {len(job.pruned)} older" if job.pruned else ""
+            self._app.notify(
+                f"{job.result_path} ({format_bytes(job.size or 0)}){pruned}", title=title
+            )
+            self._app.backups.changed(job.assistant_name)
         else:
             self._app.notify(
                 job.error or job.state.value, title=title, severity="error", timeout=15

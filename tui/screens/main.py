@@ -197,6 +197,14 @@ class MainScreen(Screen[None]):
             tooltip="Back up the selected assistant (an export job)",
         ),
         Binding(
+            "B",
+            "backups",
+            "Backups",
+            id="backups",
+            show=False,
+            tooltip="The selected assistant's backups: verify, reveal, delete",
+        ),
+        Binding(
             "tab",
             "app.focus_next",
             "Next panel",
@@ -255,6 +263,12 @@ class MainScreen(Screen[None]):
     @dataclass
     class BackupRequested(Message):
         """The user asked to back this assistant up."""
+
+        assistant: Assistant
+
+    @dataclass
+    class BackupsRequested(Message):
+        """The user asked to see this assistant's backups."""
 
         assistant: Assistant
 
@@ -654,6 +668,13 @@ class MainScreen(Screen[None]):
         assistant = self._allowed(Action.BACKUP, "Backup")
         if assistant is not None:
             self.post_message(self.BackupRequested(assistant))
+
+    def action_backups(self) -> None:
+        assistant = self.selected()
+        if assistant is None:
+            self.notify("Select an assistant first.", title="Backups", severity="warning")
+        else:
+            self.post_message(self.BackupsRequested(assistant))
 
     def _allowed(self, action: Action, title: str) -> Assistant | None:
         """The selected assistant when it supports `action`; else None, having said why."""
