@@ -8,6 +8,7 @@ against a private server and never touch the user's.
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -130,21 +131,41 @@ def parse_version(text: str) -> tuple[int, int] | None:
 
 
 class TmuxServer:
-    """The tmux server at `socket`, or the default server when no socket is given."""
+    """The tmux server at `socket`, or the default server when no socket is given; on another
+    machine when `ssh` is given: the ssh command line that reaches it, without a remote command
+    (`Ssh.argv(host)`, ending with the destination)."""
 
     def __init__(
-        self, socket: TmuxSocket | None = None, executable: str = "tmux", timeout: float = 5.0
+        self,
+        socket: TmuxSocket | None = None,
+        executable: str = "tmux",
+        timeout: float = 5.0,
+        ssh: Sequence[str] | None = None,
     ) -> None:
         self.socket = socket
         self.executable = executable
         self.timeout = timeout
+        self.ssh = tuple(ssh) if ssh else None
 
     def describe(self) -> str:
-        return f"tmux {self.socket}" if self.socket else "default tmux server"
+        server = f"tmux {self.socket}" if self.socket else "default tmux server"
+        return f"{server} on {self.ssh[-1]}" if self.ssh else server
 
-    def argv(self, *args: str) -> list[str]:
-        """The command line for `tmux ARGS` aimed at this server."""
-        return [self.executable, *(self.socket.args if self.socket else ()), *args]
+    def argv(self, *args: str, tty: bool = False) -> list[str]:
+        """The command line for `tmux ARGS` aimed at this server; over ssh, the tmux words are
+        quoted for the remote shell and `tty` asks ssh for a terminal (to attach)."""
+        socket = self.socket.args if self.socket else ()
+        return self._over_ssh([self.executable, *socket, *args], tty)
+
+    def _over_ssh(self, argv: list[str], tty: bool = False) -> list[str]:
+        """`argv` as it is, or run over ssh. There tmux gets `-u`: ssh passes no locale, and a
+        tmux that does not know it speaks UTF-8 writes `_` for every character it doubts (the
+        listing's separators among them)."""
+        if self.ssh is None:
+            return argv
+        ssh, *options = self.ssh
+        executable, *args = argv
+        return [ssh, *(["-t"] if tty else []), *options, shlex.join([executable, "-u", *args])]
 
     def _run(
         self, argv: Sequence[str], environ: Mapping[str, str] | None = None
@@ -173,7 +194,7 @@ class TmuxServer:
     def version(self) -> str | None:
         """What `tmux -V` prints, or None when tmux is not installed or does not answer."""
         try:
-            result = self._run([self.executable, "-V"])
+            result = self._run(self._over_ssh([self.executable, "-V"]))
         except (OSError, subprocess.TimeoutExpired):
             return None
         return result.stdout.strip() or None if result.returncode == 0 else None
