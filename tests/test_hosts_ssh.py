@@ -154,17 +154,33 @@ def test_tmux_over_ssh_lists_and_drives_the_remote_server(ssh_host: SshHost) -> 
         TmuxSocket(ssh_host.tmux_socket), ssh=ssh_host.ssh.argv(ssh_host.host), timeout=20
     )
 
+    before = ssh_host.log.read_text().count("Starting session: command")
     listing = remote.list_sessions()
+    commands = ssh_host.log.read_text().count("Starting session: command") - before
+    here = ssh_host.tmux.list_sessions()
     pane = listing.panes[0].id
     remote.send_keys(pane, "echo 'quoted; $HOME'", literal=True)
 
     assert listing.state is TmuxState.RUNNING
     assert [session.name for session in listing.sessions] == ["far away"]
+    assert listing == here
+    assert commands == 1  # one list-panes: over ssh each command is a round trip
     assert remote.version() == ssh_host.tmux.version()
     assert "roost-test-host" in remote.describe()
     assert remote.capture_pane(pane) == ssh_host.tmux.capture_pane(pane)
     assert "quoted; $HOME" in remote.capture_pane(pane)
     assert ssh_host.handshakes() == 1
+
+
+def test_tmux_over_ssh_without_a_server_says_so(ssh_host: SshHost) -> None:
+    remote = TmuxServer(
+        TmuxSocket(ssh_host.tmux_socket), ssh=ssh_host.ssh.argv(ssh_host.host), timeout=20
+    )
+
+    listing = remote.list_sessions()
+
+    assert listing.state is TmuxState.NO_SERVER
+    assert "roost-test-host" in listing.detail
 
 
 def test_tmux_over_ssh_attach_asks_for_a_terminal(tmp_path: Path) -> None:
