@@ -8,6 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.core.config import Host
 from services.hosts.ssh import HostError, HostProblem, Ssh
@@ -132,6 +134,24 @@ async def test_a_missing_ssh_client_is_a_host_error(tmp_path: Path) -> None:
         await ssh.run(Host(name="box", ssh="box"), "true", timeout=5)
 
     assert caught.value.problem is HostProblem.NO_CLIENT
+
+
+async def test_a_control_directory_that_cannot_be_made_is_a_host_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    ssh = Ssh(tmp_path / "file" / "control")
+
+    with pytest.raises(HostError) as caught:
+        await ssh.run(Host(name="box", ssh="box"), "true", timeout=5)
+
+    assert caught.value.problem is HostProblem.CONTROL_DIR
+    assert "ROOST_RUNTIME_DIR" in str(caught.value)
+
+
+@given(st.text(max_size=400))
+def test_any_error_output_is_no_failure_or_a_one_line_host_error(stderr: str) -> None:
+    failure = Ssh(Path("/run/roost")).failure(Host(name="box", ssh="box"), stderr)
+
+    assert failure is None or ("\n" not in str(failure) and "box" in str(failure))
 
 
 def test_argv_has_roosts_options_and_never_prompts(tmp_path: Path) -> None:
