@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,11 +70,13 @@ from services.fleet.model import (
     FleetSnapshot,
     Source,
     find_assistant,
+    ssh_host_key,
 )
 from services.fleet.sources import FleetSources, Update, with_activity, with_session_activity
 from services.health.probes import UNANSWERED
 from services.health.probing import DEFAULT_CONCURRENCY, Prober
 from services.health.target import HealthTarget
+from services.hosts.probe import HostProbe, probe_hosts, ssh_version
 from services.jobs.exports import Exporter, backup_destination
 from services.jobs.library import BackupEntry, BackupLibrary, Hashing, backups_dir
 from services.jobs.record import Job
@@ -81,6 +84,7 @@ from services.jobs.repair import Repair, RepairReport, backup_with_repair, docke
 from services.jobs.store import JobStore
 from services.terminal.attach import Attacher, Attachment, ContainerPlace, ManagedPlace, Place
 from services.terminal.backend import TerminalBackend
+from services.terminal.host_tmux import host_tmux
 from services.terminal.signals import TerminalSignal
 from services.terminal.tmux import TmuxListing, TmuxSession
 from services.vellum.auth import RuntimeEndpoint
@@ -126,7 +130,7 @@ class Capabilities:
         # What the row is, as a refusal opens: this machine is no assistant of any kind.
         what = (
             f"{name} is not an assistant"
-            if known is AssistantKind.THIS_MACHINE
+            if known in (AssistantKind.THIS_MACHINE, AssistantKind.SSH_HOST)
             else f"{name} is a {kind} assistant"
         )
         refusals: dict[Action, str] = {}
@@ -175,6 +179,15 @@ def _require(assistant: Assistant, action: Action) -> None:
 
 
 @dataclass(frozen=True)
+class HostsReport:
+    """What `Roost.hosts` found: this machine's ssh client, and each host's probe (in
+    config.toml's order)."""
+
+    ssh_version: str | None
+    probes: tuple[HostProbe, ...]
+
+
+@dataclass(frozen=True)
 class AttachRequest:
     """Open a pane on `session` of `assistant` (None: choose one, or a new shell), watching or
     driving (None: as configured): from the main screen's keys or `roost attach`."""
@@ -213,6 +226,13 @@ class Roost:
         )
         """Every backup roost saved (the exporter records them) and the backups directory."""
         self.exporter = Exporter(http, library=self.library)
+        self.host_agents = {
+            host.name: AgentMonitor(
+                host_tmux(context.ssh, host), self.state, None, ssh_host_key(host.name)
+            )
+            for host in context.config.hosts
+        }
+        """The coding agents in each host's tmux sessions, from their panes and signals."""
         self.engines = configured_engines(context.config, context.environ)
         """The Docker engines roost watches (config.toml's, else `DOCKER_HOST`'s)."""
         self.attacher = Attacher(
@@ -282,6 +302,18 @@ class Roost:
     def capabilities(self, assistant: Assistant) -> Capabilities:
         """What can be done to `assistant`, and why not the rest (`Capabilities.of`)."""
         return Capabilities.of(assistant)
+
+    # -- hosts -------------------------------------------------------------------------------
+
+    async def hosts(self) -> HostsReport:
+        """Every `[[hosts]]` host probed at once (reachable, round trip, versions, shared
+        connection), with this machine's ssh client: `roost hosts`, `roost doctor`."""
+        ssh = self.context.ssh
+        client, probes = await asyncio.gather(
+            asyncio.to_thread(ssh_version, ssh.executable),
+            probe_hosts(ssh, self.context.config.hosts),
+        )
+        return HostsReport(client, tuple(probes))
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -397,23 +429,44 @@ class Roost:
         }
 
     async def look_at_agents(self) -> Update:
-        """What the coding agents in this machine's tmux sessions are doing now (one look:
-        their hooks' new events, the panes as last listed, the screens worth reading)."""
-        look = self.agents.look
-        report = await asyncio.to_thread(look, self.snapshot.tmux, self.context.clock())
-        return with_session_activity(HOST_KEY, report.sessions)
+        """What the coding agents in this machine's and each host's tmux sessions are doing
+        now (one look at each, at once: their hooks' new events here, the panes as last
+        listed, the screens worth reading)."""
+        now = self.context.clock()
+        listings = {found.host.name: found.listing for found in self.snapshot.hosts}
+        owners = [HOST_KEY, *(ssh_host_key(name) for name in self.host_agents)]
+        reports = await asyncio.gather(
+            asyncio.to_thread(self.agents.look, self.snapshot.tmux, now),
+            *(
+                asyncio.to_thread(monitor.look, listings.get(name), now)
+                for name, monitor in self.host_agents.items()
+            ),
+        )
+        updates = [
+            with_session_activity(owner, report.sessions)
+            for owner, report in zip(owners, reports, strict=True)
+        ]
+        return functools.reduce(lambda first, then: lambda s: then(first(s)), updates)
 
-    def agent_signals(self, session: str, signals: Sequence[TerminalSignal]) -> None:
+    def agent_signals(
+        self, session: str, signals: Sequence[TerminalSignal], host: str | None = None
+    ) -> None:
         """What an attached pane's output said (titles, bells, notifications), as evidence for
-        the agents in the tmux session `session` of this machine (its panes, as last listed)."""
-        listing = self.snapshot.tmux
-        if listing is None:
+        the agents in the tmux session `session` of this machine, or of the `[[hosts]]` host
+        called `host` (its panes, as last listed)."""
+        monitor: AgentMonitor | None = self.agents
+        if host is None:
+            listing = self.snapshot.tmux
+        else:
+            found = next((h for h in self.snapshot.hosts if h.host.name == host), None)
+            listing, monitor = (found.listing if found else None), self.host_agents.get(host)
+        if listing is None or monitor is None:
             return
         ids = {s.id for s in listing.sessions if s.name == session}
         for pane in listing.panes:
             if pane.session_id in ids:
                 for signal in signals:
-                    self.agents.signal(pane.id, signal, signal.at)
+                    monitor.signal(pane.id, signal, signal.at)
 
     async def inbox(self, names: Sequence[str] = ()) -> InboxReading:
         """What waits for a human now on the assistants called `names` (default: every one

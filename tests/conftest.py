@@ -15,8 +15,13 @@ import pytest
 from services.terminal.tmux import TmuxServer, TmuxSocket
 
 # The loopback Vellum peer (`vellum_peer`) and its terminal sessions (before it: it imports
-# them), and the Docker engine, client and sandbox fixtures.
-pytest_plugins = ("tests.peers.terminal", "tests.peers.vellum", "tests.docker_fixtures")
+# them), the Docker engine, client and sandbox fixtures, and the private sshd (`ssh_host`).
+pytest_plugins = (
+    "tests.peers.terminal",
+    "tests.peers.vellum",
+    "tests.docker_fixtures",
+    "tests.ssh_fixtures",
+)
 
 
 def require(tool: str, variable: str) -> None:

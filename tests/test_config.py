@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.core.config import DEFAULT_TMUX_REFRESH_SECONDS, Config, ConfigError, load_config
+from services.core.config import (
+    DEFAULT_TMUX_REFRESH_SECONDS,
+    Config,
+    ConfigError,
+    Host,
+    load_config,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -100,6 +106,22 @@ keep = 5
         ("[backups]\nkeep = 0\n", "backups.keep", "between 1 and 100000, not 0"),
         ('[backups]\nkeep = "all"\n', "backups.keep", "whole number, not a string"),
         ("[backups]\nkeep_days = 3\n", "backups.keep_days", "unknown key (known here: keep)"),
+        ('[[hosts]]\nssh = "box"\n', "hosts[0].name", "required"),
+        ('[[hosts]]\nname = "box"\n', "hosts[0].ssh", "required"),
+        ('[[hosts]]\nname = "a"\nssh = "-oProxyCommand=x"\n', "hosts[0].ssh", "leading '-'"),
+        ('[[hosts]]\nname = "a"\nssh = "me@a b"\n', "hosts[0].ssh", "without spaces"),
+        ('[[hosts]]\nname = "a"\nssh = "a\\u001b]0;x"\n', "hosts[0].ssh", "control characters"),
+        ('[[hosts]]\nname = "a"\nssh = "a"\ndocker = "yes"\n', "hosts[0].docker", "true or"),
+        ('[[hosts]]\nname = "a"\nssh = "a"\ntmux_socket = ""\n', "hosts[0].tmux_socket", ""),
+        ('[[hosts]]\nname = "a"\nssh = "a"\nport = 22\n', "hosts[0].port", "unknown key"),
+        (
+            '[[hosts]]\nname = "a"\nssh = "a"\n[[hosts]]\nname = "a"\nssh = "b"\n',
+            "hosts[1].name",
+            "defined twice",
+        ),
+        ("hosts = 1\n", "hosts", "must be an array of tables"),
+        ('[ssh]\nconfig = ""\n', "ssh.config", "must not be empty"),
+        ("[ssh]\nport = 22\n", "ssh.port", "unknown key (known here: config)"),
     ],
 )
 def test_errors_name_the_file_the_key_and_the_problem(
@@ -147,6 +169,10 @@ KEYS = st.sampled_from(
         "name",
         "host",
         "context",
+        "hosts",
+        "ssh",
+        "config",
+        "tmux_socket",
         "quit",
         "other",
     ]
@@ -192,6 +218,35 @@ def test_any_document_gives_a_config_or_a_config_error(document: dict[str, objec
             assert isinstance(load_config(path), Config)
         except ConfigError as error:
             assert str(error).startswith(str(path))
+
+
+def test_hosts_and_the_ssh_config_are_read(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            """
+[ssh]
+config = "~/ssh/roost_config"
+
+[[hosts]]
+name = "gpu-box"
+ssh = "me@10.0.0.7"
+
+[[hosts]]
+name = "lab"
+ssh = "ssh://lab:2222"
+tmux_socket = "work"
+docker = true
+""",
+        )
+    )
+
+    assert config.ssh_config == Path.home() / "ssh/roost_config"
+    assert config.hosts == (
+        Host(name="gpu-box", ssh="me@10.0.0.7"),
+        Host(name="lab", ssh="ssh://lab:2222", tmux_socket="work", docker=True),
+    )
+    assert (Config().hosts, Config().ssh_config) == ((), None)
 
 
 def test_terminal_settings_are_read(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import platformdirs
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.core.paths import APP_NAME, RoostPaths, platform_state_dir, state_dir
+from services.core.paths import APP_NAME, RoostPaths, platform_state_dir, runtime_dir, state_dir
 
 
 def test_defaults_follow_the_platform_conventions(
@@ -103,3 +104,10 @@ def test_paths_are_a_frozen_value(tmp_path: Path) -> None:
         paths.state_dir = tmp_path
     with pytest.raises(AttributeError):
         del paths.log_dir
+
+
+def test_the_runtime_dir_is_short_and_overridable(tmp_path: Path) -> None:
+    assert runtime_dir({"ROOST_RUNTIME_DIR": str(tmp_path)}) == tmp_path
+    assert runtime_dir({"XDG_RUNTIME_DIR": "/run/user/7"}) == Path("/run/user/7/roost")
+    fallback = runtime_dir({"XDG_RUNTIME_DIR": "relative"})
+    assert fallback.name == f"roost-{os.getuid()}"

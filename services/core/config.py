@@ -30,6 +30,9 @@ MAX_SCROLLBACK_LINES = 1_000_000
 MAX_BACKUPS_KEPT = 100_000
 MAX_CONFIG_BYTES = 256 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SSH_DESTINATION = re.compile(r"^[^-\s\x00-\x1f\x7f][^\s\x00-\x1f\x7f]*$")
+"""What ssh takes as a destination (an alias, `user@host`, `ssh://user@host:port`): no spaces
+or control characters, and never a leading `-`, which ssh would read as an option."""
 
 
 class ConfigError(RoostError):
@@ -57,6 +60,22 @@ class RuntimeConfig:
     name: str
     url: str
     token_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class Host:
+    """Another machine roost reaches over ssh (`[[hosts]]`): its tmux sessions and, with
+    `docker`, its Docker engine join the fleet under `name`."""
+
+    name: str
+    """How the fleet names it (`where` of its rows)."""
+    ssh: str
+    """The destination as `ssh` understands it, so ssh config aliases, users, ports, jump hosts
+    and keys all apply."""
+    tmux_socket: str | None = None
+    """Its tmux server's socket, as `[tmux] socket` says it (None: the default server there)."""
+    docker: bool = False
+    """Its Docker engine joins the fleet, over `ssh://` (docker's own ssh support)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +114,9 @@ class Config:
     (`[notifications] desktop`)."""
     backups_keep: int | None = None
     """How many backups of each assistant retention keeps (`[backups] keep`); None keeps all."""
+    hosts: tuple[Host, ...] = ()
+    ssh_config: Path | None = None
+    """`[ssh] config`: passed as `-F` to every ssh roost runs (None: ssh's own configuration)."""
 
 
 def load_config(path: Path) -> Config:
@@ -149,6 +171,8 @@ class _Reader:
                 "terminal",
                 "notifications",
                 "backups",
+                "hosts",
+                "ssh",
             },
             "",
         )
@@ -173,6 +197,8 @@ class _Reader:
         self.only(notifications, {"bell", "desktop"}, "notifications.")
         backups = self.table(document, "backups", "backups")
         self.only(backups, {"keep"}, "backups.")
+        ssh = self.table(document, "ssh", "ssh")
+        self.only(ssh, {"config"}, "ssh.")
         shell = self.string(terminal, "shell", "terminal.shell")
         if shell is not None and not shell.strip():
             raise self.fail("terminal.shell", "must not be empty")
@@ -222,6 +248,8 @@ class _Reader:
                 if "keep" in backups
                 else None
             ),
+            hosts=self.hosts(document.get("hosts", [])),
+            ssh_config=self.file_path(ssh, "config", "ssh.config"),
         )
 
     def mode(self, table: Mapping[str, Any], key: str) -> Mode:
@@ -246,9 +274,11 @@ class _Reader:
             raise self.fail(f"{prefix}{key}", f"must be between {low} and {high}, not {value}")
         return value
 
-    def boolean(self, table: Mapping[str, Any], key: str, prefix: str) -> bool:
-        """An on/off switch, on when absent."""
-        value = table.get(key, True)
+    def boolean(
+        self, table: Mapping[str, Any], key: str, prefix: str, default: bool = True
+    ) -> bool:
+        """An on/off switch, `default` (on) when absent."""
+        value = table.get(key, default)
         if not isinstance(value, bool):
             raise self.fail(f"{prefix}{key}", f"must be true or false, not {_toml_type(value)}")
         return value
@@ -293,6 +323,28 @@ class _Reader:
             token_file = self.file_path(entry, "token_file", f"{where}.token_file")
             runtimes.append(RuntimeConfig(name=name, url=url, token_file=token_file))
         return tuple(runtimes)
+
+    def hosts(self, entries: Any) -> tuple[Host, ...]:
+        hosts: list[Host] = []
+        keys = {"name", "ssh", "tmux_socket", "docker"}
+        for where, entry in self.tables(entries, "hosts", keys):
+            name = self.name(entry, where, (h.name for h in hosts), "gpu-box")
+            ssh = self.string(entry, "ssh", f"{where}.ssh")
+            if ssh is None:
+                raise self.fail(f"{where}.ssh", "required: a destination ssh understands")
+            if not _SSH_DESTINATION.match(ssh):
+                raise self.fail(
+                    f"{where}.ssh",
+                    "must be an ssh destination without spaces, control characters or a "
+                    "leading '-' "
+                    "(e.g. 'gpu-box', 'me@10.0.0.7', 'ssh://me@box:2222')",
+                )
+            socket = self.string(entry, "tmux_socket", f"{where}.tmux_socket")
+            if socket is not None and not socket.strip():
+                raise self.fail(f"{where}.tmux_socket", "must not be empty")
+            docker = self.boolean(entry, "docker", f"{where}.", default=False)
+            hosts.append(Host(name=name, ssh=ssh, tmux_socket=socket, docker=docker))
+        return tuple(hosts)
 
     def name(self, entry: Mapping[str, Any], where: str, taken: Iterable[str], example: str) -> str:
         name = self.string(entry, "name", f"{where}.name")

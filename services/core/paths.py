@@ -73,6 +73,24 @@ def platform_state_dir() -> Path:
     return Path(platformdirs.user_state_dir(APP_NAME))
 
 
+def runtime_dir(environ: Mapping[str, str]) -> Path:
+    """Where roost keeps sockets (ssh's control sockets): `$ROOST_RUNTIME_DIR`, else
+    `$XDG_RUNTIME_DIR/roost`, else `roost-<uid>` in the temporary directory. Short on purpose: a
+    unix socket's path is limited to about 104 bytes.
+
+    Raises RoostError when the variable names the home of an unknown user.
+    """
+    override = _override(environ, "ROOST_RUNTIME_DIR")
+    if override is not None:
+        return override
+    xdg = environ.get("XDG_RUNTIME_DIR", "")
+    if Path(xdg).is_absolute():
+        return Path(xdg, APP_NAME)
+    import tempfile
+
+    return Path(tempfile.gettempdir(), f"{APP_NAME}-{os.getuid()}")
+
+
 class RoostPaths:
     """Roost's own directories, resolved once at start-up: a frozen value like a frozen
     dataclass (compared, hashed and shown by its fields, in their order), written out because

@@ -8,6 +8,7 @@ against a private server and never touch the user's.
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -46,6 +47,12 @@ _PANE_FIELDS = (
 )
 PANE_FORMAT = _SEPARATOR.join(f"#{{{name}}}" for name in _PANE_FIELDS)
 """`tmux list-panes -a -F PANE_FORMAT` prints lines that `parse_panes` reads."""
+_LISTING_FIELDS = (*_FIELDS, *_PANE_FIELDS)
+LISTING_FORMAT = _SEPARATOR.join(f"#{{{name}}}" for name in _LISTING_FIELDS)
+"""`tmux list-panes -a -F LISTING_FORMAT` prints every pane with its session's fields: a whole
+listing in one command (what a host's refresh costs over ssh), read by `parse_listing`."""
+COMMAND_NOT_FOUND = 127
+"""What a shell exits with when it cannot find the command (tmux, on another machine)."""
 NO_SERVER = re.compile(
     r"no server running|error connecting to .*\((No such file|Connection refused)"
 )
@@ -130,21 +137,41 @@ def parse_version(text: str) -> tuple[int, int] | None:
 
 
 class TmuxServer:
-    """The tmux server at `socket`, or the default server when no socket is given."""
+    """The tmux server at `socket`, or the default server when no socket is given; on another
+    machine when `ssh` is given: the ssh command line that reaches it, without a remote command
+    (`Ssh.argv(host)`, ending with the destination)."""
 
     def __init__(
-        self, socket: TmuxSocket | None = None, executable: str = "tmux", timeout: float = 5.0
+        self,
+        socket: TmuxSocket | None = None,
+        executable: str = "tmux",
+        timeout: float = 5.0,
+        ssh: Sequence[str] | None = None,
     ) -> None:
         self.socket = socket
         self.executable = executable
         self.timeout = timeout
+        self.ssh = tuple(ssh) if ssh else None
 
     def describe(self) -> str:
-        return f"tmux {self.socket}" if self.socket else "default tmux server"
+        server = f"tmux {self.socket}" if self.socket else "default tmux server"
+        return f"{server} on {self.ssh[-1]}" if self.ssh else server
 
-    def argv(self, *args: str) -> list[str]:
-        """The command line for `tmux ARGS` aimed at this server."""
-        return [self.executable, *(self.socket.args if self.socket else ()), *args]
+    def argv(self, *args: str, tty: bool = False) -> list[str]:
+        """The command line for `tmux ARGS` aimed at this server; over ssh, the tmux words are
+        quoted for the remote shell and `tty` asks ssh for a terminal (to attach)."""
+        socket = self.socket.args if self.socket else ()
+        return self._over_ssh([self.executable, *socket, *args], tty)
+
+    def _over_ssh(self, argv: list[str], tty: bool = False) -> list[str]:
+        """`argv` as it is, or run over ssh. There tmux gets `-u`: ssh passes no locale, and a
+        tmux that does not know it speaks UTF-8 writes `_` for every character it doubts (the
+        listing's separators among them)."""
+        if self.ssh is None:
+            return argv
+        ssh, *options = self.ssh
+        executable, *args = argv
+        return [ssh, *(["-t"] if tty else []), *options, shlex.join([executable, "-u", *args])]
 
     def _run(
         self, argv: Sequence[str], environ: Mapping[str, str] | None = None
@@ -173,7 +200,7 @@ class TmuxServer:
     def version(self) -> str | None:
         """What `tmux -V` prints, or None when tmux is not installed or does not answer."""
         try:
-            result = self._run([self.executable, "-V"])
+            result = self._run(self._over_ssh([self.executable, "-V"]))
         except (OSError, subprocess.TimeoutExpired):
             return None
         return result.stdout.strip() or None if result.returncode == 0 else None
@@ -199,6 +226,8 @@ class TmuxServer:
         return parse_window(result.stdout) if result.returncode == 0 else None
 
     def list_sessions(self) -> TmuxListing:
+        if self.ssh is not None:
+            return self._list_over_ssh(self.ssh[-1])
         try:
             result = self._run(self.argv("list-sessions", "-F", LIST_FORMAT))
         except FileNotFoundError:
@@ -222,6 +251,26 @@ class TmuxServer:
             return TmuxListing(TmuxState.ERROR, detail="unexpected list-sessions output")
         return self._with_panes(TmuxListing(TmuxState.RUNNING, sessions))
 
+    def _list_over_ssh(self, destination: str) -> TmuxListing:
+        """The listing in one command (`LISTING_FORMAT`): over ssh each is a round trip."""
+        try:
+            result = self._run(self.argv("list-panes", "-a", "-F", LISTING_FORMAT))
+        except subprocess.TimeoutExpired:
+            return TmuxListing(TmuxState.ERROR, detail=f"no answer within {self.timeout:g} s")
+        except OSError as error:
+            return TmuxListing(TmuxState.ERROR, detail=f"cannot run ssh: {error.strerror}")
+        if result.returncode == COMMAND_NOT_FOUND:
+            detail = f"tmux is not installed on {printable(destination)}"
+            return TmuxListing(TmuxState.NOT_INSTALLED, detail=detail)
+        if result.returncode != 0:
+            message = printable(" ".join(result.stderr.split()))  # another machine's words
+            if NO_SERVER.search(message):
+                return TmuxListing(TmuxState.NO_SERVER, detail=f"{self.describe()} is not running")
+            return TmuxListing(
+                TmuxState.ERROR, detail=message or f"exit status {result.returncode}"
+            )
+        return parse_listing(result.stdout)
+
     def _with_panes(self, listing: TmuxListing) -> TmuxListing:
         """Every pane, and each session's count of panes and dead panes (one more call; a
         failure leaves none)."""
@@ -230,18 +279,7 @@ class TmuxServer:
         except (OSError, subprocess.TimeoutExpired):
             return listing
         socket_path, panes = parse_panes(result.stdout) if result.returncode == 0 else ("", ())
-        counts: dict[str, list[int]] = {}
-        for pane in panes:
-            count = counts.setdefault(pane.session_id, [0, 0])
-            count[0] += 1
-            count[1] += pane.dead
-        sessions = tuple(
-            replace(session, panes=counts[session.id][0], dead_panes=counts[session.id][1])
-            if session.id in counts
-            else session
-            for session in listing.sessions
-        )
-        return replace(listing, sessions=sessions, panes=panes, socket_path=socket_path)
+        return _with_pane_counts(listing, socket_path, panes)
 
     def capture_pane(self, pane: str) -> str:
         """The text on pane `pane`'s screen now, wrapped lines joined, without attributes.
@@ -262,11 +300,51 @@ def parse_sessions(text: str) -> tuple[TmuxSession, ...]:
     return tuple(_parse_session(line) for line in text.splitlines() if line)
 
 
+def _with_pane_counts(
+    listing: TmuxListing, socket_path: str, panes: tuple[TmuxPane, ...]
+) -> TmuxListing:
+    """`listing` with these panes, and each session's count of panes and dead panes."""
+    counts: dict[str, list[int]] = {}
+    for pane in panes:
+        count = counts.setdefault(pane.session_id, [0, 0])
+        count[0] += 1
+        count[1] += pane.dead
+    sessions = tuple(
+        replace(session, panes=counts[session.id][0], dead_panes=counts[session.id][1])
+        if session.id in counts
+        else session
+        for session in listing.sessions
+    )
+    return replace(listing, sessions=sessions, panes=panes, socket_path=socket_path)
+
+
+def parse_listing(text: str) -> TmuxListing:
+    """A running server's sessions (in tmux's order) and panes from `list-panes -a -F
+    LISTING_FORMAT` output; a line that is not one is skipped."""
+    sessions: dict[str, TmuxSession] = {}
+    pane_lines = []
+    width = len(_FIELDS)
+    for line in text.split("\n"):
+        fields = line.split(_SEPARATOR, len(_LISTING_FIELDS) - 1)
+        if len(fields) != len(_LISTING_FIELDS):
+            continue
+        try:
+            session = _parse_session(_SEPARATOR.join(fields[:width]))
+        except (ValueError, OverflowError, OSError):
+            continue
+        sessions.setdefault(session.id, session)
+        pane_lines.append(_SEPARATOR.join(fields[width:]))
+    socket_path, panes = parse_panes("\n".join(pane_lines))
+    listing = TmuxListing(TmuxState.RUNNING, tuple(sessions.values()))
+    return _with_pane_counts(listing, socket_path, panes)
+
+
 def parse_panes(text: str) -> tuple[str, tuple[TmuxPane, ...]]:
     """The socket path and the panes in `list-panes -a -F PANE_FORMAT` output; a line that is
-    not one is skipped (a title may hold anything, but it comes last)."""
+    not one is skipped (a title may hold anything, but it comes last; lines end at `\n` only,
+    as tmux ends them: a title may hold the other characters `splitlines` would end one at)."""
     socket_path, panes = "", []
-    for line in text.splitlines():
+    for line in text.split("\n"):
         fields = line.split(_SEPARATOR, len(_PANE_FIELDS) - 1)
         if len(fields) != len(_PANE_FIELDS):
             continue
