@@ -11,11 +11,13 @@ import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 from services.core.clock import utc_now
 from services.core.config import Config, load_config
-from services.core.paths import RoostPaths
+from services.core.paths import RoostPaths, runtime_dir
+from services.hosts.ssh import Ssh
 from services.terminal.tmux import TmuxServer, TmuxSocket
 from services.vellum.environment import VellumEnvironment
 from services.vellum.platform import platform_url
@@ -30,6 +32,13 @@ class Context:
     environ: Mapping[str, str]
     hostname: str = field(default_factory=socket.gethostname)
     clock: Callable[[], datetime] = utc_now
+
+    @cached_property
+    def ssh(self) -> Ssh:
+        """The ssh client for `[[hosts]]`: `[ssh] config`, its shared connections' sockets in
+        the runtime directory. Raises RoostError when `$ROOST_RUNTIME_DIR` names an unknown
+        user's home."""
+        return Ssh(runtime_dir(self.environ) / "ssh", self.config.ssh_config)
 
     @property
     def platform_token_file(self) -> Path:

@@ -17,7 +17,7 @@ import pytest
 from services.core.config import Host
 from services.core.http import http_client
 from services.core.mode import Mode
-from services.hosts.ssh import HostError
+from services.hosts.ssh import HostError, Ssh
 from services.terminal.attach import Attacher, Attachment, SshPlace
 from services.terminal.backend import (
     LinkNotice,
@@ -114,9 +114,8 @@ async def wait_for(condition: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.02)
 
 
-def kill_master(ssh_host: SshHost) -> None:
-    """Kill the shared connection's master process, as a dropped network would end it."""
-    ssh, host = ssh_host.ssh, ssh_host.host
+def kill_master(ssh: Ssh, host: Host) -> None:
+    """Kill `host`'s shared connection's master process, as a dropped network would end it."""
     check = subprocess.run(
         [ssh.executable, *ssh.options(host), "-O", "check", host.ssh],
         capture_output=True,
@@ -267,7 +266,7 @@ async def test_a_dropped_connection_is_shown_and_the_session_attached_again(
     try:
         backend.write(b"echo first-$((1+1))\r")
         await tap.until(lambda: "first-2" in tap.text(), "the first echo")
-        kill_master(ssh_host)
+        kill_master(ssh_host.ssh, ssh_host.host)
         await tap.until(lambda: any(n.live for n in tap.notices), "the reconnect")
         assert tap.notices[0] == LinkNotice(
             False, 1, len(FAST), "the ssh connection to devbox dropped"

@@ -54,6 +54,9 @@ class AssistantKind(StrEnum):
     LOCKFILE = "lockfile"
     PLATFORM = "platform"
     DOCKER_ENGINE = "docker engine"
+    SSH_HOST = "ssh host"
+    """Another machine reached over ssh (`[[hosts]]`): like this machine, its tmux sessions
+    are rows under it."""
 
     @staticmethod
     def of_cloud(cloud: str) -> AssistantKind | str:

@@ -17,7 +17,7 @@ import os
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import BinaryIO
 
@@ -360,7 +360,11 @@ class Attacher:
         if isinstance(place, ContainerPlace):
             return await asyncio.to_thread(container_tmux_sessions, place.engine, place.container)
         if isinstance(place, SshPlace):
-            return await asyncio.to_thread(self.host_server(place.host).list_sessions)
+            listing = await asyncio.to_thread(self.host_server(place.host).list_sessions)
+            failure = self.ssh.failure(place.host, listing.detail)
+            if listing.state is TmuxState.ERROR and failure is not None:
+                return replace(listing, detail=str(failure))  # ssh's own words, made one line
+            return listing
         try:
             sessions = await remote_tmux_sessions(self.http, self.logged_in(), place.assistant_id)
         except RoostError as error:
