@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,7 +11,10 @@ from pathlib import Path
 
 from services.context import Context
 from services.core.config import ConfigError
+from services.core.errors import RoostError
 from services.docker.engines import configured_engines, probe
+from services.hosts.probe import probe_hosts, ssh_version
+from services.hosts.ssh import HostProblem
 from services.terminal.tmux import WATCH_FLAGS_VERSION, TmuxState, parse_version
 from services.vellum.lockfile import read_lockfile
 from services.vellum.tokens import (
@@ -40,6 +44,7 @@ def run_checks(context: Context, config_error: ConfigError | None = None) -> Ite
     yield _config(context, config_error)
     yield from _tmux(context)
     yield from _docker(context)
+    yield from _hosts(context)
     yield from _lockfile(context)
     yield from _tokens(context)
     yield _log_dir(context.paths.log_dir)
@@ -113,6 +118,64 @@ def _docker(context: Context) -> Iterator[Check]:
                 f"{engine.describe()}: {result.error}",
                 "check that the engine runs and that this user may reach it",
             )
+
+
+def _hosts(context: Context) -> Iterator[Check]:
+    """Each `[[hosts]]` host, all probed at once: reachable with key authentication (a host
+    key roost will not accept for the user fails here, saying how to), its connection shared,
+    and tmux there. Its Docker engine is checked with the others."""
+    hosts = context.config.hosts
+    if not hosts:
+        return
+    try:
+        ssh = context.ssh
+    except RoostError as error:
+        yield Check(Verdict.FAIL, "ssh", str(error), "set ROOST_RUNTIME_DIR to a directory")
+        return
+    client = ssh_version(ssh.executable)
+    if client is None:
+        yield Check(
+            Verdict.FAIL,
+            "ssh",
+            f"no ssh client ({ssh.executable!r} not found)",
+            "install OpenSSH's client (e.g. apt-get install openssh-client) to reach [[hosts]]",
+        )
+        return
+    yield Check(Verdict.OK, "ssh", client)
+    for found in asyncio.run(probe_hosts(ssh, hosts)):
+        subject = f"host {found.host.name}"
+        if found.problem is not None:
+            yield Check(Verdict.FAIL, subject, found.error, _HOST_HINTS.get(found.problem, ""))
+            continue
+        assert found.latency_ms is not None
+        round_trip = f"{found.latency_ms:.0f} ms round trip"
+        if found.multiplexed:
+            yield Check(Verdict.OK, subject, f"key auth OK, shared connection, {round_trip}")
+        else:
+            yield Check(
+                Verdict.WARN,
+                subject,
+                f"key auth OK, but the connection is not shared ({round_trip})",
+                f"every refresh costs a handshake: check that {ssh.control_dir} is writable "
+                "and the ssh config sets no ControlMaster=no",
+            )
+        if found.tmux_version:
+            yield Check(Verdict.OK, subject, f"{found.tmux_version} there")
+        else:
+            yield Check(
+                Verdict.WARN,
+                subject,
+                "tmux not found there",
+                "install tmux on it to list and attach its sessions",
+            )
+
+
+_HOST_HINTS = {
+    HostProblem.UNREACHABLE: "check that it is up and that `ssh` reaches it from here",
+    HostProblem.TIMEOUT: "check the network path to it (and any jump host)",
+    HostProblem.NO_CLIENT: "install OpenSSH's client",
+}
+"""What to do, where the error does not say it already (host keys and authentication do)."""
 
 
 def _lockfile(context: Context) -> Iterator[Check]:

@@ -75,6 +75,7 @@ from services.fleet.sources import FleetSources, Update, with_activity, with_ses
 from services.health.probes import UNANSWERED
 from services.health.probing import DEFAULT_CONCURRENCY, Prober
 from services.health.target import HealthTarget
+from services.hosts.probe import HostProbe, probe_hosts, ssh_version
 from services.jobs.exports import Exporter, backup_destination
 from services.jobs.record import Job
 from services.jobs.repair import Repair, RepairReport, backup_with_repair, docker_wake, local_wake
@@ -189,6 +190,15 @@ def _require(assistant: Assistant, action: Action) -> None:
 
 
 @dataclass(frozen=True)
+class HostsReport:
+    """What `Roost.hosts` found: this machine's ssh client, and each host's probe (in
+    config.toml's order)."""
+
+    ssh_version: str | None
+    probes: tuple[HostProbe, ...]
+
+
+@dataclass(frozen=True)
 class AttachRequest:
     """Open a pane on `session` of `assistant` (None: choose one, or a new shell), watching or
     driving (None: as configured): from the main screen's keys or `roost attach`."""
@@ -292,6 +302,18 @@ class Roost:
     def capabilities(self, assistant: Assistant) -> Capabilities:
         """What can be done to `assistant`, and why not the rest (`Capabilities.of`)."""
         return Capabilities.of(assistant)
+
+    # -- hosts -------------------------------------------------------------------------------
+
+    async def hosts(self) -> HostsReport:
+        """Every `[[hosts]]` host probed at once (reachable, round trip, versions, shared
+        connection), with this machine's ssh client: `roost hosts`, `roost doctor`."""
+        ssh = self.context.ssh
+        client, probes = await asyncio.gather(
+            asyncio.to_thread(ssh_version, ssh.executable),
+            probe_hosts(ssh, self.context.config.hosts),
+        )
+        return HostsReport(client, tuple(probes))
 
     # -- jobs --------------------------------------------------------------------------------
 

@@ -32,6 +32,8 @@ from services.hosts.ssh import Ssh
 from services.terminal.tmux import TmuxServer, TmuxSocket
 
 ALIAS = "roost-test-host"
+DOWN_ALIAS = "roost-down-host"
+"""An alias for a port where nothing listens: a host that is down."""
 SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd")
 START_TIMEOUT = 10.0
 
@@ -58,7 +60,8 @@ class SshHost:
         self.tmux_socket = str(directory / "tmux")
         self.tmux = TmuxServer(TmuxSocket(self.tmux_socket))
         self.host = Host(name="devbox", ssh=ALIAS, tmux_socket=self.tmux_socket)
-        self.control_dir = directory / "control"
+        self.control_dir = directory / "runtime" / "ssh"
+        """Where `Context.ssh` keeps the control sockets too (ROOST_RUNTIME_DIR is set)."""
         self.ssh = Ssh(self.control_dir, self.config_file)
         self._process: subprocess.Popen[bytes] | None = None
         host_key, client_key = directory / "host_key", directory / "client_key"
@@ -112,10 +115,24 @@ class SshHost:
                     "    PasswordAuthentication no",
                     "    KbdInteractiveAuthentication no",
                     "    LogLevel ERROR",
+                    f"Host {DOWN_ALIAS}",
+                    "    HostName 127.0.0.1",
+                    f"    Port {_free_port()}",
                     "",
                 ]
             )
         )
+
+    def config_toml(self, *hosts: Host) -> str:
+        """config.toml's text naming this ssh config and `hosts` (default: this host)."""
+        lines = ["[ssh]", f'config = "{self.config_file}"']
+        for host in hosts or (self.host,):
+            lines += ["[[hosts]]", f'name = "{host.name}"', f'ssh = "{host.ssh}"']
+            if host.tmux_socket:
+                lines.append(f'tmux_socket = "{host.tmux_socket}"')
+            if host.docker:
+                lines.append("docker = true")
+        return "\n".join(lines) + "\n"
 
     def start(self) -> None:
         """Start sshd and wait until it listens."""
@@ -200,7 +217,7 @@ def ssh_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[SshHost]:
     """A private sshd on 127.0.0.1, started; stopped (and its tmux server killed) afterwards.
 
     Its files live in a short temporary directory: socket paths are limited to ~100 bytes.
-    ROOST_RUNTIME_DIR points at it too, so control sockets are private to the test.
+    ROOST_RUNTIME_DIR points into it too, so control sockets are private to the test.
     """
     sshd = sshd_path()
     if sshd is None or shutil.which("ssh") is None:
@@ -209,7 +226,7 @@ def ssh_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[SshHost]:
             pytest.fail(f"{message}, and ROOST_REQUIRE_SSH is set")
         pytest.skip(f"{message} (set ROOST_REQUIRE_SSH=1 to make this a failure)")
     directory = Path(tempfile.mkdtemp(prefix="roost-ssh-"))
-    monkeypatch.setenv("ROOST_RUNTIME_DIR", str(directory / "control"))
+    monkeypatch.setenv("ROOST_RUNTIME_DIR", str(directory / "runtime"))
     host = SshHost(sshd, directory)
     try:
         host.start()

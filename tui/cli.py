@@ -181,6 +181,17 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("--json", action="store_true", help="print a JSON list with stable keys")
     ps.set_defaults(handler=list_assistants)
 
+    hosts = commands.add_parser(
+        "hosts",
+        help="list the [[hosts]] of config.toml: reachable, round trip, ssh/tmux/docker versions",
+        description="Probe every host of config.toml's [[hosts]] at once over ssh (roost's "
+        "shared connections; never a password or host key prompt): whether it answers, one "
+        "round trip's time, and the versions of ssh here and of tmux and docker there. Exit "
+        "status 1 when a host does not answer.",
+    )
+    hosts.add_argument("--json", action="store_true", help="print one JSON object")
+    hosts.set_defaults(handler=list_hosts)
+
     use = commands.add_parser(
         "use",
         help="show the active assistant, or make NAME the active one",
@@ -530,6 +541,46 @@ def list_assistants(args: argparse.Namespace) -> int:
         say(
             f"{row.mark} {row.shown_name:<{width}}{row.kind:<15}{row.status:<20}"
             f"{activity:<{active_width}}{row.info}".rstrip()
+        )
+    return status
+
+
+def list_hosts(args: argparse.Namespace) -> int:
+    report = with_roost(lambda roost: roost.hosts())
+    status = 0 if all(probe.reachable for probe in report.probes) else 1
+    if args.json:
+        hosts = [
+            {
+                "name": probe.host.name,
+                "ssh": probe.host.ssh,
+                "reachable": probe.reachable,
+                "problem": probe.problem.value if probe.problem else None,
+                "error": probe.error or None,
+                "latency_ms": probe.latency_ms,
+                "multiplexed": probe.multiplexed,
+                "tmux_version": probe.tmux_version,
+                "docker": probe.host.docker,
+                "docker_version": probe.docker_version,
+            }
+            for probe in report.probes
+        ]
+        print(json.dumps({"ssh_version": report.ssh_version, "hosts": hosts}, indent=2))
+        return status
+    say(f"ssh: {report.ssh_version or 'not found'}")
+    if not report.probes:
+        print("no hosts: add [[hosts]] to config.toml (see the README)", file=sys.stderr)
+        return status
+    width = max(len("NAME"), *(len(probe.host.name) for probe in report.probes)) + 2
+    print(f"{'NAME':<{width}}{'STATUS':<18}{'LATENCY':<10}{'TMUX':<14}DOCKER")
+    for probe in report.probes:
+        if not probe.reachable:
+            say(f"{probe.host.name:<{width}}{probe.problem or '':<18}{probe.error}")
+            continue
+        latency = f"{probe.latency_ms:.0f} ms" if probe.latency_ms is not None else "?"
+        docker = (probe.docker_version or "?") if probe.host.docker else "-"
+        say(
+            f"{probe.host.name:<{width}}{'reachable':<18}{latency:<10}"
+            f"{probe.tmux_version or 'no tmux':<14}{docker}"
         )
     return status
 

@@ -5,10 +5,12 @@ its updates through the app (`RoostApp.apply_update`)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from services.core.config import Host
 from services.core.errors import RoostError
 from services.core.poller import Poller
 from services.docker.events import EngineEvents
@@ -61,6 +63,9 @@ class FleetRefresh:
             "job history": (OTHER_ROOSTS_SECONDS, self._app.jobs.follow_other_roosts),
             "agents": (AGENTS_SECONDS, self._app.activity.look_at_agents),
         }
+        for host in config.hosts:  # each on its own: one slow to answer holds up no other
+            look = functools.partial(self._look_at_host, host)
+            steps[f"host {host.name}"] = (config.tmux_refresh_seconds, look)
         if self._roost.sources.platform is not None:
             steps["platform"] = (config.platform_refresh_seconds, self._list_platform)
         for name, (interval, step) in steps.items():
@@ -99,6 +104,9 @@ class FleetRefresh:
         listing, tmux = self._roost.snapshot.tmux, self._app.context.tmux
         if listing and (previous is None or listing.state != previous.state):
             log.info("%s: %s %s", tmux.describe(), listing.state.value, listing.detail)
+
+    async def _look_at_host(self, host: Host) -> None:
+        self._app.apply_update(await self._roost.sources.look_at_host(host))
 
     async def _read_registry(self) -> None:
         if self._app.apply_update(await self._roost.sources.registry()):

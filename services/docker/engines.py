@@ -48,11 +48,24 @@ class EngineProbe:
 
 
 def configured_engines(config: Config, environ: Mapping[str, str] | None = None) -> list[Engine]:
+    """config.toml's engines (else the environment's), and the engine of every `[[hosts]]`
+    host with `docker = true`, named after it."""
     env = os.environ if environ is None else environ
+    on_hosts = [
+        Engine(h.name, ssh_url(h.ssh), None, implicit=False) for h in config.hosts if h.docker
+    ]
     if not config.docker_engines:
         host = env.get("DOCKER_HOST")
-        return [Engine("default", host or DEFAULT_DOCKER_HOST, None, implicit=not host)]
-    return [Engine(e.name, e.host, e.context, implicit=False) for e in config.docker_engines]
+        return [Engine("default", host or DEFAULT_DOCKER_HOST, None, implicit=not host), *on_hosts]
+    engines = [Engine(e.name, e.host, e.context, implicit=False) for e in config.docker_engines]
+    return engines + on_hosts
+
+
+def ssh_url(destination: str) -> str:
+    """The `ssh://` URL docker reaches a host's engine by: docker runs the system ssh with it
+    (`docker system dial-stdio` there), so the user's ssh config applies (`[ssh] config` and
+    roost's shared connections do not: docker passes ssh no options)."""
+    return destination if destination.startswith("ssh://") else f"ssh://{destination}"
 
 
 def connect(engine: Engine, timeout: int = 5) -> docker.DockerClient:

@@ -21,10 +21,12 @@ from services.fleet.model import (
     AssistantKind,
     FleetSnapshot,
     Source,
+    ssh_host_key,
 )
 from services.health.probes import UNANSWERED, HealthRecord
 from services.health.target import HealthTarget
-from services.terminal.tmux import TmuxListing, TmuxState
+from services.terminal.host_tmux import HostListing
+from services.terminal.tmux import TmuxListing, TmuxSocket, TmuxState
 from services.vellum.lockfile import LockfileEntry
 
 
@@ -54,9 +56,15 @@ class FleetBuilder:
         self._activity: Mapping[str, Activity] = {}
         self._fleet: tuple[Assistant, ...] = ()
         self._host_inputs: tuple[object, ...] = ()
+        self._hosts: tuple[HostListing, ...] = ()
+        self._host_rows: tuple[Assistant, ...] = ()
 
     def build(self, snapshot: FleetSnapshot) -> tuple[Assistant, ...]:
-        plain = (self._this_machine(snapshot), *self._registry(snapshot))
+        plain = (
+            self._this_machine(snapshot),
+            *self._ssh_hosts(snapshot),
+            *self._registry(snapshot),
+        )
         changed = (
             _changed_keys(self._health, snapshot.health)
             | _changed_keys(self._seen, snapshot.last_seen)
@@ -87,6 +95,18 @@ class FleetBuilder:
             return self._plain[0]
         self._host_inputs = inputs
         return _this_machine(snapshot)
+
+    def _ssh_hosts(self, snapshot: FleetSnapshot) -> tuple[Assistant, ...]:
+        """A row per `[[hosts]]` host, each made again only when its listing changed."""
+        if snapshot.hosts is self._hosts:
+            return self._host_rows
+        same = len(snapshot.hosts) == len(self._hosts)
+        rows = tuple(
+            self._host_rows[index] if same and found is self._hosts[index] else _from_host(found)
+            for index, found in enumerate(snapshot.hosts)
+        )
+        self._hosts, self._host_rows = snapshot.hosts, rows
+        return rows
 
     def _registry(self, snapshot: FleetSnapshot) -> list[Assistant]:
         inputs = (
@@ -183,6 +203,45 @@ def _this_machine(snapshot: FleetSnapshot) -> Assistant:
         facts=(
             ("tmux", _tmux_version(snapshot)),
             ("server", snapshot.tmux_server),
+        ),
+    )
+
+
+def _from_host(found: HostListing) -> Assistant:
+    """A host's row: whether it answers, and (like this machine) its tmux sessions."""
+    host, listing = found.host, found.listing
+    sessions = listing.sessions if listing else ()
+    if found.problem is not None:
+        retry = f"; next try in {found.retry_in:.0f} s" if found.retry_in is not None else ""
+        status, detail = found.problem.value, f"{found.error}{retry}"
+    elif listing is None:
+        status, detail = "checking", ""
+    elif listing.state is TmuxState.RUNNING:
+        count = len(sessions)
+        status, detail = "running", f"{count} tmux session{'' if count == 1 else 's'}"
+    else:
+        status, detail = listing.state.value, listing.detail
+    server = f"tmux {TmuxSocket(host.tmux_socket)}" if host.tmux_socket else "default tmux server"
+    return Assistant(
+        key=ssh_host_key(host.name),
+        id=host.name,
+        name=host.name,
+        kind=AssistantKind.SSH_HOST,
+        where=host.name,
+        status=status,
+        detail=detail,
+        latency_ms=found.latency_ms,
+        version=found.tmux_version,
+        sessions=sessions,
+        last_seen=found.seen,
+        source=Source.CONFIG,
+        failures=found.failures,
+        last_error=found.error,
+        facts=(
+            ("ssh", printable(host.ssh)),
+            ("tmux", found.tmux_version or "unknown"),
+            ("server", printable(server)),
+            ("docker", "over ssh://" if host.docker else "not watched"),
         ),
     )
 

@@ -20,12 +20,18 @@ from services.core.config import RuntimeConfig
 from services.core.errors import RoostError
 from services.docker.discovery import EngineScan
 from services.health.probes import HealthRecord
+from services.terminal.host_tmux import HostListing
 from services.terminal.tmux import TmuxListing, TmuxSession
 from services.vellum.lockfile import LockfileRead
 
 TMUX_SESSION = "tmux session"
 THIS_MACHINE = "this machine"
 HOST_KEY = "host:this-machine"
+
+
+def ssh_host_key(name: str) -> str:
+    """The fleet key of the `[[hosts]]` host called `name`."""
+    return f"ssh:{name}"
 
 
 class Source(StrEnum):
@@ -145,6 +151,8 @@ class FleetSnapshot:
     local_alive: Mapping[str, bool] = field(default_factory=dict)
     """assistantId -> whether its daemon's PID file names a live process (local entries)."""
     engines: tuple[EngineScan, ...] = ()
+    hosts: tuple[HostListing, ...] = ()
+    """The latest look at each `[[hosts]]` host, in config.toml's order."""
     runtimes: tuple[RuntimeConfig, ...] = ()
     platform_error: str | None = None
     health: Mapping[str, HealthRecord] = field(default_factory=dict)

@@ -17,6 +17,7 @@ import httpx
 
 from services.activity.model import Activity, session_key, session_owner
 from services.context import Context
+from services.core.config import Host
 from services.core.errors import RoostError
 from services.docker.discovery import scan_engines
 from services.docker.engines import configured_engines
@@ -24,6 +25,9 @@ from services.fleet.builder import build_fleet, health_targets
 from services.fleet.model import Assistant, FleetSnapshot
 from services.health.probes import HealthRecord
 from services.health.probing import Prober, probe_all
+from services.hosts.probe import HostBackoff
+from services.hosts.ssh import HostError
+from services.terminal.host_tmux import HostListing, list_host
 from services.terminal.tmux import TmuxState
 from services.vellum.lockfile import sync_managed
 from services.vellum.platform import PlatformClient
@@ -87,12 +91,16 @@ class FleetSources:
         self.platform: PlatformClient | None = None
         self._tmux_version: str | None = None
         """Asked once: tmux is not upgraded under a running roost often enough to ask more."""
+        self.host_backoff = HostBackoff(context.config.tmux_refresh_seconds)
+        """When each host that does not answer is tried again."""
+        self._hosts: dict[str, HostListing] = {}
 
     def empty_snapshot(self) -> FleetSnapshot:
         return FleetSnapshot(
             hostname=self.context.hostname,
             tmux_server=self.context.tmux.describe(),
             runtimes=self.context.config.runtimes,
+            hosts=tuple(HostListing(host) for host in self.context.config.hosts),
         )
 
     def connect_platform(self, lockfile_base_url: str | None) -> None:
@@ -112,6 +120,49 @@ class FleetSources:
         if version is None and listing.state is not TmuxState.NOT_INSTALLED:
             version = self._tmux_version = await asyncio.to_thread(tmux.version)
         return _set(tmux=listing, tmux_version=version, tmux_seen=self.context.clock())
+
+    async def hosts(self) -> Update:
+        """Every `[[hosts]]` host's tmux, all at once (`roost ps`; the TUI polls each host on
+        its own, so that one slow to answer holds up nobody else)."""
+        found = await asyncio.gather(*(self.host(host) for host in self.context.config.hosts))
+        return _set(hosts=tuple(found))
+
+    async def host(self, host: Host) -> HostListing:
+        """`host`'s tmux, within its timeout; a host that does not answer is tried again after
+        a backoff, and meanwhile keeps its last error (saying when it is tried again)."""
+        backoff = self.host_backoff
+        previous = self._hosts.get(host.name, HostListing(host))
+        if not backoff.due(host):
+            return dataclasses.replace(previous, retry_in=backoff.retry_in(host))
+        try:
+            listing, version, latency_ms = await list_host(self.context.ssh, host)
+        except HostError as error:
+            backoff.record(host, answered=False)
+            if not previous.error:
+                log.warning("%s", error)
+            found = HostListing(
+                host,
+                seen=previous.seen,
+                problem=error.problem,
+                error=str(error),
+                failures=backoff.failures(host),
+                retry_in=backoff.retry_in(host),
+            )
+        else:
+            backoff.record(host, answered=True)
+            found = HostListing(host, listing, version, latency_ms, self.context.clock())
+        self._hosts[host.name] = found
+        return found
+
+    async def look_at_host(self, host: Host) -> Update:
+        """`host`'s part of the snapshot, looked at now (or still backing off)."""
+        found = await self.host(host)
+
+        def update(latest: FleetSnapshot) -> FleetSnapshot:
+            hosts = tuple(found if h.host.name == host.name else h for h in latest.hosts)
+            return dataclasses.replace(latest, hosts=hosts)
+
+        return update
 
     async def registry(self) -> Update:
         read, alive = await asyncio.to_thread(read_registry, self.context.vellum)
@@ -159,7 +210,8 @@ class FleetSources:
         """Every source once, health last (it needs to know what is asleep): `roost ps`.
         Without `health`, only what is there (the commands that attach or run something)."""
         snapshot = self.empty_snapshot()
-        for update in await asyncio.gather(self.this_machine(), self.registry(), self.engines()):
+        steps = (self.this_machine(), self.hosts(), self.registry(), self.engines())
+        for update in await asyncio.gather(*steps):
             snapshot = update(snapshot)
         assert snapshot.lockfile is not None
         self.connect_platform(snapshot.lockfile.platform_base_url)

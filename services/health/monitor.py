@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from services.core.backoff import JITTER, MAX_BACKOFF_SECONDS, backoff, jittered
 from services.health.probes import UNANSWERED, Health, HealthRecord
 from services.health.target import HealthTarget
 
@@ -28,8 +29,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class HealthPolicy:
     interval: float = 10.0
-    max_backoff: float = 300.0
-    jitter: float = 0.1
+    max_backoff: float = MAX_BACKOFF_SECONDS
+    jitter: float = JITTER
     """Each delay is spread by up to this fraction, so probes and outages do not synchronise."""
     flap_changes: int = 3
     flap_window: float = 120.0
@@ -114,14 +115,14 @@ class HealthScheduler:
         unanswered = health.status in UNANSWERED
         state.failures = state.failures + 1 if unanswered else 0
         if unanswered:
-            delay = min(policy.interval * 2**state.failures, policy.max_backoff)
+            delay = backoff(policy.interval, state.failures, policy.max_backoff)
         elif state.record is None:
             # After the first sweep (everything at once, to show the fleet quickly) the probes
             # spread over the interval: one at a time costs far less than a burst.
             delay = policy.interval * self.rng.uniform(0.5, 1.5)
         else:
             delay = policy.interval
-        state.due = now + delay * (1 + policy.jitter * self.rng.uniform(-1, 1))
+        state.due = now + jittered(delay, self.rng, policy.jitter)
         state.latencies.append(health.latency_ms)
         while len(state.latencies) > policy.history:
             state.latencies.popleft()

@@ -184,6 +184,27 @@ class Ssh:
                 raise failure
         return SshResult(exit_code, stdout, printable(text.strip(), keep_newlines=True))
 
+    async def shared(self, host: Host) -> bool:
+        """Whether a shared connection to `host` is up (`ssh -O check`): what makes every
+        command after the first one round trip, not one handshake."""
+        argv = [self.executable, *self.options(host), "-O", "check", "--", host.ssh]
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        except OSError:
+            return False
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                return await process.wait() == 0
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            return False
+
     def failure(self, host: Host, stderr: str) -> HostError | None:
         """What ssh's own error output means, or None when it is not ssh's (the remote
         command's)."""

@@ -47,6 +47,10 @@ _PANE_FIELDS = (
 )
 PANE_FORMAT = _SEPARATOR.join(f"#{{{name}}}" for name in _PANE_FIELDS)
 """`tmux list-panes -a -F PANE_FORMAT` prints lines that `parse_panes` reads."""
+_LISTING_FIELDS = (*_FIELDS, *_PANE_FIELDS)
+LISTING_FORMAT = _SEPARATOR.join(f"#{{{name}}}" for name in _LISTING_FIELDS)
+"""`tmux list-panes -a -F LISTING_FORMAT` prints every pane with its session's fields: a whole
+listing in one command (what a host's refresh costs over ssh), read by `parse_listing`."""
 NO_SERVER = re.compile(
     r"no server running|error connecting to .*\((No such file|Connection refused)"
 )
@@ -251,18 +255,7 @@ class TmuxServer:
         except (OSError, subprocess.TimeoutExpired):
             return listing
         socket_path, panes = parse_panes(result.stdout) if result.returncode == 0 else ("", ())
-        counts: dict[str, list[int]] = {}
-        for pane in panes:
-            count = counts.setdefault(pane.session_id, [0, 0])
-            count[0] += 1
-            count[1] += pane.dead
-        sessions = tuple(
-            replace(session, panes=counts[session.id][0], dead_panes=counts[session.id][1])
-            if session.id in counts
-            else session
-            for session in listing.sessions
-        )
-        return replace(listing, sessions=sessions, panes=panes, socket_path=socket_path)
+        return _with_pane_counts(listing, socket_path, panes)
 
     def capture_pane(self, pane: str) -> str:
         """The text on pane `pane`'s screen now, wrapped lines joined, without attributes.
@@ -283,11 +276,51 @@ def parse_sessions(text: str) -> tuple[TmuxSession, ...]:
     return tuple(_parse_session(line) for line in text.splitlines() if line)
 
 
+def _with_pane_counts(
+    listing: TmuxListing, socket_path: str, panes: tuple[TmuxPane, ...]
+) -> TmuxListing:
+    """`listing` with these panes, and each session's count of panes and dead panes."""
+    counts: dict[str, list[int]] = {}
+    for pane in panes:
+        count = counts.setdefault(pane.session_id, [0, 0])
+        count[0] += 1
+        count[1] += pane.dead
+    sessions = tuple(
+        replace(session, panes=counts[session.id][0], dead_panes=counts[session.id][1])
+        if session.id in counts
+        else session
+        for session in listing.sessions
+    )
+    return replace(listing, sessions=sessions, panes=panes, socket_path=socket_path)
+
+
+def parse_listing(text: str) -> TmuxListing:
+    """A running server's sessions (in tmux's order) and panes from `list-panes -a -F
+    LISTING_FORMAT` output; a line that is not one is skipped."""
+    sessions: dict[str, TmuxSession] = {}
+    pane_lines = []
+    width = len(_FIELDS)
+    for line in text.split("\n"):
+        fields = line.split(_SEPARATOR, len(_LISTING_FIELDS) - 1)
+        if len(fields) != len(_LISTING_FIELDS):
+            continue
+        try:
+            session = _parse_session(_SEPARATOR.join(fields[:width]))
+        except (ValueError, OverflowError, OSError):
+            continue
+        sessions.setdefault(session.id, session)
+        pane_lines.append(_SEPARATOR.join(fields[width:]))
+    socket_path, panes = parse_panes("\n".join(pane_lines))
+    listing = TmuxListing(TmuxState.RUNNING, tuple(sessions.values()))
+    return _with_pane_counts(listing, socket_path, panes)
+
+
 def parse_panes(text: str) -> tuple[str, tuple[TmuxPane, ...]]:
     """The socket path and the panes in `list-panes -a -F PANE_FORMAT` output; a line that is
-    not one is skipped (a title may hold anything, but it comes last)."""
+    not one is skipped (a title may hold anything, but it comes last; lines end at `\n` only,
+    as tmux ends them: a title may hold the other characters `splitlines` would end one at)."""
     socket_path, panes = "", []
-    for line in text.splitlines():
+    for line in text.split("\n"):
         fields = line.split(_SEPARATOR, len(_PANE_FIELDS) - 1)
         if len(fields) != len(_PANE_FIELDS):
             continue
