@@ -12,16 +12,18 @@ import pytest
 
 from services.context import Context
 from services.core.mode import Mode
-from services.fleet.model import Assistant, AssistantKind, Source
+from services.fleet.model import Assistant, AssistantKind, Source, ssh_host_key
 from services.roost import AttachRequest
 from services.terminal.attach import SshPlace
-from tests.pilot import SIZE, wait_until
+from tests.pilot import SIZE, make_app, wait_until
 from tests.ssh_fixtures import ALIAS, SshHost
+from tests.test_app_shell import select_row
 from tests.test_attach_hosts import kill_master, screen
 from tests.test_cli import in_a_terminal, roost
 from tests.test_panes import start_session
 from tui.app import create_app
 from tui.terminal_pane import Connection
+from widgets.keyed_table import KeyedTable
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def configured(ssh_host: SshHost, tmp_path: Path) -> SshHost:
 def host_row() -> Assistant:
     """The fleet's row for host `devbox`, as `roost attach devbox` finds it."""
     return Assistant(
-        key="host:devbox",
+        key=ssh_host_key("devbox"),
         id="devbox",
         name="devbox",
         kind=AssistantKind.SSH_HOST,
@@ -147,14 +149,40 @@ async def test_attach_opens_a_pane_on_a_hosts_session_and_shows_a_reconnect(
         )
 
 
-async def test_t_on_a_host_opens_a_shell_there(configured: SshHost) -> None:
-    """The new-shell key on a host's row: a tmux session of its own on the host."""
-    app = create_app(Context.load(), AttachRequest(host_row(), None, Mode.DRIVE, shell=True))
+async def test_enter_on_a_hosts_session_row_attaches_to_it(configured: SshHost) -> None:
+    start_session(configured.tmux, "work", "sh", "80x24")
+    app = make_app()
     async with app.run_test(size=SIZE) as pilot:
+        table = app.main_screen.query_one("#assistants", KeyedTable)
+        under = f"{ssh_host_key('devbox')}/"
+
+        def keys() -> list[str]:
+            return [row.key for row in table.rows_shown]
+
+        await wait_until(pilot, lambda: any(k.startswith(under) for k in keys()), "its row")
+        table.move_cursor(next(i for i, k in enumerate(keys()) if k.startswith(under)))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+        [pane] = app.panes_screen.panes
+        assert pane.attachment.place == SshPlace(configured.host)
+        assert pane.attachment.session == "work"
+        await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "attached")
+        await pilot.press(*"echo entered-$((5+5))", "enter")
+        await wait_until(pilot, lambda: "entered-10" in screen(configured.tmux, "work"), "typed")
+
+
+async def test_t_on_a_hosts_row_opens_a_shell_there(configured: SshHost) -> None:
+    """The new-shell key on a host's row: a tmux session of its own on the host, ended with
+    its pane."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await select_row(pilot, app, "devbox")
+        await pilot.press("t")
         await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
         [pane] = app.panes_screen.panes
         await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "the shell")
         shell = pane.attachment.shell_session
         assert shell == f"roost-{os.getpid()}-1"
+        assert pane.attachment.place == SshPlace(configured.host)
         assert [s.name for s in configured.tmux.list_sessions().sessions] == [shell]
     assert configured.tmux.list_sessions().sessions == ()  # it ended with its pane

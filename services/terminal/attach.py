@@ -17,7 +17,7 @@ import os
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import BinaryIO
 
@@ -28,7 +28,7 @@ from services.core.errors import RoostError
 from services.core.mode import Mode
 from services.core.safe_text import printable
 from services.docker.engines import Engine
-from services.hosts.ssh import Ssh
+from services.hosts.ssh import HostError, Ssh
 from services.terminal.backend import SessionError, TerminalBackend, TerminalSize
 from services.terminal.container_commands import (
     container_tmux_sessions,
@@ -38,15 +38,15 @@ from services.terminal.container_commands import (
 )
 from services.terminal.docker_exec import DockerExec, shell_argv
 from services.terminal.execs import ExecResult, run_here
+from services.terminal.host_tmux import list_host
 from services.terminal.local import LocalPty
 from services.terminal.remote import RemoteSession
 from services.terminal.remote_commands import remote_exec, remote_tmux_sessions
-from services.terminal.ssh_attach import QUESTION_LIMIT, SshTmuxAttach, host_tmux
+from services.terminal.ssh_attach import QUESTION_LIMIT, SshTmuxAttach, tmux_words
 from services.terminal.tmux import (
     TmuxListing,
     TmuxServer,
     TmuxSession,
-    TmuxSocket,
     TmuxState,
     attach_args,
     capture_args,
@@ -252,11 +252,6 @@ class Attacher:
         command = tuple(shlex.split(self.shell or self.environ.get("SHELL") or "/bin/sh"))
         return HostPlace(command, self.environ.get("HOME"))
 
-    def host_server(self, host: Host) -> TmuxServer:
-        """`host`'s tmux server (its configured socket), reached over ssh."""
-        socket = TmuxSocket(host.tmux_socket) if host.tmux_socket else None
-        return TmuxServer(socket, ssh=self.ssh.argv(host))
-
     def container(self, engine: Engine, container: str) -> ContainerPlace:
         """Container `container` on `engine`, after asking its tmux's version (blocking)."""
         version = container_tmux_version(engine, container)
@@ -338,7 +333,7 @@ class Attacher:
         if isinstance(place, HostPlace):
             return await asyncio.to_thread(self.tmux.capture, session, lines)
         if isinstance(place, SshPlace):
-            words = host_tmux(place.host, *capture_args(session, lines))
+            words = tmux_words(place.host, *capture_args(session, lines))
             captured = await self.ssh.run(
                 place.host, *words, timeout=HISTORY_TIMEOUT, limit=HISTORY_LIMIT
             )
@@ -360,10 +355,10 @@ class Attacher:
         if isinstance(place, ContainerPlace):
             return await asyncio.to_thread(container_tmux_sessions, place.engine, place.container)
         if isinstance(place, SshPlace):
-            listing = await asyncio.to_thread(self.host_server(place.host).list_sessions)
-            failure = self.ssh.failure(place.host, listing.detail)
-            if listing.state is TmuxState.ERROR and failure is not None:
-                return replace(listing, detail=str(failure))  # ssh's own words, made one line
+            try:
+                listing, _, _ = await list_host(self.ssh, place.host)
+            except HostError as error:
+                return TmuxListing(TmuxState.ERROR, detail=str(error))
             return listing
         try:
             sessions = await remote_tmux_sessions(self.http, self.logged_in(), place.assistant_id)

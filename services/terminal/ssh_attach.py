@@ -51,7 +51,7 @@ BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Seconds before each reconnect attempt: about a quarter of a minute in all."""
 
 
-def host_tmux(host: Host, *args: str) -> list[str]:
+def tmux_words(host: Host, *args: str) -> list[str]:
     """The words of `tmux ARGS` on `host`, aimed at its configured socket (`-L` or `-S`), with
     `-u` as `TmuxServer` over ssh has it (ssh passes no locale)."""
     socket = TmuxSocket(host.tmux_socket).args if host.tmux_socket else ()
@@ -212,7 +212,7 @@ class SshTmuxAttach:
                 shown = await self._ask(*window_args(self.session))
                 window = parse_window(shown.stdout.decode(errors="replace"))
                 args = attach_args(self.session, watch=True, watch_flags=True, window=window)
-        argv = self.ssh.argv(self.host, *host_tmux(self.host, *args), tty=True)
+        argv = self.ssh.argv(self.host, *tmux_words(self.host, *args), tty=True)
         client = LocalPty(argv, environ=self.environ, description=self.description)
         await client.start(self._size)
         self._client = client
@@ -224,5 +224,5 @@ class SshTmuxAttach:
     async def _ask(self, *args: str) -> SshResult:
         """`tmux ARGS` on the host, run to its end. Raises HostError when ssh cannot."""
         return await self.ssh.run(
-            self.host, *host_tmux(self.host, *args), timeout=QUESTION_TIMEOUT, limit=QUESTION_LIMIT
+            self.host, *tmux_words(self.host, *args), timeout=QUESTION_TIMEOUT, limit=QUESTION_LIMIT
         )

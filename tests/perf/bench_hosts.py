@@ -7,7 +7,8 @@ with a tmux server of its own (a socket per host) holding SESSIONS sessions.
 A refresh of every host (`refresh_ms`), all hosts at once as the fleet asks them, timed per
 round (median and best over the rounds), the three ways in the same run:
 
-- `roost`: what roost's refresh runs per host, over its shared connections (already up);
+- `roost`: what roost's refresh runs per host (`list_host`: tmux's version and one `list-panes
+  -a` in one command), over its shared connections (already up);
 - `multiplexed`: one bare round trip per host over the same shared connections (`ssh HOST tmux
   list-sessions`, ControlMaster=auto and the master up): the floor for a refresh over ssh;
 - `fresh`: the same command with ControlMaster=no and no control socket: a handshake per host
@@ -48,7 +49,8 @@ from services.core.mode import Mode
 from services.hosts.ssh import Ssh
 from services.terminal.attach import TmuxAttach
 from services.terminal.backend import TerminalBackend
-from services.terminal.ssh_attach import SshTmuxAttach, host_tmux
+from services.terminal.host_tmux import list_host
+from services.terminal.ssh_attach import SshTmuxAttach, tmux_words
 from services.terminal.tmux import TmuxServer, TmuxSocket
 from tests.perf import runner
 from tests.perf.bench_attach import (
@@ -112,10 +114,9 @@ def new_session(tmux: TmuxServer, name: str, command: str, *size: str) -> None:
 
 
 async def roost_refresh(ssh: Ssh, made: list[Host]) -> None:
-    """What roost's refresh runs for every host, at once."""
-    servers = [TmuxServer(TmuxSocket(str(h.tmux_socket)), ssh=ssh.argv(h)) for h in made]
-    listings = await asyncio.gather(*(asyncio.to_thread(s.list_sessions) for s in servers))
-    assert all(len(listing.sessions) for listing in listings), listings
+    """What roost's refresh runs for every host, at once (`FleetSources.host`: `list_host`)."""
+    listings = await asyncio.gather(*(list_host(ssh, host) for host in made))
+    assert all(len(listing.sessions) for listing, _, _ in listings), listings
 
 
 async def bare_refresh(ssh: Ssh, made: list[Host], *, fresh: bool = False) -> None:
@@ -123,7 +124,7 @@ async def bare_refresh(ssh: Ssh, made: list[Host], *, fresh: bool = False) -> No
     connection (its control socket left out, ControlMaster=no), a handshake each."""
 
     async def one(host: Host) -> None:
-        argv = ssh.argv(host, *host_tmux(host, "list-sessions"))
+        argv = ssh.argv(host, *tmux_words(host, "list-sessions"))
         if fresh:
             argv = without_multiplexing(argv)
         process = await asyncio.create_subprocess_exec(
