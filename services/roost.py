@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ from services.fleet.model import (
     FleetSnapshot,
     Source,
     find_assistant,
+    ssh_host_key,
 )
 from services.fleet.sources import FleetSources, Update, with_activity, with_session_activity
 from services.health.probes import UNANSWERED
@@ -89,6 +91,7 @@ from services.terminal.attach import (
     SshPlace,
 )
 from services.terminal.backend import TerminalBackend
+from services.terminal.host_tmux import host_tmux
 from services.terminal.signals import TerminalSignal
 from services.terminal.tmux import TmuxListing, TmuxSession
 from services.vellum.auth import RuntimeEndpoint
@@ -231,6 +234,13 @@ class Roost:
             context.tmux, self.state, spool_dir(context.paths, context.environ), HOST_KEY
         )
         """The coding agents in this machine's tmux sessions (services/agents)."""
+        self.host_agents = {
+            host.name: AgentMonitor(
+                host_tmux(context.ssh, host), self.state, None, ssh_host_key(host.name)
+            )
+            for host in context.config.hosts
+        }
+        """The coding agents in each host's tmux sessions, from their panes and signals."""
         self.exporter = Exporter(http)
         self.engines = configured_engines(context.config, context.environ)
         """The Docker engines roost watches (config.toml's, else `DOCKER_HOST`'s)."""
@@ -439,23 +449,44 @@ class Roost:
         }
 
     async def look_at_agents(self) -> Update:
-        """What the coding agents in this machine's tmux sessions are doing now (one look:
-        their hooks' new events, the panes as last listed, the screens worth reading)."""
-        look = self.agents.look
-        report = await asyncio.to_thread(look, self.snapshot.tmux, self.context.clock())
-        return with_session_activity(HOST_KEY, report.sessions)
+        """What the coding agents in this machine's and each host's tmux sessions are doing
+        now (one look at each, at once: their hooks' new events here, the panes as last
+        listed, the screens worth reading)."""
+        now = self.context.clock()
+        listings = {found.host.name: found.listing for found in self.snapshot.hosts}
+        owners = [HOST_KEY, *(ssh_host_key(name) for name in self.host_agents)]
+        reports = await asyncio.gather(
+            asyncio.to_thread(self.agents.look, self.snapshot.tmux, now),
+            *(
+                asyncio.to_thread(monitor.look, listings.get(name), now)
+                for name, monitor in self.host_agents.items()
+            ),
+        )
+        updates = [
+            with_session_activity(owner, report.sessions)
+            for owner, report in zip(owners, reports, strict=True)
+        ]
+        return functools.reduce(lambda first, then: lambda s: then(first(s)), updates)
 
-    def agent_signals(self, session: str, signals: Sequence[TerminalSignal]) -> None:
+    def agent_signals(
+        self, session: str, signals: Sequence[TerminalSignal], host: str | None = None
+    ) -> None:
         """What an attached pane's output said (titles, bells, notifications), as evidence for
-        the agents in the tmux session `session` of this machine (its panes, as last listed)."""
-        listing = self.snapshot.tmux
-        if listing is None:
+        the agents in the tmux session `session` of this machine, or of the `[[hosts]]` host
+        called `host` (its panes, as last listed)."""
+        monitor: AgentMonitor | None = self.agents
+        if host is None:
+            listing = self.snapshot.tmux
+        else:
+            found = next((h for h in self.snapshot.hosts if h.host.name == host), None)
+            listing, monitor = (found.listing if found else None), self.host_agents.get(host)
+        if listing is None or monitor is None:
             return
         ids = {s.id for s in listing.sessions if s.name == session}
         for pane in listing.panes:
             if pane.session_id in ids:
                 for signal in signals:
-                    self.agents.signal(pane.id, signal, signal.at)
+                    monitor.signal(pane.id, signal, signal.at)
 
     async def inbox(self, names: Sequence[str] = ()) -> InboxReading:
         """What waits for a human now on the assistants called `names` (default: every one

@@ -10,12 +10,15 @@ import itertools
 import json
 import os
 import random
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.activity.model import ActivityState
 from services.context import Context
 from services.core.config import Config, Host, load_config
 from services.docker.engines import configured_engines
@@ -31,8 +34,11 @@ from services.terminal.tmux import (
     parse_listing,
 )
 from tests.conftest import new_session
+from tests.peers.agent_panes import start_agent
+from tests.pilot import SIZE, make_app, table_names, wait_until
 from tests.ssh_fixtures import DOWN_ALIAS, SshHost
 from tests.test_cli import roost
+from widgets.keyed_table import KeyedTable
 
 DOWN = Host(name="downbox", ssh=DOWN_ALIAS)
 
@@ -303,3 +309,50 @@ def test_the_context_shares_connections_in_the_runtime_dir(
     assert context.ssh.control_dir == tmp_path / "rt" / "ssh"
     assert context.ssh.config_file == tmp_path / "cfg"
     assert dataclasses.replace(context).ssh.control_dir == context.ssh.control_dir
+
+
+async def test_a_coding_agent_on_a_host_is_known_from_its_pane_and_screen(
+    ssh_host: SshHost, tmp_path: Path
+) -> None:
+    """No hook of the host's agent reaches this machine: its command and its screen, read over
+    the shared connection, say it waits on a dialog."""
+    claude = tmp_path / "bin" / "claude"
+    claude.parent.mkdir()
+    claude.symlink_to(sys.executable)
+    agent = start_agent(ssh_host.tmux, tmp_path, python=str(claude), session="agent")
+    agent.wait_for("Do you want to proceed?")
+    config = configure(ssh_host)
+
+    async with Roost.opened(Context.load(config=config)) as application:
+        deadline = time.monotonic() + 20
+        while True:
+            application.apply(await application.sources.look_at_host(ssh_host.host))
+            application.apply(await application.look_at_agents())
+            row = find_assistant(application.fleet, "devbox")
+            activity = next(iter(row.session_activity.values()), None)
+            if activity is not None and activity.state is ActivityState.NEEDS_YOU:
+                break
+            assert time.monotonic() < deadline, f"the agent's state: {activity}"
+            await asyncio.sleep(0.1)
+
+    assert row.activity is not None and row.activity.state is ActivityState.NEEDS_YOU
+    assert "screen" in activity.evidence
+    assert agent.event_names()  # its hooks ran, on the host, and told roost nothing
+
+
+async def test_the_console_shows_each_host_with_its_sessions(ssh_host: SshHost) -> None:
+    new_session(ssh_host.tmux, "far agent")
+    app = make_app(config=configure(ssh_host, ssh_host.host, DOWN))
+
+    async with app.run_test(size=SIZE) as pilot:
+        want = ["this machine", "devbox", "far agent", "downbox"]
+        await wait_until(pilot, lambda: table_names(app) == want, "the hosts' rows")
+        rows = app.screen.query_one("#assistants", KeyedTable).rows_shown
+        shown = {row.cells[0].plain.lstrip("├└* "): row for row in rows}
+        assert [c.plain for c in shown["devbox"].cells[1:4]] == [
+            "ssh host",
+            "devbox",
+            "● running",
+        ]
+        assert [c.plain for c in shown["far agent"].cells[1:3]] == ["tmux session", "devbox"]
+        assert "unreachable" in shown["downbox"].cells[3].plain

@@ -8,6 +8,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.core.config import Host
 from services.hosts.ssh import HostError, HostProblem, Ssh
@@ -134,6 +136,24 @@ async def test_a_missing_ssh_client_is_a_host_error(tmp_path: Path) -> None:
     assert caught.value.problem is HostProblem.NO_CLIENT
 
 
+async def test_a_control_directory_that_cannot_be_made_is_a_host_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    ssh = Ssh(tmp_path / "file" / "control")
+
+    with pytest.raises(HostError) as caught:
+        await ssh.run(Host(name="box", ssh="box"), "true", timeout=5)
+
+    assert caught.value.problem is HostProblem.CONTROL_DIR
+    assert "ROOST_RUNTIME_DIR" in str(caught.value)
+
+
+@given(st.text(max_size=400))
+def test_any_error_output_is_no_failure_or_a_one_line_host_error(stderr: str) -> None:
+    failure = Ssh(Path("/run/roost")).failure(Host(name="box", ssh="box"), stderr)
+
+    assert failure is None or ("\n" not in str(failure) and "box" in str(failure))
+
+
 def test_argv_has_roosts_options_and_never_prompts(tmp_path: Path) -> None:
     ssh = Ssh(tmp_path, tmp_path / "config")
     host = Host(name="box", ssh="me@box")
@@ -154,17 +174,33 @@ def test_tmux_over_ssh_lists_and_drives_the_remote_server(ssh_host: SshHost) -> 
         TmuxSocket(ssh_host.tmux_socket), ssh=ssh_host.ssh.argv(ssh_host.host), timeout=20
     )
 
+    before = ssh_host.log.read_text().count("Starting session: command")
     listing = remote.list_sessions()
+    commands = ssh_host.log.read_text().count("Starting session: command") - before
+    here = ssh_host.tmux.list_sessions()
     pane = listing.panes[0].id
     remote.send_keys(pane, "echo 'quoted; $HOME'", literal=True)
 
     assert listing.state is TmuxState.RUNNING
     assert [session.name for session in listing.sessions] == ["far away"]
+    assert listing == here
+    assert commands == 1  # one list-panes: over ssh each command is a round trip
     assert remote.version() == ssh_host.tmux.version()
     assert "roost-test-host" in remote.describe()
     assert remote.capture_pane(pane) == ssh_host.tmux.capture_pane(pane)
     assert "quoted; $HOME" in remote.capture_pane(pane)
     assert ssh_host.handshakes() == 1
+
+
+def test_tmux_over_ssh_without_a_server_says_so(ssh_host: SshHost) -> None:
+    remote = TmuxServer(
+        TmuxSocket(ssh_host.tmux_socket), ssh=ssh_host.ssh.argv(ssh_host.host), timeout=20
+    )
+
+    listing = remote.list_sessions()
+
+    assert listing.state is TmuxState.NO_SERVER
+    assert "roost-test-host" in listing.detail
 
 
 def test_tmux_over_ssh_attach_asks_for_a_terminal(tmp_path: Path) -> None:

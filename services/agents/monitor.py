@@ -43,10 +43,12 @@ EMPTY = AgentReport({}, {}, ())
 
 
 class AgentMonitor:
-    """The agents on the tmux server `tmux`, whose sessions are shown under `host_key`."""
+    """The agents on the tmux server `tmux`, whose sessions are shown under `host_key`. With
+    no `spool` (another machine's server: its agents' hooks write there, not here) the panes
+    and the terminal signals are all the evidence."""
 
     def __init__(
-        self, tmux: TmuxServer, database: StateDatabase, spool: Path, host_key: str
+        self, tmux: TmuxServer, database: StateDatabase, spool: Path | None, host_key: str
     ) -> None:
         self.tmux = tmux
         self.database = database
@@ -107,6 +109,8 @@ class AgentMonitor:
     def _new_events(self) -> list[AgentEvent]:
         """The events recorded since the last look, the spool ingested first. A database
         that cannot be written leaves the files where they are: read them without it."""
+        if self.spool is None:
+            return []
         try:
             drain(self.spool, self.database)
             rows = self.database.agent_events(after=self._last_id)

@@ -10,6 +10,7 @@ handshake each.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import shlex
@@ -42,6 +43,8 @@ class HostProblem(StrEnum):
     AUTH = "auth refused"
     TIMEOUT = "timeout"
     NO_CLIENT = "no ssh client"
+    CONTROL_DIR = "no control directory"
+    """The shared connections' directory cannot be made private here."""
 
 
 class HostError(RoostError):
@@ -117,8 +120,10 @@ class Ssh:
     def argv(self, host: Host, *remote: str, tty: bool = False) -> list[str]:
         """The whole command line running `remote` on `host` (its words quoted for the remote
         shell), or ssh's login shell there when `remote` is empty; `tty` asks for a terminal.
-        Makes the control directory, so that whoever runs the line finds it."""
-        self.prepare()
+        Makes the control directory, so that whoever runs the line finds it (when it cannot,
+        ssh says so when run; `run` says it first)."""
+        with contextlib.suppress(RoostError):
+            self.prepare()
         command = [shlex.join(remote)] if remote else []
         return [
             self.executable,
@@ -130,9 +135,16 @@ class Ssh:
         ]
 
     def prepare(self) -> None:
-        """Make the control directory, private (mode 0700) whoever made it before."""
-        self.control_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.control_dir.chmod(0o700)
+        """Make the control directory, private (mode 0700) whoever made it before. Raises
+        RoostError when it cannot."""
+        try:
+            self.control_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.control_dir.chmod(0o700)
+        except OSError as error:
+            raise RoostError(
+                f"cannot make ssh's control directory {self.control_dir} private: "
+                f"{error.strerror} (ROOST_RUNTIME_DIR moves it)"
+            ) from None
 
     def accept_hint(self, host: Host) -> str:
         """The command that shows a host's key to the user, to accept it by hand."""
@@ -148,6 +160,10 @@ class Ssh:
     ) -> SshResult:
         """Run `remote` on `host`; HostError when ssh itself fails (unreachable, host key,
         authentication, no answer within `timeout`)."""
+        try:
+            self.prepare()
+        except RoostError as error:
+            raise HostError(host, HostProblem.CONTROL_DIR, str(error)) from None
         argv = self.argv(host, *remote)
         try:
             process = await asyncio.create_subprocess_exec(

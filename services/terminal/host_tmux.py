@@ -12,6 +12,7 @@ from services.core.config import Host
 from services.core.safe_text import printable
 from services.hosts.ssh import HostProblem, Ssh
 from services.terminal.tmux import (
+    COMMAND_NOT_FOUND,
     LISTING_FORMAT,
     NO_SERVER,
     TmuxListing,
@@ -23,7 +24,6 @@ from services.terminal.tmux import (
 
 LIST_TIMEOUT_SECONDS = 10.0
 MAX_LISTING_BYTES = 4 * 1024 * 1024
-COMMAND_NOT_FOUND = 127
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,8 @@ _LISTING_FIELDS = (*_FIELDS, *_PANE_FIELDS)
 LISTING_FORMAT = _SEPARATOR.join(f"#{{{name}}}" for name in _LISTING_FIELDS)
 """`tmux list-panes -a -F LISTING_FORMAT` prints every pane with its session's fields: a whole
 listing in one command (what a host's refresh costs over ssh), read by `parse_listing`."""
+COMMAND_NOT_FOUND = 127
+"""What a shell exits with when it cannot find the command (tmux, on another machine)."""
 NO_SERVER = re.compile(
     r"no server running|error connecting to .*\((No such file|Connection refused)"
 )
@@ -224,6 +226,8 @@ class TmuxServer:
         return parse_window(result.stdout) if result.returncode == 0 else None
 
     def list_sessions(self) -> TmuxListing:
+        if self.ssh is not None:
+            return self._list_over_ssh(self.ssh[-1])
         try:
             result = self._run(self.argv("list-sessions", "-F", LIST_FORMAT))
         except FileNotFoundError:
@@ -246,6 +250,26 @@ class TmuxServer:
         except ValueError:
             return TmuxListing(TmuxState.ERROR, detail="unexpected list-sessions output")
         return self._with_panes(TmuxListing(TmuxState.RUNNING, sessions))
+
+    def _list_over_ssh(self, destination: str) -> TmuxListing:
+        """The listing in one command (`LISTING_FORMAT`): over ssh each is a round trip."""
+        try:
+            result = self._run(self.argv("list-panes", "-a", "-F", LISTING_FORMAT))
+        except subprocess.TimeoutExpired:
+            return TmuxListing(TmuxState.ERROR, detail=f"no answer within {self.timeout:g} s")
+        except OSError as error:
+            return TmuxListing(TmuxState.ERROR, detail=f"cannot run ssh: {error.strerror}")
+        if result.returncode == COMMAND_NOT_FOUND:
+            detail = f"tmux is not installed on {printable(destination)}"
+            return TmuxListing(TmuxState.NOT_INSTALLED, detail=detail)
+        if result.returncode != 0:
+            message = printable(" ".join(result.stderr.split()))  # another machine's words
+            if NO_SERVER.search(message):
+                return TmuxListing(TmuxState.NO_SERVER, detail=f"{self.describe()} is not running")
+            return TmuxListing(
+                TmuxState.ERROR, detail=message or f"exit status {result.returncode}"
+            )
+        return parse_listing(result.stdout)
 
     def _with_panes(self, listing: TmuxListing) -> TmuxListing:
         """Every pane, and each session's count of panes and dead panes (one more call; a
