@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from services.core.mode import Mode
 from services.fleet.model import Assistant, AssistantKind, Source, ssh_host_key
 from services.roost import AttachRequest
 from services.terminal.attach import SshPlace
+from services.terminal.signals import SignalKind, TerminalSignal
 from tests.pilot import SIZE, make_app, wait_until
 from tests.ssh_fixtures import ALIAS, SshHost
 from tests.test_app_shell import select_row
@@ -150,8 +152,19 @@ async def test_attach_opens_a_pane_on_a_hosts_session_and_shows_a_reconnect(
 
 
 async def test_enter_on_a_hosts_session_row_attaches_to_it(configured: SshHost) -> None:
+    """...and what its output says (a bell here) is evidence for the host's coding agents."""
     start_session(configured.tmux, "work", "sh", "80x24")
     app = make_app()
+    told: list[tuple[str, tuple[SignalKind, ...], str | None]] = []
+    given = app.roost.agent_signals
+
+    def agent_signals(
+        session: str, signals: Sequence[TerminalSignal], host: str | None = None
+    ) -> None:
+        told.append((session, tuple(signal.kind for signal in signals), host))
+        given(session, signals, host)
+
+    app.roost.agent_signals = agent_signals  # type: ignore[method-assign]
     async with app.run_test(size=SIZE) as pilot:
         table = app.main_screen.query_one("#assistants", KeyedTable)
         under = f"{ssh_host_key('devbox')}/"
@@ -169,6 +182,8 @@ async def test_enter_on_a_hosts_session_row_attaches_to_it(configured: SshHost) 
         await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "attached")
         await pilot.press(*"echo entered-$((5+5))", "enter")
         await wait_until(pilot, lambda: "entered-10" in screen(configured.tmux, "work"), "typed")
+        await pilot.press(*"printf '\\a'", "enter")
+        await wait_until(pilot, lambda: ("work", (SignalKind.BELL,), "devbox") in told, "a bell")
 
 
 async def test_t_on_a_hosts_row_opens_a_shell_there(configured: SshHost) -> None:
