@@ -103,6 +103,7 @@ refresh = "ctrl+r,f5"
         ('[[hosts]]\nname = "box"\n', "hosts[0].ssh", "required"),
         ('[[hosts]]\nname = "a"\nssh = "-oProxyCommand=x"\n', "hosts[0].ssh", "leading '-'"),
         ('[[hosts]]\nname = "a"\nssh = "me@a b"\n', "hosts[0].ssh", "without spaces"),
+        ('[[hosts]]\nname = "a"\nssh = "a\\u001b]0;x"\n', "hosts[0].ssh", "control characters"),
         ('[[hosts]]\nname = "a"\nssh = "a"\ndocker = "yes"\n', "hosts[0].docker", "true or"),
         ('[[hosts]]\nname = "a"\nssh = "a"\ntmux_socket = ""\n', "hosts[0].tmux_socket", ""),
         ('[[hosts]]\nname = "a"\nssh = "a"\nport = 22\n', "hosts[0].port", "unknown key"),

@@ -29,9 +29,9 @@ MAX_RECORDINGS_MB = 1 << 20
 MAX_SCROLLBACK_LINES = 1_000_000
 MAX_CONFIG_BYTES = 256 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_SSH_DESTINATION = re.compile(r"^[^-\s][^\s]*$")
-"""What ssh takes as a destination (an alias, `user@host`, `ssh://user@host:port`): no spaces,
-and never a leading `-`, which ssh would read as an option."""
+_SSH_DESTINATION = re.compile(r"^[^-\s\x00-\x1f\x7f][^\s\x00-\x1f\x7f]*$")
+"""What ssh takes as a destination (an alias, `user@host`, `ssh://user@host:port`): no spaces
+or control characters, and never a leading `-`, which ssh would read as an option."""
 
 
 class ConfigError(RoostError):
@@ -324,7 +324,8 @@ class _Reader:
             if not _SSH_DESTINATION.match(ssh):
                 raise self.fail(
                     f"{where}.ssh",
-                    "must be an ssh destination without spaces or a leading '-' "
+                    "must be an ssh destination without spaces, control characters or a "
+                    "leading '-' "
                     "(e.g. 'gpu-box', 'me@10.0.0.7', 'ssh://me@box:2222')",
                 )
             socket = self.string(entry, "tmux_socket", f"{where}.tmux_socket")
