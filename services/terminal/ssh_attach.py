@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 from collections.abc import Mapping, Sequence
 
 from services.core.config import Host
@@ -44,9 +45,12 @@ from services.terminal.tmux import (
 SSH_FAILED = 255
 """ssh's own exit status when the connection fails (the remote command's never is, for tmux)."""
 QUESTION_TIMEOUT = 10.0
-"""Seconds for a question to the host's tmux (has-session, version, window, kill-session)."""
+"""Seconds for a question to the host's tmux (is the session there, new-session, kill-session)."""
 QUESTION_LIMIT = 64 << 10
 """Bytes of an answer to such a question at most."""
+NO_TMUX = 127
+GONE = 3
+"""Exit statuses of the look before attaching: no tmux there, no such session."""
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Seconds before each reconnect attempt: about a quarter of a minute in all."""
 
@@ -193,7 +197,8 @@ class SshTmuxAttach:
         """Check the session is there (making it when `create`), then start a client attached
         to it. Raises HostError when the host cannot be reached, SessionError when the session
         cannot be had (SessionGone: it does not exist)."""
-        if not await self._exists():
+        exists, version, shown = await self._look()
+        if not exists:
             if not create:
                 raise SessionGone(f"no tmux session {self.session!r} on {self.host.name}")
             columns, rows = str(self._size.columns), str(self._size.rows)
@@ -205,21 +210,38 @@ class SshTmuxAttach:
                     f"cannot start tmux session {self.session!r} on {self.host.name}: "
                     f"{made.stderr.strip()}"
                 )
+            if self.watch:  # its window, as it is now
+                exists, version, shown = await self._look()
         args = attach_args(self.session, watch=self.watch, watch_flags=False)
-        if self.watch:
-            version = await self._ask("-V")
-            if supports_watch_flags(version.stdout.decode(errors="replace").strip()):
-                shown = await self._ask(*window_args(self.session))
-                window = parse_window(shown.stdout.decode(errors="replace"))
-                args = attach_args(self.session, watch=True, watch_flags=True, window=window)
+        if self.watch and supports_watch_flags(version):
+            window = parse_window(shown)
+            args = attach_args(self.session, watch=True, watch_flags=True, window=window)
         argv = self.ssh.argv(self.host, *tmux_words(self.host, *args), tty=True)
         client = LocalPty(argv, environ=self.environ, description=self.description)
         await client.start(self._size)
         self._client = client
 
-    async def _exists(self) -> bool:
-        result = await self._ask("has-session", "-t", f"={self.session}")
-        return result.exit_code == 0
+    async def _look(self) -> tuple[bool, str, str]:
+        """In one round trip: whether the session is there, tmux's version there and, when
+        watching, what `window_args` prints for the session. Raises HostError when ssh cannot,
+        SessionError when the host has no tmux."""
+
+        def tmux(*args: str) -> str:
+            return shlex.join(tmux_words(self.host, *args))
+
+        script = (
+            f"{tmux('-V')} || exit {NO_TMUX}; "
+            f"{tmux('has-session', '-t', f'={self.session}')} 2>/dev/null || exit {GONE}"
+        )
+        if self.watch:
+            script += f"; {tmux(*window_args(self.session))}"
+        result = await self.ssh.run(
+            self.host, "sh", "-c", script, timeout=QUESTION_TIMEOUT, limit=QUESTION_LIMIT
+        )
+        if result.exit_code == NO_TMUX:
+            raise SessionError(f"tmux is not installed on {self.host.name}")
+        version, _, shown = result.stdout.decode(errors="replace").partition("\n")
+        return result.exit_code != GONE, version.strip(), shown
 
     async def _ask(self, *args: str) -> SshResult:
         """`tmux ARGS` on the host, run to its end. Raises HostError when ssh cannot."""
