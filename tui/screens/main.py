@@ -155,7 +155,7 @@ class MainScreen(Screen[None]):
             "terminal",
             "Terminal",
             id="terminal",
-            tooltip="Open a shell in a terminal pane: on the selected host, else on this machine",
+            tooltip="Open a shell here, or on the selected ssh host",
         ),
         Binding(
             "v",
