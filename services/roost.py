@@ -44,6 +44,7 @@ from services.agents.answer import answer_in_pane
 from services.agents.monitor import AgentMonitor
 from services.agents.spool import spool_dir
 from services.context import Context
+from services.core.config import Host
 from services.core.errors import RoostError
 from services.core.http import http_client
 from services.core.mode import Mode
@@ -82,7 +83,14 @@ from services.jobs.library import BackupEntry, BackupLibrary, Hashing, backups_d
 from services.jobs.record import Job
 from services.jobs.repair import Repair, RepairReport, backup_with_repair, docker_wake, local_wake
 from services.jobs.store import JobStore
-from services.terminal.attach import Attacher, Attachment, ContainerPlace, ManagedPlace, Place
+from services.terminal.attach import (
+    Attacher,
+    Attachment,
+    ContainerPlace,
+    ManagedPlace,
+    Place,
+    SshPlace,
+)
 from services.terminal.backend import TerminalBackend
 from services.terminal.host_tmux import host_tmux
 from services.terminal.signals import TerminalSignal
@@ -155,10 +163,17 @@ class Capabilities:
 
 
 TERMINAL_KINDS = frozenset(
-    {AssistantKind.THIS_MACHINE, AssistantKind.LOCAL, AssistantKind.DOCKER, AssistantKind.MANAGED}
+    {
+        AssistantKind.THIS_MACHINE,
+        AssistantKind.LOCAL,
+        AssistantKind.DOCKER,
+        AssistantKind.MANAGED,
+        AssistantKind.SSH_HOST,
+    }
 )
 """The kinds whose terminal roost reaches: this machine's (where local assistants run too), a
-container's, and a managed assistant's through the platform's terminal sessions."""
+container's, a managed assistant's through the platform's terminal sessions, and a host's over
+ssh."""
 WAKE_KINDS = frozenset({AssistantKind.LOCAL, AssistantKind.DOCKER})
 """The kinds roost wakes: a local daemon (through `vellum wake`), docker containers."""
 CONTAINER_KINDS = frozenset({AssistantKind.DOCKER})
@@ -198,6 +213,8 @@ class AttachRequest:
     choose: bool = False
     """Offer the session picker even where a new shell is the default (driving on this
     machine): `roost attach` without SESSION."""
+    shell: bool = False
+    """A new shell, without asking, wherever the assistant's terminal lives (`t` on a host)."""
 
 
 class Roost:
@@ -242,6 +259,7 @@ class Roost:
             engines=self.engines,
             http=http,
             platform=lambda: self.sources.platform,
+            ssh=context.ssh,
         )
 
     @classmethod
@@ -398,7 +416,34 @@ class Roost:
 
     async def place(self, assistant: Assistant) -> Place:
         """Where `assistant`'s terminal lives. Raises RoostError when roost has none for it."""
+        if _known_kind(assistant) is AssistantKind.SSH_HOST:
+            return SshPlace(self.host(assistant.name))
         return await _place_of(self.attacher, assistant)
+
+    def host(self, name: str) -> Host:
+        """The host of `[[hosts]]` called `name`. Raises RoostError listing those there are."""
+        hosts = self.context.config.hosts
+        found = next((host for host in hosts if host.name == name), None)
+        if found is None:
+            names = ", ".join(host.name for host in hosts) or "none (add [[hosts]] to config.toml)"
+            raise RoostError(f"no host {name!r} in config.toml; the hosts are: {names}")
+        return found
+
+    async def terminal_place(self, name: str) -> Place:
+        """Where the terminal called `name` lives (the commands' ASSISTANT): a host of
+        `[[hosts]]` by its name, at once (no other host is asked anything), else an assistant
+        by id or name (`Roost.find`). Raises RoostError listing both kinds of choice."""
+        if any(host.name == name for host in self.context.config.hosts):
+            return SshPlace(self.host(name))
+        return await self.place(await self.find_terminal(name))
+
+    async def find_terminal(self, name: str) -> Assistant:
+        """`Roost.find`, whose error names the hosts of `[[hosts]]` too (`roost attach`)."""
+        try:
+            return await self.find(name)
+        except RoostError as error:
+            hosts = ", ".join(host.name for host in self.context.config.hosts)
+            raise RoostError(f"{error}; the hosts are: {hosts}" if hosts else str(error)) from None
 
     async def sessions(self, place: Place) -> TmuxListing:
         """The tmux sessions at `place`; failures come back as the listing's state."""

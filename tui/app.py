@@ -29,7 +29,7 @@ from services.core.http import http_client
 from services.fleet.model import Assistant, FleetSnapshot
 from services.fleet.sources import Update
 from services.roost import AttachRequest, Roost
-from services.terminal.attach import HostPlace
+from services.terminal.attach import HostPlace, SshPlace
 from tui.activity import Activities
 from tui.attaching import Attaching
 from tui.backups import Backups
@@ -199,11 +199,16 @@ class RoostApp(App[None]):
         self.push_screen(self.panes_screen)
 
     def on_terminal_pane_signals(self, message: TerminalPane.Signals) -> None:
-        """A title, bell or notification from a tmux session of this machine is evidence of
-        what the coding agents in it do."""
+        """A title, bell or notification from a tmux session of this machine or of a host is
+        evidence of what the coding agents in it do."""
         attachment = message.attachment
-        if isinstance(attachment.place, HostPlace) and attachment.tmux_session is not None:
-            self.roost.agent_signals(attachment.tmux_session, message.signals)
+        place, session = attachment.place, attachment.tmux_session
+        if session is None:
+            return
+        if isinstance(place, HostPlace):
+            self.roost.agent_signals(session, message.signals)
+        elif isinstance(place, SshPlace):
+            self.roost.agent_signals(session, message.signals, place.host.name)
 
     def on_main_screen_inbox_requested(self) -> None:
         self.activity.open_inbox()

@@ -41,7 +41,8 @@ class Attaching:
         try:
             place = await self._roost.place(assistant)
             here = isinstance(place, HostPlace)
-            if session is None and (request.choose or mode is Mode.WATCH or not here):
+            asks = request.choose or mode is Mode.WATCH or not here
+            if session is None and asks and not request.shell:
                 session = await self._pick_session(assistant, place, mode)
                 if session is None:
                     return

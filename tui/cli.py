@@ -71,7 +71,6 @@ from services.jobs.library import BackupCheck, BackupEntry, Hashing, Verificatio
 from services.jobs.record import Job, JobState
 from services.jobs.store import JobStore
 from services.roost import AttachRequest, Roost
-from services.terminal.attach import Place
 from services.terminal.execs import DEFAULT_TIMEOUT, ExecResult
 from services.terminal.tmux import TmuxListing, TmuxState
 from services.vellum.environment import VellumEnvironment
@@ -264,13 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     sleep.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     sleep.set_defaults(handler=sleep_assistant)
 
-    name_help = "id or name (`local`: this machine)"
+    name_help = "id or name (`local`: this machine), or a host's name ([[hosts]])"
     sessions = commands.add_parser(
         "sessions",
         help="list an assistant's tmux sessions",
         description="List the tmux sessions of an assistant: this machine's tmux server, the "
-        "assistant's container (docker), or its managed shell (through a throwaway terminal "
-        "session).",
+        "assistant's container (docker), its managed shell (through a throwaway terminal "
+        "session), or a host's tmux server over ssh.",
     )
     sessions.add_argument("assistant", metavar="ASSISTANT", help=name_help)
     sessions.add_argument("--json", action="store_true", help="print a JSON list")
@@ -294,8 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
         "exec",
         help="run a command in an assistant's environment; exit with its status",
         description="Run CMD non-interactively where ASSISTANT runs (this machine, its "
-        "container, or its managed shell) and exit with its exit status; 124 when it "
-        "outlives --timeout (what it printed is kept).",
+        "container, a host over ssh, or its managed shell) and exit with its exit status; 124 "
+        "when it outlives --timeout (what it printed is kept). On a host CMD's words are quoted "
+        "for its shell, and its output streams as it comes.",
         usage="roost exec [-h] [--timeout S] ASSISTANT -- CMD [ARGS...]",
     )
     run.add_argument("assistant", metavar="ASSISTANT", help=name_help)
@@ -1001,14 +1001,9 @@ class _Progress:
 # -- sessions, attach, exec ------------------------------------------------------------------
 
 
-async def _place(roost: Roost, name: str) -> Place:
-    """Where assistant `name`'s terminal lives."""
-    return await roost.place(await roost.find(name))
-
-
 def list_sessions(args: argparse.Namespace) -> int:
     async def look(roost: Roost) -> TmuxListing:
-        return await roost.sessions(await _place(roost, args.assistant))
+        return await roost.sessions(await roost.terminal_place(args.assistant))
 
     listing = with_roost(look)
     if listing.state in (TmuxState.ERROR, TmuxState.NOT_INSTALLED):
@@ -1045,7 +1040,7 @@ def attach_session(args: argparse.Namespace) -> int:
         return NO_TERMINAL
 
     async def find(roost: Roost) -> Assistant:
-        assistant = await roost.find(args.assistant)
+        assistant = await roost.find_terminal(args.assistant)
         place = await roost.place(assistant)
         if args.session is not None:
             await roost.session(place, args.session)
@@ -1062,7 +1057,7 @@ def exec_command(args: argparse.Namespace) -> int:
         raise UsageError("no command to run: roost exec ASSISTANT -- CMD [ARGS...]")
 
     async def run(roost: Roost) -> ExecResult:
-        place = await _place(roost, args.assistant)
+        place = await roost.terminal_place(args.assistant)
         sys.stdout.flush()
         return await roost.attacher.run(
             place, command, timeout=args.timeout, stdout=sys.stdout.buffer, stderr=sys.stderr.buffer

@@ -1,7 +1,8 @@
 """Attaching to a terminal at a place: the places sessions live, and the backend that reaches one.
 
 An `Attachment` names what a pane shows: a new shell, or one of the tmux sessions at a place:
-this machine, a Docker container or a managed (Vellum) assistant. Which place is an assistant's
+this machine, a Docker container, a managed (Vellum) assistant or a host reached over ssh
+(`[[hosts]]`). Which place is an assistant's
 is the application layer's decision (`services.roost.Roost.place`). The `Attacher` turns an
 attachment into a `TerminalBackend` in a mode: a tmux session is attached read-only
 when watched (`attach -r`, plus `-f ignore-size,read-only` where tmux has it, so a watcher can
@@ -22,10 +23,12 @@ from typing import BinaryIO
 
 import httpx
 
+from services.core.config import Host
 from services.core.errors import RoostError
 from services.core.mode import Mode
 from services.core.safe_text import printable
 from services.docker.engines import Engine
+from services.hosts.ssh import HostError, Ssh
 from services.terminal.backend import SessionError, TerminalBackend, TerminalSize
 from services.terminal.container_commands import (
     container_tmux_sessions,
@@ -35,9 +38,11 @@ from services.terminal.container_commands import (
 )
 from services.terminal.docker_exec import DockerExec, shell_argv
 from services.terminal.execs import ExecResult, run_here
+from services.terminal.host_tmux import list_host
 from services.terminal.local import LocalPty
 from services.terminal.remote import RemoteSession
 from services.terminal.remote_commands import remote_exec, remote_tmux_sessions
+from services.terminal.ssh_attach import QUESTION_LIMIT, SshTmuxAttach, tmux_words
 from services.terminal.tmux import (
     TmuxListing,
     TmuxServer,
@@ -50,9 +55,14 @@ from services.terminal.tmux import (
 from services.vellum.platform import PlatformClient
 
 CONTAINER_SESSION = "roost"
-"""The prefix of the tmux session each new shell in a container runs in: its history can be read
-(`Attacher.history`) and a dropped connection re-joins it; it ends when the pane closes."""
+"""The prefix of the tmux session each new shell in a container or on a host runs in: its history
+can be read (`Attacher.history`) and a dropped connection re-joins it; it ends when the pane
+closes."""
 HISTORY_TIMEOUT = 10.0
+HISTORY_LIMIT = 32 << 20
+"""Bytes of a host's tmux history read over ssh at most (10,000 coloured lines are a few MiB)."""
+CHECK_TIMEOUT = 15.0
+"""Seconds for the round trip that checks a host answers before a command runs there."""
 
 
 class Transport(StrEnum):
@@ -61,6 +71,7 @@ class Transport(StrEnum):
     PTY = "local pty"
     DOCKER = "docker exec"
     REMOTE = "vellum session"
+    SSH = "ssh"
 
 
 @dataclass(frozen=True)
@@ -87,12 +98,20 @@ class ManagedPlace:
     assistant_id: str
 
 
-Place = HostPlace | ContainerPlace | ManagedPlace
+@dataclass(frozen=True)
+class SshPlace:
+    """A host of `[[hosts]]`, reached with the system ssh over roost's multiplexed connection."""
+
+    host: Host
+
+
+Place = HostPlace | ContainerPlace | ManagedPlace | SshPlace
 
 TRANSPORTS: Mapping[type, Transport] = {
     HostPlace: Transport.PTY,
     ContainerPlace: Transport.DOCKER,
     ManagedPlace: Transport.REMOTE,
+    SshPlace: Transport.SSH,
 }
 
 
@@ -106,7 +125,7 @@ class Attachment:
     number: int = 1
     """A new shell's number among the shells opened (`Attacher.new_shell`), for its title."""
     shell_session: str | None = None
-    """The tmux session a new shell runs in, where it runs in one (in a container)."""
+    """The tmux session a new shell runs in, where it runs in one (in a container, on a host)."""
 
     @property
     def transport(self) -> Transport:
@@ -214,6 +233,7 @@ class Attacher:
         engines: Sequence[Engine],
         http: httpx.AsyncClient,
         platform: Callable[[], PlatformClient | None],
+        ssh: Ssh,
     ) -> None:
         self.tmux = tmux
         self.environ = environ
@@ -223,6 +243,8 @@ class Attacher:
         self.http = http
         self.platform = platform
         """The platform client when logged in (read when a managed assistant is reached)."""
+        self.ssh = ssh
+        """The system ssh with roost's options, for the hosts of `[[hosts]]`."""
         self._shells = 0
 
     def here(self) -> HostPlace:
@@ -247,13 +269,13 @@ class Attacher:
         return platform
 
     def new_shell(self, assistant: str, place: Place) -> Attachment:
-        """A new shell of `assistant` at `place`, numbered; in a container it runs in a tmux
-        session of its own, named after this process and the number, so no other shell and
-        no other roost joins it."""
+        """A new shell of `assistant` at `place`, numbered; in a container and on a host it
+        runs in a tmux session of its own, named after this process and the number, so no
+        other shell and no other roost joins it."""
         self._shells += 1
         number = self._shells
         shell_session = None
-        if isinstance(place, ContainerPlace):
+        if isinstance(place, ContainerPlace | SshPlace):
             shell_session = f"{CONTAINER_SESSION}-{os.getpid()}-{number}"
         return Attachment(assistant, place, None, number, shell_session)
 
@@ -261,9 +283,20 @@ class Attacher:
         self, attachment: Attachment, mode: Mode, *, revive: bool = False
     ) -> TerminalBackend:
         """The backend for `attachment`; `revive` makes a tmux session that has ended again
-        (on this machine and in a container) instead of reporting it gone."""
+        (on this machine, in a container and on a host) instead of reporting it gone."""
         place, session = attachment.place, attachment.session
         watch = mode is Mode.WATCH
+        if isinstance(place, SshPlace):
+            new = session is None  # a new shell: its own session, made now, ended with the pane
+            return SshTmuxAttach(
+                self.ssh,
+                place.host,
+                attachment.tmux_session or CONTAINER_SESSION,
+                Mode.DRIVE if new else mode,
+                self.environ,
+                create=new or revive,
+                ends_with_pane=new,
+            )
         if isinstance(place, HostPlace):
             if session is None:
                 return LocalPty(place.command, environ=self.environ, cwd=place.cwd)
@@ -299,6 +332,15 @@ class Attacher:
         place = attachment.place
         if isinstance(place, HostPlace):
             return await asyncio.to_thread(self.tmux.capture, session, lines)
+        if isinstance(place, SshPlace):
+            words = tmux_words(place.host, *capture_args(session, lines))
+            captured = await self.ssh.run(
+                place.host, *words, timeout=HISTORY_TIMEOUT, limit=HISTORY_LIMIT
+            )
+            if captured.exit_code != 0:
+                message = captured.stderr.strip()
+                raise RoostError(f"cannot read tmux's history of {session!r}: {message}")
+            return captured.stdout
         argv = ["tmux", *capture_args(session, lines)]
         result = await self.run(place, argv, timeout=HISTORY_TIMEOUT)
         if result.exit_code != 0:
@@ -312,6 +354,12 @@ class Attacher:
             return await asyncio.to_thread(self.tmux.list_sessions)
         if isinstance(place, ContainerPlace):
             return await asyncio.to_thread(container_tmux_sessions, place.engine, place.container)
+        if isinstance(place, SshPlace):
+            try:
+                listing, _, _ = await list_host(self.ssh, place.host)
+            except HostError as error:
+                return TmuxListing(TmuxState.ERROR, detail=str(error))
+            return listing
         try:
             sessions = await remote_tmux_sessions(self.http, self.logged_in(), place.assistant_id)
         except RoostError as error:
@@ -340,10 +388,22 @@ class Attacher:
         stdout: BinaryIO | None = None,
         stderr: BinaryIO | None = None,
     ) -> ExecResult:
-        """`argv` to completion at `place`. Here and in a container, output goes to `stdout`
-        and `stderr` as it comes (here: the caller's own streams when None; in a container:
-        collected into the result); a managed assistant's is in the result (one terminal
-        stream)."""
+        """`argv` to completion at `place`. Here, on a host and in a container, output goes to
+        `stdout` and `stderr` as it comes (here and on a host: the caller's own streams when
+        None; in a container: collected into the result); a managed assistant's is in the
+        result (one terminal stream). On a host, one round trip first checks it answers (and
+        brings up the shared connection), so a host that does not is one clear HostError, not
+        ssh's words on stderr; the command's own exit status is passed through, 255 included."""
+        if isinstance(place, SshPlace):
+            await self.ssh.run(place.host, "true", timeout=CHECK_TIMEOUT, limit=QUESTION_LIMIT)
+            return await asyncio.to_thread(
+                run_here,
+                self.ssh.argv(place.host, *argv),
+                timeout=timeout,
+                environ=self.environ,
+                stdout=stdout,
+                stderr=stderr,
+            )
         if isinstance(place, HostPlace):
             return await asyncio.to_thread(
                 run_here, argv, timeout=timeout, environ=self.environ, stdout=stdout, stderr=stderr

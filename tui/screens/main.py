@@ -23,7 +23,7 @@ from services.activity.model import TimelineEntry, session_key
 from services.context import Context
 from services.core.mode import Mode
 from services.fleet.filter import FilterError, filter_fleet
-from services.fleet.model import FILTER_FIELDS, Assistant, Source
+from services.fleet.model import FILTER_FIELDS, Assistant, AssistantKind, Source
 from services.fleet.sort import SORT_KEYS, sort_fleet
 from services.jobs.record import Job
 from services.roost import Action, AttachRequest, Capabilities
@@ -155,7 +155,7 @@ class MainScreen(Screen[None]):
             "terminal",
             "Terminal",
             id="terminal",
-            tooltip="Open a shell on this machine in a terminal pane",
+            tooltip="Open a shell here, or on the selected ssh host",
         ),
         Binding(
             "v",
@@ -638,6 +638,13 @@ class MainScreen(Screen[None]):
             self.post_message(self.LifecycleRequested(assistant, action))
 
     def action_terminal(self) -> None:
+        """A new shell: on the selected host of `[[hosts]]` (its row or a session's under it),
+        else on this machine."""
+        selected = self.selected()
+        if selected is not None and selected.kind is AssistantKind.SSH_HOST:
+            request = AttachRequest(selected, None, Mode.DRIVE, shell=True)
+            self.post_message(self.AttachRequested(request))
+            return
         host = next((a for a in self.fleet if a.source is Source.HOST), None)
         if host is not None:  # always there once the fleet is shown
             self.post_message(self.AttachRequested(AttachRequest(host, None, Mode.DRIVE)))
