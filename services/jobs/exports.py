@@ -60,7 +60,7 @@ from services.jobs.runtime import (
     signed_url_endpoint,
 )
 from services.jobs.store import end_interrupted
-from services.vellum.auth import AuthUnavailable, RuntimeEndpoint
+from services.vellum.auth import RuntimeEndpoint
 
 MANIFEST_HEADER = "X-Vbundle-Manifest-Sha256"
 DEFAULT_DESCRIPTION = "roost backup"
@@ -131,18 +131,6 @@ class Exporter(RuntimeJobs):
         again.
         """
         return self._run(job, self._resume(target, job))
-
-    async def _run(self, job: Job, steps: AsyncGenerator[Job, None]) -> AsyncGenerator[Job, None]:
-        """Yield each step's snapshot; turn the failure that ends a job into its last one."""
-        yield job
-        try:
-            async with contextlib.aclosing(steps):
-                async for job in steps:
-                    yield job
-        except JobError as error:
-            yield job.ended(error.state, self.now(), str(error), **error.changes)
-        except AuthUnavailable as error:
-            yield job.ended(JobState.FAILED, self.now(), f"no credentials: {error}")
 
     async def _resume(self, target: RuntimeEndpoint, job: Job) -> AsyncGenerator[Job, None]:
         if job.state.finished:

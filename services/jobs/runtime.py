@@ -150,6 +150,22 @@ class RuntimeJobs:
         self.sleep = sleep
         self.rand = rand
 
+    async def _run(self, job: Job, steps: AsyncGenerator[Job, None]) -> AsyncGenerator[Job, None]:
+        """Yield each step's snapshot; turn the failure that ends the job into its last one.
+        Steps may pass on snapshots of other jobs they run (a restore's safety backup): the one
+        that ends is always `job`."""
+        yield job
+        try:
+            async with contextlib.aclosing(steps):
+                async for snapshot in steps:
+                    if snapshot.id == job.id:
+                        job = snapshot
+                    yield snapshot
+        except JobError as error:
+            yield job.ended(error.state, self.now(), str(error), **error.changes)
+        except AuthUnavailable as error:
+            yield job.ended(JobState.FAILED, self.now(), f"no credentials: {error}")
+
     async def call(
         self,
         target: RuntimeEndpoint,
