@@ -75,6 +75,7 @@ from services.health.probes import UNANSWERED
 from services.health.probing import DEFAULT_CONCURRENCY, Prober
 from services.health.target import HealthTarget
 from services.jobs.exports import Exporter, backup_destination
+from services.jobs.library import BackupEntry, BackupLibrary, Hashing, backups_dir
 from services.jobs.record import Job
 from services.jobs.repair import Repair, RepairReport, backup_with_repair, docker_wake, local_wake
 from services.jobs.store import JobStore
@@ -204,7 +205,14 @@ class Roost:
             context.tmux, self.state, spool_dir(context.paths, context.environ), HOST_KEY
         )
         """The coding agents in this machine's tmux sessions (services/agents)."""
-        self.exporter = Exporter(http)
+        self.library = BackupLibrary(
+            self.state,
+            backups_dir(context.paths.data_dir),
+            keep=context.config.backups_keep,
+            now=context.clock,
+        )
+        """Every backup roost saved (the exporter records them) and the backups directory."""
+        self.exporter = Exporter(http, library=self.library)
         self.engines = configured_engines(context.config, context.environ)
         """The Docker engines roost watches (config.toml's, else `DOCKER_HOST`'s)."""
         self.attacher = Attacher(
@@ -300,6 +308,23 @@ class Roost:
         """Follow an export the assistant's runtime already runs, into a new backup file."""
         target = _endpoint(self.sources, self.snapshot, assistant)
         return self.exporter.follow(target, runtime_job, self._destination(assistant))
+
+    # -- the backup library (blocking: run these in a thread) ------------------------------------
+
+    def backups(self, name: str | None = None) -> list[BackupEntry]:
+        """The backups of the assistant called `name` (every one's when None), newest first:
+        those roost recorded and the `.vbundle` files it finds in the backups directory.
+        Raises StateError."""
+        return self.library.entries(name)
+
+    def verify_backup(self, path: Path) -> Iterator[Hashing]:
+        """Hash the backup at `path` again against its record, with progress; the last report
+        carries the `BackupCheck`. Raises RoostError when it cannot be read."""
+        return self.library.verifying(path)
+
+    def delete_backup(self, path: Path) -> None:
+        """Delete a backup file and its record. Raises RoostError."""
+        self.library.delete(path)
 
     def _destination(self, assistant: Assistant) -> Path:
         return backup_destination(self.context.paths.data_dir, assistant.name, self.exporter.now())

@@ -42,10 +42,14 @@ context = "colima"
 
 [keys]
 refresh = "ctrl+r,f5"
+
+[backups]
+keep = 5
 """,
     )
 
     config = load_config(path)
+    assert config.backups_keep == 5
 
     assert config.tmux_socket == "work"
     assert config.tmux_refresh_seconds == 1.0
@@ -93,6 +97,9 @@ refresh = "ctrl+r,f5"
         ("[health]\nconcurrency = 0\n", "health.concurrency", "between 1 and 512, not 0"),
         ('[notifications]\nbell = "yes"\n', "notifications.bell", "true or false, not a string"),
         ("[notifications]\nsound = true\n", "notifications.sound", "unknown key"),
+        ("[backups]\nkeep = 0\n", "backups.keep", "between 1 and 100000, not 0"),
+        ('[backups]\nkeep = "all"\n', "backups.keep", "whole number, not a string"),
+        ("[backups]\nkeep_days = 3\n", "backups.keep_days", "unknown key (known here: keep)"),
     ],
 )
 def test_errors_name_the_file_the_key_and_the_problem(

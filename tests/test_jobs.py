@@ -54,6 +54,7 @@ def a_full_job() -> Job:
         size=20,
         sha256=SHA,
         verified=True,
+        pruned=(Path("/data/backups/alpha-1.vbundle"), Path("/data/backups/alpha-2.vbundle")),
         corrupt_path=Path("/data/backups/alpha-7.vbundle.corrupt"),
         error="the download does not match",
         note="a note",
@@ -86,6 +87,7 @@ def test_unknown_keys_in_a_stored_job_are_ignored() -> None:
         ("started_at", "2025-05-01T12:00:00", "'started_at' must carry a timezone"),
         ("destination", "relative.vbundle", "'destination' must be an absolute path"),
         ("bytes_done", -1, "'bytes_done' must be a whole number of bytes"),
+        ("pruned", [3], "'pruned' must be a list of paths"),
         ("polls", [{"at": "2025-05-01T12:00:00+00:00"}], "'outcome' must be a string"),
     ],
 )

@@ -1,9 +1,8 @@
 """Restores of every kind against the loopback Vellum peer (docs/protocol.md §4.6): every step,
 every refusal, and the bytes that reached the runtime.
 
-The file's check against roost's record is handed to the restorer as the library answers it
-(`BackupCheck`); the library itself is tested with its own module, and the whole path from
-`roost restore` in tests/test_restore_cli.py.
+The file is checked against roost's backup library in the test's state database; the whole
+path from `roost restore` is tested in tests/test_restore_cli.py.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import pytest
 from services.core.paths import RoostPaths
 from services.core.state import StateDatabase
 from services.jobs.exports import Exporter
-from services.jobs.library import BackupCheck, BackupRecord, Verification
+from services.jobs.library import BackupLibrary
 from services.jobs.record import Job, JobKind, JobRoute, JobState
 from services.jobs.reports import ImportOutcome, Preflight, Problem
 from services.jobs.restore import RestoreOptions, Restorer, SafetyBackup
@@ -65,45 +64,25 @@ QUICK = Timeouts(request=5.0, export=5.0)
 BUNDLE = b"vbundle:" + bytes(range(256)) * 300
 
 
-class Library:
-    """Answers the restorer's check as roost's backup library would, for the files it holds."""
+@pytest.fixture
+def library(tmp_path: Path) -> BackupLibrary:
+    """roost's backup library, in the test's state database."""
+    return BackupLibrary(StateDatabase.at(RoostPaths.resolve()), tmp_path / "backups")
 
-    def __init__(self) -> None:
-        self.recorded: dict[Path, tuple[int, str]] = {}
 
-    def record(self, path: Path) -> None:
-        data = path.read_bytes()
-        self.recorded[path] = (len(data), hashlib.sha256(data).hexdigest())
-
-    def verify(self, path: Path) -> BackupCheck:
-        known = self.recorded.get(path)
-        record = None
-        if known is not None:
-            when = datetime(2025, 5, 1, tzinfo=UTC)
-            record = BackupRecord("alpha", path, when, known[0], known[1], None, None)
-        if not path.exists():
-            return BackupCheck(path, record, Verification.MISSING, None, None)
-        data = path.read_bytes()
-        read = (len(data), hashlib.sha256(data).hexdigest())
-        if known is None:
-            verification = Verification.UNRECORDED
-        else:
-            verification = Verification.VERIFIED if read == known else Verification.CHANGED
-        return BackupCheck(path, record, verification, *read)
+def record(library: BackupLibrary, path: Path, assistant: str = "alpha") -> None:
+    """Record `path` as a backup roost saved, as the exporter does."""
+    data = path.read_bytes()
+    library.record(assistant, path, len(data), hashlib.sha256(data).hexdigest(), None)
 
 
 @pytest.fixture
-def library() -> Library:
-    return Library()
-
-
-@pytest.fixture
-def bundle(tmp_path: Path, library: Library) -> Path:
+def bundle(tmp_path: Path, library: BackupLibrary) -> Path:
     """A backup roost saved and recorded."""
     path = tmp_path / "backups" / "alpha-20250501-120000.vbundle"
     path.parent.mkdir()
     path.write_bytes(BUNDLE)
-    library.record(path)
+    record(library, path)
     return path
 
 
@@ -113,10 +92,10 @@ def time_() -> NoWait:
 
 
 @pytest.fixture
-def restorer(http: httpx.AsyncClient, time_: NoWait, library: Library) -> Restorer:
+def restorer(http: httpx.AsyncClient, time_: NoWait, library: BackupLibrary) -> Restorer:
     return Restorer(
         http,
-        library.verify,
+        library,
         timeouts=QUICK,
         clock=time_.clock,
         sleep=time_.sleep,
@@ -220,13 +199,13 @@ async def test_a_restore_verifies_preflights_backs_up_waits_then_imports_the_exa
 
 
 async def test_a_large_bundle_arrives_whole_and_reports_its_progress(
-    vellum_peer: VellumPeer, restorer: Restorer, tmp_path: Path, library: Library
+    vellum_peer: VellumPeer, restorer: Restorer, tmp_path: Path, library: BackupLibrary
 ) -> None:
     alpha = vellum_peer.runtime("alpha", bearer=GUARDIAN)
     big = tmp_path / "big.vbundle"
     data = Artifact(3 * KEPT_BODY + 12345).content()
     write(big, data)
-    library.record(big)
+    record(library, big)
 
     jobs = await prepared(restorer, direct(alpha), big, None)
     done = await run(restorer.finish(direct(alpha), jobs[-1]))

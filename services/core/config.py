@@ -27,6 +27,7 @@ DEFAULT_SCROLLBACK_LINES = 10_000
 DEFAULT_RECORDINGS_MB = 256
 MAX_RECORDINGS_MB = 1 << 20
 MAX_SCROLLBACK_LINES = 1_000_000
+MAX_BACKUPS_KEPT = 100_000
 MAX_CONFIG_BYTES = 256 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -92,6 +93,8 @@ class Config:
     notify_desktop: bool = True
     """Send a desktop notification through the terminal, where it supports one
     (`[notifications] desktop`)."""
+    backups_keep: int | None = None
+    """How many backups of each assistant retention keeps (`[backups] keep`); None keeps all."""
 
 
 def load_config(path: Path) -> Config:
@@ -145,6 +148,7 @@ class _Reader:
                 "keys",
                 "terminal",
                 "notifications",
+                "backups",
             },
             "",
         )
@@ -167,6 +171,8 @@ class _Reader:
         )
         notifications = self.table(document, "notifications", "notifications")
         self.only(notifications, {"bell", "desktop"}, "notifications.")
+        backups = self.table(document, "backups", "backups")
+        self.only(backups, {"keep"}, "backups.")
         shell = self.string(terminal, "shell", "terminal.shell")
         if shell is not None and not shell.strip():
             raise self.fail("terminal.shell", "must not be empty")
@@ -211,6 +217,11 @@ class _Reader:
             ),
             notify_bell=self.boolean(notifications, "bell", "notifications."),
             notify_desktop=self.boolean(notifications, "desktop", "notifications."),
+            backups_keep=(
+                self.whole_number(backups, "keep", "backups.", 1, (1, MAX_BACKUPS_KEPT))
+                if "keep" in backups
+                else None
+            ),
         )
 
     def mode(self, table: Mapping[str, Any], key: str) -> Mode:

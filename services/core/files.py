@@ -69,17 +69,9 @@ def read_bytes(
     (a secret others can read), or None. Raises FileNotFoundError when it is absent,
     FileError for anything else that goes wrong.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except FileNotFoundError:
-        raise
-    except OSError as error:
-        raise FileError(path, f"cannot be read ({error.strerror})") from None
+    fd = open_regular(path)
     try:
         mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = _KINDS.get(stat.S_IFMT(mode), "not a file")
-            raise FileError(path, f"cannot be read ({kind}, not a regular file)")
         refused = refuse(path, mode) if refuse else None
         if refused:
             raise FileError(path, refused)
@@ -98,6 +90,28 @@ def read_bytes(
     if size > limit:
         raise FileError(path, f"is larger than {_size(limit)}, too large to be what roost expects")
     return b"".join(chunks)
+
+
+def open_regular(path: Path) -> int:
+    """A descriptor of `path` open for reading, never blocking on the open: a regular file only
+    (symlinks followed). The caller closes it. Raises FileNotFoundError when it is absent,
+    FileError for anything else."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        raise FileError(path, f"cannot be read ({error.strerror})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError as error:
+        os.close(fd)
+        raise FileError(path, f"cannot be read ({error.strerror})") from None
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = _KINDS.get(stat.S_IFMT(mode), "not a file")
+        raise FileError(path, f"cannot be read ({kind}, not a regular file)")
+    return fd
 
 
 def read_text(path: Path, limit: int) -> str:

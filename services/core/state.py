@@ -13,8 +13,9 @@ by a newer roost (a version past the list) is refused, never touched.
 
 Tables: `jobs` (one row per job, updated in place: the job's snapshot as JSON, a few columns to
 query by, and the process that runs it), `events` (the status changes of the events panel) and
-`answers` (every answer roost sent to an assistant's request, in words: never a secret's value)
-and `agent_events` (what coding agents' hooks reported, services/agents).
+`answers` (every answer roost sent to an assistant's request, in words: never a secret's value),
+`agent_events` (what coding agents' hooks reported, services/agents) and `backups` (every backup
+file roost saved, with its size and sha256: services/jobs/library.py).
 """
 
 from __future__ import annotations
@@ -98,6 +99,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             payload TEXT NOT NULL
         )""",
     ),
+    # 5: the backup library (services/jobs/library.py).
+    (
+        """CREATE TABLE backups (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            assistant TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            path TEXT NOT NULL UNIQUE,
+            size INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            job_id TEXT,
+            verified_at TEXT
+        )""",
+        "CREATE INDEX backups_by_assistant ON backups (assistant, created_at)",
+    ),
 )
 
 
@@ -155,6 +170,25 @@ class AgentEventRow:
     server: str
     pane: str
     payload: str
+
+
+@dataclass(frozen=True)
+class BackupRow:
+    """One backup file roost saved (services/jobs/library.py's `BackupRecord` is this row: its
+    fields are plain, nothing to translate)."""
+
+    assistant: str
+    """The assistant's name, as its file is named after it."""
+    path: Path
+    """Absolute; one row per path."""
+    created_at: datetime
+    size: int
+    sha256: str
+    """Lower-case hex, of the bytes roost wrote."""
+    job_id: str | None
+    """The job that saved it; None when it came otherwise."""
+    verified_at: datetime | None
+    """When its file last matched `size` and `sha256`; None after a check found it changed."""
 
 
 class StateDatabase:
@@ -353,6 +387,65 @@ class StateDatabase:
                     )
             return rows
 
+    # Backups -------------------------------------------------------------------------------
+
+    def put_backup(self, row: BackupRow) -> None:
+        """Record a backup file; one saved again at the same path replaces the older row."""
+        with self._writing() as connection:
+            connection.execute(
+                "INSERT INTO backups (assistant, created_at, path, size, sha256, job_id,"
+                " verified_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET"
+                " assistant = excluded.assistant, created_at = excluded.created_at,"
+                " size = excluded.size, sha256 = excluded.sha256, job_id = excluded.job_id,"
+                " verified_at = excluded.verified_at",
+                (
+                    row.assistant,
+                    row.created_at.isoformat(),
+                    str(row.path),
+                    row.size,
+                    row.sha256,
+                    row.job_id,
+                    _time_text(row.verified_at),
+                ),
+            )
+
+    def backups(self, assistant: str | None = None) -> list[BackupRow]:
+        """The backups recorded (only `assistant`'s when given), newest first; a row that
+        cannot be read (written by hand, or by a newer roost) is skipped."""
+        with self._reading() as connection:
+            if connection is None:
+                return []
+            cursor = connection.execute(
+                f"SELECT {_BACKUP_COLUMNS} FROM backups WHERE ? IS NULL OR assistant = ?"
+                " ORDER BY created_at DESC, id DESC",
+                (assistant, assistant),
+            )
+            return [row for values in cursor if (row := _backup_row(values)) is not None]
+
+    def backup(self, path: Path) -> BackupRow | None:
+        """The record of the file at `path` (as recorded: absolute), if any."""
+        with self._reading() as connection:
+            if connection is None:
+                return None
+            values = connection.execute(
+                f"SELECT {_BACKUP_COLUMNS} FROM backups WHERE path = ?", (str(path),)
+            ).fetchone()
+            return None if values is None else _backup_row(values)
+
+    def set_backup_verified(self, path: Path, at: datetime | None) -> None:
+        """Note when the file at `path` last matched its record (None: it did not)."""
+        with self._writing() as connection:
+            connection.execute(
+                "UPDATE backups SET verified_at = ? WHERE path = ?", (_time_text(at), str(path))
+            )
+
+    def delete_backups(self, paths: Sequence[Path]) -> None:
+        """Forget these files' records, in one transaction."""
+        with self._writing() as connection:
+            connection.executemany(
+                "DELETE FROM backups WHERE path = ?", [(str(path),) for path in paths]
+            )
+
     # Connections ---------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -517,3 +610,28 @@ def _job_row(values: Sequence[object]) -> JobRow:
         str(snapshot),
         owner,
     )
+
+
+_BACKUP_COLUMNS = "assistant, path, created_at, size, sha256, job_id, verified_at"
+
+
+def _time_text(at: datetime | None) -> str | None:
+    return None if at is None else at.isoformat()
+
+
+def _backup_row(values: Sequence[object]) -> BackupRow | None:
+    assistant, path, created_at, size, sha256, job_id, verified_at = values
+    try:
+        if not isinstance(size, int) or not isinstance(created_at, str):
+            raise ValueError("size or time of the wrong type")
+        return BackupRow(
+            str(assistant),
+            Path(str(path)),
+            datetime.fromisoformat(created_at),
+            size,
+            str(sha256),
+            None if job_id is None else str(job_id),
+            None if verified_at is None else datetime.fromisoformat(str(verified_at)),
+        )
+    except ValueError:
+        return None

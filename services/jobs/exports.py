@@ -4,7 +4,9 @@ Local, docker and custom runtimes export synchronously: the answer to
 `POST <runtimeUrl>/v1/migrations/export` is the archive. Managed assistants take the signed-URL
 route: an upload URL, `export-to-gcs` (a runtime job), polling, a download URL, and a download
 from the bucket without credentials. Either way the archive is saved only whole and verified
-(services/jobs/downloads.py).
+(services/jobs/downloads.py), then recorded in the backup library when the exporter has one
+(services/jobs/library.py), whose retention may delete older backups of the assistant: the last
+snapshot's `pruned` lists them.
 
 Driving it: `Exporter.backup`, `Exporter.follow` and `Exporter.resume` are async generators of
 `Job` snapshots, one per change (state, progress, each poll). A UI and a CLI both iterate them,
@@ -29,8 +31,9 @@ After a restart: `store.load()`, then `exporter.resume(target, job)` for each jo
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import re
+import logging
 from collections.abc import AsyncGenerator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -39,17 +42,21 @@ from typing import Any
 
 import httpx
 
+from services.core.errors import RoostError
 from services.core.http import answer_detail, timeout
+from services.core.safe_text import error_text
 from services.jobs.downloads import (
     DownloadError,
     DownloadMismatch,
     Expected,
     Phase,
     Progress,
+    SavedFile,
     content_length,
     part_path,
     save_verified,
 )
+from services.jobs.library import BackupLibrary, backups_dir, file_name_part
 from services.jobs.polling import RuntimeJobStatus, is_sha256
 from services.jobs.record import Job, JobKind, JobRoute, JobState, new_job_id
 from services.jobs.runtime import (
@@ -62,15 +69,16 @@ from services.jobs.runtime import (
 from services.jobs.store import end_interrupted
 from services.vellum.auth import RuntimeEndpoint
 
+log = logging.getLogger(__name__)
+
 MANIFEST_HEADER = "X-Vbundle-Manifest-Sha256"
 DEFAULT_DESCRIPTION = "roost backup"
 
 
 def backup_destination(data_dir: Path, name: str, when: datetime) -> Path:
     """`<data dir>/backups/<name>-<UTC time>.vbundle`, never an existing file."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "assistant"
-    stem = f"{safe}-{when.astimezone(UTC):%Y%m%d-%H%M%S}"
-    folder = data_dir / "backups"
+    stem = f"{file_name_part(name)}-{when.astimezone(UTC):%Y%m%d-%H%M%S}"
+    folder = backups_dir(data_dir)
     candidate = folder / f"{stem}.vbundle"
     number = 2
     while candidate.exists() or part_path(candidate).exists():
@@ -83,9 +91,16 @@ class Exporter(RuntimeJobs):
     """Runs backups with one HTTP client (see `RuntimeJobs` for what else it takes)."""
 
     def __init__(
-        self, http: httpx.AsyncClient, *, description: str = DEFAULT_DESCRIPTION, **options: Any
+        self,
+        http: httpx.AsyncClient,
+        *,
+        description: str = DEFAULT_DESCRIPTION,
+        library: BackupLibrary | None = None,
+        **options: Any,
     ) -> None:
         super().__init__(http, **options)
+        self.library = library
+        """Where each saved backup is recorded, and retention applied (None: nowhere)."""
         self.description = description
 
     def new_job(self, target: RuntimeEndpoint, destination: Path) -> Job:
@@ -293,7 +308,9 @@ class Exporter(RuntimeJobs):
                         job = replace(job, state=JobState.VERIFYING)
                     if report.saved is not None:
                         saved = report.saved
-                        note = None if saved.verified else "not verified: no checksum was sent"
+                        notes = [] if saved.verified else ["not verified: no checksum was sent"]
+                        pruned, problem = await self._record(job, saved)
+                        notes += [problem] if problem else []
                         job = job.ended(
                             JobState.COMPLETE,
                             self.now(),
@@ -301,13 +318,35 @@ class Exporter(RuntimeJobs):
                             size=saved.size,
                             sha256=saved.sha256,
                             verified=saved.verified,
-                            note=note,
+                            pruned=pruned,
+                            note="; ".join(notes) or None,
                         )
                     yield job
         except DownloadMismatch as error:
             raise JobError(str(error), corrupt_path=error.corrupt_path) from None
         except DownloadError as error:
             raise JobError(str(error)) from None
+
+    async def _record(self, job: Job, saved: SavedFile) -> tuple[tuple[Path, ...], str | None]:
+        """Record the saved file in the library, then apply retention: the files retention
+        deleted, and what went wrong (None: nothing). A library that cannot be written leaves
+        the backup as good as it is, and the job's note says so."""
+        library = self.library
+        if library is None:
+            return (), None
+        try:
+            await asyncio.to_thread(
+                library.record, job.assistant_name, saved.path, saved.size, saved.sha256, job.id
+            )
+        except RoostError as error:
+            log.warning("backup %s not recorded: %s", saved.path, error)
+            return (), f"not recorded in the backup library: {error_text(error)}"
+        try:
+            deleted = await asyncio.to_thread(library.retain, job.assistant_name)
+        except RoostError as error:
+            log.warning("retention after %s: %s", saved.path, error)
+            return (), f"retention not applied: {error_text(error)}"
+        return tuple(record.path for record in deleted), None
 
     async def _refuse_unless_success(self, response: httpx.Response, what: str) -> None:
         if response.is_success:

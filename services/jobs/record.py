@@ -110,6 +110,8 @@ class Job:
     sha256: str | None = None
     verified: bool = False
     """The sha256 was checked against the runtime's (not only computed)."""
+    pruned: tuple[Path, ...] = ()
+    """Older backups of the assistant that retention deleted once this one was saved."""
     corrupt_path: Path | None = None
     """Bytes that failed the check, kept for inspection."""
     error: str | None = None
@@ -150,6 +152,8 @@ class Job:
                 value = str(value)
             elif isinstance(value, datetime):
                 value = value.isoformat()
+            elif item.name == "pruned":
+                value = [str(path) for path in value]
             elif item.name == "polls":
                 value = [{"at": poll.at.isoformat(), "outcome": poll.outcome} for poll in value]
             elif isinstance(value, Preflight | ImportOutcome):
@@ -184,6 +188,7 @@ class Job:
             size=reader.optional(reader.count, "size"),
             sha256=reader.optional(reader.text, "sha256"),
             verified=reader.flag("verified"),
+            pruned=reader.paths("pruned"),
             corrupt_path=reader.optional(reader.path, "corrupt_path"),
             error=reader.optional(reader.text, "error"),
             note=reader.optional(reader.text, "note"),
@@ -232,6 +237,12 @@ class _Reader:
         if not value.is_absolute():
             raise ValueError(f"{key!r} must be an absolute path")
         return value
+
+    def paths(self, key: str) -> tuple[Path, ...]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError(f"{key!r} must be a list of paths")
+        return tuple(Path(item) for item in value)
 
     def time(self, key: str) -> datetime:
         try:

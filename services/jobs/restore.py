@@ -36,7 +36,7 @@ import httpx
 
 from services.core.errors import RoostError
 from services.core.http import AnswerError, answer_detail, parse_json, read_body, timeout
-from services.jobs.library import BackupCheck, Verification
+from services.jobs.library import BackupCheck, BackupLibrary, LibraryError, Verification
 from services.jobs.record import Job, JobKind, JobRoute, JobState, new_job_id
 from services.jobs.reports import ImportOutcome, Preflight, Problem
 from services.jobs.runtime import (
@@ -62,8 +62,6 @@ PROBLEMS_SHOWN = 3
 """Problems named in a job's one-line error (the report keeps them all)."""
 
 T = TypeVar("T")
-Verify = Callable[[Path], BackupCheck]
-"""Checks a file against roost's record of it (blocking: run in a thread)."""
 SafetyBackup = Callable[[], AsyncGenerator[Job, None]]
 """Starts the safety backup: a backup job's snapshots."""
 
@@ -89,9 +87,11 @@ class _Upload:
 class Restorer(RuntimeJobs):
     """Runs restores with one HTTP client (see `RuntimeJobs` for what else it takes)."""
 
-    def __init__(self, http: httpx.AsyncClient, verify: Verify, **options: Any) -> None:
+    def __init__(self, http: httpx.AsyncClient, library: BackupLibrary, **options: Any) -> None:
         super().__init__(http, **options)
-        self.verify = verify
+        self.library = library
+        """What the file is checked against; it keeps retention off the file while a restore
+        reads it (a safety backup applies retention)."""
         self._uploads: dict[str, _Upload] = {}
 
     def new_job(self, target: RuntimeEndpoint, source: Path, dry_run: bool = False) -> Job:
@@ -172,7 +172,13 @@ class Restorer(RuntimeJobs):
     ) -> AsyncGenerator[Job, None]:
         job = replace(job, state=JobState.VERIFYING)
         yield job
-        check = await asyncio.to_thread(self.verify, job.destination)
+        check: BackupCheck | None = None
+        checking = self._verify(job)
+        async with contextlib.aclosing(checking):
+            async for job, report in checking:
+                check = report
+                yield job
+        assert check is not None
         job = _verified(job, check, options.force_unverified)
         yield job
         with _step("preflight", target):
@@ -195,11 +201,26 @@ class Restorer(RuntimeJobs):
             job = replace(job, state=JobState.BACKING_UP)
             yield job
             backup: Job | None = None
-            async with contextlib.aclosing(safety()) as snapshots:
-                async for backup in snapshots:
-                    yield backup
+            with self.library.holding(job.destination):
+                async with contextlib.aclosing(safety()) as snapshots:
+                    async for backup in snapshots:
+                        yield backup
             job = _with_safety_backup(job, backup)
         yield replace(job, state=JobState.AWAITING, bytes_done=0)
+
+    async def _verify(self, job: Job) -> AsyncGenerator[tuple[Job, BackupCheck | None], None]:
+        """Hash the file against its record (services/jobs/library.py), in a thread, a chunk at
+        a time: progress snapshots, the last with the check."""
+        reports = self.library.verifying(job.destination)
+        reported = self.clock()
+        try:
+            while (report := await asyncio.to_thread(next, reports, None)) is not None:
+                job = replace(job, bytes_done=report.done, bytes_total=report.total)
+                if report.check is not None or self.clock() - reported >= PROGRESS_INTERVAL:
+                    reported = self.clock()
+                    yield job, report.check
+        except LibraryError as error:
+            raise JobError(f"verify: {error}") from None
 
     async def _preflight(self, target: RuntimeEndpoint, job: Job) -> AsyncGenerator[Job, None]:
         if target.managed:
@@ -229,7 +250,7 @@ class Restorer(RuntimeJobs):
     # Importing ------------------------------------------------------------------------------
 
     async def _import(self, target: RuntimeEndpoint, job: Job) -> AsyncGenerator[Job, None]:
-        with _step("import", target):
+        with self.library.holding(job.destination), _step("import", target):
             if not target.managed:
                 job = replace(job, state=JobState.IMPORTING, bytes_done=0)
                 yield job
