@@ -18,6 +18,7 @@ import os
 import shlex
 import signal
 import sys
+from collections import Counter
 from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,6 +67,7 @@ from services.core.safe_text import error_text, printable
 from services.docker.lifecycle import Step
 from services.doctor import Verdict, run_checks
 from services.fleet.model import TMUX_SESSION, Assistant, Source, session_status
+from services.jobs.library import BackupCheck, BackupEntry, Hashing, Verification
 from services.jobs.record import Job, JobKind, JobState
 from services.jobs.restore import RestoreOptions
 from services.jobs.store import JobStore
@@ -244,6 +246,23 @@ def build_parser() -> argparse.ArgumentParser:
         "vouches for what is imported",
     )
     restore.set_defaults(handler=restore_assistant)
+
+    backups = commands.add_parser(
+        "backups",
+        help="list the backups roost saved, newest first, or verify them",
+        description="List the backups roost saved (newest first: assistant, time, size, age, "
+        "path, state), with the .vbundle files found in the backups directory that roost did "
+        "not record (unrecorded: nothing to check them against). With --verify, hash each file "
+        "again and compare it with its record; exit status 1 when any changed or vanished.",
+    )
+    backups.add_argument(
+        "name", nargs="?", metavar="NAME", help="only this assistant's (its name), default: all"
+    )
+    backups.add_argument(
+        "--verify", action="store_true", help="hash each file again against its record"
+    )
+    backups.add_argument("--json", action="store_true", help="print a JSON list")
+    backups.set_defaults(handler=list_backups)
 
     jobs = commands.add_parser(
         "jobs",
@@ -725,6 +744,8 @@ def backup_assistant(args: argparse.Namespace) -> int:
     if output is not None and (output.exists() or output.is_dir()):
         raise RoostError(f"{output} already exists: choose a new file name")
     job = with_roost(lambda roost: _backup(roost, args.name, output), context)
+    for path in job.pruned:
+        say(f"roost: retention ([backups] keep) deleted {path}", file=sys.stderr)
     if job.state is JobState.COMPLETE and job.verified and job.result_path is not None:
         say(str(job.result_path))
         print(f"size    {job.size} bytes ({format_bytes(job.size or 0)})")
@@ -741,6 +762,140 @@ def backup_assistant(args: argparse.Namespace) -> int:
             "follow it in the TUI (b, then answer y), or try again when it ends"
         )
     raise RoostError(f"backup {job.state.value}: {job.error or job.note or 'no reason given'}")
+
+
+def list_backups(args: argparse.Namespace) -> int:
+    def look(roost: Roost) -> int:
+        entries = roost.backups(args.name)
+        if not entries:
+            print(
+                f"no backups{f' of {printable(args.name)}' if args.name else ''} yet",
+                file=sys.stderr,
+            )
+            return 0
+        if args.verify:
+            return _verify_backups(roost, entries, as_json=args.json)
+        if args.json:
+            print(json.dumps([_backup_json(entry) for entry in entries], indent=2))
+            return 0
+        now = _now()
+        width = max(len("ASSISTANT"), *(len(entry.assistant) for entry in entries)) + 2
+        print(f"{'ASSISTANT':<{width}}{'CREATED':<18}{'SIZE':>10}  {'AGE':<6}{'STATE':<12}PATH")
+        for entry in entries:
+            created = entry.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
+            size, age = format_bytes(entry.size), format_age(entry.created_at, now)
+            say(
+                f"{entry.assistant:<{width}}{created:<18}{size:>10}  {age:<6}"
+                f"{entry.verification:<12}{entry.path}"
+            )
+        return 0
+
+    return with_roost(lambda roost: asyncio.to_thread(look, roost))
+
+
+def _backup_json(entry: BackupEntry) -> dict[str, object]:
+    record = entry.record
+    return {
+        "assistant": entry.assistant,
+        "path": str(entry.path),
+        "created_at": entry.created_at.isoformat(),
+        "size": entry.size,
+        "state": str(entry.verification),
+        "sha256": record.sha256 if record else None,
+        "job_id": record.job_id if record else None,
+        "verified_at": record.verified_at.isoformat() if record and record.verified_at else None,
+    }
+
+
+def _verify_backups(roost: Roost, entries: Sequence[BackupEntry], *, as_json: bool) -> int:
+    """Hash each file again (progress on a terminal for big ones) and print one line per
+    file, or a JSON list; 1 when any changed, vanished or could not be read."""
+    progress = _HashProgress(sys.stderr)
+    results: list[dict[str, object]] = []
+    bad = 0
+    for entry in entries:
+        try:
+            check = None
+            for report in roost.verify_backup(entry.path):
+                progress.show(entry.assistant, report)
+                check = report.check or check
+        except RoostError as error:
+            progress.close()
+            bad += 1
+            results.append({"path": str(entry.path), "state": "unreadable", "error": str(error)})
+            if not as_json:
+                say(f"{'unreadable':<12}{error_text(error)}")
+            continue
+        progress.close()
+        assert check is not None
+        bad += check.verification in (Verification.CHANGED, Verification.MISSING)
+        results.append(_check_json(entry, check))
+        if not as_json:
+            say(_check_line(check))
+    if as_json:
+        print(json.dumps(results, indent=2))
+    counts = Counter(str(result["state"]) for result in results)
+    print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())), file=sys.stderr)
+    return 1 if bad else 0
+
+
+def _check_line(check: BackupCheck) -> str:
+    """`verified    PATH`, or what differs from the record."""
+    head = f"{check.verification.value:<12}{check.path}"
+    record = check.record
+    if check.verification is Verification.CHANGED and record is not None:
+        if check.size != record.size:
+            return f"{head}: {check.size} bytes, recorded {record.size}"
+        return f"{head}: sha256 {check.sha256}, recorded {record.sha256}"
+    if check.verification is Verification.MISSING:
+        return f"{head}: the file is gone (its record stays)"
+    if check.verification is Verification.UNRECORDED:
+        return f"{head}: sha256 {check.sha256} (roost did not record it)"
+    return head
+
+
+def _check_json(entry: BackupEntry, check: BackupCheck) -> dict[str, object]:
+    record = check.record
+    return {
+        "path": str(check.path),
+        "assistant": entry.assistant,
+        "state": str(check.verification),
+        "size": check.size,
+        "sha256": check.sha256,
+        "recorded_size": record.size if record else None,
+        "recorded_sha256": record.sha256 if record else None,
+    }
+
+
+class _HashProgress:
+    """A file's hashing, redrawn in place on a terminal when it is big enough to wait for;
+    nothing otherwise."""
+
+    BIG = 32 << 20
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.drawn = False
+
+    def show(self, assistant: str, report: Hashing) -> None:
+        if not self.tty or report.total < self.BIG or report.check is not None:
+            return
+        share = report.done / report.total if report.total else 1.0
+        bar = "█" * int(share * 30)
+        line = (
+            f"verifying {assistant}: {bar:<30} {format_bytes(report.done)}"
+            f" of {format_bytes(report.total)}"
+        )
+        self.stream.write("\r\x1b[K" + printable(line))
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.drawn = False
 
 
 async def _backup(roost: Roost, name: str | None, output: Path | None) -> Job:
