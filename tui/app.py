@@ -55,6 +55,7 @@ from tui.screens.inbox import InboxScreen
 from tui.screens.main import MainScreen
 from tui.screens.panes import PanesScreen
 from tui.screens.pick import SessionPicker
+from tui.screens.restore import BackupPicker, RestoreScreen
 from tui.terminal_pane import TerminalPane
 from tui.workers import Workers
 from widgets.terminal_view import TerminalView
@@ -211,6 +212,15 @@ class RoostApp(App[None]):
     def on_main_screen_backup_requested(self, message: MainScreen.BackupRequested) -> None:
         self.jobs.backup(message.assistant)
 
+    def on_main_screen_restore_requested(self, message: MainScreen.RestoreRequested) -> None:
+        self.jobs.pick_restore(message.assistant)
+
+    def on_restore_screen_confirmed(self, message: RestoreScreen.Confirmed) -> None:
+        self.jobs.finish_restore(message.job)
+
+    async def on_restore_screen_declined(self, message: RestoreScreen.Declined) -> None:
+        await self.jobs.decline_restore(message.job)
+
     def on_job_table_retry_requested(self, message: JobTable.RetryRequested) -> None:
         self.jobs.retry(message.job_id)
 
@@ -340,6 +350,8 @@ KEY_SCOPES = (
     Scope("a confirmation", (RoostApp.BINDINGS, ConfirmScreen.BINDINGS)),
     Scope("a typed confirmation", (RoostApp.BINDINGS, TypedConfirmScreen.BINDINGS)),
     Scope("the session picker", (RoostApp.BINDINGS, SessionPicker.BINDINGS)),
+    Scope("the restore flow", (RoostApp.BINDINGS, RestoreScreen.BINDINGS)),
+    Scope("the backup picker", (RoostApp.BINDINGS, BackupPicker.BINDINGS)),
     Scope("the inbox", (RoostApp.BINDINGS, InboxScreen.BINDINGS)),
     Scope("always allow", (RoostApp.BINDINGS, TrustPicker.BINDINGS)),
     Scope("a question batch", (RoostApp.BINDINGS, QuestionsForm.BINDINGS)),

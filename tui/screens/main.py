@@ -197,6 +197,14 @@ class MainScreen(Screen[None]):
             tooltip="Back up the selected assistant (an export job)",
         ),
         Binding(
+            "O",
+            "restore",
+            "Restore",
+            id="restore",
+            show=False,
+            tooltip="Restore the selected assistant from one of its backups (asks first)",
+        ),
+        Binding(
             "tab",
             "app.focus_next",
             "Next panel",
@@ -255,6 +263,12 @@ class MainScreen(Screen[None]):
     @dataclass
     class BackupRequested(Message):
         """The user asked to back this assistant up."""
+
+        assistant: Assistant
+
+    @dataclass
+    class RestoreRequested(Message):
+        """The user asked to restore this assistant from one of its backups."""
 
         assistant: Assistant
 
@@ -654,6 +668,12 @@ class MainScreen(Screen[None]):
         assistant = self._allowed(Action.BACKUP, "Backup")
         if assistant is not None:
             self.post_message(self.BackupRequested(assistant))
+
+    def action_restore(self) -> None:
+        # A restore needs what a backup needs: a lockfile assistant with a runtime.
+        assistant = self._allowed(Action.BACKUP, "Restore")
+        if assistant is not None:
+            self.post_message(self.RestoreRequested(assistant))
 
     def _allowed(self, action: Action, title: str) -> Assistant | None:
         """The selected assistant when it supports `action`; else None, having said why."""

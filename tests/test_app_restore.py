@@ -1,0 +1,139 @@
+"""Restores in the console: O on an assistant's row offers its backups, the restore screen
+shows each step and the preflight report, asks for the assistant's name, and the job shows in
+the jobs panel like a backup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Input, OptionList, Static
+
+from services.core.paths import RoostPaths
+from services.jobs.record import JobKind, JobState
+from services.jobs.store import JobStore
+from tests.peers.vellum import Artifact, VellumPeer, preflight_reply, problem
+from tests.pilot import SIZE, make_app, table_names, wait_until
+from tests.test_app_inbox import toasts
+from tests.test_app_jobs import finished, jobs_shown, lockfile, select
+from tui.app import RoostApp
+from tui.screens.restore import BackupPicker, RestoreScreen
+
+
+def restore_job(app: RoostApp) -> JobState | None:
+    screen = app.screen
+    if isinstance(screen, RestoreScreen) and screen.job is not None:
+        return screen.job.state
+    return None
+
+
+def text_of(app: RoostApp, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def back_up_then_pick(pilot: Pilot[None], app: RoostApp) -> None:
+    """Back ada up with b, then O and pick that backup."""
+    await wait_until(pilot, lambda: "ada" in table_names(app), "ada's row")
+    select(app, "ada")
+    await pilot.press("b")
+    await wait_until(pilot, lambda: finished(app), "the backup")
+    await pilot.press("O")
+    await wait_until(pilot, lambda: isinstance(app.screen, BackupPicker), "the backup picker")
+    assert app.screen.query_one("#backups", OptionList).option_count == 1
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: isinstance(app.screen, RestoreScreen), "the restore screen")
+
+
+async def test_o_restores_a_backup_after_the_name_is_typed(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    ada = vellum_peer.runtime("ada")
+    ada.migrations.artifact = then = Artifact(60_000, seed="then")
+    lockfile(isolated_env, "ada", ada.base_url)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await back_up_then_pick(pilot, app)
+        ada.migrations.artifact = Artifact(30_000, seed="now")
+        await wait_until(pilot, lambda: restore_job(app) is JobState.AWAITING, "the question")
+        steps = text_of(app, "#restore-steps")
+        assert "1. check the file against roost's record  done verified" in steps
+        assert "4. confirm  waiting for you" in steps
+        assert "1 to create, 1 to overwrite, 1 unchanged (3 files)" in text_of(
+            app, "#restore-report"
+        )
+        assert "Type ada and press enter to import" in text_of(app, "#restore-hint")
+        assert ada.migrations.imports == []
+
+        name = app.screen.query_one("#restore-name", Input)
+        name.value = "adx"
+        await pilot.press("enter")
+        assert restore_job(app) is JobState.AWAITING  # a wrong name imports nothing
+        name.value = "ada"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: restore_job(app) is JobState.COMPLETE, "the import")
+
+        assert "Restored ada: 1 created" in text_of(app, "#restore-hint")
+        [imported] = ada.migrations.imports
+        assert (imported.size, imported.sha256) == (then.size, then.sha256)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: finished(app), "every job's end")
+        kinds = [row[2] for row in jobs_shown(app)]
+        assert kinds.count("restore") == 1 and kinds.count("backup") == 2  # one is the safety
+
+    history = JobStore.at(RoostPaths.resolve()).load()
+    [restore] = [job for job in history if job.kind is JobKind.RESTORE]
+    assert restore.state is JobState.COMPLETE and restore.safety_backup is not None
+
+
+async def test_escape_at_the_question_imports_nothing(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    ada = vellum_peer.runtime("ada")
+    lockfile(isolated_env, "ada", ada.base_url)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await back_up_then_pick(pilot, app)
+        await wait_until(pilot, lambda: restore_job(app) is JobState.AWAITING, "the question")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: finished(app), "the restore declined")
+
+        restore = next(job for job in app.main_screen.jobs if job.kind is JobKind.RESTORE)
+        assert restore.state is JobState.CANCELLED
+        assert ada.migrations.imports == []
+
+
+async def test_a_failed_preflight_shows_its_paths_and_never_asks(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    ada = vellum_peer.runtime("ada")
+    ada.migrations.preflight_replies.append(
+        preflight_reply(can_import=False, conflicts=[problem("locked", "memory/db.sqlite")])
+    )
+    lockfile(isolated_env, "ada", ada.base_url)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await back_up_then_pick(pilot, app)
+        await wait_until(pilot, lambda: restore_job(app) is JobState.FAILED, "the refusal")
+
+        assert "memory/db.sqlite: locked" in text_of(app, "#restore-report")
+        assert "cannot import this bundle" in text_of(app, "#restore-hint")
+        assert not app.screen.query_one("#restore-name", Input).display
+        assert ada.migrations.imports == []
+
+
+async def test_o_on_an_assistant_without_backups_says_so(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    ada = vellum_peer.runtime("ada")
+    lockfile(isolated_env, "ada", ada.base_url)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "ada" in table_names(app), "ada's row")
+        select(app, "ada")
+        await pilot.press("O")
+        await wait_until(
+            pilot,
+            lambda: any("no backups yet" in toast for toast in toasts(app)),
+            "the notification",
+        )
+        assert not isinstance(app.screen, BackupPicker)
