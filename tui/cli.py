@@ -957,6 +957,8 @@ class _Restore:
         """The import was started: a failure now may have left part of it."""
         self.progress = _Progress(sys.stderr)
         self.step: JobState | None = None
+        self.reported = False
+        """The preflight report is printed (once, as soon as it comes)."""
 
     async def __call__(self, roost: Roost, name: str) -> Job:
         try:
@@ -965,8 +967,6 @@ class _Restore:
             log.warning("job history not read: %s", error)
         assistant = await roost.choose(name)
         job = await self._follow(roost, roost.prepare_restore(assistant, self.source, self.options))
-        if job.preflight is not None:
-            _print_preflight(job)
         if job.state is JobState.AWAITING:
             if self.ask and not await asyncio.to_thread(_confirm_restore, job):
                 job = roost.decline_restore(job)
@@ -1005,6 +1005,10 @@ class _Restore:
         if job.kind is not JobKind.RESTORE:
             self.progress.show(job, f"{job.assistant_name} (safety backup)")
             return
+        if job.preflight is not None and not self.reported:
+            self.progress.close()
+            _print_preflight(job)
+            self.reported = True
         if job.state is not self.step and job.state in RESTORE_STEPS:
             self.progress.close()
             say(f"{job.assistant_name}: {RESTORE_STEPS[job.state]}", file=sys.stderr, flush=True)
@@ -1072,6 +1076,7 @@ def _print_preflight(job: Job) -> None:
         say(f"  (and {report.more} more errors or conflicts)")
     if job.note:
         say(f"  note      {job.note}")
+    sys.stdout.flush()
 
 
 def _confirm_restore(job: Job) -> bool:
