@@ -112,10 +112,11 @@ class RestoreScreen(ModalScreen[None]):
                 name.focus()
 
     def _steps(self, job: Job | None) -> Text:
-        text = Text()
-        for number, (label, states) in enumerate(STEPS, start=1):
+        for number, (_, states) in enumerate(STEPS, start=1):
             if job is not None and job.state in states:
                 self._step = number
+        text = Text()
+        for number, (label, _) in enumerate(STEPS, start=1):
             text.append(f"{number}. {label}  ")
             text.append_text(self._step_state(number, job))
             text.append("\n")
@@ -129,7 +130,8 @@ class RestoreScreen(ModalScreen[None]):
         if skipped:
             return Text("skipped", style="dim")
         if number < self._step or (job.state is JobState.COMPLETE and number <= self._step):
-            detail = {1: job.verification or "", 3: str(job.safety_backup or "")}.get(number, "")
+            saved = job.safety_backup.name if job.safety_backup else ""
+            detail = {1: job.verification or "", 3: saved}.get(number, "")
             return Text(printable(f"done {detail}".rstrip()), style="green")
         if number > self._step:
             return Text("")
@@ -153,7 +155,8 @@ class RestoreScreen(ModalScreen[None]):
                 ),
                 style="bold",
             )
-        return Text(printable(outcome_text(job)) + "\n\nesc: close", style=_outcome_style(job))
+        outcome = printable(outcome_text(job), keep_newlines=True)
+        return Text(outcome + "\n\nesc: close", style=_outcome_style(job))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         job = self.job
@@ -186,15 +189,15 @@ def _report(job: Job | None) -> Text:
     report = job.preflight
     verdict = "can import" if report.can_import else "cannot import"
     text.append(f"Preflight: {verdict}\n", style="bold" if report.can_import else "bold red")
-    text.append(printable(f"  {report.summary()}\n"))
+    text.append(f"  {printable(report.summary())}\n")
     for label, problems in (("error", report.errors), ("conflict", report.conflicts)):
         for problem in problems:
             text.append(f"  {label:<9}", style="red")
-            text.append(printable(f"{problem}\n"))
+            text.append(f"{printable(str(problem))}\n")
     if report.more:
         text.append(f"  and {report.more} more\n", style="dim")
     if job.note:
-        text.append(printable(f"  note: {job.note}\n"), style="yellow")
+        text.append(f"  note: {printable(job.note)}\n", style="yellow")
     text.rstrip()
     return text
 
