@@ -4,18 +4,21 @@ the jobs panel like a backup."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Static
 
 from services.core.paths import RoostPaths
-from services.jobs.record import JobKind, JobState
+from services.jobs.record import Job, JobKind, JobRoute, JobState
 from services.jobs.store import JobStore
 from tests.peers.vellum import Artifact, VellumPeer, preflight_reply, problem
 from tests.pilot import SIZE, make_app, table_names, wait_until
 from tests.test_app_inbox import toasts
 from tests.test_app_jobs import finished, jobs_shown, lockfile, select
+from tests.test_state import end_process, record_in_process
 from tui.app import RoostApp
 from tui.screens.restore import BackupPicker, RestoreScreen
 
@@ -137,3 +140,50 @@ async def test_o_on_an_assistant_without_backups_says_so(
             "the notification",
         )
         assert not isinstance(app.screen, BackupPicker)
+
+
+async def test_a_restore_closed_while_it_runs_comes_back_to_ask(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    ada = vellum_peer.runtime("ada")
+    ada.migrations.preflight_replies.append(replace(preflight_reply(), delay=2.0))
+    lockfile(isolated_env, "ada", ada.base_url)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await back_up_then_pick(pilot, app)
+        assert restore_job(app) is not JobState.AWAITING  # the peer answers in 2 s
+        await pilot.press("escape")  # closes the screen; the restore goes on
+        assert not isinstance(app.screen, RestoreScreen)
+        await wait_until(pilot, lambda: restore_job(app) is JobState.AWAITING, "the question")
+
+        assert app.screen.query_one("#restore-name", Input).display
+        assert ada.migrations.imports == []
+
+
+async def test_an_import_job_running_when_roost_stopped_is_followed_to_its_end(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    ada = vellum_peer.runtime("ada")
+    ada.migrations.jobs["import-5"] = "bundle-5"
+    lockfile(isolated_env, "ada", ada.base_url)
+    interrupted = Job(
+        "r-ada",
+        JobKind.RESTORE,
+        "ada",
+        "ada",
+        JobRoute.SIGNED_URL,
+        JobState.PROCESSING,
+        isolated_env / "ada.vbundle",
+        datetime(2026, 11, 21, 7, 0, tzinfo=UTC),
+        runtime_job_id="import-5",
+    )
+    end_process(record_in_process(interrupted))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: finished(app), "the resumed restore's end")
+
+        [job] = app.main_screen.jobs
+        assert job.state is JobState.COMPLETE and job.kind is JobKind.RESTORE
+        assert job.outcome is not None and job.outcome.success
+        assert [poll.outcome for poll in job.polls] == ["complete"]
+        assert jobs_shown(app)[0][2:4] == ["restore", "complete"]

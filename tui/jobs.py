@@ -215,7 +215,15 @@ class Jobs:
             )
 
     def _restored(self, job: Job) -> None:
-        """One notification at a restore's end (none while it awaits the user)."""
+        """One notification at a restore's end; when it awaits the user, the restore screen
+        (opened again if it was closed meanwhile: nothing is imported until they answer)."""
+        if job.state is JobState.AWAITING:
+            screen = self._restore_screen
+            if screen is None or not screen.is_attached or screen.job is not job:
+                self._restore_screen = RestoreScreen(job.assistant_name, job.destination)
+                self._restore_screen.job = job
+                self._app.push_screen(self._restore_screen)
+            return
         if not job.state.finished:
             return
         title = f"Restore of {job.assistant_name}"

@@ -98,8 +98,8 @@ class RestoreScreen(ModalScreen[None]):
         self._draw()
 
     def _draw(self) -> None:
-        if not self.is_mounted:
-            return
+        if not self.is_mounted or not self.query("#restore-steps"):
+            return  # not composed yet, or closing
         job = self.job
         self.query_one("#restore-steps", Static).update(self._steps(job))
         self.query_one("#restore-report", Static).update(_report(job))
