@@ -22,11 +22,12 @@ OUT = Path(__file__).resolve().parent
 
 
 async def shoot(name: str, scene: Scene, directory: Path, healthy_url: str) -> Path:
-    # A state database and files of its own: what one scene seeds (jobs, events, agents'
-    # projects) shows in no other.
+    # A state database and files of its own: what one scene seeds (jobs, events, backups,
+    # agents' projects) shows in no other.
     place = directory / name
     place.mkdir()
     os.environ["ROOST_STATE_DIR"] = str(place / "state")
+    os.environ["ROOST_DATA_DIR"] = str(place / "data")  # the backups scene writes its files
     with demo_server(scene.sessions) as server:
         app = demo_app(
             server, place, healthy_url, seed=scene.seed, shell=scene.shell, agents=scene.agents

@@ -281,6 +281,14 @@ class Roost:
             (a for a in self.fleet if a.id == assistant_id and a.source is Source.LOCKFILE), None
         )
 
+    def named(self, name: str) -> Assistant:
+        """The lockfile's assistant called `name` (its backups are filed by name), as last
+        seen. Raises RoostError when none is, any more."""
+        for assistant in self.fleet:
+            if assistant.name == name and assistant.source is Source.LOCKFILE:
+                return assistant
+        raise RoostError(f"{name} is no longer in the Vellum lockfile")
+
     def capabilities(self, assistant: Assistant) -> Capabilities:
         """What can be done to `assistant`, and why not the rest (`Capabilities.of`)."""
         return Capabilities.of(assistant)

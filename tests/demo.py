@@ -43,7 +43,7 @@ from services.agents.hook import spool_name
 from services.context import Context
 from services.core.config import Config, EngineConfig
 from services.core.processes import ProcessIdentity
-from services.core.state import Event, StateDatabase
+from services.core.state import BackupRow, Event, StateDatabase
 from services.docker.engines import Engine
 from services.docker.lifecycle import (
     ALREADY_RUNNING,
@@ -61,6 +61,7 @@ from services.docker.lifecycle import (
 )
 from services.fleet.model import HOST_KEY
 from services.jobs.exports import backup_destination
+from services.jobs.library import backups_dir
 from services.jobs.record import Job, JobKind, JobRoute, JobState
 from services.jobs.reports import Preflight, Problem
 from services.jobs.store import JobStore
@@ -71,6 +72,7 @@ from tests.peers.agent_panes import start_agent
 from tests.pilot import table_names, wait_until
 from tui.app import RoostApp, create_app
 from tui.lifecycle import retire_question
+from tui.screens.backups import BackupsScreen
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.inbox import InboxScreen
@@ -653,6 +655,47 @@ def demo_events(context: Context) -> None:
     StateDatabase.at(context.paths).add_events(events)
 
 
+def demo_backups(context: Context) -> None:
+    """ada's backups, newest first: two verified, one whose bytes changed since, one whose file
+    is gone, one copied into the backups directory by hand (unrecorded), and an old verified
+    one. Sparse files: the sizes are real, the disk holds nothing."""
+    now = context.clock()
+    database = StateDatabase.at(context.paths)
+    folder = backups_dir(context.paths.data_dir)
+    folder.mkdir(parents=True)
+    mib = 1 << 20
+    rows = (
+        (timedelta(hours=2), 655 * mib, "verified"),
+        (timedelta(days=1, hours=3), 651 * mib, "verified"),
+        (timedelta(days=2), 648 * mib, "changed"),
+        (timedelta(days=4), 640 * mib, "missing"),
+        (timedelta(days=9), 612 * mib, "unrecorded"),
+        (timedelta(days=30), 590 * mib, "verified"),
+    )
+    for age, size, state in rows:
+        created = now - age
+        path = backup_destination(context.paths.data_dir, "ada", created)
+        if state != "missing":
+            with path.open("wb") as file:
+                file.truncate(size)
+            os.utime(path, (created.timestamp(), created.timestamp()))
+        if state != "unrecorded":
+            verified = None if state == "changed" else created
+            job = f"{created:%Y%m%d-%H%M%S}-a1b2c3"
+            database.put_backup(BackupRow("ada", path, created, size, "9f2c" * 16, job, verified))
+
+
+async def backups_shown(pilot: Pilot[None]) -> None:
+    """B on ada's row: the backups screen with each state, the newest under the cursor."""
+    await fleet_listed(pilot)
+    await row_selected(pilot, "ada")
+    await pilot.press("B")
+    app = pilot.app
+    await wait_until(pilot, lambda: isinstance(app.screen, BackupsScreen), "the backups screen")
+    table = app.screen.query_one("#backups", KeyedTable)
+    await wait_until(pilot, lambda: len(table.rows_shown) == 6, "the backups")
+
+
 async def jobs_shown(pilot: Pilot[None]) -> None:
     """The jobs table with the cursor in it: the newest job's details beside it."""
     await fleet_listed(pilot)
@@ -884,6 +927,7 @@ SCENES: dict[str, Scene] = {
     "events": Scene(events_shown, demo_events, tmux=False),
     "pane-failed": Scene(pane_failed, tmux=False, shell=MISSING_SHELL, screenshot=False),
     "inbox": Scene(inbox_open, tmux=False),
+    "backups": Scene(backups_shown, demo_backups, tmux=False),
     "activity": Scene(activity_shown, tmux=False),
     "agents": Scene(agents_shown, sessions=AGENT_SESSIONS, agents=AGENTS),
     "agents-inbox": Scene(agent_inbox, sessions=AGENT_SESSIONS, agents=AGENTS),

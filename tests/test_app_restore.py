@@ -1,6 +1,6 @@
-"""Restores in the console: O on an assistant's row offers its backups, the restore screen
-shows each step and the preflight report, asks for the assistant's name, and the job shows in
-the jobs panel like a backup."""
+"""Restores in the console: R on the backups screen (B on an assistant's row) opens the restore
+screen, which shows each step and the preflight report and asks for the assistant's name; the
+job shows in the jobs panel like a backup."""
 
 from __future__ import annotations
 
@@ -9,18 +9,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Input, Static
 
 from services.core.paths import RoostPaths
+from services.jobs.library import backups_dir
 from services.jobs.record import Job, JobKind, JobRoute, JobState
 from services.jobs.store import JobStore
 from tests.peers.vellum import Artifact, VellumPeer, preflight_reply, problem
 from tests.pilot import SIZE, make_app, table_names, wait_until
-from tests.test_app_inbox import toasts
+from tests.test_app_backups import open_backups
 from tests.test_app_jobs import finished, jobs_shown, lockfile, select
 from tests.test_state import end_process, record_in_process
 from tui.app import RoostApp
-from tui.screens.restore import BackupPicker, RestoreScreen
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.restore import RestoreScreen
+from widgets.keyed_table import KeyedTable
 
 
 def restore_job(app: RoostApp) -> JobState | None:
@@ -35,19 +38,18 @@ def text_of(app: RoostApp, selector: str) -> str:
 
 
 async def back_up_then_pick(pilot: Pilot[None], app: RoostApp) -> None:
-    """Back ada up with b, then O and pick that backup."""
+    """Back ada up with b, then B and R on that backup."""
     await wait_until(pilot, lambda: "ada" in table_names(app), "ada's row")
     select(app, "ada")
     await pilot.press("b")
     await wait_until(pilot, lambda: finished(app), "the backup")
-    await pilot.press("O")
-    await wait_until(pilot, lambda: isinstance(app.screen, BackupPicker), "the backup picker")
-    assert app.screen.query_one("#backups", OptionList).option_count == 1
-    await pilot.press("enter")
+    await open_backups(pilot, app, "ada")
+    assert len(app.screen.query_one("#backups", KeyedTable).rows_shown) == 1
+    await pilot.press("R")
     await wait_until(pilot, lambda: isinstance(app.screen, RestoreScreen), "the restore screen")
 
 
-async def test_o_restores_a_backup_after_the_name_is_typed(
+async def test_r_restores_a_backup_after_the_name_is_typed(
     vellum_peer: VellumPeer, isolated_env: Path
 ) -> None:
     ada = vellum_peer.runtime("ada")
@@ -124,22 +126,24 @@ async def test_a_failed_preflight_shows_its_paths_and_never_asks(
         assert ada.migrations.imports == []
 
 
-async def test_o_on_an_assistant_without_backups_says_so(
+async def test_a_file_roost_did_not_save_is_restored_only_after_a_warning(
     vellum_peer: VellumPeer, isolated_env: Path
 ) -> None:
     ada = vellum_peer.runtime("ada")
     lockfile(isolated_env, "ada", ada.base_url)
+    stranger = backups_dir(RoostPaths.resolve().data_dir) / "ada-20250101-000000.vbundle"
+    stranger.parent.mkdir(parents=True)
+    stranger.write_bytes(b"a bundle from elsewhere")
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: "ada" in table_names(app), "ada's row")
-        select(app, "ada")
-        await pilot.press("O")
-        await wait_until(
-            pilot,
-            lambda: any("no backups yet" in toast for toast in toasts(app)),
-            "the notification",
-        )
-        assert not isinstance(app.screen, BackupPicker)
+        await open_backups(pilot, app, "ada")
+        await pilot.press("R")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the warning")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: restore_job(app) is JobState.AWAITING, "the question")
+
+        assert "restored anyway (--force-unverified)" in text_of(app, "#restore-report")
+        assert ada.migrations.preflights[0].size == len(b"a bundle from elsewhere")
 
 
 async def test_a_restore_closed_while_it_runs_comes_back_to_ask(
@@ -155,8 +159,9 @@ async def test_a_restore_closed_while_it_runs_comes_back_to_ask(
         await pilot.press("escape")  # closes the screen; the restore goes on
         assert not isinstance(app.screen, RestoreScreen)
         await wait_until(pilot, lambda: restore_job(app) is JobState.AWAITING, "the question")
-
-        assert app.screen.query_one("#restore-name", Input).display
+        await wait_until(
+            pilot, lambda: app.screen.query_one("#restore-name", Input).display, "the name field"
+        )
         assert ada.migrations.imports == []
 
 

@@ -16,7 +16,8 @@ from services.jobs.record import JobState
 from services.jobs.store import JobStore
 from tests.peers.vellum import Artifact, VellumPeer
 from tests.test_backup_cli import lockfile_for
-from tests.test_cli import roost
+from tests.test_cli import in_a_terminal, roost, screen_text
+from tui.cli import BIG_FILE
 
 
 def library() -> BackupLibrary:
@@ -136,3 +137,37 @@ def test_a_bad_keep_is_one_line_naming_the_file_and_key(tmp_path: Path) -> None:
     assert result.stderr == (
         f"roost: {config}: backups.keep: must be between 1 and 100000, not -3\n"
     )
+
+
+def test_verify_draws_progress_for_a_big_file_on_a_terminal() -> None:
+    path = saved("ada", b"", "20260101-000000")
+    size = 3 * BIG_FILE // 2
+    with path.open("wb") as file:
+        file.truncate(size)  # sparse: zeros to hash, none on disk
+    library().record("ada", path, size, hashlib.sha256(bytes(size)).hexdigest(), None)
+
+    output, status = in_a_terminal("backups", "--verify")
+
+    assert status == 0, output
+    assert "verifying ada: " in output and "of 48.0 MiB" in output
+    assert screen_text(output.encode()).rstrip().endswith("1 verified")
+
+
+def test_a_hostile_file_name_is_shown_escaped() -> None:
+    folder = library().directory
+    folder.mkdir(parents=True)
+    hostile = folder / "ada\x1b[2J\x07-20260101-000000.vbundle"
+    hostile.write_bytes(b"x")
+    os.utime(hostile, (1_780_000_000, 1_780_000_000))  # mid-2026, whatever the time zone
+
+    listing = roost("backups")
+    checked = roost("backups", "--verify")
+
+    for result in (listing, checked):
+        assert "\x1b" not in result.stdout + result.stderr
+        assert "\x07" not in result.stdout + result.stderr
+    header, row = listing.stdout.splitlines()
+    assert row.startswith("ada\\e[2J\\x07  2026-")  # the columns stay aligned
+    assert row.endswith("unrecorded  " + str(folder / "ada\\e[2J\\x07-20260101-000000.vbundle"))
+    assert header.index("CREATED") == row.index("2026-")
+    assert "unrecorded" in checked.stdout and checked.returncode == 0

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.core.paths import RoostPaths
 from services.core.state import MIGRATIONS, Event, StateDatabase
@@ -24,6 +26,8 @@ from services.jobs.library import (
     LibraryError,
     Verification,
     backups_dir,
+    file_name_part,
+    file_owner,
 )
 from services.jobs.record import JobState
 from tests.peers.vellum import Artifact, VellumPeer
@@ -133,6 +137,24 @@ def test_listing_sees_missing_and_resized_files_without_hashing(
     states = {e.path: (e.verification, e.size) for e in library.entries()}
 
     assert states == {gone: (Verification.MISSING, 4), grown: (Verification.CHANGED, 6)}
+
+
+@given(name=st.text(min_size=1, max_size=40), seconds=st.integers(0, 4_000_000_000))
+def test_a_file_roost_named_is_attributed_to_its_assistant(name: str, seconds: int) -> None:
+    """Whatever the name, the file `backup_destination` makes points back at it: an unrecorded
+    copy of one is listed under its assistant, and nothing escapes the backups folder."""
+    folder = Path("/data/backups")
+    path = backup_destination(folder.parent, name, datetime.fromtimestamp(seconds, UTC))
+
+    assert path.parent == folder
+    assert file_owner(path) == file_name_part(name)
+
+
+@given(st.text(max_size=60).map(lambda text: text.replace("/", "_")))
+def test_any_file_name_gives_a_part_of_it_as_its_owner(stem: str) -> None:
+    owner = file_owner(Path(f"/data/backups/{stem}.vbundle"))
+
+    assert stem.startswith(owner)
 
 
 def test_nothing_recorded_and_no_directory_lists_nothing(library: BackupLibrary) -> None:
@@ -276,6 +298,22 @@ def test_retention_spares_a_held_file_and_keeps_everything_by_default(
         assert [r.path for r in library.retain("alpha")] == [rest[0]]
     assert held.exists()
     assert [r.path for r in library.retain("alpha")] == [held]
+
+
+def test_retention_leaves_files_saved_outside_the_backups_folder_alone(
+    library: BackupLibrary, save: Save, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "archive" / "alpha.vbundle"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(b"kept by hand")
+    library.record("alpha", elsewhere, 12, hashlib.sha256(b"kept by hand").hexdigest(), None)
+    inside = [save() for _ in range(2)]
+    library.keep = 1
+
+    deleted = library.retain("alpha")
+
+    assert [r.path for r in deleted] == [inside[0]]
+    assert elsewhere.exists() and library.find(elsewhere) is not None
 
 
 def test_retention_forgets_missing_files_and_keeps_one_it_cannot_remove(

@@ -28,10 +28,12 @@ from services.core.errors import RoostError
 from services.core.http import http_client
 from services.fleet.model import Assistant, FleetSnapshot
 from services.fleet.sources import Update
+from services.jobs.restore import RestoreOptions
 from services.roost import AttachRequest, Roost
 from services.terminal.attach import HostPlace
 from tui.activity import Activities
 from tui.attaching import Attaching
+from tui.backups import Backups
 from tui.commands import PaletteCommands, commands
 from tui.events import EventLog
 from tui.job_table import JobTable
@@ -49,13 +51,14 @@ from tui.messages import (
 )
 from tui.refresh import FleetRefresh
 from tui.screens.answer import QuestionsForm, SecretPrompt, TrustPicker
+from tui.screens.backups import BackupsScreen
 from tui.screens.confirm import ConfirmScreen, TypedConfirmScreen
 from tui.screens.help import HelpScreen
 from tui.screens.inbox import InboxScreen
 from tui.screens.main import MainScreen
 from tui.screens.panes import PanesScreen
 from tui.screens.pick import SessionPicker
-from tui.screens.restore import BackupPicker, RestoreScreen
+from tui.screens.restore import RestoreScreen
 from tui.terminal_pane import TerminalPane
 from tui.workers import Workers
 from widgets.terminal_view import TerminalView
@@ -102,6 +105,7 @@ class RoostApp(App[None]):
         self.background = Workers(self, context.paths.log_file)
         self.events = EventLog(self)
         self.jobs = Jobs(self)
+        self.backups = Backups(self)
         self.lifecycle = Lifecycle(self)
         self.attaching = Attaching(self)
         self.activity = Activities(self)
@@ -212,14 +216,24 @@ class RoostApp(App[None]):
     def on_main_screen_backup_requested(self, message: MainScreen.BackupRequested) -> None:
         self.jobs.backup(message.assistant)
 
-    def on_main_screen_restore_requested(self, message: MainScreen.RestoreRequested) -> None:
-        self.jobs.pick_restore(message.assistant)
-
     def on_restore_screen_confirmed(self, message: RestoreScreen.Confirmed) -> None:
         self.jobs.finish_restore(message.job)
 
     async def on_restore_screen_declined(self, message: RestoreScreen.Declined) -> None:
         await self.jobs.decline_restore(message.job)
+
+    def on_main_screen_backups_requested(self, message: MainScreen.BackupsRequested) -> None:
+        self.backups.open(message.assistant)
+
+    def on_backups_screen_verify_requested(self, message: BackupsScreen.VerifyRequested) -> None:
+        self.backups.verify(message.screen, message.paths)
+
+    def on_backups_screen_restore_requested(self, message: BackupsScreen.RestoreRequested) -> None:
+        options = RestoreOptions(force_unverified=message.force_unverified)
+        self.jobs.restore(message.screen.assistant, message.entry.path, options)
+
+    def on_backups_screen_delete_requested(self, message: BackupsScreen.DeleteRequested) -> None:
+        self.backups.delete(message.screen, message.entry.path)
 
     def on_job_table_retry_requested(self, message: JobTable.RetryRequested) -> None:
         self.jobs.retry(message.job_id)
@@ -351,8 +365,8 @@ KEY_SCOPES = (
     Scope("a typed confirmation", (RoostApp.BINDINGS, TypedConfirmScreen.BINDINGS)),
     Scope("the session picker", (RoostApp.BINDINGS, SessionPicker.BINDINGS)),
     Scope("the restore flow", (RoostApp.BINDINGS, RestoreScreen.BINDINGS)),
-    Scope("the backup picker", (RoostApp.BINDINGS, BackupPicker.BINDINGS)),
     Scope("the inbox", (RoostApp.BINDINGS, InboxScreen.BINDINGS)),
+    Scope("the backups screen", (RoostApp.BINDINGS, BackupsScreen.BINDINGS)),
     Scope("always allow", (RoostApp.BINDINGS, TrustPicker.BINDINGS)),
     Scope("a question batch", (RoostApp.BINDINGS, QuestionsForm.BINDINGS)),
     Scope("a secret", (RoostApp.BINDINGS, SecretPrompt.BINDINGS)),

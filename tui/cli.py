@@ -779,13 +779,14 @@ def list_backups(args: argparse.Namespace) -> int:
             print(json.dumps([_backup_json(entry) for entry in entries], indent=2))
             return 0
         now = _now()
-        width = max(len("ASSISTANT"), *(len(entry.assistant) for entry in entries)) + 2
+        names = [printable(entry.assistant) for entry in entries]  # as wide as they show
+        width = max(len("ASSISTANT"), *map(len, names)) + 2
         print(f"{'ASSISTANT':<{width}}{'CREATED':<18}{'SIZE':>10}  {'AGE':<6}{'STATE':<12}PATH")
-        for entry in entries:
+        for name, entry in zip(names, entries, strict=True):
             created = entry.created_at.astimezone().strftime("%Y-%m-%d %H:%M")
             size, age = format_bytes(entry.size), format_age(entry.created_at, now)
             say(
-                f"{entry.assistant:<{width}}{created:<18}{size:>10}  {age:<6}"
+                f"{name:<{width}}{created:<18}{size:>10}  {age:<6}"
                 f"{entry.verification:<12}{entry.path}"
             )
         return 0
@@ -867,11 +868,14 @@ def _check_json(entry: BackupEntry, check: BackupCheck) -> dict[str, object]:
     }
 
 
+BIG_FILE = 32 << 20
+"""`roost backups --verify` draws a file's progress on a terminal from this size up: a
+smaller one is hashed before a bar could be read."""
+
+
 class _HashProgress:
     """A file's hashing, redrawn in place on a terminal when it is big enough to wait for;
     nothing otherwise."""
-
-    BIG = 32 << 20
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -879,7 +883,7 @@ class _HashProgress:
         self.drawn = False
 
     def show(self, assistant: str, report: Hashing) -> None:
-        if not self.tty or report.total < self.BIG or report.check is not None:
+        if not self.tty or report.total < BIG_FILE or report.check is not None:
             return
         share = report.done / report.total if report.total else 1.0
         bar = "█" * int(share * 30)

@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING
 from textual.timer import Timer
 
 from services.core.errors import RoostError
+from services.core.safe_text import printable
 from services.fleet.model import Assistant
 from services.jobs.record import Job, JobKind, JobState
 from services.jobs.restore import RestoreOptions
 from services.jobs.store import abandoned
 from tui.formats import format_bytes
 from tui.screens.confirm import ConfirmScreen
-from tui.screens.restore import BackupPicker, RestoreScreen, outcome_text
+from tui.screens.restore import RestoreScreen, outcome_text
 
 if TYPE_CHECKING:
     from tui.app import RoostApp
@@ -112,34 +113,13 @@ class Jobs:
 
     # -- restores ---------------------------------------------------------------------------
 
-    def pick_restore(self, assistant: Assistant) -> None:
-        """Offer `assistant`'s backups, newest first; restore the one picked."""
-        self._app.background.run(self._pick_restore(assistant), group="jobs", name="backups")
-
-    async def _pick_restore(self, assistant: Assistant) -> None:
+    def restore(self, name: str, source: Path, options: RestoreOptions) -> None:
+        """Open the restore flow of the assistant called `name` on `source` (from its backups
+        screen) and run its first steps (services/jobs/restore.py) up to the confirmation the
+        screen asks for."""
         try:
-            backups = await asyncio.to_thread(self._roost.backups, assistant.name)
-        except RoostError as error:
-            self._app.notify(str(error), title="Restore", severity="error")
-            return
-        if not backups:
-            self._app.notify(f"{assistant.name} has no backups yet: b makes one.", title="Restore")
-            return
-
-        def picked(path: Path | None) -> None:
-            if path is not None:
-                self.restore(assistant, path)
-
-        now = self._app.context.clock()
-        self._app.push_screen(BackupPicker(assistant.name, backups, now), picked)
-
-    def restore(
-        self, assistant: Assistant, source: Path, options: RestoreOptions | None = None
-    ) -> None:
-        """Open the restore flow on `source` and run its first steps (services/jobs/restore.py)
-        up to the confirmation the screen asks for."""
-        try:
-            jobs = self._roost.prepare_restore(assistant, source, options or RestoreOptions())
+            assistant = self._roost.named(name)
+            jobs = self._roost.prepare_restore(assistant, source, options)
         except RoostError as error:
             self._app.notify(str(error), title="Restore", severity="error")
             return
@@ -208,7 +188,15 @@ class Jobs:
         if job.in_progress_job_id:
             self._offer_to_follow(job)
         elif job.state is JobState.COMPLETE:
-            self._app.notify(f"{job.result_path} ({format_bytes(job.size or 0)})", title=title)
+            for path in job.pruned:
+                self._app.events.add(
+                    f"{job.assistant_name}: retention deleted {printable(str(path))}"
+                )
+            pruned = f"\nretention deleted {len(job.pruned)} older" if job.pruned else ""
+            self._app.notify(
+                f"{job.result_path} ({format_bytes(job.size or 0)}){pruned}", title=title
+            )
+            self._app.backups.changed(job.assistant_name)
         else:
             self._app.notify(
                 job.error or job.state.value, title=title, severity="error", timeout=15

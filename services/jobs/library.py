@@ -9,9 +9,9 @@ hashes the file again (streamed, in chunks, reporting progress) and says whether
 backups directory that roost did not record is UNRECORDED, listed but never trusted.
 
 Retention (`[backups] keep = N`, config.toml) runs after each new backup: an assistant's oldest
-recorded files beyond its newest N are deleted with their records, but never its newest verified
-one, nor a file in use (`holding`, e.g. the source of a restore). It returns what it deleted for
-the job to list.
+recorded files in the backups directory beyond its newest N are deleted with their records, but
+never its newest verified one, nor a file in use (`holding`, e.g. the source of a restore), nor
+one saved elsewhere. It returns what it deleted for the job to list.
 
 Blocking I/O (SQLite, hashing): a TUI runs it in a thread worker, the exporter in a thread.
 """
@@ -118,6 +118,14 @@ def file_name_part(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "assistant"
 
 
+def file_owner(path: Path) -> str:
+    """The assistant an unrecorded file's name points at: `<name>-<UTC time>.vbundle` as roost
+    names them, else the file's stem."""
+    stem = path.name.removesuffix(BUNDLE_SUFFIX)
+    match = _STAMPED.match(stem)
+    return match["name"] if match else stem
+
+
 def same_path(path: Path) -> Path:
     """`path` as records hold it: absolute, symlinks left as they are."""
     return Path(os.path.normpath(path.absolute()))
@@ -138,7 +146,7 @@ class BackupLibrary:
         now: Callable[[], datetime] = utc_now,
     ) -> None:
         self.database = database
-        self.directory = directory
+        self.directory = same_path(directory)
         self.keep = keep
         self.now = now
         self._held: Counter[Path] = Counter()
@@ -172,7 +180,7 @@ class BackupLibrary:
         recorded = {record.path for record in records}
         wanted = None if assistant is None else file_name_part(assistant)
         for path, status in self._bundles():
-            owner = _owner(path)
+            owner = file_owner(path)
             if path not in recorded and wanted in (None, owner):
                 created = datetime.fromtimestamp(status.st_mtime, UTC)
                 entries.append(
@@ -260,12 +268,18 @@ class BackupLibrary:
                     del self._held[path]
 
     def retain(self, assistant: str) -> tuple[BackupRecord, ...]:
-        """Apply `keep` to `assistant`'s backups: delete the files and records past its newest
-        `keep`, sparing its newest verified one and any held file. What was deleted, newest
-        first; a file that cannot be removed is logged and kept, with its record."""
+        """Apply `keep` to `assistant`'s backups in the backups directory: delete the files and
+        records past its newest `keep`, sparing its newest verified one and any held file.
+        Files saved elsewhere (`roost backup --output`) are the user's to keep: never counted,
+        never deleted. What was deleted, newest first; a file that cannot be removed is logged
+        and kept, with its record."""
         if self.keep is None:
             return ()
-        records = self.database.backups(assistant)
+        records = [
+            record
+            for record in self.database.backups(assistant)
+            if record.path.parent == self.directory
+        ]
         if len(records) <= self.keep:
             return ()
         newest_verified = next(
@@ -337,11 +351,3 @@ def _state_of(record: BackupRecord, status: os.stat_result | None) -> Verificati
     if not stat.S_ISREG(status.st_mode) or status.st_size != record.size:
         return Verification.CHANGED
     return Verification.VERIFIED if record.verified_at is not None else Verification.CHANGED
-
-
-def _owner(path: Path) -> str:
-    """The assistant an unrecorded file's name points at: `<name>-<UTC time>.vbundle` as roost
-    names them, else the file's stem."""
-    stem = path.name.removesuffix(BUNDLE_SUFFIX)
-    match = _STAMPED.match(stem)
-    return match["name"] if match else stem

@@ -197,12 +197,12 @@ class MainScreen(Screen[None]):
             tooltip="Back up the selected assistant (an export job)",
         ),
         Binding(
-            "O",
-            "restore",
-            "Restore",
-            id="restore",
+            "B",
+            "backups",
+            "Backups",
+            id="backups",
             show=False,
-            tooltip="Restore the selected assistant from one of its backups (asks first)",
+            tooltip="The selected assistant's backups: verify, reveal, delete",
         ),
         Binding(
             "tab",
@@ -267,8 +267,8 @@ class MainScreen(Screen[None]):
         assistant: Assistant
 
     @dataclass
-    class RestoreRequested(Message):
-        """The user asked to restore this assistant from one of its backups."""
+    class BackupsRequested(Message):
+        """The user asked to see this assistant's backups."""
 
         assistant: Assistant
 
@@ -669,11 +669,12 @@ class MainScreen(Screen[None]):
         if assistant is not None:
             self.post_message(self.BackupRequested(assistant))
 
-    def action_restore(self) -> None:
-        # A restore needs what a backup needs: a lockfile assistant with a runtime.
-        assistant = self._allowed(Action.BACKUP, "Restore")
-        if assistant is not None:
-            self.post_message(self.RestoreRequested(assistant))
+    def action_backups(self) -> None:
+        assistant = self.selected()
+        if assistant is None:
+            self.notify("Select an assistant first.", title="Backups", severity="warning")
+        else:
+            self.post_message(self.BackupsRequested(assistant))
 
     def _allowed(self, action: Action, title: str) -> Assistant | None:
         """The selected assistant when it supports `action`; else None, having said why."""

@@ -1,5 +1,5 @@
 """The restore flow: the steps as they run, the preflight report, the typed confirmation, the
-outcome; and the picker of an assistant's backups that opens it.
+outcome. `R` on the backups screen (tui/screens/backups.py) opens it.
 
 The screen draws what it is given and asks; it runs nothing. `tui/jobs.py` follows the restore's
 job and sets `job` (and `safety`, the safety backup's job) on every snapshot; when the job waits
@@ -10,9 +10,7 @@ the jobs panel.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -23,13 +21,11 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import ModalScreen
-from textual.widgets import Input, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import Input, Static
 
 from services.core.safe_text import printable
-from services.jobs.library import BackupEntry, Verification
 from services.jobs.record import Job, JobState
-from tui.formats import format_age, format_bytes, job_progress
+from tui.formats import job_progress
 
 STEPS: tuple[tuple[str, frozenset[JobState]], ...] = (
     ("check the file against roost's record", frozenset({JobState.VERIFYING})),
@@ -218,42 +214,3 @@ def outcome_text(job: Job) -> str:
 
 def _outcome_style(job: Job) -> str:
     return "green" if job.state is JobState.COMPLETE else "bold red"
-
-
-class BackupPicker(ModalScreen[Path | None]):
-    """An assistant's backups, newest first, each with its size, age and verified state;
-    `enter` picks one to restore, `esc` cancels."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="backup_pick_cancel"),
-    ]
-
-    def __init__(self, name: str, backups: Sequence[BackupEntry], now: datetime) -> None:
-        super().__init__()
-        self.assistant_name = name
-        self.backups = backups
-        self.now = now
-
-    def compose(self) -> ComposeResult:
-        options = [
-            Option(_backup_line(entry, self.now), id=str(entry.path)) for entry in self.backups
-        ]
-        with Vertical(classes="dialog") as dialog:
-            dialog.border_title = printable(f"Restore {self.assistant_name} from")
-            yield OptionList(*options, id="backups")
-            yield Static(Text("enter: restore this one    esc: cancel", style="dim"))
-
-    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        assert event.option.id is not None
-        self.dismiss(Path(event.option.id))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-def _backup_line(entry: BackupEntry, now: datetime) -> Text:
-    style = "" if entry.verification is Verification.VERIFIED else "yellow"
-    text = Text(printable(entry.path.name))
-    text.append(f"  {format_bytes(entry.size)}  {format_age(entry.created_at, now)} ago  ")
-    text.append(str(entry.verification), style=style)
-    return text
