@@ -550,6 +550,32 @@ async def test_a_managed_restore_uploads_preflights_and_imports_as_a_polled_job(
     assert_no_secret(jobs + done)
 
 
+async def test_a_managed_bundle_whose_link_expires_is_uploaded_again_before_the_import(
+    vellum_peer: VellumPeer, restorer: Restorer, http: httpx.AsyncClient, bundle: Path
+) -> None:
+    vellum_peer.platform.api_keys.add(API_KEY)
+    mia = vellum_peer.runtime("mia", bearer=API_KEY)
+    mia.migrations.expires_at = "2000-01-01T00:00:00Z"
+    target = managed(mia, Platform(http, vellum_peer, API_KEY))
+    jobs = await prepared(restorer, target, bundle, None)
+
+    done = await run(restorer.finish(target, jobs[-1]))
+
+    assert states(done) == [
+        JobState.AWAITING,
+        JobState.UPLOADING,
+        JobState.PROCESSING,
+        JobState.COMPLETE,
+    ]
+    first, second = mia.migrations.bucket
+    assert done[-1].bundle_key == second != first
+    [started] = vellum_peer.requests_to(
+        mia.path + "/v1/assistants/mia-id/migrations/import-from-gcs"
+    )
+    assert second in json.loads(started.body)["bundle_url"]
+    assert mia.migrations.imports == [received(BUNDLE)]
+
+
 async def test_a_failed_managed_import_job_ends_the_restore(
     vellum_peer: VellumPeer, restorer: Restorer, http: httpx.AsyncClient, bundle: Path
 ) -> None:

@@ -347,6 +347,8 @@ class Migrations:
     """`GET` of a signed download URL; then the artifact (without a checksum header)."""
     expired: bool = False
     """Signed download URLs are refused with 403, as the bucket does once they expire."""
+    expires_at: str = "2099-01-01T00:00:00Z"
+    """When the signed URLs it hands out say they expire."""
     jobs: dict[str, str | None] = field(default_factory=dict)
     """The jobs the runtime knows: id -> the bundle key it uploads to or imports from (None:
     someone else's). Import jobs' ids start with `import-`."""
@@ -506,7 +508,7 @@ def _signed_url(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]
             return json_reply({"detail": "operation must be upload or download"}, status=400)
         signature = f"X-Goog-Signature=sig{peer.serial()}"
         url = f"{peer.url}{BUCKET_PREFIX}/{runtime.name}/{key}?{signature}"
-        return json_reply({"url": url, "bundle_key": key, "expires_at": "2099-01-01T00:00:00Z"})
+        return json_reply({"url": url, "bundle_key": key, "expires_at": migrations.expires_at})
 
     return _migrations_call(peer, request, match, answer)
 
