@@ -15,9 +15,10 @@ from services.core.paths import RoostPaths
 from services.jobs.library import backups_dir
 from services.jobs.record import Job, JobKind, JobRoute, JobState
 from services.jobs.store import JobStore
-from tests.peers.vellum import Artifact, VellumPeer, preflight_reply, problem
+from tests.peers.vellum import Artifact, VellumPeer, import_reply, preflight_reply, problem
 from tests.pilot import SIZE, make_app, table_names, wait_until
 from tests.test_app_backups import open_backups
+from tests.test_app_inbox import toasts
 from tests.test_app_jobs import finished, jobs_shown, lockfile, select
 from tests.test_state import end_process, record_in_process
 from tui.app import RoostApp
@@ -192,3 +193,26 @@ async def test_an_import_job_running_when_roost_stopped_is_followed_to_its_end(
         assert job.outcome is not None and job.outcome.success
         assert [poll.outcome for poll in job.polls] == ["complete"]
         assert jobs_shown(app)[0][2:4] == ["restore", "complete"]
+
+
+async def test_a_failed_import_is_shown_whatever_its_reason_holds(
+    vellum_peer: VellumPeer, isolated_env: Path
+) -> None:
+    ada = vellum_peer.runtime("ada")
+    ada.migrations.import_replies.append(
+        import_reply(success=False, reason="[/red] bad \x1b[2J [link=x]")
+    )
+    lockfile(isolated_env, "ada", ada.base_url)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await back_up_then_pick(pilot, app)
+        await wait_until(pilot, lambda: restore_job(app) is JobState.AWAITING, "the question")
+        app.screen.query_one("#restore-name", Input).value = "ada"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: restore_job(app) is JobState.FAILED, "the failure")
+
+        hint = text_of(app, "#restore-hint")
+        assert "did not import the bundle ([/red] bad \\e[2J [link=x])" in hint
+        await wait_until(
+            pilot, lambda: any("[/red] bad" in toast for toast in toasts(app)), "the toast"
+        )

@@ -218,9 +218,11 @@ class Jobs:
         if job.in_progress_job_id:
             self._offer_to_follow_import(job)
         elif job.state is JobState.COMPLETE:
-            self._app.notify(outcome_text(job), title=title, timeout=15)
+            self._app.notify(outcome_text(job), title=title, timeout=15, markup=False)
         else:
-            self._app.notify(outcome_text(job), title=title, severity="error", timeout=30)
+            # markup=False: the runtime's own words are in it, brackets and all.
+            notify = self._app.notify
+            notify(outcome_text(job), title=title, severity="error", timeout=30, markup=False)
 
     def _offer_to_follow_import(self, job: Job) -> None:
         runtime_job = job.in_progress_job_id

@@ -162,6 +162,7 @@ class RestoreScreen(ModalScreen[None]):
             self.notify(
                 printable(f"Type {self.assistant_name} exactly, or press esc."),
                 severity="warning",
+                markup=False,
             )
             return
         event.input.display = False
