@@ -118,7 +118,7 @@ class Restorer(RuntimeJobs):
         """Steps 1 to 4: verify, preflight, safety backup (`safety`; None when the options
         skip it); the job ends COMPLETE after a dry run, else waits in AWAITING."""
         job = self.new_job(target, source, options.dry_run)
-        return self._run(job, self._prepare(target, job, options, safety))
+        return self._run(job, self._until_confirmation(target, job, options, safety))
 
     def finish(self, target: RuntimeEndpoint, job: Job) -> AsyncGenerator[Job, None]:
         """Step 5, once the user confirmed: import what `prepare` checked. Raises RoostError
@@ -162,6 +162,26 @@ class Restorer(RuntimeJobs):
                 yield snapshot
 
     # Preparing ------------------------------------------------------------------------------
+
+    async def _until_confirmation(
+        self,
+        target: RuntimeEndpoint,
+        job: Job,
+        options: RestoreOptions,
+        safety: SafetyBackup | None,
+    ) -> AsyncGenerator[Job, None]:
+        """`_prepare`'s steps; a bundle uploaded for a restore that ends before the user's
+        answer (a dry run, a failure) is forgotten: only an awaiting one is imported."""
+        awaiting = False
+        try:
+            async with contextlib.aclosing(self._prepare(target, job, options, safety)) as steps:
+                async for snapshot in steps:
+                    if snapshot.id == job.id:
+                        awaiting = snapshot.state is JobState.AWAITING
+                    yield snapshot
+        finally:
+            if not awaiting:
+                self._uploads.pop(job.id, None)
 
     async def _prepare(
         self,
