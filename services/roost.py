@@ -80,8 +80,9 @@ from services.health.target import HealthTarget
 from services.hosts.probe import HostProbe, probe_hosts, ssh_version
 from services.jobs.exports import Exporter, backup_destination
 from services.jobs.library import BackupEntry, BackupLibrary, Hashing, backups_dir
-from services.jobs.record import Job
+from services.jobs.record import Job, JobKind
 from services.jobs.repair import Repair, RepairReport, backup_with_repair, docker_wake, local_wake
+from services.jobs.restore import RestoreOptions, Restorer
 from services.jobs.store import JobStore
 from services.terminal.attach import (
     Attacher,
@@ -243,6 +244,7 @@ class Roost:
         )
         """Every backup roost saved (the exporter records them) and the backups directory."""
         self.exporter = Exporter(http, library=self.library)
+        self.restorer = Restorer(http, self.library)
         self.host_agents = {
             host.name: AgentMonitor(
                 host_tmux(context.ssh, host), self.state, None, ssh_host_key(host.name)
@@ -317,6 +319,14 @@ class Roost:
             (a for a in self.fleet if a.id == assistant_id and a.source is Source.LOCKFILE), None
         )
 
+    def named(self, name: str) -> Assistant:
+        """The lockfile's assistant called `name` (its backups are filed by name), as last
+        seen. Raises RoostError when none is, any more."""
+        for assistant in self.fleet:
+            if assistant.name == name and assistant.source is Source.LOCKFILE:
+                return assistant
+        raise RoostError(f"{name} is no longer in the Vellum lockfile")
+
     def capabilities(self, assistant: Assistant) -> Capabilities:
         """What can be done to `assistant`, and why not the rest (`Capabilities.of`)."""
         return Capabilities.of(assistant)
@@ -347,17 +357,53 @@ class Roost:
         )
 
     def resume(self, job: Job) -> AsyncGenerator[Job]:
-        """Carry on with a job whose roost process ended before it did (claimed first).
-        Raises RoostError when its assistant is gone or has no runtime any more."""
+        """Carry on with a job (a backup or a restore) whose roost process ended before it did
+        (claimed first). Raises RoostError when its assistant is gone or has no runtime any
+        more."""
         assistant = self.assistant(job.assistant_id)
         if assistant is None:
             raise RoostError("its assistant is gone")
-        return self.exporter.resume(_endpoint(self.sources, self.snapshot, assistant), job)
+        target = _endpoint(self.sources, self.snapshot, assistant)
+        if job.kind is JobKind.RESTORE:
+            return self.restorer.resume(target, job)
+        return self.exporter.resume(target, job)
 
     def follow(self, assistant: Assistant, runtime_job: str) -> AsyncGenerator[Job]:
         """Follow an export the assistant's runtime already runs, into a new backup file."""
         target = _endpoint(self.sources, self.snapshot, assistant)
         return self.exporter.follow(target, runtime_job, self._destination(assistant))
+
+    def prepare_restore(
+        self, assistant: Assistant, source: Path, options: RestoreOptions
+    ) -> AsyncGenerator[Job]:
+        """Restoring `assistant` from the bundle `source`, up to the user's word
+        (services/jobs/restore.py): the file checked against the library, the runtime's
+        preflight, a safety backup (`backup`, so recorded like any). The job then awaits
+        confirmation (the assistant's name typed back): `restore` it, or `decline_restore`;
+        after a dry run it is COMPLETE. The safety backup's own snapshots come through too.
+        Raises RoostError, before any job, when it has no runtime to restore into."""
+        target = _restore_target(self, assistant)
+        wanted = options.safety_backup and not options.dry_run
+        safety = (lambda: self.backup(assistant)) if wanted else None
+        return self.restorer.prepare(target, source.absolute(), options, safety)
+
+    def restore(self, job: Job) -> AsyncGenerator[Job]:
+        """Import what `prepare_restore` checked, once the user confirmed. Raises RoostError
+        when the job does not await confirmation or its assistant is gone."""
+        assistant = self.assistant(job.assistant_id)
+        if assistant is None:
+            raise RoostError(f"{job.assistant_name} is gone: nothing was imported")
+        return self.restorer.finish(_restore_target(self, assistant), job)
+
+    def decline_restore(self, job: Job) -> Job:
+        """The user did not confirm: the job ends CANCELLED, nothing imported."""
+        return self.restorer.decline(job)
+
+    def follow_restore(
+        self, assistant: Assistant, runtime_job: str, source: Path
+    ) -> AsyncGenerator[Job]:
+        """Follow an import the assistant's runtime already runs (a 409 named it)."""
+        return self.restorer.follow(_restore_target(self, assistant), runtime_job, source)
 
     # -- the backup library (blocking: run these in a thread) ------------------------------------
 
@@ -712,6 +758,15 @@ def _endpoint(
     if target is None:
         raise RoostError(Capabilities.of(assistant).refusal(Action.BACKUP))
     return _runtime_endpoint(sources, snapshot, target, assistant.name)
+
+
+def _restore_target(roost: Roost, assistant: Assistant) -> RuntimeEndpoint:
+    """What restoring `assistant` needs: what backing it up needs (a runtime). Raises
+    RoostError."""
+    try:
+        return _endpoint(roost.sources, roost.snapshot, assistant)
+    except RoostError as error:
+        raise RoostError(f"cannot restore {assistant.name}: {error}") from None
 
 
 def _runtime_endpoint(

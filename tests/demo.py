@@ -63,6 +63,7 @@ from services.fleet.model import HOST_KEY
 from services.jobs.exports import backup_destination
 from services.jobs.library import backups_dir
 from services.jobs.record import Job, JobKind, JobRoute, JobState
+from services.jobs.reports import Preflight, Problem
 from services.jobs.store import JobStore
 from services.terminal.tmux import TmuxListing, TmuxServer, TmuxSocket, TmuxState
 from services.vellum.registry import PID_FILE
@@ -77,6 +78,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.inbox import InboxScreen
 from tui.screens.panes import PanesScreen
 from tui.screens.pick import SessionPicker
+from tui.screens.restore import RestoreScreen
 from tui.terminal_pane import TerminalPane
 from widgets.keyed_table import KeyedTable
 
@@ -521,6 +523,41 @@ async def retire_asked(pilot: Pilot[None]) -> None:
     steady_cursors(pilot)
 
 
+async def restore_asked(pilot: Pilot[None]) -> None:
+    """The restore screen at its question: the file checked against its record, the preflight
+    report (a conflict with its path), the safety backup taken. The demo has no runtime to
+    import into, so the screen is given the job as the console's restore flow would."""
+    await fleet_listed(pilot)
+    app = pilot.app
+    assert isinstance(app, RoostApp)
+    now = app.context.clock()
+    folder = Path("/home/you/.local/share/roost")  # where the paths say; never written
+    source = backup_destination(folder, "ada", now - timedelta(days=2))
+    screen = RestoreScreen("ada", source)
+    await app.push_screen(screen)
+    screen.job = Job(
+        id=f"{now:%H%M%S}",
+        kind=JobKind.RESTORE,
+        assistant_id="ada",
+        assistant_name="ada",
+        route=JobRoute.SYNC,
+        state=JobState.AWAITING,
+        destination=source,
+        started_at=now - timedelta(seconds=40),
+        size=723_517_440,
+        sha256="5f1d" * 16,
+        verified=True,
+        verification="verified",
+        preflight=Preflight(
+            True, 12, 3, 1_204, 1_219, conflicts=(Problem("edited since", "memory/notes.md"),)
+        ),
+        safety_backup=backup_destination(folder, "ada", now),
+        safety_job_id=f"{now:%H%M%S}-s",
+    )
+    await wait_until(pilot, lambda: screen.query_one("#restore-name").display, "the question")
+    steady_cursors(pilot)
+
+
 def steady_cursors(pilot: Pilot[None]) -> None:
     """The text fields' cursors stop blinking (shown): when the snapshot is taken would
     otherwise decide whether one shows."""
@@ -885,6 +922,7 @@ SCENES: dict[str, Scene] = {
     "sessions": Scene(sessions_offered),
     "quit": Scene(quit_asked, tmux=False, screenshot=False),
     "retire": Scene(retire_asked, tmux=False),
+    "restore": Scene(restore_asked, tmux=False),
     "jobs": Scene(jobs_shown, demo_jobs, tmux=False),
     "events": Scene(events_shown, demo_events, tmux=False),
     "pane-failed": Scene(pane_failed, tmux=False, shell=MISSING_SHELL, screenshot=False),

@@ -115,6 +115,7 @@ async def test_help_lists_every_binding_and_closes() -> None:
 
         elsewhere = {"close_help", "terminal.leave", "confirm_yes", "confirm_no", "confirm_cancel"}
         elsewhere.add("pick_cancel")  # the session picker
+        elsewhere.add("restore_close")  # the restore flow
         jobs = {"job_detail", "job_retry", "job_reveal", "job_remove", "job_back"}
         panes = {id for id in KNOWN_BINDING_IDS if id.startswith("panes.")}
         # The inbox's and its dialogs' keys, listed by `?` there (tests/test_app_inbox.py).

@@ -24,16 +24,14 @@ from services.core.processes import ProcessIdentity
 from services.core.state import StateDatabase
 from services.health.target import HealthTarget
 from services.jobs.downloads import HANDOFF_BYTES
-from services.jobs.exports import (
-    MANIFEST_HEADER,
-    Exporter,
+from services.jobs.exports import MANIFEST_HEADER, Exporter, backup_destination
+from services.jobs.record import Job, JobRoute, JobState
+from services.jobs.runtime import (
     Timeouts,
-    backup_destination,
     in_progress_job_id,
     migrations_url,
     signed_url_endpoint,
 )
-from services.jobs.record import Job, JobRoute, JobState
 from services.jobs.store import JobStore
 from services.vellum.auth import BearerAuth, PlatformAuth, RuntimeEndpoint
 from services.vellum.environment import VellumEnvironment

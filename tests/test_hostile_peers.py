@@ -24,8 +24,9 @@ import pytest
 
 from services.core.http import CREDENTIAL_HEADERS, TransferLimits, http_client
 from services.health.probes import probe_direct, probe_managed
-from services.jobs.exports import Exporter, Timeouts
+from services.jobs.exports import Exporter
 from services.jobs.record import Job, JobState
+from services.jobs.runtime import Timeouts
 from services.terminal.backend import SessionError, TerminalSize
 from services.terminal.remote import RemoteSession
 from services.vellum.auth import BearerAuth, RuntimeEndpoint

@@ -28,6 +28,7 @@ from services.core.errors import RoostError
 from services.core.http import http_client
 from services.fleet.model import Assistant, FleetSnapshot
 from services.fleet.sources import Update
+from services.jobs.restore import RestoreOptions
 from services.roost import AttachRequest, Roost
 from services.terminal.attach import HostPlace, SshPlace
 from tui.activity import Activities
@@ -57,6 +58,7 @@ from tui.screens.inbox import InboxScreen
 from tui.screens.main import MainScreen
 from tui.screens.panes import PanesScreen
 from tui.screens.pick import SessionPicker
+from tui.screens.restore import RestoreScreen
 from tui.terminal_pane import TerminalPane
 from tui.workers import Workers
 from widgets.terminal_view import TerminalView
@@ -219,11 +221,21 @@ class RoostApp(App[None]):
     def on_main_screen_backup_requested(self, message: MainScreen.BackupRequested) -> None:
         self.jobs.backup(message.assistant)
 
+    def on_restore_screen_confirmed(self, message: RestoreScreen.Confirmed) -> None:
+        self.jobs.finish_restore(message.job)
+
+    async def on_restore_screen_declined(self, message: RestoreScreen.Declined) -> None:
+        await self.jobs.decline_restore(message.job)
+
     def on_main_screen_backups_requested(self, message: MainScreen.BackupsRequested) -> None:
         self.backups.open(message.assistant)
 
     def on_backups_screen_verify_requested(self, message: BackupsScreen.VerifyRequested) -> None:
         self.backups.verify(message.screen, message.paths)
+
+    def on_backups_screen_restore_requested(self, message: BackupsScreen.RestoreRequested) -> None:
+        options = RestoreOptions(force_unverified=message.force_unverified)
+        self.jobs.restore(message.screen.assistant, message.entry.path, options)
 
     def on_backups_screen_delete_requested(self, message: BackupsScreen.DeleteRequested) -> None:
         self.backups.delete(message.screen, message.entry.path)
@@ -357,6 +369,7 @@ KEY_SCOPES = (
     Scope("a confirmation", (RoostApp.BINDINGS, ConfirmScreen.BINDINGS)),
     Scope("a typed confirmation", (RoostApp.BINDINGS, TypedConfirmScreen.BINDINGS)),
     Scope("the session picker", (RoostApp.BINDINGS, SessionPicker.BINDINGS)),
+    Scope("the restore flow", (RoostApp.BINDINGS, RestoreScreen.BINDINGS)),
     Scope("the inbox", (RoostApp.BINDINGS, InboxScreen.BINDINGS)),
     Scope("the backups screen", (RoostApp.BINDINGS, BackupsScreen.BINDINGS)),
     Scope("always allow", (RoostApp.BINDINGS, TrustPicker.BINDINGS)),

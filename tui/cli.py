@@ -19,7 +19,7 @@ import shlex
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -68,7 +68,8 @@ from services.docker.lifecycle import Step
 from services.doctor import Verdict, run_checks
 from services.fleet.model import TMUX_SESSION, Assistant, Source, session_status
 from services.jobs.library import BackupCheck, BackupEntry, Hashing, Verification
-from services.jobs.record import Job, JobState
+from services.jobs.record import Job, JobKind, JobState
+from services.jobs.restore import RestoreOptions
 from services.jobs.store import JobStore
 from services.roost import AttachRequest, Roost
 from services.terminal.execs import DEFAULT_TIMEOUT, ExecResult
@@ -215,6 +216,46 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", "-o", metavar="PATH", help="where to save it (default: roost's backups dir)"
     )
     backup.set_defaults(handler=backup_assistant)
+
+    restore = commands.add_parser(
+        "restore",
+        help="put a backup back into an assistant (checked, preflighted, confirmed)",
+        description="Restore an assistant from a .vbundle file, step by step: the file is "
+        "checked against roost's record of it, the assistant's runtime preflights it (the "
+        "report lists files to create, overwrite or leave, conflicts and errors), a verified "
+        "safety backup of its current state is taken, you confirm by typing its name, and "
+        "only then is it imported. Exit status 0 when restored (or when a dry run passed), 1 "
+        "when nothing was imported (refused, failed before the import, or not confirmed), 3 "
+        "when the import itself failed (the safety backup holds the state before).",
+    )
+    restore.add_argument("name", metavar="ASSISTANT", help="id or name of the assistant")
+    restore.add_argument(
+        "--from",
+        dest="source",
+        metavar="FILE",
+        required=True,
+        help="the .vbundle to restore (one roost saved: `roost backups` lists them)",
+    )
+    restore.add_argument(
+        "--dry-run", action="store_true", help="stop after the preflight report: change nothing"
+    )
+    restore.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask for the assistant's name (required without a terminal)",
+    )
+    restore.add_argument(
+        "--no-safety-backup",
+        action="store_true",
+        help="skip the backup of the current state (a bad restore then cannot be undone)",
+    )
+    restore.add_argument(
+        "--force-unverified",
+        action="store_true",
+        help="restore a file roost did not save, or whose bytes changed since: nothing then "
+        "vouches for what is imported",
+    )
+    restore.set_defaults(handler=restore_assistant)
 
     backups = commands.add_parser(
         "backups",
@@ -937,6 +978,170 @@ def _record(store: JobStore, job: Job) -> None:
         log.warning("job history not updated: %s", error)
 
 
+RESTORE_FAILED = 1
+"""`roost restore`'s exit status when nothing was imported."""
+IMPORT_FAILED = 3
+"""`roost restore`'s exit status when the import itself failed."""
+
+
+def restore_assistant(args: argparse.Namespace) -> int:
+    context = load_context()
+    source = Path(args.source).expanduser().absolute()
+    options = RestoreOptions(
+        dry_run=args.dry_run,
+        safety_backup=not args.no_safety_backup,
+        force_unverified=args.force_unverified,
+    )
+    ask = not (args.yes or args.dry_run)
+    if ask and not sys.stdin.isatty():
+        raise RoostError("not at a terminal to confirm: add --yes to restore (nothing was done)")
+    run = _Restore(source, options, ask)
+    job = with_roost(lambda roost: run(roost, args.name), context)
+    return run.result(job)
+
+
+class _Restore:
+    """`roost restore`: the steps as they go, the preflight report, the typed confirmation,
+    the outcome; every snapshot (the safety backup's too) recorded in the job history."""
+
+    def __init__(self, source: Path, options: RestoreOptions, ask: bool) -> None:
+        self.source = source
+        self.options = options
+        self.ask = ask
+        self.imported = False
+        """The import was started: a failure now may have left part of it."""
+        self.progress = _Progress(sys.stderr)
+        self.step: JobState | None = None
+        self.reported = False
+        """The preflight report is printed (once, as soon as it comes)."""
+
+    async def __call__(self, roost: Roost, name: str) -> Job:
+        try:
+            await asyncio.to_thread(roost.jobs.load)
+        except RoostError as error:  # the restore goes on; the log says what was not saved
+            log.warning("job history not read: %s", error)
+        assistant = await roost.choose(name)
+        job = await self._follow(roost, roost.prepare_restore(assistant, self.source, self.options))
+        if job.state is JobState.AWAITING:
+            if self.ask and not await asyncio.to_thread(_confirm_restore, job):
+                job = roost.decline_restore(job)
+                await asyncio.to_thread(_record, roost.jobs, job)
+                return job
+            self.imported = True
+            job = await self._follow(roost, roost.restore(job))
+        runtime_job = job.in_progress_job_id
+        if runtime_job and sys.stdin.isatty():
+            question = (
+                f"{assistant.name} is already running an import (job {runtime_job}). "
+                "Follow it here? [y/N] "
+            )
+            if await asyncio.to_thread(_confirmed, question):
+                self.imported = False  # roost's own import never started
+                job = await self._follow(
+                    roost, roost.follow_restore(assistant, runtime_job, self.source)
+                )
+        return job
+
+    async def _follow(self, roost: Roost, jobs: AsyncGenerator[Job]) -> Job:
+        job: Job | None = None
+        async with contextlib.aclosing(jobs) as snapshots:
+            async for snapshot in snapshots:
+                self._show(snapshot)
+                await asyncio.to_thread(_record, roost.jobs, snapshot)
+                if snapshot.kind is JobKind.RESTORE:
+                    job = snapshot
+        self.progress.close()
+        assert job is not None
+        return job
+
+    def _show(self, job: Job) -> None:
+        """A line per step of the restore as it starts; a bar for the running one on a
+        terminal, and the safety backup's progress as a backup's."""
+        if job.kind is not JobKind.RESTORE:
+            self.progress.show(job, f"{job.assistant_name} (safety backup)")
+            return
+        if job.preflight is not None and not self.reported:
+            self.progress.close()
+            _print_preflight(job)
+            self.reported = True
+        if job.state is not self.step and job.state in RESTORE_STEPS:
+            self.progress.close()
+            say(f"{job.assistant_name}: {RESTORE_STEPS[job.state]}", file=sys.stderr, flush=True)
+        self.step = job.state
+        if self.progress.tty and not job.state.finished and job.bytes_total:
+            self.progress.show(job)
+
+    def result(self, job: Job) -> int:
+        """Say how it ended; the exit status."""
+        name = job.assistant_name
+        if job.state is JobState.COMPLETE and job.dry_run:
+            say(f"Dry run: {name} can import {job.destination}; nothing was imported.")
+            return 0
+        if job.state is JobState.COMPLETE:
+            say(f"Restored {name} from {job.destination}")
+            if job.outcome is not None:
+                say(f"imported  {job.outcome.summary()}")
+                for warning in job.outcome.warnings:
+                    say(f"warning   {warning}")
+                if job.outcome.more:
+                    say(f"          (and {job.outcome.more} more errors or warnings)")
+            if job.safety_backup is not None:
+                say(f"undo      roost restore {name} --from {job.safety_backup}")
+            if job.note:
+                say(f"note      {job.note}")
+            return 0
+        if job.state is JobState.CANCELLED:
+            say(f"Not confirmed: nothing was imported into {name}.", file=sys.stderr)
+            return RESTORE_FAILED
+        say(f"roost: restore of {name} {job.state.value}: {job.error}", file=sys.stderr)
+        if job.in_progress_job_id:
+            say(
+                f"roost: follow it in the console, or try again when job"
+                f" {job.in_progress_job_id} ends",
+                file=sys.stderr,
+            )
+        if self.imported and job.safety_backup is not None:
+            say(f"roost: to undo: roost restore {name} --from {job.safety_backup}", file=sys.stderr)
+        return IMPORT_FAILED if self.imported and not job.in_progress_job_id else RESTORE_FAILED
+
+
+RESTORE_STEPS = {
+    JobState.VERIFYING: "1/5 checking the file against roost's record",
+    JobState.PREFLIGHT: "2/5 preflight: the runtime checks the bundle",
+    JobState.UPLOADING: "    uploading the bundle",
+    JobState.BACKING_UP: "3/5 safety backup of the current state",
+    JobState.AWAITING: "4/5 ready to import",
+    JobState.IMPORTING: "5/5 importing",
+    JobState.PROCESSING: "5/5 importing (the runtime's job)",
+}
+"""What `roost restore` says as each step starts."""
+
+
+def _print_preflight(job: Job) -> None:
+    report = job.preflight
+    assert report is not None
+    verdict = "can import" if report.can_import else "CANNOT import"
+    say(f"Preflight: {job.assistant_name} {verdict} {job.destination}")
+    say(f"  files     {report.summary()}")
+    for problem in report.errors:
+        say(f"  error     {problem}")
+    for problem in report.conflicts:
+        say(f"  conflict  {problem}")
+    if report.more:
+        say(f"  (and {report.more} more errors or conflicts)")
+    if job.note:
+        say(f"  note      {job.note}")
+    sys.stdout.flush()
+
+
+def _confirm_restore(job: Job) -> bool:
+    """The typed confirmation (blocking): the assistant's name, as the console asks it."""
+    name = job.assistant_name
+    backup = f"; safety backup: {job.safety_backup}" if job.safety_backup else ""
+    say(f"Restoring overwrites {name}'s data with {job.destination}{backup}.")
+    return input(printable(f"Type {name} to import, anything else to stop: ")).strip() == name
+
+
 INTERRUPTED_NOTE = "its roost process ended: the console resumes it when it next starts"
 
 
@@ -978,17 +1183,17 @@ class _Progress:
         self.last_state: JobState | None = None
         self.ticks = 0
 
-    def show(self, job: Job) -> None:
+    def show(self, job: Job, label: str | None = None) -> None:
+        """`label` names the job (default: its assistant)."""
+        label = label or job.assistant_name
         if self.tty:
             self.ticks += 1
             done = f" {format_bytes(job.bytes_done)}" if job.bytes_done else ""
-            line = (
-                f"{job.assistant_name}: {job.state.value}{done} {job_progress(job, 30, self.ticks)}"
-            )
+            line = f"{label}: {job.state.value}{done} {job_progress(job, 30, self.ticks)}"
             self.stream.write("\r\x1b[K" + printable(line))
             self.stream.flush()
         elif job.state is not self.last_state:
-            self.stream.write(printable(f"{job.assistant_name}: {job.state.value}") + "\n")
+            self.stream.write(printable(f"{label}: {job.state.value}") + "\n")
             self.stream.flush()
         self.last_state = job.state
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from services.activity.model import Activity
-from services.jobs.record import Job
+from services.jobs.record import Job, JobKind
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -54,6 +54,9 @@ def format_duration(seconds: float) -> str:
 
 
 def job_result(job: Job) -> str:
+    if job.kind is JobKind.RESTORE:
+        said = job.error or (job.outcome.summary() if job.outcome else None) or job.note
+        return f"from {job.destination}" + (f": {said}" if said else "")
     if job.result_path is not None and job.size is not None:
         return f"{job.result_path} ({format_bytes(job.size)})"
     return job.error or job.note or ""

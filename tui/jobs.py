@@ -1,5 +1,5 @@
-"""The console's side of jobs: the history shown in the jobs table, the backups it runs, and
-the keys on a job (retry, path, remove).
+"""The console's side of jobs: the history shown in the jobs table, the backups and restores
+it runs, and the keys on a job (retry, path, remove).
 
 The jobs themselves come from `Roost` (backup, resume, follow) and live in its job store; this
 module follows each to its end, records every snapshot, and shows them. A job worker that
@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.timer import Timer
@@ -19,10 +20,12 @@ from textual.timer import Timer
 from services.core.errors import RoostError
 from services.core.safe_text import printable
 from services.fleet.model import Assistant
-from services.jobs.record import Job, JobState
+from services.jobs.record import Job, JobKind, JobState
+from services.jobs.restore import RestoreOptions
 from services.jobs.store import abandoned
 from tui.formats import format_bytes
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.restore import RestoreScreen, outcome_text
 
 if TYPE_CHECKING:
     from tui.app import RoostApp
@@ -48,6 +51,8 @@ class Jobs:
         self._lock = asyncio.Lock()
         """One store write at a time: jobs run side by side, and they share the store's view."""
         self._ticker: Timer | None = None
+        self._restore_screen: RestoreScreen | None = None
+        """The restore flow last opened: it shows its job's snapshots while it is open."""
 
     def load(self, first: bool = True) -> None:
         """Show the history, report a damaged one, and carry on with the jobs whose roost
@@ -81,7 +86,7 @@ class Jobs:
             except RoostError as error:
                 await self._abandon(job, str(error), JobState.LOST)
                 continue
-            self._run(resumed, job)
+            self._run(resumed, job, name=job.kind.value)
 
     def _history_failed(self, problem: object) -> None:
         self._app.notify(str(problem), title="Job history", severity="error", timeout=30)
@@ -106,13 +111,61 @@ class Jobs:
             return
         self._run(jobs)
 
-    def _run(self, jobs: AsyncGenerator[Job], job: Job | None = None) -> None:
+    # -- restores ---------------------------------------------------------------------------
+
+    def restore(self, name: str, source: Path, options: RestoreOptions) -> None:
+        """Open the restore flow of the assistant called `name` on `source` (from its backups
+        screen) and run its first steps (services/jobs/restore.py) up to the confirmation the
+        screen asks for."""
+        try:
+            assistant = self._roost.named(name)
+            jobs = self._roost.prepare_restore(assistant, source, options)
+        except RoostError as error:
+            self._app.notify(str(error), title="Restore", severity="error")
+            return
+        self._restore_screen = RestoreScreen(assistant.name, source)
+        self._app.push_screen(self._restore_screen)
+        self._run(jobs, name="restore")
+
+    def finish_restore(self, job: Job) -> None:
+        """The user typed the name: import."""
+        try:
+            jobs = self._roost.restore(job)
+        except RoostError as error:
+            self._app.notify(str(error), title="Restore", severity="error")
+            return
+        self._run(jobs, job, name="restore")
+
+    async def decline_restore(self, job: Job) -> None:
+        """The user would not import: the job ends, nothing imported."""
+        await self._record(self._roost.decline_restore(job))
+
+    def _show_restore(self, job: Job) -> None:
+        """Hand a snapshot to the open restore screen, if it shows this job (or its safety
+        backup: the backup that starts while the restore is backing up)."""
+        screen = self._restore_screen
+        if screen is None or not screen.is_attached:
+            return
+        shown = screen.job
+        if job.kind is JobKind.RESTORE and (shown is None or shown.id == job.id):
+            screen.job = job
+        elif (
+            job.kind is JobKind.BACKUP
+            and shown is not None
+            and shown.state is JobState.BACKING_UP
+            and job.assistant_id == shown.assistant_id
+        ):
+            screen.safety = job
+
+    # -- following a job ----------------------------------------------------------------------
+
+    def _run(self, jobs: AsyncGenerator[Job], job: Job | None = None, name: str = "backup") -> None:
         """Follow one job to its end in a worker; `job` is the one it carries on, if any."""
         run = _Run(job)
         self._app.background.run(
             self._follow(jobs, run),
             group="jobs",
-            name="backup",
+            name=name,
             cleanup=lambda problem: self._failed(run, problem),
         )
 
@@ -121,10 +174,15 @@ class Jobs:
         job: Job | None = None
         self._start_ticker()
         async with contextlib.aclosing(jobs) as snapshots:
-            async for job in snapshots:
-                run.job = job
-                await self._record(job)
+            async for snapshot in snapshots:
+                if job is None or snapshot.kind is job.kind or snapshot.id == job.id:
+                    job = snapshot
+                    run.job = snapshot
+                await self._record(snapshot)
         if job is None:
+            return
+        if job.kind is JobKind.RESTORE:
+            self._restored(job)
             return
         title = f"Backup of {job.assistant_name}"
         if job.in_progress_job_id:
@@ -143,6 +201,45 @@ class Jobs:
             self._app.notify(
                 job.error or job.state.value, title=title, severity="error", timeout=15
             )
+
+    def _restored(self, job: Job) -> None:
+        """One notification at a restore's end; when it awaits the user, the restore screen
+        (opened again if it was closed meanwhile: nothing is imported until they answer)."""
+        if job.state is JobState.AWAITING:
+            screen = self._restore_screen
+            if screen is None or not screen.is_attached or screen.job is not job:
+                self._restore_screen = RestoreScreen(job.assistant_name, job.destination)
+                self._restore_screen.job = job
+                self._app.push_screen(self._restore_screen)
+            return
+        if not job.state.finished:
+            return
+        title = f"Restore of {job.assistant_name}"
+        if job.in_progress_job_id:
+            self._offer_to_follow_import(job)
+        elif job.state is JobState.COMPLETE:
+            self._app.notify(outcome_text(job), title=title, timeout=15, markup=False)
+        else:
+            # markup=False: the runtime's own words are in it, brackets and all.
+            notify = self._app.notify
+            notify(outcome_text(job), title=title, severity="error", timeout=30, markup=False)
+
+    def _offer_to_follow_import(self, job: Job) -> None:
+        runtime_job = job.in_progress_job_id
+        assistant = self._roost.assistant(job.assistant_id)
+        if runtime_job is None or assistant is None:
+            return
+        question = (
+            f"{assistant.name} is already running an import (job {runtime_job}). "
+            "Follow that job here instead?"
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                following = self._roost.follow_restore(assistant, runtime_job, job.destination)
+                self._run(following, name="restore")
+
+        self._app.push_screen(ConfirmScreen("Import in progress", question), answered)
 
     def _failed(self, run: _Run, problem: str) -> None:
         """A job worker stopped on a bug: its job ends FAILED rather than run for ever."""
@@ -164,6 +261,7 @@ class Jobs:
             except RoostError as error:  # the store still holds the job; the row is unsaved
                 self._app.events.state_failed(error)
             self._show()
+        self._show_restore(job)
 
     def _show(self) -> None:
         if self._app.is_running:  # not while shutting down: the screen is going away
@@ -179,6 +277,8 @@ class Jobs:
         screen = self._app.main_screen
         if any(not job.state.finished for job in screen.jobs):
             screen.tick()
+            if self._restore_screen is not None and self._restore_screen.is_attached:
+                self._restore_screen.tick()
         elif self._ticker is not None:
             self._ticker.stop()
             self._ticker = None

@@ -18,7 +18,7 @@ from services.core.memo import Memo
 from services.core.safe_text import printable
 from services.fleet.model import TMUX_SESSION, Assistant, session_status
 from services.health.status import Bucket, bucket
-from services.jobs.record import Job, JobState
+from services.jobs.record import Job, JobKind, JobState
 from services.terminal.tmux import TmuxSession
 from tui.formats import (
     activity_line,
@@ -412,6 +412,25 @@ def job_row(job: Job, now: datetime, tick: int, styles: dict[Bucket, str]) -> Ro
     )
 
 
+def _restore_facts(job: Job) -> list[tuple[str, str | Text]]:
+    """A restore's audit: the file's check, the preflight report, the safety backup, the
+    outcome."""
+    facts: list[tuple[str, str | Text]] = []
+    if job.verification:
+        facts.append(("file", job.verification))
+    if job.preflight is not None:
+        verdict = "can import" if job.preflight.can_import else "cannot import"
+        facts.append(("preflight", f"{verdict}: {job.preflight.summary()}"))
+        for problem in (*job.preflight.errors, *job.preflight.conflicts):
+            facts.append(("", Text(str(problem), style="red")))
+    if job.safety_backup is not None:
+        facts.append(("safety backup", str(job.safety_backup)))
+    if job.outcome is not None:
+        facts.append(("imported", job.outcome.summary()))
+        facts += [("warning", warning) for warning in job.outcome.warnings]
+    return facts
+
+
 def job_facts(job: Job, now: datetime, styles: dict[Bucket, str]) -> list[tuple[str, str | Text]]:
     """Everything about a job for the detail panel: the last status polls included."""
     end = job.finished_at or now
@@ -422,8 +441,9 @@ def job_facts(job: Job, now: datetime, styles: dict[Bucket, str]) -> list[tuple[
         ("progress", job_progress(job)),
         ("started", job.started_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")),
         ("elapsed", format_duration((end - job.started_at).total_seconds())),
-        ("to", str(job.result_path or job.destination)),
+        ("from" if job.kind is JobKind.RESTORE else "to", str(job.result_path or job.destination)),
     ]
+    facts += _restore_facts(job)
     if job.size is not None:
         facts.append(("size", f"{job.size} bytes ({format_bytes(job.size)})"))
     if job.sha256:

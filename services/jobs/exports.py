@@ -34,32 +34,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import re
-import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncGenerator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
-from services.core.clock import utc_now
 from services.core.errors import RoostError
-from services.core.http import (
-    CONNECT_TIMEOUT,
-    AnswerError,
-    TransferLimits,
-    answer_detail,
-    error_body,
-    parse_json,
-    read_body,
-    send,
-    timeout,
-    timeout_text,
-)
+from services.core.http import answer_detail, timeout
 from services.core.safe_text import error_text
 from services.jobs.downloads import (
     DownloadError,
@@ -73,46 +57,22 @@ from services.jobs.downloads import (
     save_verified,
 )
 from services.jobs.library import BackupLibrary, backups_dir, file_name_part
-from services.jobs.polling import (
-    FailureKind,
-    PollFailure,
-    PollPolicy,
-    RuntimeJobStatus,
-    Verdict,
-    failure_for_status,
-    is_sha256,
-    poll_runtime_job,
-)
+from services.jobs.polling import RuntimeJobStatus, is_sha256
 from services.jobs.record import Job, JobKind, JobRoute, JobState, new_job_id
+from services.jobs.runtime import (
+    JobError,
+    RuntimeJobs,
+    in_progress,
+    migrations_url,
+    signed_url_endpoint,
+)
 from services.jobs.store import end_interrupted
-from services.vellum.auth import AuthUnavailable, RuntimeEndpoint
+from services.vellum.auth import RuntimeEndpoint
 
 log = logging.getLogger(__name__)
 
 MANIFEST_HEADER = "X-Vbundle-Manifest-Sha256"
 DEFAULT_DESCRIPTION = "roost backup"
-MAX_ANSWER_BYTES = 1 << 20
-"""JSON answers (signed URLs, job status, errors) are small; anything past this is not one."""
-_IN_PROGRESS = re.compile(r"in progress:\s*([A-Za-z0-9._:-]+)", re.IGNORECASE)
-
-
-class ExportError(RoostError):
-    """Ends a job: its message is the job's error."""
-
-    def __init__(self, message: str, state: JobState = JobState.FAILED, **changes: Any) -> None:
-        super().__init__(message)
-        self.state = state
-        self.changes = changes
-        """More fields of the final snapshot, e.g. `in_progress_job_id`."""
-
-
-def migrations_url(target: RuntimeEndpoint, sub: str) -> str:
-    return target.url(f"migrations/{sub}")
-
-
-def signed_url_endpoint(target: RuntimeEndpoint) -> str:
-    """Signed URLs are asked of the runtime itself, for managed assistants too."""
-    return f"{target.runtime_url.rstrip('/')}/v1/migrations/signed-url/"
 
 
 def backup_destination(data_dir: Path, name: str, when: datetime) -> Path:
@@ -127,61 +87,21 @@ def backup_destination(data_dir: Path, name: str, when: datetime) -> Path:
     return candidate
 
 
-def in_progress_job_id(body: object) -> str | None:
-    """The running export's id from a 409 body: `{error:{code, job_id}}`, flat `{code, job_id}`,
-    or the real runtime's `{error:{code, message:"Export already in progress: <id>"}}`."""
-    if not isinstance(body, dict):
-        return None
-    error = body.get("error")
-    nested = error if isinstance(error, dict) else {}
-    for job_id in (nested.get("job_id"), body.get("job_id")):
-        if isinstance(job_id, str) and job_id:
-            return job_id
-    for message in (nested.get("message"), body.get("message"), error, body.get("detail")):
-        if isinstance(message, str) and (match := _IN_PROGRESS.search(message)):
-            return match[1]
-    return None
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    connect: float = CONNECT_TIMEOUT
-    request: float = 30.0
-    """A whole JSON request: signed URLs, starting a job, one poll."""
-    export: float = 120.0
-    """A synchronous export: the runtime builds the archive before it answers, and no read of
-    it may wait longer than this."""
-    transfer: TransferLimits = field(default_factory=TransferLimits)
-    """Every archive's body (a synchronous export's, a bucket download's): a stall (too few
-    bytes in a window) or the deadline ends it."""
-
-
-class Exporter:
-    """Runs backups with one HTTP client. Clocks, sleep and randomness are injectable."""
+class Exporter(RuntimeJobs):
+    """Runs backups with one HTTP client (see `RuntimeJobs` for what else it takes)."""
 
     def __init__(
         self,
         http: httpx.AsyncClient,
         *,
         description: str = DEFAULT_DESCRIPTION,
-        policy: PollPolicy | None = None,
-        timeouts: Timeouts | None = None,
-        now: Callable[[], datetime] = utc_now,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rand: Callable[[], float] = random.random,
         library: BackupLibrary | None = None,
+        **options: Any,
     ) -> None:
-        self.http = http
+        super().__init__(http, **options)
         self.library = library
         """Where each saved backup is recorded, and retention applied (None: nowhere)."""
         self.description = description
-        self.policy = policy or PollPolicy()
-        self.timeouts = timeouts or Timeouts()
-        self.now = now
-        self.clock = clock
-        self.sleep = sleep
-        self.rand = rand
 
     def new_job(self, target: RuntimeEndpoint, destination: Path) -> Job:
         started = self.now()
@@ -227,18 +147,6 @@ class Exporter:
         """
         return self._run(job, self._resume(target, job))
 
-    async def _run(self, job: Job, steps: AsyncGenerator[Job, None]) -> AsyncGenerator[Job, None]:
-        """Yield each step's snapshot; turn the failure that ends a job into its last one."""
-        yield job
-        try:
-            async with contextlib.aclosing(steps):
-                async for job in steps:
-                    yield job
-        except ExportError as error:
-            yield job.ended(error.state, self.now(), str(error), **error.changes)
-        except AuthUnavailable as error:
-            yield job.ended(JobState.FAILED, self.now(), f"no credentials: {error}")
-
     async def _resume(self, target: RuntimeEndpoint, job: Job) -> AsyncGenerator[Job, None]:
         if job.state.finished:
             return
@@ -268,7 +176,7 @@ class Exporter:
             request = self.http.build_request(
                 "POST", migrations_url(target, "export"), json=body, headers=headers, timeout=limits
             )
-            response = await self._send(request, "the export")
+            response = await self.send(request, "the export")
             async with contextlib.aclosing(response):
                 if response.status_code == 401 and attempt == 1:
                     headers = await target.auth.refresh()
@@ -287,18 +195,18 @@ class Exporter:
     async def _signed_url_backup(
         self, target: RuntimeEndpoint, job: Job
     ) -> AsyncGenerator[Job, None]:
-        upload = await self._call(target, signed_url_endpoint(target), {"operation": "upload"})
+        upload = await self.call(target, signed_url_endpoint(target), {"operation": "upload"})
         upload_url, bundle_key = upload.get("url"), upload.get("bundle_key")
         if not isinstance(upload_url, str) or not isinstance(bundle_key, str):
-            raise ExportError("the runtime sent no upload URL")
-        started = await self._call(
+            raise JobError("the runtime sent no upload URL")
+        started = await self.call(
             target,
             migrations_url(target, "export-to-gcs"),
             {"upload_url": upload_url, "description": self.description},
         )
         runtime_job_id = started.get("job_id")
         if not isinstance(runtime_job_id, str) or not runtime_job_id:
-            raise ExportError("the runtime started an export but sent no job id")
+            raise JobError("the runtime started an export but sent no job id")
         job = replace(
             job,
             state=JobState.PROCESSING,
@@ -314,43 +222,12 @@ class Exporter:
     async def _poll_then_download(
         self, target: RuntimeEndpoint, job: Job
     ) -> AsyncGenerator[Job, None]:
-        assert job.runtime_job_id is not None
-        url = migrations_url(target, f"jobs/{quote(job.runtime_job_id, safe='')}")
-
-        async def fetch() -> RuntimeJobStatus:
-            return RuntimeJobStatus.parse(await self._poll_once(target, url))
-
-        async def refresh_auth() -> None:
-            try:
-                await target.auth.refresh()
-            except AuthUnavailable as error:
-                raise PollFailure(FailureKind.PERMANENT, f"no credentials: {error}") from None
-
-        outcomes = poll_runtime_job(
-            fetch,
-            refresh_auth,
-            policy=self.policy,
-            clock=self.clock,
-            sleep=self.sleep,
-            rand=self.rand,
-        )
         status: RuntimeJobStatus | None = None
-        async with contextlib.aclosing(outcomes):
-            async for outcome in outcomes:
-                job = job.with_poll(self.now(), outcome.text)
-                if outcome.verdict is Verdict.WAITING:
-                    yield job
-                    continue
-                if outcome.verdict is not Verdict.COMPLETE:
-                    state = JobState.LOST if outcome.verdict is Verdict.LOST else JobState.FAILED
-                    error = outcome.error or outcome.text
-                    if state is JobState.LOST:
-                        error = (
-                            f"{error}: the runtime forgot the job (restarted, or it ended long ago)"
-                        )
-                    yield job
-                    raise ExportError(error, state)
-                status = outcome.status
+        polls = self.poll(target, job, "export job")
+        async with contextlib.aclosing(polls):
+            async for job, complete in polls:
+                status = complete
+                yield job
         assert status is not None
         bundle_key = job.bundle_key or _text(status.result.get("bundle_key"))
         job = replace(
@@ -385,25 +262,25 @@ class Exporter:
         ask = {"operation": "download", "bundle_key": job.bundle_key}
         limits = timeout(self.timeouts.transfer.stall_seconds, connect=self.timeouts.connect)
         for attempt in (1, 2):
-            answer = await self._call(target, signed_url_endpoint(target), ask)
+            answer = await self.call(target, signed_url_endpoint(target), ask)
             url = answer.get("url")
             if not isinstance(url, str) or not url:
-                raise ExportError("the runtime sent no download URL")
+                raise JobError("the runtime sent no download URL")
             try:
                 request = self.http.build_request("GET", url, timeout=limits)
             except (httpx.InvalidURL, httpx.UnsupportedProtocol):
-                raise ExportError("the runtime sent an invalid download URL") from None
-            response = await self._send(request, "the download")
+                raise JobError("the runtime sent an invalid download URL") from None
+            response = await self.send(request, "the download")
             async with contextlib.aclosing(response):
                 if response.status_code in (401, 403):
                     if attempt == 1:
                         continue
-                    raise ExportError(
+                    raise JobError(
                         f"the bucket refused the download link ({response.status_code}):"
                         " it has expired or was revoked; retry the backup"
                     )
                 if not response.is_success:
-                    raise ExportError(
+                    raise JobError(
                         f"the download failed: the bucket answered {response.status_code}"
                     )
                 expected = Expected(job.expected_size, job.expected_sha256)
@@ -446,9 +323,9 @@ class Exporter:
                         )
                     yield job
         except DownloadMismatch as error:
-            raise ExportError(str(error), corrupt_path=error.corrupt_path) from None
+            raise JobError(str(error), corrupt_path=error.corrupt_path) from None
         except DownloadError as error:
-            raise ExportError(str(error)) from None
+            raise JobError(str(error)) from None
 
     async def _record(self, job: Job, saved: SavedFile) -> tuple[tuple[Path, ...], str | None]:
         """Record the saved file in the library, then apply retention: the files retention
@@ -471,129 +348,20 @@ class Exporter:
             return (), f"retention not applied: {error_text(error)}"
         return tuple(record.path for record in deleted), None
 
-    async def _call(
-        self, target: RuntimeEndpoint, url: str, body: Mapping[str, object]
-    ) -> dict[str, Any]:
-        """POST a JSON request; a 401 refreshes the credentials once. The answer must be a 2xx
-        JSON object; a 409 ends the job naming the export in progress."""
-        headers = await target.auth.headers()
-        for attempt in (1, 2):
-            status, answer = await self._json_request("POST", url, headers, body)
-            if status == 401 and attempt == 1:
-                headers = await target.auth.refresh()
-                continue
-            if status == 409:
-                raise _in_progress(answer)
-            if not 200 <= status < 300:
-                raise ExportError(f"the runtime answered {status}{answer_detail(answer)}")
-            if not isinstance(answer, dict):
-                raise ExportError("the runtime's answer is not a JSON object")
-            return answer
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _poll_once(self, target: RuntimeEndpoint, url: str) -> bytes:
-        try:
-            headers = await target.auth.headers()
-        except AuthUnavailable as error:
-            # Transient: past its cache the platform client looks the organization up again,
-            # and one failed lookup must not end an export that may be nearly done.
-            raise PollFailure(FailureKind.TRANSIENT, f"no credentials: {error}") from None
-        try:
-            status, body = await self._exchange("GET", url, headers)
-        except (TimeoutError, httpx.TimeoutException):
-            message = f"no answer within {self.timeouts.request:g} s"
-            raise PollFailure(FailureKind.TRANSIENT, message) from None
-        except (httpx.HTTPError, httpx.InvalidURL) as error:
-            reason = error_text(error)
-            raise PollFailure(FailureKind.TRANSIENT, f"runtime unreachable ({reason})") from None
-        except AnswerError as error:
-            raise PollFailure(FailureKind.PERMANENT, str(error)) from None
-        if not 200 <= status < 300:
-            raise failure_for_status(status)
-        return body
-
-    async def _json_request(
-        self, method: str, url: str, headers: Mapping[str, str], body: Mapping[str, object]
-    ) -> tuple[int, object]:
-        """The status and the parsed answer (None when it is not JSON)."""
-        try:
-            status, answer = await self._exchange(method, url, headers, body)
-        except (TimeoutError, httpx.TimeoutException):
-            raise ExportError(
-                f"the runtime did not answer within {self.timeouts.request:g} s"
-            ) from None
-        except (httpx.HTTPError, httpx.InvalidURL) as error:
-            reason = error_text(error)
-            refused = isinstance(error, httpx.ConnectError)
-            raise ExportError(
-                f"the runtime is unreachable ({reason})", unreachable=refused
-            ) from None
-        except AnswerError as error:
-            raise ExportError(f"the runtime's answer was refused: {error}") from None
-        return status, parse_json(answer)
-
-    async def _exchange(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: Mapping[str, object] | None = None,
-    ) -> tuple[int, bytes]:
-        """One small request within `timeouts.request`: its status and its body (capped)."""
-        # httpx's errors pass through: callers turn them into their own, `from None` (an httpx
-        # error holds the request, and so its credentials).
-        seconds = self.timeouts.request
-        request = self.http.build_request(
-            method,
-            url,
-            headers=headers,
-            json=body,
-            timeout=timeout(seconds, connect=self.timeouts.connect),
-        )
-        async with asyncio.timeout(seconds):
-            response = await send(self.http, request)
-            async with contextlib.aclosing(response):
-                return response.status_code, await read_body(response, MAX_ANSWER_BYTES)
-
-    async def _send(self, request: httpx.Request, what: str) -> httpx.Response:
-        # `from None`: an httpx error holds the request, and so its credentials or signed URL.
-        try:
-            return await send(self.http, request)
-        except httpx.TimeoutException as error:
-            raise ExportError(
-                f"{what} got no answer within {timeout_text(error, request)}"
-            ) from None
-        except httpx.HTTPError as error:
-            reason = error_text(error)
-            refused = isinstance(error, httpx.ConnectError)
-            raise ExportError(
-                f"{what} failed: unreachable ({reason})", unreachable=refused
-            ) from None
-
     async def _refuse_unless_success(self, response: httpx.Response, what: str) -> None:
         if response.is_success:
             return
-        answer = parse_json(await error_body(response, MAX_ANSWER_BYTES))
+        answer = await self.refusal_of(response)
         if response.status_code == 409:
-            raise _in_progress(answer)
+            raise in_progress(answer)
         if response.status_code == 401:
-            raise ExportError(
+            raise JobError(
                 f"the {what} was refused (401) with a fresh read of the token; renew the"
                 " assistant's guardian token: vellum gateway token refresh"
             )
-        raise ExportError(
+        raise JobError(
             f"the {what} failed: the runtime answered {response.status_code}{answer_detail(answer)}"
         )
-
-
-def _in_progress(answer: object) -> ExportError:
-    job_id = in_progress_job_id(answer)
-    if job_id is None:
-        return ExportError("another export is already in progress on the runtime")
-    return ExportError(
-        f"another export is already in progress on the runtime: {job_id}",
-        in_progress_job_id=job_id,
-    )
 
 
 def _text(value: object) -> str | None:

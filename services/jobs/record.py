@@ -1,7 +1,7 @@
-"""A job: roost's record of a long task (a backup), as immutable snapshots.
+"""A job: roost's record of a long task (a backup, a restore), as immutable snapshots.
 
-Whoever runs a job (jobs/exports.py) yields a new `Job` at every change; the caller shows it and
-hands it to the store (jobs/store.py), which keeps it as `to_json` writes it.
+Whoever runs a job (jobs/exports.py, jobs/restore.py) yields a new `Job` at every change; the
+caller shows it and hands it to the store (jobs/store.py), which keeps it as `to_json` writes it.
 """
 
 from __future__ import annotations
@@ -12,13 +12,24 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
+
+from services.jobs.reports import ImportOutcome, Preflight
 
 POLLS_KEPT = 20
 
 
+class _Stored(Protocol):
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Self: ...
+
+
+R = TypeVar("R", bound=_Stored)
+
+
 class JobKind(StrEnum):
     BACKUP = "backup"
+    RESTORE = "restore"
 
 
 class JobState(StrEnum):
@@ -29,6 +40,17 @@ class JobState(StrEnum):
     """The runtime's own job runs; roost polls it (signed-URL export)."""
     DOWNLOADING = "downloading"
     VERIFYING = "verifying"
+    """A backup's bytes, or the file a restore puts back, are checked."""
+    PREFLIGHT = "preflight"
+    """The runtime checks the bundle a restore would import (a dry run)."""
+    BACKING_UP = "backing up"
+    """A restore waits for its safety backup of the current state."""
+    AWAITING = "awaiting"
+    """A restore is ready to import and waits for the user to confirm."""
+    UPLOADING = "uploading"
+    """A managed restore puts the bundle in the bucket."""
+    IMPORTING = "importing"
+    """A synchronous import: the runtime answers once it has applied the bundle."""
     COMPLETE = "complete"
     FAILED = "failed"
     LOST = "lost"
@@ -47,9 +69,10 @@ class JobRoute(StrEnum):
     """How the archive reaches roost, which decides how a job can be resumed."""
 
     SYNC = "sync"
-    """In the answer to `POST .../migrations/export`: lost with the connection."""
+    """In the answer to `POST .../migrations/export` (or the body of `.../import`): lost with
+    the connection."""
     SIGNED_URL = "signed-url"
-    """A runtime job uploads it to the bucket; roost polls, then downloads by a signed URL."""
+    """A runtime job uploads it to the bucket (or imports it from there); roost polls."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +93,7 @@ class Job:
     route: JobRoute
     state: JobState
     destination: Path
+    """The archive: where a backup saves it, the file a restore puts back."""
     started_at: datetime
     finished_at: datetime | None = None
     runtime_job_id: str | None = None
@@ -99,6 +123,19 @@ class Job:
     """It failed because nothing answered at the runtime's address: waking it may help."""
     polls: tuple[PollRecord, ...] = ()
     """The last `POLLS_KEPT` status polls, oldest first."""
+    verification: str | None = None
+    """A restore's file against roost's record of it (services/jobs/library.py
+    `Verification`: verified, changed, missing, unrecorded)."""
+    dry_run: bool = False
+    """A restore that stops after its preflight."""
+    preflight: Preflight | None = None
+    """A restore's preflight report."""
+    safety_backup: Path | None = None
+    """The verified backup a restore took of the current state before importing."""
+    safety_job_id: str | None = None
+    """That backup's own job."""
+    outcome: ImportOutcome | None = None
+    """What the runtime said of a restore's import."""
 
     def with_poll(self, at: datetime, outcome: str) -> Job:
         return replace(self, polls=(*self.polls, PollRecord(at, outcome))[-POLLS_KEPT:])
@@ -119,6 +156,8 @@ class Job:
                 value = [str(path) for path in value]
             elif item.name == "polls":
                 value = [{"at": poll.at.isoformat(), "outcome": poll.outcome} for poll in value]
+            elif isinstance(value, Preflight | ImportOutcome):
+                value = value.to_json()
             data[item.name] = value
         return data
 
@@ -156,6 +195,12 @@ class Job:
             in_progress_job_id=reader.optional(reader.text, "in_progress_job_id"),
             unreachable=reader.flag("unreachable"),
             polls=reader.polls("polls"),
+            verification=reader.optional(reader.text, "verification"),
+            dry_run=reader.flag("dry_run"),
+            preflight=reader.optional(reader.report(Preflight), "preflight"),
+            safety_backup=reader.optional(reader.path, "safety_backup"),
+            safety_job_id=reader.optional(reader.text, "safety_job_id"),
+            outcome=reader.optional(reader.report(ImportOutcome), "outcome"),
         )
 
 
@@ -219,6 +264,15 @@ class _Reader:
         if not isinstance(value, bool):
             raise ValueError(f"{key!r} must be true or false")
         return value
+
+    def report(self, kind: type[R]) -> Callable[[str], R]:
+        def read(key: str) -> R:
+            value = self.data.get(key)
+            if not isinstance(value, dict):
+                raise ValueError(f"{key!r} must be an object")
+            return kind.from_json(value)
+
+        return read
 
     def polls(self, key: str) -> tuple[PollRecord, ...]:
         value = self.data.get(key, [])

@@ -20,7 +20,7 @@ from services.core.paths import RoostPaths
 from services.core.processes import ProcessIdentity
 from services.core.state import JobRow, StateDatabase
 from services.jobs.downloads import part_path
-from services.jobs.record import Job, JobRoute, JobState
+from services.jobs.record import Job, JobKind, JobRoute, JobState
 
 HISTORY_LIMIT = 200
 LEGACY_NAME = "jobs.jsonl"
@@ -45,16 +45,18 @@ class JobStoreError(RoostError):
 
 
 def abandoned(job: Job, state: JobState, at: datetime, error: str) -> Job:
-    """An unfinished job that cannot go on, ended in `state`; its partial download is removed."""
-    part_path(job.destination).unlink(missing_ok=True)
+    """An unfinished job that cannot go on, ended in `state`; a backup's partial download is
+    removed (a restore's `destination` is the file it puts back, never touched)."""
+    if job.kind is JobKind.BACKUP:
+        part_path(job.destination).unlink(missing_ok=True)
     return job.ended(state, at, error, bytes_done=0)
 
 
 def end_interrupted(job: Job, at: datetime, owner: ProcessIdentity | None) -> Job:
-    """A synchronous export whose process ended: its archive came in the answer to a
-    connection that died with it, so it cannot go on."""
+    """A job whose process ended where it cannot go on: a synchronous export (its archive came
+    in the answer to a connection that died with it), or a restore before its runtime job."""
     who = f"the roost process running it (pid {owner.pid})" if owner else "roost"
-    error = f"interrupted: {who} stopped before this backup finished; start a new one"
+    error = f"interrupted: {who} stopped before this {job.kind.value} finished; start a new one"
     return abandoned(job, JobState.FAILED, at, error)
 
 

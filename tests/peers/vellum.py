@@ -10,10 +10,15 @@ script what it answers and read back every request it received:
         ...  # point the code under test at alpha.base_url or peer.url
         [request] = peer.requests_to(alpha.path + "/v1/health")
 
-Each runtime also plays the migrations endpoints (docs/protocol.md §4), scripted through its
-`migrations`: the synchronous export, signed URLs, export-to-gcs jobs and their status, and the
-bucket behind the signed URLs (`/gcs/...`, no auth). Archives are `Artifact`s: deterministic bytes
-streamed in blocks, never built whole in memory, so a benchmark can serve hundreds of MiB.
+Each runtime also plays the migrations endpoints (docs/protocol.md §4 and §4.6), scripted
+through its `migrations`: the synchronous export, signed URLs, export-to-gcs jobs and their
+status, and the bucket behind the signed URLs (`/gcs/...`, no auth: GET downloads, PUT uploads);
+and the import side: `import-preflight` and `import` (the raw bundle as the body),
+`preflight-from-gcs` and `import-from-gcs` (a bundle uploaded to the bucket first, the import a
+job). Archives are `Artifact`s: deterministic bytes streamed in blocks, never built whole in
+memory, so a benchmark can serve hundreds of MiB. A bundle sent to the peer is never held whole
+either: each is counted and hashed as it arrives (`Received`), and only its first
+`KEPT_BODY` bytes are kept in the recorded request.
 
 The platform's terminal sessions (docs/protocol.md §5) run real programs in real PTYs, scripted
 through `peer.terminals` (tests/peers/terminal.py); their output streams as Server-Sent Events.
@@ -37,7 +42,7 @@ import re
 import socket
 import sys
 import threading
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -172,20 +177,100 @@ def archive_reply(
     )
 
 
-def in_progress_reply(job_id: str, form: Literal["nested", "flat", "message"] = "message") -> Reply:
-    """409 for an export already running, in each body form docs/protocol.md §4 names;
-    `message` is what the real runtime sends."""
+def in_progress_reply(
+    job_id: str,
+    form: Literal["nested", "flat", "message"] = "message",
+    operation: Literal["export", "import"] = "export",
+) -> Reply:
+    """409 for an export (or import) already running, in each body form docs/protocol.md §4
+    names; `message` is what the real runtime sends."""
+    code = f"{operation}_in_progress"
     bodies: dict[str, object] = {
-        "nested": {"error": {"code": "export_in_progress", "job_id": job_id}},
-        "flat": {"code": "export_in_progress", "job_id": job_id},
+        "nested": {"error": {"code": code, "job_id": job_id}},
+        "flat": {"code": code, "job_id": job_id},
         "message": {
             "error": {
-                "code": "export_in_progress",
-                "message": f"Export already in progress: {job_id}",
+                "code": code,
+                "message": f"{operation.capitalize()} already in progress: {job_id}",
             }
         },
     }
     return json_reply(bodies[form], status=409)
+
+
+def problem(message: str, path: str | None = None, code: str = "invalid") -> dict[str, object]:
+    """One validation error or conflict as the runtime lists it: `{code, message, path?}`."""
+    return {"code": code, "message": message, **({"path": path} if path is not None else {})}
+
+
+def preflight_reply(
+    *,
+    can_import: bool = True,
+    errors: Sequence[Mapping[str, object]] = (),
+    conflicts: Sequence[object] = (),
+    files: Sequence[tuple[str, str]] = (
+        ("memory/notes.md", "create"),
+        ("config.json", "overwrite"),
+        ("skills/a.md", "unchanged"),
+    ),
+) -> Reply:
+    """A preflight report (docs/protocol.md §4.6): `files` as (path, action), counted into the
+    summary; `can_import: false` with `errors` (see `problem`) and `conflicts` for a refusal."""
+    count = {action: sum(1 for _, a in files if a == action) for action in ACTIONS}
+    return json_reply(
+        {
+            "can_import": can_import,
+            "validation": {"is_valid": not errors, "errors": list(errors)},
+            "files": [{"path": path, "action": action} for path, action in files],
+            "summary": {
+                "files_to_create": count["create"],
+                "files_to_overwrite": count["overwrite"],
+                "files_unchanged": count["unchanged"],
+                "total_files": len(files),
+            },
+            "conflicts": list(conflicts),
+        }
+    )
+
+
+ACTIONS = ("create", "overwrite", "unchanged")
+IMPORTED = {
+    "total_files": 3,
+    "files_created": 1,
+    "files_overwritten": 1,
+    "files_skipped": 1,
+    "backups_created": 1,
+}
+
+
+def import_result(
+    *,
+    success: bool = True,
+    errors: Sequence[Mapping[str, object]] = (),
+    warnings: Sequence[str] = (),
+    reason: str | None = None,
+) -> dict[str, object]:
+    """An import's answer (docs/protocol.md §4.6), also a managed import job's `result`."""
+    result: dict[str, object] = {
+        "success": success,
+        "summary": IMPORTED,
+        "warnings": list(warnings),
+    }
+    if errors:
+        result["errors"] = list(errors)
+    if reason is not None:
+        result["reason"] = reason
+        result["message"] = reason
+    return result
+
+
+def import_reply(**result: Any) -> Reply:
+    """The synchronous import's answer; arguments as `import_result`'s."""
+    return json_reply(import_result(**result))
+
+
+NO_BUNDLE = json_reply({"detail": "no bundle uploaded at bundle_url"}, status=400)
+UNREACHABLE = json_reply({"detail": "Bad Gateway"}, status=502)
 
 
 HEALTHY = json_reply({"status": "healthy", "version": "1.2.3"})
@@ -202,6 +287,21 @@ EXPIRED = Reply(
 )
 
 
+KEPT_BODY = 1 << 20
+"""A bundle's bytes past this are counted and hashed, not kept."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """A bundle as one request brought it: counted and hashed as it arrived."""
+
+    size: int
+    sha256: str
+    complete: bool
+    """Every byte its Content-Length announced arrived (a client that gives up mid-body
+    leaves an incomplete one, which no endpoint acts on)."""
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     method: str
@@ -210,6 +310,9 @@ class RecordedRequest:
     headers: Mapping[str, str]
     """Names in lower case."""
     body: bytes
+    """The body; for a bundle (`received`), its first `KEPT_BODY` bytes."""
+    received: Received | None = None
+    """Set for the requests whose body is a bundle (imports, preflights, bucket uploads)."""
 
     @property
     def path(self) -> str:
@@ -244,8 +347,27 @@ class Migrations:
     """`GET` of a signed download URL; then the artifact (without a checksum header)."""
     expired: bool = False
     """Signed download URLs are refused with 403, as the bucket does once they expire."""
+    expires_at: str = "2099-01-01T00:00:00Z"
+    """When the signed URLs it hands out say they expire."""
     jobs: dict[str, str | None] = field(default_factory=dict)
-    """The jobs the runtime knows: id -> the bundle key it uploads to (None: someone else's)."""
+    """The jobs the runtime knows: id -> the bundle key it uploads to or imports from (None:
+    someone else's). Import jobs' ids start with `import-`."""
+    preflight_replies: list[Reply] = field(default_factory=list)
+    """`POST .../import-preflight` and `.../preflight-from-gcs`; then `preflight_reply()`."""
+    import_replies: list[Reply] = field(default_factory=list)
+    """`POST .../migrations/import`; then `import_reply()`."""
+    import_start_replies: list[Reply] = field(default_factory=list)
+    """`POST .../import-from-gcs`; then 202 with a new import job, whose polls take
+    `job_steps` and then complete with `import_result()`."""
+    upload_replies: list[Reply] = field(default_factory=list)
+    """`PUT` of a signed upload URL; then 200, the bundle kept in `bucket`."""
+    bucket: dict[str, Received] = field(default_factory=dict)
+    """What was uploaded to the bucket, by bundle key."""
+    preflights: list[Received] = field(default_factory=list)
+    """Every bundle a preflight looked at (received whole), in order."""
+    imports: list[Received] = field(default_factory=list)
+    """Every bundle the runtime imported (or started an import job of), in order: what a test
+    asserts never happened after a failed step."""
 
     def restart(self) -> None:
         """The runtime restarts: it forgets every job (polls then answer 404)."""
@@ -386,7 +508,7 @@ def _signed_url(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]
             return json_reply({"detail": "operation must be upload or download"}, status=400)
         signature = f"X-Goog-Signature=sig{peer.serial()}"
         url = f"{peer.url}{BUCKET_PREFIX}/{runtime.name}/{key}?{signature}"
-        return json_reply({"url": url, "bundle_key": key, "expires_at": "2099-01-01T00:00:00Z"})
+        return json_reply({"url": url, "bundle_key": key, "expires_at": migrations.expires_at})
 
     return _migrations_call(peer, request, match, answer)
 
@@ -413,15 +535,121 @@ def _job_status(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]
         if job_id not in migrations.jobs:
             return JOB_NOT_FOUND
         artifact = migrations.artifact
-        step = peer.take(migrations.job_steps) or {
-            "status": "complete",
-            "result": {"size": artifact.size, "sha256": artifact.sha256},
-        }
+        kind = "import" if job_id.startswith("import-") else "export"
+        result = (
+            import_result()
+            if kind == "import"
+            else {"size": artifact.size, "sha256": artifact.sha256}
+        )
+        step = peer.take(migrations.job_steps) or {"status": "complete", "result": result}
         if isinstance(step, Reply):
             return step
-        return json_reply({"job_id": job_id, "type": "export", **step})
+        return json_reply({"job_id": job_id, "type": kind, **step})
 
     return _migrations_call(peer, request, match, answer)
+
+
+def _bundle_call(
+    peer: VellumPeer,
+    request: RecordedRequest,
+    match: re.Match[str],
+    replies: Callable[[Migrations], list[Reply]],
+    default: Reply,
+    kept: Callable[[Migrations], list[Received]],
+) -> Reply:
+    """An endpoint whose body is the bundle: a scripted reply if any, else `default`, and the
+    bundle kept in `kept` when it came whole and the answer is a success."""
+
+    def answer(runtime: Runtime, migrations: Migrations) -> Reply:
+        assert request.received is not None
+        if not request.received.complete:
+            return Reply(400, b'{"detail": "incomplete body"}')
+        reply = peer.take(replies(migrations)) or default
+        if 200 <= reply.status < 300 and _succeeded(reply):
+            with peer.lock:
+                kept(migrations).append(request.received)
+        return reply
+
+    return _migrations_call(peer, request, match, answer)
+
+
+def _succeeded(reply: Reply) -> bool:
+    """Whether a preflight or import answer says it worked (what the runtime would act on)."""
+    body = json_object(reply.body)
+    return body.get("can_import", True) is not False and body.get("success", True) is not False
+
+
+def _import_preflight(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    return _bundle_call(
+        peer,
+        request,
+        match,
+        lambda m: m.preflight_replies,
+        preflight_reply(),
+        lambda m: m.preflights,
+    )
+
+
+def _import(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    return _bundle_call(
+        peer, request, match, lambda m: m.import_replies, import_reply(), lambda m: m.imports
+    )
+
+
+def _uploaded(migrations: Migrations, body: bytes) -> tuple[str, Received] | None:
+    """The bucket's bundle a `{bundle_url}` body names, if it was uploaded whole."""
+    url = json_object(body).get("bundle_url")
+    if not isinstance(url, str):
+        return None
+    key = urlsplit(url).path.rsplit("/", 1)[-1]
+    received = migrations.bucket.get(key)
+    return (key, received) if received is not None and received.complete else None
+
+
+def _preflight_from_gcs(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    def answer(runtime: Runtime, migrations: Migrations) -> Reply:
+        uploaded = _uploaded(migrations, request.body)
+        reply = peer.take(migrations.preflight_replies) or (
+            preflight_reply() if uploaded else NO_BUNDLE
+        )
+        if uploaded is not None and reply.status == 200 and _succeeded(reply):
+            with peer.lock:
+                migrations.preflights.append(uploaded[1])
+        return reply
+
+    return _migrations_call(peer, request, match, answer)
+
+
+def _import_from_gcs(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    def answer(runtime: Runtime, migrations: Migrations) -> Reply:
+        scripted = peer.take(migrations.import_start_replies)
+        if scripted is not None:
+            return scripted
+        uploaded = _uploaded(migrations, request.body)
+        if uploaded is None:
+            return NO_BUNDLE
+        job_id = f"import-{peer.serial()}"
+        with peer.lock:
+            migrations.jobs[job_id] = uploaded[0]
+            migrations.imports.append(uploaded[1])
+        return json_reply({"job_id": job_id, "status": "pending", "type": "import"}, status=202)
+
+    return _migrations_call(peer, request, match, answer)
+
+
+def _bucket_upload(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
+    """A signed upload URL needs no credentials either; the bundle is kept by its key."""
+    runtime = peer.runtimes.get(match["runtime"])
+    if runtime is None:
+        return NOT_FOUND
+    migrations = runtime.migrations
+    scripted = peer.take(migrations.upload_replies)
+    if scripted is not None:
+        return scripted
+    assert request.received is not None
+    with peer.lock:
+        migrations.bucket[match["key"]] = request.received
+    return Reply(200, b"", "text/plain")
 
 
 def _bucket_download(peer: VellumPeer, request: RecordedRequest, match: re.Match[str]) -> Reply:
@@ -490,6 +718,9 @@ def _activity_reply(
 RUNTIME_PREFIX = "/rt"
 BUCKET_PREFIX = "/gcs"
 _MIGRATIONS = rf"{RUNTIME_PREFIX}/(?P<runtime>[^/]+)/v1/(?:assistants/[^/]+/)?migrations"
+_BUCKET = rf"{BUCKET_PREFIX}/(?P<runtime>[^/]+)/(?P<key>[^/]+)"
+_BUNDLE_BODIES = (re.compile(rf"{_MIGRATIONS}/(?:import|import-preflight)/?"), re.compile(_BUCKET))
+"""The paths whose request body is a bundle: read as it comes, never held whole."""
 _TERMINAL = r"/v1/assistants/(?P<assistant>[^/]+)/terminal/sessions/"
 _TERMINAL_SESSION = rf"{_TERMINAL}(?P<session>[^/]+)/"
 _STREAMED = r"(?P<endpoint>events|pending-interactions)/?"
@@ -510,7 +741,12 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = (
     ("POST", re.compile(rf"{_MIGRATIONS}/signed-url/?"), _signed_url),
     ("POST", re.compile(rf"{_MIGRATIONS}/export-to-gcs"), _export_to_gcs),
     ("GET", re.compile(rf"{_MIGRATIONS}/jobs/(?P<job>[^/]+)"), _job_status),
-    ("GET", re.compile(rf"{BUCKET_PREFIX}/(?P<runtime>[^/]+)/(?P<key>[^/]+)"), _bucket_download),
+    ("POST", re.compile(rf"{_MIGRATIONS}/import-preflight/?"), _import_preflight),
+    ("POST", re.compile(rf"{_MIGRATIONS}/import/?"), _import),
+    ("POST", re.compile(rf"{_MIGRATIONS}/preflight-from-gcs/?"), _preflight_from_gcs),
+    ("POST", re.compile(rf"{_MIGRATIONS}/import-from-gcs/?"), _import_from_gcs),
+    ("GET", re.compile(_BUCKET), _bucket_download),
+    ("PUT", re.compile(_BUCKET), _bucket_upload),
     ("POST", re.compile(_TERMINAL), _terminal),
     ("GET", re.compile(rf"{_TERMINAL_SESSION}(?P<action>events)/"), _terminal),
     ("POST", re.compile(rf"{_TERMINAL_SESSION}(?P<action>input|resize)/"), _terminal),
@@ -614,12 +850,15 @@ class VellumPeer:
     def serve(self, handler: _RequestHandler) -> None:
         """Record one request, route it, answer it (on the handler's thread)."""
         length = int(handler.headers.get("Content-Length") or 0)
-        request = RecordedRequest(
-            handler.command,
-            handler.path,
-            {name.lower(): value for name, value in handler.headers.items()},
-            handler.rfile.read(length),
-        )
+        headers = {name.lower(): value for name, value in handler.headers.items()}
+        path = urlsplit(handler.path).path
+        if any(pattern.fullmatch(path) for pattern in _BUNDLE_BODIES):
+            body, received = _read_bundle(handler, length)
+            request = RecordedRequest(handler.command, handler.path, headers, body, received)
+        else:
+            request = RecordedRequest(
+                handler.command, handler.path, headers, handler.rfile.read(length)
+            )
         with self.lock:
             self._requests.append(request)
         reply = NOT_FOUND
@@ -702,6 +941,24 @@ class VellumPeer:
         with contextlib.closing(events):  # a client that hung up stops its stream too
             for chunk in events:
                 handler.wfile.write(chunk)
+
+
+def _read_bundle(handler: _RequestHandler, length: int) -> tuple[bytes, Received]:
+    """Read a bundle body block by block, hashing it; keep only its first `KEPT_BODY` bytes."""
+    digest, kept, left = hashlib.sha256(), bytearray(), length
+    while left > 0:
+        try:
+            block = handler.rfile.read(min(left, BLOCK_SIZE))
+        except OSError:
+            block = b""
+        if not block:
+            handler.close_connection = True  # the client gave up mid-body
+            break
+        digest.update(block)
+        if len(kept) < KEPT_BODY:
+            kept += block[: KEPT_BODY - len(kept)]
+        left -= len(block)
+    return bytes(kept), Received(length - left, digest.hexdigest(), left == 0)
 
 
 class _Server(ThreadingHTTPServer):

@@ -125,6 +125,13 @@ class BackupsScreen(Screen[None]):
             tooltip="Show the selected file's full path and copy it to the clipboard",
         ),
         Binding(
+            "R",
+            "restore",
+            "Restore",
+            id="backups_restore",
+            tooltip="Restore the assistant from the selected file (checks, preflight, asks)",
+        ),
+        Binding(
             "d,delete",
             "delete",
             "Delete",
@@ -142,6 +149,15 @@ class BackupsScreen(Screen[None]):
 
         screen: BackupsScreen
         paths: tuple[Path, ...]
+
+    @dataclass
+    class RestoreRequested(Message):
+        """The user asked to restore the assistant from this backup (confirmed if roost
+        cannot vouch for the file)."""
+
+        screen: BackupsScreen
+        entry: BackupEntry
+        force_unverified: bool = False
 
     @dataclass
     class DeleteRequested(Message):
@@ -248,6 +264,30 @@ class BackupsScreen(Screen[None]):
         if entry is not None:
             self.app.copy_to_clipboard(str(entry.path))
             self.notify(f"{printable(str(entry.path))}\n(copied to the clipboard)", title="Path")
+
+    def action_restore(self) -> None:
+        entry = self.selected_entry
+        if entry is None:
+            return
+        if entry.verification is Verification.VERIFIED:
+            self.post_message(self.RestoreRequested(self, entry))
+            return
+        why = (
+            "roost did not save it, so nothing vouches for what it holds"
+            if entry.record is None
+            else f"it is {entry.verification} since roost saved it"
+        )
+        question = (
+            f"{printable(entry.path.name)}: {why}. Restoring it anyway may put damaged or"
+            f" foreign data into {printable(self.assistant)}. Go on (the preflight and the"
+            " typed confirmation still come)?"
+        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.post_message(self.RestoreRequested(self, entry, force_unverified=True))
+
+        self.app.push_screen(ConfirmScreen("Unverified backup", question), answered)
 
     def action_delete(self) -> None:
         entry = self.selected_entry
