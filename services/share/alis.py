@@ -53,7 +53,7 @@ def utf8_split(data: bytes) -> tuple[bytes, bytes]:
     prepend to the next chunk). Invalid bytes pass (the player shows them as U+FFFD)."""
     for back in range(1, min(4, len(data)) + 1):
         byte = data[-back]
-        if byte < 0x80:
+        if byte < 0x80 or byte >= 0xF8:  # ASCII, or a byte no character starts with
             return data, b""
         if byte >= 0xC0:  # a lead byte: how long its sequence is decides
             needed = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
