@@ -46,9 +46,13 @@ _FLAG_CODES = (
 )
 
 
-def screen_bytes(emulator: Emulator) -> bytes:
+def screen_bytes(emulator: Emulator, *, partial_character: bool = True) -> bytes:
     """What redraws `emulator`'s screen and state on a fresh terminal of its size (see the
-    module docstring). Reads the emulator without changing it."""
+    module docstring). Reads the emulator without changing it.
+
+    `partial_character=False` leaves out the start of a UTF-8 character cut off at the end of
+    the last read: for a stream of decoded text after it (a recording's events), whose next
+    piece holds the whole character."""
     out: list[str] = ["\x1b[0m\x1b[2J"]
     main = emulator._main_buffer
     if main is None and emulator._alternate_saved is not None:
@@ -93,7 +97,8 @@ def screen_bytes(emulator: Emulator) -> bytes:
     if icon:
         out.append(f"\x1b]1;{icon}\x07")
     out.append(emulator._pending)
-    return "".join(out).encode() + emulator._decoder.getstate()[0]
+    partial = emulator._decoder.getstate()[0] if partial_character else b""
+    return "".join(out).encode() + partial
 
 
 def sgr(attrs: Cell) -> str:
