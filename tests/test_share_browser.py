@@ -147,3 +147,18 @@ def test_an_unknown_session_starts_nothing(shell: TmuxServer) -> None:
     assert result.returncode == 1
     assert result.stdout == ""
     assert "no tmux session 'nope'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["share", "local"], "which session?"),
+        (["share", "local", "work", "--stop"], "--stop stops every share"),
+        (["share", "local", "work", "--port", "70000"], "--port 70000 is not a port"),
+    ],
+)
+def test_usage_errors_name_the_problem(args: list[str], problem: str) -> None:
+    result = _roost(*args)
+    assert result.returncode == 2
+    assert problem in result.stderr and "usage: roost share" in result.stderr
+    assert result.stdout == ""

@@ -1,4 +1,4 @@
-"""The pane key `s` (after ctrl+]): a pane's session shared read-only from the console, what a
+"""The pane key `S` (after ctrl+]): a pane's session shared read-only from the console, what a
 viewer sees (the screen at once, then what the pane shows, through a reconnect), the events
 panel, and the ways a share stops (the key again, `roost share --stop`, closing the pane)."""
 
@@ -62,7 +62,7 @@ async def test_a_pane_is_shared_as_it_shows_through_a_reconnect_and_stops_with_t
         [pane] = app.panes_screen.panes
         await wait_until(pilot, lambda: live(pane) and _shows(pane, "pane-42"), "the screen")
 
-        await pilot.press(LEAVE, "s")
+        await pilot.press(LEAVE, "S")
         await wait_until(pilot, lambda: app.sharing.of(pane) is not None, "the share")
         share = app.sharing.of(pane)
         assert share is not None
@@ -75,7 +75,7 @@ async def test_a_pane_is_shared_as_it_shows_through_a_reconnect_and_stops_with_t
         _say(tmux_server, "echo after-$((2+2))")
         await _until_shown(reader, screen, "after-4")
 
-        await pilot.press("s")
+        await pilot.press("S")
         await wait_until(pilot, lambda: app.sharing.of(pane) is None, "the share stopped")
         async with asyncio.timeout(10):
             while (await receive(reader)).payload != alis.EOT:
@@ -106,13 +106,13 @@ async def test_roost_share_stop_and_closing_the_pane_end_its_share(tmux_server: 
         [pane] = app.panes_screen.panes
         await wait_until(pilot, lambda: live(pane), "attached")
 
-        await pilot.press(LEAVE, "s")
+        await pilot.press(LEAVE, "S")
         await wait_until(pilot, lambda: app.sharing.of(pane) is not None, "the share")
         assert [record.what for record in stop_all()] == [pane.session_title]
         await wait_until(pilot, lambda: app.sharing.of(pane) is None, "--stop")
         assert app.is_running  # the console goes on
 
-        await pilot.press("s")
+        await pilot.press("S")
         await wait_until(pilot, lambda: app.sharing.of(pane) is not None, "shared again")
         await pilot.press("d")
         await wait_until(pilot, lambda: app.sharing.of(pane) is None, "closing stops it")

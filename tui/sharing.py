@@ -1,4 +1,4 @@
-"""The console's shares: a pane's session shown read-only in browsers (`ctrl+]` then `s`).
+"""The console's shares: a pane's session shown read-only in browsers (`ctrl+]` then `S`).
 
 A share taps its pane (`TerminalPane.tap`): the browser sees what the pane shows, through the
 pane's reconnects. Its URL, with the token, is shown once in a notification and copied to the
@@ -55,7 +55,7 @@ class Sharing:
         pane.tap(share.stream)
         self._app.copy_to_clipboard(share.url)
         self._app.notify(
-            f"Watch read-only at {share.url} (copied). ctrl+] then s stops sharing.",
+            f"Watch read-only at {share.url} (copied). ctrl+] then S stops sharing.",
             title=f"Sharing {title}",
             timeout=30,
         )

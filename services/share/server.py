@@ -43,6 +43,8 @@ SEND_TIMEOUT = 30.0
 """A viewer that takes no bytes for this long is disconnected."""
 STOP_TIMEOUT = 5.0
 """How long stopping waits for each connection to say goodbye."""
+VIEWERS = 64
+"""Viewers at once; more are answered 503 (each holds up to a backlog of memory)."""
 
 SECURITY_HEADERS = (
     ("Cache-Control", "no-store"),
@@ -189,8 +191,10 @@ class ShareServer:
                 request = await _read_request(reader)
             route = self._route(request)
             if route == "ws":
-                viewer_key = self._handshake(request)
-                writer.write(_head("101 Switching Protocols", viewer_key))
+                if self.stream.viewers >= VIEWERS:
+                    raise _Refused("503 Service Unavailable", b"503 too many viewers\n")
+                upgrade = self._handshake(request)
+                writer.write(_head("101 Switching Protocols", upgrade))
                 await self._watch(reader, writer)
                 return
             body, content_type = self._body(route)
@@ -268,7 +272,7 @@ class ShareServer:
 
     async def _send(self, viewer: Viewer, writer: asyncio.StreamWriter) -> None:
         writer.write(websocket.encode(Frame(Opcode.BINARY, alis.MAGIC)))
-        while not viewer.ended:
+        while not viewer.done:
             frames = await viewer.take()
             for frame in frames:
                 writer.write(websocket.encode(Frame(Opcode.BINARY, frame)))

@@ -58,7 +58,13 @@ class Share:
         record = ShareRecord(
             ProcessIdentity.current(), self.server.bind, self.server.port, self.what
         )
-        self._file = register(record)
+        try:
+            self._file = register(record)
+        except OSError as error:  # unlisted, `--stop` could not reach it: do not run at all
+            await self.server.stop()
+            raise RoostError(
+                f"cannot list the share in {error.filename}: {error.strerror}"
+            ) from None
 
     async def stop(self) -> None:
         """The token expires and the viewers see the end; safe to repeat."""

@@ -46,6 +46,8 @@ class Viewer:
         self._ready = asyncio.Event()
         self._ready.set()
         self.ended = False
+        self.done = False
+        """The end of the stream (EOT) has been taken: nothing follows."""
 
     def push(self, frame: Callable[[int, int], bytes], now: int) -> None:
         if self._stale or self.ended:
@@ -80,6 +82,7 @@ class Viewer:
         frames, self._frames, self._size = list(self._frames), deque(), 0
         if self.ended:
             frames.append(alis.EOT)
+            self.done = True
         return frames
 
 

@@ -84,12 +84,12 @@ def send(writer: asyncio.StreamWriter, frame: Frame) -> None:
 
 async def receive(reader: asyncio.StreamReader) -> Frame:
     """The next whole message from a server (continuations joined)."""
-    frame = await websocket.read_frame(reader, limit=MESSAGE_LIMIT, masked=False)
+    first = frame = await websocket.read_frame(reader, limit=MESSAGE_LIMIT, masked=False)
     payload = frame.payload
     while not frame.fin:
         frame = await websocket.read_frame(reader, limit=MESSAGE_LIMIT, masked=False)
         payload += frame.payload
-    return Frame(frame.opcode if frame.opcode else Opcode.TEXT, payload)
+    return Frame(first.opcode, payload)
 
 
 class Browser:

@@ -150,10 +150,11 @@ class PanesScreen(Screen[None]):
             tooltip="Start a session that ended or was lost again",
         ),
         Binding(
-            "s",
+            "S",
             "share",
             "Share",
             id="panes.share",
+            show=False,
             tooltip="Show the session read-only in a browser (a URL with a token); again: stop",
         ),
         Binding(
