@@ -41,8 +41,9 @@ FRAME_LIMIT = 4 * 1024
 """The longest frame read from a viewer (it is dropped unread by anything)."""
 SEND_TIMEOUT = 30.0
 """A viewer that takes no bytes for this long is disconnected."""
-STOP_TIMEOUT = 5.0
-"""How long stopping waits for each connection to say goodbye."""
+STOP_TIMEOUT = 2.0
+"""How long stopping waits for the connections to say goodbye (viewers: the end of the
+stream), and each closing connection for its peer."""
 VIEWERS = 64
 """Viewers at once; more are answered 503 (each holds up to a backlog of memory)."""
 
@@ -206,7 +207,8 @@ class ShareServer:
                 ("Content-Length", str(len(refused.body))),
             ]
             writer.write(_head(refused.status, headers) + refused.body)
-        await writer.drain()
+        async with asyncio.timeout(SEND_TIMEOUT):
+            await writer.drain()
 
     def _route(self, request: _Request) -> str:
         """What `request` asks for: "" (the page), "ws", or "static/NAME". Refuses a wrong

@@ -38,7 +38,9 @@ def exposure_warning(bind: str) -> str:
 class Share:
     """A running share of `what` (a pane's title), `start()`ed and `stop()`ped once."""
 
-    def __init__(self, what: str, size: TerminalSize, *, bind: str = LOOPBACK, port: int = 0):
+    def __init__(
+        self, what: str, size: TerminalSize, *, bind: str = LOOPBACK, port: int = 0
+    ) -> None:
         self.what = what
         self.stream = ShareStream(size)
         self.server = ShareServer(self.stream, what, bind=bind, port=port)
