@@ -286,18 +286,21 @@ class ShareServer:
 
 
 async def _read_viewer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Answer pings and a close; drop everything else (a share has no input)."""
+    """Answer pings and a close; drop everything else (a share has no input). Ends (and so
+    does the viewer) on a close, a broken frame, or pongs left unread for SEND_TIMEOUT."""
     try:
         while True:
             frame = await websocket.read_frame(reader, limit=FRAME_LIMIT)
             if frame.opcode is Opcode.PING:
                 writer.write(websocket.encode(Frame(Opcode.PONG, frame.payload)))
+                async with asyncio.timeout(SEND_TIMEOUT):  # pings from one who reads no pongs
+                    await writer.drain()
             elif frame.opcode is Opcode.CLOSE:
                 writer.write(websocket.encode(websocket.close_frame(Close.NORMAL)))
                 return
     except ProtocolError as error:
         writer.write(websocket.encode(websocket.close_frame(error.code, str(error))))
-    except (asyncio.IncompleteReadError, ConnectionError):
+    except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
         return
 
 
