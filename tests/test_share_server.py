@@ -4,15 +4,18 @@ late joiner gets, a viewer's frames going nowhere, viewer events, and what stopp
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
+from services.core.processes import ProcessIdentity, process_start
 from services.share import alis
 from services.share.server import FORBIDDEN, FRAME_LIMIT, ShareServer
 from services.share.share import Share, exposed
-from services.share.shares import running
+from services.share.shares import ShareRecord, register, running, stop_all
 from services.share.stream import BACKLOG
 from services.share.websocket import Close, Frame, Opcode
 from services.terminal.backend import TerminalSize
@@ -241,3 +244,27 @@ def test_only_loopback_is_private() -> None:
 def test_the_server_refuses_to_lose_its_token_in_a_repr() -> None:
     server = ShareServer(Share("x", TerminalSize(10, 2)).stream, "x", bind="127.0.0.1")
     assert server.url.split("/")[3] not in repr(server)
+
+
+def test_stop_signals_only_what_this_user_listed() -> None:
+    """A file anyone may write names no process to signal; a dead owner's file is removed."""
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        planted = register(
+            ShareRecord(
+                ProcessIdentity(sleeper.pid, process_start(sleeper.pid), socket.gethostname()),
+                "127.0.0.1",
+                1,
+                "x",
+            )
+        )
+        planted.chmod(0o666)
+        dead = register(
+            ShareRecord(ProcessIdentity(2**22 + 7, None, socket.gethostname()), "127.0.0.1", 2, "y")
+        )
+        assert stop_all() == []
+        assert sleeper.poll() is None
+        assert planted.exists() and not dead.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()

@@ -1,13 +1,13 @@
 """The shares running for this user, so `roost share --stop` can end them.
 
-Each share writes one file in the runtime directory (`$ROOST_RUNTIME_DIR`, else the platform's:
-`$XDG_RUNTIME_DIR/roost` on Linux, cleared at boot), named after its process and port and
-holding its process identity, address and what it shows; never its token, which lives only in
-the process serving it. The file is written once when the share starts and removed when it
-stops; nothing rewrites it, so no lock is needed. `stop_all` sends SIGUSR1 to each owner that is
-still the process that wrote its file (`ProcessIdentity`: a reused PID is left alone), and both
-`roost share` and the console end their shares on it (the console keeps running); files of
-owners that have died are removed.
+Each share writes one file in the runtime directory (`shares_dir`), named after its process
+and port and holding its process identity, address and what it shows; never its token, which
+lives only in the process serving it. The file is written once when the share starts and
+removed when it stops; nothing rewrites it, so no lock is needed. `stop_all` sends SIGUSR1 to
+each owner that is still the process that wrote its file (`ProcessIdentity`: a reused PID is
+left alone), listed in a file of this user's that nobody else can write; both `roost share`
+and the console end their shares on it (the console keeps running). Files of owners that have
+died are removed.
 """
 
 from __future__ import annotations
@@ -21,23 +21,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.core.files import FileError, read_json
+from services.core.files import FileError, parse_json, read_bytes
+from services.core.paths import state_dir
 from services.core.processes import ProcessIdentity
 
-APP_NAME = "roost"
 RECORD_LIMIT = 4 * 1024
 STOP_SIGNAL = signal.SIGUSR1
 """What `roost share --stop` sends: a share ends on it, a console only ends its shares."""
 
 
 def shares_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """`$ROOST_RUNTIME_DIR/shares`, else `$XDG_RUNTIME_DIR/roost/shares` (the user's own,
+    cleared at boot), else `shares` in the state dir: never a guessed place in /tmp, where
+    another user could plant files naming processes for `--stop` to signal."""
     env = os.environ if environ is None else environ
-    override = env.get("ROOST_RUNTIME_DIR")
-    if override:
-        return Path(override).expanduser() / "shares"
-    import platformdirs
+    for variable, below in (("ROOST_RUNTIME_DIR", "shares"), ("XDG_RUNTIME_DIR", "roost/shares")):
+        if env.get(variable):
+            return Path(env[variable]).expanduser() / below
+    return state_dir(env) / "shares"
 
-    return Path(platformdirs.user_runtime_dir(APP_NAME)) / "shares"
+
+def _foreign(path: Path, mode: int) -> str | None:
+    """Only a file this user wrote, that nobody else can write, names a share to signal."""
+    if path.stat().st_uid != os.getuid() or mode & 0o022:
+        return "not written by roost for this user (owner or mode), ignored"
+    return None
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,9 @@ def running(directory: Path | None = None) -> list[tuple[Path, ShareRecord]]:
     found = []
     for path in paths:
         with contextlib.suppress(FileError, FileNotFoundError, KeyError, TypeError, ValueError):
-            record = _record(read_json(path, RECORD_LIMIT))
+            record = _record(
+                parse_json(path, read_bytes(path, RECORD_LIMIT, refuse=_foreign).decode())
+            )
             if record is not None:
                 found.append((path, record))
     return found
