@@ -88,11 +88,12 @@ from services.terminal.attach import (
     Attacher,
     Attachment,
     ContainerPlace,
+    HostPlace,
     ManagedPlace,
     Place,
     SshPlace,
 )
-from services.terminal.backend import TerminalBackend
+from services.terminal.backend import TerminalBackend, TerminalSize
 from services.terminal.host_tmux import host_tmux
 from services.terminal.signals import TerminalSignal
 from services.terminal.tmux import TmuxListing, TmuxSession
@@ -507,6 +508,21 @@ class Roost:
     def open(self, attachment: Attachment, mode: Mode, *, revive: bool = False) -> TerminalBackend:
         """The backend that carries `attachment`'s bytes in `mode` (started by its pane)."""
         return self.attacher.backend(attachment, mode, revive=revive)
+
+    async def watch_for_share(
+        self, assistant: Assistant, name: str
+    ) -> tuple[Attachment, TerminalBackend, TerminalSize]:
+        """What `roost share` serves: a read-only attach to tmux session `name` of `assistant`,
+        at its window's size on this machine (so the page shows the window whole), else 80x24.
+        Raises RoostError when there is no such session."""
+        place = await self.place(assistant)
+        await self.session(place, name)
+        attachment = Attachment(assistant.name, place, name)
+        window = None
+        if isinstance(place, HostPlace):
+            window = await asyncio.to_thread(self.context.tmux.window, name)
+        size = TerminalSize(window.columns, window.rows) if window else TerminalSize(80, 24)
+        return attachment, self.open(attachment, Mode.WATCH), size
 
     # -- activity and the needs-you inbox ------------------------------------------------------
 

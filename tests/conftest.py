@@ -47,6 +47,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ROOST_CACHE_DIR", str(tmp_path / "roost-cache"))
     monkeypatch.setenv("ROOST_LOG_DIR", str(tmp_path / "roost-log"))
     monkeypatch.setenv("ROOST_DATA_DIR", str(tmp_path / "roost-data"))
+    monkeypatch.setenv("ROOST_RUNTIME_DIR", str(tmp_path / "roost-run"))
     monkeypatch.setenv("VELLUM_PLATFORM_URL", "http://127.0.0.1:9")
     # A private socket that no server listens on: nothing can reach the user's tmux by accident.
     monkeypatch.setenv("ROOST_TMUX_SOCKET", str(tmp_path / "no-tmux-server"))

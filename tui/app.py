@@ -59,6 +59,7 @@ from tui.screens.main import MainScreen
 from tui.screens.panes import PanesScreen
 from tui.screens.pick import SessionPicker
 from tui.screens.restore import RestoreScreen
+from tui.sharing import Sharing
 from tui.terminal_pane import TerminalPane
 from tui.workers import Workers
 from widgets.terminal_view import TerminalView
@@ -108,6 +109,7 @@ class RoostApp(App[None]):
         self.backups = Backups(self)
         self.lifecycle = Lifecycle(self)
         self.attaching = Attaching(self)
+        self.sharing = Sharing(self)
         self.activity = Activities(self)
         self.fleet_refresh = FleetRefresh(self)
         self.panes_screen = PanesScreen(leave_key=self._leave_keys()[0])
@@ -147,6 +149,7 @@ class RoostApp(App[None]):
         self.app_resume_signal.subscribe(self, lambda _: monitor.resume())
 
     async def on_unmount(self) -> None:
+        await self.sharing.stop_all()
         self.fleet_refresh.close()
         await self.events.close()
         await self.activity.close()
@@ -199,6 +202,12 @@ class RoostApp(App[None]):
             )
             return
         self.push_screen(self.panes_screen)
+
+    async def on_panes_screen_share_toggled(self, message: PanesScreen.ShareToggled) -> None:
+        await self.sharing.toggle(message.pane)
+
+    async def on_panes_screen_closed(self, message: PanesScreen.Closed) -> None:
+        await self.sharing.stop(message.pane)
 
     def on_terminal_pane_signals(self, message: TerminalPane.Signals) -> None:
         """A title, bell or notification from a tmux session of this machine or of a host is

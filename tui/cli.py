@@ -72,6 +72,9 @@ from services.jobs.record import Job, JobKind, JobState
 from services.jobs.restore import RestoreOptions
 from services.jobs.store import JobStore
 from services.roost import AttachRequest, Roost
+from services.share.share import LOOPBACK, Share, exposed, exposure_warning, feed
+from services.share.shares import STOP_SIGNAL, stop_all
+from services.terminal.backend import TerminalBackend, TerminalSize
 from services.terminal.execs import DEFAULT_TIMEOUT, ExecResult
 from services.terminal.tmux import TmuxListing, TmuxState
 from services.vellum.environment import VellumEnvironment
@@ -348,6 +351,26 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seconds before the command is stopped (default {DEFAULT_TIMEOUT:g})",
     )
     run.set_defaults(handler=exec_command)
+
+    share = commands.add_parser(
+        "share",
+        help="show a tmux session read-only in a browser, live",
+        description="Serve SESSION of ASSISTANT read-only to a browser: the first line printed "
+        "is the page's URL, with a token that expires when the share stops (interrupted, or "
+        "roost share --stop). Viewers joining and leaving are said on stderr.",
+        usage="roost share [-h] [--bind ADDR] [--port N] ASSISTANT SESSION | roost share --stop",
+    )
+    share.add_argument("assistant", nargs="?", metavar="ASSISTANT", help=name_help)
+    share.add_argument("session", nargs="?", metavar="SESSION", help="tmux session name")
+    share.add_argument(
+        "--bind",
+        default=LOOPBACK,
+        metavar="ADDR",
+        help=f"the address to listen on (default {LOOPBACK}: this machine only)",
+    )
+    share.add_argument("--port", type=int, default=0, metavar="N", help="default: any free port")
+    share.add_argument("--stop", action="store_true", help="stop every share you started")
+    share.set_defaults(handler=share_session)
 
     inbox = commands.add_parser(
         "inbox",
@@ -1280,6 +1303,67 @@ def exec_command(args: argparse.Namespace) -> int:
     if result.timed_out:
         say(f"roost: {shlex.join(command)} timed out after {args.timeout:g} s", file=sys.stderr)
     return result.exit_code
+
+
+def share_session(args: argparse.Namespace) -> int:
+    if args.stop:
+        if args.assistant is not None:
+            raise UsageError("--stop stops every share: it takes no session")
+        stopped = stop_all()
+        for record in stopped:
+            say(f"stopping the share of {record.describe}")
+        if not stopped:
+            print("no share is running")
+        return 0
+    if args.session is None:
+        raise UsageError("which session? roost share ASSISTANT SESSION")
+    if not 0 <= args.port < 65536:
+        raise UsageError(f"--port {args.port} is not a port")
+
+    async def serve(roost: Roost) -> None:
+        attachment, backend, size = await roost.watch_for_share(
+            await roost.find(args.assistant), args.session
+        )
+        share = Share(attachment.title, size, bind=args.bind, port=args.port)
+        await share.start()
+        try:
+            print(share.url, flush=True)  # the first line: the one place the token is shown
+            if exposed(args.bind):
+                say(f"roost: {exposure_warning(args.bind)}", file=sys.stderr)
+            await _serve_until_stopped(share, backend, size)
+        finally:
+            await share.stop()
+
+    with_roost(serve)
+    say(f"roost: the share of {args.session} has stopped", file=sys.stderr)
+    return 0
+
+
+async def _serve_until_stopped(share: Share, backend: TerminalBackend, size: TerminalSize) -> None:
+    """Serve until the session ends, or an interrupt, TERM or `roost share --stop` arrives."""
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    for number in (signal.SIGINT, signal.SIGTERM, STOP_SIGNAL):
+        loop.add_signal_handler(number, stopped.set)
+    feeding = asyncio.create_task(feed(share, backend, size))
+    stopping = asyncio.create_task(stopped.wait())
+    telling = asyncio.create_task(_tell_viewers(share))
+    try:
+        await asyncio.wait((feeding, stopping), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM, STOP_SIGNAL):
+            loop.remove_signal_handler(number)
+        stopping.cancel()
+        feeding.cancel()
+        await share.stop()
+        await telling
+        with contextlib.suppress(asyncio.CancelledError):
+            await feeding  # a session that could not start raises its error here
+
+
+async def _tell_viewers(share: Share) -> None:
+    async for change in share.server.changes():
+        say(f"roost: {change.line}", file=sys.stderr, flush=True)
 
 
 # -- the needs-you inbox ---------------------------------------------------------------------

@@ -51,6 +51,7 @@ from textual.widgets import Static
 
 from services.core.errors import RoostError
 from services.core.mode import Mode
+from services.share.stream import ShareStream
 from services.terminal.attach import Attachment
 from services.terminal.backend import (
     LinkNotice,
@@ -61,6 +62,7 @@ from services.terminal.backend import (
 from services.terminal.emulator import Emulator
 from services.terminal.recording import Recorder
 from services.terminal.signals import TerminalSignal
+from services.terminal.snapshot import screen_bytes
 from services.terminal.tmux import capture_as_stream
 from widgets.terminal_view import TerminalView
 
@@ -184,6 +186,8 @@ class TerminalPane(Vertical, can_focus=True):
         self._scrollback = scrollback
         self._record = record
         self.recorder: Recorder | None = None
+        self._tap: ShareStream | None = None
+        """The share that is shown what this pane shows (`tap`)."""
         self.backend: TerminalBackend | None = None
         self._session_size = TerminalSize(80, 24)  # until the view has its size
         self.emulator = Emulator(80, 24, scrollback=scrollback)
@@ -257,6 +261,8 @@ class TerminalPane(Vertical, can_focus=True):
                 self.queued += len(item)
                 if self.recorder is not None:
                     self.recorder.output(item)
+                if self._tap is not None:
+                    self._tap.output(item)
                 self._schedule_frame()
                 if self.queued >= HIGH_WATER:
                     self._room.clear()
@@ -455,8 +461,25 @@ class TerminalPane(Vertical, can_focus=True):
         self.view.refresh_changes()
         if self.recorder is not None:
             self.recorder.resize(size)
+        if self._tap is not None:
+            self._tap.resize(size)
         if self.backend is not None and not self.connection.over:
             self.backend.resize(size)
+
+    # -- sharing ---------------------------------------------------------------------------
+
+    @property
+    def shown_size(self) -> TerminalSize:
+        return TerminalSize(self.emulator.columns, self.emulator.lines)
+
+    def tap(self, stream: ShareStream | None) -> None:
+        """Show `stream` what this pane shows from now on (None: stop): the screen as it is,
+        then every byte and resize, the output queued and not yet drawn included, so the share
+        and the pane agree through reconnects and catching up."""
+        self._tap = stream
+        if stream is not None:
+            stream.resize(self.shown_size)
+            stream.output(screen_bytes(self.emulator) + b"".join(self._queue))
 
     def action_leave(self) -> None:
         self.post_message(self.Left(self))

@@ -17,7 +17,18 @@ decodes, escapes and appends to a buffered file, flushed when a write comes at l
 break the pane: an I/O error (disk full, directory gone) is logged once, stops the recorder, and
 is kept in `error` for the UI to show.
 
-Size rule: every recording in the directory shares one budget, `limit_bytes`.
+The index: next to each part, `NAME.cast.index` (JSON lines, docs/protocol.md §5) holds
+keyframes, each the emulator's state (`snapshot.screen_bytes`) at a place in the part, so a seek
+restores the nearest one and replays forward from there, and markers (attach, resize,
+reconnect...) for the timeline. The recorder has no emulator of its own (that would emulate
+every byte twice): the pane, whose emulator is fed the same output, hands over a keyframe when
+`keyframe_due` says one is wanted and its emulator has caught up with everything recorded. One
+is wanted after every `KEYFRAME_BYTES` of output: what a seek costs is the output it replays
+from the keyframe before it, and tests/perf/bench_rewind.py chose the figure. A new part wants
+one at once (it would otherwise replay from a blank screen).
+
+Size rule: every recording in the directory shares one budget, `limit_bytes`; the indexes
+count toward it (a part ends when its file and its index together reach the part's share).
 
 - A recording is written in parts of `limit_bytes // PARTS_PER_LIMIT` (a part ends with the
   event that reaches its share, so it passes it by less than one chunk); the next output goes
@@ -32,9 +43,11 @@ Size rule: every recording in the directory shares one budget, `limit_bytes`.
   older parts, a crashed roost's files), then, only if nothing else is left, other panes'
   current parts (those panes continue in a new part). The file being written is never
   deleted; if it alone is over the limit, it ends and the next output starts a new part.
-- Only `.cast` files count, and only they are ever deleted. Bytes other recorders still hold
-  in their buffers are not seen by a scan, so the directory can pass the limit by up to one
-  write buffer (`WRITE_BUFFER`) per recording pane until the next scan.
+- Only `.cast` files and their `.cast.index` files count, and only they are ever deleted (an
+  index goes with its recording; one whose recording is gone goes first). Bytes other
+  recorders still hold in their buffers are not seen by a scan, so the directory can pass the
+  limit by up to two write buffers (`WRITE_BUFFER`, the part's and its index's) per recording
+  pane until the next scan.
 """
 
 from __future__ import annotations
@@ -60,6 +73,11 @@ from services.terminal.backend import TerminalSize
 log = logging.getLogger(__name__)
 
 SUFFIX = ".cast"
+INDEX_SUFFIX = ".cast.index"
+INDEX_VERSION = 1
+KEYFRAME_BYTES = 256 << 10
+"""Output between keyframes (see the module docstring; tests/perf/bench_rewind.py measured
+why this size)."""
 PARTS_PER_LIMIT = 4
 PRUNE_TO = 7 / 8
 FLUSH_INTERVAL = 0.5
@@ -85,11 +103,18 @@ class Recording:
     """The header's title; the file name without `.cast` when it has none."""
 
 
+def index_path(recording: Path) -> Path:
+    """Where the index of `recording` (a part) is kept."""
+    return recording.with_name(recording.name.removesuffix(SUFFIX) + INDEX_SUFFIX)
+
+
 def list_recordings(directory: Path) -> list[Recording]:
     """The `.cast` files in `directory`, newest first; none when it does not exist. Raises
     OSError when it cannot be read."""
     recordings = []
     for path, size, modified_ns in _scan(directory):
+        if not path.name.endswith(SUFFIX):
+            continue
         header = _read_header(path)
         title = header.get("title")
         recordings.append(
@@ -130,6 +155,7 @@ class Recorder:
         limit_bytes: int,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        keyframe_bytes: int = KEYFRAME_BYTES,
     ) -> None:
         if limit_bytes < 1:
             raise ValueError(f"a recording limit must be positive, not {limit_bytes}")
@@ -138,6 +164,7 @@ class Recorder:
         self.title = title
         self.limit_bytes = limit_bytes
         self.part_limit = max(1, limit_bytes // PARTS_PER_LIMIT)
+        self.keyframe_bytes = keyframe_bytes
         self.error: str | None = None
         """Why recording stopped, when an I/O error stopped it."""
         self._size = size
@@ -149,6 +176,12 @@ class Recorder:
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._stopped = False
         self._file: BinaryIO | None = None
+        self._index: BinaryIO | None = None
+        self._since_keyframe = 0
+        """Output bytes (as written) since the part's last keyframe."""
+        self._part_lines = 0
+        self._marks: list[tuple[float, str, str]] = []
+        """Markers made before the part they belong to began: (clock, kind, label)."""
         self._path: Path | None = None
         self._shelf: _Shelf | None = None
         self._part = 0
@@ -180,6 +213,50 @@ class Recorder:
         # Before a part's first event the size goes in its header instead.
         if self._file is not None:
             self._event("r", f"{size.columns}x{size.rows}")
+            self.mark("resize", f"{size.columns}x{size.rows}")
+
+    @property
+    def keyframe_due(self) -> bool:
+        """Whether the index wants a keyframe now (see the module docstring)."""
+        return self._index is not None and self._since_keyframe >= self.keyframe_bytes
+
+    def keyframe(self, state: bytes) -> None:
+        """Index `state`: the emulator's state (`screen_bytes(..., partial_character=False)`)
+        after exactly the output recorded so far; never raises."""
+        if self._stopped or self._index is None or self._file is None:
+            return
+        entry = {
+            "t": round(self._clock() - self._part_start, 6),
+            "offset": self._file.tell(),
+            "line": self._part_lines + 1,
+            "size": [self._size.columns, self._size.rows],
+            "keyframe": state.decode(errors="replace"),
+        }
+        self._since_keyframe = 0
+        self._write_index(entry)
+
+    def mark(self, kind: str, label: str = "") -> None:
+        """A marker on the timeline now (`kind`: attach, resize, reconnect...); never raises.
+        Before the first output it waits for the part to begin."""
+        if self._stopped:
+            return
+        if self._index is None:
+            self._marks.append((self._clock(), kind, label))
+            return
+        self._write_index(
+            {"t": round(self._clock() - self._part_start, 6), "mark": kind, "label": label}
+        )
+
+    def flush(self) -> None:
+        """Put what is buffered on the disk (before the file is read back); never raises."""
+        for handle in (self._file, self._index):
+            if handle is None:
+                continue
+            try:
+                handle.flush()
+            except OSError as error:
+                self._fail(f"cannot write {self._path}", error)
+                return
 
     def close(self) -> None:
         """Write what is buffered and close the file; safe to repeat, never raises."""
@@ -213,10 +290,28 @@ class Recorder:
         except OSError as error:
             self._fail(f"cannot write {self._path}", error)
             return
-        self._part_bytes += len(line)
+        self._since_keyframe += len(line)
+        self._part_lines += 1
+        self._count(len(line))
+
+    def _write_index(self, entry: dict[str, object]) -> None:
+        assert self._index is not None
+        line = (_encode(entry) + "\n").encode()
+        try:
+            self._index.write(line)
+        except OSError as error:
+            self._fail(f"cannot write {self._path}{INDEX_SUFFIX.removeprefix(SUFFIX)}", error)
+            return
+        self._count(len(line))
+
+    def _count(self, written: int) -> None:
+        """Account for bytes just written to the part or its index: the directory's limit,
+        then the part's."""
+        assert self._shelf is not None
+        self._part_bytes += written
         shelf, problem = self._shelf, None
         with shelf.lock:
-            shelf.total += len(line)
+            shelf.total += written
             if shelf.total > self.limit_bytes:
                 problem = self._recount(shelf)
         if problem is not None:
@@ -234,7 +329,13 @@ class Recorder:
         except OSError as error:
             self._fail(f"cannot create a recording in {self.directory}", error)
             return False
-        self._file, self._path = handle, path
+        try:
+            index = _open_index(index_path(path))
+        except OSError as error:
+            handle.close()
+            self._fail(f"cannot create a recording in {self.directory}", error)
+            return False
+        self._file, self._path, self._index = handle, path, index
         self._part += 1
         if self._part > 1:
             self._part_start = now
@@ -246,12 +347,18 @@ class Recorder:
             "title": self.title,
         }
         line = (_encode(header) + "\n").encode()
+        index_header = {"roost_index": INDEX_VERSION, "recording": path.name}
+        index_line = (_encode(index_header) + "\n").encode()
         try:
             handle.write(line)
+            index.write(index_line)
         except OSError as error:
             self._fail(f"cannot write {path}", error)
             return False
-        self._part_bytes = len(line)
+        self._part_bytes = len(line) + len(index_line)
+        self._part_lines = 1
+        # A part after the first starts from the screen the last left: a keyframe at once.
+        self._since_keyframe = self.keyframe_bytes if self._part > 1 else 0
         shelf = self._join_shelf(path)
         # A new part is the moment to see what others (or the user) did to the directory.
         with shelf.lock:
@@ -259,6 +366,10 @@ class Recorder:
         if problem is not None:
             self._fail(*problem)
             return False
+        marks, self._marks = self._marks, []
+        for at, kind, label in marks:
+            at = max(0.0, at - self._part_start)
+            self._write_index({"t": round(at, 6), "mark": kind, "label": label})
         return True
 
     def _create_file(self) -> tuple[Path, BinaryIO]:
@@ -280,11 +391,14 @@ class Recorder:
     def _end_part(self) -> None:
         """Flush and close the current part (if any); the next event starts a new one."""
         handle, self._file = self._file, None
+        index, self._index = self._index, None
         self._leave_shelf()
         if handle is None:
             return
         try:
             handle.close()
+            if index is not None:
+                index.close()
         except OSError as error:
             self._fail(f"cannot write {self._path}", error)
 
@@ -293,8 +407,9 @@ class Recorder:
         oldest files (see the module docstring for which). Called with `shelf.lock` held, so
         a problem is returned for the caller to report once the lock is released."""
         try:
-            if self._file is not None:
-                self._file.flush()
+            for handle in (self._file, self._index):
+                if handle is not None:
+                    handle.flush()
         except OSError as error:
             return f"cannot write {self._path}", error
         try:
@@ -304,21 +419,32 @@ class Recorder:
         total = sum(size for _, size, _ in files)
         if total > self.limit_bytes:
             target = int(self.limit_bytes * PRUNE_TO)
-            oldest_first = sorted(files, key=lambda file: (file[2], file[0]))
+            sizes = {path: size for path, size, _ in files}
+            recordings = [file for file in files if file[0].name.endswith(SUFFIX)]
+            oldest_first = sorted(recordings, key=lambda file: (file[2], file[0]))
+            orphans = [
+                (path, size, 0)
+                for path, size, _ in files
+                if path.name.endswith(INDEX_SUFFIX)
+                and path.with_name(path.name.removesuffix(INDEX_SUFFIX) + SUFFIX) not in sizes
+            ]
             idle = [file for file in oldest_first if file[0] not in shelf.live]
             others = [file for file in oldest_first if file[0] in shelf.live]
-            for path, size, _ in idle + others:
+            for path, size, _ in orphans + idle + others:
                 if total <= target:
                     break
                 if path == self._path:
                     continue
+                index = index_path(path) if path.name.endswith(SUFFIX) else None
                 try:
                     path.unlink()
+                    if index is not None and index in sizes:
+                        index.unlink(missing_ok=True)
                 except FileNotFoundError:
                     pass
                 except OSError as error:
                     return f"cannot remove {path} to keep recordings under their limit", error
-                total -= size
+                total -= size + (sizes.get(index, 0) if index is not None else 0)
                 writer = shelf.live.get(path)
                 if writer is not None:
                     writer._end_part_soon = True
@@ -332,11 +458,13 @@ class Recorder:
         log.warning("not recording %s: %s", self.title, self.error)
         self._stopped = True
         handle, self._file = self._file, None
+        index, self._index = self._index, None
         self._leave_shelf()
-        if handle is not None:
-            # Already failing: the first error is the one worth reporting.
-            with contextlib.suppress(OSError):
-                handle.close()
+        for opened in (handle, index):
+            if opened is not None:
+                # Already failing: the first error is the one worth reporting.
+                with contextlib.suppress(OSError):
+                    opened.close()
 
     def _join_shelf(self, path: Path) -> _Shelf:
         with _shelves_lock:
@@ -375,15 +503,25 @@ _shelves: dict[Path, _Shelf] = {}
 _shelves_lock = threading.Lock()
 
 
+def _open_index(path: Path) -> BinaryIO:
+    """A part's index, private, emptied: one left by a crash under the new part's name (made
+    afresh, so never its own) would describe another recording."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "wb", buffering=WRITE_BUFFER)
+
+
 def _scan(directory: Path) -> list[tuple[Path, int, int]]:
-    """(path, size, modification time in ns) of each `.cast` file; none if the directory is gone."""
+    """(path, size, modification time in ns) of each `.cast` file and index; none if the
+    directory is gone."""
     files = []
     try:
         entries = list(os.scandir(directory))
     except FileNotFoundError:
         return []
     for entry in entries:
-        if not entry.name.endswith(SUFFIX) or entry.name.startswith("."):
+        if not entry.name.endswith((SUFFIX, INDEX_SUFFIX)) or entry.name.startswith("."):
             continue
         try:
             if not entry.is_file(follow_symlinks=False):

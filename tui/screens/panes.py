@@ -9,6 +9,7 @@ returns into the pane.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.cells import cell_len
@@ -16,6 +17,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container
+from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -148,6 +150,14 @@ class PanesScreen(Screen[None]):
             tooltip="Start a session that ended or was lost again",
         ),
         Binding(
+            "S",
+            "share",
+            "Share",
+            id="panes.share",
+            show=False,
+            tooltip="Show the session read-only in a browser (a URL with a token); again: stop",
+        ),
+        Binding(
             "pageup",
             "scroll(1)",
             "Scroll back",
@@ -165,6 +175,18 @@ class PanesScreen(Screen[None]):
         ),
         *(_go(number) for number in range(1, 10)),
     ]
+
+    @dataclass
+    class ShareToggled(Message):
+        """The share key: share `pane`'s session read-only, or stop sharing it."""
+
+        pane: TerminalPane
+
+    @dataclass
+    class Closed(Message):
+        """`pane` was closed or detached (its share, if any, stops)."""
+
+        pane: TerminalPane
 
     grid: var[bool] = var(False, init=False)
     """Up to four panes at once (the current one's group of four), else only the current one."""
@@ -400,8 +422,13 @@ class PanesScreen(Screen[None]):
         question = f"End the shell in {pane.session_title}? Whatever runs in it ends too."
         self.app.push_screen(ConfirmScreen("Close", question), answered)
 
+    def action_share(self) -> None:
+        if self.pane is not None:
+            self.post_message(self.ShareToggled(self.pane))
+
     async def _remove(self, pane: TerminalPane) -> None:
         index = self.panes.index(pane)
+        self.post_message(self.Closed(pane))
         self.panes.remove(pane)
         await pane.remove()
         if not self.panes:
