@@ -155,7 +155,7 @@ class Recorder:
         limit_bytes: int,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
-        keyframe_bytes: int = KEYFRAME_BYTES,
+        keyframe_bytes: int | None = None,
     ) -> None:
         if limit_bytes < 1:
             raise ValueError(f"a recording limit must be positive, not {limit_bytes}")
@@ -164,7 +164,7 @@ class Recorder:
         self.title = title
         self.limit_bytes = limit_bytes
         self.part_limit = max(1, limit_bytes // PARTS_PER_LIMIT)
-        self.keyframe_bytes = keyframe_bytes
+        self.keyframe_bytes = keyframe_bytes or KEYFRAME_BYTES
         self.error: str | None = None
         """Why recording stopped, when an I/O error stopped it."""
         self._size = size
@@ -226,7 +226,7 @@ class Recorder:
         if self._stopped or self._index is None or self._file is None:
             return
         entry = {
-            "t": round(self._clock() - self._part_start, 6),
+            "t": round(self.elapsed(), 6),
             "offset": self._file.tell(),
             "line": self._part_lines + 1,
             "size": [self._size.columns, self._size.rows],
@@ -243,9 +243,11 @@ class Recorder:
         if self._index is None:
             self._marks.append((self._clock(), kind, label))
             return
-        self._write_index(
-            {"t": round(self._clock() - self._part_start, 6), "mark": kind, "label": label}
-        )
+        self._write_index({"t": round(self.elapsed(), 6), "mark": kind, "label": label})
+
+    def elapsed(self) -> float:
+        """Seconds into the current part: the time an event written now would carry."""
+        return self._clock() - self._part_start
 
     def flush(self) -> None:
         """Put what is buffered on the disk (before the file is read back); never raises."""
