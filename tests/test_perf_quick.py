@@ -28,6 +28,7 @@ REPORT_KEYS = {
     "bench_fleet": {"assistants", "in_process", "end_to_end_tmux", "ratios", "targets"},
     "bench_health": {"sweep", "keys_during_sweep", "idle", "scale", "targets"},
     "bench_hook": {"hook", "hook_5000_files", "python", "python_no_site", "ratios", "targets"},
+    "bench_rewind": {"recording", "replay_from_start_ms", "intervals", "recorder_index", "targets"},
     "bench_terminal": {"workloads", "keypress_to_echo_ms", "third_party", "targets", "setup"},
 }
 

@@ -205,6 +205,7 @@ class TerminalPane(Vertical, can_focus=True):
         self._rewind: Timeline | None = None
         self.badge = Static(classes="terminal-badge")
         self.status = Static(classes="terminal-status")
+        self._status_line = Horizontal(classes="terminal-status-line")
         self.connection = Connection.CONNECTING
         self.detail = ""
         self.note = ""
@@ -229,7 +230,7 @@ class TerminalPane(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         yield self.view
         yield self.timeline
-        with Horizontal(classes="terminal-status-line"):
+        with self._status_line:
             yield self.badge
             yield self.status
 
@@ -450,6 +451,7 @@ class TerminalPane(Vertical, can_focus=True):
         present.feed(screen_bytes(self.emulator))
         self.view.show_still(present)
         self.timeline.load(0.0, ())
+        self._status_line.display = False  # the timeline takes its row: the size stays
         self.timeline.display = True
         self.timeline.focus()
         recorder.flush()
@@ -495,6 +497,7 @@ class TerminalPane(Vertical, can_focus=True):
         """Back to the live screen."""
         self._rewind = None
         self.timeline.display = False
+        self._status_line.display = True
         self.view.show_still(None)
         self.focus()
 

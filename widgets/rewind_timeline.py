@@ -3,8 +3,9 @@
 The widget does no I/O. It is given the recording's length and markers (`load`), moves its
 `position` with the keys (a step of `STEP` seconds, a jump to the next or previous marker, the
 start), and posts `Sought` with each new position for its owner to find that screen; `Left`
-asks to go back to live (end or escape). It draws two lines: a bar with the markers and the
-position on it, and the time, the nearest marker and the keys.
+asks to go back to live (end or escape). It draws one line (it takes the place of its pane's
+status line, so the pane keeps its size): the time, a bar with the markers and the position on
+it, and the marker at the position.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class RewindTimeline(Widget, can_focus=True):
     """Where a rewound pane is in its recording; its keys move there."""
 
     DEFAULT_CSS = """
-    RewindTimeline { height: 2; }
+    RewindTimeline { height: 1; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -132,32 +133,32 @@ class RewindTimeline(Widget, can_focus=True):
         self.post_message(self.Left(self))
 
     def render(self) -> Text:
-        width = max(10, self.size.width)
-        bar_width = width - 2
-        cells = ["─"] * bar_width
+        """One line: the time, the bar with the markers and the position, the marker here."""
+        behind = self.duration - self.position
+        text = Text(" REWIND ", style="bold reverse", no_wrap=True, overflow="ellipsis")
+        text.append(f" {clock_text(self.position)} / {clock_text(self.duration)} ")
+        text.append(f"live -{clock_text(behind)} " if behind >= 0.5 else "live ", style="dim")
+        here = [mark for mark in self.marks if abs(mark.seconds - self.position) < 0.5]
+        words = ""
+        if here:
+            words = f" {here[-1].kind}{': ' + here[-1].label if here[-1].label else ''}"
+        if self.note:
+            words += f" · {self.note}"
+        width = max(12, self.size.width - text.cell_len - min(len(words), 40) - 2)
+        cells = ["─"] * width
 
         def column(seconds: float) -> int:
             if self.duration <= 0:
-                return bar_width - 1
-            return min(bar_width - 1, int(seconds / self.duration * (bar_width - 1) + 0.5))
+                return width - 1
+            return min(width - 1, int(seconds / self.duration * (width - 1) + 0.5))
 
         for mark in self.marks:
             cells[column(mark.seconds)] = MARK_GLYPHS.get(mark.kind, "▲")
         at = column(self.position)
-        text = Text("├", style="dim", no_wrap=True, overflow="ellipsis")
+        text.append("├", style="dim")
         text.append("".join(cells[:at]), style="bold")
         text.append("●", style="bold reverse")
         text.append("".join(cells[at + 1 :]), style="dim")
-        text.append("┤\n", style="dim")
-        behind = self.duration - self.position
-        text.append(" REWIND ", style="bold reverse")
-        text.append(f" {clock_text(self.position)} / {clock_text(self.duration)}")
-        text.append(f" (live -{clock_text(behind)})" if behind >= 0.5 else " (live)", style="dim")
-        here = [mark for mark in self.marks if abs(mark.seconds - self.position) < 0.5]
-        if here:
-            mark = here[-1]
-            text.append(f" · {mark.kind}{': ' + mark.label if mark.label else ''}", style="bold")
-        if self.note:
-            text.append(f" · {self.note}", style="dim")
-        text.append("  ←/→ 1 s · shift+←/→ markers · home start · end/esc live", style="dim")
+        text.append("┤", style="dim")
+        text.append(words, style="bold")
         return text
