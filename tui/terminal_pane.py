@@ -434,6 +434,11 @@ class TerminalPane(Vertical, can_focus=True):
     def rewinding(self) -> bool:
         return self.timeline.display
 
+    @property
+    def rewound(self) -> Timeline | None:
+        """The recording being rewound through, once read."""
+        return self._rewind
+
     def rewind(self) -> None:
         """Freeze the view on the present and show the timeline of the pane's recording."""
         if self.rewinding:
