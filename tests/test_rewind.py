@@ -24,6 +24,7 @@ from services.terminal.recording import Recorder, index_path
 from services.terminal.snapshot import screen_bytes
 from services.terminal.tmux import TmuxServer
 from tests.pilot import SIZE, make_app, wait_until
+from tests.test_agents_e2e import session_cell, waits_on_a_dialog
 from tests.test_cli import in_a_terminal, roost
 from tests.test_cli import screen_text as terminal_text
 from tests.test_panes import LEAVE, select_session, start_session
@@ -226,3 +227,32 @@ def test_a_malformed_event_after_the_keyframe_names_its_line(tmp_path: Path) -> 
     path.write_text('{"version": 2, "width": 10, "height": 3}\n[0.1, "o", "hi"]\n[0.2, 5, 6]\n')
     with pytest.raises(RecordingError, match=r"x\.cast:3: not an event"):
         Timeline.load(path)
+
+
+async def test_an_agent_that_needs_you_and_is_answered_leaves_markers_on_the_pane(
+    tmux_server: TmuxServer, tmp_path: Path, isolated_env: Path
+) -> None:
+    agent = waits_on_a_dialog(tmux_server, tmp_path, isolated_env)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "needs you" in session_cell(app, "activity"), "needs you")
+        await select_session(pilot, app, "0")
+        await pilot.press("w")
+        await wait_until(pilot, lambda: bool(app.panes_screen.panes), "the pane")
+        [pane] = app.panes_screen.panes
+        await wait_until(pilot, lambda: pane.connection is Connection.LIVE, "attached")
+        agent.server.send_keys(agent.pane, "3")  # someone at the terminal denied it
+        await wait_until(pilot, lambda: "idle" in session_cell(app, "activity"), "answered")
+        await pilot.press(LEAVE, "h")
+        await wait_until(pilot, lambda: pane.rewound is not None, "the timeline")
+        marks = [(mark.kind, mark.label) for mark in pane.timeline.marks]
+        assert ("attach", "watch") in marks
+        assert ("answered", "done: denied") in marks
+        attach, answered = (
+            next(mark.seconds for mark in pane.timeline.marks if mark.kind == kind)
+            for kind in ("attach", "answered")
+        )
+        await pilot.press("shift+left")
+        assert pane.timeline.position == attach
+        await pilot.press("shift+right")
+        assert pane.timeline.position == answered

@@ -430,6 +430,11 @@ class TerminalPane(Vertical, can_focus=True):
 
     # -- rewind ----------------------------------------------------------------------------
 
+    def mark(self, kind: str, label: str = "") -> None:
+        """A marker on the pane's recording now (what the agent in it did: `needs you`...)."""
+        if self.recorder is not None:
+            self.recorder.mark(kind, label[:80])
+
     @property
     def rewinding(self) -> bool:
         return self.timeline.display

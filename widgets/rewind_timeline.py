@@ -22,7 +22,14 @@ from textual.widget import Widget
 
 STEP = 1.0
 """Seconds one left or right moves: a second is what a watcher who looked away asks for."""
-MARK_GLYPHS = {"attach": "◆", "resize": "↔", "reconnect": "↻", "needs you": "!", "error": "✖"}
+MARK_GLYPHS = {
+    "attach": "◆",
+    "resize": "↔",
+    "reconnect": "↻",
+    "needs you": "!",
+    "answered": "✓",
+    "error": "✖",
+}
 """How a marker of each kind shows on the bar; other kinds show as `▲`."""
 
 

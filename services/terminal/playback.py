@@ -88,6 +88,7 @@ class Timeline:
     columns: int
     rows: int
     duration: float
+    """Seconds to the last event or marker."""
     keyframes: list[Keyframe]
     markers: list[Marker]
     index_problem: str | None = None
@@ -96,6 +97,8 @@ class Timeline:
 
     def __post_init__(self) -> None:
         self._times = [keyframe.time for keyframe in self.keyframes]
+        # A marker can come after the last output (an agent answered, nothing printed yet).
+        self.duration = max([self.duration, *(marker.time for marker in self.markers)])
 
     @classmethod
     def load(
