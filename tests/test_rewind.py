@@ -256,3 +256,35 @@ async def test_an_agent_that_needs_you_and_is_answered_leaves_markers_on_the_pan
         assert pane.timeline.position == attach
         await pilot.press("shift+right")
         assert pane.timeline.position == answered
+
+
+def test_indexes_count_toward_the_budget_and_go_with_their_recording(tmp_path: Path) -> None:
+    now = [0.0]
+    recorder = Recorder(
+        tmp_path,
+        name="x",
+        size=TerminalSize(20, 4),
+        title="x",
+        limit_bytes=40_000,
+        clock=lambda: now[0],
+        keyframe_bytes=100,
+    )
+    emulator = Emulator(20, 4)
+    for n in range(2000):
+        now[0] = n / 10
+        chunk = f"\x1b[3{n % 8}mtick {n}\r\n".encode()
+        recorder.output(chunk)
+        emulator.feed(chunk)
+        if recorder.keyframe_due:
+            recorder.keyframe(screen_bytes(emulator, partial_character=False))
+        casts = {path.name.removesuffix(".cast") for path in tmp_path.glob("*.cast")}
+        indexes = {path.name.removesuffix(".cast.index") for path in tmp_path.glob("*.index")}
+        assert indexes <= casts, "an index outlived its recording"
+        # The budget, passed by at most the buffers not yet written of the part and its index.
+        on_disk = sum(path.stat().st_size for path in tmp_path.glob("*.cast*"))
+        assert on_disk <= 40_000 + 2 * recording.WRITE_BUFFER
+    recorder.close()
+    assert sum(path.stat().st_size for path in tmp_path.glob("*.cast*")) <= 40_000
+    assert any(index_path(path).stat().st_size > 1000 for path in tmp_path.glob("*.cast"))
+    for path in tmp_path.glob("*.cast"):
+        assert Timeline.load(path).index_problem is None
