@@ -81,6 +81,7 @@ from tui.screens.pick import SessionPicker
 from tui.screens.restore import RestoreScreen
 from tui.terminal_pane import TerminalPane
 from widgets.keyed_table import KeyedTable
+from widgets.rewind_timeline import TimelineMark
 
 SOCKET_NAME = "roost-demo"
 Sessions = tuple[tuple[str, int], ...]
@@ -455,6 +456,25 @@ async def panes_grid(pilot: Pilot[None]) -> None:
     for pane in screen.panes:
         await wait_until(pilot, lambda pane=pane: pane.view.size.width <= 80, "the grid")  # type: ignore[misc]
         await agent_drawn(pilot, pane)
+
+
+async def pane_rewound(pilot: Pilot[None]) -> None:
+    """A pane rewound (ctrl+] then h): the agent's screen still, the timeline in place of the
+    status line. Its times are pinned (a recording's length is the wall clock's): a quarter
+    hour with an attach, a resize and a reconnect, the position on the reconnect."""
+    await terminal_open(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, PanesScreen) and screen.pane is not None
+    pane = screen.pane
+    await pilot.press("ctrl+right_square_bracket", "h")
+    await wait_until(pilot, lambda: pane.rewound is not None, "the recording read")
+    marks = (
+        TimelineMark(0.0, "attach", "drive"),
+        TimelineMark(312.0, "resize", "120x40"),
+        TimelineMark(431.0, "reconnect"),
+    )
+    pane.timeline.load(905.0, marks)
+    pane.timeline.position = 431.0
 
 
 async def row_selected(pilot: Pilot[None], name: str) -> None:
@@ -919,6 +939,7 @@ SCENES: dict[str, Scene] = {
     "help": Scene(help_open),
     "terminal": Scene(terminal_open),
     "panes": Scene(panes_grid),
+    "rewind": Scene(pane_rewound),
     "sessions": Scene(sessions_offered),
     "quit": Scene(quit_asked, tmux=False, screenshot=False),
     "retire": Scene(retire_asked, tmux=False),

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 
 from services.activity.client import ActivityClient
 from services.activity.follower import ActivityBatch, ActivityFollower
-from services.activity.model import Activity, Answer, Interaction, Outcome
+from services.activity.model import Activity, ActivityState, Answer, Interaction, Outcome
 from services.core.errors import RoostError
 from services.core.http import stream_client
 from services.core.safe_text import printable
 from services.fleet.sources import with_activity
+from services.terminal.attach import HostPlace
 from tui.screens.inbox import InboxScreen
 
 if TYPE_CHECKING:
@@ -101,6 +102,8 @@ class Activities:
                 line = f"{name}: {activity.state.symbol} {activity.state} {activity.detail}"
                 log.info("agents: %s", line)
                 app.events.add(line.rstrip())
+                if before is not None:
+                    self._mark_panes(names.get(session_id), before.state, activity)
         self._agents = dict(report.sessions)
         known = {item.id for item in self._agents_inbox}
         arrived = [item for item in report.inbox if item.id not in known]
@@ -108,6 +111,22 @@ class Activities:
         self._show_inbox()
         if arrived:
             self.notifier.arrived(arrived)
+
+    def _mark_panes(self, session: str | None, before: ActivityState, now: Activity) -> None:
+        """A marker on the rewind timeline of each pane on this machine's tmux session
+        `session` when its agent starts to need you, is answered, or fails."""
+        if now.state is ActivityState.NEEDS_YOU:
+            kind = "needs you"
+        elif now.state is ActivityState.ERRORED:
+            kind = "error"
+        elif before is ActivityState.NEEDS_YOU:
+            kind = "answered"
+        else:
+            return
+        for pane in self._app.panes_screen.panes:
+            attachment = pane.attachment
+            if isinstance(attachment.place, HostPlace) and attachment.tmux_session == session:
+                pane.mark(kind, now.detail)
 
     def _show_inbox(self) -> None:
         inbox = tuple(

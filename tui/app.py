@@ -62,6 +62,7 @@ from tui.screens.restore import RestoreScreen
 from tui.sharing import Sharing
 from tui.terminal_pane import TerminalPane
 from tui.workers import Workers
+from widgets.rewind_timeline import RewindTimeline
 from widgets.terminal_view import TerminalView
 
 log = logging.getLogger(__name__)
@@ -374,6 +375,10 @@ KEY_SCOPES = (
     Scope("the main screen", (RoostApp.BINDINGS, MainScreen.BINDINGS)),
     Scope("the jobs table", (RoostApp.BINDINGS, MainScreen.BINDINGS, JobTable.BINDINGS)),
     Scope("the panes screen", (RoostApp.BINDINGS, PanesScreen.BINDINGS, TerminalPane.BINDINGS)),
+    Scope(
+        "a rewound pane",
+        (RoostApp.BINDINGS, PanesScreen.BINDINGS, TerminalPane.BINDINGS, RewindTimeline.BINDINGS),
+    ),
     Scope("the help screen", (RoostApp.BINDINGS, HelpScreen.BINDINGS)),
     Scope("a confirmation", (RoostApp.BINDINGS, ConfirmScreen.BINDINGS)),
     Scope("a typed confirmation", (RoostApp.BINDINGS, TypedConfirmScreen.BINDINGS)),

@@ -76,6 +76,7 @@ from services.share.share import LOOPBACK, Share, exposed, exposure_warning, fee
 from services.share.shares import STOP_SIGNAL, stop_all
 from services.terminal.backend import TerminalBackend, TerminalSize
 from services.terminal.execs import DEFAULT_TIMEOUT, ExecResult
+from services.terminal.playback import Timeline, screen_text
 from services.terminal.tmux import TmuxListing, TmuxState
 from services.vellum.environment import VellumEnvironment
 from tui.formats import activity_line, format_age, format_bytes, job_progress, job_result
@@ -470,6 +471,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --secret: the assistant uses the value once instead of storing it",
     )
     answer.set_defaults(handler=answer_request)
+
+    play = commands.add_parser(
+        "play",
+        help="play a recording (asciicast v2) with rewind's seeking",
+        description="Show a recording (a pane's, from `roost paths`'s state dir, or any "
+        "asciicast v2 file) in a pane-like view: left/right move a second, shift+left/right "
+        "jump between markers, home goes to the start, space plays, end or esc quits. "
+        "--dump prints the screen at --at (default: the end) as plain text instead.",
+    )
+    play.add_argument("file", metavar="FILE", type=Path, help="the .cast file")
+    play.add_argument(
+        "--at", type=_moment, metavar="SECONDS", help="where to start (seconds into it)"
+    )
+    play.add_argument(
+        "--dump", action="store_true", help="print the screen at --at as plain text and exit"
+    )
+    play.set_defaults(handler=play_recording)
     add_hook_commands(commands)
     return parser
 
@@ -491,6 +509,16 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
     if not 0 < value < 1e6:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
+    return value
+
+
+def _moment(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value < 1e9:
+        raise argparse.ArgumentTypeError(f"must be 0 seconds or more, not {text}")
     return value
 
 
@@ -547,6 +575,24 @@ def run_tui(args: argparse.Namespace, attach: AttachRequest | None = None) -> in
     collect_garbage_less_often()
     app.run()
     return app.return_code or 0
+
+
+def play_recording(args: argparse.Namespace) -> int:
+    """`roost play`: the screen at a moment of a recording, printed or shown."""
+    timeline = Timeline.load(args.file)
+    if timeline.index_problem not in (None, "no index"):
+        say(f"roost: index not used ({timeline.index_problem}): rebuilt it", file=sys.stderr)
+    at = timeline.duration if args.at is None else min(args.at, timeline.duration)
+    if args.dump:
+        for row in screen_text(timeline.screen_at(at)):
+            say(row)
+        return 0
+    if _without_terminal():
+        return NO_TERMINAL
+    from tui.play import PlayApp  # Textual loads only here.
+
+    PlayApp(timeline, at).run()
+    return 0
 
 
 def show_paths(args: argparse.Namespace) -> int:

@@ -28,6 +28,14 @@ it), so scrolling back in a pane on a tmux session (here, in a container, or in 
 assistant) reads tmux's history of it with its colours (`Attacher.history`, off the event loop),
 emulates it at the pane's size, and the view scrolls through that copy; typing or scrolling back
 to the bottom returns to the live screen. A pane that cannot have it says why on its status line.
+
+Rewind: the pane's recording is indexed as it is written (services/terminal/recording.py): after
+a frame that fed everything read, the emulator's state goes to the recorder as a keyframe when
+it wants one, and attaching, resizing and reconnecting leave markers. `rewind()` freezes the
+view on the present (a copy of the screen) and shows a timeline under it; each move on it
+finds the screen of that moment in the recording (`playback.Timeline`, off the event loop) and
+shows it still, while the session goes on being read, emulated and recorded underneath; leaving
+(end, escape) shows the live screen again.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import ClassVar, Protocol
 
 from rich.text import Text
@@ -60,10 +69,12 @@ from services.terminal.backend import (
     TerminalSize,
 )
 from services.terminal.emulator import Emulator
+from services.terminal.playback import RecordingError, Timeline
 from services.terminal.recording import Recorder
 from services.terminal.signals import TerminalSignal
 from services.terminal.snapshot import screen_bytes
 from services.terminal.tmux import capture_as_stream
+from widgets.rewind_timeline import RewindTimeline, TimelineMark
 from widgets.terminal_view import TerminalView
 
 log = logging.getLogger(__name__)
@@ -192,8 +203,12 @@ class TerminalPane(Vertical, can_focus=True):
         self._session_size = TerminalSize(80, 24)  # until the view has its size
         self.emulator = Emulator(80, 24, scrollback=scrollback)
         self.view = TerminalView(self.emulator)
+        self.timeline = RewindTimeline(classes="terminal-timeline")
+        self.timeline.display = False
+        self._rewind: Timeline | None = None
         self.badge = Static(classes="terminal-badge")
         self.status = Static(classes="terminal-status")
+        self._status_line = Horizontal(classes="terminal-status-line")
         self.connection = Connection.CONNECTING
         self.detail = ""
         self.note = ""
@@ -217,7 +232,8 @@ class TerminalPane(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield self.view
-        with Horizontal(classes="terminal-status-line"):
+        yield self.timeline
+        with self._status_line:
             yield self.badge
             yield self.status
 
@@ -253,6 +269,8 @@ class TerminalPane(Vertical, can_focus=True):
             self.backend = backend = self._open(self.attachment, self.mode, revive=revive)
             await backend.start(self._session_size)
             self._set_connection(Connection.LIVE)
+            if self.recorder is not None:
+                self.recorder.mark("attach", self.mode.value)
             while item := await backend.read():
                 if isinstance(item, LinkNotice):
                     self._link_changed(item)
@@ -283,6 +301,8 @@ class TerminalPane(Vertical, can_focus=True):
     def _link_changed(self, notice: LinkNotice) -> None:
         if notice.live:
             self.detail = ""
+            if self.recorder is not None and self.connection is Connection.RECONNECTING:
+                self.recorder.mark("reconnect")
             self._set_connection(Connection.LIVE)
         else:
             self.detail = f"reconnecting {notice.attempt}/{notice.attempts}"
@@ -342,6 +362,10 @@ class TerminalPane(Vertical, can_focus=True):
                 feed(chunk)
             except Exception as error:  # an emulator bug: the output around it still shows
                 self._emulator_failed(error)
+        recorder = self.recorder
+        if not queue and recorder is not None and recorder.keyframe_due:
+            # Fed everything recorded: the emulator's state is the recording's at its end.
+            recorder.keyframe(screen_bytes(self.emulator, partial_character=False))
         replies = self.emulator.take_replies()
         if replies and self.mode is Mode.DRIVE and self.backend is not None:
             self.backend.write(replies)  # a watcher answers nothing: that would be input
@@ -408,6 +432,89 @@ class TerminalPane(Vertical, can_focus=True):
             return
         self.view.show_archive(archive, lines)
         self._set_note("" if self.view.archive else "tmux holds no lines above the screen")
+
+    # -- rewind ----------------------------------------------------------------------------
+
+    def mark(self, kind: str, label: str = "") -> None:
+        """A marker on the pane's recording now (what the agent in it did: `needs you`...)."""
+        if self.recorder is not None:
+            self.recorder.mark(kind, label[:80])
+
+    @property
+    def rewinding(self) -> bool:
+        return self.timeline.display
+
+    @property
+    def rewound(self) -> Timeline | None:
+        """The recording being rewound through, once read."""
+        return self._rewind
+
+    def rewind(self) -> None:
+        """Freeze the view on the present and show the timeline of the pane's recording."""
+        if self.rewinding:
+            self.timeline.focus()
+            return
+        recorder = self.recorder
+        if recorder is None or recorder.path is None:
+            why = "recording is off" if self._record is None else "nothing recorded yet"
+            self.notify(f"Nothing to rewind: {why}.", title=self.session_title, timeout=4)
+            return
+        if recorder.error:
+            self.notify(f"Cannot rewind: {recorder.error}", title=self.session_title)
+            return
+        present = Emulator(self.emulator.columns, self.emulator.lines, scrollback=0)
+        present.feed(screen_bytes(self.emulator))
+        self.view.show_still(present)
+        self.timeline.load(0.0, ())
+        self._status_line.display = False  # the timeline takes its row: the size stays
+        self.timeline.display = True
+        self.timeline.focus()
+        recorder.flush()
+        self.run_worker(self._load_timeline(recorder.path), group="rewind", exclusive=True)
+
+    async def _load_timeline(self, path: Path) -> None:
+        try:
+            timeline = await asyncio.to_thread(Timeline.load, path)
+        except RecordingError as error:
+            self.notify(f"Cannot rewind: {error}", title=self.session_title, severity="error")
+            self.leave_rewind()
+            return
+        if not self.rewinding:
+            return
+        self._rewind = timeline
+        marks = [TimelineMark(mark.time, mark.kind, mark.label) for mark in timeline.markers]
+        problem = timeline.index_problem
+        note = "" if problem in (None, "no index") else f"index rebuilt: {problem}"
+        self.timeline.load(timeline.duration, marks, note=note)
+
+    def on_rewind_timeline_sought(self, message: RewindTimeline.Sought) -> None:
+        message.stop()
+        if self._rewind is not None:
+            self.run_worker(
+                self._show_moment(self._rewind, message.seconds), group="rewind", exclusive=True
+            )
+
+    async def _show_moment(self, timeline: Timeline, seconds: float) -> None:
+        try:
+            screen = await asyncio.to_thread(timeline.screen_at, seconds)
+        except RecordingError as error:
+            self.timeline.note = f"cannot show this moment: {error}"
+            self.timeline.refresh()
+            return
+        if self.rewinding and self._rewind is timeline:
+            self.view.show_still(screen)
+
+    def on_rewind_timeline_left(self, message: RewindTimeline.Left) -> None:
+        message.stop()
+        self.leave_rewind()
+
+    def leave_rewind(self) -> None:
+        """Back to the live screen."""
+        self._rewind = None
+        self.timeline.display = False
+        self._status_line.display = True
+        self.view.show_still(None)
+        self.focus()
 
     def _set_note(self, note: str) -> None:
         self.note = note

@@ -176,12 +176,17 @@ class TerminalView(Widget, can_focus=True):
         self._base: Style | None = None
         self.archive: TerminalScreen | None = None
         """A still copy of history kept elsewhere, shown while scrolled back (`show_archive`)."""
+        self.still: TerminalScreen | None = None
+        """A moment shown instead of the live model (`show_still`: rewind)."""
         self._inverted = screen.reverse_screen
         """The screen was drawn inverted (the strips and styles in the caches are)."""
 
     @property
     def shown(self) -> TerminalScreen:
-        """The model drawn: the archive while scrolled back through one, else the live one."""
+        """The model drawn: a still moment, the archive while scrolled back through one, else
+        the live one."""
+        if self.still is not None:
+            return self.still
         return self.archive if self.archive is not None and self.scrolled_back else self.model
 
     # -- drawing ---------------------------------------------------------------------------
@@ -200,8 +205,8 @@ class TerminalView(Widget, can_focus=True):
                 self._strips.pop(line.serial, None)
         added = model.history_count - self._history_seen
         self._history_seen = model.history_count
-        if self.archive is not None:
-            return  # the archive is still: nothing live is in view
+        if self.archive is not None or self.still is not None:
+            return  # nothing live is in view
         if self.scrolled_back and added:
             # Stay on the same lines while the program keeps writing below them.
             self.scrolled_back = min(self.scrolled_back + added, len(model.history))
@@ -235,6 +240,17 @@ class TerminalView(Widget, can_focus=True):
             self.archive = None
         self.refresh()
 
+    def show_still(self, screen: TerminalScreen | None) -> None:
+        """Draw `screen`, a still moment (of a recording), instead of the live model, from the
+        top of its screen; None goes back to the live model. The live model keeps changing
+        meanwhile, unseen."""
+        self.still = screen
+        self.archive = None
+        self.set_reactive(TerminalView.scrolled_back, 0)
+        self._strips.clear()
+        self._painted.clear()
+        self.refresh()
+
     def _row_key(self, row: int) -> tuple[int, int]:
         """What row `row` of the view shows: its line's serial and the cursor column on it."""
         line = self._line_at(row)
@@ -255,7 +271,7 @@ class TerminalView(Widget, can_focus=True):
         return model.buffer.get(row) if row < model.lines else None
 
     def _cursor_column(self, row: int) -> int:
-        cursor = self.model.cursor
+        cursor = self.shown.cursor
         if self.scrolled_back or cursor.hidden or not self.has_focus or row != cursor.y:
             return -1
         return cursor.x

@@ -47,10 +47,12 @@ MAX_SIDE = 2000
 
 
 class RecordingError(RoostError):
-    """A recording that cannot be played: `path`, `line` (1-based) and the problem."""
+    """A recording that cannot be played: `path`, `line` (1-based; None for the whole file)
+    and the problem."""
 
-    def __init__(self, path: Path, line: int, problem: str) -> None:
-        super().__init__(f"{printable(str(path))}:{line}: {problem}")
+    def __init__(self, path: Path, line: int | None, problem: str) -> None:
+        where = printable(str(path)) if line is None else f"{printable(str(path))}:{line}"
+        super().__init__(f"{where}: {problem}")
         self.path = path
         self.line = line
         self.problem = problem
@@ -86,6 +88,7 @@ class Timeline:
     columns: int
     rows: int
     duration: float
+    """Seconds to the last event or marker."""
     keyframes: list[Keyframe]
     markers: list[Marker]
     index_problem: str | None = None
@@ -94,10 +97,15 @@ class Timeline:
 
     def __post_init__(self) -> None:
         self._times = [keyframe.time for keyframe in self.keyframes]
+        # A marker can come after the last output (an agent answered, nothing printed yet).
+        self.duration = max([self.duration, *(marker.time for marker in self.markers)])
 
     @classmethod
-    def load(cls, path: Path, *, keyframe_bytes: int = KEYFRAME_BYTES) -> Timeline:
-        """The timeline of the recording at `path`. Raises RecordingError when it is missing,
+    def load(
+        cls, path: Path, *, keyframe_bytes: int = KEYFRAME_BYTES, use_index: bool = True
+    ) -> Timeline:
+        """The timeline of the recording at `path`; `use_index=False` builds the index even
+        when the file has one. Raises RecordingError when the recording is missing,
         unreadable or malformed."""
         try:
             with path.open("rb") as file:
@@ -105,7 +113,7 @@ class Timeline:
                 size = file.seek(0, 2)
                 first = Keyframe(0.0, start, 2, columns, rows, b"")
                 problem = None
-                found = _read_index(path, size)
+                found = _read_index(path, size) if use_index else "not used"
                 if isinstance(found, str):
                     problem = found
                 else:
@@ -115,7 +123,7 @@ class Timeline:
                 file.seek(start)
                 keyframes, markers, duration = _build(path, file, first, keyframe_bytes)
         except OSError as error:
-            raise RecordingError(path, 0, error.strerror or str(error)) from error
+            raise RecordingError(path, None, error.strerror or str(error)) from error
         return cls(path, columns, rows, duration, keyframes, markers, problem)
 
     def screen_at(self, seconds: float) -> Emulator:
@@ -131,7 +139,7 @@ class Timeline:
                         break
                     _apply(emulator, code, data)
         except OSError as error:
-            raise RecordingError(self.path, 0, error.strerror or str(error)) from error
+            raise RecordingError(self.path, None, error.strerror or str(error)) from error
         return emulator
 
 

@@ -43,6 +43,7 @@ from tui.screens.help import Section, bound_commands
 from widgets.detail_panel import DetailPanel
 from widgets.footer import PinnedFooter
 from widgets.keyed_table import KeyedTable
+from widgets.rewind_timeline import RewindTimeline
 
 NO_JOBS = (
     "No jobs yet. A job is a long-running operation on an assistant, such as an export "
@@ -573,6 +574,10 @@ class MainScreen(Screen[None]):
             (
                 f"In a terminal pane, after {leave_key}",
                 bound_commands(app, panes.BINDINGS, keymap, panes),
+            ),
+            (
+                f"Rewinding a terminal pane ({leave_key} then h)",
+                bound_commands(app, RewindTimeline.BINDINGS, keymap, panes),
             ),
         ]
 

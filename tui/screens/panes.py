@@ -4,7 +4,7 @@ While a pane's view has the focus every key goes to its session except the leave
 (`ctrl+]`), which hands the keys to this screen: move between panes, switch the layout, watch
 or drive, detach, close, reconnect, scroll back, or go to the main screen. The panes stay
 connected while the main screen is shown (the app keeps this screen installed), and `enter`
-returns into the pane.
+returns into the pane. `h` rewinds the pane (its timeline then has the keys until end or esc).
 """
 
 from __future__ import annotations
@@ -98,12 +98,19 @@ class PanesScreen(Screen[None]):
             tooltip="The previous pane",
         ),
         Binding(
-            "left,h",
+            "left",
             "move(-1, 0)",
             "Left",
             id="panes.left",
             show=False,
             tooltip="The pane to the left (with tabs: the previous one)",
+        ),
+        Binding(
+            "h",
+            "rewind",
+            "Rewind",
+            id="panes.rewind",
+            tooltip="Freeze the pane and step back through its recording (end or esc: live)",
         ),
         Binding(
             "right,l",
@@ -357,6 +364,10 @@ class PanesScreen(Screen[None]):
     def action_scroll(self, pages: int) -> None:
         if self.pane is not None:
             self.pane.scroll_back(pages * max(1, self.pane.view.size.height - 1))
+
+    def action_rewind(self) -> None:
+        if self.pane is not None:
+            self.pane.rewind()
 
     def action_drive(self) -> None:
         pane = self.pane
