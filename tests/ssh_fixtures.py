@@ -94,8 +94,11 @@ class SshHost:
                     "PrintLastLog no",
                     "MaxSessions 100",
                     "MaxStartups 100:30:200",
-                    # The default tmux server on the "remote" side is private too.
-                    f"SetEnv TMUX_TMPDIR={directory}",
+                    # The default tmux server on the "remote" side is private too. SHLVL=1:
+                    # bash run by sshd for a command reads ~/.bashrc only as a top-level shell,
+                    # so the tests' commands do not depend on this machine's shell set-up
+                    # (a pyenv init there costs 0.3 s a command and takes a lock).
+                    f"SetEnv TMUX_TMPDIR={directory} SHLVL=1",
                     "",
                 ]
             )
