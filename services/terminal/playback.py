@@ -253,8 +253,8 @@ def _build(
             markers.append(Marker(time, "resize", printable(data[:32])))
         elif code == "m":
             markers.append(Marker(time, "marker", printable(data[:80])))
+        since += file.tell() - offset  # the event's line, as the recorder counts it
         offset = file.tell()
-        since += len(data) + 16
         if since >= keyframe_bytes:
             since = 0
             state = screen_bytes(emulator, partial_character=False)
