@@ -75,6 +75,8 @@ log = logging.getLogger(__name__)
 SUFFIX = ".cast"
 INDEX_SUFFIX = ".cast.index"
 INDEX_VERSION = 1
+MAX_WAITING_MARKS = 64
+"""Markers kept for a part not begun yet (a pane that never printed: its attaches)."""
 KEYFRAME_BYTES = 64 << 10
 """Recorded bytes between keyframes. tests/perf/bench_rewind.py (an hour of a busy agent at
 120x40, 12 KiB/s, on a loaded 2-core machine): at 64 KiB (a keyframe every ~7 s there) the
@@ -243,7 +245,8 @@ class Recorder:
         if self._stopped:
             return
         if self._index is None:
-            self._marks.append((self._clock(), kind, label))
+            if len(self._marks) < MAX_WAITING_MARKS:
+                self._marks.append((self._clock(), kind, label))
             return
         self._write_index({"t": round(self.elapsed(), 6), "mark": kind, "label": label})
 
