@@ -118,6 +118,7 @@ async def test_help_lists_every_binding_and_closes() -> None:
         elsewhere.add("restore_close")  # the restore flow
         jobs = {"job_detail", "job_retry", "job_reveal", "job_remove", "job_back"}
         panes = {id for id in KNOWN_BINDING_IDS if id.startswith("panes.")}
+        rewind = {id for id in KNOWN_BINDING_IDS if id.startswith("rewind.")}
         # The inbox's and its dialogs' keys, listed by `?` there (tests/test_app_inbox.py).
         inbox = {
             id
@@ -125,16 +126,23 @@ async def test_help_lists_every_binding_and_closes() -> None:
             if id.startswith(("inbox_", "trust_", "questions_", "secret_"))
         }
         backups = {id for id in KNOWN_BINDING_IDS if id.startswith("backups_")}  # `?` there
-        assert set(listed) == KNOWN_BINDING_IDS - elsewhere - jobs - panes - inbox - backups
-        # The keys of the jobs table and of the panes are listed too, under their own headings.
-        [(jobs_heading, job_keys), (panes_heading, pane_keys)] = app.screen.sections
+        assert set(listed) == (
+            KNOWN_BINDING_IDS - elsewhere - jobs - panes - rewind - inbox - backups
+        )
+        # The keys of the jobs table, of the panes and of rewind are listed too, under their
+        # own headings.
+        [(jobs_heading, job_keys), (panes_heading, pane_keys), (rewind_heading, rewind_keys)] = (
+            app.screen.sections
+        )
         assert jobs_heading == "In the jobs table (j goes there)"
         assert {command.binding_id for command in job_keys} == jobs
         assert panes_heading == "In a terminal pane, after ^]"
         assert {command.binding_id for command in pane_keys} == panes
+        assert rewind_heading == "Rewinding a terminal pane (^] then h)"
+        assert {command.binding_id for command in rewind_keys} == rewind
         assert "except ^] (id terminal.leave)" in static_text(app, "#help-remap")
         text = static_text(app, "#help-keys")
-        for command in (*listed.values(), *job_keys, *pane_keys):
+        for command in (*listed.values(), *job_keys, *pane_keys, *rewind_keys):
             assert command.description in text
             assert command.binding_id in text
 

@@ -580,7 +580,7 @@ def run_tui(args: argparse.Namespace, attach: AttachRequest | None = None) -> in
 def play_recording(args: argparse.Namespace) -> int:
     """`roost play`: the screen at a moment of a recording, printed or shown."""
     timeline = Timeline.load(args.file)
-    if timeline.index_problem not in (None, "no index"):
+    if timeline.index_problem is not None:
         say(f"roost: index not used ({timeline.index_problem}): rebuilt it", file=sys.stderr)
     at = timeline.duration if args.at is None else min(args.at, timeline.duration)
     if args.dump:

@@ -55,7 +55,7 @@ class PlayApp(App[None]):
         recording = self.recording
         marks = [TimelineMark(mark.time, mark.kind, mark.label) for mark in recording.markers]
         problem = recording.index_problem
-        note = "" if problem in (None, "no index", "not used") else f"index rebuilt: {problem}"
+        note = "" if problem is None else f"index rebuilt: {problem}"
         self.timeline.load(recording.duration, marks, note=note)
         self.timeline.focus()
         self.timeline.move_to(self.start_at)

@@ -484,7 +484,7 @@ class TerminalPane(Vertical, can_focus=True):
         self._rewind = timeline
         marks = [TimelineMark(mark.time, mark.kind, mark.label) for mark in timeline.markers]
         problem = timeline.index_problem
-        note = "" if problem in (None, "no index") else f"index rebuilt: {problem}"
+        note = "" if problem is None else f"index rebuilt: {problem}"
         self.timeline.load(timeline.duration, marks, note=note)
 
     def on_rewind_timeline_sought(self, message: RewindTimeline.Sought) -> None:

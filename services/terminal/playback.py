@@ -92,7 +92,8 @@ class Timeline:
     keyframes: list[Keyframe]
     markers: list[Marker]
     index_problem: str | None = None
-    """Why the recording's index was not used (it was rebuilt in memory), None when it was."""
+    """Why the recording's index was not used (it was rebuilt in memory); None when it was used,
+    or when there was none."""
     _times: list[float] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -112,11 +113,9 @@ class Timeline:
                 columns, rows, start = _header(path, file)
                 size = file.seek(0, 2)
                 first = Keyframe(0.0, start, 2, columns, rows, b"")
-                problem = None
-                found = _read_index(path, size) if use_index else "not used"
-                if isinstance(found, str):
-                    problem = found
-                else:
+                found = _read_index(path, size) if use_index else None
+                problem = found if isinstance(found, str) else None
+                if isinstance(found, tuple):
                     keyframes, markers = found
                     duration = _last_time(path, file, start, size)
                     return cls(path, columns, rows, duration, [first, *keyframes], markers)
@@ -253,8 +252,8 @@ def _build(
             markers.append(Marker(time, "resize", printable(data[:32])))
         elif code == "m":
             markers.append(Marker(time, "marker", printable(data[:80])))
+        since += file.tell() - offset  # the event's line, as the recorder counts it
         offset = file.tell()
-        since += len(data) + 16
         if since >= keyframe_bytes:
             since = 0
             state = screen_bytes(emulator, partial_character=False)
@@ -283,13 +282,14 @@ def _last_time(path: Path, file: BinaryIO, start: int, size: int) -> float:
         window *= 4
 
 
-def _read_index(path: Path, size: int) -> tuple[list[Keyframe], list[Marker]] | str:
-    """The keyframes and markers of `path`'s index, or why it cannot be used."""
+def _read_index(path: Path, size: int) -> tuple[list[Keyframe], list[Marker]] | str | None:
+    """The keyframes and markers of `path`'s index, why it cannot be used, or None when there
+    is none."""
     where = index_path(path)
     try:
         file = where.open("rb")
     except FileNotFoundError:
-        return "no index"
+        return None
     with file:
         keyframes: list[Keyframe] = []
         markers: list[Marker] = []

@@ -75,11 +75,15 @@ log = logging.getLogger(__name__)
 SUFFIX = ".cast"
 INDEX_SUFFIX = ".cast.index"
 INDEX_VERSION = 1
+MAX_WAITING_MARKS = 64
+"""Markers kept for a part not begun yet (a pane that never printed: its attaches)."""
 KEYFRAME_BYTES = 64 << 10
-"""Recorded bytes between keyframes. tests/perf/bench_rewind.py (an hour of a busy agent at
-120x40, 12 KiB/s, on a loaded 2-core machine): at 64 KiB (a keyframe every ~7 s there) the
-slowest of 300 random seeks took 51 ms (p95 29 ms) for 4.6% more bytes; at 128 KiB the slowest
-took 300 ms, at 32 KiB 9% more bytes bought nothing that 100 ms needs."""
+"""Recorded bytes between keyframes: a seek replays at most this much. tests/perf/bench_rewind.py
+(an hour of a busy agent at 120x40, 12 KiB/s, 42 MiB; 300 random seeks; a 2-core machine
+shared with other test runs): at 64 KiB, a keyframe every ~6 s there, seeks took 12 ms at the
+median and 51 ms at worst on the quietest run (p95 29 ms), up to 130 ms when the machine ran
+at half speed, for an index of 5-6% of the recording. 128 KiB doubled the worst case (past
+100 ms even on the quiet run); 32 KiB doubled the index for no seek that needed it."""
 PARTS_PER_LIMIT = 4
 PRUNE_TO = 7 / 8
 FLUSH_INTERVAL = 0.5
@@ -243,7 +247,8 @@ class Recorder:
         if self._stopped:
             return
         if self._index is None:
-            self._marks.append((self._clock(), kind, label))
+            if len(self._marks) < MAX_WAITING_MARKS:
+                self._marks.append((self._clock(), kind, label))
             return
         self._write_index({"t": round(self.elapsed(), 6), "mark": kind, "label": label})
 
@@ -372,6 +377,8 @@ class Recorder:
             return False
         marks, self._marks = self._marks, []
         for at, kind, label in marks:
+            if self._index is None:
+                break  # a tiny part already ended (or recording stopped)
             at = max(0.0, at - self._part_start)
             self._write_index({"t": round(at, 6), "mark": kind, "label": label})
         return True
@@ -399,12 +406,12 @@ class Recorder:
         self._leave_shelf()
         if handle is None:
             return
-        try:
-            handle.close()
-            if index is not None:
-                index.close()
-        except OSError as error:
-            self._fail(f"cannot write {self._path}", error)
+        for opened in (handle, index):
+            try:
+                if opened is not None:
+                    opened.close()
+            except OSError as error:
+                self._fail(f"cannot write {self._path}", error)
 
     def _recount(self, shelf: _Shelf) -> tuple[str, OSError] | None:
         """Take the directory's total from a scan, and when it is over the limit delete the

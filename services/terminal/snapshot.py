@@ -103,6 +103,20 @@ def screen_bytes(emulator: Emulator, *, partial_character: bool = True) -> bytes
 
 def sgr(attrs: Cell) -> str:
     """The SGR sequence that sets exactly `attrs` (from a reset)."""
+    key = attrs[1:]
+    found = _SGR_MEMO.get(key)
+    if found is None:
+        if len(_SGR_MEMO) > 4096:
+            _SGR_MEMO.clear()
+        found = _SGR_MEMO[key] = _sgr(attrs)
+    return found
+
+
+_SGR_MEMO: dict[tuple[object, ...], str] = {}
+"""Screens repeat a few styles: each one's sequence is worked out once."""
+
+
+def _sgr(attrs: Cell) -> str:
     codes = ["0"]
     codes.extend(str(code) for field, code in _FLAG_CODES if getattr(attrs, field))
     for colour, base in ((attrs.fg, 30), (attrs.bg, 40)):
@@ -119,44 +133,44 @@ def sgr(attrs: Cell) -> str:
 
 
 def _draw_rows(out: list[str], emulator: Emulator, buffer: dict[int, Line]) -> None:
-    """Every row of `buffer` that is not blank, cell by cell, with the default character sets
-    and modes (the cells hold what was drawn, already translated)."""
+    """Every cell `buffer` holds, with the default character sets and modes (the cells hold
+    what was drawn, already translated). Only the cells a row holds are drawn, the others
+    skipped: a row's unwritten cells read as its default, and characters deleted later pull in
+    a blank for them, where a written one would move along."""
     columns = emulator.columns
     _line_defaults(out, emulator, buffer)
-    attrs = _BLANK  # the attributes in force, as a blank cell of them
+    attrs = _BLANK[1:]  # the attributes in force
     for y in range(emulator.lines):
         line = buffer.get(y)
-        if line is None:
+        if not line:
             continue
-        cells = [line[x] for x in range(columns)]
-        end = columns
-        while end and cells[end - 1] == line.default:
-            end -= 1
-        if not end:
-            continue
+        written = sorted(x for x in line if x < columns)
         out.append(f"\x1b[{y + 1}H")
-        last = cells[-1]
-        if end == columns and wcwidth(last.data[:1]) == 2:
+        last = line.get(columns - 1)
+        if last is not None and not last.data.isascii() and wcwidth(last.data[0]) == 2:
             # A wide character in the last column (an insert pushed it there) would wrap if
             # drawn there: draw it one column left, then insert a blank before it.
             out.append(f"\x1b[{columns - 1}G{sgr(last)}{last.data}\x1b[{columns - 1}G\x1b[0m\x1b[@")
-            end -= 1
-            attrs = _BLANK
+            written.pop()
+            attrs = _BLANK[1:]
         at, wide_until = 0, -1
-        for x in range(end):
-            cell = cells[x]
-            if cell.data == "" and x == wide_until:
+        for x in written:
+            cell = line[x]
+            data = cell.data
+            if not data and x == wide_until:
                 continue  # the right half of the wide character just drawn
             if at != x:
                 out.append(f"\x1b[{x + 1}G")
-            if cell._replace(data=" ") != attrs:
-                attrs = cell._replace(data=" ")
+            style = cell[1:]
+            if style != attrs:
+                attrs = style
                 out.append(sgr(cell))
-            data = cell.data or " "
+            data = data or " "
             out.append(data)
-            width = 2 if wcwidth(data[0]) == 2 else 1
-            wide_until = x + 1 if width == 2 else -1
-            at = x + width
+            if data.isascii() or wcwidth(data[0]) != 2:
+                at = x + 1
+            else:
+                wide_until, at = x + 1, x + 2
     out.append("\x1b[0m")
 
 
