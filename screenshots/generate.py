@@ -2,7 +2,8 @@
 
 Draws the scenes of the snapshot tests (tests/demo.py) that the README may show, each with a
 private tmux server (`tmux -L roost-demo`) holding a few sessions (even the scenes the snapshots
-draw without tmux; fake coding agents in some), 160x45 cells, a frozen clock. Never edit the
+draw without tmux; fake coding agents in some, hosts over a private sshd in one), 160x45 cells,
+a frozen clock. Never edit the
 SVGs.
 """
 
@@ -14,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.demo import SCENES, Scene, demo_app, demo_server
+from tests.demo import SCENES, Scene, demo_app, demo_hosts, demo_server
 from tests.peers.vellum import VellumPeer, json_reply
 from tests.pilot import SIZE
 
@@ -28,9 +29,15 @@ async def shoot(name: str, scene: Scene, directory: Path, healthy_url: str) -> P
     place.mkdir()
     os.environ["ROOST_STATE_DIR"] = str(place / "state")
     os.environ["ROOST_DATA_DIR"] = str(place / "data")  # the backups scene writes its files
-    with demo_server(scene.sessions) as server:
+    with demo_server(scene.sessions) as server, demo_hosts(scene.hosts) as hosts:
         app = demo_app(
-            server, place, healthy_url, seed=scene.seed, shell=scene.shell, agents=scene.agents
+            server,
+            place,
+            healthy_url,
+            seed=scene.seed,
+            shell=scene.shell,
+            agents=scene.agents,
+            hosts=hosts,
         )
         async with app.run_test(size=SIZE) as pilot:
             await scene.show(pilot)

@@ -1,7 +1,7 @@
 """Fixed scenes for snapshots and screenshots: a private tmux server with a few sessions (or, for
 the scenes that need none, a tmux that is not installed), perhaps fake coding agents at work in
-some, state seeded into roost's database, and the app built with a host name and a clock that
-make every run draw the same screen."""
+some or `[[hosts]]` hosts over a private sshd, state seeded into roost's database, and the app
+built with a host name and a clock that make every run draw the same screen."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ from services.activity.model import (
 )
 from services.agents.hook import spool_name
 from services.context import Context
-from services.core.config import Config, EngineConfig
+from services.core.config import Config, EngineConfig, Host
 from services.core.processes import ProcessIdentity
 from services.core.state import BackupRow, Event, StateDatabase
 from services.docker.engines import Engine
@@ -70,6 +70,7 @@ from services.vellum.registry import PID_FILE
 from tests.conftest import new_session
 from tests.peers.agent_panes import start_agent
 from tests.pilot import table_names, wait_until
+from tests.ssh_fixtures import DOWN_ALIAS, SshHost, ssh_server, sshd_path
 from tui.app import RoostApp, create_app
 from tui.lifecycle import retire_question
 from tui.screens.backups import BackupsScreen
@@ -139,6 +140,65 @@ def demo_server(sessions: Sessions = SESSIONS) -> Iterator[DemoTmux]:
                 os.environ.pop("TMUX_TMPDIR")
             else:
                 os.environ["TMUX_TMPDIR"] = previous
+
+
+@dataclass(frozen=True)
+class DemoHost:
+    """A `[[hosts]]` host of the hosts scene: an alias of the demo's sshd with a tmux server of
+    its own there (`tmux_socket`) holding `sessions` that run `sleep`, or (`down`) an alias for a
+    port where nothing listens."""
+
+    name: str
+    sessions: Sessions = ()
+    down: bool = False
+
+
+HOSTS = (
+    DemoHost("gpu-rig", (("train", 2), ("notebook", 1), ("agent-claude", 3))),
+    DemoHost("ci-runner", (("runner-a", 1), ("runner-b", 1))),
+    DemoHost("nas", down=True),
+)
+"""Two hosts that answer and one that is down. Their sessions begin just after the demo server's,
+so the scene's clock (2.5 minutes after those) dates them as it does this machine's. Their round
+trips over 127.0.0.1 vary from run to run: the scene shows none (the table is cut before its
+LATENCY column, the cursor is on this machine)."""
+
+
+@dataclass(frozen=True)
+class DemoHosts:
+    """A scene's hosts, running: the sshd they are aliases of, and each as `[[hosts]]` says it."""
+
+    sshd: SshHost
+    hosts: tuple[Host, ...]
+
+
+@contextmanager
+def demo_hosts(hosts: Sequence[DemoHost]) -> Iterator[DemoHosts | None]:
+    """The demo's sshd (tests/ssh_fixtures.py), each of `hosts` that is up an alias of it with
+    its sessions in its own tmux server, everything stopped afterwards; None without hosts."""
+    if not hosts:
+        yield None
+        return
+    sshd = sshd_path()
+    if sshd is None:
+        raise RuntimeError("the hosts scene needs sshd, which is not installed")
+    with ssh_server(sshd, [host.name for host in hosts if not host.down]) as server:
+        servers: list[TmuxServer] = []
+        config: list[Host] = []
+        try:
+            for host in hosts:
+                if host.down:
+                    config.append(Host(host.name, ssh=DOWN_ALIAS))
+                    continue
+                socket_path = str(server.directory / f"{host.name}.tmux")
+                servers.append(tmux := TmuxServer(TmuxSocket(socket_path)))
+                for name, windows in host.sessions:
+                    new_session(tmux, name, windows=windows)
+                config.append(Host(host.name, ssh=host.name, tmux_socket=socket_path))
+            yield DemoHosts(server, tuple(config))
+        finally:
+            for tmux in servers:
+                subprocess.run(tmux.argv("kill-server"), capture_output=True, check=False)
 
 
 NO_TMUX = TmuxServer(TmuxSocket(SOCKET_NAME), executable="/nonexistent/tmux")
@@ -348,13 +408,17 @@ def demo_app(
     seed: Seed | None = None,
     shell: str | None = None,
     agents: Sequence[DemoAgent] = (),
+    hosts: DemoHosts | None = None,
 ) -> RoostApp:
     """The app on `server` (None: tmux is not installed) and a demo lockfile in `directory`,
     with ages frozen: its clock stands 2.5 minutes after the sessions began (they run `sleep`,
     so their activity never moves), at AGENTS_NOW with `agents` at work in the server, or at
-    NO_TMUX_NOW without tmux. `t` runs `shell`, by default the demo agent."""
+    NO_TMUX_NOW without tmux. `t` runs `shell`, by default the demo agent. With `hosts`, their
+    sshd's ssh config and `[[hosts]]`, its shared connections' sockets in its directory."""
     environ = {**os.environ, "VELLUM_LOCKFILE_DIR": str(directory)}
     environ.pop("DOCKER_HOST", None)
+    if hosts is not None:
+        environ["ROOST_RUNTIME_DIR"] = str(hosts.sshd.control_dir.parent)
     tmux: TmuxServer
     if server is None:
         tmux, frozen = NO_TMUX, NO_TMUX_NOW
@@ -371,6 +435,8 @@ def demo_app(
         terminal_shell=shell or f"{shlex.quote(sys.executable)} {shlex.quote(str(DEMO_AGENT))}",
         tmux_refresh_seconds=3600,
         docker_engines=(EngineConfig("lab", host=DOWN_ENGINE),),
+        hosts=hosts.hosts if hosts else (),
+        ssh_config=hosts.sshd.config_file if hosts else None,
     )
     context = dataclasses.replace(
         Context.load(environ, config=config),
@@ -915,6 +981,20 @@ async def agent_inbox(pilot: Pilot[None]) -> None:
     await wait_until(pilot, lambda: app.screen.query_one("#inbox-detail").region.height > 3, "it")
 
 
+async def hosts_shown(pilot: Pilot[None]) -> None:
+    """The fleet with HOSTS: two that answer, their sessions under them, and one that is down."""
+    app = pilot.app
+    assert isinstance(app, RoostApp)
+
+    def listed() -> bool:
+        found = app.roost.snapshot.hosts
+        rows = demo_rows(app) + sum(1 + len(h.listing.sessions if h.listing else ()) for h in found)
+        answered = all(h.listing is not None or h.problem is not None for h in found)
+        return answered and len(table_names(app)) == rows and probed(app)
+
+    await wait_until(pilot, listed, "the hosts")
+
+
 @dataclass(frozen=True)
 class Scene:
     """A key screen: how the app gets there, and what roost's state holds before it starts."""
@@ -931,6 +1011,8 @@ class Scene:
     """The sessions of the demo's tmux server that run `sleep`."""
     agents: tuple[DemoAgent, ...] = ()
     """Coding agents started in sessions of their own too (the clock is then AGENTS_NOW)."""
+    hosts: tuple[DemoHost, ...] = ()
+    """`[[hosts]]` hosts, over the demo's sshd (the scene needs sshd)."""
 
 
 SCENES: dict[str, Scene] = {
@@ -941,6 +1023,7 @@ SCENES: dict[str, Scene] = {
     "panes": Scene(panes_grid),
     "rewind": Scene(pane_rewound),
     "sessions": Scene(sessions_offered),
+    "hosts": Scene(hosts_shown, hosts=HOSTS),
     "quit": Scene(quit_asked, tmux=False, screenshot=False),
     "retire": Scene(retire_asked, tmux=False),
     "restore": Scene(restore_asked, tmux=False),

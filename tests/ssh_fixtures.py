@@ -6,7 +6,8 @@ keys, ~/.ssh or port 22.
 port, the client key, a known_hosts holding its host key), `host` the `Host` roost is given,
 `tmux_socket` the remote tmux server's socket (`tmux` the same server, reached directly: it is
 this machine), `log` sshd's log (`handshakes()` counts the connections it accepted), and
-`stop()` / `start()` take the host down (every connection dropped) and back.
+`stop()` / `start()` take the host down (every connection dropped) and back. The demo's hosts
+scene (tests/demo.py) runs one too, through `ssh_server`, its hosts extra aliases of it.
 
 Skipped when sshd is not installed, unless ROOST_REQUIRE_SSH is set (CI sets it).
 """
@@ -22,7 +23,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -47,9 +48,10 @@ def sshd_path() -> str | None:
 
 
 class SshHost:
-    """A private sshd and everything a client needs to reach it."""
+    """A private sshd and everything a client needs to reach it; `aliases` are `Host` aliases
+    for it besides ALIAS."""
 
-    def __init__(self, sshd: str, directory: Path) -> None:
+    def __init__(self, sshd: str, directory: Path, aliases: Sequence[str] = ()) -> None:
         self.sshd = sshd
         self.directory = directory
         self.port = _free_port()
@@ -106,7 +108,7 @@ class SshHost:
         self.config_file.write_text(
             "\n".join(
                 [
-                    f"Host {ALIAS}",
+                    f"Host {' '.join((ALIAS, *aliases))}",
                     "    HostName 127.0.0.1",
                     f"    Port {self.port}",
                     f"    User {self.user}",
@@ -215,25 +217,37 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-@pytest.fixture
-def ssh_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[SshHost]:
-    """A private sshd on 127.0.0.1, started; stopped (and its tmux server killed) afterwards.
-
-    Its files live in a short temporary directory: socket paths are limited to ~100 bytes.
-    ROOST_RUNTIME_DIR points into it too, so control sockets are private to the test.
-    """
+def require_ssh() -> str:
+    """sshd's path; skips when sshd or ssh is not installed, unless ROOST_REQUIRE_SSH is set:
+    then fails, so CI cannot skip it."""
     sshd = sshd_path()
     if sshd is None or shutil.which("ssh") is None:
         message = "sshd or ssh is not installed"
         if os.environ.get("ROOST_REQUIRE_SSH"):
             pytest.fail(f"{message}, and ROOST_REQUIRE_SSH is set")
         pytest.skip(f"{message} (set ROOST_REQUIRE_SSH=1 to make this a failure)")
+    return sshd
+
+
+@contextlib.contextmanager
+def ssh_server(sshd: str, aliases: Sequence[str] = ()) -> Iterator[SshHost]:
+    """A private sshd on 127.0.0.1, started; stopped (its tmux server killed, its files removed)
+    afterwards. Its files live in a short temporary directory: socket paths are limited to
+    ~100 bytes."""
     directory = Path(tempfile.mkdtemp(prefix="roost-ssh-"))
-    monkeypatch.setenv("ROOST_RUNTIME_DIR", str(directory / "runtime"))
-    host = SshHost(sshd, directory)
+    host = SshHost(sshd, directory, aliases)
     try:
         host.start()
         yield host
     finally:
         host.close()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def ssh_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[SshHost]:
+    """A private sshd on 127.0.0.1 (`ssh_server`). ROOST_RUNTIME_DIR points into its directory,
+    so control sockets are private to the test."""
+    with ssh_server(require_ssh()) as host:
+        monkeypatch.setenv("ROOST_RUNTIME_DIR", str(host.control_dir.parent))
+        yield host

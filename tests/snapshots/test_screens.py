@@ -14,15 +14,18 @@ from textual.pilot import Pilot
 from tests.conftest import require
 from tests.demo import (
     SCENES,
+    DemoHosts,
     DemoTmux,
     Scene,
     demo_app,
+    demo_hosts,
     demo_server,
     fleet_filtered,
     fleet_listed,
     help_open,
 )
 from tests.pilot import SIZE
+from tests.ssh_fixtures import require_ssh
 
 
 @pytest.fixture(autouse=True)
@@ -50,11 +53,27 @@ def scene_server(scene: Scene) -> Iterator[DemoTmux | None]:
         yield server
 
 
+@contextlib.contextmanager
+def scene_hosts(scene: Scene) -> Iterator[DemoHosts | None]:
+    """The demo's hosts for a scene that has some (skipped without sshd), else None."""
+    if scene.hosts:
+        require_ssh()
+    with demo_hosts(scene.hosts) as hosts:
+        yield hosts
+
+
 def snap_scene(
     snap_compare: Callable[..., bool], scene: Scene, size: tuple[int, int], directory: Path
 ) -> None:
-    with scene_server(scene) as server:
-        app = demo_app(server, directory, seed=scene.seed, shell=scene.shell, agents=scene.agents)
+    with scene_server(scene) as server, scene_hosts(scene) as hosts:
+        app = demo_app(
+            server,
+            directory,
+            seed=scene.seed,
+            shell=scene.shell,
+            agents=scene.agents,
+            hosts=hosts,
+        )
 
         assert snap_compare(app, terminal_size=size, run_before=scene.show)
         assert app.return_code == 0  # a crash can still draw a screen: make sure there was none
@@ -76,6 +95,7 @@ NARROW_SCENES: dict[str, Scene] = {
     "filter": Scene(fleet_filtered),
     "help": Scene(help_open),
     "detail": Scene(detail_shown),
+    "hosts": SCENES["hosts"],
 }
 
 
