@@ -9,7 +9,6 @@ import contextlib
 import io
 import os
 import subprocess
-import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -30,6 +29,7 @@ from services.terminal.ssh_attach import SshTmuxAttach
 from services.terminal.tmux import TmuxServer, TmuxState
 from tests.ssh_fixtures import SshHost
 from tests.test_panes import start_session, window_size
+from tests.waiting import wait_for
 
 WITHIN = 20.0
 SIZE = TerminalSize(80, 24)
@@ -103,15 +103,6 @@ async def attacher(ssh_host: SshHost) -> AsyncIterator[Attacher]:
 
 def screen(server: TmuxServer, session: str) -> str:
     return server.capture_pane(f"={session}:")
-
-
-async def wait_for(condition: Callable[[], bool], what: str) -> None:
-    """Poll a condition outside any backend (the host's tmux, as seen directly)."""
-    deadline = time.monotonic() + WITHIN
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def kill_master(ssh: Ssh, host: Host) -> None:

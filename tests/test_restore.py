@@ -58,6 +58,7 @@ from tests.test_exports import (
     run,
     states,
 )
+from tests.waiting import wait_for
 
 Form = Literal["nested", "flat", "message"]
 QUICK = Timeouts(request=5.0, export=5.0)
@@ -501,7 +502,10 @@ async def test_a_file_changed_after_its_check_is_never_sent_whole(
         " sent whole; verify it again"
     )
     assert alpha.migrations.imports == []
-    [request] = vellum_peer.requests_to(alpha.path + "/v1/migrations/import")
+    path = alpha.path + "/v1/migrations/import"
+    # The peer records the request once it has read what came, after the client gave up.
+    await wait_for(lambda: bool(vellum_peer.requests_to(path)), "the cut request at the peer")
+    [request] = vellum_peer.requests_to(path)
     assert request.received is not None and not request.received.complete
 
 

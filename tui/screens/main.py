@@ -203,7 +203,7 @@ class MainScreen(Screen[None]):
             "Backups",
             id="backups",
             show=False,
-            tooltip="The selected assistant's backups: verify, reveal, delete",
+            tooltip="The selected assistant's backups: restore, verify, reveal, delete",
         ),
         Binding(
             "tab",
