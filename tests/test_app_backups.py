@@ -187,6 +187,21 @@ async def test_an_assistant_without_backups_says_how_to_make_one(
         assert isinstance(app.screen, BackupsScreen)
 
 
+async def test_B_on_a_row_roost_cannot_back_up_says_why_and_opens_nothing(
+    isolated_env: Path,
+) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "this machine" in table_names(app), "this machine")
+        select(app, "this machine")
+        await pilot.press("B")
+        said = "this machine is not in the Vellum lockfile: roost backs up Vellum assistants"
+        await wait_until(
+            pilot, lambda: any(n.message == said for n in app._notifications), "the refusal"
+        )
+        assert not isinstance(app.screen, BackupsScreen)
+
+
 def test_a_file_outside_the_backups_directory_shows_its_whole_path(tmp_path: Path) -> None:
     inside = saved("ada", b"in", "20260101-000000")
     outside = tmp_path / "elsewhere" / "ada.vbundle"

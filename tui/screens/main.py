@@ -682,10 +682,9 @@ class MainScreen(Screen[None]):
             self.post_message(self.BackupRequested(assistant))
 
     def action_backups(self) -> None:
-        assistant = self.selected()
-        if assistant is None:
-            self.notify("Select an assistant first.", title="Backups", severity="warning")
-        else:
+        # Backups are of what roost can back up: this machine, a session or a host has none.
+        assistant = self._allowed(Action.BACKUP, "Backups")
+        if assistant is not None:
             self.post_message(self.BackupsRequested(assistant))
 
     def _allowed(self, action: Action, title: str) -> Assistant | None:
