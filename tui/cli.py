@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     jobs = commands.add_parser(
         "jobs",
-        help="list the job history (backups), newest first",
+        help="list the job history (backups and restores), newest first",
         description="List the jobs of every roost process, newest first. A job whose roost "
         "process ended before it did shows as interrupted: a backup of a managed assistant is "
         "resumed by the next console, any other has failed.",
