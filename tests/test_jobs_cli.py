@@ -54,10 +54,10 @@ def test_jobs_lists_the_history_newest_first_and_an_interrupted_export_as_such(
     assert listed.returncode == 0, listed.stderr
     header, first, second = listed.stdout.splitlines()
     [backup] = JobStore.at(RoostPaths.resolve()).load()[:1]
-    assert header.split() == ["ID", "ASSISTANT", "STATE", "STARTED", "RESULT"]
-    assert first.split()[:3] == [backup.id, "ada", "complete"]
+    assert header.split() == ["ID", "ASSISTANT", "KIND", "STATE", "STARTED", "RESULT"]
+    assert first.split()[:4] == [backup.id, "ada", "backup", "complete"]
     assert first.endswith(f"{output} (2.9 KiB)")
-    assert second.split()[:3] == ["job-9", "mia", "interrupted"]
+    assert second.split()[:4] == ["job-9", "mia", "backup", "interrupted"]
     assert second.endswith("its roost process ended: the console resumes it when it next starts")
     assert [row["id"] for row in as_json] == [backup.id, "job-9"]
     assert as_json[0]["state"] == "complete" and as_json[0]["interrupted"] is False

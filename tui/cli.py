@@ -1234,12 +1234,13 @@ def list_jobs(args: argparse.Namespace) -> int:
         print("no jobs yet", file=sys.stderr)
         return 0
     width = max(len("ASSISTANT"), *(len(job.assistant_name) for job in jobs)) + 2
-    print(f"{'ID':<24}{'ASSISTANT':<{width}}{'STATE':<13}{'STARTED':<18}RESULT")
+    print(f"{'ID':<24}{'ASSISTANT':<{width}}{'KIND':<9}{'STATE':<13}{'STARTED':<18}RESULT")
     for job in jobs:
         started = job.started_at.astimezone().strftime("%Y-%m-%d %H:%M")
         result = INTERRUPTED_NOTE if store.is_interrupted(job) else job_result(job)
         state = store.shown_state(job)
-        say(f"{job.id:<24}{job.assistant_name:<{width}}{state:<13}{started:<18}{result}".rstrip())
+        who = f"{job.id:<24}{job.assistant_name:<{width}}{job.kind:<9}"
+        say(f"{who}{state:<13}{started:<18}{result}".rstrip())
     return 0
 
 
