@@ -58,12 +58,13 @@ from services.jobs.downloads import (
 )
 from services.jobs.library import BackupLibrary, backups_dir, file_name_part
 from services.jobs.polling import RuntimeJobStatus, is_sha256
-from services.jobs.record import Job, JobKind, JobRoute, JobState, new_job_id
+from services.jobs.record import Job, JobKind, JobRoute, JobState
 from services.jobs.runtime import (
     JobError,
     RuntimeJobs,
     in_progress,
     migrations_url,
+    new_runtime_job,
     signed_url_endpoint,
 )
 from services.jobs.store import end_interrupted
@@ -104,17 +105,7 @@ class Exporter(RuntimeJobs):
         self.description = description
 
     def new_job(self, target: RuntimeEndpoint, destination: Path) -> Job:
-        started = self.now()
-        return Job(
-            id=new_job_id(started),
-            kind=JobKind.BACKUP,
-            assistant_id=target.assistant_id,
-            assistant_name=target.name,
-            route=JobRoute.SIGNED_URL if target.managed else JobRoute.SYNC,
-            state=JobState.STARTING,
-            destination=destination,
-            started_at=started,
-        )
+        return new_runtime_job(JobKind.BACKUP, target, destination, self.now())
 
     def backup(self, target: RuntimeEndpoint, destination: Path) -> AsyncGenerator[Job, None]:
         """Back `target` up to `destination` (see `backup_destination`)."""

@@ -37,7 +37,7 @@ import httpx
 from services.core.errors import RoostError
 from services.core.http import AnswerError, answer_detail, parse_json, read_body, timeout
 from services.jobs.library import BackupCheck, BackupLibrary, LibraryError, Verification
-from services.jobs.record import Job, JobKind, JobRoute, JobState, new_job_id
+from services.jobs.record import Job, JobKind, JobRoute, JobState
 from services.jobs.reports import ImportOutcome, Preflight, Problem
 from services.jobs.runtime import (
     MAX_ANSWER_BYTES,
@@ -46,6 +46,7 @@ from services.jobs.runtime import (
     RuntimeJobs,
     in_progress,
     migrations_url,
+    new_runtime_job,
     signed_url_endpoint,
 )
 from services.jobs.store import end_interrupted
@@ -95,18 +96,7 @@ class Restorer(RuntimeJobs):
         self._uploads: dict[str, _Upload] = {}
 
     def new_job(self, target: RuntimeEndpoint, source: Path, dry_run: bool = False) -> Job:
-        started = self.now()
-        return Job(
-            id=new_job_id(started),
-            kind=JobKind.RESTORE,
-            assistant_id=target.assistant_id,
-            assistant_name=target.name,
-            route=JobRoute.SIGNED_URL if target.managed else JobRoute.SYNC,
-            state=JobState.STARTING,
-            destination=source,
-            started_at=started,
-            dry_run=dry_run,
-        )
+        return new_runtime_job(JobKind.RESTORE, target, source, self.now(), dry_run)
 
     def prepare(
         self,

@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -48,7 +49,7 @@ from services.jobs.polling import (
     failure_for_status,
     poll_runtime_job,
 )
-from services.jobs.record import Job, JobState
+from services.jobs.record import Job, JobKind, JobRoute, JobState, new_job_id
 from services.vellum.auth import AuthUnavailable, RuntimeEndpoint
 
 MAX_ANSWER_BYTES = 1 << 20
@@ -308,3 +309,22 @@ class RuntimeJobs:
     async def refusal_of(self, response: httpx.Response) -> object:
         """What came with a non-2xx answer, parsed (None when it is not JSON)."""
         return parse_json(await error_body(response, MAX_ANSWER_BYTES))
+
+
+def new_runtime_job(
+    kind: JobKind, target: RuntimeEndpoint, path: Path, started: datetime, dry_run: bool = False
+) -> Job:
+    """A backup or restore of `target` just starting: its route follows the assistant's kind
+    (a managed one's goes through signed URLs and a polled runtime job); `path` is the file it
+    writes (backup) or reads (restore)."""
+    return Job(
+        id=new_job_id(started),
+        kind=kind,
+        assistant_id=target.assistant_id,
+        assistant_name=target.name,
+        route=JobRoute.SIGNED_URL if target.managed else JobRoute.SYNC,
+        state=JobState.STARTING,
+        destination=path,
+        started_at=started,
+        dry_run=dry_run,
+    )
