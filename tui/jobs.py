@@ -218,11 +218,9 @@ class Jobs:
         if job.in_progress_job_id:
             self._offer_to_follow_import(job)
         elif job.state is JobState.COMPLETE:
-            self._app.notify(outcome_text(job), title=title, timeout=15, markup=False)
-        else:
-            # markup=False: the runtime's own words are in it, brackets and all.
-            notify = self._app.notify
-            notify(outcome_text(job), title=title, severity="error", timeout=30, markup=False)
+            self._app.notify(outcome_text(job), title=title, timeout=15)
+        else:  # RoostApp.notify shows the runtime's own words as plain text, brackets and all
+            self._app.notify(outcome_text(job), title=title, severity="error", timeout=30)
 
     def _offer_to_follow_import(self, job: Job) -> None:
         runtime_job = job.in_progress_job_id
