@@ -690,3 +690,22 @@ def test_repeat_repeats_only_the_character_just_before(data: bytes, shown: str) 
     screen = Emulator(20, 2)
     screen.feed(data)
     assert text_of(screen, 0) == shown
+
+
+@pytest.mark.parametrize(
+    ("cut", "cursor"),
+    [
+        ("\x1b[1K", "\x1b[1;1H"),  # erase to the cursor: the left half only
+        ("\x1b[1X", "\x1b[1;1H"),  # erase one character: the left half only
+        ("\x1b[1P", "\x1b[1;1H"),  # delete the left half: the right one moves under the cursor
+        ("\x1b[1@", "\x1b[1;2H"),  # insert between the halves
+    ],
+)
+def test_a_wide_character_cut_in_two_leaves_no_half_behind(cut: str, cursor: str) -> None:
+    screen = Emulator(6, 1)
+    screen.feed(f"\x1b[44m日\x1b[0m{cursor}{cut}".encode())
+    line = screen.buffer[0]
+    halves = [x for x in range(1, screen.columns) if not line[x].data]
+    # A right half only where its wide character still stands: nothing that the next character
+    # drawn before it would wipe, which no redraw of this screen could reproduce.
+    assert all(wcwidth(line[x - 1].data) == 2 for x in halves)

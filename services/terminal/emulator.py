@@ -967,6 +967,16 @@ class Emulator(Screen):
         bg = self.cursor.attrs.bg
         return self.default_char if bg == "default" else self.default_char._replace(bg=bg)
 
+    def _cut_stub(self, line: Line, x: int) -> None:
+        """Column `x` was just cut from its left neighbour (an erase ended before it, or an
+        insert or a delete moved it): the right half of a wide character there has lost its
+        left half, and goes as well, as erasing half of a wide character erases it in xterm.
+        Left alone it would show as a blank until a character drawn before it wiped it (the
+        rule in `draw`), a state no redraw of the screen could make again."""
+        cell = line.get(x) if x < self.columns else None
+        if cell is not None and not cell.data:
+            line[x] = self._erased()
+
     def _blank_with_background(self, *rows: int) -> None:
         """Lines that scrolling or IL/DL brought in are blank in the current background."""
         if self.cursor.attrs.bg != "default":
@@ -1006,13 +1016,17 @@ class Emulator(Screen):
         else:
             return
         self.dirty.add(self.cursor.y)
-        self.buffer[self.cursor.y].update(zip(columns, repeat(self._erased())))
+        line = self.buffer[self.cursor.y]
+        line.update(zip(columns, repeat(self._erased())))
+        self._cut_stub(line, columns.stop)
 
     def erase_characters(self, count: int | None = None) -> None:
         x = self.cursor.x
         self.dirty.add(self.cursor.y)
         columns = range(x, min(x + (count or 1), self.columns))
-        self.buffer[self.cursor.y].update(zip(columns, repeat(self._erased())))
+        line = self.buffer[self.cursor.y]
+        line.update(zip(columns, repeat(self._erased())))
+        self._cut_stub(line, columns.stop)
 
     def insert_characters(self, count: int | None = None) -> None:
         """ICH (and IRM's insert): blanks at the cursor push the rest of the line right, and
@@ -1026,6 +1040,7 @@ class Emulator(Screen):
         kept = [(column + count, line[column]) for column in range(x, columns - count)]
         line.update(kept)
         line.update(zip(range(x, x + count), repeat(self._erased())))
+        self._cut_stub(line, x + count)
         self.dirty.add(self.cursor.y)
 
     def delete_characters(self, count: int | None = None) -> None:
@@ -1034,6 +1049,7 @@ class Emulator(Screen):
         start = max(self.cursor.x, self.columns - count)
         line = self.buffer[self.cursor.y]
         line.update(zip(range(start, self.columns), repeat(self._erased())))
+        self._cut_stub(line, self.cursor.x)
 
     def insert_lines(self, count: int | None = None) -> None:
         top, bottom = self.margins or (0, self.lines - 1)
