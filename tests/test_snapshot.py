@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyte.screens import wcwidth
 
@@ -101,6 +101,8 @@ _sizes = st.tuples(st.integers(2, 14), st.integers(1, 7))
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_sizes, streams, _cut)
+# A wide character an insert pushed into the last column, after the row's other cells.
+@example((4, 1), b"aaa\xe6\x97\xa5\r\x1b[4haaa", b"")
 def test_a_fresh_emulator_fed_the_snapshot_shows_the_same(
     size: tuple[int, int], data: bytes, cut: bytes
 ) -> None:
@@ -116,6 +118,8 @@ _after = streams.filter(lambda data: re.match(rb"\x1b\[[0-9;]*b", data) is None)
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_sizes, streams, _cut, _after)
+# The left half of a wide character erased, then a character drawn before its right half.
+@example((2, 1), b"\x1b[1m\xe6\x97\xa5\r\x1b[1K", b"\xe6\x97", b"\r")
 def test_output_after_the_snapshot_lands_as_it_did_on_the_original(
     size: tuple[int, int], before: bytes, cut: bytes, after: bytes
 ) -> None:

@@ -146,6 +146,7 @@ def _draw_rows(out: list[str], emulator: Emulator, buffer: dict[int, Line]) -> N
             continue
         written = sorted(x for x in line if x < columns)
         out.append(f"\x1b[{y + 1}H")
+        at = 0  # the cursor's column
         last = line.get(columns - 1)
         if last is not None and not last.data.isascii() and wcwidth(last.data[0]) == 2:
             # A wide character in the last column (an insert pushed it there) would wrap if
@@ -153,7 +154,8 @@ def _draw_rows(out: list[str], emulator: Emulator, buffer: dict[int, Line]) -> N
             out.append(f"\x1b[{columns - 1}G{sgr(last)}{last.data}\x1b[{columns - 1}G\x1b[0m\x1b[@")
             written.pop()
             attrs = _BLANK[1:]
-        at, wide_until = 0, -1
+            at = columns - 2
+        wide_until = -1
         for x in written:
             cell = line[x]
             data = cell.data
