@@ -63,6 +63,17 @@ NARROW = 120
 """Below this width the detail panel starts hidden (`d` shows it): the table needs the room."""
 
 
+class EventsLog(RichLog):
+    """The events panel's log. A RichLog keeps what is written before it knows its width and
+    writes it on its first Resize with a width; the panel starts hidden, and when it is shown
+    that Resize sometimes never reaches the log (its size was set while it was hidden), which
+    left every event written so far unseen. Being shown with a width is as good a first Resize."""
+
+    def on_show(self) -> None:
+        if self.size.width:
+            self.on_resize(events.Resize(self.size, self.virtual_size, self.container_size))
+
+
 class MainScreen(Screen[None]):
     """The fleet at a glance. The app sets `fleet`; this screen filters, sorts and shows it."""
 
@@ -303,7 +314,7 @@ class MainScreen(Screen[None]):
             with Vertical(id="events-panel", classes="panel") as events:
                 events.border_title = "Events"
                 events.display = False
-                yield RichLog(id="events", max_lines=500, wrap=False)
+                yield EventsLog(id="events", max_lines=500, wrap=False)
             with Vertical(id="jobs-panel", classes="panel") as jobs:
                 jobs.border_title = "Jobs"
                 yield JobTable(JOB_COLUMNS, id="jobs")
