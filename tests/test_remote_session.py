@@ -45,10 +45,10 @@ COUNTER = [
 ]
 
 
-def event(seq: object, data: bytes | str, *, envelope: bool = False) -> str:
+def event(seq: object, data: bytes | str, *, envelope: bool = False) -> bytes:
     text = data if isinstance(data, str) else base64.b64encode(data).decode()
     payload = {"seq": seq, "data": text}
-    return "data: " + json.dumps({"message": payload} if envelope else payload)
+    return b"data: " + json.dumps({"message": payload} if envelope else payload).encode()
 
 
 # -- the events stream, line by line ---------------------------------------------------------------
@@ -58,35 +58,40 @@ def test_data_lines_carry_output_plain_wrapped_and_with_crlf() -> None:
     decoder = EventDecoder()
     assert decoder.decode(event(0, b"zero")) == b"zero"
     assert decoder.decode(event(1, b"one", envelope=True)) == b"one"
-    assert decoder.decode(event(2, b"two") + "\r") == b"two"
-    assert decoder.decode('data:{"seq":3,"data":"dGhyZWU="}') == b"three"  # no space after colon
-    assert decoder.last_seq == 3
+    assert decoder.decode(event(2, b"two") + b"\r") == b"two"
+    assert decoder.decode(b'data:{"seq":3,"data":"dGhyZWU="}') == b"three"  # no space after colon
+    assert decoder.decode(b'data: {"seq": 4, "note": "\xff", "data": "Zm91cg=="}') == b"four"
+    assert decoder.last_seq == 4
 
 
 @pytest.mark.parametrize(
     "line",
     [
-        ": keepalive",
-        "",
-        "event: output",
-        "id: 7",
-        "retry: 100",
-        "data: {not json",
-        "data: [1, 2]",
-        'data: {"message": "text"}',
-        'data: {"data": "eA=="}',
-        'data: {"seq": "5", "data": "eA=="}',
-        'data: {"seq": true, "data": "eA=="}',
-        'data: {"seq": 5.0, "data": "eA=="}',
-        'data: {"seq": -1, "data": "eA=="}',
-        'data: {"seq": 5, "data": ""}',
-        'data: {"seq": 5, "data": 42}',
-        'data: {"seq": 5, "data": "not base64!"}',
-        pytest.param("data: " + "[" * 100_000, id="data: nested 100000 deep"),
-        'x-data: {"seq": 5, "data": "eA=="}',
+        b": keepalive",
+        b"",
+        b"event: output",
+        b"id: 7",
+        b"retry: 100",
+        b"data: {not json",
+        b"data: [1, 2]",
+        b'data: {"message": "text"}',
+        b'data: {"data": "eA=="}',
+        b'data: {"seq": "5", "data": "eA=="}',
+        b'data: {"seq": true, "data": "eA=="}',
+        b'data: {"seq": 5.0, "data": "eA=="}',
+        b'data: {"seq": -1, "data": "eA=="}',
+        b'data: {"seq": 5, "data": ""}',
+        b'data: {"seq": 5, "data": 42}',
+        b'data: {"seq": 5, "data": "not base64!"}',
+        b'data: {"seq": 5, "data": "eA\xc3\xa9=="}',
+        pytest.param(
+            b"data: " + json.dumps({"seq": 5, "data": "eA=="}).encode("utf-16"), id="UTF-16"
+        ),
+        pytest.param(b"data: " + b"[" * 100_000, id="data: nested 100000 deep"),
+        b'x-data: {"seq": 5, "data": "eA=="}',
     ],
 )
-def test_lines_without_new_output_carry_nothing_and_leave_the_mark(line: str) -> None:
+def test_lines_without_new_output_carry_nothing_and_leave_the_mark(line: bytes) -> None:
     decoder = EventDecoder()
     assert decoder.decode(line) == b""
     assert decoder.last_seq == -1

@@ -2,8 +2,10 @@
 §5): plain HTTPS requests plus one Server-Sent-Events stream of output.
 
 Output: one task follows the events stream and queues what it carries for `read()`, each `seq`
-once (`EventDecoder`). When the stream drops, it reconnects: up to `len(backoff)` attempts, each
-after its delay. An attempt first re-opens the stream of the same session (the platform may send
+once (`EventDecoder`): the new output of all the events one read of the stream brought, as one
+chunk, so that a flood costs a queue step and a pane update per read rather than per event.
+When the stream drops, it reconnects: up to `len(backoff)` attempts, each after its delay. An
+attempt first re-opens the stream of the same session (the platform may send
 output again that was already shown: the `seq` mark drops it). Only when that session is gone
 (404/410) does a tmux pane get a new session, sized as the pane, where the tmux session is
 attached again at the first prompt, so the view comes back whole. The reference client starts a
@@ -37,7 +39,6 @@ line or event past its cap ends the session with a SessionError, as does an over
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 import codecs
 import contextlib
@@ -50,7 +51,7 @@ from urllib.parse import quote
 
 import httpx
 
-from services.core.http import AnswerError, read_body, send, sse_lines, timeout
+from services.core.http import AnswerError, read_body, send, sse_line_batches, timeout
 from services.core.mode import Mode
 from services.core.safe_text import error_text
 from services.terminal.backend import LinkNotice, SessionError, SessionLost, TerminalSize
@@ -115,12 +116,13 @@ class EventDecoder:
         self.last_seq = -1
         """The highest `seq` delivered; anything at or below it is a repeat."""
 
-    def decode(self, line: str) -> bytes:
+    def decode(self, line: bytes) -> bytes:
         """The new output `line` carries, else `b""`."""
-        if not line.startswith("data:"):
+        if not line.startswith(b"data:"):
             return b""
         try:
-            payload = json.loads(line[5:])
+            # Decoded here, not by json: it would take UTF-16 or UTF-32 too.
+            payload = json.loads(line[5:].decode("utf-8", "replace"))
         except (ValueError, RecursionError):  # RecursionError: deeply nested arrays
             return b""
         if isinstance(payload, dict) and isinstance(payload.get("message"), dict):
@@ -131,8 +133,8 @@ class EventDecoder:
         if type(seq) is not int or seq <= self.last_seq or not isinstance(text, str):
             return b""
         try:
-            data = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
+            data = binascii.a2b_base64(text, strict_mode=True)
+        except (binascii.Error, ValueError):  # ValueError: not ASCII
             return b""
         if data:
             self.last_seq = seq
@@ -353,13 +355,15 @@ class RemoteSession:
         opened = time.monotonic()
         carried = False
         try:
-            lines = sse_lines(stream, max_line=MAX_EVENT_LINE, max_event=MAX_EVENT)
-            async for line in lines:
-                data = self._decoder.decode(line)
-                if data:
+            batches = sse_line_batches(stream, max_line=MAX_EVENT_LINE, max_event=MAX_EVENT)
+            decode = self._decoder.decode
+            async for lines in batches:
+                parts = [data for line in lines if (data := decode(line))]
+                if parts:
                     carried = True
-                    self._watch_for_prompt(data)
-                    await self._outbox.put(data)
+                    for part in parts:  # each event's end, where a prompt may show
+                        self._watch_for_prompt(part)
+                    await self._outbox.put(b"".join(parts))
             reason = "the platform closed the output stream"
         except httpx.HTTPError as error:
             reason = f"the output stream broke ({error_text(error)})"
