@@ -126,15 +126,9 @@ class EventDecoder:
 
     def decode(self, line: bytes) -> bytes:
         """The new output `line` carries, else `b""`."""
-        plain = _PLAIN_EVENT.match(line)
-        if plain is not None and line.endswith(b'"}'):
-            try:
-                data = binascii.a2b_base64(line[plain.end() : -2], strict_mode=True)
-                seq = int(plain[1])
-            except ValueError:  # not base64 alone (binascii.Error), or past int's digits
-                pass
-            else:
-                return self._new(seq, data)
+        plain = _plain_event(line)
+        if plain is not None:
+            return self._new(*plain)
         if not line.startswith(b"data:"):
             return b""
         try:
@@ -160,6 +154,17 @@ class EventDecoder:
             return b""
         self.last_seq = seq
         return data
+
+
+def _plain_event(line: bytes) -> tuple[int, bytes] | None:
+    """(seq, output) of a line shaped as servers write one (see EventDecoder), else None."""
+    match = _PLAIN_EVENT.match(line)
+    if match is None or not line.endswith(b'"}'):
+        return None
+    try:
+        return int(match[1]), binascii.a2b_base64(line[match.end() : -2], strict_mode=True)
+    except ValueError:  # not base64 alone (binascii.Error), or past int's digits
+        return None
 
 
 @dataclass(frozen=True)
@@ -379,7 +384,7 @@ class RemoteSession:
             batches = sse_line_batches(stream, max_line=MAX_EVENT_LINE, max_event=MAX_EVENT)
             decode = self._decoder.decode
             async for lines in batches:
-                parts = [data for line in lines if (data := decode(line))]
+                parts = [data for line in lines if line and (data := decode(line))]
                 if parts:
                     carried = True
                     for part in parts:  # each event's end, where a prompt may show
