@@ -73,9 +73,11 @@ INPUT_BATCH = 4096
 """Characters per input request at most."""
 INPUT_RETRY_FIRST = 0.05
 INPUT_RETRY_CAP = 2.0
-OUTBOX_ITEMS = 256
+OUTBOX_ITEMS = 16
 """Output chunks queued for `read()`; past that the stream is read no further until it catches
-up, so a flood is held back by the platform instead of filling memory."""
+up, so a flood is held back by the platform instead of filling memory. A chunk is what one read
+of the stream brought (in a flood, a read's 64 KiB of base64: 48 KiB of output), so this holds
+up to about 768 KiB ahead of a slow reader: an interrupt's effect shows after that much."""
 _GONE = (404, 410)
 _PROMPT_TAIL = 256
 _ANSI = re.compile(
