@@ -9,8 +9,8 @@ attempt first re-opens the stream of the same session (the platform may send out
 was already shown: the `seq` mark drops it). Only when that session is gone (404/410) does a
 tmux pane get a new session, sized as the pane, where the tmux session is attached again at the
 first prompt, so the view comes back whole. The reference client starts a fresh shell on every
-reconnect instead. A stream that ends before it carried new output (and
-before STABLE_AFTER) counts as a failed attempt; otherwise the next drop starts from attempt 1.
+reconnect instead. A stream that ends before it carried new output (and before STABLE_AFTER)
+counts as a failed attempt; otherwise the next drop starts from attempt 1.
 
 Ending: the platform sends no exit signal and no exit code. A session whose stream closed and
 whose events then answer 404/410 has ended (its shell exited, or the platform dropped it): a plain
