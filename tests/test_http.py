@@ -17,6 +17,7 @@ from services.core.http import (
     read_body,
     read_json,
     same_origin,
+    sse_line_batches,
     sse_lines,
     timeout,
 )
@@ -62,6 +63,16 @@ async def test_lines_come_back_whatever_the_line_ends_and_the_chunks(
     assume(not any(a[1] == b"\r" and b == ("", b"\n") for a, b in itertools.pairwise(pairs)))
     data = b"".join(line.encode() + end for line, end in pairs)
     assert await lines_of(streamed(cut(data, sizes))) == lines
+
+
+async def test_the_lines_one_read_completes_come_together() -> None:
+    chunks = [b"data: 1\n\ndata: 2\r\n\r\nda", b"ta: 3\n\n", b"data: 4"]
+    batches = sse_line_batches(streamed(chunks), max_line=100, max_event=100)
+    assert [batch async for batch in batches] == [
+        [b"data: 1", b"", b"data: 2", b""],
+        [b"data: 3", b""],
+        [b"data: 4"],
+    ]
 
 
 async def test_a_last_line_without_its_end_still_counts() -> None:

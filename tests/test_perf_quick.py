@@ -23,7 +23,7 @@ REPORT_KEYS = {
         "ratios",
         "targets",
     },
-    "bench_attach": {"keypress_to_echo_ms", "remote_output", "machine", "setup"},
+    "bench_attach": {"keypress_to_echo_ms", "remote_output", "targets", "machine", "setup"},
     "bench_backup": {"roost_mb_s", "bare_httpx_mb_s", "ratio", "roost_peak_rss_mib", "quick"},
     "bench_fleet": {"assistants", "in_process", "end_to_end_tmux", "ratios", "targets"},
     "bench_health": {"sweep", "keys_during_sweep", "idle", "scale", "targets"},

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import contextlib
 import json
 import os
@@ -18,6 +19,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from services.core.mode import Mode
 from services.terminal.backend import LinkNotice, SessionError, SessionLost, TerminalSize
@@ -45,10 +48,10 @@ COUNTER = [
 ]
 
 
-def event(seq: object, data: bytes | str, *, envelope: bool = False) -> str:
+def event(seq: object, data: bytes | str, *, envelope: bool = False) -> bytes:
     text = data if isinstance(data, str) else base64.b64encode(data).decode()
     payload = {"seq": seq, "data": text}
-    return "data: " + json.dumps({"message": payload} if envelope else payload)
+    return b"data: " + json.dumps({"message": payload} if envelope else payload).encode()
 
 
 # -- the events stream, line by line ---------------------------------------------------------------
@@ -58,35 +61,41 @@ def test_data_lines_carry_output_plain_wrapped_and_with_crlf() -> None:
     decoder = EventDecoder()
     assert decoder.decode(event(0, b"zero")) == b"zero"
     assert decoder.decode(event(1, b"one", envelope=True)) == b"one"
-    assert decoder.decode(event(2, b"two") + "\r") == b"two"
-    assert decoder.decode('data:{"seq":3,"data":"dGhyZWU="}') == b"three"  # no space after colon
-    assert decoder.last_seq == 3
+    assert decoder.decode(event(2, b"two") + b"\r") == b"two"
+    assert decoder.decode(b'data:{"seq":3,"data":"dGhyZWU="}') == b"three"  # no space after colon
+    assert decoder.decode(b'data: {"seq": 4, "note": "\xff", "data": "Zm91cg=="}') == b"four"
+    assert decoder.last_seq == 4
 
 
 @pytest.mark.parametrize(
     "line",
     [
-        ": keepalive",
-        "",
-        "event: output",
-        "id: 7",
-        "retry: 100",
-        "data: {not json",
-        "data: [1, 2]",
-        'data: {"message": "text"}',
-        'data: {"data": "eA=="}',
-        'data: {"seq": "5", "data": "eA=="}',
-        'data: {"seq": true, "data": "eA=="}',
-        'data: {"seq": 5.0, "data": "eA=="}',
-        'data: {"seq": -1, "data": "eA=="}',
-        'data: {"seq": 5, "data": ""}',
-        'data: {"seq": 5, "data": 42}',
-        'data: {"seq": 5, "data": "not base64!"}',
-        pytest.param("data: " + "[" * 100_000, id="data: nested 100000 deep"),
-        'x-data: {"seq": 5, "data": "eA=="}',
+        b": keepalive",
+        b"",
+        b"event: output",
+        b"id: 7",
+        b"retry: 100",
+        b"data: {not json",
+        b"data: [1, 2]",
+        b'data: {"message": "text"}',
+        b'data: {"data": "eA=="}',
+        b'data: {"seq": "5", "data": "eA=="}',
+        b'data: {"seq": true, "data": "eA=="}',
+        b'data: {"seq": 5.0, "data": "eA=="}',
+        b'data: {"seq": -1, "data": "eA=="}',
+        b'data: {"seq": 5, "data": ""}',
+        b'data: {"seq": 5, "data": 42}',
+        b'data: {"seq": 5, "data": "not base64!"}',
+        b'data: {"seq": 5, "data": "eA\xc3\xa9=="}',
+        pytest.param(
+            b"data: " + json.dumps({"seq": 5, "data": "eA=="}).encode("utf-16"), id="UTF-16"
+        ),
+        pytest.param(b"data: " + b"[" * 100_000, id="data: nested 100000 deep"),
+        pytest.param(b'data: {"seq": ' + b"9" * 5000 + b', "data": "eA=="}', id="seq 10**5000"),
+        b'x-data: {"seq": 5, "data": "eA=="}',
     ],
 )
-def test_lines_without_new_output_carry_nothing_and_leave_the_mark(line: str) -> None:
+def test_lines_without_new_output_carry_nothing_and_leave_the_mark(line: bytes) -> None:
     decoder = EventDecoder()
     assert decoder.decode(line) == b""
     assert decoder.last_seq == -1
@@ -98,6 +107,73 @@ def test_each_seq_is_delivered_once() -> None:
     lines = [event(seq, f"<{seq}>".encode()) for seq in (1, 2, 2, 1, 3, 3, 10, 4, 11)]
     delivered = b"".join(decoder.decode(line) for line in lines)
     assert delivered == b"<1><2><3><10><11>"
+
+
+def reference(line: bytes, last_seq: int) -> tuple[bytes, int]:
+    """The protocol read the plain way, json for every payload: (new output, the new mark)."""
+    if not line.startswith(b"data:"):
+        return b"", last_seq
+    try:
+        payload = json.loads(line[5:].decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        return b"", last_seq
+    if isinstance(payload, dict) and isinstance(payload.get("message"), dict):
+        payload = payload["message"]
+    if not isinstance(payload, dict):
+        return b"", last_seq
+    seq, text = payload.get("seq"), payload.get("data")
+    if type(seq) is not int or seq <= last_seq or not isinstance(text, str):
+        return b"", last_seq
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return b"", last_seq
+    return (data, seq) if data else (b"", last_seq)
+
+
+_B64 = st.binary(max_size=12).map(lambda data: base64.b64encode(data).decode())
+_PAYLOADS = st.fixed_dictionaries(
+    {
+        "seq": st.one_of(st.integers(-1, 9), st.sampled_from([True, 1.0, "7"])),
+        "data": st.one_of(_B64, st.text(max_size=6)),
+    },
+    optional={"note": st.text(max_size=3)},
+)
+
+
+@st.composite
+def event_lines(draw: st.DrawFn) -> bytes:
+    """Events as servers write them (either key order, with or without spaces, wrapped or not),
+    some with a byte changed or put in, or a different end."""
+    payload = draw(_PAYLOADS)
+    if draw(st.integers(0, 3)) == 0:
+        payload = dict(reversed(payload.items()))
+    if draw(st.integers(0, 3)) == 0:
+        payload = {"message": payload}
+    separators = draw(st.sampled_from([(", ", ": "), (",", ":")]))
+    line = b"data:" + draw(st.sampled_from([b" ", b"", b"  "]))
+    line += json.dumps(payload, separators=separators).encode()
+    change = draw(st.integers(0, 3))
+    if change == 1:  # a different end
+        end = draw(st.sampled_from([b"", b"A", b"AA", b"==", b"}", b'"']))
+        line = line[: -draw(st.integers(1, 3))] + end
+    elif change == 2:
+        at = draw(st.integers(0, len(line)))
+        odd = draw(st.sampled_from([b"", b'"', b"\\", b"=", b"A", b"}", b"\xc3\xa9", b" "]))
+        line = line[:at] + odd + line[at + draw(st.integers(0, 2)) :]
+    return line
+
+
+@settings(max_examples=300)
+@given(st.lists(st.one_of(event_lines(), st.binary(max_size=40)), min_size=2, max_size=12))
+@example([b'data: {"seq": 2, "data": "QUI="}', b'data: {"seq": 1, "data": "QUI="}'])
+@example([b'data: {"seq":1,"data":"QUJDAA', b'data: {"seq": 1, "data": "QUJD"}.'])
+def test_every_line_reads_as_json_would_read_it(lines: list[bytes]) -> None:
+    decoder, last_seq = EventDecoder(), -1
+    for line in lines:
+        expected, last_seq = reference(line, last_seq)
+        assert decoder.decode(line) == expected, line
+        assert decoder.last_seq == last_seq
 
 
 def test_prompts_ansi_and_the_attach_line() -> None:

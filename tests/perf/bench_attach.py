@@ -4,6 +4,10 @@ Prints one JSON object. Everything is measured at the backend (`TerminalBackend`
 written with `write()` and timed until `read()` returns them, so the figures are the transport's
 share; the pane's emulation and drawing come on top (tests/perf/bench_terminal.py measures them).
 
+Targets (issue 16, `targets`: value, target, met): a remote session's keypress to echo on
+loopback at most 5 ms at the 95th percentile (`remote.keypress_p95_ms`), and its output at least
+0.8x a local PTY running the same `cat` (`remote_output.ratio_median`).
+
 Keypress to echo (`keypress_to_echo_ms`): one key at a time, the next only once the echo of the
 last has come back, each key a character typed nowhere else in the run (non-ASCII letters, two
 bytes of UTF-8: no escape sequence contains their bytes, so a tmux redraw cannot fake an echo).
@@ -19,20 +23,31 @@ load that comes and goes hits them alike:
   `DOCKER_HOST` names; `{"skipped": why}` without one (a failure under ROOST_REQUIRE_DOCKER=1);
 - `remote`: a RemoteSession on the loopback Vellum peer (its own process, so its threads do not
   share this interpreter), whose PTY runs `cat`: a key goes at once when no input request is
-  out, so this is the cost of the protocol itself (a POST per key, the echo back over the SSE
-  stream). The peer sends with TCP_NODELAY, as production servers do.
+  out, so this is the cost of the protocol itself (a POST per key on a kept-alive connection,
+  the echo back over the SSE stream). Both ends send with TCP_NODELAY (asyncio sets it on the
+  client's sockets; the peer sets it, as production servers do).
 `vs_local_pty` gives each one's median and p95 over the baseline's and the milliseconds added.
 
 Remote output throughput (`remote_output`): the same command, `cat` of a generated log file
 (bench_terminal's coloured log, `\\n` line ends, repeated to the size) then `sleep`, in (a) a
-LocalPty and (b) a remote session on the peer as it ships (every chunk an SSE event,
-de-duplicated by `seq` on arrival), alternately, a fresh session each round (order reversed
-every other round).
+LocalPty, (b) a remote session on the peer as it ships (every PTY read of the peer, about 4 KiB,
+an SSE event; RemoteSession de-duplicates by `seq` and hands on what each read of the stream
+brought as one chunk), and (c) `peer_ceiling`: a session of the same peer whose stream is only
+counted (the length of each line's base64, through the same HTTP client; nothing decoded,
+checked or queued), in turn, a fresh session each round (order reversed every other round).
 MB/s is 10^6 bytes of terminal output (the file with the tty's CRLF line ends) over the time from
 `start()` to the `read()` that returned the last byte (`mb_s_after_first_byte_best`: from the
-first byte, without the session's start); every byte is checked against the file.
+first byte, without the session's start); every byte of (a) and (b) is checked against the file.
 `ratio_best` = (b)/(a) of the best rounds, `ratio_paired_median` compares each (b) with the (a)
-of its round. CPU seconds: this process (the reading side) and the peer's process, per round.
+of its round.
+
+The peer and the reader share this machine's cores (with `cat` and the kernel's PTY and TCP
+work), so (b) can go no faster than (c), whatever roost does: `ceiling_ratio_median` is (c)/(a),
+what any client could reach here, and `remote_of_ceiling_median` is (b)/(c), roost's own share.
+CPU: `cpu_ms_per_mib` of this process (the reading side) and `peer_cpu_ms_per_mib` of the peer's
+process (its PTY reading and event writing threads), per MiB of terminal output, medians of
+the rounds; `cpu_seconds` and `peer_cpu_seconds` per round. A production platform spends its
+share on its own machine.
 The `sleep` keeps the session open once the output is out: the peer answers 404 to the events
 request of a session whose program has already exited, output unsent or not, and a fast `cat`
 can beat the request (RemoteSession opens the stream once the session's creation is answered).
@@ -473,8 +488,48 @@ async def more_output(backend: TerminalBackend) -> bytes:
     return bytes(more)
 
 
+async def ceiling_run(platform_: Platform, size: int) -> OutputRun:
+    """A session of the peer read the cheapest way: its events stream through the same HTTP
+    client, each line's output counted from the length of its base64, nothing decoded, checked
+    or queued. Its rate is what the peer can send here, sharing this machine's cores with the
+    reader: no client can do better on this machine."""
+    http, peer = platform_.http, platform_.peer
+    headers = await platform_.client.auth_headers()
+    sessions = f"{peer.url}/v1/assistants/{ASSISTANT}/terminal/sessions/"
+    cpu, peer_cpu = time.process_time(), cpu_seconds(peer.pid)
+    started = first = time.perf_counter()
+    created = await http.post(
+        sessions, json={"cols": SIZE.columns, "rows": SIZE.rows}, headers=headers
+    )
+    session = created.raise_for_status().json()["session_id"]
+    received = reads = 0
+    pending = b""
+    try:
+        async with http.stream("GET", f"{sessions}{session}/events/", headers=headers) as stream:
+            async for chunk in stream.aiter_raw():
+                if not reads:
+                    first = time.perf_counter()
+                reads += 1
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                for line in lines:
+                    if line.startswith(b"data:"):  # the peer's own `{"seq": n, "data": "..."}`
+                        start, end = line.index(b'"data": "') + 9, len(line) - 2
+                        padding = (line[end - 1] == ord("=")) + (line[end - 2] == ord("="))
+                        received += (end - start) // 4 * 3 - padding
+                if received >= size:
+                    break
+        last = time.perf_counter()
+        cpu, peer_cpu = time.process_time() - cpu, cpu_seconds(peer.pid) - peer_cpu
+    finally:
+        await http.delete(f"{sessions}{session}/", headers=headers)
+    assert received == size, f"the peer ceiling read {received} bytes, not {size}"
+    return OutputRun(last - started, first - started, reads, cpu, peer_cpu)
+
+
 def output_side(runs: list[OutputRun], size: int) -> dict[str, Any]:
     rates = [size / run.seconds / 1e6 for run in runs]
+    mib = size / MIB
     return {
         "mb_s_best": round(max(rates), 1),
         "mb_s_median": round(statistics.median(rates), 1),
@@ -485,6 +540,17 @@ def output_side(runs: list[OutputRun], size: int) -> dict[str, Any]:
         "first_byte_ms": [round(run.first_byte_s * 1000, 1) for run in runs],
         "reads": [run.reads for run in runs],
         "cpu_seconds": [round(run.cpu_seconds, 3) for run in runs],
+        "cpu_ms_per_mib": round(1000 * statistics.median(run.cpu_seconds for run in runs) / mib, 1),
+    }
+
+
+def with_peer_cpu(side: dict[str, Any], runs: list[OutputRun], size: int) -> dict[str, Any]:
+    """`side` with the peer's CPU seconds per round, and its median per MiB."""
+    seconds = [run.peer_cpu_seconds for run in runs]
+    return {
+        **side,
+        "peer_cpu_seconds": [round(value, 3) for value in seconds],
+        "peer_cpu_ms_per_mib": round(1000 * statistics.median(seconds) / (size / MIB), 1),
     }
 
 
@@ -500,35 +566,49 @@ async def remote_output(
     command = ["sh", "-c", 'cat "$1"; exec sleep 3600', "sh", str(path)]
     peer = platform_.peer
     peer.run(command)
-    runs: dict[str, list[OutputRun]] = {"local_pty": [], "remote": []}
+    runs: dict[str, list[OutputRun]] = {"local_pty": [], "remote": [], "peer_ceiling": []}
     for round_ in range(settings["rounds"]):
-        sides = ["local_pty", "remote"] if round_ % 2 == 0 else ["remote", "local_pty"]
+        sides = list(runs) if round_ % 2 == 0 else list(reversed(runs))
         for side in sides:
+            if side == "peer_ceiling":
+                runs[side].append(await ceiling_run(platform_, len(expected)))
+                continue
             backend: TerminalBackend = (
                 LocalPty(command, environ=environment())
                 if side == "local_pty"
                 else RemoteSession(platform_.http, platform_.client, ASSISTANT)
             )
             runs[side].append(await output_run(backend, expected, peer.pid))
-    local, remote = (output_side(runs[side], len(expected)) for side in ("local_pty", "remote"))
-    remote["peer_cpu_seconds"] = [round(run.peer_cpu_seconds, 3) for run in runs["remote"]]
+    size = len(expected)
+    local, remote, ceiling = (output_side(runs[side], size) for side in runs)
+    remote = with_peer_cpu(remote, runs["remote"], size)
+    ceiling = with_peer_cpu(ceiling, runs["peer_ceiling"], size)
     paired = statistics.median(
         a.seconds / b.seconds for a, b in zip(runs["local_pty"], runs["remote"], strict=True)
     )
     return {
         "command": "cat <generated coloured log>; sleep",
         "file_bytes": len(content),
-        "terminal_bytes": len(expected),
+        "terminal_bytes": size,
         "rounds": settings["rounds"],
         "local_pty": local,
         "remote": remote,
+        "peer_ceiling": ceiling,
         "ratio_best": round(remote["mb_s_best"] / local["mb_s_best"], 3),
         "ratio_median": round(remote["mb_s_median"] / local["mb_s_median"], 3),
         "ratio_paired_median": round(paired, 3),
+        "ceiling_ratio_median": round(ceiling["mb_s_median"] / local["mb_s_median"], 3),
+        "remote_of_ceiling_median": round(remote["mb_s_median"] / ceiling["mb_s_median"], 3),
     }
 
 
 # -- report ------------------------------------------------------------------------------------
+
+
+def target(value: float, op: str, limit: float) -> dict[str, Any]:
+    """As bench_terminal's `target()`, with `<=` (the issue's "at most")."""
+    met = value >= limit if op == ">=" else value <= limit
+    return {"value": round(value, 3), "target": f"{op} {limit:g}", "met": met}
 
 
 async def main(quick: bool) -> dict[str, Any]:
@@ -551,6 +631,10 @@ async def main(quick: bool) -> dict[str, Any]:
     return {
         "keypress_to_echo_ms": echo,
         "remote_output": output,
+        "targets": {
+            "remote.keypress_p95_ms": target(echo["remote"]["p95"], "<=", 5),
+            "remote_output.ratio_median": target(output["ratio_median"], ">=", 0.8),
+        },
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
