@@ -370,6 +370,7 @@ class TerminalView(Widget, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         self._painted.clear()
         self._strips.clear()
+        self.refresh()  # Textual may have drawn the new size already: `_painted` must say so
         self.post_message(self.Resized(self, event.size.width, event.size.height))
 
     def get_content_width(self, container: Size, viewport: Size) -> int:
