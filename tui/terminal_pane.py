@@ -75,10 +75,13 @@ from services.terminal.recording import Recorder
 from services.terminal.signals import TerminalSignal
 from services.terminal.snapshot import screen_bytes
 from services.terminal.tmux import capture_as_stream
+from tui.textual_timer import correct_skipped_ticks
 from widgets.rewind_timeline import RewindTimeline, TimelineMark
 from widgets.terminal_view import TerminalView
 
 log = logging.getLogger(__name__)
+
+correct_skipped_ticks()  # else an echo typed soon after a repaint waits a frame more (see there)
 
 FRAME_SECONDS = 1 / 60
 FEED_BUDGET = 0.005
@@ -120,13 +123,13 @@ class Typing:
 
     def __init__(self) -> None:
         self.last_key = float("-inf")
-        self.pane: object = None
-        """The pane typed into last."""
+        self.pane = 0
+        """The id() of the pane typed into last (not the pane: a closed one must not be kept)."""
         self.hold_until = float("-inf")
         """The other panes start no frame before this (monotonic)."""
 
     def typed(self, pane: object, now: float) -> None:
-        self.last_key, self.pane = now, pane
+        self.last_key, self.pane = now, id(pane)
         self.hold_until = now + ECHO_WAIT
 
     def echo_drawn(self, now: float) -> None:
@@ -138,7 +141,7 @@ class Typing:
 
     def elsewhere(self, pane: object, now: float) -> bool:
         """Someone types into a pane other than `pane`."""
-        return self.pane is not pane and self.recent(now)
+        return self.pane != id(pane) and self.recent(now)
 
 
 TYPING = Typing()
