@@ -29,6 +29,7 @@ REPORT_KEYS = {
     "bench_health": {"sweep", "keys_during_sweep", "idle", "scale", "targets"},
     "bench_hosts": {"refresh_ms", "keypress_to_echo_ms", "machine", "setup"},
     "bench_hook": {"hook", "hook_5000_files", "python", "python_no_site", "ratios", "targets"},
+    "bench_memory": {"rss_mib", "idle_rss_mib", "bytes_per_scrollback_line", "targets"},
     "bench_restore": {"roost_mb_s", "bare_httpx_mb_s", "ratio", "roost_peak_rss_mib", "quick"},
     "bench_rewind": {"recording", "replay_from_start_ms", "intervals", "recorder_index", "targets"},
     "bench_terminal": {"workloads", "keypress_to_echo_ms", "third_party", "targets", "setup"},

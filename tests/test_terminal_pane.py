@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from services.terminal.backend import TerminalBackend as Backend
 from services.terminal.emulator import Emulator
 from services.terminal.signals import SignalKind
 from tests.pilot import make_app, wait_until
+from tui.app import RoostApp
 from tui.screens.panes import PanesScreen
 from tui.terminal_pane import Connection, TerminalPane
 from widgets.terminal_view import TerminalView
@@ -213,6 +215,41 @@ async def test_a_flood_is_caught_up_with_and_ends_on_the_right_screen(tmp_path: 
         assert backend_of(pane).exit_status == 0
         assert shown(pane.view)[-2] == lines[-1].rstrip()
         assert len(pane.emulator.history) == 100
+
+
+async def test_typing_into_a_pane_while_another_floods_echoes_and_the_flood_catches_up(
+    tmp_path: Path,
+) -> None:
+    """Typing comes first (the other pane's frames step aside), yet the flood never starves: it
+    ends on its last line while keys keep coming."""
+    flood = tmp_path / "flood.txt"
+    lines = [f"line {n:06d} " + "lorem ipsum dolor sit amet " * 2 for n in range(120_000)]
+    flood.write_text("\n".join(lines) + "\n")
+    cat = shutil.which("cat")
+    assert cat is not None
+    async with terminal([cat, str(flood)], size=(160, 24), scrollback=100) as (pilot, flooding):
+        app = pilot.app
+        assert isinstance(app, RoostApp)
+        await app.attaching.open_pane(Attachment("typing", HostPlace((cat,))), Mode.DRIVE)
+        typing = app.panes_screen.panes[-1]
+        app.panes_screen.grid = True
+        await wait_until(pilot, lambda: typing.connection is Connection.LIVE, "cat running")
+        behind_while_typing = False
+        line = ""
+        for _key in range(20_000):  # keys keep coming until the flood is all on screen
+            if ended(flooding) and flooding.queued == 0:
+                break
+            behind_while_typing |= flooding.queued > 0
+            line += "abcdefghijklmnopqrstuvwxyz"[len(line) % 26]
+            await pilot.press(line[-1])
+            await wait_until(pilot, partial(on_screen, typing.view, line), "the echo")
+            if len(line) == 40:
+                await pilot.press("enter")
+                line = ""
+        else:
+            pytest.fail("the flood never caught up while keys kept coming")
+        assert behind_while_typing, "the flood was over before the typing began"
+        assert shown(flooding.view)[-2] == lines[-1].rstrip()
 
 
 async def test_the_leave_key_is_remapped_from_config() -> None:

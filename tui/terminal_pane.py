@@ -8,7 +8,8 @@ only its end state, and once the queue passes `HIGH_WATER` reading stops until i
 program then waits on its PTY, as it would with a slow terminal). Synchronized output (mode
 2026) holds the repaint until the program ends its update or `SYNC_TIMEOUT` passes. Should
 the emulator fail on a sequence (a bug), it loses only that sequence: the pane logs the
-failure, says so in the status line and keeps going.
+failure, says so in the status line and keeps going. While someone types, typing comes first
+(`Typing`): the echo is drawn at once and the other panes' frames step aside.
 
 Typed input goes straight to the backend while the pane drives its session; while it watches,
 nothing is sent (not even the emulator's answers to the program's queries) and the first key
@@ -74,10 +75,13 @@ from services.terminal.recording import Recorder
 from services.terminal.signals import TerminalSignal
 from services.terminal.snapshot import screen_bytes
 from services.terminal.tmux import capture_as_stream
+from tui.textual_timer import correct_skipped_ticks
 from widgets.rewind_timeline import RewindTimeline, TimelineMark
 from widgets.terminal_view import TerminalView
 
 log = logging.getLogger(__name__)
+
+correct_skipped_ticks()  # else an echo typed soon after a repaint waits a frame more (see there)
 
 FRAME_SECONDS = 1 / 60
 FEED_BUDGET = 0.005
@@ -85,16 +89,62 @@ FEED_BUDGET = 0.005
 CATCH_UP_BUDGET = 0.012
 """Seconds of emulation per frame while behind and nobody types: one repaint per frame."""
 TYPING_BUDGET = 0.005
-"""The same while someone typed into any pane within `TYPING_GRACE`: a key waits behind the
-flooding panes' frames, so they leave it most of the loop (tests/perf/bench_terminal.py
-measures keypress to echo during a flood; 12 ms per frame made it miss 50 ms)."""
+"""The same for the pane typed into while behind (a key into a flooding pane)."""
 TYPING_GRACE = 1.0
+"""Seconds after a key during which the panes count as typed into (see `Typing`)."""
+ECHO_WAIT = 0.05
+"""Longest the other panes hold their frames back after a key, waiting for its echo."""
+BACKGROUND_BUDGET = 0.002
+"""Seconds of emulation per frame of a pane nobody types into while someone types elsewhere."""
+BACKGROUND_REPAINT = 0.1
+"""Seconds between the repaints of such a pane: Textual takes ~10 ms to repaint a 100x50 pane
+whose every row moved, so a flood repainted 60 times a second filled the loop and every key's
+echo queued behind it (tests/perf/bench_terminal.py measures keypress to echo during a flood)."""
 SLICE = 1 << 14
+BACKGROUND_SLICE = 1 << 11
+"""Bytes emulated at a time in a background frame, so that it overruns its budget by little."""
 HIGH_WATER = 4 << 20
 """Queued bytes at which reading pauses."""
 BEHIND_NOTICE = 256 << 10
 """Queued bytes from which the status line says the pane is behind."""
 RESIZE_DEBOUNCE = 0.1
+
+
+class Typing:
+    """Who typed last, shared by the panes of the app (one event loop draws them all): while
+    someone types, typing comes first.
+
+    The pane typed into draws the first output after each key (its echo) at once, not at its
+    next frame. The other panes step aside: none starts a frame after a key until its echo is
+    drawn (at most `ECHO_WAIT`), and for `TYPING_GRACE` after the last key their frames emulate
+    for `BACKGROUND_BUDGET` in small slices and repaint at most every `BACKGROUND_REPAINT`. A
+    pane that floods still catches up meanwhile, more slowly, and draws its end state.
+    """
+
+    def __init__(self) -> None:
+        self.last_key = float("-inf")
+        self.pane = 0
+        """The id() of the pane typed into last (not the pane: a closed one must not be kept)."""
+        self.hold_until = float("-inf")
+        """The other panes start no frame before this (monotonic)."""
+
+    def typed(self, pane: object, now: float) -> None:
+        self.last_key, self.pane = now, id(pane)
+        self.hold_until = now + ECHO_WAIT
+
+    def echo_drawn(self, now: float) -> None:
+        """The pane typed into asked for its echo's repaint: Textual draws it within a frame."""
+        self.hold_until = min(self.hold_until, now + FRAME_SECONDS)
+
+    def recent(self, now: float) -> bool:
+        return now - self.last_key < TYPING_GRACE
+
+    def elsewhere(self, pane: object, now: float) -> bool:
+        """Someone types into a pane other than `pane`."""
+        return self.pane != id(pane) and self.recent(now)
+
+
+TYPING = Typing()
 
 
 class Connection(Enum):
@@ -221,6 +271,11 @@ class TerminalPane(Vertical, can_focus=True):
         self._room.set()
         self._frame_timer: asyncio.TimerHandle | None = None
         self._last_frame = 0.0
+        self._last_repaint = 0.0
+        self._unpainted = False
+        """A frame emulated output and left its repaint to a later one (`Typing`)."""
+        self._echo_due = False
+        """A key was sent: the next output read is drawn at once."""
         self._resize_timer: Timer | None = None
         self._shown_status = ""
         self._started = False
@@ -281,10 +336,16 @@ class TerminalPane(Vertical, can_focus=True):
                     self.recorder.output(item)
                 if self._tap is not None:
                     self._tap.output(item)
-                self._schedule_frame()
+                if self._echo_due:
+                    self._echo_due = False
+                    self._frame_now()
+                else:
+                    self._schedule_frame()
                 if self.queued >= HIGH_WATER:
                     self._room.clear()
                     await self._room.wait()
+                else:
+                    await asyncio.sleep(0)  # a read is ready at once in a flood: let others in
         except SessionLost as error:
             self._end(Connection.LOST, None, str(error))
             return
@@ -342,21 +403,34 @@ class TerminalPane(Vertical, can_focus=True):
             delay = max(0.0, self._last_frame + FRAME_SECONDS - time.monotonic())
             self._frame_timer = asyncio.get_running_loop().call_later(delay, self._frame)
 
-    def _frame(self) -> None:
-        """Emulate queued output for a bounded time, answer queries, repaint once."""
+    def _frame_now(self) -> None:
+        if self._frame_timer is not None:
+            self._frame_timer.cancel()
+        self._frame(echo=True)
+
+    def _frame(self, *, echo: bool = False) -> None:
+        """Emulate queued output for a bounded time, answer queries, repaint once (`echo`: the
+        first output after a key)."""
         self._frame_timer = None
-        self._last_frame = start = time.monotonic()
-        budget = FEED_BUDGET
-        if self.queued > BEHIND_NOTICE:
-            typing = start - TerminalPane.last_input < TYPING_GRACE
-            budget = TYPING_BUDGET if typing else CATCH_UP_BUDGET
+        start = time.monotonic()
+        background = TYPING.elsewhere(self, start)
+        if background and start < TYPING.hold_until:
+            delay = TYPING.hold_until - start
+            self._frame_timer = asyncio.get_running_loop().call_later(delay, self._frame)
+            return
+        self._last_frame = start
+        budget, piece = FEED_BUDGET, SLICE
+        if background:
+            budget, piece = BACKGROUND_BUDGET, BACKGROUND_SLICE
+        elif self.queued > BEHIND_NOTICE:
+            budget = TYPING_BUDGET if TYPING.recent(start) else CATCH_UP_BUDGET
         feed = self.emulator.feed
         queue = self._queue
         while queue and time.monotonic() - start < budget:
             chunk = queue.popleft()
-            if len(chunk) > SLICE:
-                queue.appendleft(chunk[SLICE:])
-                chunk = chunk[:SLICE]
+            if len(chunk) > piece:
+                queue.appendleft(chunk[piece:])
+                chunk = chunk[:piece]
             self.queued -= len(chunk)
             try:
                 feed(chunk)
@@ -372,13 +446,18 @@ class TerminalPane(Vertical, can_focus=True):
         signals = self.emulator.take_signals()
         if signals:  # a watcher reports them too: watching is reading
             self.post_message(self.Signals(self, signals))
-        if not self.emulator.synchronized:
+        held = self.emulator.synchronized  # a held update is drawn at its timeout
+        self._unpainted = held or (background and start - self._last_repaint < BACKGROUND_REPAINT)
+        if not self._unpainted:
+            self._last_repaint = start
             self.view.refresh_changes()
+            self._show_status()
+            if echo:
+                TYPING.echo_drawn(time.monotonic())
         if self.queued < HIGH_WATER // 2:
             self._room.set()
-        if queue or self.emulator.synchronized:  # a held update is drawn at its timeout
+        if queue or self._unpainted:
             self._schedule_frame()
-        self._show_status()
 
     def _emulator_failed(self, error: Exception) -> None:
         """Log the first failure with its traceback (a stream that trips a bug tends to trip
@@ -522,9 +601,6 @@ class TerminalPane(Vertical, can_focus=True):
 
     # -- input and size --------------------------------------------------------------------
 
-    last_input: ClassVar[float] = float("-inf")
-    """When input was last typed into any pane (monotonic): the panes share one event loop."""
-
     def on_terminal_view_typed(self, message: TerminalView.Typed) -> None:
         message.stop()
         if self.note:
@@ -538,8 +614,9 @@ class TerminalPane(Vertical, can_focus=True):
                     timeout=4,
                 )
             return
-        TerminalPane.last_input = time.monotonic()
         if self.connection is Connection.LIVE and self.backend is not None:
+            TYPING.typed(self, time.monotonic())
+            self._echo_due = True
             self.backend.write(message.data)
 
     def on_terminal_view_resized(self, message: TerminalView.Resized) -> None:

@@ -172,6 +172,8 @@ class TerminalView(Widget, can_focus=True):
         self._styles: dict[tuple[Any, ...], Style] = {}
         self._painted: dict[int, tuple[int, int]] = {}
         """Row -> (line serial, cursor column or -1) as last drawn."""
+        self._width = 0
+        """The view's width as last drawn or resized (`size` costs a lookup on each call)."""
         self._history_seen = screen.history_count
         self._base: Style | None = None
         self.archive: TerminalScreen | None = None
@@ -211,16 +213,17 @@ class TerminalView(Widget, can_focus=True):
             # Stay on the same lines while the program keeps writing below them.
             self.scrolled_back = min(self.scrolled_back + added, len(model.history))
             return
-        width = self.size.width
+        width, height = self.size
+        painted, row_key, cursor = self._painted, self._row_key, self._cursor()
         regions = [
             Region(0, row, width, 1)
-            for row in range(self.size.height)
-            if self._painted.get(row) != self._row_key(row)
+            for row in range(height)
+            if painted.get(row) != row_key(row, cursor)
         ]
         if regions:
             self.refresh(*regions)
-        if len(self._strips) > 4 * max(self.size.height, 1) + 64:
-            self._prune()
+        if len(self._strips) > 2 * height:
+            self._prune(height)
 
     def watch_scrolled_back(self, back: int) -> None:
         if not back and self.archive is not None:
@@ -251,13 +254,15 @@ class TerminalView(Widget, can_focus=True):
         self._painted.clear()
         self.refresh()
 
-    def _row_key(self, row: int) -> tuple[int, int]:
-        """What row `row` of the view shows: its line's serial and the cursor column on it."""
+    def _row_key(self, row: int, cursor: tuple[int, int] | None = None) -> tuple[int, int]:
+        """What row `row` of the view shows: its line's serial and the cursor column on it
+        (`cursor`: `_cursor()`, when the caller has it)."""
         line = self._line_at(row)
         serial = -1 if line is None else line.serial
         if serial >= 0 and serial not in self._strips:
             serial = -2 - serial  # cached strip dropped: content changed
-        return serial, self._cursor_column(row)
+        cursor_row, cursor_x = self._cursor() if cursor is None else cursor
+        return serial, cursor_x if row == cursor_row else -1
 
     def _line_at(self, row: int) -> Any:
         model = self.shown
@@ -270,29 +275,36 @@ class TerminalView(Widget, can_focus=True):
             row -= back
         return model.buffer.get(row) if row < model.lines else None
 
-    def _cursor_column(self, row: int) -> int:
+    def _cursor(self) -> tuple[int, int]:
+        """The row and column of the cursor as drawn, (-1, -1) when it is not."""
         cursor = self.shown.cursor
-        if self.scrolled_back or cursor.hidden or not self.has_focus or row != cursor.y:
-            return -1
-        return cursor.x
+        if self.scrolled_back or cursor.hidden or not self.has_focus:
+            return -1, -1
+        return cursor.y, cursor.x
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._width = self.size.width  # once for the rows Textual asks for: it costs
+        return super().render_lines(crop)
 
     def render_line(self, y: int) -> Strip:
         line = self._line_at(y)
-        width = self.size.width
+        width = self._width
         base = self._base_style()
-        if line is None:
-            strip = Strip.blank(width, base)
-        else:
-            cached = self._strips.get(line.serial)
-            if cached is None:
-                cached = self._strips[line.serial] = self._build(line)
-            strip = cached.adjust_cell_length(width, base)
-        cursor_x = self._cursor_column(y)
-        if 0 <= cursor_x < width:
+        serial = -1 if line is None else line.serial
+        strip = self._strips.get(serial)  # kept at the view's width: a resize drops them
+        if strip is None:
+            if line is None:
+                strip = Strip.blank(width, base)
+            else:
+                strip = self._strips[serial] = self._build(line).adjust_cell_length(width, base)
+        cursor_row, cursor_x = self._cursor()
+        if y != cursor_row:
+            cursor_x = -1
+        elif 0 <= cursor_x < width:
             strip = self._with_cursor(strip, line, cursor_x)
         if y == 0 and self.scrolled_back:
             strip = self._with_marker(strip, width)
-        self._painted[y] = self._row_key(y)
+        self._painted[y] = serial, cursor_x
         return strip
 
     def _build(self, line: Any) -> Strip:
@@ -361,15 +373,17 @@ class TerminalView(Widget, can_focus=True):
         style = self._base_style() + Style(reverse=True, bold=True)
         return Strip.join([strip.crop(0, width - len(marker)), Strip([Segment(marker, style)])])
 
-    def _prune(self) -> None:
+    def _prune(self, height: int) -> None:
         """Keep only the strips of the lines in view."""
-        lines = (self._line_at(row) for row in range(self.size.height))
+        lines = (self._line_at(row) for row in range(height))
         keep = {line.serial for line in lines if line is not None}
         self._strips = {serial: strip for serial, strip in self._strips.items() if serial in keep}
 
     def on_resize(self, event: events.Resize) -> None:
+        self._width = event.size.width
         self._painted.clear()
         self._strips.clear()
+        self.refresh()  # Textual may have drawn the new size already: `_painted` must say so
         self.post_message(self.Resized(self, event.size.width, event.size.height))
 
     def get_content_width(self, container: Size, viewport: Size) -> int:

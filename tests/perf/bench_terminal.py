@@ -47,9 +47,11 @@ PTY, focused. A key event is posted to the app as the driver posts one, and two 
 taken: until the character is in the right pane's emulator (`in_emulator`), and until the
 view has drawn that row since (`drawn`, the figure the target is about). Polled every
 millisecond. `idle` first (left pane silent), then `during_flood`, in the same app.
+`flood_lines_emulated_per_s` is how fast the flooding pane got on while the keys came (typing
+comes first: the other panes step aside, see `tui.terminal_pane.Typing`).
 
 Targets: ratio_vs_pyte >= 5 on both logs and >= 2 on redraws; the widget >= 3 MB/s on plain
-logs; keypress to echo (drawn) under 50 ms, median and p95, during the flood.
+logs; keypress to echo (drawn) during the flood: p95 under 16 ms (one frame), and idle too.
 """
 
 from __future__ import annotations
@@ -836,8 +838,8 @@ async def main(quick: bool) -> dict[str, Any]:
             "sgr_log.ratio_vs_pyte": target(report["sgr_log"]["ratio_vs_pyte"], ">=", 5),
             "redraw.ratio_vs_pyte": target(report["redraw"]["ratio_vs_pyte"], ">=", 2),
             "plain_log.widget_mb_s": target(report["plain_log"]["widget_mb_s"], ">=", 3),
-            "echo_during_flood.median_ms": target(flood["median"], "<", 50),
-            "echo_during_flood.p95_ms": target(flood["p95"], "<", 50),
+            "echo_during_flood.p95_ms": target(flood["p95"], "<", 16),
+            "echo_idle.p95_ms": target(echo["idle"]["drawn"]["p95"], "<", 16),
         },
         "machine": {
             "cpus": os.cpu_count(),
