@@ -78,7 +78,8 @@ async def sweep(directory: Path, count: int) -> dict[str, float]:
         monitor.follow(wanted)
         await asyncio.wait_for(done.wait(), 120)
         elapsed = time.perf_counter() - started
-        runner.cancel()
+        runner.cancel()  # and wait for its probes to end, before the client closes under them
+        await asyncio.gather(runner, return_exceptions=True)
     ideal = count * SWEEP_DELAY / policy.concurrency
     return {"seconds": elapsed, "ideal_seconds": ideal, "ratio_to_ideal": elapsed / ideal}
 
