@@ -13,8 +13,9 @@ go through here.
 - Long transfers: `Watchdog` ends one that stalls (too few bytes in a window) or outlives its
   deadline.
 
-httpcore checks every pooled connection on every request, so a pool full of idle keep-alive
-connections makes each request dearer; a probe every few seconds needs only a few of them.
+Plain-HTTP requests (every local runtime, the bulk of a large fleet) go through
+services/core/keepalive.py, a lean keep-alive transport: httpcore's pool costs milliseconds of
+CPU per request once it holds tens of connections. TLS and proxies stay with httpx's transport.
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ from dataclasses import dataclass
 import httpx
 
 from services.core.errors import RoostError
+from services.core.keepalive import KeepAliveTransport
 from services.core.safe_text import printable
 
 KEEPALIVE_CONNECTIONS = 32
+KEEPALIVE_SECONDS = 5.0
+"""An idle connection is closed after this (servers commonly close theirs after 5 s too)."""
 MAX_CONNECTIONS = 64
+"""For TLS origins (httpx's pool); plain HTTP has no cap, its callers bound their concurrency."""
 CONNECT_TIMEOUT = 10.0
 """Seconds to open a connection, unless a call says less."""
 DEFAULT_TIMEOUT = 30.0
@@ -49,10 +54,16 @@ def http_client() -> httpx.AsyncClient:
     limits = httpx.Limits(
         max_connections=MAX_CONNECTIONS,
         max_keepalive_connections=KEEPALIVE_CONNECTIONS,
-        keepalive_expiry=5.0,
+        keepalive_expiry=KEEPALIVE_SECONDS,
+    )
+    transport = KeepAliveTransport(
+        httpx.AsyncHTTPTransport(limits=limits),
+        max_idle=KEEPALIVE_CONNECTIONS,
+        idle_expiry=KEEPALIVE_SECONDS,
     )
     return httpx.AsyncClient(
-        limits=limits,
+        transport=transport,
+        limits=limits,  # for a proxy's transport, if the environment names one
         follow_redirects=False,
         timeout=timeout(DEFAULT_TIMEOUT),
         headers={"Accept-Encoding": "identity"},
