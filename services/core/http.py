@@ -74,9 +74,15 @@ def stream_client() -> httpx.AsyncClient:
     """A client for many long-lived event streams (one per assistant): no cap on connections
     (each stream holds one for ever, and a cap would queue the rest behind them) and no
     keep-alive pool (a stream's connection is never reused; the few requests beside the
-    streams open their own). Otherwise as `http_client()`."""
+    streams open their own). Otherwise as `http_client()`, plain HTTP through the same lean
+    transport: httpcore's pool would look at each of thousands of streams' connections on every
+    new request."""
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
     return httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+        transport=KeepAliveTransport(
+            httpx.AsyncHTTPTransport(limits=limits), max_idle=0, idle_expiry=KEEPALIVE_SECONDS
+        ),
+        limits=limits,
         follow_redirects=False,
         timeout=timeout(DEFAULT_TIMEOUT),
         headers={"Accept-Encoding": "identity"},
