@@ -202,3 +202,20 @@ async def test_garbage_is_a_protocol_error(client: httpx.AsyncClient, answer: by
     async with Server(answering(answer, requests=1)) as server:
         with pytest.raises(httpx.RemoteProtocolError):
             await client.get(server.url, timeout=timeout(5))
+
+
+async def test_no_cookie_is_kept_or_sent_back(client: httpx.AsyncClient) -> None:
+    seen: list[list[tuple[bytes, bytes]]] = []
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            seen.append(headers(await reader.readuntil(b"\r\n\r\n")))
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nSet-Cookie: session=secret\r\nContent-Length: 0\r\n\r\n"
+            )
+
+    async with Server(handler) as server:
+        for _ in range(2):
+            await client.get(server.url, timeout=timeout(5))
+    assert [name for request in seen for name, _ in request if name == b"cookie"] == []
+    assert not client.cookies

@@ -47,6 +47,26 @@ CREDENTIAL_HEADERS = frozenset(
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+class _NoCookies(httpx.Cookies):
+    """An empty jar that stays empty."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+class _Client(httpx.AsyncClient):
+    """roost keeps no cookies: nothing it talks to uses them, and httpx reads every answer for
+    them into its jar (a seventh of a health probe's CPU) and would send them back."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NoCookies()
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        raise TypeError("roost keeps no cookies")
+
+
 def http_client() -> httpx.AsyncClient:
     """The client every front end uses. Redirects are followed only by `send()`; answers are
     asked for uncompressed, since a compressed one could expand past any cap before it is
@@ -61,7 +81,7 @@ def http_client() -> httpx.AsyncClient:
         max_idle=KEEPALIVE_CONNECTIONS,
         idle_expiry=KEEPALIVE_SECONDS,
     )
-    return httpx.AsyncClient(
+    return _Client(
         transport=transport,
         limits=limits,  # for a proxy's transport, if the environment names one
         follow_redirects=False,
@@ -78,7 +98,7 @@ def stream_client() -> httpx.AsyncClient:
     transport: httpcore's pool would look at each of thousands of streams' connections on every
     new request."""
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
-    return httpx.AsyncClient(
+    return _Client(
         transport=KeepAliveTransport(
             httpx.AsyncHTTPTransport(limits=limits), max_idle=0, idle_expiry=KEEPALIVE_SECONDS
         ),
