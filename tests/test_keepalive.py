@@ -5,12 +5,15 @@ that close them, the body framings, timeouts and garbage."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
 from services.core.http import http_client, timeout
+from services.core.logs import configure_logging
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
 
@@ -219,3 +222,17 @@ async def test_no_cookie_is_kept_or_sent_back(client: httpx.AsyncClient) -> None
             await client.get(server.url, timeout=timeout(5))
     assert [name for request in seen for name, _ in request if name == b"cookie"] == []
     assert not client.cookies
+
+
+async def test_requests_are_not_logged_one_by_one(tmp_path: Path) -> None:
+    """httpx logs each request at INFO: probes every few seconds would flood roost's log."""
+    log_file = tmp_path / "roost.log"
+    configure_logging(log_file)
+    try:
+        async with http_client() as client, Server(answering(OK)) as server:
+            await client.get(server.url + "/v1/health", timeout=timeout(5))
+            logging.getLogger("roost.test").info("a line of roost's own")
+    finally:
+        logging.shutdown()
+    text = log_file.read_text()
+    assert "a line of roost's own" in text and "/v1/health" not in text
