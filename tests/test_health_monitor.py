@@ -286,3 +286,27 @@ async def test_no_probe_outlives_a_stopped_monitor() -> None:
     await asyncio.wait({runner}, timeout=5)
     assert runner.cancelled()
     assert running == set()
+
+
+async def test_probes_that_end_together_free_their_slots_together() -> None:
+    """Every slot's probe ends in the same turn of the loop: the monitor, woken by the first,
+    must still see every slot free (it once counted the others as busy, and slept for ever)."""
+    release = asyncio.Event()
+    started: asyncio.Queue[str] = asyncio.Queue()
+
+    async def probe(target: HealthTarget) -> Health:
+        started.put_nowait(target.key)
+        await release.wait()
+        return HEALTHY
+
+    policy = HealthPolicy(interval=0.01, concurrency=2)
+    monitor = HealthMonitor(HealthScheduler(policy), probe, lambda *_: None)
+    runner = asyncio.create_task(monitor.run())
+    try:
+        monitor.follow([target("a"), target("b")])
+        assert {await asyncio.wait_for(started.get(), 5) for _ in range(2)} == {"a", "b"}
+        release.set()  # both end in the same turn
+        assert await asyncio.wait_for(started.get(), 5) in {"a", "b"}  # and are probed again
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)

@@ -191,6 +191,9 @@ class HealthMonitor:
         self._running = asyncio.Event()
         self._running.set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._busy = 0
+        """Slots taken: a probe gives its slot back before it wakes the monitor (a task leaves
+        `_tasks` only a turn after it ends, and probes often end several in one turn)."""
 
     def follow(self, targets: Sequence[HealthTarget]) -> None:
         self.scheduler.sync(targets)
@@ -215,12 +218,13 @@ class HealthMonitor:
             while True:
                 await self._running.wait()
                 self._wake.clear()
-                for target in scheduler.due(concurrency - len(self._tasks)):
+                for target in scheduler.due(concurrency - self._busy):
+                    self._busy += 1
                     task = asyncio.create_task(self._probe(target))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
                 # With every slot taken only a finishing probe can start another.
-                due = None if len(self._tasks) >= concurrency else scheduler.next_due()
+                due = None if self._busy >= concurrency else scheduler.next_due()
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel that
                 # comes as the event is set, and the monitor would go on probing.
                 delay = None if due is None else max(0.0, due - scheduler.clock())
@@ -238,6 +242,7 @@ class HealthMonitor:
         except Exception as error:  # a bug must not leave the target "in flight" forever
             log.exception("health probe of %s failed", target.key)
             health = Health("error (probe)", str(error), None, None)
+        self._busy -= 1
         outcome = self.scheduler.record(target.key, health)
         if outcome is not None:
             self.on_result(target.key, *outcome)
