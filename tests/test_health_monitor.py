@@ -237,3 +237,76 @@ async def test_a_paused_monitor_starts_no_probe_and_resumes_at_once() -> None:
         assert await asyncio.wait_for(probed.get(), 5) == "a"
     finally:
         runner.cancel()
+
+
+async def test_a_monitor_cancelled_as_a_result_arrives_stops() -> None:
+    """A result wakes the monitor and whoever waits for it in one step; that waiter may cancel
+    the monitor at once (a sweep done, the app closing). asyncio.wait_for on Python 3.11
+    returned the wake-up and dropped the cancel: the monitor went on probing with the HTTP
+    client its owner had just closed ("Cannot send a request, as the client has been closed")."""
+    release = asyncio.Event()
+    answered: asyncio.Queue[str] = asyncio.Queue()
+
+    async def probe(target: HealthTarget) -> Health:
+        if target.key == "slow":
+            await release.wait()
+        return HEALTHY
+
+    monitor = HealthMonitor(HealthScheduler(), probe, lambda key, *_: answered.put_nowait(key))
+    runner = asyncio.create_task(monitor.run())
+    monitor.follow([target("quick"), target("slow")])
+    assert await asyncio.wait_for(answered.get(), 5) == "quick"  # now it waits for a time
+    release.set()
+    assert await asyncio.wait_for(answered.get(), 5) == "slow"
+    runner.cancel()
+    await asyncio.wait({runner}, timeout=5)
+    assert runner.cancelled()
+
+
+async def test_no_probe_outlives_a_stopped_monitor() -> None:
+    """When `run` has ended, its probes have too: the owner may close the HTTP client."""
+    running: set[str] = set()
+    started = asyncio.Event()
+
+    async def probe(target: HealthTarget) -> Health:
+        running.add(target.key)
+        started.set()
+        try:
+            await asyncio.Event().wait()  # a request that never answers
+        finally:
+            await asyncio.sleep(0.01)  # closing a connection takes a moment
+            running.discard(target.key)
+        return HEALTHY
+
+    monitor = HealthMonitor(HealthScheduler(), probe, lambda *_: None)
+    runner = asyncio.create_task(monitor.run())
+    monitor.follow([target("a"), target("b")])
+    await asyncio.wait_for(started.wait(), 5)
+    runner.cancel()
+    await asyncio.wait({runner}, timeout=5)
+    assert runner.cancelled()
+    assert running == set()
+
+
+async def test_probes_that_end_together_free_their_slots_together() -> None:
+    """Every slot's probe ends in the same turn of the loop: the monitor, woken by the first,
+    must still see every slot free (it once counted the others as busy, and slept for ever)."""
+    release = asyncio.Event()
+    started: asyncio.Queue[str] = asyncio.Queue()
+
+    async def probe(target: HealthTarget) -> Health:
+        started.put_nowait(target.key)
+        await release.wait()
+        return HEALTHY
+
+    policy = HealthPolicy(interval=0.01, concurrency=2)
+    monitor = HealthMonitor(HealthScheduler(policy), probe, lambda *_: None)
+    runner = asyncio.create_task(monitor.run())
+    try:
+        monitor.follow([target("a"), target("b")])
+        assert {await asyncio.wait_for(started.get(), 5) for _ in range(2)} == {"a", "b"}
+        release.set()  # both end in the same turn
+        assert await asyncio.wait_for(started.get(), 5) in {"a", "b"}  # and are probed again
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)

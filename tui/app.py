@@ -151,7 +151,7 @@ class RoostApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.sharing.stop_all()
-        self.fleet_refresh.close()
+        await self.fleet_refresh.close()  # its probes end before the client closes
         await self.events.close()
         await self.activity.close()
         await self.http.aclose()

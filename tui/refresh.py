@@ -4,11 +4,14 @@ its updates through the app (`RoostApp.apply_update`)."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
+
+from textual.worker import Worker, WorkerCancelled, WorkerFailed
 
 from services.core.config import Host
 from services.core.errors import RoostError
@@ -44,6 +47,7 @@ class FleetRefresh:
         self.pollers: dict[str, Poller] = {}
         self._pending_health: dict[str, HealthRecord] = {}
         self._engine_events: list[EngineEvents] = []
+        self._health: Worker[None] | None = None
         config = app.context.config
         policy = HealthPolicy(
             interval=config.health_interval_seconds, concurrency=config.health_concurrency
@@ -74,15 +78,21 @@ class FleetRefresh:
             background.run(poller.run(), name=name, group="pollers")
         self._app.activity.start()
         self.follow_fleet()
-        background.run(self.monitor.run(), name="health", group="pollers")
+        self._health = background.run(self.monitor.run(), name="health", group="pollers")
         for engine in self._roost.engines:
             events = EngineEvents(engine, self._engine_changed)
             self._engine_events.append(events)
             background.run(events.run, name="docker events", group="docker-events", thread=True)
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Stop following the engines, and stop the health monitor: when this returns no probe
+        is running, so the app may close the HTTP client they use."""
         for events in self._engine_events:
             events.close()
+        if self._health is not None:
+            self._health.cancel()
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):  # a failure is logged
+                await self._health.wait()
 
     def refresh(self, assistant_key: str | None) -> None:
         """Probe one assistant now, or (None) look at every source and probe every one."""

@@ -14,8 +14,9 @@ go through here.
 - Long transfers: `Watchdog` ends one that stalls (too few bytes in a window) or outlives its
   deadline.
 
-httpcore checks every pooled connection on every request, so a pool full of idle keep-alive
-connections makes each request dearer; a probe every few seconds needs only a few of them.
+Plain-HTTP requests (every local runtime, the bulk of a large fleet) go through
+services/core/keepalive.py, a lean keep-alive transport: httpcore's pool costs milliseconds of
+CPU per request once it holds tens of connections. TLS and proxies stay with httpx's transport.
 """
 
 from __future__ import annotations
@@ -28,10 +29,14 @@ from dataclasses import dataclass
 import httpx
 
 from services.core.errors import RoostError
+from services.core.keepalive import KeepAliveTransport
 from services.core.safe_text import printable
 
 KEEPALIVE_CONNECTIONS = 32
+KEEPALIVE_SECONDS = 5.0
+"""An idle connection is closed after this (servers commonly close theirs after 5 s too)."""
 MAX_CONNECTIONS = 64
+"""For TLS origins (httpx's pool); plain HTTP has no cap, its callers bound their concurrency."""
 CONNECT_TIMEOUT = 10.0
 """Seconds to open a connection, unless a call says less."""
 DEFAULT_TIMEOUT = 30.0
@@ -43,6 +48,26 @@ CREDENTIAL_HEADERS = frozenset(
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+class _NoCookies(httpx.Cookies):
+    """An empty jar that stays empty."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+class _Client(httpx.AsyncClient):
+    """roost keeps no cookies: nothing it talks to uses them, and httpx reads every answer for
+    them into its jar (a seventh of a health probe's CPU) and would send them back."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NoCookies()
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        raise TypeError("roost keeps no cookies")
+
+
 def http_client() -> httpx.AsyncClient:
     """The client every front end uses. Redirects are followed only by `send()`; answers are
     asked for uncompressed, since a compressed one could expand past any cap before it is
@@ -50,10 +75,16 @@ def http_client() -> httpx.AsyncClient:
     limits = httpx.Limits(
         max_connections=MAX_CONNECTIONS,
         max_keepalive_connections=KEEPALIVE_CONNECTIONS,
-        keepalive_expiry=5.0,
+        keepalive_expiry=KEEPALIVE_SECONDS,
     )
-    return httpx.AsyncClient(
-        limits=limits,
+    transport = KeepAliveTransport(
+        httpx.AsyncHTTPTransport(limits=limits),
+        max_idle=KEEPALIVE_CONNECTIONS,
+        idle_expiry=KEEPALIVE_SECONDS,
+    )
+    return _Client(
+        transport=transport,
+        limits=limits,  # for a proxy's transport, if the environment names one
         follow_redirects=False,
         timeout=timeout(DEFAULT_TIMEOUT),
         headers={"Accept-Encoding": "identity"},
@@ -64,9 +95,15 @@ def stream_client() -> httpx.AsyncClient:
     """A client for many long-lived event streams (one per assistant): no cap on connections
     (each stream holds one for ever, and a cap would queue the rest behind them) and no
     keep-alive pool (a stream's connection is never reused; the few requests beside the
-    streams open their own). Otherwise as `http_client()`."""
-    return httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+    streams open their own). Otherwise as `http_client()`, plain HTTP through the same lean
+    transport: httpcore's pool would look at each of thousands of streams' connections on every
+    new request."""
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+    return _Client(
+        transport=KeepAliveTransport(
+            httpx.AsyncHTTPTransport(limits=limits), max_idle=0, idle_expiry=KEEPALIVE_SECONDS
+        ),
+        limits=limits,
         follow_redirects=False,
         timeout=timeout(DEFAULT_TIMEOUT),
         headers={"Accept-Encoding": "identity"},

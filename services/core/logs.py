@@ -16,6 +16,10 @@ from services.core.safe_text import printable, scrub
 
 MAX_BYTES = 1024 * 1024
 BACKUPS = 3
+CHATTY = ("httpx", "httpcore")
+"""Libraries that log every request at INFO: a fleet's health probes would fill the log in
+seconds (it rotates at MAX_BYTES), and each line costs a probe a scrubbed, written record.
+Their warnings still come."""
 
 
 def configure_logging(log_file: Path, level: int = logging.INFO) -> None:
@@ -32,6 +36,8 @@ def configure_logging(log_file: Path, level: int = logging.INFO) -> None:
         _SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
     )
     root.addHandler(handler)
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 
 class _SafeFormatter(logging.Formatter):

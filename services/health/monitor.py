@@ -6,12 +6,17 @@ exponentially (with jitter) up to five minutes and returns to the normal rate on
 answer; a status that changed three times within two minutes is flapping. `HealthMonitor` runs
 it: it sleeps until the next probe is due, keeps a bounded number of probes in flight, and hands
 each result on as it comes.
+
+Both scale to thousands of assistants: the due times are kept in a heap, so finding what is due
+costs O(log n) per probe rather than a scan of the fleet, and the monitor starts a probe only
+when a slot is free (no task per assistant waiting in line).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import random
 import time
@@ -72,6 +77,9 @@ class HealthScheduler:
         self.clock = clock
         self.rng = rng or random.Random()
         self._states: dict[str, _State] = {}
+        self._queue: list[tuple[float, str]] = []
+        """(due, key) for every state waiting, plus stale entries (for a state since probed,
+        rescheduled or gone) that are dropped when they come to the top."""
 
     def sync(self, targets: Iterable[HealthTarget]) -> None:
         """Follow the fleet: new assistants are due at once, gone ones are forgotten."""
@@ -81,29 +89,47 @@ class HealthScheduler:
             state = self._states.get(target.key)
             if state is None:
                 state = _State(target, due=now)
+                heapq.heappush(self._queue, (now, target.key))
             state.target = target
             current[target.key] = state
         self._states = current
 
-    def due(self) -> list[HealthTarget]:
-        """The targets to probe now; they count as in flight until `record`."""
-        now = self.clock()
-        ready = [s for s in self._states.values() if not s.in_flight and s.due <= now]
-        for state in ready:
+    def due(self, limit: int | None = None) -> list[HealthTarget]:
+        """The targets to probe now (at most `limit`, soonest due first); they count as in
+        flight until `record`."""
+        now, ready = self.clock(), list[HealthTarget]()
+        while (limit is None or len(ready) < limit) and (state := self._first()) is not None:
+            if state.due > now:
+                break
+            heapq.heappop(self._queue)
             state.in_flight = True
-        return [state.target for state in ready]
+            ready.append(state.target)
+        return ready
 
     def next_due(self) -> float | None:
         """When the next probe falls due (clock time), or None with nothing to probe."""
-        waiting = [s.due for s in self._states.values() if not s.in_flight]
-        return min(waiting, default=None)
+        state = self._first()
+        return None if state is None else state.due
+
+    def _first(self) -> _State | None:
+        """The waiting state due soonest, once the stale entries above it are dropped."""
+        while self._queue:
+            due, key = self._queue[0]
+            state = self._states.get(key)
+            if state is not None and not state.in_flight and state.due == due:
+                return state
+            heapq.heappop(self._queue)
+        return None
 
     def reprobe(self, keys: Iterable[str] | None = None) -> None:
         """Probe these (or all) at once, whatever their backoff."""
         now = self.clock()
+        chosen = self._states if keys is None else set(keys)
         for key, state in self._states.items():
-            if keys is None or key in keys:
+            if key in chosen:
                 state.due = now
+                if not state.in_flight:
+                    heapq.heappush(self._queue, (now, key))
 
     def record(self, key: str, health: Health) -> tuple[HealthRecord, Transition | None] | None:
         """Take a probe's result; None when the assistant left the fleet meanwhile."""
@@ -123,6 +149,7 @@ class HealthScheduler:
         else:
             delay = policy.interval
         state.due = now + jittered(delay, self.rng, policy.jitter)
+        heapq.heappush(self._queue, (state.due, key))
         state.latencies.append(health.latency_ms)
         while len(state.latencies) > policy.history:
             state.latencies.popleft()
@@ -145,7 +172,11 @@ class HealthScheduler:
 
 
 class HealthMonitor:
-    """Runs a scheduler: probes what is due, at most `concurrency` at once, forever."""
+    """Runs a scheduler: probes what is due, at most `concurrency` at once, until cancelled.
+
+    When `run` has ended, so have its probes: its owner may close what they use (the HTTP
+    client) straight after.
+    """
 
     def __init__(
         self,
@@ -156,11 +187,13 @@ class HealthMonitor:
         self.scheduler = scheduler
         self.probe = probe
         self.on_result = on_result
-        self._gate = asyncio.Semaphore(scheduler.policy.concurrency)
         self._wake = asyncio.Event()
         self._running = asyncio.Event()
         self._running.set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._busy = 0
+        """Slots taken: a probe gives its slot back before it wakes the monitor (a task leaves
+        `_tasks` only a turn after it ends, and probes often end several in one turn)."""
 
     def follow(self, targets: Sequence[HealthTarget]) -> None:
         self.scheduler.sync(targets)
@@ -180,30 +213,37 @@ class HealthMonitor:
         self._wake.set()
 
     async def run(self) -> None:
+        scheduler, concurrency = self.scheduler, self.scheduler.policy.concurrency
         try:
             while True:
                 await self._running.wait()
                 self._wake.clear()
-                for target in self.scheduler.due():
+                for target in scheduler.due(concurrency - self._busy):
+                    self._busy += 1
                     task = asyncio.create_task(self._probe(target))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
-                due = self.scheduler.next_due()
-                timeout = None if due is None else max(0.0, due - self.scheduler.clock())
+                # With every slot taken only a finishing probe can start another.
+                due = None if self._busy >= concurrency else scheduler.next_due()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancel that
+                # comes as the event is set, and the monitor would go on probing.
+                delay = None if due is None else max(0.0, due - scheduler.clock())
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
         finally:
             for task in self._tasks:
                 task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _probe(self, target: HealthTarget) -> None:
-        async with self._gate:
-            try:
-                health = await self.probe(target)
-            except Exception as error:  # a bug must not leave the target "in flight" forever
-                log.exception("health probe of %s failed", target.key)
-                health = Health("error (probe)", str(error), None, None)
+        try:
+            health = await self.probe(target)
+        except Exception as error:  # a bug must not leave the target "in flight" forever
+            log.exception("health probe of %s failed", target.key)
+            health = Health("error (probe)", str(error), None, None)
+        self._busy -= 1
         outcome = self.scheduler.record(target.key, health)
         if outcome is not None:
             self.on_result(target.key, *outcome)
-        self._wake.set()  # its next probe time is known now
+        self._wake.set()  # a slot is free, and its next probe time is known now
