@@ -75,16 +75,26 @@ def filter_fleet(
     def matches(text: SearchText) -> bool:
         return all(_has(text, term) for term in terms)
 
+    # A filter keystroke runs this over every assistant: bare words (what is typed nearly
+    # always) are looked for inline, without a call per assistant.
+    words = [term.value for term in terms if term.field is None]
+    fielded = [term for term in terms if term.field is not None]
     shown: list[tuple[Assistant, tuple[TmuxSession, ...]]] = []
     for assistant in assistants:
-        if matches(assistant.search_text):
+        text = assistant.search_text
+        everything = text.everything
+        if all(word in everything for word in words) and (
+            not fielded or all(_has(text, term) for term in fielded)
+        ):
             shown.append((assistant, assistant.sessions))
-            continue
-        sessions = tuple(
-            session for session in assistant.sessions if matches(_session_text(assistant, session))
-        )
-        if sessions:
-            shown.append((assistant, sessions))
+        elif assistant.sessions:
+            sessions = tuple(
+                session
+                for session in assistant.sessions
+                if matches(_session_text(assistant, session))
+            )
+            if sessions:
+                shown.append((assistant, sessions))
     return shown
 
 
