@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 
 from tests.pilot import wait_until
-from widgets.keyed_table import Column, KeyedTable, Row
+from widgets.keyed_table import Cell, Column, KeyedTable, Row
 
 
 def rows(*names: str) -> list[Row]:
@@ -85,6 +85,47 @@ async def test_rows_draw_in_columns_as_wide_as_their_widest_cell() -> None:
         "a-long-name          x",
         "b            wide-kind",
     ]
+
+
+class CellApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield KeyedTable(
+            (
+                Column("NAME", "name", max_width=6),
+                Column("STATUS", "status"),
+                Column("N", "n"),
+                Column("WIDE", "wide", max_width=5),
+            )
+        )
+
+
+async def test_a_cell_draws_as_the_text_it_stands_for() -> None:
+    """Cut, padded, justified, styled, wide or with a control character: each character on
+    screen the same, in the same style."""
+    contents = [
+        ("a-long-name", "bold", "left"),
+        ("● running", "#00ff00", "left"),
+        ("12", "", "right"),
+        ("漢字漢字", "italic red", "left"),
+        ("bell\x07", "", "left"),
+        ("", "dim", "right"),
+    ]
+    app = CellApp()
+    async with app.run_test(size=(60, 8)):
+        table = app.query_one(KeyedTable)
+        drawn = []
+        for kind in (Cell, Text):
+            cells = [
+                Cell(plain, style, justify)  # type: ignore[arg-type]
+                if kind is Cell
+                else Text(plain, style=style, justify=justify)  # type: ignore[arg-type]
+                for plain, style, justify in contents
+            ]
+            table.show_rows([Row(str(i), tuple(cells[i : i + 4])) for i in range(3)])
+            lines = [table.render_line(y) for y in range(1, 4)]
+            drawn.append([[(c, s.style) for s in line for c in s.text] for line in lines])
+
+    assert drawn[0] == drawn[1]
 
 
 class NarrowApp(App[None]):

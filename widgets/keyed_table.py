@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Literal, NamedTuple
 
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
+from rich.control import strip_control_codes
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
@@ -28,6 +30,9 @@ from textual.strip import Strip
 
 GAP = 2
 """Blank cells between two columns."""
+STRIPS_KEPT = 2000
+"""Lines drawn for rows no longer shown that are kept, so that deleting a filter's last
+character shows its rows again without drawing them anew."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,8 @@ class KeyedTable(ScrollView, can_focus=True):
         self._widths: tuple[int, ...] = self._natural
         """The widths drawn: the natural ones, 0 for a column hidden to fit the table."""
         self._strips: dict[int, tuple[Row, tuple[int, ...], Strip]] = {}
+        self._style = Style()
+        """The widget's Rich style for the frame being drawn (`render_lines`)."""
 
     @property
     def columns_shown(self) -> tuple[str, ...]:
@@ -179,8 +186,9 @@ class KeyedTable(ScrollView, can_focus=True):
         selected = self.selected_key
         self._rows = list(rows)
         self._positions = {row.key: index for index, row in enumerate(self._rows)}
-        shown = {id(row) for row in self._rows}
-        self._strips = {k: v for k, v in self._strips.items() if k in shown}
+        if len(self._strips) > len(self._rows) + STRIPS_KEPT:
+            shown = {id(row) for row in self._rows}
+            self._strips = {k: v for k, v in self._strips.items() if k in shown}
         self._measure()
         index = self._positions.get(selected, self.cursor_row) if selected else self.cursor_row
         self._move_to(index, announce=self.selected_key != selected or selected is None)
@@ -289,16 +297,22 @@ class KeyedTable(ScrollView, can_focus=True):
         else:
             self._move_to(event.y - 1 + int(self.scroll_y))
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The widget's style is worked out from its ancestors' on every call: once a frame.
+        self._style = self.rich_style
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         scroll_x, scroll_y = self.scroll_offset
+        style = self._style
         if y == 0:
             strip = self._line(self._labels)
             strip = strip.apply_style(self.get_component_rich_style("keyed-table--header"))
         else:
             index = y - 1 + scroll_y
             if not 0 <= index < len(self._rows):
-                return Strip.blank(width, self.rich_style)
+                return Strip.blank(width, style)
             strip = self._row_strip(self._rows[index])
             # Row styles go under the cells' own colours, the widget's style under both; the
             # cursor's colours go over them, so the selected row reads whatever its cells say.
@@ -307,8 +321,8 @@ class KeyedTable(ScrollView, can_focus=True):
                 strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
             elif index % 2:
                 strip = strip.apply_style(self.get_component_rich_style("keyed-table--odd-row"))
-        strip = strip.apply_style(self.rich_style)
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        strip = strip.apply_style(style)
+        return strip.crop_extend(scroll_x, scroll_x + width, style)
 
     def _row_strip(self, row: Row) -> Strip:
         cached = self._strips.get(id(row))
@@ -321,15 +335,29 @@ class KeyedTable(ScrollView, can_focus=True):
     def _line(self, cells: Sequence[Text | Cell]) -> Strip:
         """The cells, each cut or padded to its column's width (styles kept, no background)."""
         line = Text(no_wrap=True)
+        gap = " " * GAP
         for cell, width in zip(cells, self._widths, strict=True):
             if not width:
                 continue
-            # The cell's own style as a span, which render keeps.
-            text = Text()
             if isinstance(cell, Cell):
-                text.append(cell.plain, cell.style)
-            else:
-                text.append_text(cell)
+                # What the Text below would make, without making it: the text in its style
+                # (a span, which render keeps), cut with an ellipsis, padded unstyled.
+                plain = cell.plain if cell.plain.isprintable() else strip_control_codes(cell.plain)
+                used = cell_len(plain)
+                if used > width:
+                    plain = set_cell_size(plain, width - 1) + "…"
+                    used = width
+                padding = " " * (width - used)
+                if cell.justify == "right":
+                    line.append(padding)
+                    line.append(plain, cell.style or None)
+                    line.append(gap)
+                else:
+                    line.append(plain, cell.style or None)
+                    line.append(padding + gap)
+                continue
+            text = Text()
+            text.append_text(cell)  # turns the cell's own style into a span, which render keeps
             text.truncate(width, overflow="ellipsis")
             padding = " " * (width - text.cell_len)
             if cell.justify == "right":
@@ -338,5 +366,5 @@ class KeyedTable(ScrollView, can_focus=True):
             else:
                 line.append_text(text)
                 line.append(padding)
-            line.append(" " * GAP)
+            line.append(gap)
         return Strip(line.render(self.app.console), line.cell_len)
