@@ -15,7 +15,7 @@ from services.activity.model import Activity, ActivityState
 from services.docker.discovery import ContainerState, EngineScan
 from services.docker.engines import Engine
 from services.fleet.builder import FleetBuilder, build_fleet, health_targets
-from services.fleet.filter import FilterError, FilterTerm, filter_fleet, parse_filter
+from services.fleet.filter import FilterError, FilterTerm, FleetFilter, filter_fleet, parse_filter
 from services.fleet.model import FILTER_FIELDS, HOST_KEY, Assistant, FleetSnapshot, Source
 from services.fleet.sort import sort_fleet
 from services.fleet.sources import with_session_activity
@@ -348,6 +348,50 @@ def test_any_text_parses_or_names_a_field_that_does_not_exist(query: str) -> Non
     else:
         assert all(term.field is None or term.field in FILTER_FIELDS for term in terms)
         assert all(not term.value or not term.value.isspace() or '"' in query for term in terms)
+
+
+QUERY_PIECES = st.sampled_from(
+    [
+        "a",
+        "al",
+        "alpha",
+        "b",
+        "e",
+        "agent",
+        "build",
+        "-",
+        " ",
+        '"',
+        "kind:",
+        "status:",
+        "name:",
+        "r",
+    ]
+)
+
+
+@given(st.lists(st.lists(QUERY_PIECES, max_size=5).map("".join), max_size=12))
+def test_the_remembering_filter_shows_what_filtering_afresh_shows(queries: list[str]) -> None:
+    """Typed, deleted, narrowed in any order: each result as `filter_fleet` gives it."""
+    fleet = fleet_for_filters()
+    remembering = FleetFilter()
+    for query in queries:
+        try:
+            expected = filter_fleet(fleet, query)
+        except FilterError:
+            with pytest.raises(FilterError):
+                remembering.shown(fleet, query)
+            continue
+        assert remembering.shown(fleet, query) == expected
+
+
+def test_the_remembering_filter_forgets_an_older_fleet() -> None:
+    fleet = fleet_for_filters()
+    remembering = FleetFilter()
+    assert [a.name for a, _ in remembering.shown(fleet, "status:sleeping")] == ["alpha"]
+    woken = tuple(replace(a, status="running") if a.name == "alpha" else a for a in fleet)
+    assert remembering.shown(woken, "status:sleeping") == []
+    assert [a.name for a, _ in remembering.shown(woken, "status:sleeping run")] == []
 
 
 def test_sorting_keeps_this_machine_on_top() -> None:

@@ -112,6 +112,9 @@ class EntryFacts(Sequence[tuple[str, str]]):
 
     __hash__ = None  # type: ignore[assignment]
 
+    def __repr__(self) -> str:
+        return repr(self._all())  # secrets masked
+
 
 @dataclass(frozen=True)
 class Assistant:

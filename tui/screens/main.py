@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import compress, count
-from operator import is_not
+from operator import attrgetter, is_not
 from typing import ClassVar
 
 from rich.text import Text
@@ -24,7 +24,7 @@ from textual.widgets import Header, Input, RichLog, Static
 from services.activity.model import SESSION_MARK, TimelineEntry, session_key
 from services.context import Context
 from services.core.mode import Mode
-from services.fleet.filter import FilterError, filter_fleet
+from services.fleet.filter import FilterError, FleetFilter
 from services.fleet.model import FILTER_FIELDS, Assistant, AssistantKind, Source
 from services.fleet.sort import SORT_KEYS, sort_fleet
 from services.jobs.record import Job
@@ -303,6 +303,10 @@ class MainScreen(Screen[None]):
         """Likewise events (those of the last run, read at start)."""
         self._tick = 0
         self._index: tuple[tuple[Assistant, ...], dict[str, Assistant]] = ((), {})
+        self._order: tuple[object, ...] = (None, None, None)
+        self._ordered: list[Assistant] = []
+        """The fleet sorted, made again only when the fleet or the order changes."""
+        self._filter = FleetFilter()
         self.timeline: Callable[[str], Sequence[TimelineEntry]] = lambda key: ()
         """An assistant's recent activity events by fleet key (the activity part sets this)."""
 
@@ -451,10 +455,12 @@ class MainScreen(Screen[None]):
     def _show_fleet(self) -> None:
         if not self._composed:
             return
-        ordered = sort_fleet(self.fleet, self.sort_column, self.sort_reverse)
+        order = (self.fleet, self.sort_column, self.sort_reverse)
+        if any(a is not b for a, b in zip(order, self._order, strict=True)):
+            self._order, self._ordered = order, sort_fleet(*order)
         error = self.query_exactly_one("#filter-error", Static)
         try:
-            shown = filter_fleet(ordered, self.filter_text)
+            shown = self._filter.shown(self._ordered, self.filter_text)
         except FilterError as problem:  # the rows shown stay until the filter means something
             error.update(Text(str(problem)))
             error.display = True
@@ -464,7 +470,7 @@ class MainScreen(Screen[None]):
         table = self.assistants_table
         table.show_rows(self._rows.rows(shown, self.context.clock(), styles))
         panel = self._panel("assistants")
-        total = len(self.fleet) + sum(len(a.sessions) for a in self.fleet)
+        total = len(self.fleet) + sum(map(len, map(attrgetter("sessions"), self.fleet)))
         if self.filter_text.strip():
             subtitle = [f"{len(table.rows_shown)} of {total} shown"]
         else:
