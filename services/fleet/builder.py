@@ -136,9 +136,9 @@ class FleetBuilder:
             snapshot.hostname,
             snapshot.platform_error,
         )
-        if len(inputs) == len(self._registry_inputs) and all(
-            a is b for a, b in zip(inputs, self._registry_inputs, strict=True)
-        ):
+        # The lockfile is read again every few seconds: the same contents (compared in C)
+        # are the same rows, without a pass over its entries.
+        if inputs == self._registry_inputs:
             return self._registry_rows
         self._registry_inputs, self._registry_rows = inputs, self._registry_rows_of(snapshot)
         return self._registry_rows
