@@ -6,7 +6,8 @@ Prints JSON. Each figure is measured side by side, in the same run, with a bare 
 holding the same rows, so the ratios say what roost adds over Textual itself:
 - first_render: in process (pilot), app start to the first frame with every row (lockfile read
   included; the garbage collector tuned as `roost` tunes it); and end to end in a real terminal
-  (tmux), process start to the rows on screen;
+  (tmux), process start to the rows on screen, with roost's start-up alone beside it (one
+  assistant: Python, imports and the first frame, whatever the fleet's size);
 - filter_keystroke: end to end in tmux, a key sent to the terminal until the narrowed table is on
   screen (polled with capture-pane, ~2 ms granularity); the baseline filters by clearing and
   re-adding rows, the obvious way;
@@ -206,9 +207,8 @@ class Terminal:
         self.tmux("kill-server")
 
 
-def end_to_end(scratch: str, directory: Path, count: int) -> dict[str, dict[str, float]]:
-    """Both apps in a real terminal: start-up to the rows on screen, and filter keystrokes."""
-    env = {
+def terminal_env(scratch: str, directory: Path) -> dict[str, str]:
+    return {
         "LANG": "C.UTF-8",
         "TERM": "xterm-256color",
         "VELLUM_LOCKFILE_DIR": str(directory),
@@ -218,10 +218,32 @@ def end_to_end(scratch: str, directory: Path, count: int) -> dict[str, dict[str,
         "HOME": scratch,
         "PATH": os.environ["PATH"],
     }
+
+
+ROOST = [str(Path(sys.executable).with_name("roost"))]
+
+
+def one_assistant(scratch: str) -> dict[str, float]:
+    """roost with one assistant in a real terminal, process start to its row on screen: what
+    start-up costs whatever the fleet's size (Python, imports, the app's first frame)."""
+    directory = Path(scratch) / "one"
+    directory.mkdir()
+    write_lockfile(directory, 1)
+    terminal = Terminal(scratch, "one")
+    try:
+        started = terminal.start(ROOST, terminal_env(scratch, directory))
+        return {"first_render_s": terminal.wait_for("agent-0000") - started}
+    finally:
+        terminal.close()
+
+
+def end_to_end(scratch: str, directory: Path, count: int) -> dict[str, dict[str, float]]:
+    """Both apps in a real terminal: start-up to the rows on screen, and filter keystrokes."""
+    env = terminal_env(scratch, directory)
     total = count + 1
-    results = {}
+    results = {"roost_one_assistant": one_assistant(scratch)}
     programs = {
-        "roost": ([str(Path(sys.executable).with_name("roost"))], "/", f"{total} rows"),
+        "roost": (ROOST, "/", f"{total} rows"),
         "bare": (
             [sys.executable, "-m", "tests.perf.bare_filter_app", str(count)],
             None,
