@@ -429,6 +429,27 @@ def test_every_status_has_one_bucket(status: str, expected: Bucket) -> None:
     assert bucket(status) is expected
 
 
+def test_a_new_tmux_listing_remakes_only_this_machine_and_what_else_changed() -> None:
+    read = lockfile(
+        {"assistantId": "a", "cloud": "gcp", "runtimeUrl": "http://127.0.0.1:1"},
+        {"assistantId": "b", "cloud": "gcp", "runtimeUrl": "http://127.0.0.1:2"},
+    )
+    builder = FleetBuilder()
+    first = by_name(builder.build(snapshot(lockfile=read)))
+    one = TmuxListing(TmuxState.RUNNING, (session("x"),))
+    healthy = {"lockfile:b": HealthRecord.single(Health("healthy", "", "1", 3.0))}
+
+    second = by_name(builder.build(snapshot(lockfile=read, tmux=one, health=healthy)))
+    two = TmuxListing(TmuxState.RUNNING, (session("x"), session("y")))
+    third = by_name(builder.build(snapshot(lockfile=read, tmux=two, health=healthy)))
+
+    assert second["a"] is first["a"] and third["a"] is first["a"]
+    assert second["b"].health == "healthy" and third["b"] is second["b"]
+    assert [s.name for s in second["this machine"].sessions] == ["x"]
+    assert [s.name for s in third["this machine"].sessions] == ["x", "y"]
+    assert third["this machine"].detail == "2 tmux sessions"
+
+
 def test_a_repeated_assistant_id_still_gets_a_row_of_its_own() -> None:
     read = lockfile(
         {"assistantId": "twin", "cloud": "gcp", "runtimeUrl": "http://127.0.0.1:1"},

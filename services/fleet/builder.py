@@ -71,10 +71,15 @@ class FleetBuilder:
             | _changed_keys(self._seen, snapshot.last_seen)
             | {session_owner(key) for key in _changed_keys(self._activity, snapshot.activity)}
         )
-        if self._positions and all(a is b for a, b in zip(parts, self._parts, strict=True)):
-            # The same rows as last time: only those whose health or activity changed are
-            # made again, found by key (with 10,000 assistants a pass over them all took
-            # longer than the rest of a row update).
+        machine, hosts, registry = parts
+        if self._positions and hosts is self._parts[1] and registry is self._parts[2]:
+            # The same rows as last time, but for this machine's (its key and place never
+            # change): only those whose inputs changed are made again, found by key (with
+            # 10,000 assistants a pass over them all took longer than the rest of a row update).
+            if machine is not self._plain[0]:
+                self._plain = (machine, *self._plain[1:])
+                changed.add(machine.key)
+            self._parts = parts
             rows = list(self._fleet)
             for key in changed:
                 if (index := self._positions.get(key)) is not None:
@@ -83,7 +88,6 @@ class FleetBuilder:
                     )
             fleet = tuple(rows)
         else:
-            machine, hosts, registry = parts
             plain = (machine, *hosts, *registry)
             reuse = len(plain) == len(self._plain)
             fleet = tuple(
