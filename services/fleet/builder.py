@@ -153,6 +153,7 @@ class FleetBuilder:
         if read is not None:
             rows += [_lockfile_problem(str(problem)) for problem in read.problems]
             taken: set[str] = set()
+            active = read.active
             for position, entry in enumerate(read.entries, 1):
                 key = entry_key(entry.assistant_id)
                 # A hand-edited file may repeat an id: each entry still gets a row of its own.
@@ -160,7 +161,7 @@ class FleetBuilder:
                 taken.add(key)
                 inputs = (
                     entry,
-                    entry.assistant_id == read.active,
+                    entry.assistant_id == active,
                     snapshot.local_alive.get(entry.assistant_id),
                     snapshot.hostname,
                     snapshot.engines
@@ -172,7 +173,7 @@ class FleetBuilder:
                         key,
                         inputs,
                         lambda entry=entry, key=key: _from_entry(  # type: ignore[misc]
-                            entry, key, read.active, snapshot
+                            entry, key, active, snapshot
                         ),
                     )
                 )
