@@ -87,6 +87,29 @@ async def test_rows_draw_in_columns_as_wide_as_their_widest_cell() -> None:
     ]
 
 
+async def test_more_or_fewer_rows_of_the_same_widths_bring_or_drop_the_scrollbar() -> None:
+    """Only the number of rows changes (no layout of the screen): the scrollbar still follows."""
+    app = TableApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.focus()
+        few = [f"r{i:02d}" for i in range(3)]
+        many = [f"r{i:02d}" for i in range(30)]
+        table.show_rows(rows(*few))
+        await pilot.pause()
+        assert not table.show_vertical_scrollbar
+
+        table.show_rows(rows(*many))
+        await wait_until(pilot, lambda: table.show_vertical_scrollbar, "the scrollbar")
+        await pilot.press("end")
+        await wait_until(pilot, lambda: table.scroll_y == table.max_scroll_y > 0, "the end")
+        assert table.rows_in_view[-1].key == "r29"
+
+        table.show_rows(rows(*few))
+        await wait_until(pilot, lambda: not table.show_vertical_scrollbar, "no scrollbar")
+        assert table.scroll_y == 0 and [row.key for row in table.rows_in_view] == few
+
+
 class CellApp(App[None]):
     def compose(self) -> ComposeResult:
         yield KeyedTable(

@@ -243,7 +243,21 @@ class KeyedTable(ScrollView, can_focus=True):
             self._strips.clear()
             self.refresh()
         total = sum(width + GAP for width in self._widths if width) - GAP  # none after the last
-        self.virtual_size = Size(max(total, 0), len(self._rows) + 1)
+        self._set_virtual_size(Size(max(total, 0), len(self._rows) + 1))
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Setting `virtual_size` lays the whole screen out again (30 ms or more of a filter
+        keystroke). When only the number of rows changed, the table's own place on screen
+        does not: its scrollbars are updated (shown or hidden, which does lay out), no more."""
+        old = self.virtual_size
+        if size == old:
+            return
+        if size.width != old.width or not self.container_size:
+            self.virtual_size = size
+            return
+        self.set_reactive(KeyedTable.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
 
     def on_resize(self) -> None:
         self._fit()
