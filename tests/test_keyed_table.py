@@ -110,6 +110,25 @@ async def test_more_or_fewer_rows_of_the_same_widths_bring_or_drop_the_scrollbar
         assert table.scroll_y == 0 and [row.key for row in table.rows_in_view] == few
 
 
+class AutoHeightApp(App[None]):
+    CSS = "KeyedTable { height: auto; }"
+
+    def compose(self) -> ComposeResult:
+        yield KeyedTable((("NAME", "name"), ("KIND", "kind")))
+
+
+async def test_a_table_as_high_as_its_rows_grows_and_shrinks_with_them() -> None:
+    app = AutoHeightApp()
+    async with app.run_test(size=(40, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.show_rows(rows("r1", "r2"))
+        await wait_until(pilot, lambda: table.size.height == 3, "header and two rows")
+        table.show_rows(rows("r1", "r2", "r3", "r4", "r5"))  # the same widths
+        await wait_until(pilot, lambda: table.size.height == 6, "header and five rows")
+        table.show_rows(rows("r1"))
+        await wait_until(pilot, lambda: table.size.height == 2, "header and one row")
+
+
 class CellApp(App[None]):
     def compose(self) -> ComposeResult:
         yield KeyedTable(

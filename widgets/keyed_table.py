@@ -247,12 +247,14 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def _set_virtual_size(self, size: Size) -> None:
         """Setting `virtual_size` lays the whole screen out again (30 ms or more of a filter
-        keystroke). When only the number of rows changed, the table's own place on screen
-        does not: its scrollbars are updated (shown or hidden, which does lay out), no more."""
+        keystroke). When only the number of rows changed and the table's height does not
+        follow them (not `height: auto`), its place on screen stays: its scrollbars are
+        updated (shown or hidden, which does lay out), no more."""
         old = self.virtual_size
         if size == old:
             return
-        if size.width != old.width or not self.container_size:
+        height = self.styles.height
+        if size.width != old.width or not self.container_size or height is None or height.is_auto:
             self.virtual_size = size
             return
         self.set_reactive(KeyedTable.virtual_size, size)
