@@ -232,7 +232,7 @@ FILTER_FIELDS: Mapping[str, Callable[[Assistant], str]] = {
     "where": lambda a: a.where,
     "status": lambda a: a.status,
     "health": lambda a: a.health,
-    "source": lambda a: a.source.value,
+    "source": lambda a: a.source,  # a StrEnum is its value (`.value` is slow to read)
     "version": lambda a: a.version or "",
     "activity": lambda a: f"{a.activity.state} {a.activity.detail}" if a.activity else "",
 }
