@@ -15,7 +15,7 @@ from services.activity.model import Activity, ActivityState
 from services.docker.discovery import ContainerState, EngineScan
 from services.docker.engines import Engine
 from services.fleet.builder import FleetBuilder, build_fleet, health_targets
-from services.fleet.filter import FilterError, FilterTerm, filter_fleet, parse_filter
+from services.fleet.filter import FilterError, FilterTerm, FleetFilter, filter_fleet, parse_filter
 from services.fleet.model import FILTER_FIELDS, HOST_KEY, Assistant, FleetSnapshot, Source
 from services.fleet.sort import sort_fleet
 from services.fleet.sources import with_session_activity
@@ -350,6 +350,50 @@ def test_any_text_parses_or_names_a_field_that_does_not_exist(query: str) -> Non
         assert all(not term.value or not term.value.isspace() or '"' in query for term in terms)
 
 
+QUERY_PIECES = st.sampled_from(
+    [
+        "a",
+        "al",
+        "alpha",
+        "b",
+        "e",
+        "agent",
+        "build",
+        "-",
+        " ",
+        '"',
+        "kind:",
+        "status:",
+        "name:",
+        "r",
+    ]
+)
+
+
+@given(st.lists(st.lists(QUERY_PIECES, max_size=5).map("".join), max_size=12))
+def test_the_remembering_filter_shows_what_filtering_afresh_shows(queries: list[str]) -> None:
+    """Typed, deleted, narrowed in any order: each result as `filter_fleet` gives it."""
+    fleet = fleet_for_filters()
+    remembering = FleetFilter()
+    for query in queries:
+        try:
+            expected = filter_fleet(fleet, query)
+        except FilterError:
+            with pytest.raises(FilterError):
+                remembering.shown(fleet, query)
+            continue
+        assert remembering.shown(fleet, query) == expected
+
+
+def test_the_remembering_filter_forgets_an_older_fleet() -> None:
+    fleet = fleet_for_filters()
+    remembering = FleetFilter()
+    assert [a.name for a, _ in remembering.shown(fleet, "status:sleeping")] == ["alpha"]
+    woken = tuple(replace(a, status="running") if a.name == "alpha" else a for a in fleet)
+    assert remembering.shown(woken, "status:sleeping") == []
+    assert [a.name for a, _ in remembering.shown(woken, "status:sleeping run")] == []
+
+
 def test_sorting_keeps_this_machine_on_top() -> None:
     fleet = fleet_for_filters()
 
@@ -383,6 +427,27 @@ def test_sorting_keeps_this_machine_on_top() -> None:
 )
 def test_every_status_has_one_bucket(status: str, expected: Bucket) -> None:
     assert bucket(status) is expected
+
+
+def test_a_new_tmux_listing_remakes_only_this_machine_and_what_else_changed() -> None:
+    read = lockfile(
+        {"assistantId": "a", "cloud": "gcp", "runtimeUrl": "http://127.0.0.1:1"},
+        {"assistantId": "b", "cloud": "gcp", "runtimeUrl": "http://127.0.0.1:2"},
+    )
+    builder = FleetBuilder()
+    first = by_name(builder.build(snapshot(lockfile=read)))
+    one = TmuxListing(TmuxState.RUNNING, (session("x"),))
+    healthy = {"lockfile:b": HealthRecord.single(Health("healthy", "", "1", 3.0))}
+
+    second = by_name(builder.build(snapshot(lockfile=read, tmux=one, health=healthy)))
+    two = TmuxListing(TmuxState.RUNNING, (session("x"), session("y")))
+    third = by_name(builder.build(snapshot(lockfile=read, tmux=two, health=healthy)))
+
+    assert second["a"] is first["a"] and third["a"] is first["a"]
+    assert second["b"].health == "healthy" and third["b"] is second["b"]
+    assert [s.name for s in second["this machine"].sessions] == ["x"]
+    assert [s.name for s in third["this machine"].sessions] == ["x", "y"]
+    assert third["this machine"].detail == "2 tmux sessions"
 
 
 def test_a_repeated_assistant_id_still_gets_a_row_of_its_own() -> None:

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 
 from tests.pilot import wait_until
-from widgets.keyed_table import Column, KeyedTable, Row
+from widgets.keyed_table import Cell, Column, KeyedTable, Row
 
 
 def rows(*names: str) -> list[Row]:
@@ -85,6 +85,89 @@ async def test_rows_draw_in_columns_as_wide_as_their_widest_cell() -> None:
         "a-long-name          x",
         "b            wide-kind",
     ]
+
+
+async def test_more_or_fewer_rows_of_the_same_widths_bring_or_drop_the_scrollbar() -> None:
+    """Only the number of rows changes (no layout of the screen): the scrollbar still follows."""
+    app = TableApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.focus()
+        few = [f"r{i:02d}" for i in range(3)]
+        many = [f"r{i:02d}" for i in range(30)]
+        table.show_rows(rows(*few))
+        await pilot.pause()
+        assert not table.show_vertical_scrollbar
+
+        table.show_rows(rows(*many))
+        await wait_until(pilot, lambda: table.show_vertical_scrollbar, "the scrollbar")
+        await pilot.press("end")
+        await wait_until(pilot, lambda: table.scroll_y == table.max_scroll_y > 0, "the end")
+        assert table.rows_in_view[-1].key == "r29"
+
+        table.show_rows(rows(*few))
+        await wait_until(pilot, lambda: not table.show_vertical_scrollbar, "no scrollbar")
+        assert table.scroll_y == 0 and [row.key for row in table.rows_in_view] == few
+
+
+class AutoHeightApp(App[None]):
+    CSS = "KeyedTable { height: auto; }"
+
+    def compose(self) -> ComposeResult:
+        yield KeyedTable((("NAME", "name"), ("KIND", "kind")))
+
+
+async def test_a_table_as_high_as_its_rows_grows_and_shrinks_with_them() -> None:
+    app = AutoHeightApp()
+    async with app.run_test(size=(40, 20)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.show_rows(rows("r1", "r2"))
+        await wait_until(pilot, lambda: table.size.height == 3, "header and two rows")
+        table.show_rows(rows("r1", "r2", "r3", "r4", "r5"))  # the same widths
+        await wait_until(pilot, lambda: table.size.height == 6, "header and five rows")
+        table.show_rows(rows("r1"))
+        await wait_until(pilot, lambda: table.size.height == 2, "header and one row")
+
+
+class CellApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield KeyedTable(
+            (
+                Column("NAME", "name", max_width=6),
+                Column("STATUS", "status"),
+                Column("N", "n"),
+                Column("WIDE", "wide", max_width=5),
+            )
+        )
+
+
+async def test_a_cell_draws_as_the_text_it_stands_for() -> None:
+    """Cut, padded, justified, styled, wide or with a control character: each character on
+    screen the same, in the same style."""
+    contents = [
+        ("a-long-name", "bold", "left"),
+        ("● running", "#00ff00", "left"),
+        ("12", "", "right"),
+        ("漢字漢字", "italic red", "left"),
+        ("bell\x07", "", "left"),
+        ("", "dim", "right"),
+    ]
+    app = CellApp()
+    async with app.run_test(size=(60, 8)):
+        table = app.query_one(KeyedTable)
+        drawn = []
+        for kind in (Cell, Text):
+            cells = [
+                Cell(plain, style, justify)  # type: ignore[arg-type]
+                if kind is Cell
+                else Text(plain, style=style, justify=justify)  # type: ignore[arg-type]
+                for plain, style, justify in contents
+            ]
+            table.show_rows([Row(str(i), tuple(cells[i : i + 4])) for i in range(3)])
+            lines = [table.render_line(y) for y in range(1, 4)]
+            drawn.append([[(c, s.style) for s in line for c in s.text] for line in lines])
+
+    assert drawn[0] == drawn[1]
 
 
 class NarrowApp(App[None]):

@@ -29,7 +29,7 @@ from tui.formats import (
     job_progress,
     job_result,
 )
-from widgets.keyed_table import Column, Row
+from widgets.keyed_table import Cell, Column, Row
 
 ACTIVITY_WIDTH = 36
 ASSISTANT_COLUMNS = (
@@ -179,27 +179,39 @@ def health_text(assistant: Assistant, styles: dict[Bucket, str]) -> Text:
 
 
 def status_text(status: str, styles: dict[Bucket, str]) -> Text:
+    cell = status_cell(status, styles)
+    return Text(cell.plain, style=cell.style)
+
+
+def status_cell(status: str, styles: dict[Bucket, str]) -> Cell:
+    """A status with its bucket's symbol, in its bucket's colour."""
     if not status:
-        return Text("")
+        return EMPTY
     kind = bucket(status)
-    return Text(f"{SYMBOLS[kind]} {status}", style=styles[kind])
+    return Cell(f"{SYMBOLS[kind]} {status}", styles[kind])
+
+
+EMPTY = Cell("")
 
 
 def assistant_row(assistant: Assistant, now: datetime, styles: dict[Bucket, str]) -> Row:
     mark = f"{ACTIVE_MARK} " if assistant.active else "  "
+    activity = assistant.activity
     return Row(
         assistant.key,
         (
-            Text(f"{mark}{assistant.name}", style="bold"),
-            Text(assistant.kind),
-            Text(assistant.where),
-            status_text(assistant.status, styles),
-            activity_text(assistant.activity, now, styles, ACTIVITY_WIDTH),
-            health_text(assistant, styles),
-            Text(format_latency(assistant.latency_ms), justify="right"),
-            Text(assistant.version or ""),
-            Text(str(len(assistant.sessions)) if assistant.sessions else "", justify="right"),
-            Text(format_age(assistant.last_seen, now) if assistant.last_seen else ""),
+            Cell(f"{mark}{assistant.name}", "bold"),
+            Cell(assistant.kind),
+            Cell(assistant.where),
+            status_cell(assistant.status, styles),
+            EMPTY if activity is None else activity_text(activity, now, styles, ACTIVITY_WIDTH),
+            health_text(assistant, styles)
+            if assistant.flapping
+            else status_cell(assistant.health, styles),
+            Cell(format_latency(assistant.latency_ms), justify="right"),
+            Cell(assistant.version or ""),
+            Cell(str(len(assistant.sessions)) if assistant.sessions else "", justify="right"),
+            Cell(format_age(assistant.last_seen, now) if assistant.last_seen else ""),
         ),
     )
 
@@ -211,16 +223,16 @@ def session_row(
     return Row(
         session_key(assistant.key, session.id),
         (
-            Text(f"  {'└' if last else '├'} {printable(session.name)}"),
-            Text(TMUX_SESSION, style=dim),
-            Text(assistant.where, style=dim),
-            status_text(session_status(session), styles),
+            Cell(f"  {'└' if last else '├'} {printable(session.name)}"),
+            Cell(TMUX_SESSION, dim),
+            Cell(assistant.where, dim),
+            status_cell(session_status(session), styles),
             activity_text(assistant.session_activity.get(session.id), now, styles, ACTIVITY_WIDTH),
-            Text(""),
-            Text(""),
-            Text(""),
-            Text(f"{session.windows} win", style=dim, justify="right"),
-            Text(format_age(session.activity, now)),
+            EMPTY,
+            EMPTY,
+            EMPTY,
+            Cell(f"{session.windows} win", dim, "right"),
+            Cell(format_age(session.activity, now)),
         ),
     )
 

@@ -3,19 +3,22 @@
 Textual's DataTable measures every cell of every row it is given, so replacing a thousand rows
 (as a filter keystroke does) costs a hundred milliseconds or more. This table keeps the rows as
 given, computes column widths from the plain text once per row object, and renders a line only
-when it is on screen: showing, filtering or re-sorting a thousand rows costs about a millisecond,
-and the next frame draws only what is visible.
+when it is on screen: showing, filtering or re-sorting ten thousand rows costs a few
+milliseconds, and the next frame draws only what is visible. A cell of plain text in one style
+can be a `Cell` rather than a Text: ten cells to a row and ten thousand rows made 100,000 Text
+objects, most of a second of the main screen's first render.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
-from typing import ClassVar
+from typing import ClassVar, Literal, NamedTuple
 
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
+from rich.control import strip_control_codes
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
@@ -27,6 +30,9 @@ from textual.strip import Strip
 
 GAP = 2
 """Blank cells between two columns."""
+STRIPS_KEPT = 2000
+"""Lines drawn for rows no longer shown that are kept, so that deleting a filter's last
+character shows its rows again without drawing them anew."""
 
 
 @dataclass(frozen=True)
@@ -42,17 +48,36 @@ class Column:
     of the lowest priority is hidden first, then the next, until they fit."""
 
 
-@dataclass(frozen=True)
+class Cell(NamedTuple):
+    """A cell of plain text in one style (a Rich style string): drawn as a Text of that text
+    and style would be, for a fraction of a Text's cost to make. Never read as markup."""
+
+    plain: str
+    style: str = ""
+    justify: Literal["left", "right"] = "left"
+
+
 class Row:
-    """One table row. Cells are Text, never str, so user data is never read as markup."""
+    """One table row. Cells are Text or Cell, never str, so user data is never read as markup.
+    A plain class with slots, as it is made ten thousand times in a first render; never
+    changed once made (the table caches what it drew by row object)."""
 
-    key: str
-    cells: tuple[Text, ...]
+    __slots__ = ("cells", "key", "widths")
 
-    @cached_property
-    def widths(self) -> tuple[int, ...]:
-        """Each cell's width in terminal cells, measured once per row object."""
-        return tuple(cell_len(cell.plain) for cell in self.cells)
+    def __init__(self, key: str, cells: tuple[Text | Cell, ...]) -> None:
+        self.key = key
+        self.cells = cells
+        # cell_len, at once for printable ASCII (nearly every cell).
+        self.widths = tuple(
+            [
+                len(plain) if plain.isascii() and plain.isprintable() else cell_len(plain)
+                for plain in [cell.plain for cell in cells]
+            ]
+        )
+        """Each cell's width in terminal cells."""
+
+    def __repr__(self) -> str:
+        return f"Row({self.key!r}, {self.cells!r})"
 
 
 class KeyedTable(ScrollView, can_focus=True):
@@ -132,6 +157,8 @@ class KeyedTable(ScrollView, can_focus=True):
         self._widths: tuple[int, ...] = self._natural
         """The widths drawn: the natural ones, 0 for a column hidden to fit the table."""
         self._strips: dict[int, tuple[Row, tuple[int, ...], Strip]] = {}
+        self._style = Style()
+        """The widget's Rich style for the frame being drawn (`render_lines`)."""
 
     @property
     def columns_shown(self) -> tuple[str, ...]:
@@ -159,8 +186,9 @@ class KeyedTable(ScrollView, can_focus=True):
         selected = self.selected_key
         self._rows = list(rows)
         self._positions = {row.key: index for index, row in enumerate(self._rows)}
-        shown = {id(row) for row in self._rows}
-        self._strips = {k: v for k, v in self._strips.items() if k in shown}
+        if len(self._strips) > len(self._rows) + STRIPS_KEPT:
+            shown = {id(row) for row in self._rows}
+            self._strips = {k: v for k, v in self._strips.items() if k in shown}
         self._measure()
         index = self._positions.get(selected, self.cursor_row) if selected else self.cursor_row
         self._move_to(index, announce=self.selected_key != selected or selected is None)
@@ -215,7 +243,23 @@ class KeyedTable(ScrollView, can_focus=True):
             self._strips.clear()
             self.refresh()
         total = sum(width + GAP for width in self._widths if width) - GAP  # none after the last
-        self.virtual_size = Size(max(total, 0), len(self._rows) + 1)
+        self._set_virtual_size(Size(max(total, 0), len(self._rows) + 1))
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Setting `virtual_size` lays the whole screen out again (30 ms or more of a filter
+        keystroke). When only the number of rows changed and the table's height does not
+        follow them (not `height: auto`), its place on screen stays: its scrollbars are
+        updated (shown or hidden, which does lay out), no more."""
+        old = self.virtual_size
+        if size == old:
+            return
+        height = self.styles.height
+        if size.width != old.width or not self.container_size or height is None or height.is_auto:
+            self.virtual_size = size
+            return
+        self.set_reactive(KeyedTable.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
 
     def on_resize(self) -> None:
         self._fit()
@@ -269,16 +313,22 @@ class KeyedTable(ScrollView, can_focus=True):
         else:
             self._move_to(event.y - 1 + int(self.scroll_y))
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The widget's style is worked out from its ancestors' on every call: once a frame.
+        self._style = self.rich_style
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         scroll_x, scroll_y = self.scroll_offset
+        style = self._style
         if y == 0:
             strip = self._line(self._labels)
             strip = strip.apply_style(self.get_component_rich_style("keyed-table--header"))
         else:
             index = y - 1 + scroll_y
             if not 0 <= index < len(self._rows):
-                return Strip.blank(width, self.rich_style)
+                return Strip.blank(width, style)
             strip = self._row_strip(self._rows[index])
             # Row styles go under the cells' own colours, the widget's style under both; the
             # cursor's colours go over them, so the selected row reads whatever its cells say.
@@ -287,8 +337,8 @@ class KeyedTable(ScrollView, can_focus=True):
                 strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
             elif index % 2:
                 strip = strip.apply_style(self.get_component_rich_style("keyed-table--odd-row"))
-        strip = strip.apply_style(self.rich_style)
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        strip = strip.apply_style(style)
+        return strip.crop_extend(scroll_x, scroll_x + width, style)
 
     def _row_strip(self, row: Row) -> Strip:
         cached = self._strips.get(id(row))
@@ -298,11 +348,29 @@ class KeyedTable(ScrollView, can_focus=True):
         self._strips[id(row)] = (row, self._widths, strip)
         return strip
 
-    def _line(self, cells: Sequence[Text]) -> Strip:
+    def _line(self, cells: Sequence[Text | Cell]) -> Strip:
         """The cells, each cut or padded to its column's width (styles kept, no background)."""
         line = Text(no_wrap=True)
+        gap = " " * GAP
         for cell, width in zip(cells, self._widths, strict=True):
             if not width:
+                continue
+            if isinstance(cell, Cell):
+                # What the Text below would make, without making it: the text in its style
+                # (a span, which render keeps), cut with an ellipsis, padded unstyled.
+                plain = cell.plain if cell.plain.isprintable() else strip_control_codes(cell.plain)
+                used = cell_len(plain)
+                if used > width:
+                    plain = set_cell_size(plain, width - 1) + "…"
+                    used = width
+                padding = " " * (width - used)
+                if cell.justify == "right":
+                    line.append(padding)
+                    line.append(plain, cell.style or None)
+                    line.append(gap)
+                else:
+                    line.append(plain, cell.style or None)
+                    line.append(padding + gap)
                 continue
             text = Text()
             text.append_text(cell)  # turns the cell's own style into a span, which render keeps
@@ -314,5 +382,5 @@ class KeyedTable(ScrollView, can_focus=True):
             else:
                 line.append_text(text)
                 line.append(padding)
-            line.append(" " * GAP)
+            line.append(gap)
         return Strip(line.render(self.app.console), line.cell_len)

@@ -21,11 +21,8 @@ class Memo(Generic[V]):
 
     def get(self, key: Hashable, inputs: tuple[object, ...], make: Callable[[], V]) -> V:
         old = self._entries.get(key)
-        if (
-            old is not None
-            and len(old[0]) == len(inputs)
-            and all(a is b or a == b for a, b in zip(old[0], inputs, strict=True))
-        ):
+        # Tuples compare item by item, each by identity first, then equality: in C.
+        if old is not None and old[0] == inputs:
             return old[1]
         value = make()
         self._entries[key] = (inputs, value)

@@ -5,7 +5,7 @@ quoted values, matched against assistants and their sessions.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from services.core.errors import RoostError
@@ -75,16 +75,26 @@ def filter_fleet(
     def matches(text: SearchText) -> bool:
         return all(_has(text, term) for term in terms)
 
+    # A filter keystroke runs this over every assistant: bare words (what is typed nearly
+    # always) are looked for inline, without a call per assistant.
+    words = [term.value for term in terms if term.field is None]
+    fielded = [term for term in terms if term.field is not None]
     shown: list[tuple[Assistant, tuple[TmuxSession, ...]]] = []
     for assistant in assistants:
-        if matches(assistant.search_text):
+        text = assistant.search_text
+        everything = text.everything
+        if all(word in everything for word in words) and (
+            not fielded or all(_has(text, term) for term in fielded)
+        ):
             shown.append((assistant, assistant.sessions))
-            continue
-        sessions = tuple(
-            session for session in assistant.sessions if matches(_session_text(assistant, session))
-        )
-        if sessions:
-            shown.append((assistant, sessions))
+        elif assistant.sessions:
+            sessions = tuple(
+                session
+                for session in assistant.sessions
+                if matches(_session_text(assistant, session))
+            )
+            if sessions:
+                shown.append((assistant, sessions))
     return shown
 
 
@@ -104,3 +114,48 @@ def _has(text: SearchText, term: FilterTerm) -> bool:
     if term.field is None:
         return term.value in text.everything
     return term.value in text.fields[term.field]
+
+
+Shown = list[tuple[Assistant, tuple[TmuxSession, ...]]]
+
+
+class FleetFilter:
+    """`filter_fleet` for a screen where the query changes on every keystroke and the fleet far
+    less often. For one fleet (the same sequence object) it remembers what each query showed:
+    deleting a character shows a remembered result at once, and a query that only narrows a
+    remembered one (each term holds that one's term, more terms after) looks only at the
+    rows that one showed. With 10,000 assistants a pass over them all is most of a keystroke.
+    """
+
+    REMEMBERED = 32
+
+    def __init__(self) -> None:
+        self._fleet: Sequence[Assistant] | None = None
+        self._results: dict[str, tuple[tuple[FilterTerm, ...], Shown]] = {}
+
+    def shown(self, fleet: Sequence[Assistant], query: str) -> Shown:
+        """`filter_fleet(fleet, query)`; raises FilterError as it does."""
+        if fleet is not self._fleet:
+            self._fleet, self._results = fleet, {}
+        if (known := self._results.get(query)) is not None:
+            return known[1]
+        terms = parse_filter(query)
+        candidates: Iterable[Assistant] = fleet
+        narrowest = len(fleet) + 1
+        for old_terms, old_shown in self._results.values():
+            if len(old_shown) < narrowest and _narrows(terms, old_terms):
+                candidates, narrowest = (a for a, _ in old_shown), len(old_shown)
+        result = filter_fleet(candidates, query)
+        if len(self._results) >= self.REMEMBERED:
+            del self._results[next(iter(self._results))]
+        self._results[query] = (terms, result)
+        return result
+
+
+def _narrows(terms: Sequence[FilterTerm], wider: Sequence[FilterTerm]) -> bool:
+    """Whether whatever `terms` match, `wider` matches too: each of `wider`'s terms is in the
+    same place in `terms`, on the same field, its value within the new one's."""
+    return len(terms) >= len(wider) and all(
+        new.field == old.field and old.value in new.value
+        for new, old in zip(terms, wider, strict=False)
+    )

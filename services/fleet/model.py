@@ -9,7 +9,7 @@ fleet/filter.py and fleet/sort.py pick and order them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -22,7 +22,7 @@ from services.docker.discovery import EngineScan
 from services.health.probes import HealthRecord
 from services.terminal.host_tmux import HostListing
 from services.terminal.tmux import TmuxListing, TmuxSession
-from services.vellum.lockfile import LockfileRead
+from services.vellum.lockfile import LockfileEntry, LockfileRead
 
 TMUX_SESSION = "tmux session"
 THIS_MACHINE = "this machine"
@@ -85,6 +85,37 @@ _CLOUDS = {
 """The kinds a lockfile's `cloud` can name (never this machine's nor a problem row's)."""
 
 
+class EntryFacts(Sequence[tuple[str, str]]):
+    """A lockfile assistant's facts: its entry's fields (secrets masked), then `more`. The
+    entry's are listed when first asked for: masking ten thousand entries' fields was a fifth
+    of a first render, for a detail panel that shows one assistant."""
+
+    def __init__(self, entry: LockfileEntry, more: tuple[tuple[str, str], ...] = ()) -> None:
+        self.entry, self.more = entry, more
+
+    def _all(self) -> tuple[tuple[str, str], ...]:
+        return self.entry.masked + self.more
+
+    def __getitem__(self, index: int) -> tuple[str, str]:  # type: ignore[override]
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EntryFacts):
+            return self.entry == other.entry and self.more == other.more
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._all())  # secrets masked
+
+
 @dataclass(frozen=True)
 class Assistant:
     """One row of the fleet, with the terminal sessions shown under it."""
@@ -108,7 +139,7 @@ class Assistant:
     last_seen: datetime | None = None
     source: Source = Source.LOCKFILE
     active: bool = False
-    facts: tuple[tuple[str, str], ...] = ()
+    facts: Sequence[tuple[str, str]] = ()
     """Further (label, value) pairs for the detail panel, secrets already masked."""
     latencies: tuple[float | None, ...] = ()
     """The last health probes' latencies, oldest first (None: no answer)."""
@@ -201,7 +232,7 @@ FILTER_FIELDS: Mapping[str, Callable[[Assistant], str]] = {
     "where": lambda a: a.where,
     "status": lambda a: a.status,
     "health": lambda a: a.health,
-    "source": lambda a: a.source.value,
+    "source": lambda a: a.source,  # a StrEnum is its value (`.value` is slow to read)
     "version": lambda a: a.version or "",
     "activity": lambda a: f"{a.activity.state} {a.activity.detail}" if a.activity else "",
 }
@@ -211,12 +242,17 @@ fleet/filter.py; the fields are here because each `Assistant` keeps its `search_
 
 @dataclass(frozen=True)
 class SearchText:
-    """What a filter looks at, lower-cased: each field, and all of them in one string."""
+    """What a filter looks at, lower-cased: all the fields in one string, where a bare word is
+    looked for; each field on its own is lowered only once a `field:` term asks for it (a
+    filter's first keystroke makes the search text of every assistant)."""
 
-    fields: Mapping[str, str]
+    raw: Mapping[str, str]
     everything: str
 
     @classmethod
     def of(cls, fields: Mapping[str, str]) -> SearchText:
-        lowered = {name: value.lower() for name, value in fields.items()}
-        return cls(lowered, "\x00".join(lowered.values()))
+        return cls(fields, "\x00".join(fields.values()).lower())
+
+    @cached_property
+    def fields(self) -> Mapping[str, str]:
+        return {name: value.lower() for name, value in self.raw.items()}
