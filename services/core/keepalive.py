@@ -17,6 +17,7 @@ Errors are httpx's (ConnectError, ReadTimeout, RemoteProtocolError...), as calle
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -179,7 +180,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 f"no connection within {seconds:g} s", request=request
             ) from None
         except OSError as error:
-            raise httpx.ConnectError(str(error) or type(error).__name__, request=request) from None
+            # "Connection refused", not asyncio's "[Errno 111] Connect call failed (addr)".
+            reason = os.strerror(error.errno) if error.errno else str(error) or type(error).__name__
+            raise httpx.ConnectError(reason, request=request) from None
         connection = _Connection(origin, reader, writer)
         self._open.add(connection)
         return connection
