@@ -374,7 +374,7 @@ def test_a_character_pushed_off_the_right_edge_is_gone_for_good(insert: bytes) -
     screen = Emulator(5, 2)
     screen.feed(b"abcde\r" + insert)
     assert text_of(screen, 0) == " abcd"
-    assert max(screen.buffer[0]) == 4
+    assert len(screen.buffer[0]) == 5
     screen.resize(2, 10)  # pyte kept the `e` one column past the edge, and showed it now
     assert text_of(screen, 0) == " abcd"
 
@@ -383,8 +383,7 @@ def test_a_character_pushed_off_the_right_edge_is_gone_for_good(insert: bytes) -
 def test_a_character_wider_than_the_screen_is_not_drawn(autowrap: bytes) -> None:
     screen = Emulator(1, 3)
     screen.feed(autowrap + "日x".encode())
-    assert all(list(screen.buffer[y]) in ([], [0]) for y in range(3))
-    assert screen.buffer[0][0].data == "x"
+    assert [screen.buffer[y][0] for y in range(3)] == [Cell("x"), Cell(" "), Cell(" ")]
 
 
 def test_scrollback_coming_back_to_a_narrower_screen_is_cut_to_it() -> None:
@@ -393,7 +392,7 @@ def test_scrollback_coming_back_to_a_narrower_screen_is_cut_to_it() -> None:
     screen.resize(2, 6)
     screen.resize(4, 6)  # two lines come back from the scrollback, 12 cells wide
     assert [text_of(screen, y) for y in range(2)] == ["abcdef", "abcdef"]
-    assert all(x < 6 for y in range(4) for x in screen.buffer[y])
+    assert all(len(screen.buffer[y]) == 6 for y in range(4))
 
 
 def test_a_control_inside_a_csi_split_across_reads_runs_once() -> None:
@@ -527,9 +526,10 @@ def assert_invariants(screen: Emulator) -> None:
     columns, lines = screen.columns, screen.lines
     assert 0 <= screen.cursor.x <= columns and 0 <= screen.cursor.y < lines
     for buffer in filter(None, (screen.buffer, screen._main_buffer)):
-        assert all(0 <= y < lines for y in buffer)
-        for line in buffer.values():
-            assert all(0 <= x < columns for x in line)
+        assert len(buffer) == lines
+        assert all(len(line) == columns for line in buffer)
+        # What the scrollback leaves out of a line (past its `extent`) is its own blank.
+        assert all(cell is line.default for line in buffer for cell in line[line.extent :])
     if screen.margins is not None:
         assert 0 <= screen.margins.top < screen.margins.bottom < lines
     assert all(0 <= y < lines for y in screen.dirty)
@@ -562,7 +562,7 @@ def feed_in_turn(data: bytes, size: tuple[int, int], scrollback: int, plan: list
     signals = screen.take_signals(lambda: SIGNALLED_AT)
     assert all(is_printable(signal.text) for signal in signals)
     assert all(len(signal.text) <= MAX_SIGNAL_TEXT for signal in signals)
-    assert all(isinstance(cell, Cell) for line in screen.buffer.values() for cell in line.values())
+    assert all(isinstance(cell, Cell) for line in screen.buffer for cell in line)
     if len(data) <= MAX_STRING and not any(isinstance(step, Resize) for step in plan):
         # How the input was cut into reads changes nothing (below the cap on strings).
         whole = Emulator(columns, lines, scrollback=scrollback)
