@@ -235,6 +235,11 @@ class _Columns(dict[int, str]):
 
 
 _COLUMNS = _Columns()
+_CELL_SETS: dict[Cell, _Cells] = {}
+"""The cell cache of each set of attributes, shared by every emulator (cells are immutable:
+panes showing the same styles share their cells, and a new emulator starts warm)."""
+_NUMBERS: dict[str, tuple[int, ...]] = {}
+"""CSI parameter strings as numbers (`_numbers`), shared likewise."""
 
 
 # Printable text (with the CR LF after it), an SGR sequence with the text it styles, another
@@ -403,10 +408,8 @@ class Emulator(Screen):
         self._skipping_string = False
         self._replies: list[str] = []
         self._reply_size = 0
-        self._cell_sets: dict[Cell, _Cells] = {}
         self._cells_attrs: Cell | None = None
         self._cells_of_cursor = _Cells(Cell(" "))
-        self._numbers_memo: dict[str, tuple[int, ...]] = {}
         self.bells = 0
         """Bells rung since the start (a reset does not unring them)."""
         self._notifications: deque[str] = deque(maxlen=MAX_NOTIFICATIONS)
@@ -479,6 +482,8 @@ class Emulator(Screen):
     def reset(self) -> None:
         """RIS: the state of a new terminal; the scrollback is kept."""
         self._default_cell = Cell(" ")
+        self._erased_cells: dict[str, Cell] = {}
+        """Background colour -> an erased cell in it."""
         self._blank_row = (self._default_cell,) * self.columns
         """A blank line's cells (to blank a line with)."""
         self.mode = {mo.DECAWM, mo.DECTCEM}
@@ -520,9 +525,14 @@ class Emulator(Screen):
     def _new_buffer(self) -> Buffer:
         return Buffer(Line(self._default_cell, self.columns) for _ in range(self.lines))
 
-    def _new_line(self) -> Line:
-        """A line that scrolling, IL/DL or erasing brings in: blank in the current background."""
-        return Line(self._erased(), self.columns)
+    def _renew(self, line: Line) -> None:
+        """Make `line` blank in the current background, as what scrolling, IL/DL or erasing
+        brings in: a new line (its serial too), without making one."""
+        blank = self._erased()
+        line[:] = self._blank_row if blank is self._default_cell else (blank,) * self.columns
+        line.default = blank
+        line.extent = 0
+        line.serial = next(_serials)
 
     @property
     def mouse_reporting(self) -> bool:
@@ -629,6 +639,7 @@ class Emulator(Screen):
         draw = self.draw
         csi = self._csi
         sgr = self._sgr
+        index = self.index
         control = self._control
         position, end = 0, len(text)
         failed: Exception | None = None
@@ -656,20 +667,20 @@ class Emulator(Screen):
                         draw(token.group())
                         continue
                     if kind == _STYLED:
-                        sgr(token.group(_SGR))
-                        styled = token.group(_STYLED)
+                        params, styled = token.group(_SGR, _STYLED)
+                        sgr(params)
                         if styled:
                             draw(styled)
                             continue
                     elif kind == _NEWLINE:
                         draw(token.group(_TEXT))
-                        self.carriage_return()
-                        self.linefeed()
+                        self.cursor.x = 0  # CR, and so LF whatever LNM says
+                        index()
                     elif kind == _FINAL:
                         csi(*token.group(_PARAMS, _INTER, _FINAL))
                     elif kind == _CRLF:
-                        self.carriage_return()
-                        self.linefeed()
+                        self.cursor.x = 0
+                        index()
                     else:
                         handler = control.get(token.group())
                         if handler is not None:
@@ -788,7 +799,7 @@ class Emulator(Screen):
             if inter == "!" and final == "p":
                 self.soft_reset()
             return  # other intermediates (cursor style, DECRQM...): nothing to show
-        private = params[:1] in {"?", "<", "=", ">"}
+        private = bool(params) and params[0] in "?<=>"
         if private:
             if params[0] != "?":
                 return  # secondary DA and kin: answered by nobody, as pyte does
@@ -803,11 +814,11 @@ class Emulator(Screen):
         if entry is None:
             return
         handler, arity = entry
-        numbers = self._numbers_memo.get(params)
+        numbers = _NUMBERS.get(params)
         if numbers is None:
-            if len(self._numbers_memo) > 4096:
-                self._numbers_memo.clear()
-            numbers = self._numbers_memo[params] = _numbers(params)
+            if len(_NUMBERS) > 4096:
+                _NUMBERS.clear()
+            numbers = _NUMBERS[params] = _numbers(params)
         if private:
             handler(*numbers[:arity], private=True)
         else:
@@ -837,8 +848,10 @@ class Emulator(Screen):
             return
         self._last_drawn = data
         if not data.isascii():
-            self._draw_unicode(data)
-            return
+            data = data.translate(_COLUMNS)
+            if "\x01" in data:
+                self._draw_joining(data)
+                return
         cursor = self.cursor
         x = cursor.x
         end = x + len(data)
@@ -860,21 +873,17 @@ class Emulator(Screen):
     def _cells(self) -> _Cells:
         """The cell cache for the cursor's attributes (kept while they stay the same object)."""
         attrs = self.cursor.attrs
-        cells = self._cell_sets.get(attrs)
+        cells = _CELL_SETS.get(attrs)
         if cells is None:
-            if len(self._cell_sets) > 1024:
-                self._cell_sets.clear()
-            cells = self._cell_sets[attrs] = _Cells(attrs)
+            if len(_CELL_SETS) > 1024:
+                _CELL_SETS.clear()
+            cells = _CELL_SETS[attrs] = _Cells(attrs)
         self._cells_attrs, self._cells_of_cursor = attrs, cells
         return cells
 
-    def _draw_unicode(self, data: str) -> None:
-        """Text beyond ASCII: its columns worked out per run (`_COLUMNS`), then written as
-        ASCII is; a zero-width character joins the cell before it (`_combine`)."""
-        columns = data.translate(_COLUMNS)
-        if "\x01" not in columns:
-            self._draw_columns(columns)
-            return
+    def _draw_joining(self, columns: str) -> None:
+        """Text translated by `_COLUMNS` with zero-width characters in it: each joins the cell
+        before it (`_combine`)."""
         first, *rest = columns.split("\x01")
         self._draw_columns(first)
         for part in rest:
@@ -987,8 +996,11 @@ class Emulator(Screen):
     def alignment_display(self) -> None:
         """DECALN: the screen filled with E's."""
         self.dirty.update(range(self.lines))
+        e_of: dict[Cell, Cell] = {}
         for line in self.buffer:
-            line[:] = [cell._replace(data="E") for cell in line]
+            for x, cell in enumerate(line):
+                e = e_of.get(cell)
+                line[x] = e_of[cell] = cell._replace(data="E") if e is None else e
             line.extent = len(line)
 
     def repeat_last(self, count: int | None = None) -> None:
@@ -1013,11 +1025,7 @@ class Emulator(Screen):
         if top == 0 and self._main_buffer is None and self.history.maxlen:
             self.history.append(HistoryLine(line))
             self.history_count += 1
-        # The line that left is made the new blank one: cheaper than a new line.
-        line.default = blank = self._erased()
-        line[:] = self._blank_row if blank is self._default_cell else (blank,) * self.columns
-        line.extent = 0
-        line.serial = next(_serials)
+        self._renew(line)  # the line that left comes back as the new one: cheaper
         buffer.insert(bottom, line)
         dirty = self.dirty
         if len(dirty) < self.lines:  # else every row stays dirty
@@ -1035,8 +1043,9 @@ class Emulator(Screen):
                 self.cursor.y -= 1
             return
         buffer = self.buffer
-        del buffer[bottom]
-        buffer.insert(top, self._new_line())
+        line = buffer.pop(bottom)
+        self._renew(line)
+        buffer.insert(top, line)
         if len(self.dirty) < self.lines:
             self.dirty = {y + 1 if top <= y < bottom else y for y in self.dirty if y != bottom}
             self.dirty.add(top)
@@ -1079,7 +1088,14 @@ class Emulator(Screen):
         """What erasing leaves: a blank in the current background colour and nothing else (the
         xterm and tmux rule; pyte copies every attribute, underline and reverse included)."""
         bg = self.cursor.attrs.bg
-        return self.default_char if bg == "default" else self.default_char._replace(bg=bg)
+        if bg == "default":
+            return self._default_cell
+        erased = self._erased_cells.get(bg)
+        if erased is None:
+            if len(self._erased_cells) > 256:
+                self._erased_cells.clear()
+            erased = self._erased_cells[bg] = self._default_cell._replace(bg=bg)
+        return erased
 
     def _cut_stub(self, line: Line, x: int) -> None:
         """Column `x` was just cut from its left neighbour (an erase ended before it, or an
@@ -1106,9 +1122,8 @@ class Emulator(Screen):
         else:
             return
         self.dirty.update(rows)
-        buffer = self.buffer
         for y in rows:
-            buffer[y] = self._new_line()
+            self._renew(self.buffer[y])
         if how != 2:
             self.erase_in_line(how)
 
@@ -1181,8 +1196,11 @@ class Emulator(Screen):
         count = min(count or 1, bottom - y + 1)
         self.dirty.update(range(y, self.lines))
         buffer = self.buffer
+        lines = buffer[bottom - count + 1 : bottom + 1]
         del buffer[bottom - count + 1 : bottom + 1]
-        buffer[y:y] = [self._new_line() for _ in range(count)]
+        for line in lines:
+            self._renew(line)
+        buffer[y:y] = lines
         self.carriage_return()
 
     def delete_lines(self, count: int | None = None) -> None:
@@ -1195,8 +1213,11 @@ class Emulator(Screen):
         count = min(count or 1, bottom - y + 1)
         self.dirty.update(range(y, self.lines))
         buffer = self.buffer
+        lines = buffer[y : y + count]
         del buffer[y : y + count]
-        buffer[bottom - count + 1 : bottom - count + 1] = [self._new_line() for _ in range(count)]
+        for line in lines:
+            self._renew(line)
+        buffer[bottom - count + 1 : bottom - count + 1] = lines
         self.carriage_return()
 
     # -- cursor ----------------------------------------------------------------------------
@@ -1243,9 +1264,14 @@ class Emulator(Screen):
 
     def cursor_position(self, line: int | None = None, column: int | None = None) -> None:
         """CUP; in origin mode a row past the region stops at its bottom (pyte ignores it)."""
-        self.cursor.x, self.cursor.y = (column or 1) - 1, self._origin_row((line or 1) - 1)
-        self.ensure_hbounds()
-        self.ensure_vbounds()
+        cursor = self.cursor
+        if mo.DECOM in self.mode:
+            cursor.x, cursor.y = (column or 1) - 1, self._origin_row((line or 1) - 1)
+            self.ensure_hbounds()
+            self.ensure_vbounds()
+            return
+        cursor.x = min((column or 1) - 1, self.columns - 1)
+        cursor.y = min((line or 1) - 1, self.lines - 1)
 
     def cursor_to_line(self, line: int | None = None) -> None:
         """VPA, with CUP's origin rule (pyte asserts that origin mode has margins, and moves
