@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import pyte
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyte.screens import wcwidth
 
@@ -51,7 +51,31 @@ class PyteWithWideFixes(pyte.Screen):
     right half (pyte leaves an empty placeholder). And a tab with a wrap pending leaves it
     pending, as xterm and tmux do (the oracle's `tab_at_margin`; pyte moves back a column). And
     a deleted line goes even when the line that moves up into it was never written (pyte then
-    leaves it in place; xterm and tmux move every line below the cursor up)."""
+    leaves it in place; xterm and tmux move every line below the cursor up). And erasing,
+    inserting or deleting between the halves of a wide character leaves no right half without
+    its left one (xterm erases both halves; pyte leaves an empty placeholder)."""
+
+    def _drop_lone_halves(self) -> None:
+        line = self.buffer[self.cursor.y]
+        for x in range(self.columns):
+            if x in line and line[x].data == "" and not (x and wcwidth(line[x - 1].data[:1]) == 2):
+                line[x] = line[x]._replace(data=" ")
+
+    def erase_in_line(self, how: int = 0, private: bool = False) -> None:
+        super().erase_in_line(how, private)
+        self._drop_lone_halves()
+
+    def erase_characters(self, count: int | None = None) -> None:
+        super().erase_characters(count)
+        self._drop_lone_halves()
+
+    def insert_characters(self, count: int | None = None) -> None:
+        super().insert_characters(count)
+        self._drop_lone_halves()
+
+    def delete_characters(self, count: int | None = None) -> None:
+        super().delete_characters(count)
+        self._drop_lone_halves()
 
     def delete_lines(self, count: int | None = None) -> None:
         bottom = (self.margins or pyte.screens.Margins(0, self.lines - 1)).bottom
@@ -127,6 +151,7 @@ streams = st.lists(st.one_of(_text, _controls, _csi), max_size=60).map(
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams, st.integers(1, 13))
+@example("\t日\r\t\x1b[1K".encode(), 1)  # the left half of a wide character erased
 def test_the_grid_is_the_one_pyte_draws(data: bytes, chunk: int) -> None:
     assert_same(*feed_both(data, chunk=chunk))
 

@@ -1,14 +1,19 @@
 """A terminal emulator built on pyte's `Screen`, made fast and complete enough for agent TUIs.
 
-pyte models the screen well (a sparse grid of immutable `Char`-like cells, and the VT100
-operations on it) but stops short of what a live agent needs, so `Emulator` adds:
+pyte models the screen well (a grid of immutable `Char`-like cells, and the VT100 operations on
+it) but stops short of what a live agent needs, so `Emulator` adds:
 
 - **A parser of its own.** pyte's `Stream` walks every escape sequence through a generator one
   character at a time, and its `Screen.draw` costs a `wcwidth` call and a `namedtuple._replace`
   per character. Here one regular expression splits the input into text runs, complete CSI
-  sequences and control characters; ASCII runs are written a row slice at a time from a cache
-  of ready-made cells, and SGR parameter strings are memoised per attribute set. The result is
-  the same grid pyte's own `draw` produces (tests/test_emulator.py checks it against stock pyte).
+  sequences and control characters; text is turned into one code point per column (a table
+  filled from pyte's `wcwidth`, `_COLUMNS`) and written a row slice at a time from a cache of
+  ready-made cells, and SGR transitions are memoised per attribute set. The result is the same
+  grid pyte's own `draw` produces (tests/test_emulator.py checks it against stock pyte).
+- **Dense rows, compact scrollback.** A row is a list of exactly `columns` cells and the
+  screen a list of rows (pyte's dicts by column and by row cost a dict update per run and a
+  re-keying of every row per scroll); a line leaving for the scrollback keeps only its cells
+  up to the last one written (`HistoryLine`), read back with `line[x]` all the same.
 - **The alternate screen** (modes 47, 1047, 1049; 1049 and 1048 save and restore the cursor),
   **bounded scrollback** (lines scrolled off the top of the main screen, none on the alternate
   screen, as in xterm) without `HistoryScreen`'s per-event wrapping, **synchronized output**
@@ -36,8 +41,9 @@ over random, generated and mutated streams, fed in arbitrary chunks and resized 
 - The cursor is inside the screen: `0 <= y < lines` and `0 <= x <= columns`, where
   `x == columns` means the last column was just written and the next character wraps.
 - Every cell is on the screen: `buffer` (and the main screen behind the alternate one) holds
-  rows `0..lines-1` only, and each row cells in columns `0..columns-1` only. Lines in
-  `history` keep the width they left with; one that comes back is cut to the screen.
+  exactly `lines` rows of exactly `columns` cells, each row's cells from its `extent` on its
+  own blank. Lines in `history` keep the width they left with; one that comes back is cut to
+  the screen.
 - `margins`, when set, satisfy `0 <= top < bottom < lines`; `dirty` rows are screen rows.
 - `history` holds at most its `maxlen` lines and `history_count >= len(history)`.
 - How the input is cut into reads changes nothing (short of the caps on unterminated strings):
