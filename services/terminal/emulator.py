@@ -171,12 +171,18 @@ class HistoryLine:
 
 class Buffer(list[Line]):
     """The screen's rows, exactly `lines` of them: a scroll is one list operation, not a move
-    of every row. `get(y)` is the row or None outside the screen."""
+    of every row."""
 
     __slots__ = ()
 
     def get(self, y: int) -> Line | None:
-        return self[y] if 0 <= y < len(self) else None
+        """Row `y` to draw: None outside the screen and for a row nothing was drawn on since
+        it was made blank in the default colours (as pyte's rows absent from its dict: a view
+        draws its own background there, the same for every such row)."""
+        if not 0 <= y < len(self):
+            return None
+        line = self[y]
+        return None if line.extent == 0 and line.default.bg == "default" else line
 
 
 class TerminalCursor:
