@@ -540,9 +540,12 @@ class Emulator(Screen):
     def _renew(self, line: Line) -> None:
         """Make `line` blank in the current background, as what scrolling, IL/DL or erasing
         brings in: a new line (its serial too), without making one."""
-        blank = self._erased()
-        line[:] = self._blank_row if blank is self._default_cell else (blank,) * self.columns
-        line.default = blank
+        if self.cursor.attrs.bg == "default":
+            line[:] = self._blank_row
+            line.default = self._default_cell
+        else:
+            line.default = blank = self._erased()
+            line[:] = (blank,) * self.columns
         line.extent = 0
         line.serial = next(_serials)
 
@@ -1027,7 +1030,8 @@ class Emulator(Screen):
         """Down one line; at the bottom margin the region scrolls up. A line leaving the top of
         the main screen goes to the scrollback; dirty marks move with their lines."""
         cursor = self.cursor
-        top, bottom = self.margins or (0, self.lines - 1)
+        margins = self.margins
+        top, bottom = (0, self.lines - 1) if margins is None else margins
         if cursor.y != bottom:
             if cursor.y < self.lines - 1:  # below the region too (pyte jumps into it)
                 cursor.y += 1
