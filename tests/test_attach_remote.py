@@ -50,7 +50,7 @@ def managed(
 def rows(pane: TerminalPane) -> list[str]:
     """Every line the pane holds: its scrollback, then its screen."""
     emulator = pane.emulator
-    lines = [*emulator.history, *(emulator.buffer[y] for y in range(emulator.lines))]
+    lines: list[Any] = [*emulator.history, *(emulator.buffer[y] for y in range(emulator.lines))]
     return ["".join(line[x].data for x in range(emulator.columns)).rstrip() for line in lines]
 
 

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import pyte
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyte.screens import wcwidth
 
@@ -51,7 +51,31 @@ class PyteWithWideFixes(pyte.Screen):
     right half (pyte leaves an empty placeholder). And a tab with a wrap pending leaves it
     pending, as xterm and tmux do (the oracle's `tab_at_margin`; pyte moves back a column). And
     a deleted line goes even when the line that moves up into it was never written (pyte then
-    leaves it in place; xterm and tmux move every line below the cursor up)."""
+    leaves it in place; xterm and tmux move every line below the cursor up). And erasing,
+    inserting or deleting between the halves of a wide character leaves no right half without
+    its left one (xterm erases both halves; pyte leaves an empty placeholder)."""
+
+    def _drop_lone_halves(self) -> None:
+        line = self.buffer[self.cursor.y]
+        for x in range(self.columns):
+            if x in line and line[x].data == "" and not (x and wcwidth(line[x - 1].data[:1]) == 2):
+                line[x] = line[x]._replace(data=" ")
+
+    def erase_in_line(self, how: int = 0, private: bool = False) -> None:
+        super().erase_in_line(how, private)
+        self._drop_lone_halves()
+
+    def erase_characters(self, count: int | None = None) -> None:
+        super().erase_characters(count)
+        self._drop_lone_halves()
+
+    def insert_characters(self, count: int | None = None) -> None:
+        super().insert_characters(count)
+        self._drop_lone_halves()
+
+    def delete_characters(self, count: int | None = None) -> None:
+        super().delete_characters(count)
+        self._drop_lone_halves()
 
     def delete_lines(self, count: int | None = None) -> None:
         bottom = (self.margins or pyte.screens.Margins(0, self.lines - 1)).bottom
@@ -127,6 +151,7 @@ streams = st.lists(st.one_of(_text, _controls, _csi), max_size=60).map(
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(streams, st.integers(1, 13))
+@example("\t日\r\t\x1b[1K".encode(), 1)  # the left half of a wide character erased
 def test_the_grid_is_the_one_pyte_draws(data: bytes, chunk: int) -> None:
     assert_same(*feed_both(data, chunk=chunk))
 
@@ -374,7 +399,7 @@ def test_a_character_pushed_off_the_right_edge_is_gone_for_good(insert: bytes) -
     screen = Emulator(5, 2)
     screen.feed(b"abcde\r" + insert)
     assert text_of(screen, 0) == " abcd"
-    assert max(screen.buffer[0]) == 4
+    assert len(screen.buffer[0]) == 5
     screen.resize(2, 10)  # pyte kept the `e` one column past the edge, and showed it now
     assert text_of(screen, 0) == " abcd"
 
@@ -383,8 +408,7 @@ def test_a_character_pushed_off_the_right_edge_is_gone_for_good(insert: bytes) -
 def test_a_character_wider_than_the_screen_is_not_drawn(autowrap: bytes) -> None:
     screen = Emulator(1, 3)
     screen.feed(autowrap + "日x".encode())
-    assert all(list(screen.buffer[y]) in ([], [0]) for y in range(3))
-    assert screen.buffer[0][0].data == "x"
+    assert [screen.buffer[y][0] for y in range(3)] == [Cell("x"), Cell(" "), Cell(" ")]
 
 
 def test_scrollback_coming_back_to_a_narrower_screen_is_cut_to_it() -> None:
@@ -393,7 +417,7 @@ def test_scrollback_coming_back_to_a_narrower_screen_is_cut_to_it() -> None:
     screen.resize(2, 6)
     screen.resize(4, 6)  # two lines come back from the scrollback, 12 cells wide
     assert [text_of(screen, y) for y in range(2)] == ["abcdef", "abcdef"]
-    assert all(x < 6 for y in range(4) for x in screen.buffer[y])
+    assert all(len(screen.buffer[y]) == 6 for y in range(4))
 
 
 def test_a_control_inside_a_csi_split_across_reads_runs_once() -> None:
@@ -527,9 +551,10 @@ def assert_invariants(screen: Emulator) -> None:
     columns, lines = screen.columns, screen.lines
     assert 0 <= screen.cursor.x <= columns and 0 <= screen.cursor.y < lines
     for buffer in filter(None, (screen.buffer, screen._main_buffer)):
-        assert all(0 <= y < lines for y in buffer)
-        for line in buffer.values():
-            assert all(0 <= x < columns for x in line)
+        assert len(buffer) == lines
+        assert all(len(line) == columns for line in buffer)
+        # What the scrollback leaves out of a line (past its `extent`) is its own blank.
+        assert all(cell is line.default for line in buffer for cell in line[line.extent :])
     if screen.margins is not None:
         assert 0 <= screen.margins.top < screen.margins.bottom < lines
     assert all(0 <= y < lines for y in screen.dirty)
@@ -562,7 +587,7 @@ def feed_in_turn(data: bytes, size: tuple[int, int], scrollback: int, plan: list
     signals = screen.take_signals(lambda: SIGNALLED_AT)
     assert all(is_printable(signal.text) for signal in signals)
     assert all(len(signal.text) <= MAX_SIGNAL_TEXT for signal in signals)
-    assert all(isinstance(cell, Cell) for line in screen.buffer.values() for cell in line.values())
+    assert all(isinstance(cell, Cell) for line in screen.buffer for cell in line)
     if len(data) <= MAX_STRING and not any(isinstance(step, Resize) for step in plan):
         # How the input was cut into reads changes nothing (below the cap on strings).
         whole = Emulator(columns, lines, scrollback=scrollback)

@@ -18,8 +18,10 @@ is back at the bottom, where it follows the live model again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, ClassVar, Protocol
 
 from rich.segment import Segment
@@ -45,6 +47,13 @@ class CursorLike(Protocol):
 
     @property
     def hidden(self) -> bool: ...
+
+
+class ScreenRows(Protocol):
+    """A screen's lines by row."""
+
+    def get(self, y: int, /) -> Any:
+        """Row `y`'s line (read as `line[x]`, with a `serial`), None outside the screen."""
 
 
 class TerminalScreen(Protocol):
@@ -73,7 +82,7 @@ class TerminalScreen(Protocol):
         """Lines ever moved into `history` (also counts those since dropped off its far end)."""
 
     @property
-    def buffer(self) -> Mapping[int, Any]: ...
+    def buffer(self) -> ScreenRows: ...
 
     @property
     def history(self) -> Sequence[Any]: ...
@@ -103,6 +112,11 @@ def _colour(value: str) -> str | None:
     if len(value) == 6:
         return f"#{value}"
     return None
+
+
+_DATA = itemgetter(0)
+_ATTRIBUTES = itemgetter(slice(1, None))
+"""A cell's text and its attributes (the rest of its fields), as `cell.data` and `cell[1:]`."""
 
 
 def cell_style(key: tuple[Any, ...]) -> Style:
@@ -308,25 +322,21 @@ class TerminalView(Widget, can_focus=True):
         return strip
 
     def _build(self, line: Any) -> Strip:
-        """One screen line as a strip: runs of equally styled cells become one segment."""
-        segments: list[Segment] = []
-        texts: list[str] = []
-        key: tuple[Any, ...] | None = None
+        """One screen line as a strip: runs of equally styled cells become one segment (the
+        second cell of a wide character adds no text)."""
+        columns = self.shown.columns
+        # A screen line is a list of exactly `columns` cells; others (the scrollback's, a line
+        # from a wider screen) are read cell by cell.
+        if not (isinstance(line, list) and len(line) == columns):
+            line = [line[x] for x in range(columns)]
         style_of = self._style
-        for x in range(self.shown.columns):
-            cell = line[x]
-            data = cell.data
-            if not data:
-                continue  # the second cell of a wide character
-            cell_key = cell[1:]
-            if cell_key != key:
-                if texts:
-                    segments.append(Segment("".join(texts), style_of(key)))  # type: ignore[arg-type]
-                texts, key = [], cell_key
-            texts.append(data)
-        if texts:
-            segments.append(Segment("".join(texts), style_of(key)))  # type: ignore[arg-type]
-        return Strip(segments)
+        return Strip(
+            [
+                Segment(text, style_of(key))
+                for key, run in groupby(line, _ATTRIBUTES)
+                if (text := "".join(map(_DATA, run)))
+            ]
+        )
 
     def _base_style(self) -> Style:
         """The widget's own style, under every cell's: Textual computes `rich_style` from all

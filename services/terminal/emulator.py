@@ -1,14 +1,19 @@
 """A terminal emulator built on pyte's `Screen`, made fast and complete enough for agent TUIs.
 
-pyte models the screen well (a sparse grid of immutable `Char`-like cells, and the VT100
-operations on it) but stops short of what a live agent needs, so `Emulator` adds:
+pyte models the screen well (a grid of immutable `Char`-like cells, and the VT100 operations on
+it) but stops short of what a live agent needs, so `Emulator` adds:
 
 - **A parser of its own.** pyte's `Stream` walks every escape sequence through a generator one
   character at a time, and its `Screen.draw` costs a `wcwidth` call and a `namedtuple._replace`
   per character. Here one regular expression splits the input into text runs, complete CSI
-  sequences and control characters; ASCII runs are written a row slice at a time from a cache
-  of ready-made cells, and SGR parameter strings are memoised per attribute set. The result is
-  the same grid pyte's own `draw` produces (tests/test_emulator.py checks it against stock pyte).
+  sequences and control characters; text is turned into one code point per column (a table
+  filled from pyte's `wcwidth`, `_COLUMNS`) and written a row slice at a time from a cache of
+  ready-made cells, and SGR transitions are memoised per attribute set. The result is the same
+  grid pyte's own `draw` produces (tests/test_emulator.py checks it against stock pyte).
+- **Dense rows, compact scrollback.** A row is a list of exactly `columns` cells and the
+  screen a list of rows (pyte's dicts by column and by row cost a dict update per run and a
+  re-keying of every row per scroll); a line leaving for the scrollback keeps only its cells
+  up to the last one written (`HistoryLine`), read back with `line[x]` all the same.
 - **The alternate screen** (modes 47, 1047, 1049; 1049 and 1048 save and restore the cursor),
   **bounded scrollback** (lines scrolled off the top of the main screen, none on the alternate
   screen, as in xterm) without `HistoryScreen`'s per-event wrapping, **synchronized output**
@@ -36,8 +41,9 @@ over random, generated and mutated streams, fed in arbitrary chunks and resized 
 - The cursor is inside the screen: `0 <= y < lines` and `0 <= x <= columns`, where
   `x == columns` means the last column was just written and the next character wraps.
 - Every cell is on the screen: `buffer` (and the main screen behind the alternate one) holds
-  rows `0..lines-1` only, and each row cells in columns `0..columns-1` only. Lines in
-  `history` keep the width they left with; one that comes back is cut to the screen.
+  exactly `lines` rows of exactly `columns` cells, each row's cells from its `extent` on its
+  own blank. Lines in `history` keep the width they left with; one that comes back is cut to
+  the screen.
 - `margins`, when set, satisfy `0 <= top < bottom < lines`; `dirty` rows are screen rows.
 - `history` holds at most its `maxlen` lines and `history_count >= len(history)`.
 - How the input is cut into reads changes nothing (short of the caps on unterminated strings):
@@ -57,12 +63,12 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import Enum
-from itertools import count, repeat
-from typing import Any, NamedTuple, cast
+from itertools import count
+from typing import Any, NamedTuple
 
 from pyte import charsets
 from pyte import modes as mo
-from pyte.screens import Margins, Screen, StaticDefaultDict, wcwidth
+from pyte.screens import Margins, Screen, wcwidth
 
 from services.core.clock import utc_now
 from services.terminal.signals import (
@@ -111,14 +117,72 @@ class Cell(NamedTuple):
     dim: bool = False
 
 
-class Line(StaticDefaultDict[int, Cell]):
-    """A row of cells by column, blank where absent; `serial` identifies it while it lives."""
+_serials = count()
 
-    _serials = count()
 
-    def __init__(self, default: Cell) -> None:
-        super().__init__(default)
-        self.serial = next(Line._serials)
+class Line(list[Cell]):
+    """A row of the screen: exactly `columns` cells, so a run of text is one slice assignment.
+    `serial` identifies it while it lives; `default` is the blank it was made of (a row erased
+    or scrolled in with a background colour), which it is padded with when the screen widens.
+    Every cell from column `extent` on is `default` itself (what is written moves it right;
+    it may be past the last such cell, never before), so the scrollback keeps a line without
+    its trailing blanks without looking at them."""
+
+    __slots__ = ("default", "extent", "serial")
+
+    def __init__(self, default: Cell, columns: int) -> None:
+        super().__init__((default,) * columns)
+        self.default = default
+        self.extent = 0
+        self.serial = next(_serials)
+
+
+class HistoryLine:
+    """A line in the scrollback, compact: its cells up to the last one that is not its blank
+    (a log line rarely fills the screen's width), read back as a `Line` is: `line[x]` for any
+    column, its own blank past its end. Keeps the serial it had on the screen."""
+
+    __slots__ = ("cells", "default", "serial")
+
+    def __init__(self, line: Line) -> None:
+        default = line.default
+        end = min(line.extent, len(line))
+        while end and line[end - 1] is default:
+            end -= 1
+        self.cells = tuple(line[:end])
+        self.default = default
+        self.serial = line.serial
+
+    def __getitem__(self, x: int) -> Cell:
+        cells = self.cells
+        return cells[x] if x < len(cells) else self.default
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    def line(self, columns: int) -> Line:
+        """A screen line of `columns` cells with these (a scrollback line coming back)."""
+        line = Line(self.default, columns)
+        cells = self.cells[:columns]
+        line[: len(cells)] = cells
+        line.extent = len(cells)
+        return line
+
+
+class Buffer(list[Line]):
+    """The screen's rows, exactly `lines` of them: a scroll is one list operation, not a move
+    of every row."""
+
+    __slots__ = ()
+
+    def get(self, y: int) -> Line | None:
+        """Row `y` to draw: None outside the screen and for a row nothing was drawn on since
+        it was made blank in the default colours (as pyte's rows absent from its dict: a view
+        draws its own background there, the same for every such row)."""
+        if not 0 <= y < len(self):
+            return None
+        line = self[y]
+        return None if line.extent == 0 and line.default.bg == "default" else line
 
 
 class TerminalCursor:
@@ -144,17 +208,50 @@ class MouseTracking(Enum):
 
 
 class _Cells(dict[str, Cell]):
-    """The cells of one attribute set by character, made on first use."""
+    """The cells of one attribute set by character, made on first use; NUL stands for the
+    right half of a wide character (see `_COLUMNS`)."""
 
-    __slots__ = ("attrs",)
+    __slots__ = ("after", "attrs")
 
     def __init__(self, attrs: Cell) -> None:
         super().__init__()
         self.attrs = attrs
+        self.after: dict[str, _Cells] = {}
+        """SGR parameters -> the cells of the attributes they lead to from these."""
+        self["\x00"] = attrs._replace(data="")
 
     def __missing__(self, data: str) -> Cell:
         cell = self[data] = self.attrs._replace(data=data)
         return cell
+
+
+class _Columns(dict[int, str]):
+    """A `str.translate` table that turns text into one code point per screen column: a
+    character one column wide stays as it is, a wide one is followed by NUL (its right half),
+    a zero-width one is put after SOH (it joins the cell before), an unprintable one goes.
+    Filled per character on first sight, with pyte's `wcwidth`, so it agrees with pyte; a
+    text run is then written with slice assignments instead of a loop over its characters."""
+
+    __slots__ = ()
+
+    def __missing__(self, code: int) -> str:
+        if len(self) > 1 << 16:  # hostile input: every code point once
+            self.clear()
+        char = chr(code)
+        width = wcwidth(char)
+        columns = char if width == 1 else char + "\x00" if width == 2 else ""
+        if width == 0:
+            columns = "\x01" + char
+        self[code] = columns
+        return columns
+
+
+_COLUMNS = _Columns()
+_CELL_SETS: dict[Cell, _Cells] = {}
+"""The cell cache of each set of attributes, shared by every emulator (cells are immutable:
+panes showing the same styles share their cells, and a new emulator starts warm)."""
+_NUMBERS: dict[str, tuple[int, ...]] = {}
+"""CSI parameter strings as numbers (`_numbers`), shared likewise."""
 
 
 # Printable text (with the CR LF after it), an SGR sequence with the text it styles, another
@@ -304,10 +401,10 @@ class Emulator(Screen):
     modes below; `take_dirty()` and `take_replies()` hand over what changed and what the
     terminal must answer the application (cursor position reports and the like)."""
 
-    history: deque[Line]
+    history: deque[HistoryLine]
     # pyte types cells as its `Char`; ours are `Cell`, the same fields plus `dim`.
     cursor: TerminalCursor  # type: ignore[assignment]
-    buffer: dict[int, Line]  # type: ignore[assignment]
+    buffer: Buffer  # type: ignore[assignment]
 
     def __init__(self, columns: int, lines: int, *, scrollback: int = DEFAULT_SCROLLBACK) -> None:
         self.columns = max(1, columns)
@@ -323,11 +420,8 @@ class Emulator(Screen):
         self._skipping_string = False
         self._replies: list[str] = []
         self._reply_size = 0
-        self._sgr_memo: dict[tuple[Cell, str], tuple[Cell, _Cells]] = {}
-        self._cell_sets: dict[Cell, _Cells] = {}
         self._cells_attrs: Cell | None = None
         self._cells_of_cursor = _Cells(Cell(" "))
-        self._numbers_memo: dict[str, tuple[int, ...]] = {}
         self.bells = 0
         """Bells rung since the start (a reset does not unring them)."""
         self._notifications: deque[str] = deque(maxlen=MAX_NOTIFICATIONS)
@@ -400,11 +494,15 @@ class Emulator(Screen):
     def reset(self) -> None:
         """RIS: the state of a new terminal; the scrollback is kept."""
         self._default_cell = Cell(" ")
+        self._erased_cells: dict[str, Cell] = {}
+        """Background colour -> an erased cell in it."""
+        self._blank_row = (self._default_cell,) * self.columns
+        """A blank line's cells (to blank a line with)."""
         self.mode = {mo.DECAWM, mo.DECTCEM}
         self.reverse_screen = False
         """DECSCNM (a visual bell): the view shows the whole screen inverted; no cell changes."""
-        self.buffer = _Buffer(self._blank_line)
-        self._main_buffer: dict[int, Line] | None = None
+        self.buffer = self._new_buffer()
+        self._main_buffer: Buffer | None = None
         self._alternate_saved: tuple[int, int, Cell] | None = None
         self.dirty.update(range(self.lines))
         self.margins = None
@@ -436,8 +534,20 @@ class Emulator(Screen):
         """A blank cell, made once, not per call."""
         return self._default_cell
 
-    def _blank_line(self) -> Line:
-        return Line(self.default_char)
+    def _new_buffer(self) -> Buffer:
+        return Buffer(Line(self._default_cell, self.columns) for _ in range(self.lines))
+
+    def _renew(self, line: Line) -> None:
+        """Make `line` blank in the current background, as what scrolling, IL/DL or erasing
+        brings in: a new line (its serial too), without making one."""
+        if self.cursor.attrs.bg == "default":
+            line[:] = self._blank_row
+            line.default = self._default_cell
+        else:
+            line.default = blank = self._erased()
+            line[:] = (blank,) * self.columns
+        line.extent = 0
+        line.serial = next(_serials)
 
     @property
     def mouse_reporting(self) -> bool:
@@ -544,6 +654,7 @@ class Emulator(Screen):
         draw = self.draw
         csi = self._csi
         sgr = self._sgr
+        index = self.index
         control = self._control
         position, end = 0, len(text)
         failed: Exception | None = None
@@ -571,20 +682,20 @@ class Emulator(Screen):
                         draw(token.group())
                         continue
                     if kind == _STYLED:
-                        sgr(token.group(_SGR))
-                        styled = token.group(_STYLED)
+                        params, styled = token.group(_SGR, _STYLED)
+                        sgr(params)
                         if styled:
                             draw(styled)
                             continue
                     elif kind == _NEWLINE:
                         draw(token.group(_TEXT))
-                        self.carriage_return()
-                        self.linefeed()
+                        self.cursor.x = 0  # CR, and so LF whatever LNM says
+                        index()
                     elif kind == _FINAL:
                         csi(*token.group(_PARAMS, _INTER, _FINAL))
                     elif kind == _CRLF:
-                        self.carriage_return()
-                        self.linefeed()
+                        self.cursor.x = 0
+                        index()
                     else:
                         handler = control.get(token.group())
                         if handler is not None:
@@ -703,7 +814,7 @@ class Emulator(Screen):
             if inter == "!" and final == "p":
                 self.soft_reset()
             return  # other intermediates (cursor style, DECRQM...): nothing to show
-        private = params[:1] in {"?", "<", "=", ">"}
+        private = bool(params) and params[0] in "?<=>"
         if private:
             if params[0] != "?":
                 return  # secondary DA and kin: answered by nobody, as pyte does
@@ -718,11 +829,11 @@ class Emulator(Screen):
         if entry is None:
             return
         handler, arity = entry
-        numbers = self._numbers_memo.get(params)
+        numbers = _NUMBERS.get(params)
         if numbers is None:
-            if len(self._numbers_memo) > 4096:
-                self._numbers_memo.clear()
-            numbers = self._numbers_memo[params] = _numbers(params)
+            if len(_NUMBERS) > 4096:
+                _NUMBERS.clear()
+            numbers = _NUMBERS[params] = _numbers(params)
         if private:
             handler(*numbers[:arity], private=True)
         else:
@@ -731,16 +842,16 @@ class Emulator(Screen):
     def _sgr(self, params: str) -> None:
         """Set the cursor's attributes: memoised with their cell cache, since output repeats a
         few styles (the text that follows then finds its cells without hashing them)."""
-        key = (self.cursor.attrs, params)
-        found = self._sgr_memo.get(key)
-        if found is None:
-            if len(self._sgr_memo) > 4096:
-                self._sgr_memo.clear()
-            self.cursor.attrs = self._graphic_rendition(params)
-            found = self._sgr_memo[key] = (self.cursor.attrs, self._cells())
-        attrs, cells = found
-        self.cursor.attrs = self._cells_attrs = attrs
-        self._cells_of_cursor = cells
+        cursor = self.cursor
+        cells = self._cells_of_cursor if cursor.attrs is self._cells_attrs else self._cells()
+        after = cells.after.get(params)
+        if after is None:
+            if len(cells.after) > 256:
+                cells.after.clear()
+            cursor.attrs = self._graphic_rendition(params)
+            after = cells.after[params] = self._cells()
+        cursor.attrs = self._cells_attrs = after.attrs
+        self._cells_of_cursor = after
 
     # -- drawing ---------------------------------------------------------------------------
 
@@ -751,82 +862,106 @@ class Emulator(Screen):
         if not data:
             return
         self._last_drawn = data
-        if not data.isascii() or self._inserting:
-            self._draw_unicode(data)
-            return
+        if not data.isascii():
+            data = data.translate(_COLUMNS)
+            if "\x01" in data:
+                self._draw_joining(data)
+                return
         cursor = self.cursor
         x = cursor.x
         end = x + len(data)
-        if end > self.columns:
-            self._draw_ascii(data)
+        if end > self.columns or self._inserting:
+            self._draw_columns(data)
             return
-        # The common case, a run that fits on the line: one C-level update of the row.
+        # The common case, a run that fits on the line: one slice of the row.
         cells = self._cells_of_cursor if cursor.attrs is self._cells_attrs else self._cells()
         line = self.buffer[cursor.y]
-        line.update(zip(range(x, end), map(cells.__getitem__, data), strict=True))
-        after = line.get(end)
-        if after is not None and not after.data:
-            line[end] = self.default_char  # the right half of a wide character just overwritten
+        line[x:end] = map(cells.__getitem__, data)
+        if end > line.extent:
+            line.extent = end
+        if end < self.columns and not line[end].data:
+            line[end] = self._default_cell  # the right half of a wide character just overwritten
+            line.extent = max(line.extent, end + 1)
         cursor.x = end
         self.dirty.add(cursor.y)
 
     def _cells(self) -> _Cells:
         """The cell cache for the cursor's attributes (kept while they stay the same object)."""
         attrs = self.cursor.attrs
-        cells = self._cell_sets.get(attrs)
+        cells = _CELL_SETS.get(attrs)
         if cells is None:
-            if len(self._cell_sets) > 1024:
-                self._cell_sets.clear()
-            cells = self._cell_sets[attrs] = _Cells(attrs)
+            if len(_CELL_SETS) > 1024:
+                _CELL_SETS.clear()
+            cells = _CELL_SETS[attrs] = _Cells(attrs)
         self._cells_attrs, self._cells_of_cursor = attrs, cells
         return cells
 
-    def _draw_ascii(self, data: str) -> None:
-        """Printable ASCII that reaches the right margin: wrap (or not) as pyte does."""
+    def _draw_joining(self, columns: str) -> None:
+        """Text translated by `_COLUMNS` with zero-width characters in it: each joins the cell
+        before it (`_combine`)."""
+        first, *rest = columns.split("\x01")
+        self._draw_columns(first)
+        for part in rest:
+            self._combine(part[0])
+            self._draw_columns(part[1:])
+
+    def _draw_columns(self, text: str) -> None:
+        """Write `text`, one code point per column (NUL: the right half of the wide character
+        before it), from the cursor, wrapping as pyte does, with two fixes: a wide character
+        that does not fit in the last column wraps first (pyte cuts it in half), and one wider
+        than the screen is not drawn (nor by tmux). Without autowrap each character past the
+        right margin overwrites the last column(s); in insert mode (IRM) each one pushes the
+        rest of the line right."""
+        if not text:
+            return
+        wrap = mo.DECAWM in self.mode
+        if self._inserting or self.columns < 2 or not (wrap or "\x00" not in text):
+            self._draw_each(text)
+            return
         cursor = self.cursor
         columns = self.columns
         cell_of = self._cells().__getitem__
-        wrap = mo.DECAWM in self.mode
-        position, end = 0, len(data)
+        buffer = self.buffer
+        position, end = 0, len(text)
         while position < end:
             x = cursor.x
-            if x >= columns:
+            take = min(end - position, columns - x)
+            if take > 0 and position + take < end and text[position + take] == "\x00":
+                take -= 1  # a wide character does not fit in the last column: it wraps whole
+            if take <= 0:
                 if not wrap:  # each further character overwrites the last column
-                    self.buffer[cursor.y][columns - 1] = cell_of(data[-1])
+                    line = buffer[cursor.y]
+                    line[columns - 1] = cell_of(text[-1])
+                    line.extent = columns
                     break
                 self.dirty.add(cursor.y)
                 self.carriage_return()
                 self.linefeed()
-                x = cursor.x
-            take = min(end - position, columns - x)
-            line = self.buffer[cursor.y]
-            line.update(
-                zip(range(x, x + take), map(cell_of, data[position : position + take]), strict=True)
-            )
-            after = line.get(x + take)
-            if after is not None and not after.data:
-                line[x + take] = self.default_char
+                continue
+            stop = x + take
+            line = buffer[cursor.y]
+            line[x:stop] = map(cell_of, text[position : position + take])
+            extent = stop
+            if stop < columns and not line[stop].data:
+                line[stop] = self._default_cell
+                extent += 1
+            if extent > line.extent:
+                line.extent = extent
             position += take
-            cursor.x = x + take
+            cursor.x = stop
         self.dirty.add(cursor.y)
 
-    def _draw_unicode(self, data: str) -> None:
-        """pyte's per-character draw with three fixes: a wide character that does not fit in
-        the last column wraps first (pyte cuts it in half), zero-width characters that are not
-        combining marks (ZWJ, variation selectors) join the previous cell (pyte stops drawing
-        the rest of the text), and unprintable characters are skipped (pyte stops there too)."""
+    def _draw_each(self, text: str) -> None:
+        """`_draw_columns` a character at a time: in insert mode, on a screen one column wide,
+        or for wide characters without autowrap."""
         cursor = self.cursor
         columns = self.columns
         wrap = mo.DECAWM in self.mode
-        insert = mo.IRM in self.mode
         cells = self._cells()
-        for char in data:
-            width = wcwidth(char)
-            if width < 0:
-                continue
-            if width == 0:
-                self._combine(char)
-                continue
+        for position, char in enumerate(text):
+            if char == "\x00":
+                continue  # drawn with its wide character
+            width = 2 if text[position + 1 : position + 2] == "\x00" else 1
             if cursor.x + width > columns:
                 if width > columns:
                     continue  # wider than the screen: nowhere to show it (nor does tmux)
@@ -836,16 +971,16 @@ class Emulator(Screen):
                     self.linefeed()
                 else:
                     cursor.x = columns - width
-            if insert:
+            if self._inserting:
                 self.insert_characters(width)
             line = self.buffer[cursor.y]
             x = cursor.x
             line[x] = cells[char]
             if width == 2:
-                line[x + 1] = cells[""]
-            after = line.get(x + width)
-            if after is not None and not after.data:
-                line[x + width] = self.default_char
+                line[x + 1] = cells["\x00"]
+            if x + width < columns and not line[x + width].data:
+                line[x + width] = self._default_cell
+            line.extent = max(line.extent, x + width + 1)
             cursor.x = min(x + width, columns)
         self.dirty.add(cursor.y)
 
@@ -870,7 +1005,18 @@ class Emulator(Screen):
         if unicodedata.combining(char):
             joined = unicodedata.normalize("NFC", joined)
         line[x] = last._replace(data=joined)
+        line.extent = max(line.extent, x + 1)
         self.dirty.add(y)
+
+    def alignment_display(self) -> None:
+        """DECALN: the screen filled with E's."""
+        self.dirty.update(range(self.lines))
+        e_of: dict[Cell, Cell] = {}
+        for line in self.buffer:
+            for x, cell in enumerate(line):
+                e = e_of.get(cell)
+                line[x] = e_of[cell] = cell._replace(data="E") if e is None else e
+            line.extent = len(line)
 
     def repeat_last(self, count: int | None = None) -> None:
         """REP: the character drawn just before again, at most a screenful of times."""
@@ -883,29 +1029,27 @@ class Emulator(Screen):
     def index(self) -> None:
         """Down one line; at the bottom margin the region scrolls up. A line leaving the top of
         the main screen goes to the scrollback; dirty marks move with their lines."""
-        top, bottom = self.margins or (0, self.lines - 1)
-        if self.cursor.y != bottom:
-            if self.cursor.y < self.lines - 1:  # below the region too (pyte jumps into it)
-                self.cursor.y += 1
+        cursor = self.cursor
+        margins = self.margins
+        top, bottom = (0, self.lines - 1) if margins is None else margins
+        if cursor.y != bottom:
+            if cursor.y < self.lines - 1:  # below the region too (pyte jumps into it)
+                cursor.y += 1
             return
         buffer = self.buffer
+        line = buffer.pop(top)
         if top == 0 and self._main_buffer is None and self.history.maxlen:
-            leaving = buffer.pop(0, None)
-            self.history.append(self._blank_line() if leaving is None else leaving)
+            self.history.append(HistoryLine(line))
             self.history_count += 1
-        else:
-            buffer.pop(top, None)
-        rows = list(map(buffer.pop, range(top + 1, bottom + 1), repeat(None)))
-        if None in rows:
-            for y, line in enumerate(rows, top):
-                if line is not None:
-                    buffer[y] = line
-        else:
-            buffer.update(zip(range(top, bottom), cast(list[Line], rows), strict=True))
-        self._blank_with_background(bottom)
-        if len(self.dirty) < self.lines:  # else every row stays dirty
-            self.dirty = {y - 1 if top < y <= bottom else y for y in self.dirty if y != top}
-            self.dirty.add(bottom)
+        self._renew(line)  # the line that left comes back as the new one: cheaper
+        buffer.insert(bottom, line)
+        dirty = self.dirty
+        if len(dirty) < self.lines:  # else every row stays dirty
+            if len(dirty) == 1 and bottom in dirty:  # a log: the line just written moves up
+                dirty.add(bottom - 1)
+            else:
+                self.dirty = dirty = {y - 1 if top < y <= bottom else y for y in dirty if y != top}
+                dirty.add(bottom)
 
     def reverse_index(self) -> None:
         """Up one line; at the top margin the region scrolls down."""
@@ -915,14 +1059,9 @@ class Emulator(Screen):
                 self.cursor.y -= 1
             return
         buffer = self.buffer
-        for y in range(bottom, top, -1):
-            line = buffer.pop(y - 1, None)
-            if line is None:
-                buffer.pop(y, None)
-            else:
-                buffer[y] = line
-        buffer.pop(top, None)
-        self._blank_with_background(top)
+        line = buffer.pop(bottom)
+        self._renew(line)
+        buffer.insert(top, line)
         if len(self.dirty) < self.lines:
             self.dirty = {y + 1 if top <= y < bottom else y for y in self.dirty if y != bottom}
             self.dirty.add(top)
@@ -965,7 +1104,14 @@ class Emulator(Screen):
         """What erasing leaves: a blank in the current background colour and nothing else (the
         xterm and tmux rule; pyte copies every attribute, underline and reverse included)."""
         bg = self.cursor.attrs.bg
-        return self.default_char if bg == "default" else self.default_char._replace(bg=bg)
+        if bg == "default":
+            return self._default_cell
+        erased = self._erased_cells.get(bg)
+        if erased is None:
+            if len(self._erased_cells) > 256:
+                self._erased_cells.clear()
+            erased = self._erased_cells[bg] = self._default_cell._replace(bg=bg)
+        return erased
 
     def _cut_stub(self, line: Line, x: int) -> None:
         """Column `x` was just cut from its left neighbour (an erase ended before it, or an
@@ -973,16 +1119,9 @@ class Emulator(Screen):
         left half, and goes as well, as erasing half of a wide character erases it in xterm.
         Left alone it would show as a blank until a character drawn before it wiped it (the
         rule in `draw`), a state no redraw of the screen could make again."""
-        cell = line.get(x) if x < self.columns else None
-        if cell is not None and not cell.data:
+        if x < self.columns and not line[x].data:
             line[x] = self._erased()
-
-    def _blank_with_background(self, *rows: int) -> None:
-        """Lines that scrolling or IL/DL brought in are blank in the current background."""
-        if self.cursor.attrs.bg != "default":
-            erased = self._erased()
-            for y in rows:
-                self.buffer[y] = Line(erased)
+            line.extent = max(line.extent, x + 1)
 
     def erase_in_display(self, how: int = 0, *args: Any, **kwargs: Any) -> None:
         """ED 0/1/2; ED 3 clears the scrollback only (xterm); others are ignored (pyte raises
@@ -999,34 +1138,39 @@ class Emulator(Screen):
         else:
             return
         self.dirty.update(rows)
-        erased = self._erased()
         for y in rows:
-            self.buffer[y] = Line(erased)
+            self._renew(self.buffer[y])
         if how != 2:
             self.erase_in_line(how)
 
     def erase_in_line(self, how: int = 0, private: bool = False) -> None:
         x = self.cursor.x
         if how == 0:
-            columns = range(x, self.columns)
+            start, stop = x, self.columns
         elif how == 1:
-            columns = range(min(x + 1, self.columns))
+            start, stop = 0, min(x + 1, self.columns)
         elif how == 2:
-            columns = range(self.columns)
+            start, stop = 0, self.columns
         else:
             return
-        self.dirty.add(self.cursor.y)
-        line = self.buffer[self.cursor.y]
-        line.update(zip(columns, repeat(self._erased())))
-        self._cut_stub(line, columns.stop)
+        self._erase(start, stop)
 
     def erase_characters(self, count: int | None = None) -> None:
         x = self.cursor.x
+        self._erase(x, min(x + (count or 1), self.columns))
+
+    def _erase(self, start: int, stop: int) -> None:
+        """Blank columns `start` to `stop` of the cursor's row in the current background."""
         self.dirty.add(self.cursor.y)
-        columns = range(x, min(x + (count or 1), self.columns))
         line = self.buffer[self.cursor.y]
-        line.update(zip(columns, repeat(self._erased())))
-        self._cut_stub(line, columns.stop)
+        if start < stop:
+            erased = self._erased()
+            line[start:stop] = [erased] * (stop - start)
+            if stop == self.columns and erased is line.default:
+                line.extent = min(line.extent, start)
+            else:
+                line.extent = max(line.extent, stop)
+        self._cut_stub(line, stop)
 
     def insert_characters(self, count: int | None = None) -> None:
         """ICH (and IRM's insert): blanks at the cursor push the rest of the line right, and
@@ -1037,46 +1181,60 @@ class Emulator(Screen):
             return
         count = min(count or 1, columns - x)
         line = self.buffer[self.cursor.y]
-        kept = [(column + count, line[column]) for column in range(x, columns - count)]
-        line.update(kept)
-        line.update(zip(range(x, x + count), repeat(self._erased())))
+        line[x:x] = [self._erased()] * count
+        del line[columns:]
+        line.extent = columns
         self._cut_stub(line, x + count)
         self.dirty.add(self.cursor.y)
 
     def delete_characters(self, count: int | None = None) -> None:
-        count = min(count or 1, self.columns)
-        super().delete_characters(count)
-        start = max(self.cursor.x, self.columns - count)
+        """DCH: the rest of the line moves left, blanks in the current background come in."""
+        x, columns = self.cursor.x, self.columns
+        self.dirty.add(self.cursor.y)
+        if x >= columns:
+            return
+        count = min(count or 1, columns - x)
         line = self.buffer[self.cursor.y]
-        line.update(zip(range(start, self.columns), repeat(self._erased())))
-        self._cut_stub(line, self.cursor.x)
+        del line[x : x + count]
+        erased = self._erased()
+        line.extend([erased] * count)
+        if erased is not line.default:
+            line.extent = columns
+        self._cut_stub(line, x)
 
     def insert_lines(self, count: int | None = None) -> None:
+        """IL: lines from the cursor's down move down `count` rows inside the scrolling region,
+        blank ones in the current background come in, the cursor goes to the first column."""
         top, bottom = self.margins or (0, self.lines - 1)
-        count = min(count or 1, self.lines)
         y = self.cursor.y
-        super().insert_lines(count)
-        if top <= y <= bottom:
-            self._blank_with_background(*range(y, min(y + count, bottom + 1)))
+        if not top <= y <= bottom:
+            return
+        count = min(count or 1, bottom - y + 1)
+        self.dirty.update(range(y, self.lines))
+        buffer = self.buffer
+        lines = buffer[bottom - count + 1 : bottom + 1]
+        del buffer[bottom - count + 1 : bottom + 1]
+        for line in lines:
+            self._renew(line)
+        buffer[y:y] = lines
+        self.carriage_return()
 
     def delete_lines(self, count: int | None = None) -> None:
         """DL: every line from the cursor down moves up `count` rows. pyte leaves a line in
         place when the one `count` below it was never written (a row absent from its buffer)."""
         top, bottom = self.margins or (0, self.lines - 1)
-        count = min(count or 1, self.lines)
         y = self.cursor.y
         if not top <= y <= bottom:
             return
+        count = min(count or 1, bottom - y + 1)
         self.dirty.update(range(y, self.lines))
         buffer = self.buffer
-        for row in range(y, bottom + 1):
-            below = buffer.pop(row + count, None) if row + count <= bottom else None
-            if below is None:
-                buffer.pop(row, None)
-            else:
-                buffer[row] = below
+        lines = buffer[y : y + count]
+        del buffer[y : y + count]
+        for line in lines:
+            self._renew(line)
+        buffer[bottom - count + 1 : bottom - count + 1] = lines
         self.carriage_return()
-        self._blank_with_background(*range(max(y, bottom - count + 1), bottom + 1))
 
     # -- cursor ----------------------------------------------------------------------------
 
@@ -1122,9 +1280,14 @@ class Emulator(Screen):
 
     def cursor_position(self, line: int | None = None, column: int | None = None) -> None:
         """CUP; in origin mode a row past the region stops at its bottom (pyte ignores it)."""
-        self.cursor.x, self.cursor.y = (column or 1) - 1, self._origin_row((line or 1) - 1)
-        self.ensure_hbounds()
-        self.ensure_vbounds()
+        cursor = self.cursor
+        if mo.DECOM in self.mode:
+            cursor.x, cursor.y = (column or 1) - 1, self._origin_row((line or 1) - 1)
+            self.ensure_hbounds()
+            self.ensure_vbounds()
+            return
+        cursor.x = min((column or 1) - 1, self.columns - 1)
+        cursor.y = min((line or 1) - 1, self.lines - 1)
 
     def cursor_to_line(self, line: int | None = None) -> None:
         """VPA, with CUP's origin rule (pyte asserts that origin mode has margins, and moves
@@ -1277,7 +1440,7 @@ class Emulator(Screen):
         if save_cursor:
             self._alternate_saved = (self.cursor.x, self.cursor.y, self.cursor.attrs)
         self._main_buffer = self.buffer
-        self.buffer = _Buffer(self._blank_line)
+        self.buffer = self._new_buffer()
         self.dirty.update(range(self.lines))
 
     def _leave_alternate(self, *, restore_cursor: bool) -> None:
@@ -1338,70 +1501,51 @@ class Emulator(Screen):
             self.cursor.y = self._fit(self.buffer, lines, self.cursor.y, self._main_buffer is None)
             if self._main_buffer is not None:
                 self._fit(self._main_buffer, lines, self.lines - 1, keep=True)
-        if columns < self.columns:
+        if columns != self.columns:
             for buffer in filter(None, (self.buffer, self._main_buffer)):
-                for line in buffer.values():
-                    _clip(line, columns)
-        elif columns > self.columns:
+                for line in buffer:
+                    if columns < len(line):
+                        del line[columns:]
+                        line.extent = min(line.extent, columns)
+                    else:
+                        line.extend([line.default] * (columns - len(line)))
+        if columns > self.columns:
             self.tabstops.update(range((self.columns + 7) // 8 * 8, columns, 8))
         self.tabstops = {stop for stop in self.tabstops if stop < columns}
         self.lines, self.columns = lines, columns
+        self._blank_row = (self._default_cell,) * columns
         self.margins = None
         self.ensure_hbounds()
         self.ensure_vbounds()
         self.dirty = set(range(lines))
 
-    def _fit(self, buffer: dict[int, Line], lines: int, cursor_y: int, keep: bool) -> int:
+    def _fit(self, buffer: Buffer, lines: int, cursor_y: int, keep: bool) -> int:
         """Make `buffer` `lines` tall; returns the cursor's new row. `keep` sends lines that
         leave the top to the scrollback and takes them back when growing."""
         old = self.lines
         if lines < old:
             excess = old - lines
-            below = old - 1
-            while excess and below > cursor_y and not buffer.get(below):
-                buffer.pop(below, None)
-                below -= 1
+            while excess and len(buffer) - 1 > cursor_y and _unwritten(buffer[-1]):
+                buffer.pop()
                 excess -= 1
-            for y in range(old):
-                line = buffer.pop(y, None)
-                if y < excess:
-                    if keep and line is not None and self.history.maxlen:
-                        self.history.append(line)
-                        self.history_count += 1
-                elif line is not None:
-                    buffer[y - excess] = line
+            leaving = buffer[:excess]
+            del buffer[:excess]
+            if keep and self.history.maxlen:
+                self.history.extend(map(HistoryLine, leaving))
+                self.history_count += len(leaving)
             return max(0, cursor_y - excess)
         grow = min(lines - old, len(self.history)) if keep else 0
-        if grow:
-            for y in range(old - 1, -1, -1):
-                line = buffer.pop(y, None)
-                if line is not None:
-                    buffer[y + grow] = line
-            for y in range(grow - 1, -1, -1):
-                # The scrollback keeps lines as wide as they left; the screen may be narrower.
-                buffer[y] = _clip(self.history.pop(), self.columns)
+        # The scrollback keeps lines as wide as they left; `resize` fits them to the screen.
+        back = [self.history.pop().line(self.columns) for _ in range(grow)]
+        buffer[0:0] = reversed(back)
+        buffer.extend(Line(self._default_cell, self.columns) for _ in range(lines - len(buffer)))
         return cursor_y + grow
 
 
-class _Buffer(dict[int, Line]):
-    """Rows by index, a fresh blank line for a row never written (pyte's `defaultdict`)."""
-
-    __slots__ = ("_factory",)
-
-    def __init__(self, factory: Callable[[], Line]) -> None:
-        super().__init__()
-        self._factory = factory
-
-    def __missing__(self, y: int) -> Line:
-        line = self[y] = self._factory()
-        return line
-
-
-def _clip(line: Line, columns: int) -> Line:
-    """`line` without its cells from column `columns` on."""
-    for x in [x for x in line if x >= columns]:
-        del line[x]
-    return line
+def _unwritten(line: Line) -> bool:
+    """Nothing was drawn on `line` (every cell is still the blank it was made of)."""
+    default = line.default
+    return all(cell is default for cell in line)
 
 
 def _numbers(params: str) -> tuple[int, ...]:

@@ -31,7 +31,7 @@ from pyte import modes as mo
 from pyte.screens import wcwidth
 
 from services.core.safe_text import printable
-from services.terminal.emulator import Cell, Emulator, Line, MouseTracking
+from services.terminal.emulator import Buffer, Cell, Emulator, MouseTracking
 
 _BLANK = Cell(" ")
 _NAMES = ("black", "red", "green", "brown", "blue", "magenta", "cyan", "white")
@@ -132,23 +132,22 @@ def _sgr(attrs: Cell) -> str:
     return f"\x1b[{';'.join(codes)}m"
 
 
-def _draw_rows(out: list[str], emulator: Emulator, buffer: dict[int, Line]) -> None:
-    """Every cell `buffer` holds, with the default character sets and modes (the cells hold
-    what was drawn, already translated). Only the cells a row holds are drawn, the others
-    skipped: a row's unwritten cells read as its default, and characters deleted later pull in
-    a blank for them, where a written one would move along."""
+def _draw_rows(out: list[str], emulator: Emulator, buffer: Buffer) -> None:
+    """Every cell of `buffer`, with the default character sets and modes (the cells hold what
+    was drawn, already translated). A row starts as the blank it was made of (its `default`,
+    see `_line_defaults`): only the cells that differ from it are drawn."""
     columns = emulator.columns
     _line_defaults(out, emulator, buffer)
     attrs = _BLANK[1:]  # the attributes in force
-    for y in range(emulator.lines):
-        line = buffer.get(y)
-        if not line:
+    for y, line in enumerate(buffer):
+        blank = line.default
+        written = [x for x, cell in enumerate(line) if cell != blank]
+        if not written:
             continue
-        written = sorted(x for x in line if x < columns)
         out.append(f"\x1b[{y + 1}H")
         at = 0  # the cursor's column
-        last = line.get(columns - 1)
-        if last is not None and not last.data.isascii() and wcwidth(last.data[0]) == 2:
+        last = line[columns - 1]
+        if not last.data.isascii() and wcwidth(last.data[0]) == 2:
             # A wide character in the last column (an insert pushed it there) would wrap if
             # drawn there: draw it one column left, then insert a blank before it.
             out.append(f"\x1b[{columns - 1}G{sgr(last)}{last.data}\x1b[{columns - 1}G\x1b[0m\x1b[@")
@@ -176,27 +175,26 @@ def _draw_rows(out: list[str], emulator: Emulator, buffer: dict[int, Line]) -> N
     out.append("\x1b[0m")
 
 
-def _line_defaults(out: list[str], emulator: Emulator, buffer: dict[int, Line]) -> None:
-    """Give each row the blank its cells default to. Erasing in a background colour makes rows
-    whose every unwritten cell has it (and characters deleted later pull it in from the right).
-    A reverse index at the top inserts such a row, in the background in force, pushing the
-    others down: one per row from the lowest that needs one, bottom first, leaves each in place
-    (without touching the scrollback, which a scroll up would fill)."""
-    lowest = max((y for y, line in buffer.items() if line.default != _BLANK), default=-1)
+def _line_defaults(out: list[str], emulator: Emulator, buffer: Buffer) -> None:
+    """Give each row the blank it was made of. Erasing in a background colour makes rows of
+    blanks in it (and a wider screen pads them with it). A reverse index at the top inserts
+    such a row, in the background in force, pushing the others down: one per row from the
+    lowest that needs one, bottom first, leaves each in place (without touching the
+    scrollback, which a scroll up would fill)."""
+    lowest = max((y for y, line in enumerate(buffer) if line.default != _BLANK), default=-1)
     if lowest < 0:
         out.append("\x1b[0m")
         return
     out.append("\x1b[H")
     for y in range(lowest, -1, -1):
-        line = buffer.get(y)
-        out.append(sgr(_BLANK if line is None else line.default) + "\x1bM")
+        out.append(sgr(buffer[y].default) + "\x1bM")
     out.append("\x1b[0m")
 
 
 def _place_cursor(
     out: list[str],
     emulator: Emulator,
-    buffer: dict[int, Line],
+    buffer: Buffer,
     x: int,
     y: int,
     *,
@@ -212,9 +210,9 @@ def _place_cursor(
     if x < emulator.columns:
         out.append(f"\x1b[{row + 1};{x + 1}H")
         return
-    line = buffer.get(y)
-    last = line[emulator.columns - 1] if line is not None else _BLANK
-    if last.data == "" and emulator.columns > 1 and line is not None:
+    line = buffer[y]
+    last = line[emulator.columns - 1]
+    if last.data == "" and emulator.columns > 1:
         left = line[emulator.columns - 2]
         if wcwidth(left.data[:1]) == 2:
             out.append(f"\x1b[{row + 1};{emulator.columns - 1}H{sgr(left)}{left.data}")

@@ -15,8 +15,11 @@ without regard to UTF-8 or escape sequences (as reads from a PTY are), on a 200x
   line into segments; it only skips encoding them as escape sequences for a real terminal;
 - (d) textual-terminal and textual-tty, each installed from PyPI into a throwaway venv under
   `$TMPDIR/roost-bench-terminal/` (kept between runs, never in roost's dependencies) and
-  measured in a subprocess of that venv. `textual_terminal_mb_s`: its read path (one
-  `bytes.decode()` per read, as `TerminalEmulator.on_output` does, its DECSET scan, then
+  measured in a subprocess of that venv: the pinned releases (`THIRD_PARTY`), and the newest
+  ones, upgraded on every run: `textual_tty_newest` (the newest textual-tty with the newest
+  bittty it accepts) and `bittty_newest` (the newest bittty alone, its `Board`: the widget
+  figure is null, no textual-tty release accepts it yet). `textual_terminal_mb_s`: its read
+  path (one `bytes.decode()` per read, as `TerminalEmulator.on_output` does, its DECSET scan, then
   `pyte.Stream.feed`); `textual_terminal_widget_mb_s`: its widget's `recv()` loop (that plus
   the rebuild of every cell into Rich text per read) in a headless app, until drawn.
   `textual_terminal_chunks_lost`: reads its `decode()` rejects (a UTF-8 character split
@@ -31,6 +34,11 @@ MB/s is 10^6 bytes per second. (a) and (b) run interleaved, `Scale.rounds` times
 each time; the best of each is reported and `ratio_vs_pyte` = (b)/(a) from this run.
 `screen_matches_pyte` checks that (b) ended on the same cells and cursor as (a), so the two
 did the same work. The third-party figures come from their own processes in the same run.
+
+`corpus`: (a) and (b) over the streams of real programs and the tmux oracle's synthetic ones
+(tests/terminal/corpus, each at its own size), best of `Scale.rounds` per stream, summed:
+`ratio_vs_pyte` over all of it. A stream stock pyte raises on is left out of both sums and
+named in `pyte_failed`.
 
 Workloads (seeded, `Scale.workload_bytes` each, CRLF line ends as a tty with onlcr writes them):
 - `plain_log`: timestamped log lines, 3% long enough to wrap;
@@ -50,7 +58,10 @@ millisecond. `idle` first (left pane silent), then `during_flood`, in the same a
 `flood_lines_emulated_per_s` is how fast the flooding pane got on while the keys came (typing
 comes first: the other panes step aside, see `tui.terminal_pane.Typing`).
 
-Targets: ratio_vs_pyte >= 5 on both logs and >= 2 on redraws; the widget >= 3 MB/s on plain
+Targets (issue 16): ratio_vs_pyte >= 10 on plain logs, 6 on SGR logs, 5 on redraws, 4 on CJK,
+and >= 5 over the corpus; roost's emulator ahead of every textual-tty/bittty measured (pinned
+and newest) on every workload (`<workload>.vs_<package>`: roost's MB/s over theirs, >= 1), and
+its widget ahead of textual-tty's (`<workload>.widget_vs_<package>`) and >= 10 MB/s on plain
 logs; keypress to echo (drawn) during the flood: p95 under 16 ms (one frame), and idle too.
 """
 
@@ -102,19 +113,63 @@ class Scale:
     samples: int
     """Keypresses per condition."""
     third_party: bool
+    corpus_streams: int | None
+    """Corpus streams measured (None: all of them)."""
 
 
-FULL = Scale(workload_bytes=2 << 20, rounds=3, widget_rounds=2, samples=80, third_party=True)
-QUICK = Scale(workload_bytes=256 << 10, rounds=1, widget_rounds=1, samples=10, third_party=False)
+FULL = Scale(
+    workload_bytes=2 << 20,
+    rounds=3,
+    widget_rounds=2,
+    samples=80,
+    third_party=True,
+    corpus_streams=None,
+)
+QUICK = Scale(
+    workload_bytes=256 << 10,
+    rounds=1,
+    widget_rounds=1,
+    samples=10,
+    third_party=False,
+    corpus_streams=8,
+)
 WORKLOAD_BYTES = FULL.workload_bytes
 SEED = 20240501
 VENV_ROOT = Path(tempfile.gettempdir()) / "roost-bench-terminal"
+CORPUS = Path(__file__).resolve().parent.parent / "terminal" / "corpus"
+
+
+@dataclass(frozen=True)
+class ThirdParty:
+    venv: str
+    """Its directory under `VENV_ROOT`."""
+    requirements: tuple[str, ...]
+    """What pip installs into it."""
+    module: str
+    """What must import for the venv to count as made."""
+    program: str
+    """Its key in `PROGRAMS`."""
+    newest: bool = False
+    """Upgraded to the newest releases on every run."""
+
+
 THIRD_PARTY = {
-    "textual_terminal": ("textual-terminal", ("textual-terminal", "textual<0.86")),
-    "textual_tty": ("textual-tty", ("textual-tty",)),
+    "textual_terminal": ThirdParty(
+        "textual-terminal",
+        ("textual-terminal==0.3.0", "textual<0.86"),
+        "textual_terminal",
+        "textual_terminal",
+    ),
+    "textual_tty": ThirdParty(
+        "textual-tty", ("textual-tty==0.4.0", "bittty==0.1.4"), "textual_tty", "textual_tty"
+    ),
+    "textual_tty_newest": ThirdParty(
+        "textual-tty-newest", ("textual-tty",), "textual_tty", "textual_tty", newest=True
+    ),
+    "bittty_newest": ThirdParty("bittty-newest", ("bittty",), "bittty", "textual_tty", newest=True),
 }
-"""JSON key -> (distribution, what pip installs into its venv). textual-terminal 0.3.0 imports
-`textual.app.DEFAULT_COLORS`, which Textual removed in 0.86."""
+"""JSON key -> its venv. The pinned releases are those the issue's figures were measured with;
+textual-terminal 0.3.0 imports `textual.app.DEFAULT_COLORS`, which Textual removed in 0.86."""
 
 
 # -- workloads ---------------------------------------------------------------------------------
@@ -289,8 +344,8 @@ def mb_per_s(size: int, seconds: float) -> float:
     return size / seconds / 1e6
 
 
-def run_pyte(chunks: list[bytes]) -> tuple[float, Any]:
-    screen = pyte.Screen(COLUMNS, LINES)
+def run_pyte(chunks: list[bytes], columns: int = COLUMNS, lines: int = LINES) -> tuple[float, Any]:
+    screen = pyte.Screen(columns, lines)
     stream = pyte.ByteStream(screen)
     feed = stream.feed
     started = time.perf_counter()
@@ -299,8 +354,8 @@ def run_pyte(chunks: list[bytes]) -> tuple[float, Any]:
     return time.perf_counter() - started, screen
 
 
-def run_roost(chunks: list[bytes]) -> tuple[float, Any]:
-    emulator = Emulator(COLUMNS, LINES, scrollback=SCROLLBACK)
+def run_roost(chunks: list[bytes], columns: int = COLUMNS, lines: int = LINES) -> tuple[float, Any]:
+    emulator = Emulator(columns, lines, scrollback=SCROLLBACK)
     feed = emulator.feed
     started = time.perf_counter()
     for chunk in chunks:
@@ -336,6 +391,39 @@ def emulation(data: bytes, rounds: int) -> dict[str, Any]:
         "roost_mb_s": roost_mb_s,
         "ratio_vs_pyte": roost_mb_s / pyte_mb_s,
         "screen_matches_pyte": cells(screens["pyte"]) == cells(screens["roost"]),
+    }
+
+
+def corpus(rounds: int, streams: int | None) -> dict[str, Any]:
+    """(a) and (b) over the oracle's corpus (see the module docstring), each stream at its own
+    size; the first `streams` of them by name, or all."""
+    manifest = json.loads((CORPUS / "manifest.json").read_text())
+    times = {"pyte": 0.0, "roost": 0.0}
+    size = 0
+    pyte_failed = []
+    for name in sorted(manifest)[:streams]:
+        entry = manifest[name]
+        chunks = chunked((CORPUS / entry["file"]).read_bytes())
+        best = {"pyte": float("inf"), "roost": float("inf")}
+        try:
+            for _ in range(rounds):
+                best["pyte"] = min(best["pyte"], run_pyte(chunks, entry["cols"], entry["rows"])[0])
+                best["roost"] = min(
+                    best["roost"], run_roost(chunks, entry["cols"], entry["rows"])[0]
+                )
+        except Exception:  # stock pyte's asserts and bugs: the stream is left out
+            pyte_failed.append(name)
+            continue
+        size += sum(map(len, chunks))
+        for implementation, seconds in best.items():
+            times[implementation] += seconds
+    return {
+        "streams": len(manifest) if streams is None else min(streams, len(manifest)),
+        "bytes": size,
+        "pyte_mb_s": mb_per_s(size, times["pyte"]),
+        "roost_mb_s": mb_per_s(size, times["roost"]),
+        "ratio_vs_pyte": times["pyte"] / times["roost"],
+        "pyte_failed": pyte_failed,
     }
 
 
@@ -656,12 +744,18 @@ print(json.dumps(results))
 '''
 
 TEXTUAL_TTY_PROGRAM = r'''
-"""textual-tty (bittty) on recorded output: argv = columns lines rounds widget_rounds chunk paths"""
+"""textual-tty (bittty) on recorded output: argv = columns lines rounds widget_rounds chunk paths.
+Without textual-tty (bittty alone) only its Board is measured."""
 import asyncio, codecs, json, sys, time
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from bittty import Board
-from textual.app import App
-from textual_tty.monitor import Monitor
+
+try:
+    from textual.app import App
+    from textual_tty.monitor import Monitor
+except ImportError:
+    App = object
+    Monitor = None
 
 columns, lines, rounds, widget_rounds, chunk_size = map(int, sys.argv[1:6])
 
@@ -714,10 +808,17 @@ async def widget_run(chunks):
         return sum(map(len, chunks)) / (drawn[0] - started) / 1e6
 
 
+def installed(distribution):
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
 results = {
-    "version": version("textual-tty"),
-    "bittty": version("bittty"),
-    "textual": version("textual"),
+    "version": installed("textual-tty"),
+    "bittty": installed("bittty"),
+    "textual": installed("textual"),
     "workloads": {},
 }
 for path in sys.argv[6:]:
@@ -725,7 +826,9 @@ for path in sys.argv[6:]:
     chunks = [data[i : i + chunk_size] for i in range(0, len(data), chunk_size)]
     results["workloads"][path] = {
         "mb_s": max(emulate(chunks) for _ in range(rounds)),
-        "widget_mb_s": max(asyncio.run(widget_run(chunks)) for _ in range(widget_rounds)),
+        "widget_mb_s": (
+            max(asyncio.run(widget_run(chunks)) for _ in range(widget_rounds)) if Monitor else None
+        ),
     }
 print(json.dumps(results))
 '''
@@ -739,28 +842,33 @@ def last_line(text: str) -> str:
 
 
 def third_party_venv(key: str) -> Path:
-    """A venv with the package installed (made once, reused); raises RuntimeError if pip fails."""
-    distribution, requirements = THIRD_PARTY[key]
-    venv = VENV_ROOT / distribution
+    """A venv with the package installed (made once, reused; the newest releases upgraded to
+    on every call); raises RuntimeError if pip fails."""
+    package = THIRD_PARTY[key]
+    venv = VENV_ROOT / package.venv
     python = venv / "bin" / "python"
-    module = distribution.replace("-", "_")
-    if python.exists():
-        check = subprocess.run([python, "-c", f"import {module}"], capture_output=True, check=False)
-        if check.returncode == 0:
-            return venv
-    made = subprocess.run(
-        [sys.executable, "-m", "venv", "--clear", str(venv)], capture_output=True, text=True
+    upgrade = ["--upgrade"] if package.newest else []
+    ready = python.exists() and (
+        subprocess.run([python, "-c", f"import {package.module}"], capture_output=True).returncode
+        == 0
     )
-    if made.returncode != 0:
-        raise RuntimeError(f"venv: {last_line(made.stderr)}")
+    if ready and not package.newest:
+        return venv
+    if not ready:
+        made = subprocess.run(
+            [sys.executable, "-m", "venv", "--clear", str(venv)], capture_output=True, text=True
+        )
+        if made.returncode != 0:
+            raise RuntimeError(f"venv: {last_line(made.stderr)}")
     installed = subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", *requirements],
+        [python, "-m", "pip", "install", "--quiet", *upgrade, *package.requirements],
         capture_output=True,
         text=True,
         timeout=600,
     )
     if installed.returncode != 0:
-        raise RuntimeError(f"pip install {' '.join(requirements)}: {last_line(installed.stderr)}")
+        requirements = " ".join(package.requirements)
+        raise RuntimeError(f"pip install {requirements}: {last_line(installed.stderr)}")
     return venv
 
 
@@ -773,7 +881,7 @@ def third_party(key: str, paths: dict[str, Path], scale: Scale) -> dict[str, Any
                 venv / "bin" / "python",
                 "-I",  # isolated: neither the working directory nor PYTHON* variables
                 "-c",
-                PROGRAMS[key],
+                PROGRAMS[THIRD_PARTY[key].program],
                 *map(str, (COLUMNS, LINES, scale.rounds, scale.widget_rounds, CHUNK)),
                 *map(str, paths.values()),
             ],
@@ -787,7 +895,7 @@ def third_party(key: str, paths: dict[str, Path], scale: Scale) -> dict[str, Any
         return {"error": f"measuring: {last_line(measured.stderr)}"}
     result: dict[str, Any] = json.loads(measured.stdout)
     by_path = result.pop("workloads")
-    result["venv"] = str(VENV_ROOT / THIRD_PARTY[key][0])
+    result["venv"] = str(VENV_ROOT / THIRD_PARTY[key].venv)
     result["workloads"] = {name: by_path[str(path)] for name, path in paths.items()}
     return result
 
@@ -800,6 +908,27 @@ def target(value: float, op: str, limit: float) -> dict[str, Any]:
     return {"value": round(value, 2), "target": f"{op} {limit:g}", "met": met}
 
 
+PYTE_RATIOS = {"plain_log": 10, "sgr_log": 6, "redraw": 5, "cjk_emoji": 4}
+"""The emulator's ratio to stock pyte wanted on each workload."""
+
+
+def ahead_of_third_party(report: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """roost's emulator over each third-party one measured, and its widget over each
+    textual-tty widget measured: at least 1 on every workload."""
+    targets = {}
+    for name, figures in report.items():
+        for key in THIRD_PARTY:
+            if THIRD_PARTY[key].program != "textual_tty":
+                continue  # textual-terminal is pyte underneath: the pyte ratios cover it
+            if figures.get(f"{key}_mb_s"):
+                ahead = figures["roost_mb_s"] / figures[f"{key}_mb_s"]
+                targets[f"{name}.vs_{key}"] = target(ahead, ">=", 1)
+            if figures.get(f"{key}_widget_mb_s"):
+                ahead = figures["widget_mb_s"] / figures[f"{key}_widget_mb_s"]
+                targets[f"{name}.widget_vs_{key}"] = target(ahead, ">=", 1)
+    return targets
+
+
 async def main(quick: bool) -> dict[str, Any]:
     scale = QUICK if quick else FULL
     load_before = os.getloadavg()
@@ -807,6 +936,7 @@ async def main(quick: bool) -> dict[str, Any]:
     report: dict[str, dict[str, Any]] = {}
     for name, payload in data.items():
         report[name] = emulation(payload, scale.rounds)
+    real_programs = corpus(scale.rounds, scale.corpus_streams)
     for name, payload in data.items():
         report[name].update(await widget(payload, scale.widget_rounds))
     with tempfile.TemporaryDirectory() as scratch:
@@ -831,13 +961,17 @@ async def main(quick: bool) -> dict[str, Any]:
     flood = echo["during_flood"]["drawn"]
     return {
         "workloads": report,
+        "corpus": real_programs,
         "keypress_to_echo_ms": echo,
         "third_party": others,
         "targets": {
-            "plain_log.ratio_vs_pyte": target(report["plain_log"]["ratio_vs_pyte"], ">=", 5),
-            "sgr_log.ratio_vs_pyte": target(report["sgr_log"]["ratio_vs_pyte"], ">=", 5),
-            "redraw.ratio_vs_pyte": target(report["redraw"]["ratio_vs_pyte"], ">=", 2),
-            "plain_log.widget_mb_s": target(report["plain_log"]["widget_mb_s"], ">=", 3),
+            **{
+                f"{name}.ratio_vs_pyte": target(report[name]["ratio_vs_pyte"], ">=", ratio)
+                for name, ratio in PYTE_RATIOS.items()
+            },
+            "corpus.ratio_vs_pyte": target(real_programs["ratio_vs_pyte"], ">=", 5),
+            **ahead_of_third_party(report),
+            "plain_log.widget_mb_s": target(report["plain_log"]["widget_mb_s"], ">=", 10),
             "echo_during_flood.p95_ms": target(flood["p95"], "<", 16),
             "echo_idle.p95_ms": target(echo["idle"]["drawn"]["p95"], "<", 16),
         },

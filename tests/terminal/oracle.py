@@ -187,11 +187,19 @@ class CharLike(Protocol):
     def blink(self) -> bool: ...
 
 
+class RowLike(Protocol):
+    def __getitem__(self, x: int, /) -> CharLike: ...
+
+
+class RowsLike(Protocol):
+    def __getitem__(self, y: int, /) -> RowLike: ...
+
+
 class EmulatorScreen(Protocol):
     """A `pyte.Screen`-like screen: `buffer[y][x]` and `cursor`."""
 
     @property
-    def buffer(self) -> Mapping[int, Mapping[int, CharLike]]: ...
+    def buffer(self) -> RowsLike: ...
     @property
     def cursor(self) -> CursorLike: ...
 

@@ -1361,12 +1361,6 @@ for test, name, description in (
     )
 
 
-TMUX_DCH_COLOURS_UNUSED_CELLS = (
-    "tmux departs from xterm here: DCH with a background colour gives that colour to every "
-    "blank cell it moves that was not written since the line was cleared (tmux keeps them "
-    "as unused cells); xterm moves them as they are and colours only the cells vacated at "
-    "the right margin"
-)
 session(
     ncurses_example("demo_menus"),
     [ncurses_example("demo_menus")],
@@ -1382,7 +1376,6 @@ session(
         "selection in colour, a status line rewritten with DCH",
     },
     start="File",
-    divergences={"ncurses_menus": Divergence(TMUX_DCH_COLOURS_UNUSED_CELLS, (21,))},
 )
 session(
     ncurses_example("demo_forms"),
