@@ -65,10 +65,7 @@ def test_an_unreachable_runtime_is_one_line(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     last = result.stderr.splitlines()[-1]
-    assert (
-        last
-        == "roost: backup failed: the export failed: unreachable (Connection refused)"
-    )
+    assert last == "roost: backup failed: the export failed: unreachable (Connection refused)"
     assert "Traceback" not in result.stderr
 
 
