@@ -62,7 +62,7 @@ class Context:
         paths = RoostPaths.resolve(env)
         if config is None:
             config = load_config(paths.config_file)
-        socket_value = env.get("ROOST_TMUX_SOCKET") or config.tmux_socket
+        socket_value = env.get("ROOST_TMUX_SOCKET") or config.tmux_socket or _enclosing_tmux(env)
         return cls(
             paths=paths,
             config=config,
@@ -70,3 +70,12 @@ class Context:
             tmux=TmuxServer(TmuxSocket(socket_value) if socket_value else None),
             environ=env,
         )
+
+
+def _enclosing_tmux(env: Mapping[str, str]) -> str | None:
+    """The socket of the tmux server roost runs inside (`$TMUX` is `socket,pid,session`). tmux
+    commands find it through `$TMUX` themselves, but an attach drops `$TMUX` (a client inside
+    a pane refuses to nest) and would look for the default server instead, where the session
+    listed may not be: naming the socket sends both to the same server."""
+    path = env.get("TMUX", "").split(",", 1)[0]
+    return path if path.startswith("/") else None

@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from services.context import Context
+from services.core.config import Config
 from services.fleet.model import session_status
 from services.terminal.tmux import TmuxServer, TmuxSocket, TmuxState, parse_version
 from tests.conftest import new_session
@@ -66,6 +69,23 @@ def test_socket_names_and_paths_map_to_the_right_flag() -> None:
     assert TmuxSocket("/run/x/sock").args == ("-S", "/run/x/sock")
     assert TmuxServer().argv("ls") == ["tmux", "ls"]
     assert TmuxServer(TmuxSocket("work")).argv("ls") == ["tmux", "-L", "work", "ls"]
+
+
+def test_inside_tmux_roost_lists_and_attaches_on_the_server_it_runs_in(
+    tmux_server: TmuxServer, tmp_path: Path
+) -> None:
+    assert tmux_server.socket is not None
+    new_session(tmux_server, "inside")
+    enclosing = {"HOME": str(tmp_path), "TMUX": f"{tmux_server.socket.value},4242,0"}
+
+    context = Context.load(enclosing, config=Config())
+
+    # Named, so an attach (which runs without $TMUX, to nest) reaches the same server.
+    assert context.tmux.socket == tmux_server.socket
+    assert [s.name for s in context.tmux.list_sessions().sessions] == ["inside"]
+    configured = Context.load({**enclosing, "ROOST_TMUX_SOCKET": "work"}, config=Config())
+    assert configured.tmux.socket == TmuxSocket("work")
+    assert Context.load({"HOME": str(tmp_path)}, config=Config()).tmux.socket is None
 
 
 def test_panes_whose_command_ended_are_counted_as_dead(tmux_server: TmuxServer) -> None:
