@@ -26,8 +26,8 @@ from services.fleet.model import (
 )
 from services.health.probes import UNANSWERED, HealthRecord
 from services.health.target import HealthTarget
-from services.terminal.host_tmux import HostListing
-from services.terminal.tmux import TmuxListing, TmuxSocket, TmuxState
+from services.terminal.host_tmux import HostListing, host_socket
+from services.terminal.tmux import TmuxListing, TmuxState, server_name
 from services.vellum.lockfile import LockfileEntry
 
 
@@ -245,7 +245,7 @@ def _from_host(found: HostListing) -> Assistant:
         status, detail = "running", f"{count} tmux session{'' if count == 1 else 's'}"
     else:
         status, detail = listing.state.value, listing.detail
-    server = f"tmux {TmuxSocket(host.tmux_socket)}" if host.tmux_socket else "default tmux server"
+    server = server_name(host_socket(host))
     return Assistant(
         key=ssh_host_key(host.name),
         id=host.name,

@@ -38,11 +38,11 @@ from services.terminal.container_commands import (
 )
 from services.terminal.docker_exec import DockerExec, shell_argv
 from services.terminal.execs import ExecResult, run_here
-from services.terminal.host_tmux import list_host
+from services.terminal.host_tmux import list_host, tmux_words
 from services.terminal.local import LocalPty
 from services.terminal.remote import RemoteSession
 from services.terminal.remote_commands import remote_exec, remote_tmux_sessions
-from services.terminal.ssh_attach import QUESTION_LIMIT, SshTmuxAttach, tmux_words
+from services.terminal.ssh_attach import QUESTION_LIMIT, SshTmuxAttach
 from services.terminal.tmux import (
     TmuxListing,
     TmuxServer,

@@ -47,10 +47,21 @@ class HostListing:
     """Seconds until it is tried again, while it does not answer."""
 
 
+def host_socket(host: Host) -> TmuxSocket | None:
+    """The socket of `host`'s tmux server as configured (None: its default server)."""
+    return TmuxSocket(host.tmux_socket) if host.tmux_socket else None
+
+
+def tmux_words(host: Host, *args: str) -> list[str]:
+    """The words of `tmux ARGS` on `host`, aimed at its configured socket (`-L` or `-S`), with
+    `-u` as `TmuxServer` over ssh has it (ssh passes no locale)."""
+    socket = host_socket(host)
+    return ["tmux", *(socket.args if socket else ()), "-u", *args]
+
+
 def host_tmux(ssh: Ssh, host: Host, timeout: float = 5.0) -> TmuxServer:
     """`host`'s tmux server (its configured socket), reached over the shared connection."""
-    socket = TmuxSocket(host.tmux_socket) if host.tmux_socket else None
-    return TmuxServer(socket, timeout=timeout, ssh=ssh.argv(host))
+    return TmuxServer(host_socket(host), timeout=timeout, ssh=ssh.argv(host))
 
 
 async def list_host(
@@ -60,8 +71,7 @@ async def list_host(
 ) -> tuple[TmuxListing, str | None, float]:
     """`host`'s tmux sessions and panes, its tmux version, and the round trip in milliseconds.
     Raises HostError when ssh cannot reach it."""
-    socket = TmuxSocket(host.tmux_socket).args if host.tmux_socket else ()
-    listing = shlex.join(["tmux", "-u", *socket, "list-panes", "-a", "-F", LISTING_FORMAT])
+    listing = shlex.join(tmux_words(host, "list-panes", "-a", "-F", LISTING_FORMAT))
     script = f"tmux -V || exit {COMMAND_NOT_FOUND}; exec {listing}"
     started = time.monotonic()
     result = await ssh.run(host, "sh", "-c", script, timeout=timeout, limit=MAX_LISTING_BYTES)

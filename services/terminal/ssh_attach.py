@@ -33,9 +33,9 @@ from services.core.mode import Mode
 from services.core.safe_text import printable
 from services.hosts.ssh import HostError, Ssh, SshResult
 from services.terminal.backend import LinkNotice, SessionError, SessionLost, TerminalSize
+from services.terminal.host_tmux import tmux_words
 from services.terminal.local import LocalPty
 from services.terminal.tmux import (
-    TmuxSocket,
     attach_args,
     parse_window,
     supports_watch_flags,
@@ -53,13 +53,6 @@ GONE = 3
 """Exit statuses of the look before attaching: no tmux there, no such session."""
 BACKOFF = (0.5, 1.0, 2.0, 4.0, 8.0)
 """Seconds before each reconnect attempt: about a quarter of a minute in all."""
-
-
-def tmux_words(host: Host, *args: str) -> list[str]:
-    """The words of `tmux ARGS` on `host`, aimed at its configured socket (`-L` or `-S`), with
-    `-u` as `TmuxServer` over ssh has it (ssh passes no locale)."""
-    socket = TmuxSocket(host.tmux_socket).args if host.tmux_socket else ()
-    return ["tmux", *socket, "-u", *args]
 
 
 class SessionGone(SessionError):

@@ -73,6 +73,11 @@ class TmuxSocket:
         return f"{flag} {value}"
 
 
+def server_name(socket: TmuxSocket | None) -> str:
+    """The tmux server at `socket` in words: `tmux -L work`, or the default server."""
+    return f"tmux {socket}" if socket else "default tmux server"
+
+
 class TmuxState(StrEnum):
     RUNNING = "running"
     NO_SERVER = "no tmux server"
@@ -154,7 +159,7 @@ class TmuxServer:
         self.ssh = tuple(ssh) if ssh else None
 
     def describe(self) -> str:
-        server = f"tmux {self.socket}" if self.socket else "default tmux server"
+        server = server_name(self.socket)
         return f"{server} on {self.ssh[-1]}" if self.ssh else server
 
     def argv(self, *args: str, tty: bool = False) -> list[str]:

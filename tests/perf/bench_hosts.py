@@ -49,8 +49,8 @@ from services.core.mode import Mode
 from services.hosts.ssh import Ssh
 from services.terminal.attach import TmuxAttach
 from services.terminal.backend import TerminalBackend
-from services.terminal.host_tmux import list_host
-from services.terminal.ssh_attach import SshTmuxAttach, tmux_words
+from services.terminal.host_tmux import list_host, tmux_words
+from services.terminal.ssh_attach import SshTmuxAttach
 from services.terminal.tmux import TmuxServer, TmuxSocket
 from tests.perf import runner
 from tests.perf.bench_attach import (
