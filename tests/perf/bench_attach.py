@@ -62,7 +62,6 @@ import bisect
 import contextlib
 import json
 import os
-import platform
 import random
 import shutil
 import statistics
@@ -605,12 +604,6 @@ async def remote_output(
 # -- report ------------------------------------------------------------------------------------
 
 
-def target(value: float, op: str, limit: float) -> dict[str, Any]:
-    """As bench_terminal's `target()`, with `<=` (the issue's "at most")."""
-    met = value >= limit if op == ">=" else value <= limit
-    return {"value": round(value, 3), "target": f"{op} {limit:g}", "met": met}
-
-
 async def main(quick: bool) -> dict[str, Any]:
     settings = QUICK if quick else MAIN
     load_before = os.getloadavg()
@@ -632,16 +625,10 @@ async def main(quick: bool) -> dict[str, Any]:
         "keypress_to_echo_ms": echo,
         "remote_output": output,
         "targets": {
-            "remote.keypress_p95_ms": target(echo["remote"]["p95"], "<=", 5),
-            "remote_output.ratio_median": target(output["ratio_median"], ">=", 0.8),
+            "remote.keypress_p95_ms": runner.target(echo["remote"]["p95"], "<=", 5),
+            "remote_output.ratio_median": runner.target(output["ratio_median"], ">=", 0.8),
         },
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average_1m": {"start": load_before[0], "end": os.getloadavg()[0]},
-            **versions,
-        },
+        "machine": runner.machine(load_before[0], **versions),
         "setup": {"quick": quick, **settings},
     }
 

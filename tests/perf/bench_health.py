@@ -177,11 +177,6 @@ def keys_during_sweep(scratch: str, directory: Path, count: int) -> dict[str, ob
     return {"worst_ms": max(latencies), "each_ms": [round(value, 1) for value in latencies]}
 
 
-def target(value: float, limit: float, *, at_most: bool = False) -> dict[str, object]:
-    met = value <= limit if at_most else value < limit
-    return {"value": round(value, 2), "target": f"{'<=' if at_most else '<'} {limit:g}", "met": met}
-
-
 def main(quick: bool) -> dict[str, object]:
     scale = QUICK if quick else FULL
     results: dict[str, Any] = {"idle": {}}
@@ -204,12 +199,12 @@ def main(quick: bool) -> dict[str, object]:
                     )
     results["scale"] = {"quick": quick, **asdict(scale)}
     results["targets"] = {
-        f"sweep_{scale.sweep_count}_ratio_to_ideal": target(
-            results["sweep"]["ratio_to_ideal"], SWEEP_TARGET, at_most=True
+        f"sweep_{scale.sweep_count}_ratio_to_ideal": runner.target(
+            results["sweep"]["ratio_to_ideal"], "<=", SWEEP_TARGET
         ),
         **{
-            f"idle_{count}_cpu_seconds_per_minute": target(
-                results["idle"][str(count)]["roost_cpu_seconds_per_minute"], limit
+            f"idle_{count}_cpu_seconds_per_minute": runner.target(
+                results["idle"][str(count)]["roost_cpu_seconds_per_minute"], "<", limit
             )
             for count, limit in IDLE_TARGETS.items()
             if str(count) in results["idle"]

@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import platform
 import statistics
 import subprocess
 import tempfile
@@ -264,13 +263,7 @@ async def main(quick: bool) -> dict[str, Any]:
     return {
         "refresh_ms": {"sessions_per_host": settings["sessions"], **refreshed},
         "keypress_to_echo_ms": echo,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "ssh": ssh_version.strip(),
-            "load_average_1m": {"start": load_before[0], "end": os.getloadavg()[0]},
-        },
+        "machine": runner.machine(load_before[0], ssh=ssh_version.strip()),
         "setup": {"quick": quick, **settings},
     }
 

@@ -70,7 +70,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -903,11 +902,6 @@ def third_party(key: str, paths: dict[str, Path], scale: Scale) -> dict[str, Any
 # -- report -------------------------------------------------------------------------------------
 
 
-def target(value: float, op: str, limit: float) -> dict[str, Any]:
-    met = value >= limit if op == ">=" else value < limit
-    return {"value": round(value, 2), "target": f"{op} {limit:g}", "met": met}
-
-
 PYTE_RATIOS = {"plain_log": 10, "sgr_log": 6, "redraw": 5, "cjk_emoji": 4}
 """The emulator's ratio to stock pyte wanted on each workload."""
 
@@ -922,10 +916,10 @@ def ahead_of_third_party(report: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 continue  # textual-terminal is pyte underneath: the pyte ratios cover it
             if figures.get(f"{key}_mb_s"):
                 ahead = figures["roost_mb_s"] / figures[f"{key}_mb_s"]
-                targets[f"{name}.vs_{key}"] = target(ahead, ">=", 1)
+                targets[f"{name}.vs_{key}"] = runner.target(ahead, ">=", 1)
             if figures.get(f"{key}_widget_mb_s"):
                 ahead = figures["widget_mb_s"] / figures[f"{key}_widget_mb_s"]
-                targets[f"{name}.widget_vs_{key}"] = target(ahead, ">=", 1)
+                targets[f"{name}.widget_vs_{key}"] = runner.target(ahead, ">=", 1)
     return targets
 
 
@@ -966,23 +960,16 @@ async def main(quick: bool) -> dict[str, Any]:
         "third_party": others,
         "targets": {
             **{
-                f"{name}.ratio_vs_pyte": target(report[name]["ratio_vs_pyte"], ">=", ratio)
+                f"{name}.ratio_vs_pyte": runner.target(report[name]["ratio_vs_pyte"], ">=", ratio)
                 for name, ratio in PYTE_RATIOS.items()
             },
-            "corpus.ratio_vs_pyte": target(real_programs["ratio_vs_pyte"], ">=", 5),
+            "corpus.ratio_vs_pyte": runner.target(real_programs["ratio_vs_pyte"], ">=", 5),
             **ahead_of_third_party(report),
-            "plain_log.widget_mb_s": target(report["plain_log"]["widget_mb_s"], ">=", 10),
-            "echo_during_flood.p95_ms": target(flood["p95"], "<", 16),
-            "echo_idle.p95_ms": target(echo["idle"]["drawn"]["p95"], "<", 16),
+            "plain_log.widget_mb_s": runner.target(report["plain_log"]["widget_mb_s"], ">=", 10),
+            "echo_during_flood.p95_ms": runner.target(flood["p95"], "<", 16),
+            "echo_idle.p95_ms": runner.target(echo["idle"]["drawn"]["p95"], "<", 16),
         },
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average_1m": {"start": load_before[0], "end": os.getloadavg()[0]},
-            "pyte": version("pyte"),
-            "textual": version("textual"),
-        },
+        "machine": runner.machine(load_before[0], pyte=version("pyte"), textual=version("textual")),
         "setup": {
             "screen": f"{COLUMNS}x{LINES}",
             "chunk_bytes": CHUNK,

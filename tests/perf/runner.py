@@ -11,6 +11,9 @@ import asyncio
 import contextlib
 import inspect
 import json
+import operator
+import os
+import platform
 import subprocess
 import sys
 from collections.abc import Callable, Coroutine, Iterator, Sequence
@@ -53,3 +56,28 @@ def peer_process(module: str, *args: str) -> Iterator[str]:
         assert peer.stdin is not None
         peer.stdin.close()
         peer.wait(timeout=30)
+
+
+_COMPARISONS = {">=": operator.ge, "<=": operator.le, "<": operator.lt}
+
+
+def target(value: float, op: str, limit: float) -> dict[str, Any]:
+    """One entry of a benchmark's `targets` block: its figure, the target (`op limit`, one of
+    `>=`, `<=`, `<`) and whether it is met."""
+    return {
+        "value": round(value, 3),
+        "target": f"{op} {limit:g}",
+        "met": _COMPARISONS[op](value, limit),
+    }
+
+
+def machine(load_at_start: float, **versions: str | None) -> dict[str, Any]:
+    """What a benchmark ran on: CPUs, Python, platform, the 1-minute load average when it began
+    (`os.getloadavg()[0]`) and now, and the versions of what it measured."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_1m": {"start": load_at_start, "end": os.getloadavg()[0]},
+        **versions,
+    }
